@@ -1,0 +1,74 @@
+"""Tables of authorities (with territory), users and the append-only audit log (F1, F2, F5, F6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tocsin.core.db import Base, UTCDateTime, utcnow
+
+
+class Authority(Base):
+    """A public authority: ``BE`` (federal), a province or a municipality (NIS code).
+
+    ``territory`` is a GeoJSON (Multi)Polygon in WGS84 lon/lat, already repaired
+    (valid). ``languages`` is the official language order, e.g. ``"fr,nl"``.
+    """
+
+    __tablename__ = "authority"
+
+    id: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # federal | province | municipality
+    name_fr: Mapped[str] = mapped_column(sa.String(200))
+    name_nl: Mapped[str] = mapped_column(sa.String(200))
+    name_de: Mapped[str | None] = mapped_column(sa.String(200))
+    parent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("authority.id"), index=True)
+    languages: Mapped[str] = mapped_column(sa.String(32))
+    agreement_type: Mapped[int] = mapped_column(sa.SmallInteger, default=1)
+    population: Mapped[int | None] = mapped_column(sa.Integer)
+    territory: Mapped[str] = mapped_column(sa.Text)  # GeoJSON geometry, WGS84
+    min_lon: Mapped[float] = mapped_column(sa.Float)
+    min_lat: Mapped[float] = mapped_column(sa.Float)
+    max_lon: Mapped[float] = mapped_column(sa.Float)
+    max_lat: Mapped[float] = mapped_column(sa.Float)
+
+    @property
+    def language_list(self) -> list[str]:
+        return [x for x in self.languages.split(",") if x]
+
+    def name(self, language: str = "fr") -> str:
+        """The authority's name in ``language`` (falls back to French, then Dutch)."""
+        return {"nl": self.name_nl, "de": self.name_de}.get(language) or self.name_fr or self.name_nl
+
+
+class User(Base):
+    """A platform user of one authority. Roles: federal_operator, admin, operator, viewer."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(200))
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    authority_id: Mapped[str] = mapped_column(sa.ForeignKey("authority.id"), index=True)
+    role: Mapped[str] = mapped_column(sa.String(32), default="operator")
+    lbsms_trained: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """One row of the append-only audit log (F6): who did what, when, from where."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(sa.String(120))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    target: Mapped[str | None] = mapped_column(sa.String(200))
+    source: Mapped[str | None] = mapped_column(sa.String(200))  # IP address, "cli", ...
+    detail: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)

@@ -1,0 +1,49 @@
+"""Campaign table (F12, F13, F16, F19)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tocsin.core.db import Base, UTCDateTime, utcnow
+
+
+class Campaign(Base):
+    """One alert (or warning, information, test, exercise) sent by an authority.
+
+    ``texts`` maps language -> text (``{"fr": "...", "nl": "..."}``, in the
+    order given); ``area`` is the target GeoJSON geometry (WGS84) already
+    clipped to the authority's territory; ``channels`` e.g. ``"sms,email,cap"``.
+    ``status``: draft | sending | finished | cancelled.
+    """
+
+    __tablename__ = "campaign"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    authority_id: Mapped[str] = mapped_column(sa.ForeignKey("authority.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    environment: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft", index=True)
+    priority: Mapped[int] = mapped_column(sa.SmallInteger)
+    channels: Mapped[str] = mapped_column(sa.String(64))
+    texts: Mapped[dict[str, str]] = mapped_column(sa.JSON)
+    area: Mapped[str] = mapped_column(sa.Text)
+    area_name: Mapped[str] = mapped_column(sa.String(300))
+    area_nis: Mapped[str | None] = mapped_column(sa.String(5))
+    cap_params: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    cap_identifier: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    cap_xml: Mapped[str | None] = mapped_column(sa.Text)
+    sms_source: Mapped[str] = mapped_column(sa.String(32))
+    mail_from: Mapped[str] = mapped_column(sa.String(320))
+    created_by: Mapped[str] = mapped_column(sa.String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    launched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    fanout_done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def channel_list(self) -> list[str]:
+        return [c for c in self.channels.split(",") if c]

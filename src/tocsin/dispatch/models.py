@@ -1,0 +1,98 @@
+"""The delivery queue and delivery receipts (F21, F23, F26, F30).
+
+The ``delivery`` table is the queue: one row per (campaign, channel, contact
+point), claimed by workers with leases (see ``dispatch.queue``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tocsin.core.db import Base, UTCDateTime, utcnow
+
+BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+# SPEC F26 delivery states.
+QUEUED, IN_FLIGHT, SENT, DELIVERED, FAILED, EXPIRED, STOPPED = (
+    "queued", "in_flight", "sent", "delivered", "failed", "expired", "stopped",
+)
+STATES = (QUEUED, IN_FLIGHT, SENT, DELIVERED, FAILED, EXPIRED, STOPPED)
+FINAL_STATES = frozenset({DELIVERED, FAILED, EXPIRED, STOPPED})
+
+
+class Delivery(Base):
+    """One message to one contact point (E.164 number or e-mail address) of one campaign."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "channel", "address"),
+        sa.Index(
+            "ix_delivery_queued", "priority", "id",
+            postgresql_where=sa.text("state = 'queued'"),
+            sqlite_where=sa.text("state = 'queued'"),
+        ),
+        sa.Index("ix_delivery_campaign_state", "campaign_id", "channel", "state"),
+        sa.Index(
+            "ix_delivery_lease", "lease_until",
+            postgresql_where=sa.text("state = 'in_flight'"),
+            sqlite_where=sa.text("state = 'in_flight'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(sa.ForeignKey("campaign.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    address: Mapped[str] = mapped_column(sa.String(320))
+    language: Mapped[str] = mapped_column(sa.String(2))
+    state: Mapped[str] = mapped_column(sa.String(16), default=QUEUED)
+    priority: Mapped[int] = mapped_column(sa.SmallInteger)
+    environment: Mapped[str] = mapped_column(sa.String(16))
+    segments: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
+    cost_eur: Mapped[Decimal] = mapped_column(sa.Numeric(10, 3), default=Decimal("0"))
+    attempts: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
+    not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    worker: Mapped[str | None] = mapped_column(sa.String(120))
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(200))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    final_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+
+
+class SmsPartId(Base):
+    """The SMSC message id of one submitted SMS part, so receipts find their delivery."""
+
+    __tablename__ = "sms_part_id"
+
+    message_id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("delivery.id", ondelete="CASCADE"), index=True
+    )
+
+
+class DeliveryReceipt(Base):
+    """A delivery receipt (SMPP deliver_sm, SMTP bounce) as received, applied in batches.
+
+    A receipt may arrive before the ``submit_sm_resp`` that names its message id
+    is recorded, so receipts are stored first and matched later.
+    """
+
+    __tablename__ = "delivery_receipt"
+    __table_args__ = (
+        sa.Index("ix_delivery_receipt_pending", "id",
+                 postgresql_where=sa.text("applied_at IS NULL"),
+                 sqlite_where=sa.text("applied_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    message_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    stat: Mapped[str] = mapped_column(sa.String(16))
+    err: Mapped[str | None] = mapped_column(sa.String(16))
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

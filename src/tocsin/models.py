@@ -1,0 +1,12 @@
+"""Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+from tocsin.authorities.models import AuditEntry, Authority, User
+from tocsin.campaigns.models import Campaign
+from tocsin.core.db import Base
+from tocsin.dispatch.models import Delivery, DeliveryReceipt, SmsPartId
+from tocsin.subscribers.models import Address, ContactPoint, Subscriber
+
+__all__ = [
+    "Address", "AuditEntry", "Authority", "Base", "Campaign", "ContactPoint", "Delivery",
+    "DeliveryReceipt", "SmsPartId", "Subscriber", "User",
+]
