@@ -1,0 +1,254 @@
+"""Use cases of the authorities area: users, login, audit log, territories (F1, F5, F6).
+
+Passwords are hashed with Argon2id (argon2-cffi defaults, RFC 9106). Territories
+are stored as GeoJSON geometries in WGS84 and returned here as GeoJSON
+Features / FeatureCollections (RFC 7946) for the operator map.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from tocsin.authorities.models import AuditEntry, Authority, User
+from tocsin.core.db import transaction
+
+ROLES = ("federal_operator", "admin", "operator", "viewer")
+
+_hasher = PasswordHasher()
+# Verified when the username is unknown, so that a failed login takes the same
+# time whether or not the user exists (no username enumeration by timing).
+_DUMMY_HASH = _hasher.hash("tocsin-dummy-password")
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A logged-in (or just created) platform user, detached from the database."""
+
+    id: int
+    username: str
+    display_name: str
+    authority_id: str
+    authority_name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AuthorityInfo:
+    """An authority as the web and CLI layers see it.
+
+    ``languages`` is the official language order (e.g. ``["fr", "nl"]``);
+    ``bbox`` is ``(min_lon, min_lat, max_lon, max_lat)`` in WGS84 degrees.
+    """
+
+    id: str
+    kind: str
+    name: str
+    languages: list[str]
+    parent_id: str | None
+    agreement_type: int
+    population: int | None
+    bbox: tuple[float, float, float, float]
+
+
+def hash_password(password: str) -> str:
+    """An Argon2id hash of ``password`` (PHC string format)."""
+    return _hasher.hash(password)
+
+
+def _authority_name(authority: Authority) -> str:
+    langs = authority.language_list
+    return authority.name(langs[0] if langs else "fr")
+
+
+def _user_info(user: User, authority: Authority) -> UserInfo:
+    return UserInfo(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        authority_id=user.authority_id,
+        authority_name=_authority_name(authority),
+        role=user.role,
+    )
+
+
+def record_audit(
+    session: Session,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    source: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one row to the audit log (F6) inside the caller's transaction.
+
+    ``actor`` is a username (or ``"cli"``/``"system"``), ``action`` a short verb
+    such as ``"login"`` or ``"campaign.launch"``, ``source`` where it came from
+    (IP address, ``"cli"``). The log is append-only: nothing updates or deletes it.
+    """
+    session.add(
+        AuditEntry(actor=actor, action=action, target=target, source=source, detail=detail)
+    )
+
+
+def log_action(
+    engine: Engine,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    source: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit row (F6) in its own transaction (e.g. a logout)."""
+    with transaction(engine) as session:
+        record_audit(session, actor, action, target=target, source=source, detail=detail)
+
+
+def authenticate(
+    engine: Engine, username: str, password: str, source: str | None = None
+) -> UserInfo | None:
+    """The user whose ``username`` and ``password`` match, or None.
+
+    Every attempt is written to the audit log (``login`` / ``login_failed``)
+    with ``source`` (the client IP address). A hash made with older Argon2
+    parameters is upgraded on a successful login.
+    """
+    username = username.strip()
+    with transaction(engine) as session:
+        user = session.scalar(sa.select(User).where(User.username == username))
+        ok = False
+        try:
+            ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+        if user is None or not ok:
+            record_audit(session, username[:120] or "?", "login_failed", source=source)
+            return None
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+        authority = session.get(Authority, user.authority_id)
+        assert authority is not None  # foreign key
+        record_audit(session, user.username, "login", target=user.authority_id, source=source)
+        return _user_info(user, authority)
+
+
+def create_user(
+    engine: Engine,
+    username: str,
+    password: str,
+    authority_id: str,
+    role: str = "operator",
+    display_name: str | None = None,
+) -> UserInfo:
+    """Create the user, or update its password, authority, role and name if it exists.
+
+    Raises ValueError naming the field when ``role`` is unknown or ``username``
+    or ``password`` is empty, LookupError when the authority does not exist.
+    """
+    username = username.strip()
+    if not username:
+        raise ValueError("username: must not be empty")
+    if not password:
+        raise ValueError("password: must not be empty")
+    if role not in ROLES:
+        raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
+    with transaction(engine) as session:
+        authority = session.get(Authority, authority_id)
+        if authority is None:
+            raise LookupError(f"authority_id: no authority {authority_id!r}")
+        user = session.scalar(sa.select(User).where(User.username == username))
+        action = "user.update"
+        if user is None:
+            user = User(username=username, display_name=display_name or username)
+            session.add(user)
+            action = "user.create"
+        elif display_name:
+            user.display_name = display_name
+        user.password_hash = hash_password(password)
+        user.authority_id = authority_id
+        user.role = role
+        session.flush()
+        record_audit(session, "cli", action, target=username, source="cli",
+                     detail={"authority_id": authority_id, "role": role})
+        return _user_info(user, authority)
+
+
+def _load_authority(session: Session, authority_id: str) -> Authority:
+    authority = session.get(Authority, authority_id)
+    if authority is None:
+        raise LookupError(f"authority_id: no authority {authority_id!r}")
+    return authority
+
+
+def get_authority(engine: Engine, authority_id: str) -> AuthorityInfo:
+    """The authority ``authority_id``; raises LookupError if there is none."""
+    with transaction(engine) as session:
+        a = _load_authority(session, authority_id)
+        return AuthorityInfo(
+            id=a.id,
+            kind=a.kind,
+            name=_authority_name(a),
+            languages=a.language_list,
+            parent_id=a.parent_id,
+            agreement_type=a.agreement_type,
+            population=a.population,
+            bbox=(a.min_lon, a.min_lat, a.max_lon, a.max_lat),
+        )
+
+
+def authority_feature(engine: Engine, authority_id: str) -> dict[str, Any]:
+    """The authority's territory as a GeoJSON Feature (WGS84).
+
+    Properties: ``id``, ``name`` (in its first official language),
+    ``languages`` (list of ISO 639-1 codes). Raises LookupError.
+    """
+    with transaction(engine) as session:
+        a = _load_authority(session, authority_id)
+        return {
+            "type": "Feature",
+            "geometry": json.loads(a.territory),
+            "properties": {"id": a.id, "name": _authority_name(a), "languages": a.language_list},
+        }
+
+
+def municipalities_geojson(engine: Engine, authority_id: str) -> dict[str, Any]:
+    """The municipalities within the authority, as a GeoJSON FeatureCollection.
+
+    A municipality gets itself; a province (or region) its children; the
+    federal authority its grandchildren (provinces' municipalities) as well.
+    Properties: ``nis``, ``name``. Features are sorted by name. Raises LookupError.
+    """
+    with transaction(engine) as session:
+        a = _load_authority(session, authority_id)
+        if a.kind == "municipality":
+            rows = [a]
+        else:
+            child_ids = sa.select(Authority.id).where(Authority.parent_id == a.id)
+            rows = list(
+                session.scalars(
+                    sa.select(Authority).where(
+                        Authority.kind == "municipality",
+                        sa.or_(
+                            Authority.parent_id == a.id,
+                            Authority.parent_id.in_(child_ids),
+                        ),
+                    )
+                )
+            )
+        features = [
+            {
+                "type": "Feature",
+                "geometry": json.loads(m.territory),
+                "properties": {"nis": m.id, "name": _authority_name(m)},
+            }
+            for m in rows
+        ]
+    features.sort(key=lambda f: f["properties"]["name"])
+    return {"type": "FeatureCollection", "features": features}

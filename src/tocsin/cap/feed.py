@@ -1,0 +1,133 @@
+"""Atom feeds of CAP alerts for alert maps and display panels (RFC 4287).
+
+Each entry points at its CAP 1.2 document with
+``<link rel="alternate" type="application/cap+xml">``, the convention used by
+CAP aggregators (e.g. the WMO alert hub and NWS feeds).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+
+from tocsin.cap.build import CapBuildError, brussels_time
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+CAP_MEDIA_TYPE = "application/cap+xml"
+
+# RFC 3987 absolute IRI: a scheme, a colon, no whitespace.
+_ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"]+$")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+class FeedBuildError(ValueError):
+    """Raised when a feed field cannot be written as valid Atom; names the field."""
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One alert in an Atom feed.
+
+    Attributes:
+        identifier: the CAP identifier; used as ``atom:id`` when it is already
+            an absolute IRI (e.g. ``urn:oid:...``), otherwise ``cap_url`` is.
+        title: usually the CAP headline.
+        updated: aware datetime of the last change (CAP ``sent``).
+        summary: plain-text summary (usually the CAP description).
+        cap_url: absolute URL of the CAP 1.2 document.
+        sender: the CAP sender, written as the entry's author.
+    """
+
+    identifier: str
+    title: str
+    updated: datetime
+    summary: str
+    cap_url: str
+    sender: str
+
+
+def _text(name: str, value: str, *, required: bool = True) -> str:
+    if not isinstance(value, str):
+        raise FeedBuildError(f"{name}: expected str, got {type(value).__name__}")
+    if required and not value.strip():
+        raise FeedBuildError(f"{name}: required, got an empty string")
+    bad = _XML_ILLEGAL.search(value)
+    if bad:
+        raise FeedBuildError(
+            f"{name}: character U+{ord(bad.group()):04X} cannot be written in XML 1.0"
+        )
+    return value
+
+
+def _iri(name: str, value: str) -> str:
+    _text(name, value)
+    if not _ABSOLUTE_IRI.match(value):
+        raise FeedBuildError(f"{name}: {value!r} is not an absolute IRI (RFC 4287 §4.2.6)")
+    return value
+
+
+def _time(name: str, value: datetime) -> str:
+    try:
+        return brussels_time(value)
+    except CapBuildError as exc:
+        raise FeedBuildError(f"{name}: {str(exc).removeprefix('time: ')}") from exc
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def build_atom_feed(
+    feed_id: str,
+    title: str,
+    self_url: str,
+    updated: datetime,
+    entries: Sequence[FeedEntry],
+) -> bytes:
+    """Build an Atom 1.0 feed listing CAP alerts (RFC 4287).
+
+    Args:
+        feed_id: permanent absolute IRI identifying the feed (``atom:id``).
+        title: feed title.
+        self_url: absolute URL where this feed is served (``rel="self"``).
+        updated: aware datetime of the most recent change.
+        entries: alerts, written in the given order (newest first is usual).
+
+    Returns:
+        UTF-8 bytes with an XML declaration; times are RFC 3339 in
+        Europe/Brussels local time without fractional seconds.
+
+    Raises:
+        FeedBuildError: a missing or empty required field, a relative IRI, a
+            naive datetime, or a character XML cannot carry (names the field).
+    """
+    root = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS})
+    _sub(root, "id", _iri("feed_id", feed_id))
+    _sub(root, "title", _text("title", title))
+    _sub(root, "updated", _time("updated", updated))
+    _sub(root, "link", rel="self", type="application/atom+xml", href=_iri("self_url", self_url))
+    for i, entry in enumerate(entries):
+        name = f"entries[{i}]"
+        if not isinstance(entry, FeedEntry):
+            raise FeedBuildError(f"{name}: expected FeedEntry, got {type(entry).__name__}")
+        cap_url = _iri(f"{name}.cap_url", entry.cap_url)
+        identifier = _text(f"{name}.identifier", entry.identifier)
+        element = _sub(root, "entry")
+        _sub(element, "id", identifier if _ABSOLUTE_IRI.match(identifier) else cap_url)
+        _sub(element, "title", _text(f"{name}.title", entry.title))
+        _sub(element, "updated", _time(f"{name}.updated", entry.updated))
+        # RFC 4287 §4.1.1: every entry needs an author when the feed has none.
+        author = _sub(element, "author")
+        _sub(author, "name", _text(f"{name}.sender", entry.sender))
+        _sub(
+            element, "summary", _text(f"{name}.summary", entry.summary, required=False), type="text"
+        )
+        _sub(element, "link", rel="alternate", type=CAP_MEDIA_TYPE, href=cap_url)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

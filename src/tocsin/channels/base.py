@@ -1,0 +1,76 @@
+"""The interface every channel sender implements, and what it returns.
+
+A sender takes a batch of claimed deliveries and reports, per delivery, whether
+the provider accepted it (``sent``, with its message ids), refused it for good
+(``failed``) or could not take it now (``retry``). It never touches the database:
+the dispatch worker records outcomes (STYLE: outside systems behind a small
+interface with a real and a local implementation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One claimed delivery, ready to send.
+
+    ``address``: E.164 number or e-mail address; ``text``: the SMS text or e-mail
+    body in ``language``; ``subject``: e-mail subject (empty for SMS); ``source``:
+    SMS source address or e-mail From.
+    """
+
+    delivery_id: int
+    campaign_id: str
+    address: str
+    language: str
+    text: str
+    subject: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What happened to one ``OutgoingMessage``.
+
+    ``result``: ``sent`` (accepted by the provider: SMPP submit_sm_resp OK, SMTP 250),
+    ``failed`` (refused for good) or ``retry`` (transient: try again later).
+    ``message_ids``: provider ids (one per SMS part) so receipts find the delivery.
+    """
+
+    delivery_id: int
+    result: Literal["sent", "failed", "retry"]
+    message_ids: tuple[str, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptEvent:
+    """A delivery receipt as received from a provider (SMPP deliver_sm, DSN)."""
+
+    channel: str
+    message_id: str
+    stat: str
+    err: str = ""
+    done_at: object = None  # aware datetime or None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class ChannelSender(Protocol):
+    """A provider connection for one channel (``sms``, ``email``)."""
+
+    channel: str
+    name: str
+
+    async def start(self) -> None:
+        """Connect; raises ``ConnectionError`` (or a subclass) when the provider is unreachable."""
+
+    async def send(self, messages: Sequence[OutgoingMessage]) -> list[SendOutcome]:
+        """Send a batch; returns one outcome per message, in any order. Never raises for
+        a per-message problem; raises ``ConnectionError`` when the provider is lost."""
+
+    async def close(self) -> None:
+        """Disconnect gracefully."""

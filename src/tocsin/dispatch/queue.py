@@ -1,0 +1,255 @@
+"""The deliveries table as a queue: claim with leases, record outcomes, apply receipts.
+
+All functions here are synchronous database work; the async worker runs them in
+a thread so that database I/O never blocks the event loop that talks SMPP/SMTP.
+
+Claiming is one ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`` statement:
+on PostgreSQL the subquery takes ``FOR UPDATE SKIP LOCKED`` so concurrent workers
+skip each other's rows; on SQLite the statement runs under ``BEGIN IMMEDIATE``
+(see ``core.db``) so claims serialise on the write lock. Either way a row is
+handed to one worker at a time while its lease is alive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tocsin.channels.base import ReceiptEvent, SendOutcome
+from tocsin.core.db import is_postgres, transaction, utcnow
+from tocsin.dispatch.models import (
+    DELIVERED, EXPIRED, FAILED, IN_FLIGHT, QUEUED, SENT, Delivery, DeliveryReceipt, SmsPartId,
+)
+
+MAX_ATTEMPTS = 8
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 300.0
+
+# SMPP 3.4 Appendix B final message states -> SPEC F26 delivery states.
+RECEIPT_STATES = {
+    "DELIVRD": DELIVERED, "EXPIRED": EXPIRED, "UNDELIV": FAILED, "REJECTD": FAILED,
+    "DELETED": FAILED, "UNKNOWN": FAILED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery row handed to one worker until ``lease_until``."""
+
+    id: int
+    campaign_id: str
+    channel: str
+    address: str
+    language: str
+    attempts: int
+
+
+def _state_in(*states: str) -> sa.ColumnElement[bool]:
+    # ``IN`` renders an expanding parameter, which executemany() cannot take.
+    d = Delivery.__table__
+    return sa.or_(*(d.c.state == st for st in states))
+
+
+def claim(
+    engine: Engine, worker: str, channel: str, environment: str, limit: int,
+    lease_seconds: float, campaign_id: str | None = None,
+) -> list[ClaimedDelivery]:
+    """Move up to ``limit`` queued deliveries to ``in_flight`` under a lease for ``worker``.
+
+    Highest priority first (lowest number), then oldest. Returns the claimed rows.
+    """
+    now = utcnow()
+    d = Delivery.__table__
+    pick = (
+        sa.select(d.c.id)
+        .where(d.c.state == QUEUED, d.c.channel == channel, d.c.environment == environment,
+               sa.or_(d.c.not_before.is_(None), d.c.not_before <= now))
+        .order_by(d.c.priority, d.c.id)
+        .limit(limit)
+    )
+    if campaign_id is not None:
+        pick = pick.where(d.c.campaign_id == campaign_id)
+    if is_postgres(engine):
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (
+        sa.update(d)
+        .where(d.c.id.in_(pick.scalar_subquery()))
+        .values(state=IN_FLIGHT, worker=worker, attempts=d.c.attempts + 1,
+                lease_until=now + dt.timedelta(seconds=lease_seconds))
+        .returning(d.c.id, d.c.campaign_id, d.c.channel, d.c.address, d.c.language, d.c.attempts)
+    )
+    with transaction(engine) as s:
+        rows = s.execute(stmt).all()
+    return sorted((ClaimedDelivery(*r) for r in rows), key=lambda c: c.id)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before retry number ``attempts`` (exponential back-off, capped at 5 min)."""
+    return float(min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+def record_outcomes(
+    engine: Engine, channel: str, outcomes: Sequence[SendOutcome],
+    attempts: dict[int, int] | None = None,
+) -> None:
+    """Write what providers answered: ``sent`` (with message ids), ``failed``, ``retry``.
+
+    A ``retry`` goes back to ``queued`` with back-off, or to ``failed`` after
+    ``MAX_ATTEMPTS``. Rows already final (a receipt that overtook its
+    submit_sm_resp cannot exist here: receipts apply only to ``sent`` rows) are
+    left alone.
+    """
+    if not outcomes:
+        return
+    now = utcnow()
+    attempts = attempts or {}
+    d = Delivery.__table__
+    sent = [o for o in outcomes if o.result == "sent"]
+    with transaction(engine) as s:
+        if sent:
+            s.execute(
+                sa.update(d).where(d.c.id == sa.bindparam("did"),
+                                   _state_in(IN_FLIGHT, QUEUED))
+                .values(state=SENT, sent_at=now, lease_until=None,
+                        provider_message_id=sa.bindparam("mid"), error=None),
+                [{"did": o.delivery_id, "mid": o.message_ids[0] if o.message_ids else None}
+                 for o in sent],
+                execution_options={"synchronize_session": False},
+            )
+            parts = [{"message_id": m, "delivery_id": o.delivery_id}
+                     for o in sent if channel == "sms" for m in o.message_ids]
+            if parts:
+                s.execute(sa.insert(SmsPartId.__table__), parts)
+        failed = [o for o in outcomes if o.result == "failed"
+                  or (o.result == "retry" and attempts.get(o.delivery_id, 0) >= MAX_ATTEMPTS)]
+        if failed:
+            s.execute(
+                sa.update(d).where(d.c.id == sa.bindparam("did"),
+                                   _state_in(IN_FLIGHT, QUEUED))
+                .values(state=FAILED, final_at=now, lease_until=None, error=sa.bindparam("err")),
+                [{"did": o.delivery_id, "err": o.error[:500] or "failed"} for o in failed],
+                execution_options={"synchronize_session": False},
+            )
+        failed_ids = {o.delivery_id for o in failed}
+        retry = [o for o in outcomes if o.result == "retry" and o.delivery_id not in failed_ids]
+        if retry:
+            s.execute(
+                sa.update(d).where(d.c.id == sa.bindparam("did"), d.c.state == IN_FLIGHT)
+                .values(state=QUEUED, lease_until=None, worker=None, error=sa.bindparam("err"),
+                        not_before=sa.bindparam("nb")),
+                [{"did": o.delivery_id, "err": o.error[:500],
+                  "nb": now + dt.timedelta(seconds=retry_delay(attempts.get(o.delivery_id, 1)))}
+                 for o in retry],
+                execution_options={"synchronize_session": False},
+            )
+
+
+def store_receipts(engine: Engine, receipts: Iterable[ReceiptEvent]) -> int:
+    """Append receipts as received; they are matched to deliveries by ``apply_receipts``."""
+    rows = [{"channel": r.channel, "message_id": r.message_id, "stat": r.stat, "err": r.err,
+             "done_at": r.done_at, "received_at": utcnow()} for r in receipts]
+    if rows:
+        with transaction(engine) as s:
+            s.execute(sa.insert(DeliveryReceipt.__table__), rows)
+    return len(rows)
+
+
+def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
+    """Apply stored SMS receipts to their deliveries; returns how many were applied.
+
+    A receipt whose message id is not known yet (its submit_sm_resp is not recorded)
+    stays pending and is tried again next time. A message of several parts is
+    ``delivered`` when every part is; any part failed or expired decides for the
+    whole message (SMPP 3.4 Appendix B states, one receipt per submitted part).
+    """
+    r, p, d = DeliveryReceipt.__table__, SmsPartId.__table__, Delivery.__table__
+    now = utcnow()
+    with transaction(engine) as s:
+        rows = s.execute(
+            sa.select(r.c.id, r.c.stat, r.c.done_at, p.c.delivery_id)
+            .join(p, p.c.message_id == r.c.message_id)
+            .where(r.c.applied_at.is_(None))
+            .order_by(r.c.id).limit(limit)
+        ).all()
+        if not rows:
+            return 0
+        receipt_ids = [row.id for row in rows]
+        delivery_ids = sorted({row.delivery_id for row in rows})
+        bad: dict[int, tuple[str, dt.datetime | None, str]] = {}
+        last_done: dict[int, dt.datetime | None] = {}
+        for row in rows:
+            state = RECEIPT_STATES.get(row.stat)
+            if state in (FAILED, EXPIRED):
+                bad[row.delivery_id] = (state, row.done_at, row.stat)
+            last_done[row.delivery_id] = row.done_at
+        # Parts of each touched delivery, and how many of them have a DELIVRD receipt.
+        delivered_parts = dict(s.execute(
+            sa.select(p.c.delivery_id, sa.func.count())
+            .join(r, r.c.message_id == p.c.message_id)
+            .where(p.c.delivery_id.in_(delivery_ids), r.c.stat == "DELIVRD")
+            .group_by(p.c.delivery_id)
+        ).tuples().all())
+        part_counts = dict(s.execute(
+            sa.select(p.c.delivery_id, sa.func.count())
+            .where(p.c.delivery_id.in_(delivery_ids)).group_by(p.c.delivery_id)
+        ).tuples().all())
+        done = [i for i in delivery_ids if i not in bad
+                and delivered_parts.get(i, 0) >= part_counts.get(i, 1)]
+        if done:
+            s.execute(
+                sa.update(d).where(d.c.id == sa.bindparam("did"), _state_in(SENT, IN_FLIGHT))
+                .values(state=DELIVERED, final_at=sa.bindparam("at")),
+                [{"did": i, "at": last_done.get(i) or now} for i in done],
+                execution_options={"synchronize_session": False},
+            )
+        if bad:
+            s.execute(
+                sa.update(d).where(d.c.id == sa.bindparam("did"),
+                                   _state_in(SENT, IN_FLIGHT, DELIVERED))
+                .values(state=sa.bindparam("st"), final_at=sa.bindparam("at"),
+                        error=sa.bindparam("err")),
+                [{"did": i, "st": st, "at": at or now, "err": f"receipt stat:{stat}"}
+                 for i, (st, at, stat) in bad.items()],
+                execution_options={"synchronize_session": False},
+            )
+        for start in range(0, len(receipt_ids), 1000):
+            s.execute(sa.update(r).where(r.c.id.in_(receipt_ids[start:start + 1000]))
+                      .values(applied_at=now))
+    return len(rows)
+
+
+def renew_leases(engine: Engine, worker: str, lease_seconds: float) -> int:
+    """Heartbeat: extend the lease of every row ``worker`` holds in flight."""
+    d = Delivery.__table__
+    with transaction(engine) as s:
+        result = s.execute(
+            sa.update(d).where(d.c.worker == worker, d.c.state == IN_FLIGHT)
+            .values(lease_until=utcnow() + dt.timedelta(seconds=lease_seconds))
+        )
+    return int(result.rowcount or 0)
+
+
+def sweep_expired_leases(engine: Engine) -> int:
+    """Re-queue in-flight rows whose lease expired (their worker died or hangs)."""
+    d = Delivery.__table__
+    with transaction(engine) as s:
+        result = s.execute(
+            sa.update(d).where(d.c.state == IN_FLIGHT, d.c.lease_until < utcnow())
+            .values(state=QUEUED, worker=None, lease_until=None)
+        )
+    return int(result.rowcount or 0)
+
+
+def release(engine: Engine, worker: str, channel: str | None = None) -> int:
+    """Give back to the queue every row ``worker`` holds in flight (graceful stop)."""
+    d = Delivery.__table__
+    stmt = sa.update(d).where(d.c.worker == worker, d.c.state == IN_FLIGHT)
+    if channel:
+        stmt = stmt.where(d.c.channel == channel)
+    with transaction(engine) as s:
+        result = s.execute(stmt.values(state=QUEUED, worker=None, lease_until=None))
+    return int(result.rowcount or 0)

@@ -1,0 +1,351 @@
+"""The dispatch worker: claims deliveries, sends them through channel senders, records outcomes.
+
+One worker runs one loop per (channel, environment) it can serve, so an
+unreachable SMSC never holds back the e-mail of the same alert. Simulation
+deliveries go only to the built-in simulators, by construction: the senders of
+the ``simulation`` environment are built from the simulators and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from tocsin.campaigns.rules import email_subject
+from tocsin.channels.base import ChannelSender, OutgoingMessage, ReceiptEvent, SendOutcome
+from tocsin.core.settings import Settings, get_settings
+from tocsin.dispatch import queue
+
+log = logging.getLogger(__name__)
+
+SenderFactory = Callable[["ReceiptBuffer"], ChannelSender]
+
+
+def worker_name() -> str:
+    """A name unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+class ReceiptBuffer:
+    """Collects receipts and stores them in batches; ``add`` returns once stored.
+
+    The SMPP client acknowledges a deliver_sm only after ``add`` returns, so a
+    receipt the SMSC considers delivered to us is in the database.
+    """
+
+    def __init__(self, engine: Engine, interval: float = 0.1) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._pending: list[tuple[ReceiptEvent, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+
+    async def add(self, receipt: ReceiptEvent) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((receipt, fut))
+        self._wake.set()
+        await fut
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not (stop.is_set() and not self._pending):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+            self._wake.clear()
+            await asyncio.sleep(self.interval)
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            try:
+                await asyncio.to_thread(queue.store_receipts, self.engine, [r for r, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - the SMSC will redeliver unacked receipts
+                log.exception("storing %d receipts failed", len(batch))
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+
+@dataclass
+class CampaignContent:
+    """What a worker needs of a campaign to render its messages (cached per campaign)."""
+
+    texts: dict[str, str]
+    sms_source: str
+    mail_from: str
+    subjects: dict[str, str]
+
+
+@dataclass
+class ChannelStatus:
+    """Live state of one (channel, environment) loop, for progress displays."""
+
+    connected: bool = False
+    error: str = ""
+    sent: int = 0
+    since: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    """Sends queued deliveries. ``senders`` maps (channel, environment) to a sender factory.
+
+    ``campaign_id`` restricts the worker to one campaign (the CLI's own run);
+    ``None`` serves every campaign (``tocsin worker``, the demo server).
+    """
+
+    def __init__(
+        self, engine: Engine, senders: dict[tuple[str, str], SenderFactory], *,
+        campaign_id: str | None = None, settings: Settings | None = None,
+        loops_per_channel: int = 2, name: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings or get_settings()
+        self.factories = senders
+        self.campaign_id = campaign_id
+        self.loops_per_channel = loops_per_channel
+        self.name = name or worker_name()
+        self.status: dict[tuple[str, str], ChannelStatus] = {k: ChannelStatus() for k in senders}
+        self.stop_event = asyncio.Event()
+        self._content: dict[str, CampaignContent] = {}
+        self.receipts = ReceiptBuffer(engine)
+
+    async def run(self) -> None:
+        """Run until ``stop()``; then release what is still held and close senders."""
+        senders = {key: factory(self.receipts) for key, factory in self.factories.items()}
+        tasks = [asyncio.create_task(self.receipts.run(self.stop_event), name="receipts"),
+                 asyncio.create_task(self._housekeeping(), name="housekeeping")]
+        for key, sender in senders.items():
+            tasks.append(asyncio.create_task(self._connect_loop(key, sender)))
+            for _ in range(self.loops_per_channel):
+                tasks.append(asyncio.create_task(self._send_loop(key, sender)))
+        try:
+            await self.stop_event.wait()
+        finally:
+            self.stop_event.set()
+            for sender in senders.values():
+                with contextlib.suppress(Exception):
+                    await sender.close()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(queue.release, self.engine, self.name)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    async def _connect_loop(self, key: tuple[str, str], sender: ChannelSender) -> None:
+        status, delay = self.status[key], 0.5
+        while not self.stop_event.is_set():
+            if not getattr(sender, "connected", status.connected):
+                try:
+                    await sender.start()
+                    status.connected, status.error, delay = True, "", 0.5
+                    log.info("%s/%s connected via %s", *key, sender.name)
+                except Exception as exc:  # noqa: BLE001 - an outage is retried, never fatal
+                    status.connected, status.error = False, str(exc)
+                    log.warning("%s/%s: %s (retrying in %.0f s)", *key, exc, delay)
+                    await self._sleep(delay)
+                    delay = min(delay * 2, 30.0)
+                    continue
+            status.connected = True
+            await self._sleep(1.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
+
+    async def _send_loop(self, key: tuple[str, str], sender: ChannelSender) -> None:
+        channel, environment = key
+        status = self.status[key]
+        idle = 0.05
+        while not self.stop_event.is_set():
+            if not status.connected:
+                await self._sleep(0.2)
+                continue
+            try:
+                batch = await asyncio.to_thread(
+                    queue.claim, self.engine, self.name, channel, environment,
+                    self.settings.batch_size, self.settings.lease_seconds, self.campaign_id,
+                )
+            except Exception:  # noqa: BLE001 - a database hiccup must not kill the loop
+                log.exception("claim failed")
+                await self._sleep(1.0)
+                continue
+            if not batch:
+                await self._sleep(idle)
+                idle = min(idle * 2, 0.5)
+                continue
+            idle = 0.05
+            try:
+                messages = [await self._message(c) for c in batch]
+                outcomes = await sender.send(messages)
+            except Exception as exc:  # noqa: BLE001 - the batch is retried, the loop goes on
+                log.exception("%s/%s: sending a batch of %d failed", channel, environment,
+                              len(batch))
+                outcomes = [SendOutcome(c.id, "retry", error=str(exc)[:500]) for c in batch]
+            status.sent += sum(1 for o in outcomes if o.result == "sent")
+            await self._record(channel, outcomes, {c.id: c.attempts for c in batch})
+
+    async def _record(self, channel: str, outcomes: list[SendOutcome],
+                      attempts: dict[int, int]) -> None:
+        # Losing this write would re-send the batch after the lease expires: retry it.
+        for delay in (0.1, 0.5, 1, 2, 5, 10):
+            try:
+                await asyncio.to_thread(queue.record_outcomes, self.engine, channel, outcomes,
+                                        attempts)
+                return
+            except Exception:  # noqa: BLE001
+                log.exception("recording %d outcomes failed; retrying", len(outcomes))
+                await asyncio.sleep(delay)
+
+    async def _message(self, c: queue.ClaimedDelivery) -> OutgoingMessage:
+        content = self._content.get(c.campaign_id)
+        if content is None:
+            content = await asyncio.to_thread(load_content, self.engine, c.campaign_id)
+            self._content[c.campaign_id] = content
+        text = content.texts.get(c.language) or next(iter(content.texts.values()))
+        if c.channel == "sms":
+            return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, text,
+                                   source=content.sms_source)
+        return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, text,
+                               subject=content.subjects.get(c.language, ""),
+                               source=content.mail_from)
+
+    async def _housekeeping(self) -> None:
+        last_sweep = 0.0
+        while not self.stop_event.is_set():
+            try:
+                await asyncio.to_thread(queue.apply_receipts, self.engine)
+                await asyncio.to_thread(queue.renew_leases, self.engine, self.name,
+                                        self.settings.lease_seconds)
+                if time.monotonic() - last_sweep > self.settings.lease_seconds / 3:
+                    await asyncio.to_thread(queue.sweep_expired_leases, self.engine)
+                    last_sweep = time.monotonic()
+            except Exception:  # noqa: BLE001 - retried on the next tick
+                log.exception("housekeeping failed")
+            await self._sleep(0.3)
+
+
+def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
+    """The texts and sender identity of a campaign."""
+    from tocsin.campaigns.models import Campaign
+    from tocsin.core.db import transaction
+
+    with transaction(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        if c is None:
+            raise LookupError(f"campaign {campaign_id} not found")
+        subjects = {lang: email_subject(c.kind, c.area_name, lang) for lang in c.texts}
+        return CampaignContent(dict(c.texts), c.sms_source, c.mail_from, subjects)
+
+
+# ----------------------------------------------------------------------------- wiring
+
+
+@dataclass
+class Simulators:
+    """The built-in providers of the simulation environment: an SMSC and an SMTP server."""
+
+    smsc_host: str
+    smsc_port: int
+    smtp_host: str
+    smtp_port: int
+    smsc: object = None
+    smtp: object = None
+
+
+async def start_simulators(receipt_delay: float = 0.2) -> Simulators:
+    """Start an SMSC simulator (SMPP) and an SMTP sink on free loopback ports."""
+    from tocsin.channels.simulators.smsc import SmscSimulator
+    from tocsin.channels.simulators.smtp_sink import SmtpSink
+
+    smsc = SmscSimulator(host="127.0.0.1", port=0, receipt_delay=receipt_delay)
+    await smsc.start()
+    smtp = SmtpSink(keep=False)
+    await asyncio.to_thread(smtp.start)
+    return Simulators("127.0.0.1", smsc.port, "127.0.0.1", smtp.port, smsc, smtp)
+
+
+async def stop_simulators(sims: Simulators) -> None:
+    with contextlib.suppress(Exception):
+        await sims.smsc.stop()  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):
+        await asyncio.to_thread(sims.smtp.stop)  # type: ignore[attr-defined]
+
+
+def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[str, str],
+                                                                          SenderFactory]:
+    """Sender factories for the simulation environment (simulators) and live (settings)."""
+    from tocsin.channels.email import SmtpAccount, SmtpSender
+    from tocsin.channels.sms import SmppSender
+    from tocsin.channels.smpp import SmppAccount, parse_smpp_urls
+
+    factories: dict[tuple[str, str], SenderFactory] = {}
+    if sims is not None:
+        sim_smpp = SmppAccount(host=sims.smsc_host, port=sims.smsc_port, system_id="tocsin",
+                               binds=2, window=100, tps=100_000)
+        factories[("sms", "simulation")] = lambda rb: SmppSender([sim_smpp], rb.add, "simulator")
+        sim_smtp = SmtpAccount(sims.smtp_host, sims.smtp_port, connections=4)
+        factories[("email", "simulation")] = lambda rb: SmtpSender(sim_smtp, "simulator")
+    if settings.smpp_url.strip():
+        accounts = parse_smpp_urls(settings.smpp_url)
+        factories[("sms", "live")] = lambda rb: SmppSender(accounts, rb.add, "smpp")
+    if settings.smtp_url.strip():
+        account = SmtpAccount.from_url(settings.smtp_url)
+        factories[("email", "live")] = lambda rb: SmtpSender(account, "smtp")
+    return factories
+
+
+class BackgroundWorker:
+    """A worker with its own simulators on its own event loop in a daemon thread.
+
+    Used by the web server (``make demo``) so that campaigns launched in the
+    browser are sent by the same process; ``tocsin worker`` runs the same
+    ``Worker`` in the foreground.
+    """
+
+    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
+        self.engine = engine
+        self.settings = settings or get_settings()
+        self.loop = asyncio.new_event_loop()
+        self.worker: Worker | None = None
+        self.sims: Simulators | None = None
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="tocsin-worker", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        self.sims = await start_simulators()
+        self.worker = Worker(self.engine, sender_factories(self.settings, self.sims),
+                             settings=self.settings)
+        self._ready.set()
+        try:
+            await self.worker.run()
+        finally:
+            await stop_simulators(self.sims)
+
+    def start(self) -> BackgroundWorker:
+        self.thread.start()
+        self._ready.wait(timeout=30)
+        return self
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.loop.call_soon_threadsafe(self.worker.stop)
+        self.thread.join(timeout=15)
+
+
+def start_background_worker(engine: Engine, settings: Settings | None = None) -> BackgroundWorker:
+    """Start a ``BackgroundWorker`` (simulators included); call ``.stop()`` to end it."""
+    return BackgroundWorker(engine, settings).start()

@@ -1,0 +1,309 @@
+"""Alert areas: parse GeoJSON drawn on the map, clip to a territory, measure (SPEC F3, F16).
+
+Geometries are shapely objects in WGS84 lon/lat (GeoJSON axis order, RFC 7946
+§3.1.1). Areas are measured in Belgian Lambert 2008 (EPSG:3812), an
+equal-area-enough conformal projection for Belgium.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import shapely
+import sqlalchemy as sa
+from pyproj import Transformer
+from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
+from sqlalchemy.orm import Session
+
+from tocsin.authorities.models import Authority
+from tocsin.geo.reference import polygonal
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+MAX_VERTICES = 100_000
+MIN_AREA_M2 = 1.0  # below this an intersection is a sliver along a shared border
+#: Generous bounding box of Belgium (lon/lat, degrees), used for the swapped-axes hint.
+BELGIUM_BBOX = (2.3, 49.3, 6.5, 51.6)
+
+_POLYGONAL_TYPES = ("Polygon", "MultiPolygon")
+_GEOMETRY_TYPES = (
+    "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+    "GeometryCollection",
+)
+_AT_RE = re.compile(r"^(?P<what>[^\[]+)\[(?P<x>[-0-9.eE+]+) (?P<y>[-0-9.eE+]+)\]$")
+
+
+class AreaError(ValueError):
+    """An area that cannot be used, with the input ``field`` and a human ``reason``."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@lru_cache(maxsize=1)
+def _to_lambert2008() -> Transformer:
+    return Transformer.from_crs("EPSG:4326", "EPSG:3812", always_xy=True)
+
+
+def area_km2(geom: BaseGeometry) -> float:
+    """Area of ``geom`` (WGS84 lon/lat) in square kilometres, in EPSG:3812 (Lambert 2008)."""
+    if geom.is_empty:
+        return 0.0
+    transformer = _to_lambert2008()
+
+    def project(x: NDArray[Any], y: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+        return transformer.transform(x, y)  # type: ignore[no-any-return]
+
+    projected = shapely.transform(geom, project, interleaved=False)
+    return float(projected.area) / 1e6
+
+
+def _in_belgium(lon: float, lat: float) -> bool:
+    min_lon, min_lat, max_lon, max_lat = BELGIUM_BBOX
+    return min_lon <= lon <= max_lon and min_lat <= lat <= max_lat
+
+
+def _swap_hint(points: list[tuple[float, float]]) -> str:
+    if points and all(_in_belgium(lat, lon) for lon, lat in points):
+        return (
+            "; the coordinates look like lat,lon: GeoJSON positions are lon,lat "
+            "(RFC 7946 §3.1.1), swapping them would place the area in Belgium"
+        )
+    return ""
+
+
+def _describe_invalidity(geom: BaseGeometry) -> str:
+    explanation = explain_validity(geom)
+    match = _AT_RE.match(explanation)
+    if match is None:
+        return explanation
+    what = match["what"].strip().lower()
+    if "self-intersection" in what:
+        what = "the outline crosses itself"
+    return f"{what} at lon {float(match['x']):.6f}, lat {float(match['y']):.6f}"
+
+
+def _check_positions(
+    coords: Any, geometry_type: str, field: str
+) -> list[list[list[tuple[float, float]]]]:
+    """Polygons as lists of rings of (lon, lat), checked per RFC 7946 §3.1.6."""
+    polygons = [coords] if geometry_type == "Polygon" else coords
+    if not isinstance(polygons, list):
+        raise AreaError(field, f"{geometry_type} coordinates must be an array")
+    out: list[list[list[tuple[float, float]]]] = []
+    vertices = 0
+    for p, rings in enumerate(polygons, start=1):
+        if not isinstance(rings, list) or not rings:
+            raise AreaError(field, f"polygon {p} has no rings")
+        checked_rings: list[list[tuple[float, float]]] = []
+        for r, ring in enumerate(rings, start=1):
+            where = f"polygon {p}, ring {r}"
+            if not isinstance(ring, list):
+                raise AreaError(field, f"{where} must be an array of positions")
+            vertices += len(ring)
+            if vertices > MAX_VERTICES:
+                raise AreaError(field, f"has more than {MAX_VERTICES:,} vertices; simplify it")
+            points: list[tuple[float, float]] = []
+            for position in ring:
+                if (
+                    not isinstance(position, list | tuple)
+                    or len(position) < 2
+                    or not all(
+                        isinstance(v, int | float) and not isinstance(v, bool)
+                        for v in position[:2]
+                    )
+                ):
+                    raise AreaError(field, f"{where}: {position!r} is not a [lon, lat] position")
+                lon, lat = float(position[0]), float(position[1])
+                if not (math.isfinite(lon) and math.isfinite(lat)):
+                    raise AreaError(field, f"{where}: {position!r} is not a finite position")
+                points.append((lon, lat))
+            bad = [(x, y) for x, y in points if not (-180 <= x <= 180 and -90 <= y <= 90)]
+            if bad:
+                lon, lat = bad[0]
+                raise AreaError(
+                    field,
+                    f"{where}: position [{lon}, {lat}] is out of range "
+                    f"(longitude -180..180, latitude -90..90){_swap_hint(points)}",
+                )
+            if len(points) < 4:
+                raise AreaError(
+                    field, f"{where} has {len(points)} positions; a ring needs at least 4"
+                )
+            if points[0] != points[-1]:
+                raise AreaError(
+                    field, f"{where} is not closed: its first and last positions differ"
+                )
+            checked_rings.append(points)
+        out.append(checked_rings)
+    return out
+
+
+def _geometry_to_polygon(geometry: Any, field: str) -> Polygon | MultiPolygon:
+    if not isinstance(geometry, dict) or geometry.get("type") not in _GEOMETRY_TYPES:
+        raise AreaError(field, "is not a GeoJSON geometry (RFC 7946 §3.1)")
+    kind = geometry["type"]
+    if kind == "GeometryCollection":
+        members = geometry.get("geometries")
+        if not isinstance(members, list):
+            raise AreaError(field, "GeometryCollection has no 'geometries' array")
+        return _union_polygonal(members, field, what="geometry")
+    if kind not in _POLYGONAL_TYPES:
+        raise AreaError(field, f"must be a Polygon or MultiPolygon, not a {kind}")
+    polygons = _check_positions(geometry.get("coordinates"), kind, field)
+    points = [pt for rings in polygons for ring in rings for pt in ring]
+    # Tocsin alerts only inside Belgium (SPEC F3): an outline that lies wholly
+    # off the coast of Somalia but in Belgium once its axes are swapped was
+    # written lat,lon (a frequent slip: CAP polygons are lat,lon, GeoJSON lon,lat).
+    if not any(_in_belgium(lon, lat) for lon, lat in points) and _swap_hint(points):
+        raise AreaError(field, f"lies outside Belgium{_swap_hint(points)}")
+    geom = shape({"type": "MultiPolygon", "coordinates": polygons})
+    if len(polygons) == 1:
+        geom = geom.geoms[0]
+    if geom.is_empty:
+        raise AreaError(field, "contains no polygon")
+    if not geom.is_valid:
+        raise AreaError(field, f"is not a valid polygon: {_describe_invalidity(geom)}")
+    return geom
+
+
+def _union_polygonal(items: list[Any], field: str, what: str) -> Polygon | MultiPolygon:
+    parts: list[BaseGeometry] = []
+    seen: list[str] = []
+    for i, item in enumerate(items, start=1):
+        geometry = item.get("geometry") if what == "feature" and isinstance(item, dict) else item
+        if what == "feature" and (not isinstance(item, dict) or item.get("type") != "Feature"):
+            raise AreaError(field, f"feature {i} is not a GeoJSON Feature")
+        kind = geometry.get("type") if isinstance(geometry, dict) else None
+        seen.append(str(kind))
+        # Markers and lines drawn beside the area (labels, routes) are not part of it.
+        if kind in _POLYGONAL_TYPES or kind == "GeometryCollection":
+            try:
+                parts.append(_geometry_to_polygon(geometry, field))
+            except AreaError as exc:
+                raise AreaError(field, f"{what} {i}: {exc.reason}") from None
+    if not parts:
+        found = ", ".join(sorted(set(seen))) or "nothing"
+        raise AreaError(field, f"contains no polygon (found: {found})")
+    merged = polygonal(shapely.union_all(parts))
+    if merged.is_empty:
+        raise AreaError(field, "contains no polygon")
+    return merged
+
+
+def parse_area_geojson(data: str | bytes | dict[str, Any], field: str = "area") -> BaseGeometry:
+    """The (Multi)Polygon described by GeoJSON ``data`` (RFC 7946), WGS84 lon/lat.
+
+    Accepts a bare Polygon or MultiPolygon geometry, a Feature holding one, a
+    FeatureCollection (the union of its polygonal features; points and lines
+    are ignored) or a GeometryCollection. Rings must be closed and have at
+    least 4 positions (RFC 7946 §3.1.6); at most 100,000 vertices in total.
+
+    Returns a valid shapely Polygon or MultiPolygon.
+
+    Raises AreaError(field, reason) when ``data`` is not UTF-8 or not JSON, not
+    GeoJSON, holds no polygon or the wrong geometry type, has out-of-range
+    coordinates (with a hint when they look like lat,lon), too many vertices,
+    or a self-intersecting outline (the crossing point is named).
+    """
+    if isinstance(data, bytes | bytearray):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AreaError(field, f"is not UTF-8 text (byte {exc.start})") from None
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise AreaError(
+                field, f"is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            ) from None
+    if not isinstance(data, dict) or "type" not in data:
+        raise AreaError(field, "is not a GeoJSON object (no 'type' member)")
+    kind = data["type"]
+    if kind == "FeatureCollection":
+        features = data.get("features")
+        if not isinstance(features, list):
+            raise AreaError(field, "FeatureCollection has no 'features' array")
+        return _union_polygonal(features, field, what="feature")
+    if kind == "Feature":
+        geometry = data.get("geometry")
+        if geometry is None:
+            raise AreaError(field, "Feature has no geometry")
+        return _geometry_to_polygon(geometry, field)
+    if kind in _GEOMETRY_TYPES:
+        return _geometry_to_polygon(data, field)
+    raise AreaError(field, f"{kind!r} is not a GeoJSON type")
+
+
+@lru_cache(maxsize=1024)
+def _territory_from_text(text: str) -> BaseGeometry:
+    geom = shapely.from_geojson(text)
+    shapely.prepare(geom)
+    return geom
+
+
+def territory_of(authority: Authority) -> BaseGeometry:
+    """The authority's territory as a (prepared) shapely (Multi)Polygon, WGS84.
+
+    Cached by territory text, so repeated calls do not re-parse the GeoJSON.
+    Do not mutate the result: it is shared.
+    """
+    return _territory_from_text(authority.territory)
+
+
+def clip_to_territory(
+    area: BaseGeometry,
+    territory: BaseGeometry | Authority,
+    name: str | None = None,
+    field: str = "area",
+) -> Polygon | MultiPolygon:
+    """``area`` clipped to ``territory`` (an Authority or a geometry), SPEC F3/F16.
+
+    ``name`` is used in the error message (default: the authority's French
+    name, or "the authority"). Returns the polygonal intersection.
+
+    Raises AreaError(field, "lies outside the territory of <name>") when the
+    intersection is empty or smaller than 1 m² (in EPSG:3812); the reason
+    hints at swapped lat,lon when swapping would put the area inside.
+    """
+    if isinstance(territory, Authority):
+        name = name or territory.name("fr")
+        territory = territory_of(territory)
+    name = name or "the authority"
+    clipped = polygonal(shapely.intersection(area, territory))
+    if clipped.is_empty or area_km2(clipped) * 1e6 < MIN_AREA_M2:
+        hint = ""
+        swapped = shapely.transform(area, lambda xy: xy[:, ::-1])
+        if shapely.intersects(swapped, territory):
+            hint = " (its coordinates look like lat,lon: GeoJSON positions are lon,lat)"
+        raise AreaError(field, f"lies outside the territory of {name}{hint}")
+    return clipped
+
+
+def municipality_area(
+    session: Session, nis: str, language: str = "fr"
+) -> tuple[BaseGeometry, str]:
+    """``(territory, name in language)`` of the municipality with NIS code ``nis``.
+
+    Raises AreaError("municipality", ...) when ``nis`` is not a 5-digit code
+    or no municipality has it.
+    """
+    nis = str(nis).strip()
+    if not re.fullmatch(r"\d{5}", nis):
+        raise AreaError("municipality", f"{nis!r} is not a 5-digit NIS code")
+    authority = session.scalars(
+        sa.select(Authority).where(Authority.id == nis, Authority.kind == "municipality")
+    ).one_or_none()
+    if authority is None:
+        raise AreaError("municipality", f"unknown NIS code {nis!r}")
+    return territory_of(authority), authority.name(language)

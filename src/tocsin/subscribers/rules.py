@@ -1,0 +1,344 @@
+"""Pure rules of subscriber registration and contact-list import (SPEC F7, F10).
+
+No I/O here: these functions take values and return values, so they are tested
+in milliseconds and shared by the CSV import, the demo population and the
+public registration page.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TypedDict
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from tocsin.subscribers.models import MAX_ADDRESSES
+
+LANGUAGES = ("fr", "nl", "de", "en")  # SPEC F7: FR/NL/DE/EN
+DEFAULT_PHONE_REGION = "BE"
+MAX_EXTERNAL_ID_LENGTH = 64  # Subscriber.external_id is String(64)
+
+# Bounding box of Belgium in WGS84 degrees (Statbel municipality borders, rounded outwards).
+BELGIUM_LAT = (49.49, 51.51)
+BELGIUM_LON = (2.54, 6.41)
+
+CSV_COLUMNS = ("subscriber_id", "language", "mobile", "email", "lat", "lon")
+
+_MOBILE_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+class RowError(TypedDict):
+    """One rejected value: ``line`` is the 1-based line of the file (header = 1)."""
+
+    line: int
+    field: str
+    value: str
+    reason: str
+
+
+class InvalidValue(ValueError):
+    """A value that breaks a registration rule; ``reason`` says which, in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class AddressRecord:
+    """One geocoded address: WGS84 degrees, optional display label and NIS code."""
+
+    lat: float
+    lon: float
+    label: str | None = None
+    nis: str | None = None
+
+
+@dataclass
+class SubscriberRecord:
+    """A subscriber ready to be written: ``addresses[0]`` is the primary residence.
+
+    ``mobile`` is E.164 (``+32475123456``), ``email`` the normalised address;
+    at least one of them is set. ``line`` is the file line where it first appears.
+    """
+
+    external_id: str
+    language: str
+    mobile: str | None
+    email: str | None
+    addresses: list[AddressRecord] = field(default_factory=list)
+    line: int = 0
+
+
+@dataclass
+class ImportPlan:
+    """The outcome of parsing a contact list: records in order of first appearance.
+
+    ``rows`` counts the data rows read (blank lines excluded). When ``errors``
+    is not empty the plan must not be written at all (SPEC F10).
+    """
+
+    rows: int = 0
+    subscribers: list[SubscriberRecord] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def addresses(self) -> int:
+        """Number of addresses over all subscribers."""
+        return sum(len(s.addresses) for s in self.subscribers)
+
+
+@lru_cache(maxsize=65_536)
+def normalise_mobile(value: str, region: str = DEFAULT_PHONE_REGION) -> str:
+    """``value`` as an E.164 mobile number, e.g. ``"0475 12 34 56"`` -> ``"+32475123456"``.
+
+    National numbers are read in ``region`` (ISO 3166-1 alpha-2, default BE).
+    Raises InvalidValue when the number cannot be parsed, is not valid, or is
+    not a mobile number (libphonenumber type MOBILE or FIXED_LINE_OR_MOBILE):
+    alerts by SMS need a mobile (SPEC F7).
+    """
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidValue(f"not a phone number ({exc._msg})") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidValue("not a valid phone number")
+    if phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        raise InvalidValue("not a mobile number (landline or other line type)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=65_536)
+def normalise_email(value: str) -> str:
+    """``value`` checked for syntax (RFC 5322 / 6531, no DNS lookup) and normalised.
+
+    Uses email_validator's normalised form (lower-case, IDNA-decoded domain).
+    Raises InvalidValue with the library's explanation.
+    """
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidValue(f"not a valid e-mail address: {exc}") from exc
+
+
+def in_belgium(lat: float, lon: float) -> bool:
+    """True when (lat, lon) in WGS84 degrees lies in Belgium's bounding box."""
+    return BELGIUM_LAT[0] <= lat <= BELGIUM_LAT[1] and BELGIUM_LON[0] <= lon <= BELGIUM_LON[1]
+
+
+def check_position(lat_text: str, lon_text: str) -> tuple[float, float]:
+    """Parse and check a WGS84 position given as decimal-degree strings.
+
+    Returns (lat, lon). Raises InvalidValue for a non-number, (0, 0) (a common
+    geocoding failure marker), a position outside Belgium, or one that is in
+    Belgium only once swapped ("looks like lon,lat swapped").
+    """
+    try:
+        lat, lon = float(lat_text.replace(",", ".")), float(lon_text.replace(",", "."))
+    except ValueError as exc:
+        raise InvalidValue("not a number") from exc
+    if lat != lat or lon != lon:  # NaN
+        raise InvalidValue("not a number")
+    if lat == 0 and lon == 0:
+        raise InvalidValue("coordinates 0,0 (not geocoded)")
+    if in_belgium(lat, lon):
+        return lat, lon
+    if in_belgium(lon, lat):
+        raise InvalidValue("looks like lon,lat swapped")
+    raise InvalidValue("outside Belgium")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        value = float(text.replace(",", "."))
+    except ValueError:
+        return False
+    return value == value  # NaN is not a position
+
+
+def _decode(data: bytes) -> tuple[str | None, RowError | None]:
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        bad = data[exc.start : exc.end].hex()
+        return None, {"line": line, "field": "", "value": bad, "reason": "not UTF-8"}
+
+
+def _delimiter(header_line: str) -> str:
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def parse_subscriber_csv(data: bytes) -> ImportPlan:
+    """Parse and validate a contact list in CSV (SPEC F10), without touching the database.
+
+    Format: UTF-8 (a BOM is allowed), ``,`` or ``;`` separated (detected on the
+    header), header on line 1 with exactly the columns ``subscriber_id,
+    language, mobile, email, lat, lon`` in any order. Each row is one address
+    (WGS84 decimal degrees); several rows with the same ``subscriber_id`` add
+    addresses to that subscriber, at most 5 (SPEC F7), the first row being the
+    primary residence. Later rows may repeat or leave blank ``language``,
+    ``mobile`` and ``email`` but not contradict them; a later row may fill in a
+    value left blank before. Each subscriber needs a language (fr, nl, de, en)
+    and a mobile (E.164 after normalisation, region BE) or an e-mail.
+    The same mobile or e-mail for several subscribers is allowed (a family phone).
+
+    Never raises on bad input: every problem found is an entry of
+    ``ImportPlan.errors`` ({"line", "field", "value", "reason"}), all rows are
+    checked, and a plan with errors must not be written.
+    """
+    plan = ImportPlan()
+    text, decode_error = _decode(data)
+    if text is None:
+        plan.errors.append(decode_error)  # type: ignore[arg-type]
+        return plan
+    first_line = text.split("\n", 1)[0]
+    if not first_line.strip():
+        plan.errors.append({"line": 1, "field": "", "value": "", "reason": "no header line"})
+        return plan
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line))
+    header = [name.strip() for name in next(reader)]
+    header_errors: list[RowError] = []
+    for name in header:
+        if name not in CSV_COLUMNS:
+            header_errors.append(
+                {"line": 1, "field": name, "value": name, "reason": "unknown column"}
+            )
+        elif header.count(name) > 1:
+            header_errors.append(
+                {"line": 1, "field": name, "value": name, "reason": "duplicate column"}
+            )
+    for name in CSV_COLUMNS:
+        if name not in header:
+            header_errors.append(
+                {"line": 1, "field": name, "value": "", "reason": "missing column"}
+            )
+    if header_errors:
+        # Deduplicate "duplicate column" reported once per occurrence.
+        seen: set[tuple[str, str]] = set()
+        for err in header_errors:
+            if (err["field"], err["reason"]) not in seen:
+                seen.add((err["field"], err["reason"]))
+                plan.errors.append(err)
+        return plan
+    index = {name: header.index(name) for name in CSV_COLUMNS}
+
+    by_id: dict[str, SubscriberRecord] = {}
+    # Line where each subscriber's language/mobile/email was first given.
+    set_on: dict[tuple[str, str], int] = {}
+    invalid: set[tuple[str, str]] = set()  # (subscriber_id, field) with an error
+    line_end = reader.line_num
+    for row in reader:
+        line = line_end + 1  # first physical line of this record
+        line_end = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        plan.rows += 1
+        if len(row) != len(header):
+            plan.errors.append({
+                "line": line, "field": "", "value": "",
+                "reason": f"{len(row)} fields, the header has {len(header)}",
+            })
+            continue
+        values = {name: row[i].strip() for name, i in index.items()}
+        errors = _check_row(values, line, by_id, set_on, invalid, plan)
+        plan.errors.extend(errors)
+
+    for record in plan.subscribers:
+        key = record.external_id
+        if not record.language and (key, "language") not in invalid:
+            plan.errors.append({
+                "line": record.line, "field": "language", "value": "", "reason": "required",
+            })
+        no_contact = record.mobile is None and record.email is None
+        if no_contact and not {(key, "mobile"), (key, "email")} & invalid:
+            plan.errors.append({
+                "line": record.line, "field": "mobile", "value": "",
+                "reason": "a mobile or an e-mail is required",
+            })
+    plan.errors.sort(key=lambda e: e["line"])
+    return plan
+
+
+def _check_row(
+    values: dict[str, str],
+    line: int,
+    by_id: dict[str, SubscriberRecord],
+    set_on: dict[tuple[str, str], int],
+    invalid: set[tuple[str, str]],
+    plan: ImportPlan,
+) -> list[RowError]:
+    errors: list[RowError] = []
+
+    def bad(name: str, value: str, reason: str) -> None:
+        errors.append({"line": line, "field": name, "value": value, "reason": reason})
+
+    external_id = values["subscriber_id"]
+    if not external_id:
+        bad("subscriber_id", "", "required")
+        return errors
+    if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+        bad("subscriber_id", external_id, f"longer than {MAX_EXTERNAL_ID_LENGTH} characters")
+        return errors
+
+    normalised: dict[str, str | None] = {}
+    language = values["language"].lower()
+    if language and language not in LANGUAGES:
+        bad("language", values["language"], f"unknown language (one of {', '.join(LANGUAGES)})")
+        normalised["language"] = None
+    else:
+        normalised["language"] = language or None
+    for name, check in (("mobile", normalise_mobile), ("email", normalise_email)):
+        if not values[name]:
+            normalised[name] = None
+            continue
+        try:
+            normalised[name] = check(values[name])
+        except InvalidValue as exc:
+            bad(name, values[name], exc.reason)
+            normalised[name] = None
+
+    position: tuple[float, float] | None = None
+    parse_ok = True
+    for name in ("lat", "lon"):
+        if not values[name]:
+            bad(name, "", "required")
+            parse_ok = False
+        elif not _is_number(values[name]):
+            bad(name, values[name], "not a number")
+            parse_ok = False
+    if parse_ok:
+        try:
+            position = check_position(values["lat"], values["lon"])
+        except InvalidValue as exc:
+            bad("lat", f"{values['lat']},{values['lon']}", exc.reason)
+
+    record = by_id.get(external_id)
+    if record is None:
+        record = SubscriberRecord(external_id, "", None, None, line=line)
+        by_id[external_id] = record
+        plan.subscribers.append(record)
+    elif len(record.addresses) >= MAX_ADDRESSES:
+        bad("subscriber_id", external_id, f"more than {MAX_ADDRESSES} addresses (SPEC F7)")
+        position = None
+
+    for name in ("language", "mobile", "email"):
+        value = normalised[name]
+        if value is None:
+            continue
+        current = getattr(record, name)
+        if not current:
+            setattr(record, name, value)
+            set_on[(external_id, name)] = line
+        elif current != value:
+            bad(name, values[name], f"contradicts line {set_on[(external_id, name)]}")
+    if position is not None:
+        record.addresses.append(AddressRecord(*position))
+    invalid.update((external_id, e["field"]) for e in errors)
+    return errors

@@ -1,0 +1,187 @@
+"""The operator platform's FastAPI application factory.
+
+``uvicorn --factory tocsin.web.app:create_app`` serves it; the in-process
+dispatch worker starts with the app unless ``start_worker`` is False.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import Response
+
+from tocsin.core.db import get_engine
+from tocsin.core.settings import Settings, get_settings
+from tocsin.web.deps import CsrfFailed, NotLoggedIn, render
+from tocsin.web.routes import api, auth, health, pages
+from tocsin.web.routes._campaigns import CampaignsUnavailable
+from tocsin.web.security import LoginRateLimiter, resolve_secret_key
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+SESSION_MAX_AGE_S = 12 * 3600  # one shift
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _api_error(status: int, field: str, reason: str) -> JSONResponse:
+    return JSONResponse({"error": {"field": field, "reason": reason}}, status_code=status)
+
+
+def _page_error(request: Request, status: int, title: str, message: str) -> Response:
+    return render(request, "error.html", status, title=title, message=message)
+
+
+def _content_security_policy(map_tile_url: str) -> str:
+    img = "'self' data:"
+    if map_tile_url:
+        parts = urlsplit(map_tile_url.replace("{s}", "a"))
+        host = parts.netloc.replace("a.", "*.", 1) if "{s}" in map_tile_url else parts.netloc
+        img += f" {parts.scheme}://{host}"
+    # Leaflet positions its panes with inline styles, hence 'unsafe-inline' for styles only.
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"img-src {img}; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+        "form-action 'self'"
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotLoggedIn)
+    async def not_logged_in(request: Request, exc: NotLoggedIn) -> Response:
+        if _is_api(request):
+            return _api_error(401, "session", "not logged in")
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
+        if _is_api(request):
+            return _api_error(403, "csrf_token", "missing or invalid CSRF token; reload the page")
+        return _page_error(
+            request, 403, "Form expired",
+            "This form has expired or was not sent from Tocsin. Go back, reload the page "
+            "and try again.",
+        )
+
+    @app.exception_handler(api.ApiError)
+    async def api_error(request: Request, exc: api.ApiError) -> Response:
+        return _api_error(exc.status, exc.field, exc.reason)
+
+    @app.exception_handler(CampaignsUnavailable)
+    async def campaigns_unavailable(request: Request, exc: CampaignsUnavailable) -> Response:
+        if _is_api(request):
+            return _api_error(503, "campaigns", "campaign services are not available")
+        return _page_error(request, 503, "Unavailable", "Campaign services are not available.")
+
+    @app.exception_handler(LookupError)
+    async def not_found(request: Request, exc: LookupError) -> Response:
+        if _is_api(request):
+            return _api_error(404, "id", "not found")
+        return _page_error(request, 404, "Not found", "There is nothing at this address.")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid"}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        return _api_error(422, ".".join(loc) or "body", str(first.get("msg", "invalid")))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request) or exc.status_code == 405:
+            return _api_error(exc.status_code, "request", str(exc.detail))
+        return _page_error(request, exc.status_code, "Error", str(exc.detail))
+
+    # CampaignInputError subclasses ValueError; registered by name to keep the import guarded.
+    @app.exception_handler(ValueError)
+    async def bad_input(request: Request, exc: ValueError) -> Response:
+        field = getattr(exc, "field", None)
+        if field is None:
+            raise exc
+        reason = str(getattr(exc, "reason", exc))
+        if _is_api(request):
+            return _api_error(422, str(field), reason)
+        return _page_error(request, 422, "Invalid input", f"{field}: {reason}")
+
+
+def create_app(
+    engine: Engine | None = None, start_worker: bool = True, settings: Settings | None = None
+) -> FastAPI:
+    """The operator platform.
+
+    ``engine``: the database (default: the settings' database); ``start_worker``:
+    run the dispatch worker in this process for the app's lifetime;
+    ``settings``: deployment settings (default: from ``TOCSIN_*``).
+    """
+    settings = settings or get_settings()
+    engine = engine or get_engine()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        handle: Any = None
+        if start_worker:
+            try:
+                from tocsin.dispatch.worker import start_background_worker
+            except ImportError:
+                log.warning("tocsin.dispatch.worker not available: no in-process worker")
+            else:
+                handle = start_background_worker(engine, settings=settings)
+        try:
+            yield
+        finally:
+            if handle is not None:
+                result = handle.stop()
+                if inspect.isawaitable(result):
+                    await result
+
+    app = FastAPI(
+        title="Tocsin operator platform",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.login_limiter = LoginRateLimiter()
+    csp = _content_security_policy(settings.map_tile_url)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=resolve_secret_key(settings),
+        session_cookie="tocsin_session",
+        max_age=SESSION_MAX_AGE_S,
+        same_site="lax",
+        https_only=settings.public_base_url.startswith("https://"),
+    )
+    _install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    for module in (health, auth, pages, api):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,1 @@
+"""Route modules of the operator platform, one per area of the UI."""

@@ -1,0 +1,138 @@
+"""JSON API of the operator platform: map layers, estimate, launch, report (F16, F17, F26).
+
+Errors are ``{"error": {"field": ..., "reason": ...}}`` with 422 (bad input),
+401 (not logged in), 403 (role or CSRF), 404 (unknown or other authority's campaign).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from tocsin.authorities import services as authorities
+from tocsin.web.deps import (
+    Operator,
+    client_ip,
+    current_operator,
+    engine_of,
+    require_api_csrf,
+    settings_of,
+)
+from tocsin.web.routes._campaigns import campaign_services
+
+router = APIRouter(prefix="/api")
+
+SENDING_ROLES = frozenset({"operator", "admin", "federal_operator"})
+
+
+class ApiError(Exception):
+    """An API error answered as ``{"error": {"field", "reason"}}`` with ``status``."""
+
+    def __init__(self, status: int, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.status, self.field, self.reason = status, field, reason
+
+
+class CampaignBody(BaseModel):
+    """What the composer posts to estimate or launch a campaign."""
+
+    texts: dict[str, str] = Field(default_factory=dict, description="language -> SMS/e-mail text")
+    channels: list[str] = Field(default_factory=list, description="subset of sms, email, cap")
+    area_geojson: dict[str, Any] | None = Field(None, description="drawn area, GeoJSON WGS84")
+    municipality_nis: str | None = Field(None, description="a whole municipality (NIS code)")
+    kind: Literal["alert", "warning", "information", "test", "exercise"] = "alert"
+    cap: dict[str, str] = Field(default_factory=dict, description="CAP event/severity/...")
+    confirm_area_name: str | None = Field(
+        None, description="live only (F34): the area name, typed by the operator"
+    )
+
+
+def _request(body: CampaignBody, op: Operator, source: str) -> Any:
+    services = campaign_services()
+    return services.CampaignRequest(
+        authority_id=op.authority_id,
+        texts={k: v for k, v in body.texts.items() if v.strip()},
+        channels=body.channels,
+        area_geojson=body.area_geojson,
+        municipality_nis=body.municipality_nis or None,
+        kind=body.kind,
+        environment=op.environment,
+        created_by=op.username,
+        source=source,
+        cap={k: v for k, v in body.cap.items() if v},
+    )
+
+
+def _may_send(op: Operator) -> None:
+    if op.role not in SENDING_ROLES:
+        raise ApiError(403, "role", f"a {op.role} cannot prepare or launch campaigns")
+
+
+@router.get("/authority/territory.geojson")
+def territory(request: Request, op: Operator = Depends(current_operator)) -> dict[str, Any]:
+    """The operator's authority territory, a GeoJSON Feature."""
+    return authorities.authority_feature(engine_of(request), op.authority_id)
+
+
+@router.get("/authority/municipalities.geojson")
+def municipalities(request: Request, op: Operator = Depends(current_operator)) -> dict[str, Any]:
+    """The municipalities within the operator's authority, a GeoJSON FeatureCollection."""
+    return authorities.municipalities_geojson(engine_of(request), op.authority_id)
+
+
+@router.post("/campaigns/estimate", dependencies=[Depends(require_api_csrf)])
+def estimate(
+    body: CampaignBody, request: Request, op: Operator = Depends(current_operator)
+) -> Any:
+    """Recipients per channel and language, SMS segments and cost, before launch (F14, F17)."""
+    _may_send(op)
+    services = campaign_services()
+    result = services.estimate_campaign(
+        engine_of(request), _request(body, op, client_ip(request)), settings=settings_of(request)
+    )
+    return jsonable_encoder(result)
+
+
+@router.post("/campaigns", status_code=201, dependencies=[Depends(require_api_csrf)])
+def launch(body: CampaignBody, request: Request, op: Operator = Depends(current_operator)) -> Any:
+    """Launch the campaign; ``{"campaign_id": ...}``.
+
+    Live campaigns need ``confirm_area_name`` equal to the estimated area name
+    (F34: a live alert is never sent by a click alone).
+    """
+    _may_send(op)
+    services = campaign_services()
+    req = _request(body, op, client_ip(request))
+    engine, settings = engine_of(request), settings_of(request)
+    if op.is_live:
+        expected = str(services.estimate_campaign(engine, req, settings=settings)["area_name"])
+        typed = (body.confirm_area_name or "").strip()
+        if typed.casefold() != expected.strip().casefold():
+            raise ApiError(
+                422, "confirm_area_name", f"type the area name exactly: {expected}"
+            )
+    return {"campaign_id": services.launch_campaign(engine, req, settings=settings)}
+
+
+@router.get("/campaigns/{campaign_id}/report")
+def report(
+    campaign_id: str,
+    request: Request,
+    download: bool = False,
+    op: Operator = Depends(current_operator),
+) -> JSONResponse:
+    """The campaign's live progress / final report (F26); ``?download=1`` as an attachment."""
+    services = campaign_services()
+    data = services.campaign_report(engine_of(request), campaign_id, settings=settings_of(request))
+    if data.get("authority_id") != op.authority_id and op.role != "federal_operator":
+        raise LookupError(campaign_id)
+    headers = {"Cache-Control": "no-store"}
+    if download:
+        headers["Content-Disposition"] = (
+            f'attachment; filename="tocsin-campaign-{campaign_id}-report.json"'
+        )
+    return JSONResponse(jsonable_encoder(data), headers=headers)

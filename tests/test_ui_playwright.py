@@ -1,0 +1,206 @@
+"""Browser test of the operator platform (issue item 8) with Debian's Chromium.
+
+Logs in (simulation), draws a polygon with Leaflet-Geoman, writes the text,
+launches, waits for the final report; then checks the LIVE confirmation step
+(F34) without sending. Screenshots go to ``screenshots/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+PASSWORD = "correct horse battery staple"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium (/usr/bin/chromium) "
+                                                     "is not installed"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _square(lon0: float, lat0: float, lon1: float, lat1: float) -> dict:
+    return {"type": "Polygon",
+            "coordinates": [[[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1],
+                             [lon0, lat0]]]}
+
+
+def _seed(engine) -> None:  # type: ignore[no-untyped-def]
+    from tocsin.authorities import services as authorities
+    from tocsin.authorities.models import Authority
+    from tocsin.core.db import transaction
+    from tocsin.subscribers.importer import import_subscribers
+
+    def authority(id_: str, kind: str, name: str, parent: str | None, g: dict) -> Authority:
+        ring = g["coordinates"][0]
+        return Authority(
+            id=id_, kind=kind, name_fr=name, name_nl=name, parent_id=parent, languages="fr",
+            agreement_type=1, population=1000, territory=json.dumps(g),
+            min_lon=min(p[0] for p in ring), min_lat=min(p[1] for p in ring),
+            max_lon=max(p[0] for p in ring), max_lat=max(p[1] for p in ring))
+
+    with transaction(engine) as s:
+        s.add(authority("25000", "province", "Brabant wallon", None,
+                        _square(4.5, 50.6, 4.7, 50.8)))
+        s.flush()
+        s.add(authority("25112", "municipality", "Wavre", "25000", _square(4.5, 50.6, 4.6, 50.8)))
+        s.add(authority("25084", "municipality", "Ottignies-Louvain-la-Neuve", "25000",
+                        _square(4.6, 50.6, 4.7, 50.8)))
+    authorities.create_user(engine, "op", PASSWORD, "25000", display_name="Olivia Operator")
+    lines = ["subscriber_id,language,mobile,email,lat,lon"]
+    for i in range(40):
+        lang = "fr" if i % 4 else "nl"
+        lon = 4.52 + (i % 8) * 0.01  # inside Wavre, around the middle of the square
+        lat = 50.66 + (i // 8) * 0.015
+        lines.append(f"S{i:03d},{lang},+324701234{i:02d},person{i}@example.org,{lat},{lon}")
+    report = import_subscribers(engine, ("\n".join(lines) + "\n").encode())
+    assert report.ok, report.errors
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    import uvicorn
+
+    from tocsin.core.db import make_engine
+    from tocsin.core.migrate import upgrade
+    from tocsin.core.settings import Settings
+    from tocsin.web.app import create_app
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'ui.db'}")
+    upgrade(engine)
+    _seed(engine)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = Settings(var_dir=tmp_path / "var", public_base_url=base,
+                        database_url=str(engine.url))
+    app = create_app(engine, start_worker=True, settings=settings)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield base
+    srv.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture
+def page(server: str) -> Iterator:  # type: ignore[type-arg]
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=server)
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        yield pg
+        browser.close()
+        assert not errors, f"JavaScript errors: {errors}"
+
+
+def _login(page, environment: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/login")
+    page.get_by_label("Username").fill("op")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.locator(f'input[name="environment"][value="{environment}"]').check()
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/")
+
+
+def _open_composer(page) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_role("link", name="New alert").first.click()
+    page.wait_for_url("**/campaigns/new")
+    # the map layers are loaded when the municipalities fill the select
+    page.wait_for_function("document.querySelectorAll('#municipality option').length === 3")
+
+
+def test_draw_launch_and_follow_a_simulation(page) -> None:  # type: ignore[no-untyped-def]
+    _login(page, "simulation")
+    assert page.locator(".env-banner-simulation").is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "01-dashboard.png"), full_page=True)
+
+    _open_composer(page)
+    page.screenshot(path=str(SCREENSHOTS / "02-composer-empty.png"), full_page=True)
+
+    # Draw a polygon inside the western municipality with Geoman: click the vertices,
+    # then the first vertex again to close it.
+    page.locator(".leaflet-pm-icon-polygon").click()
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    pts = [(0.32, 0.30), (0.47, 0.30), (0.47, 0.72), (0.32, 0.72), (0.32, 0.30)]
+    for fx, fy in pts:
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        page.wait_for_timeout(150)
+    page.wait_for_function("document.getElementById('area-label').textContent === 'drawn area'")
+
+    page.get_by_label("Text in French").fill(
+        "EXERCICE Tocsin: incendie simulé à Wavre. Restez à l'intérieur, fermez portes et "
+        "fenêtres.")
+    page.get_by_label("Type of message").select_option("exercise")
+    page.wait_for_selector(".estimate-table")
+    sms_count = int(page.locator(".estimate-table tbody tr").first
+                    .locator("td.num").inner_text().replace(",", ""))
+    assert sms_count > 0
+    page.screenshot(path=str(SCREENSHOTS / "03-composer-estimate.png"), full_page=True)
+
+    page.get_by_role("button", name="Launch simulation…").click()
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    page.screenshot(path=str(SCREENSHOTS / "04-confirm-simulation.png"))
+    dialog.get_by_role("button", name="Launch simulation").click()
+
+    page.wait_for_url("**/campaigns/*")
+    page.wait_for_selector("#h-final", timeout=90_000)
+    assert page.locator("#campaign-status").inner_text() == "finished"
+    page.screenshot(path=str(SCREENSHOTS / "05-campaign-report.png"), full_page=True)
+    assert page.get_by_role("link", name="Download report (JSON)").is_visible()
+
+    page.get_by_role("link", name="Campaigns", exact=True).click()
+    page.wait_for_url("**/")
+    assert page.locator("table.data tbody tr").count() == 1
+
+
+def test_live_launch_needs_the_typed_area_name(page) -> None:  # type: ignore[no-untyped-def]
+    _login(page, "live")
+    assert page.locator(".env-banner-simulation").count() == 0
+    _open_composer(page)
+    page.get_by_label("Whole municipality").select_option("25112")
+    for name in ("SMS", "E-mail"):
+        page.get_by_label(name, exact=True).uncheck()
+    page.get_by_label("Text in French").fill("ALERTE: incendie à Wavre.")
+    page.wait_for_selector(".estimate-table")
+    page.get_by_role("button", name="Review LIVE launch…").click()
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    go = dialog.get_by_role("button", name="Send LIVE alert now")
+    assert go.is_disabled()
+    dialog.get_by_label("To confirm, type the area name").fill("Ottignies")
+    assert go.is_disabled()
+    dialog.get_by_label("To confirm, type the area name").fill("wavre")
+    assert go.is_enabled()
+    page.screenshot(path=str(SCREENSHOTS / "06-confirm-live.png"))
+    dialog.get_by_role("button", name="Cancel").click()
+    assert not dialog.is_visible()

@@ -1,0 +1,282 @@
+"""Operator platform (issue item 8): login, CSRF, rate limit, pages, health, map layers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from tocsin.authorities import services as authorities
+from tocsin.authorities.models import AuditEntry, Authority
+from tocsin.core.db import make_engine, transaction
+from tocsin.core.migrate import upgrade
+from tocsin.core.settings import Settings
+from tocsin.web.app import create_app
+
+PASSWORD = "correct horse battery staple"
+CAMPAIGNS = importlib.util.find_spec("tocsin.campaigns.services") is not None
+needs_campaigns = pytest.mark.skipif(not CAMPAIGNS, reason="tocsin.campaigns.services missing")
+
+
+def _square(lon0: float, lat0: float, lon1: float, lat1: float) -> dict:
+    return {
+        "type": "Polygon",
+        "coordinates": [[[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]],
+    }
+
+
+def _authority(id_: str, kind: str, name: str, parent: str | None, geom: dict) -> Authority:
+    ring = geom["coordinates"][0]
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    return Authority(
+        id=id_, kind=kind, name_fr=name, name_nl=name, name_de=None, parent_id=parent,
+        languages="fr", agreement_type=1, population=1000, territory=json.dumps(geom),
+        min_lon=min(lons), min_lat=min(lats), max_lon=max(lons), max_lat=max(lats),
+    )
+
+
+def seed(engine: Engine) -> None:
+    """A province (a 0.2 degree square near Wavre) with two municipalities, and users."""
+    with transaction(engine) as s:
+        s.add(_authority("25000", "province", "Brabant wallon", None,
+                         _square(4.5, 50.6, 4.7, 50.8)))
+        s.flush()
+        s.add(_authority("25112", "municipality", "Wavre", "25000", _square(4.5, 50.6, 4.6, 50.8)))
+        s.add(_authority("25084", "municipality", "Ottignies-Louvain-la-Neuve", "25000",
+                         _square(4.6, 50.6, 4.7, 50.8)))
+    authorities.create_user(engine, "op", PASSWORD, "25000", display_name="Olivia Operator")
+    authorities.create_user(engine, "wavre", PASSWORD, "25112")
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    eng = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    upgrade(eng)
+    seed(eng)
+    return eng
+
+
+@pytest.fixture
+def client(engine: Engine, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(var_dir=tmp_path / "var", database_url=str(engine.url))
+    app = create_app(engine, start_worker=False, settings=settings)
+    with TestClient(app) as c:
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF token in the form"
+    return m.group(1)
+
+
+def login(c: TestClient, username: str = "op", password: str = PASSWORD,
+          environment: str = "simulation") -> object:
+    token = csrf_of(c.get("/login").text)
+    return c.post(
+        "/login",
+        data={"username": username, "password": password, "environment": environment,
+              "csrf_token": token},
+        follow_redirects=False,
+    )
+
+
+def test_login_ok_opens_session_and_audits(client: TestClient, engine: Engine) -> None:
+    r = login(client)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    r = client.get("/campaigns/new")
+    assert r.status_code == 200
+    assert "Brabant wallon" in r.text and "Olivia Operator" in r.text
+    with transaction(engine) as s:
+        actions = s.scalars(sa.select(AuditEntry.action).where(AuditEntry.actor == "op")).all()
+    assert "login" in actions
+
+
+def test_login_bad_password(client: TestClient) -> None:
+    r = login(client, password="wrong")
+    assert r.status_code == 401
+    assert "Wrong username or password" in r.text
+    assert client.get("/campaigns/new", follow_redirects=False).status_code == 303
+
+
+def test_unknown_user_same_answer(client: TestClient) -> None:
+    r = login(client, username="nobody")
+    assert r.status_code == 401 and "Wrong username or password" in r.text
+
+
+def test_login_requires_csrf(client: TestClient) -> None:
+    client.get("/login")
+    r = client.post("/login", data={"username": "op", "password": PASSWORD},
+                    follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post("/login", data={"username": "op", "password": PASSWORD,
+                                    "csrf_token": "forged"}, follow_redirects=False)
+    assert r.status_code == 403
+
+
+def test_logout_requires_csrf(client: TestClient) -> None:
+    login(client)
+    assert client.post("/logout", follow_redirects=False).status_code == 403
+    token = csrf_of(client.get("/campaigns/new").text)
+    r = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    assert client.get("/campaigns/new", follow_redirects=False).status_code == 303
+
+
+def test_api_post_requires_csrf_header(client: TestClient) -> None:
+    login(client)
+    r = client.post("/api/campaigns/estimate", json={"texts": {"fr": "x"}, "channels": ["sms"]})
+    assert r.status_code == 403
+    assert r.json()["error"]["field"] == "csrf_token"
+
+
+def test_login_rate_limit(client: TestClient) -> None:
+    for _ in range(10):
+        assert login(client, password="wrong").status_code == 401
+    r = login(client)  # even the right password is refused for a while
+    assert r.status_code == 429
+    assert "Too many failed attempts" in r.text
+    # another user from the same address is not blocked
+    assert login(client, username="wavre").status_code == 303
+
+
+def test_simulation_banner_on_every_page(client: TestClient) -> None:
+    login(client)
+    page = client.get("/campaigns/new").text
+    assert "SIMULATION" in page and 'class="env-banner env-banner-simulation"' in page
+    assert '<html lang="en">' in page
+    assert 'href="#main"' in page
+
+
+def test_live_has_no_simulation_banner(client: TestClient) -> None:
+    login(client, environment="live")
+    page = client.get("/campaigns/new").text
+    assert "env-banner-simulation" not in page
+    assert "env-banner-live" in page and "Send LIVE alert now" in page
+
+
+def test_pages_redirect_and_api_401_when_logged_out(client: TestClient) -> None:
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    r = client.get("/api/authority/territory.geojson")
+    assert r.status_code == 401 and r.json()["error"]["field"] == "session"
+
+
+def test_compose_page_lists_languages_and_vendored_map(client: TestClient) -> None:
+    login(client)
+    page = client.get("/campaigns/new").text
+    assert 'id="text-fr"' in page and 'id="text-nl"' in page  # nl collapsed under "Other"
+    assert "/static/vendor/leaflet/leaflet.js" in page
+    assert "/static/vendor/leaflet-geoman/leaflet-geoman.min.js" in page
+    for path in ("/static/vendor/leaflet/leaflet.js", "/static/compose.js", "/static/tocsin.css",
+                 "/static/vendor/leaflet-geoman/leaflet-geoman.min.js"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_healthz_readyz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    r = client.get("/readyz")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def test_territory_endpoints(client: TestClient) -> None:
+    login(client)
+    f = client.get("/api/authority/territory.geojson").json()
+    assert f["type"] == "Feature" and f["geometry"]["type"] == "Polygon"
+    assert f["properties"] == {"id": "25000", "name": "Brabant wallon", "languages": ["fr"]}
+    fc = client.get("/api/authority/municipalities.geojson").json()
+    assert fc["type"] == "FeatureCollection"
+    assert [x["properties"]["nis"] for x in fc["features"]] == ["25084", "25112"]
+
+
+def test_municipality_sees_itself(client: TestClient) -> None:
+    login(client, username="wavre")
+    fc = client.get("/api/authority/municipalities.geojson").json()
+    assert [x["properties"] for x in fc["features"]] == [{"nis": "25112", "name": "Wavre"}]
+
+
+def test_security_headers(client: TestClient) -> None:
+    r = client.get("/login")
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_create_user_is_idempotent(engine: Engine) -> None:
+    authorities.create_user(engine, "op", "new password", "25000")
+    assert authorities.authenticate(engine, "op", PASSWORD) is None
+    user = authorities.authenticate(engine, "op", "new password")
+    assert user is not None and user.authority_name == "Brabant wallon"
+    assert user.display_name == "Olivia Operator"
+
+
+def test_get_authority(engine: Engine) -> None:
+    a = authorities.get_authority(engine, "25112")
+    assert a.name == "Wavre" and a.parent_id == "25000" and a.languages == ["fr"]
+    with pytest.raises(LookupError):
+        authorities.get_authority(engine, "nope")
+
+
+# --- needs the campaign services --------------------------------------------------------
+
+
+@needs_campaigns
+def test_dashboard_renders(client: TestClient) -> None:
+    login(client)
+    r = client.get("/")
+    assert r.status_code == 200 and "New alert" in r.text and "SIMULATION" in r.text
+
+
+@needs_campaigns
+def test_estimate_error_names_field(client: TestClient) -> None:
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    r = client.post(
+        "/api/campaigns/estimate",
+        json={"texts": {"fr": "Test"}, "channels": ["sms"], "municipality_nis": "99999"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert r.status_code == 422
+    assert set(r.json()["error"]) == {"field", "reason"}
+
+
+@needs_campaigns
+def test_launch_and_report(client: TestClient) -> None:
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    body = {"texts": {"fr": "Exercice: restez chez vous."}, "channels": ["sms", "email", "cap"],
+            "municipality_nis": "25112", "kind": "exercise"}
+    r = client.post("/api/campaigns/estimate", json=body, headers={"X-CSRF-Token": token})
+    assert r.status_code == 200, r.text
+    assert "recipients" in r.json()
+    r = client.post("/api/campaigns", json=body, headers={"X-CSRF-Token": token})
+    assert r.status_code == 201, r.text
+    cid = r.json()["campaign_id"]
+    rep = client.get(f"/api/campaigns/{cid}/report")
+    assert rep.status_code == 200 and rep.json()["campaign_id"] == cid
+    dl = client.get(f"/api/campaigns/{cid}/report?download=1")
+    assert "attachment" in dl.headers["content-disposition"]
+    page = client.get(f"/campaigns/{cid}")
+    assert page.status_code == 200 and "Download report" in page.text
+    assert cid in client.get("/").text
+    # another authority does not see it
+    client.post("/logout", data={"csrf_token": csrf_of(page.text)})
+    login(client, username="wavre")
+    assert client.get(f"/api/campaigns/{cid}/report").status_code == 404
+
+
+@needs_campaigns
+def test_live_launch_needs_typed_area_name(client: TestClient) -> None:
+    login(client, environment="live")
+    token = csrf_of(client.get("/campaigns/new").text)
+    body = {"texts": {"fr": "Alerte"}, "channels": ["cap"], "municipality_nis": "25112",
+            "kind": "alert", "confirm_area_name": "Somewhere else"}
+    r = client.post("/api/campaigns", json=body, headers={"X-CSRF-Token": token})
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "confirm_area_name"
