@@ -173,8 +173,11 @@ def test_draw_launch_and_follow_a_simulation(page) -> None:  # type: ignore[no-u
     dialog.get_by_role("button", name="Launch simulation").click()
 
     page.wait_for_url("**/campaigns/*")
-    page.wait_for_selector("#h-final", timeout=90_000)
-    assert page.locator("#campaign-status").inner_text() == "finished"
+    try:
+        page.wait_for_selector("#h-final", timeout=60_000)
+    finally:
+        page.screenshot(path=str(SCREENSHOTS / "05-campaign-report.png"), full_page=True)
+    assert page.locator("#campaign-status").text_content() == "finished"
     page.screenshot(path=str(SCREENSHOTS / "05-campaign-report.png"), full_page=True)
     assert page.get_by_role("link", name="Download report (JSON)").is_visible()
 

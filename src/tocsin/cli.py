@@ -231,55 +231,31 @@ def campaign_send(
 
 async def _send_until_done(engine: Any, campaign_id: str, receipt_timeout: float,
                            send_timeout: float) -> list[str]:
-    """Run a worker on this campaign until done; returns the channels that could not finish."""
-    from tocsin.campaigns.services import pending_counts
-    from tocsin.dispatch.models import IN_FLIGHT, QUEUED, SENT
-    from tocsin.dispatch.worker import Worker, sender_factories, start_simulators, stop_simulators
+    """Send this campaign with the simulators and configured providers, showing progress."""
+    from tocsin.dispatch.models import IN_FLIGHT, QUEUED
+    from tocsin.dispatch.services import send_campaign
+    from tocsin.dispatch.worker import sender_factories, start_simulators, stop_simulators
 
-    settings = get_settings()
     sims = await start_simulators()
-    worker = Worker(engine, sender_factories(settings, sims), campaign_id=campaign_id,
-                    settings=settings)
-    task = asyncio.create_task(worker.run())
-    given_up: list[str] = []
-    progress_at: dict[str, tuple[int, float]] = {}
-    sent_done_at: dict[str, float] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
-            "{task.completed}/{task.total}"), TimeElapsedColumn(), console=err,
-            transient=False) as bar:
-        bars: dict[str, Any] = {}
-        while True:
-            counts = await asyncio.to_thread(pending_counts, engine, campaign_id)
-            now = time.monotonic()
-            open_channels = []
-            for ch, states in counts.items():
-                total = sum(states.values())
-                done_sending = total - states.get(QUEUED, 0) - states.get(IN_FLIGHT, 0)
-                if ch not in bars:
-                    bars[ch] = bar.add_task(ch, total=total)
-                bar.update(bars[ch], completed=done_sending)
-                if ch in given_up:
-                    continue
-                last = progress_at.get(ch)
-                if last is None or last[0] != done_sending:
-                    progress_at[ch] = (done_sending, now)
-                if done_sending < total:
-                    if now - progress_at[ch][1] > send_timeout:
-                        given_up.append(ch)
-                        continue
-                    open_channels.append(ch)
-                elif states.get(SENT, 0) and ch == "sms":
-                    sent_done_at.setdefault(ch, now)
-                    if now - sent_done_at[ch] < receipt_timeout:
-                        open_channels.append(ch)
-            if not open_channels:
-                break
-            await asyncio.sleep(0.2)
-    worker.stop()
-    with contextlib.suppress(Exception):
-        await task
-    await stop_simulators(sims)
-    return given_up
+    try:
+        with Progress(TextColumn("{task.description:6}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                      console=err) as bar:
+            bars: dict[str, Any] = {}
+
+            def show(counts: dict[str, dict[str, int]]) -> None:
+                for ch, states in counts.items():
+                    total = sum(states.values())
+                    if ch not in bars:
+                        bars[ch] = bar.add_task(ch, total=total)
+                    bar.update(bars[ch], completed=total - states.get(QUEUED, 0)
+                               - states.get(IN_FLIGHT, 0))
+
+            return await send_campaign(
+                engine, campaign_id, sender_factories(get_settings(), sims),
+                receipt_timeout=receipt_timeout, send_timeout=send_timeout, on_progress=show)
+    finally:
+        await stop_simulators(sims)
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -366,6 +342,48 @@ def worker_cmd() -> None:
         await stop_simulators(sims)
 
     asyncio.run(main())
+
+
+DEMO_ACCOUNTS = (
+    # username, password, authority, role
+    ("beersel", "beersel-demo", "23003", "operator"),
+    ("bruxelles", "bruxelles-demo", "21004", "operator"),
+    ("eupen", "eupen-demo", "63023", "operator"),
+    ("crisis", "crisis-demo", "BE", "federal_operator"),
+)
+
+
+@app.command("demo")
+def demo(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    subscribers: int = typer.Option(20_000, min=0, help="Demo population size (first run)."),
+) -> None:
+    """Prepare the embedded database (reference data, demo population, demo users) and serve."""
+    import sqlalchemy as sa
+
+    from tocsin.authorities.services import create_user
+    from tocsin.core.db import transaction
+    from tocsin.geo.reference import load_authorities
+    from tocsin.subscribers.models import Subscriber
+
+    engine = _ensure_schema()
+    with transaction(engine) as s:
+        load_authorities(s)
+        have = s.scalar(sa.select(sa.func.count()).select_from(Subscriber))
+    if not have and subscribers:
+        from tocsin.subscribers.demo import generate_demo_population
+
+        report = generate_demo_population(engine, subscribers)
+        err.print(f"generated {report.subscribers} demo subscribers")
+    for username, password, authority, role in DEMO_ACCOUNTS:
+        create_user(engine, username, password, authority, role=role)
+    err.print(f"\n[bold]Tocsin demo[/] on http://{host}:{port}/  (SQLite: "
+              f"{engine.url.database}; SMS and e-mail go to built-in simulators)")
+    err.print("Demo accounts (username / password — authority):")
+    for username, password, authority, role in DEMO_ACCOUNTS:
+        err.print(f"  {username:10} / {password:16} — {authority} ({role})", highlight=False)
+    serve(host=host, port=port, worker=True)
 
 
 @app.command("serve")

@@ -388,7 +388,7 @@ def list_campaigns(engine: Engine, authority_id: str | None,
         counts = dict(s.execute(
             sa.select(d.c.campaign_id, sa.func.count())
             .where(d.c.campaign_id.in_([c.id for c in campaigns])).group_by(d.c.campaign_id)
-        ).tuples().all()) if campaigns else {}
+        ).all()) if campaigns else {}
         return [{"campaign_id": c.id, "kind": c.kind, "status": c.status,
                  "area_name": c.area_name, "created_at": _iso(c.created_at),
                  "channels": c.channel_list, "recipients": counts.get(c.id, 0)}

@@ -192,11 +192,11 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
             .join(r, r.c.message_id == p.c.message_id)
             .where(p.c.delivery_id.in_(delivery_ids), r.c.stat == "DELIVRD")
             .group_by(p.c.delivery_id)
-        ).tuples().all())
+        ).all())
         part_counts = dict(s.execute(
             sa.select(p.c.delivery_id, sa.func.count())
             .where(p.c.delivery_id.in_(delivery_ids)).group_by(p.c.delivery_id)
-        ).tuples().all())
+        ).all())
         done = [i for i in delivery_ids if i not in bad
                 and delivered_parts.get(i, 0) >= part_counts.get(i, 1)]
         if done:

@@ -105,10 +105,6 @@ def _geojson_path() -> Path:
     packaged = resources.files("tocsin.geo").joinpath("data", _GEOJSON)
     if packaged.is_file():
         return Path(str(packaged))
-    # Development fallback: the shared reference data next to the project root.
-    shared = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "geo" / _GEOJSON
-    if shared.is_file():
-        return shared
     raise FileNotFoundError(f"tocsin/geo/data/{_GEOJSON} is missing from the package")
 
 

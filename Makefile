@@ -1,0 +1,42 @@
+# Tocsin developer tasks. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_SUBSCRIBERS ?= 20000
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test test-fast lint bench clean
+
+help: ## List the developer tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create the virtual environment (.venv) from the pinned requirements
+
+demo: $(STAMP) ## Run the platform on SQLite (./var) with simulated providers: http://127.0.0.1:8000
+	$(BIN)/tocsin demo --host $(HOST) --port $(PORT) --subscribers $(DEMO_SUBSCRIBERS)
+
+test: $(STAMP) ## Run the whole test suite (PostgreSQL tests need TOCSIN_TEST_DATABASE_URL)
+	$(BIN)/python -m pytest -q -rs
+
+test-fast: $(STAMP) ## Tests without browser and slow end-to-end tests
+	$(BIN)/python -m pytest -q -m "not browser and not slow"
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src/tocsin
+
+bench: $(STAMP) ## Throughput of SMS and e-mail through the simulators (100,000 deliveries)
+	$(BIN)/python benchmarks/bench_dispatch.py
+
+clean: ## Remove the virtual environment and the embedded database
+	rm -rf $(VENV) var
