@@ -126,6 +126,7 @@ def _login(page, environment: str) -> None:  # type: ignore[no-untyped-def]
     page.get_by_label("Username").fill("op")
     page.get_by_label("Password").fill(PASSWORD)
     page.locator(f'input[name="environment"][value="{environment}"]').check()
+    page.screenshot(path=str(SCREENSHOTS / f"00-login-{environment}.png"))
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/")
 
@@ -194,7 +195,7 @@ def test_live_launch_needs_the_typed_area_name(page) -> None:  # type: ignore[no
     for name in ("SMS", "E-mail"):
         page.get_by_label(name, exact=True).uncheck()
     page.get_by_label("Text in French").fill("ALERTE: incendie à Wavre.")
-    page.wait_for_selector(".estimate-table")
+    page.wait_for_selector("text=CAP feed only: no SMS or e-mail recipients.")
     page.get_by_role("button", name="Review LIVE launch…").click()
     dialog = page.locator("#confirm-dialog")
     dialog.wait_for(state="visible")

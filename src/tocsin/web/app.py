@@ -26,7 +26,7 @@ from starlette.responses import Response
 from tocsin.core.db import get_engine
 from tocsin.core.settings import Settings, get_settings
 from tocsin.web.deps import CsrfFailed, NotLoggedIn, render
-from tocsin.web.routes import api, auth, health, pages
+from tocsin.web.routes import api, auth, cap, health, pages
 from tocsin.web.routes._campaigns import CampaignsUnavailable
 from tocsin.web.security import LoginRateLimiter, resolve_secret_key
 
@@ -182,6 +182,6 @@ def create_app(
     )
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (health, auth, pages, api):
+    for module in (health, auth, pages, api, cap):
         app.include_router(module.router)
     return app

@@ -125,13 +125,18 @@
     });
     table.append(tbody);
     estimateBox.append(table);
-    if (est.sms) {
+    if (!Object.keys(est.recipients || {}).length) {
+      table.remove();
+      estimateBox.append(el("p", {}, "CAP feed only: no SMS or e-mail recipients."));
+    }
+    if (est.sms && "sms" in (est.recipients || {})) {
       const p = el("p", { class: "estimate-sms" });
       const cost = Number(est.sms.cost_eur);
+      const money = (v) => v.toLocaleString("en-GB", { style: "currency", currency: "EUR",
+                                                      minimumFractionDigits: 2, maximumFractionDigits: 3 });
       p.append(`SMS: ${est.sms.encoding}, ${est.sms.segments} segment${est.sms.segments > 1 ? "s" : ""} per message · cost `,
-        el("strong", {}, isLive ? cost.toLocaleString("en-GB", { style: "currency", currency: "EUR", minimumFractionDigits: 2, maximumFractionDigits: 3 })
-                                : "none (simulation)"));
-      if (!isLive) p.append(el("span", { class: "hint" }, ` — live it would be €${cost.toFixed(3)}`));
+        el("strong", {}, isLive ? money(cost) : "none (simulation)"));
+      if (!isLive) p.append(el("span", { class: "hint" }, ` — live it would be ${money(cost)}`));
       estimateBox.append(p);
     }
   }
@@ -276,7 +281,9 @@
     const kind = document.getElementById("kind");
     summary.replaceChildren(
       el("p", {}, `${kind.options[kind.selectedIndex].text}`),
-      el("p", { class: "confirm-big" }, `${fmt.format(total)} recipients in ${est.area_name}`),
+      el("p", { class: "confirm-big" }, Object.keys(est.recipients || {}).length
+        ? `${fmt.format(total)} recipients in ${est.area_name}`
+        : `CAP feed only, for ${est.area_name}`),
       el("p", {}, Object.entries(est.recipients || {}).map(([c, n]) => `${c === "sms" ? "SMS" : "E-mail"}: ${fmt.format(n)}`).join(" · ")));
     if (confirmInput) {
       document.getElementById("confirm-area-name").textContent = est.area_name;

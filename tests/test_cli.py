@@ -1,0 +1,133 @@
+"""The ``tocsin`` command as users call it: bad input exits 1 with nothing written, an
+unreachable SMSC never stops the e-mail and CAP of the same alert (exit 3)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from tocsin.cli import app
+from tocsin.core.settings import get_settings
+from tocsin.channels.simulators.smtp_sink import SmtpSink
+
+runner = CliRunner()
+
+BEERSEL_BOX = {"type": "Polygon", "coordinates": [[[4.295, 50.7445], [4.311, 50.7445],
+                                                   [4.311, 50.754], [4.295, 50.754],
+                                                   [4.295, 50.7445]]]}
+LIEGE_BOX = {"type": "Polygon", "coordinates": [[[5.55, 50.62], [5.6, 50.62], [5.6, 50.65],
+                                                 [5.55, 50.65], [5.55, 50.62]]]}
+
+
+@pytest.fixture
+def db(engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
+    csv = tmp_path / "subs.csv"
+    csv.write_text("subscriber_id,language,mobile,email,lat,lon\n"
+                   "S1,fr,+32470123456,s1@example.org,50.7480,4.3000\n"
+                   "S2,nl,+32470123457,s2@example.org,50.7500,4.3050\n")
+    result = runner.invoke(app, ["subscribers", "import", str(csv)])
+    assert result.exit_code == 0, result.output
+    return engine
+
+
+def _campaigns(engine) -> int:
+    with engine.connect() as c:
+        return c.execute(sa.text("SELECT count(*) FROM campaign")).scalar_one()
+
+
+def _write(tmp_path: Path, name: str, content: object) -> str:
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return str(path)
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--area", "{LIEGE}", "--text", "fr=x"], "area"),
+    (["--area", "{BROKEN}", "--text", "fr=x"], "area"),
+    (["--area", "{BEERSEL}", "--text", "fr=x", "--text", "de="], "text.de"),
+    (["--area", "{BEERSEL}"], "text"),
+    (["--area", "{BEERSEL}", "--text", "fr=x", "--channels", "sms,fax"], "channels"),
+    (["--area", "{BEERSEL}", "--text", "fr=x", "--kind", "promo"], "kind"),
+    (["--municipality", "99999", "--text", "fr=x"], "municipality"),
+    (["--area", "{BEERSEL}", "--text", "fr=x", "--environment", "live", "--yes"], "channels"),
+])
+def test_bad_input_exits_1_naming_the_field_and_writes_nothing(db, tmp_path, args, field):
+    files = {"{LIEGE}": _write(tmp_path, "liege.geojson", LIEGE_BOX),
+             "{BROKEN}": _write(tmp_path, "broken.geojson", '{"type": "Polygon", "coord'),
+             "{BEERSEL}": _write(tmp_path, "beersel.geojson", BEERSEL_BOX)}
+    args = [files.get(a, a) for a in args]
+    result = runner.invoke(app, ["campaign", "send", "--authority", "23003", *args, "--json"])
+    assert result.exit_code == 1, result.output
+    assert f"error: {field}:" in result.output
+    assert "Traceback" not in result.output
+    assert _campaigns(db) == 0
+
+
+def test_unknown_authority(db, tmp_path):
+    result = runner.invoke(app, ["campaign", "send", "--authority", "12345", "--area",
+                                 _write(tmp_path, "a.geojson", BEERSEL_BOX), "--text", "fr=x"])
+    assert result.exit_code == 1
+    assert "error: authority: unknown authority" in result.output
+    assert _campaigns(db) == 0
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_unreachable_smsc_does_not_stop_email_and_cap(db, tmp_path, monkeypatch):
+    sink = SmtpSink(keep=True).start()
+    try:
+        monkeypatch.setenv("TOCSIN_SMPP_URL", f"smpp://tocsin:pw@127.0.0.1:{_closed_port()}")
+        monkeypatch.setenv("TOCSIN_SMTP_URL", sink.url)
+        get_settings.cache_clear()
+        result = runner.invoke(app, [
+            "campaign", "send", "--authority", "23003", "--area",
+            _write(tmp_path, "a.geojson", BEERSEL_BOX), "--text", "fr=Alerte", "--text",
+            "nl=Alarm", "--environment", "live", "--yes", "--send-timeout", "3", "--json"])
+    finally:
+        sink.stop()
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["unfinished_channels"] == ["sms"]
+    assert report["channels"]["sms"]["by_status"] == {"queued": 2}
+    assert report["channels"]["email"]["by_status"] == {"sent": 2}
+    assert report["channels"]["cap"]["published"] is True
+    assert sorted(r for r, _ in sink.deliveries()) == ["s1@example.org", "s2@example.org"]
+    cap = runner.invoke(app, ["cap", "show", report["cap_identifier"]])
+    assert cap.exit_code == 0 and "<status>Actual</status>" in cap.stdout
+
+
+def test_simulation_send_json_report(db, tmp_path):
+    result = runner.invoke(app, [
+        "campaign", "send", "--authority", "23003", "--municipality", "23003",
+        "--text", "fr=Test: restez à l'intérieur.", "--text", "nl=Test: blijf binnen.",
+        "--channels", "sms,email,cap", "--json", "--receipt-timeout", "10"])
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.stdout.strip().splitlines()[-1])
+    assert r["environment"] == "simulation"
+    assert r["channels"]["sms"]["recipients"] == 2
+    assert r["channels"]["sms"]["by_status"] == {"delivered": 2}
+    assert r["channels"]["sms"]["by_language"] == {"fr": 1, "nl": 1}
+    assert r["channels"]["email"]["by_status"] == {"sent": 2}
+    assert r["channels"]["sms"]["cost_eur"] == pytest.approx(0.11)
+    assert r["channels"]["sms"]["first_sent_at"].endswith("Z")
+    cap = runner.invoke(app, ["cap", "show", r["cap_identifier"]])
+    assert "<status>Exercise</status>" in cap.stdout
+    assert "<valueName>NIS</valueName>" in cap.stdout
+
+
+def test_message_preview_json():
+    result = runner.invoke(app, ["message", "preview", "--text", "Restez à l’intérieur", "--json"])
+    assert result.exit_code == 0
+    p = json.loads(result.stdout)
+    assert p["encoding"] == "UCS-2" and p["non_gsm_chars"] == ["’"]
