@@ -21,12 +21,12 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from tocsin.campaigns.services import CampaignRequest, launch_campaign, pending_counts
-from tocsin.core.db import make_engine, transaction
+from tocsin.core.db import make_engine, table, transaction
 from tocsin.core.migrate import upgrade
+from tocsin.core.settings import get_settings
 from tocsin.dispatch.models import Delivery
 from tocsin.dispatch.services import send_campaign
 from tocsin.dispatch.worker import sender_factories, start_simulators, stop_simulators
-from tocsin.core.settings import get_settings
 from tocsin.geo.reference import load_authorities
 
 ANCHORS = {"sms": 500.0, "email": 2500.0}
@@ -44,7 +44,7 @@ def _prepare(engine: sa.Engine, channel: str, n: int) -> str:
              "cost_eur": Decimal("0.055") if channel == "sms" else Decimal(0)} for i in range(n)]
     with transaction(engine) as s:
         for start in range(0, n, 10_000):
-            s.execute(sa.insert(Delivery.__table__), rows[start:start + 10_000])
+            s.execute(sa.insert(table(Delivery)), rows[start:start + 10_000])
     return cid
 
 

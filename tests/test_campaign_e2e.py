@@ -17,8 +17,8 @@ from tocsin.cap.xml import validate_xsd
 from tocsin.channels.email import SmtpAccount, SmtpSender
 from tocsin.channels.simulators.smsc import SmscSimulator
 from tocsin.channels.simulators.smtp_sink import SmtpSink
-from tocsin.channels.sms import SmppSender
 from tocsin.channels.smpp import SmppAccount
+from tocsin.channels.sms import SmppSender
 from tocsin.dispatch.services import send_campaign
 from tocsin.subscribers.importer import import_subscribers
 

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from tocsin.channels.simulators.smtp_sink import SmtpSink
 from tocsin.cli import app
 from tocsin.core.settings import get_settings
-from tocsin.channels.simulators.smtp_sink import SmtpSink
 
 runner = CliRunner()
 

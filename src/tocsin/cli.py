@@ -7,11 +7,9 @@ exit 1 with a message naming the field and the reason, and never a traceback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 

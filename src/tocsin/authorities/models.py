@@ -41,7 +41,8 @@ class Authority(Base):
 
     def name(self, language: str = "fr") -> str:
         """The authority's name in ``language`` (falls back to French, then Dutch)."""
-        return {"nl": self.name_nl, "de": self.name_de}.get(language) or self.name_fr or self.name_nl
+        names = {"nl": self.name_nl, "de": self.name_de}
+        return names.get(language) or self.name_fr or self.name_nl
 
 
 class User(Base):

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from tocsin.authorities.models import AuditEntry, Authority
 from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
-from tocsin.core.db import transaction, utcnow
+from tocsin.core.db import table, transaction, utcnow
 from tocsin.core.settings import Settings, get_settings
 from tocsin.dispatch.models import FINAL_STATES, IN_FLIGHT, QUEUED, SENT, Delivery
 from tocsin.geo.areas import AreaError, area_km2, clip_to_territory, parse_area_geojson
@@ -39,7 +39,8 @@ _BATCH = 10_000
 
 
 class CampaignInputError(ValueError):
-    """Bad campaign input: ``field`` names what is wrong (``text.de``, ``area``…), ``reason`` why."""
+    """Bad campaign input: ``field`` names what is wrong (``text.de``, ``area``…) and
+    ``reason`` says why."""
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -277,7 +278,7 @@ def launch_campaign(engine: Engine, req: CampaignRequest,
             for r in recipients
         ]
         for start in range(0, len(rows), _BATCH):
-            s.execute(sa.insert(Delivery.__table__), rows[start:start + _BATCH])
+            s.execute(sa.insert(table(Delivery)), rows[start:start + _BATCH])
         campaign.fanout_done_at = utcnow()
         s.add(AuditEntry(actor=req.created_by, action="campaign.launch", target=campaign_id,
                          source=req.source,
@@ -306,7 +307,7 @@ def campaign_report(engine: Engine, campaign_id: str,
     (``billed_eur`` 0, SPEC F27/F29).
     """
     settings = settings or get_settings()
-    d = Delivery.__table__
+    d = table(Delivery)
     with transaction(engine) as s:
         c = s.get(Campaign, campaign_id)
         if c is None:
@@ -368,6 +369,11 @@ def campaign_report(engine: Engine, campaign_id: str,
     status = "sending" if busy or awaiting else "finished"
     if c.status == "cancelled":
         status = "cancelled"
+    elif status == "finished" and c.status != "finished":
+        # Record the end once, so lists need not recompute every campaign's progress.
+        with transaction(engine) as s:
+            s.execute(sa.update(Campaign).where(Campaign.id == c.id)
+                      .values(status="finished", finished_at=utcnow()))
     return {
         "campaign_id": c.id, "cap_identifier": c.cap_identifier, "environment": c.environment,
         "kind": c.kind, "status": status, "authority_id": c.authority_id,
@@ -379,13 +385,13 @@ def campaign_report(engine: Engine, campaign_id: str,
 def list_campaigns(engine: Engine, authority_id: str | None,
                    environment: str) -> list[dict[str, Any]]:
     """Campaigns of an authority (all when ``None``) in one environment, newest first."""
-    d = Delivery.__table__
+    d = table(Delivery)
     with transaction(engine) as s:
         q = sa.select(Campaign).where(Campaign.environment == environment)
         if authority_id is not None:
             q = q.where(Campaign.authority_id == authority_id)
         campaigns = s.scalars(q.order_by(Campaign.created_at.desc()).limit(200)).all()
-        counts = dict(s.execute(
+        counts: dict[str, int] = dict(s.execute(
             sa.select(d.c.campaign_id, sa.func.count())
             .where(d.c.campaign_id.in_([c.id for c in campaigns])).group_by(d.c.campaign_id)
         ).all()) if campaigns else {}
@@ -397,7 +403,7 @@ def list_campaigns(engine: Engine, authority_id: str | None,
 
 def pending_counts(engine: Engine, campaign_id: str) -> dict[str, dict[str, int]]:
     """Deliveries of a campaign per channel and state (for progress displays)."""
-    d = Delivery.__table__
+    d = table(Delivery)
     out: dict[str, dict[str, int]] = {}
     with transaction(engine) as s:
         for ch, st, n in s.execute(

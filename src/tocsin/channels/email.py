@@ -58,7 +58,8 @@ class SmtpAccount:
             connections = int(query.get("connections", 4))
             recipients = int(query.get("recipients", 100))
         except ValueError:
-            raise ValueError("TOCSIN_SMTP_URL: connections and recipients must be integers")
+            raise ValueError(
+                "TOCSIN_SMTP_URL: connections and recipients must be integers") from None
         if connections < 1 or recipients < 1:
             raise ValueError("TOCSIN_SMTP_URL: connections and recipients must be at least 1")
         return cls(

@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -64,6 +64,11 @@ class Base(DeclarativeBase):
             "pk": "pk_%(table_name)s",
         }
     )
+
+
+def table(model: type[Base]) -> sa.Table:
+    """The Core ``Table`` of a mapped class, typed as such (for bulk statements)."""
+    return cast(sa.Table, model.__table__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

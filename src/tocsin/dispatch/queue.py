@@ -20,9 +20,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tocsin.channels.base import ReceiptEvent, SendOutcome
-from tocsin.core.db import is_postgres, transaction, utcnow
+from tocsin.core.db import is_postgres, table, transaction, utcnow
 from tocsin.dispatch.models import (
-    DELIVERED, EXPIRED, FAILED, IN_FLIGHT, QUEUED, SENT, Delivery, DeliveryReceipt, SmsPartId,
+    DELIVERED,
+    EXPIRED,
+    FAILED,
+    IN_FLIGHT,
+    QUEUED,
+    SENT,
+    Delivery,
+    DeliveryReceipt,
+    SmsPartId,
 )
 
 MAX_ATTEMPTS = 8
@@ -50,7 +58,7 @@ class ClaimedDelivery:
 
 def _state_in(*states: str) -> sa.ColumnElement[bool]:
     # ``IN`` renders an expanding parameter, which executemany() cannot take.
-    d = Delivery.__table__
+    d = table(Delivery)
     return sa.or_(*(d.c.state == st for st in states))
 
 
@@ -63,7 +71,7 @@ def claim(
     Highest priority first (lowest number), then oldest. Returns the claimed rows.
     """
     now = utcnow()
-    d = Delivery.__table__
+    d = table(Delivery)
     pick = (
         sa.select(d.c.id)
         .where(d.c.state == QUEUED, d.c.channel == channel, d.c.environment == environment,
@@ -107,7 +115,7 @@ def record_outcomes(
         return
     now = utcnow()
     attempts = attempts or {}
-    d = Delivery.__table__
+    d = table(Delivery)
     sent = [o for o in outcomes if o.result == "sent"]
     with transaction(engine) as s:
         if sent:
@@ -123,7 +131,7 @@ def record_outcomes(
             parts = [{"message_id": m, "delivery_id": o.delivery_id}
                      for o in sent if channel == "sms" for m in o.message_ids]
             if parts:
-                s.execute(sa.insert(SmsPartId.__table__), parts)
+                s.execute(sa.insert(table(SmsPartId)), parts)
         failed = [o for o in outcomes if o.result == "failed"
                   or (o.result == "retry" and attempts.get(o.delivery_id, 0) >= MAX_ATTEMPTS)]
         if failed:
@@ -154,7 +162,7 @@ def store_receipts(engine: Engine, receipts: Iterable[ReceiptEvent]) -> int:
              "done_at": r.done_at, "received_at": utcnow()} for r in receipts]
     if rows:
         with transaction(engine) as s:
-            s.execute(sa.insert(DeliveryReceipt.__table__), rows)
+            s.execute(sa.insert(table(DeliveryReceipt)), rows)
     return len(rows)
 
 
@@ -166,7 +174,7 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
     ``delivered`` when every part is; any part failed or expired decides for the
     whole message (SMPP 3.4 Appendix B states, one receipt per submitted part).
     """
-    r, p, d = DeliveryReceipt.__table__, SmsPartId.__table__, Delivery.__table__
+    r, p, d = table(DeliveryReceipt), table(SmsPartId), table(Delivery)
     now = utcnow()
     with transaction(engine) as s:
         rows = s.execute(
@@ -187,13 +195,13 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
                 bad[row.delivery_id] = (state, row.done_at, row.stat)
             last_done[row.delivery_id] = row.done_at
         # Parts of each touched delivery, and how many of them have a DELIVRD receipt.
-        delivered_parts = dict(s.execute(
+        delivered_parts: dict[int, int] = dict(s.execute(
             sa.select(p.c.delivery_id, sa.func.count())
             .join(r, r.c.message_id == p.c.message_id)
             .where(p.c.delivery_id.in_(delivery_ids), r.c.stat == "DELIVRD")
             .group_by(p.c.delivery_id)
         ).all())
-        part_counts = dict(s.execute(
+        part_counts: dict[int, int] = dict(s.execute(
             sa.select(p.c.delivery_id, sa.func.count())
             .where(p.c.delivery_id.in_(delivery_ids)).group_by(p.c.delivery_id)
         ).all())
@@ -224,32 +232,32 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
 
 def renew_leases(engine: Engine, worker: str, lease_seconds: float) -> int:
     """Heartbeat: extend the lease of every row ``worker`` holds in flight."""
-    d = Delivery.__table__
+    d = table(Delivery)
     with transaction(engine) as s:
         result = s.execute(
             sa.update(d).where(d.c.worker == worker, d.c.state == IN_FLIGHT)
             .values(lease_until=utcnow() + dt.timedelta(seconds=lease_seconds))
         )
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def sweep_expired_leases(engine: Engine) -> int:
     """Re-queue in-flight rows whose lease expired (their worker died or hangs)."""
-    d = Delivery.__table__
+    d = table(Delivery)
     with transaction(engine) as s:
         result = s.execute(
             sa.update(d).where(d.c.state == IN_FLIGHT, d.c.lease_until < utcnow())
             .values(state=QUEUED, worker=None, lease_until=None)
         )
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def release(engine: Engine, worker: str, channel: str | None = None) -> int:
     """Give back to the queue every row ``worker`` holds in flight (graceful stop)."""
-    d = Delivery.__table__
+    d = table(Delivery)
     stmt = sa.update(d).where(d.c.worker == worker, d.c.state == IN_FLIGHT)
     if channel:
         stmt = stmt.where(d.c.channel == channel)
     with transaction(engine) as s:
         result = s.execute(stmt.values(state=QUEUED, worker=None, lease_until=None))
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)

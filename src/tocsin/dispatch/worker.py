@@ -285,8 +285,8 @@ def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[
                                                                           SenderFactory]:
     """Sender factories for the simulation environment (simulators) and live (settings)."""
     from tocsin.channels.email import SmtpAccount, SmtpSender
-    from tocsin.channels.sms import SmppSender
     from tocsin.channels.smpp import SmppAccount, parse_smpp_urls
+    from tocsin.channels.sms import SmppSender
 
     factories: dict[tuple[str, str], SenderFactory] = {}
     if sims is not None:

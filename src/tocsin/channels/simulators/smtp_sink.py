@@ -56,9 +56,15 @@ class _Handler:
             self.recipients += len(envelope.rcpt_tos)
             if self.keep:
                 self.messages.append(ReceivedEmail(
-                    str(envelope.mail_from), list(envelope.rcpt_tos), bytes(envelope.content or b"")
+                    str(envelope.mail_from), list(envelope.rcpt_tos), _as_bytes(envelope.content)
                 ))
         return "250 2.0.0 queued"
+
+
+def _as_bytes(content: bytes | str | None) -> bytes:
+    if content is None:
+        return b""
+    return content.encode("utf-8") if isinstance(content, str) else bytes(content)
 
 
 class SmtpSink:
