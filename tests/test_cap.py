@@ -6,6 +6,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,9 @@ from tocsin.cap.feed import ATOM_NS, FeedBuildError, FeedEntry, build_atom_feed
 from tocsin.cap.polygons import AreaConversionError, area_to_cap_polygons, cap_polygons_union
 from tocsin.cap.xml import CAP_NS, CapParseError, parse_cap, parse_xml, validate_xsd
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-GEO = SHARED / "geo"
-CAP_EXAMPLES = SHARED / "cap" / "examples"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+GEO = Path(str(resources.files("tocsin.geo") / "data"))  # the packaged boundaries
+CAP_EXAMPLES = FIXTURES / "cap" / "examples"
 NS = {"cap": CAP_NS}
 CAP_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 
@@ -36,7 +37,7 @@ CAP_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 def _features(name: str) -> list[dict]:
     path = GEO / f"belgium-{name}.geojson"
     if not path.exists():
-        pytest.skip(f"shared reference data missing: {path}")
+        pytest.fail(f"reference data missing: {path}")
     return json.loads(path.read_text(encoding="utf-8"))["features"]
 
 
@@ -277,7 +278,7 @@ def test_bad_info_fields_rejected(info: CapInfo, message: str) -> None:
 def test_oasis_examples_validate(name: str) -> None:
     path = CAP_EXAMPLES / name
     if not path.exists():
-        pytest.skip(f"shared reference data missing: {path}")
+        pytest.fail(f"reference data missing: {path}")
     data = path.read_bytes()
     assert validate_xsd(data) == []
     assert parse_cap(data).tag == f"{{{CAP_NS}}}alert"

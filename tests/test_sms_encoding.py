@@ -22,9 +22,9 @@ from tocsin.messages.sms import (
     preview,
 )
 
-# Reference vectors from the shared data (see ../shared/data/README.md for provenance).
+# Reference vectors (provenance: tests/fixtures/PROVENANCE.md).
 VECTORS_PATH = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sms" / "segment-vectors.json"
+    Path(__file__).resolve().parent / "fixtures" / "sms" / "segment-vectors.json"
 )
 VECTORS = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))["vectors"]
 

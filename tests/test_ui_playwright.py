@@ -135,7 +135,7 @@ def _open_composer(page) -> None:  # type: ignore[no-untyped-def]
     page.get_by_role("link", name="New alert").first.click()
     page.wait_for_url("**/campaigns/new")
     # the map layers are loaded when the municipalities fill the select
-    page.wait_for_function("document.querySelectorAll('#municipality option').length === 3")
+    _expect(page.locator("#municipality option")).to_have_count(3)
 
 
 def test_draw_launch_and_follow_a_simulation(page) -> None:  # type: ignore[no-untyped-def]
@@ -155,7 +155,7 @@ def test_draw_launch_and_follow_a_simulation(page) -> None:  # type: ignore[no-u
     for fx, fy in pts:
         page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
         page.wait_for_timeout(150)
-    page.wait_for_function("document.getElementById('area-label').textContent === 'drawn area'")
+    _expect(page.locator("#area-label")).to_have_text("drawn area")
 
     page.get_by_label("Text in French").fill(
         "EXERCICE Tocsin: incendie simulé à Wavre. Restez à l'intérieur, fermez portes et "
@@ -208,3 +208,11 @@ def test_live_launch_needs_the_typed_area_name(page) -> None:  # type: ignore[no
     page.screenshot(path=str(SCREENSHOTS / "06-confirm-live.png"))
     dialog.get_by_role("button", name="Cancel").click()
     assert not dialog.is_visible()
+
+
+def _expect(locator):  # type: ignore[no-untyped-def]
+    # Locator assertions poll from Python: no string evaluated in the page, which the
+    # app's Content-Security-Policy (no 'unsafe-eval') would refuse.
+    from playwright.sync_api import expect
+
+    return expect(locator)
