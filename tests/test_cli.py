@@ -131,3 +131,19 @@ def test_message_preview_json():
     assert result.exit_code == 0
     p = json.loads(result.stdout)
     assert p["encoding"] == "UCS-2" and p["non_gsm_chars"] == ["’"]
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--text", "nl=" + "x" * 1000], "text.nl"),
+    (["--text", "nl=ok", "--urgency", "Soon"], "cap.urgency"),
+    (["--text", "nl=ok", "--severity", "Huge"], "cap.severity"),
+    (["--text", "nl=ok", "--category", "Weird"], "cap.category"),
+    (["--text", "nl=bad\x01char"], "text.nl"),
+])
+def test_sms_too_long_and_bad_cap_values_are_input_errors(db, args, field):
+    result = runner.invoke(app, ["campaign", "send", "--authority", "23003",
+                                 "--municipality", "23003", *args])
+    assert result.exit_code == 1, result.output
+    assert f"error: {field}:" in result.output
+    assert "Traceback" not in result.output
+    assert _campaigns(db) == 0

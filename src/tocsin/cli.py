@@ -135,7 +135,8 @@ def subscribers_import(
         err.print(f"line {e['line']}: {e['field']} {e['value']!r}: {e['reason']}",
                   highlight=False)
     if out["errors"]:
-        err.print(f"[red]{len(out['errors'])} bad row(s): nothing imported[/]")
+        lines = len({e["line"] for e in out["errors"]})
+        err.print(f"[red]{len(out['errors'])} error(s) on {lines} line(s): nothing imported[/]")
         raise typer.Exit(EXIT_INPUT)
     verb = "would import" if dry_run else "imported"
     err.print(f"{verb} {out['subscribers']} subscribers, {out['addresses']} addresses "
@@ -358,6 +359,8 @@ def demo(
     subscribers: int = typer.Option(20_000, min=0, help="Demo population size (first run)."),
 ) -> None:
     """Prepare the embedded database (reference data, demo population, demo users) and serve."""
+    import os
+
     import sqlalchemy as sa
 
     from tocsin.authorities.services import create_user
@@ -365,6 +368,10 @@ def demo(
     from tocsin.geo.reference import load_authorities
     from tocsin.subscribers.models import Subscriber
 
+    if not os.environ.get("TOCSIN_PUBLIC_BASE_URL"):
+        # Links in CAP feeds and reports must point at this server, whatever the port.
+        os.environ["TOCSIN_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+        get_settings.cache_clear()
     engine = _ensure_schema()
     with transaction(engine) as s:
         load_authorities(s)

@@ -107,12 +107,23 @@ def _check(session: Session, req: CampaignRequest, settings: Settings) -> _Check
         if not text or not text.strip():
             raise CampaignInputError(f"text.{lang}", "the text is empty")
         texts[lang] = text.strip()
+    for lang, text in texts.items():
+        bad = next((ch for ch in text if _forbidden_char(ch)), None)
+        if bad is not None:
+            raise CampaignInputError(f"text.{lang}", f"contains the control character "
+                                                     f"U+{ord(bad):04X}, which cannot be sent")
     if "sms" in channels:
         for lang, text in texts.items():
             try:
-                analyse(text)
+                segments = analyse(text).segments
             except ValueError as exc:
-                raise CampaignInputError(f"text.{lang}", str(exc)) from None
+                raise CampaignInputError(f"text.{lang}",
+                                         str(exc).removeprefix("text: ")) from None
+            if segments > settings.sms_max_segments:
+                raise CampaignInputError(
+                    f"text.{lang}", f"the SMS would need {segments} segments; at most "
+                    f"{settings.sms_max_segments} are allowed (shorten the text)")
+    _check_cap_params(req.cap)
     if req.environment == "live":
         missing = [c for c, url in (("sms", settings.smpp_url), ("email", settings.smtp_url))
                    if c in channels and not url.strip()]
@@ -137,6 +148,31 @@ def _check(session: Session, req: CampaignRequest, settings: Settings) -> _Check
     except AreaError as exc:
         raise CampaignInputError(exc.field, exc.reason) from None
     return _Checked(authority, area, name, nis, texts, channels)
+
+
+def _forbidden_char(ch: str) -> bool:
+    # XML 1.0 (CAP) cannot carry C0 controls but tab/newline/CR; SMS and e-mail gain nothing
+    # from them either.
+    return (ord(ch) < 0x20 and ch not in "\t\n\r") or ch in "\ufffe\uffff"
+
+
+def _check_cap_params(cap: dict[str, str]) -> None:
+    """CAP 1.2 §3.2.2 enumerations for the operator's optional CAP values."""
+    from tocsin.cap.build import CATEGORIES, CERTAINTIES, SEVERITIES, URGENCIES
+
+    allowed = {"category": CATEGORIES, "urgency": URGENCIES, "severity": SEVERITIES,
+               "certainty": CERTAINTIES}
+    for key, value in cap.items():
+        if key == "event":
+            if value and len(value) > 200:
+                raise CampaignInputError("cap.event", "longer than 200 characters")
+            continue
+        if key not in allowed:
+            raise CampaignInputError(f"cap.{key}", "unknown CAP field (category, event, "
+                                                   "urgency, severity, certainty)")
+        if value and value not in allowed[key]:
+            raise CampaignInputError(f"cap.{key}", f"{value!r} is not one of "
+                                                   f"{', '.join(allowed[key])} (CAP 1.2)")
 
 
 def _area_name(session: Session, area: BaseGeometry, authority: Authority) -> str:

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
 
     # Tariffs (F29), EUR excl. VAT.
     sms_segment_price_eur: str = "0.055"
+    sms_max_segments: int = Field(default=6, ge=1, le=255,
+                                  description="Most SMS segments per message (F14)")
 
     # Web.
     secret_key: str = Field(default="", description="Cookie signing key; empty = per-var-dir key")
