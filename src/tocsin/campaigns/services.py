@@ -356,6 +356,11 @@ def campaign_report(engine: Engine, campaign_id: str,
             sa.select(d.c.channel, d.c.language, sa.func.count())
             .where(d.c.campaign_id == campaign_id).group_by(d.c.channel, d.c.language)
         ).all()
+        reasons = s.execute(
+            sa.select(d.c.channel, d.c.error, sa.func.count())
+            .where(d.c.campaign_id == campaign_id, _failed_state(d))
+            .group_by(d.c.channel, d.c.error)
+        ).all()
         sums = s.execute(
             sa.select(d.c.channel, sa.func.count(d.c.sent_at), sa.func.min(d.c.sent_at),
                       sa.func.max(d.c.sent_at),
@@ -400,6 +405,8 @@ def campaign_report(engine: Engine, campaign_id: str,
                 awaiting = True
         entry["billed_eur"] = entry["cost_eur"] if c.environment == "live" else 0.0
         entry["final"] = sum(n for st, n in statuses.items() if st in FINAL_STATES)
+        entry["failure_reasons"] = {(err or "unknown"): n for ch, err, n in reasons
+                                    if ch == name}
         busy = busy or any(statuses.get(st) for st in open_states)
         channels[name] = entry
     status = "sending" if busy or awaiting else "finished"
@@ -410,12 +417,17 @@ def campaign_report(engine: Engine, campaign_id: str,
         with transaction(engine) as s:
             s.execute(sa.update(Campaign).where(Campaign.id == c.id)
                       .values(status="finished", finished_at=utcnow()))
+    failed = sum(n for ch in channels.values() for n in ch.get("failure_reasons", {}).values())
     return {
         "campaign_id": c.id, "cap_identifier": c.cap_identifier, "environment": c.environment,
-        "kind": c.kind, "status": status, "authority_id": c.authority_id,
+        "kind": c.kind, "status": status, "failed": failed, "authority_id": c.authority_id,
         "area_name": c.area_name, "texts": c.texts, "launched_at": _iso(c.launched_at),
         "channels": channels,
     }
+
+
+def _failed_state(d: sa.Table) -> sa.ColumnElement[bool]:
+    return sa.or_(d.c.state == "failed", d.c.state == "expired")
 
 
 def list_campaigns(engine: Engine, authority_id: str | None,

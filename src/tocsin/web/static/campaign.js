@@ -31,8 +31,9 @@
     const cap = (report.channels || {}).cap;
     const capState = document.getElementById("cap-state");
     if (cap && capState) capState.textContent = cap.published ? "published" : "not published yet";
-    statusEl.textContent = report.status;
-    statusEl.className = "status status-" + report.status;
+    // A campaign can finish with deliveries that failed: say so, never a plain green "finished".
+    statusEl.textContent = report.failed ? `${report.status} — ${fmt.format(report.failed)} failed` : report.status;
+    statusEl.className = "status status-" + (report.failed ? "failed" : report.status);
   }
 
   async function showFinal() {
