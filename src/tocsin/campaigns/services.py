@@ -22,7 +22,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from tocsin.authorities.models import AuditEntry, Authority
+from tocsin.authorities.models import Authority
+from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.core.db import table, transaction, utcnow
@@ -316,11 +317,11 @@ def launch_campaign(engine: Engine, req: CampaignRequest,
         for start in range(0, len(rows), _BATCH):
             s.execute(sa.insert(table(Delivery)), rows[start:start + _BATCH])
         campaign.fanout_done_at = utcnow()
-        s.add(AuditEntry(actor=req.created_by, action="campaign.launch", target=campaign_id,
-                         source=req.source,
-                         detail={"authority": checked.authority.id, "kind": req.kind,
-                                 "environment": req.environment, "area": checked.area_name,
-                                 "channels": checked.channels, "recipients": len(rows)}))
+        record_audit(s, req.created_by, "campaign.launch", target=campaign_id,
+                     source=req.source,
+                     detail={"authority": checked.authority.id, "kind": req.kind,
+                             "environment": req.environment, "area": checked.area_name,
+                             "channels": checked.channels, "recipients": len(rows)})
     return campaign_id
 
 
