@@ -2,11 +2,13 @@
 
 from tocsin.authorities.models import AuditEntry, Authority, User
 from tocsin.campaigns.models import Campaign
+from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
 from tocsin.dispatch.models import Delivery, DeliveryReceipt, SmsPartId
+from tocsin.messages.models import MessageTemplate
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 
 __all__ = [
-    "Address", "AuditEntry", "Authority", "Base", "Campaign", "ContactPoint", "Delivery",
-    "DeliveryReceipt", "SmsPartId", "Subscriber", "User",
+    "Address", "AuditEntry", "Authority", "Base", "Campaign", "CapGatewayKey", "ContactPoint",
+    "Delivery", "DeliveryReceipt", "MessageTemplate", "SmsPartId", "Subscriber", "User",
 ]

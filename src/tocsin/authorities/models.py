@@ -16,6 +16,9 @@ class Authority(Base):
 
     ``territory`` is a GeoJSON (Multi)Polygon in WGS84 lon/lat, already repaired
     (valid). ``languages`` is the official language order, e.g. ``"fr,nl"``.
+    ``language_fallback`` is the order in which missing translations fall back
+    (e.g. ``"fr,nl,de,en"``; empty = ``languages`` then the others, SPEC F13).
+    ``sms_max_segments`` caps an SMS (empty = the deployment's default, F14).
     """
 
     __tablename__ = "authority"
@@ -27,6 +30,8 @@ class Authority(Base):
     name_de: Mapped[str | None] = mapped_column(sa.String(200))
     parent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("authority.id"), index=True)
     languages: Mapped[str] = mapped_column(sa.String(32))
+    language_fallback: Mapped[str | None] = mapped_column(sa.String(32))
+    sms_max_segments: Mapped[int | None] = mapped_column(sa.SmallInteger)
     agreement_type: Mapped[int] = mapped_column(sa.SmallInteger, default=1)
     population: Mapped[int | None] = mapped_column(sa.Integer)
     territory: Mapped[str] = mapped_column(sa.Text)  # GeoJSON geometry, WGS84

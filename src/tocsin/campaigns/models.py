@@ -14,10 +14,21 @@ from tocsin.core.db import Base, UTCDateTime, utcnow
 class Campaign(Base):
     """One alert (or warning, information, test, exercise) sent by an authority.
 
-    ``texts`` maps language -> text (``{"fr": "...", "nl": "..."}``, in the
-    order given); ``area`` is the target GeoJSON geometry (WGS84) already
+    ``texts`` maps language -> base text (``{"fr": "...", "nl": "..."}``, in the
+    order given; it is the SMS text). ``content`` maps language -> the complete
+    per-channel content (``messages.content.CONTENT_FIELDS``: ``sms``, ``voice``,
+    ``email_subject``, ``email_text``, ``email_html``, ``cap_event``,
+    ``cap_headline``, ``cap_description``, ``cap_instruction``), every field
+    filled at launch. ``area`` is the target GeoJSON geometry (WGS84) already
     clipped to the authority's territory; ``channels`` e.g. ``"sms,email,cap"``.
-    ``status``: draft | sending | finished | cancelled.
+    ``status``: draft | scheduled | sending | finished | cancelled.
+
+    CAP 1.2 §3.2.1: ``msg_type`` Alert | Update | Cancel, ``scope`` Public |
+    Restricted | Private. An Update or Cancel names the campaign it refers to in
+    ``references_id`` and carries the CAP ``references`` string in
+    ``cap_references``; an all-clear is an Update with ``response_type``
+    ``AllClear``. ``scheduled_for`` (UTC) is when a scheduled campaign fans out;
+    ``expires_at`` (UTC) is the CAP ``expires`` (the alert leaves active feeds).
     """
 
     __tablename__ = "campaign"
@@ -30,6 +41,19 @@ class Campaign(Base):
     priority: Mapped[int] = mapped_column(sa.SmallInteger)
     channels: Mapped[str] = mapped_column(sa.String(64))
     texts: Mapped[dict[str, str]] = mapped_column(sa.JSON)
+    content: Mapped[dict[str, dict[str, str]]] = mapped_column(
+        sa.JSON, default=dict, server_default="{}")
+    msg_type: Mapped[str] = mapped_column(sa.String(16), default="Alert", server_default="Alert")
+    scope: Mapped[str] = mapped_column(sa.String(16), default="Public", server_default="Public")
+    # No foreign key: adding one would make SQLite rebuild the campaign table (and
+    # cascade its deliveries away) in the migration; services check the reference.
+    references_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    cap_references: Mapped[str | None] = mapped_column(sa.Text)
+    response_type: Mapped[str | None] = mapped_column(sa.String(32))
+    template_id: Mapped[str | None] = mapped_column(sa.String(32))
+    scheduled_for: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    voice_caller: Mapped[str | None] = mapped_column(sa.String(32))
     area: Mapped[str] = mapped_column(sa.Text)
     area_name: Mapped[str] = mapped_column(sa.String(300))
     area_nis: Mapped[str | None] = mapped_column(sa.String(5))

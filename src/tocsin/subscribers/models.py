@@ -35,7 +35,9 @@ class ContactPoint(Base):
     """A phone number (E.164) or e-mail address of a subscriber.
 
     ``kind`` is ``mobile`` or ``email``. Nothing is sent to a contact point
-    before ``verified_at`` is set (F8).
+    before ``verified_at`` is set (F8), nor after ``invalid_at`` is set (a hard
+    bounce, RFC 3463 5.x.x; ``invalid_reason`` says which). General-interest
+    information goes only to contact points with ``info_opt_in`` (F8, F12).
     """
 
     __tablename__ = "contact_point"
@@ -48,6 +50,10 @@ class ContactPoint(Base):
     kind: Mapped[str] = mapped_column(sa.String(16))
     value: Mapped[str] = mapped_column(sa.String(320), index=True)
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    info_opt_in: Mapped[bool] = mapped_column(sa.Boolean, default=False,
+                                              server_default=sa.false())
+    invalid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    invalid_reason: Mapped[str | None] = mapped_column(sa.String(300))
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="contact_points")
 
