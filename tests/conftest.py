@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -52,9 +53,14 @@ def engine(reference_db: Path, tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    """A throwaway PostgreSQL + PostGIS database with the schema and the authorities."""
+@contextlib.contextmanager
+def _throwaway_postgres(load_reference: bool) -> Iterator[Engine]:
+    """A new, migrated database beside ``TOCSIN_TEST_DATABASE_URL``, dropped afterwards.
+
+    A database rather than a schema: with ``search_path = schema, public``
+    Alembic would see another run's ``public.alembic_version`` and skip the
+    migration, writing the test rows into ``public``.
+    """
     if not PG_URL:
         pytest.skip(PG_SKIP)
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -66,13 +72,30 @@ def pg_engine() -> Iterator[Engine]:
     try:
         with eng.begin() as c:
             c.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
-        _load_reference(eng)
+        if load_reference:
+            _load_reference(eng)
+        else:
+            upgrade(eng)
         yield eng
     finally:
         eng.dispose()
         with admin.connect() as c:
             c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A throwaway PostgreSQL + PostGIS database with the schema and the authorities."""
+    with _throwaway_postgres(load_reference=True) as eng:
+        yield eng
+
+
+@pytest.fixture
+def pg_empty_engine() -> Iterator[Engine]:
+    """A throwaway PostgreSQL + PostGIS database with the schema only (no authorities)."""
+    with _throwaway_postgres(load_reference=False) as eng:
+        yield eng
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

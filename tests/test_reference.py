@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-import uuid
 
 import pytest
 import shapely
@@ -140,47 +137,15 @@ def test_official_languages_rules():
         official_languages("11002", None)
 
 
-PG_URL = os.environ.get("TOCSIN_TEST_DATABASE_URL")
-
-
-@contextlib.contextmanager
-def _fresh_postgres():
-    """An engine on a new, migrated database next to TOCSIN_TEST_DATABASE_URL, dropped after.
-
-    A database rather than a schema: with ``search_path = schema, public``
-    Alembic would see another run's ``public.alembic_version`` and skip the
-    migration, writing the test rows into ``public``.
-    """
-    url = sa.make_url(PG_URL)
-    name = f"tocsin_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
-
-
 @pytest.mark.postgres
-@pytest.mark.skipif(
-    not PG_URL, reason="set TOCSIN_TEST_DATABASE_URL to a PostgreSQL with PostGIS to run this"
-)
-def test_load_on_postgres_valid_for_postgis():
-    with _fresh_postgres() as engine:
-        with transaction(engine) as session:
-            assert load_authorities(session).created == 593
-        with transaction(engine) as session:
-            assert load_authorities(session).unchanged == 593
-            invalid = session.scalar(sa.text(
-                "SELECT count(*) FROM authority "
-                "WHERE NOT ST_IsValid(ST_GeomFromGeoJSON(territory))"
-            ))
-            assert invalid == 0
+def test_load_on_postgres_valid_for_postgis(pg_empty_engine):
+    engine = pg_empty_engine
+    with transaction(engine) as session:
+        assert load_authorities(session).created == 593
+    with transaction(engine) as session:
+        assert load_authorities(session).unchanged == 593
+        invalid = session.scalar(sa.text(
+            "SELECT count(*) FROM authority "
+            "WHERE NOT ST_IsValid(ST_GeomFromGeoJSON(territory))"
+        ))
+        assert invalid == 0

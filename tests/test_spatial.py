@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
-
 import numpy as np
 import pytest
 import shapely
@@ -17,8 +13,6 @@ from tocsin.core.migrate import upgrade
 from tocsin.geo.spatial import subscribers_in_area
 from tocsin.subscribers.models import Address, Subscriber
 
-PG_URL = os.environ.get("TOCSIN_TEST_DATABASE_URL")
-
 # A 0.1° square with a square hole, near Brussels.
 SHELL = [(4.0, 50.0), (4.1, 50.0), (4.1, 50.1), (4.0, 50.1), (4.0, 50.0)]
 HOLE = [(4.04, 50.04), (4.06, 50.04), (4.06, 50.06), (4.04, 50.06), (4.04, 50.04)]
@@ -29,32 +23,6 @@ def _sqlite_engine(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path}/t.db")
     upgrade(engine)
     return engine
-
-
-@contextlib.contextmanager
-def _fresh_postgres():
-    """An engine on a new, migrated database next to TOCSIN_TEST_DATABASE_URL, dropped after.
-
-    A database rather than a schema: with ``search_path = schema, public``
-    Alembic would see another run's ``public.alembic_version`` and skip the
-    migration, writing the test rows into ``public``.
-    """
-    url = sa.make_url(PG_URL)
-    name = f"tocsin_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
 
 
 def _insert(engine, subscribers):
@@ -133,27 +101,24 @@ def test_random_points_match_brute_force_sqlite(tmp_path):
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(
-    not PG_URL, reason="set TOCSIN_TEST_DATABASE_URL to a PostgreSQL with PostGIS to run this"
-)
-def test_postgres_and_sqlite_agree(tmp_path):
+def test_postgres_and_sqlite_agree(tmp_path, pg_empty_engine):
     subscribers = _random_subscribers(seed=11)
     sqlite_engine = _sqlite_engine(tmp_path)
     sqlite_ids = _insert(sqlite_engine, subscribers)
-    with _fresh_postgres() as pg_engine:
-        pg_ids = _insert(pg_engine, subscribers)
-        # Map each backend's ids to the subscriber's position in the list.
-        areas = [
-            AREA,
-            MultiPolygon([box(4.01, 50.01, 4.03, 50.03), box(4.07, 50.07, 4.12, 50.12)]),
-            Polygon([(4.0, 50.0), (4.1, 50.0), (4.1, 50.03), (4.03, 50.03), (4.03, 50.1),
-                     (4.0, 50.1)]),
-        ]
-        for area in areas:
-            with transaction(sqlite_engine) as session:
-                lite = [sqlite_ids.index(i) for i in subscribers_in_area(session, area)]
-            with transaction(pg_engine) as session:
-                pg = [pg_ids.index(i) for i in subscribers_in_area(session, area)]
-            assert lite == pg
-            assert lite == [sqlite_ids.index(i) for i in _expected(sqlite_ids, subscribers, area)]
+    pg_engine = pg_empty_engine
+    pg_ids = _insert(pg_engine, subscribers)
+    # Map each backend's ids to the subscriber's position in the list.
+    areas = [
+        AREA,
+        MultiPolygon([box(4.01, 50.01, 4.03, 50.03), box(4.07, 50.07, 4.12, 50.12)]),
+        Polygon([(4.0, 50.0), (4.1, 50.0), (4.1, 50.03), (4.03, 50.03), (4.03, 50.1),
+                 (4.0, 50.1)]),
+    ]
+    for area in areas:
+        with transaction(sqlite_engine) as session:
+            lite = [sqlite_ids.index(i) for i in subscribers_in_area(session, area)]
+        with transaction(pg_engine) as session:
+            pg = [pg_ids.index(i) for i in subscribers_in_area(session, area)]
+        assert lite == pg
+        assert lite == [sqlite_ids.index(i) for i in _expected(sqlite_ids, subscribers, area)]
     sqlite_engine.dispose()
