@@ -70,6 +70,24 @@ def _seed(engine) -> None:  # type: ignore[no-untyped-def]
         lines.append(f"S{i:03d},{lang},+324701234{i:02d},person{i}@example.org,{lat},{lon}")
     report = import_subscribers(engine, ("\n".join(lines) + "\n").encode())
     assert report.ok, report.errors
+    _seed_templates(engine)
+
+
+def _seed_templates(engine) -> None:  # type: ignore[no-untyped-def]
+    from tocsin.messages.templates import TemplateInput, create_template
+
+    for data in (
+        TemplateInput(name="Incendie industriel – confinement", kind="alert",
+                      channels=["sms", "email", "cap"], area_nis="25112",
+                      description="Fumées toxiques : la population reste à l'intérieur.",
+                      texts={"fr": "ALERTE {area_name} {time}: incendie industriel, fumées. "
+                                   "Restez à l'intérieur, fermez portes et fenêtres."}),
+        TemplateInput(name="Coupure d'eau", kind="information", channels=["sms", "email"],
+                      fields=["street"],
+                      texts={"fr": "INFO {area_name}: l’eau sera coupée {street} demain « de "
+                                   "8h à 12h » pour travaux. Prévoyez une réserve d’eau."}),
+    ):
+        create_template(engine, "25000", data, actor="op", role="operator")
 
 
 @pytest.fixture
@@ -208,6 +226,80 @@ def test_live_launch_needs_the_typed_area_name(page) -> None:  # type: ignore[no
     page.screenshot(path=str(SCREENSHOTS / "06-confirm-live.png"))
     dialog.get_by_role("button", name="Cancel").click()
     assert not dialog.is_visible()
+
+
+def test_launch_a_template_in_three_steps(page) -> None:  # type: ignore[no-untyped-def]
+    """F15: from the dashboard, pick (Use), check (the estimate comes by itself), launch
+    (confirm): three user actions to a sent campaign, in simulation."""
+    _login(page, "simulation")
+    page.screenshot(path=str(SCREENSHOTS / "10-dashboard-templates.png"), full_page=True)
+    actions = 0
+
+    def act(locator) -> None:  # type: ignore[no-untyped-def]
+        nonlocal actions
+        actions += 1
+        locator.click()
+
+    card = page.locator(".template-card", has_text="Incendie industriel")
+    act(card.get_by_role("link", name="Use"))                                   # 1. pick
+    page.wait_for_url("**/campaigns/new?template=*")
+    _expect(page.locator("#area-label")).to_have_text("Wavre")
+    _expect(page.locator("#kind-sentence")).to_contain_text("This is an ALERT")
+    page.wait_for_selector(".estimate-table")  # the check: estimate shown without a click
+    _expect(page.locator("#count-fr")).to_contain_text("SMS segments")  # ê forces UCS-2
+    _expect(page.locator("#who-fr")).to_contain_text("Gets the French text")
+    page.screenshot(path=str(SCREENSHOTS / "11-template-check.png"), full_page=True)
+    act(page.get_by_role("button", name="Launch simulation…"))                  # 2. launch
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    _expect(dialog.locator(".confirm-kind")).to_contain_text("This is an ALERT")
+    page.screenshot(path=str(SCREENSHOTS / "12-template-confirm.png"))
+    act(dialog.get_by_role("button", name="Launch simulation"))                 # 3. confirm
+    page.wait_for_url("**/campaigns/*")
+    page.wait_for_selector("#h-final", timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "13-template-report.png"), full_page=True)
+    assert actions <= 3
+    assert page.locator("#campaign-status").text_content() == "finished"
+    processed = page.locator('.progress-row[data-channel="sms"] [data-role="text"]').inner_text()
+    assert processed.startswith("40 / 40"), processed  # every SMS subscriber in Wavre
+    assert "ALERTE Wavre" in page.locator("dl.texts").inner_text()  # placeholders filled
+
+
+def test_composer_sms_preview_rewrite_and_fields(page) -> None:  # type: ignore[no-untyped-def]
+    """F13/F14: the UCS-2 characters are shown, one click rewrites them in GSM-7; free
+    fields get an input; the template list and a phone-width composer render."""
+    _login(page, "simulation")
+    page.get_by_role("link", name="Templates", exact=True).click()
+    page.wait_for_url("**/templates")
+    page.screenshot(path=str(SCREENSHOTS / "20-template-list.png"), full_page=True)
+    page.locator(".template-card", has_text="Coupure d'eau").get_by_role("link", name="Use").click()
+    page.wait_for_url("**/campaigns/new?template=*")
+    _expect(page.locator("#kind-sentence")).to_contain_text("opted in")
+    preview = page.locator("#preview-fr")
+    _expect(preview.locator(".char-count")).to_contain_text("UCS-2")
+    _expect(preview.locator(".sms-ucs2 mark")).to_have_count(3)  # ’ « »
+    page.get_by_label("Street").fill("rue de Namur")
+    _expect(page.locator("#municipality option")).to_have_count(3)
+    page.get_by_label("Whole municipality").select_option("25112")
+    page.wait_for_selector(".estimate-table")
+    page.screenshot(path=str(SCREENSHOTS / "21-composer-sms-preview.png"), full_page=True)
+    preview.get_by_role("button", name="Rewrite in GSM-7").click()
+    _expect(preview.locator(".char-count")).to_contain_text("GSM-7")
+    text = page.get_by_label("Text in French").input_value()
+    assert "’" not in text and "«" not in text and "{street}" in text
+    page.locator("#panel-fr details.advanced summary").click()
+    _expect(page.locator("#voice-est-fr")).to_contain_text("per answered call")
+    listen = page.get_by_role("button", name="Listen (FR)")
+    listen.click()  # audio when espeak-ng is installed, else a note and a disabled button
+    _expect(page.locator("#audio-fr:not([hidden]), #voice-note-fr:not([hidden])")).to_have_count(1)
+    # a French text filed under Dutch is flagged on its tab
+    page.get_by_role("tab", name="NL Dutch").click()
+    page.get_by_label("Text in Dutch").fill(
+        "INFO Wavre: l'eau sera coupée demain de 8h à 12h pour des travaux sur le réseau.")
+    _expect(page.locator("#langwarn-nl")).to_be_visible()
+    _expect(page.locator("#tab-state-nl")).to_contain_text("check language")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SCREENSHOTS / "22-composer-phone.png"), full_page=True)
 
 
 def _expect(locator):  # type: ignore[no-untyped-def]

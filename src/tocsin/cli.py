@@ -159,6 +159,45 @@ def _parse_texts(values: list[str]) -> dict[str, str]:
     return texts
 
 
+def _parse_content(values: list[str]) -> dict[str, dict[str, str]]:
+    """``LANG.FIELD=text`` options -> ``{lang: {field: text}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for v in values:
+        key, sep, text = v.partition("=")
+        lang, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise _fail("content", f"{v!r} is not LANG.FIELD=TEXT "
+                                   "(e.g. fr.email_subject=\"Coupure d'eau\")")
+        entry = out.setdefault(lang.lower(), {})
+        if name in entry:
+            raise _fail(f"content.{lang}.{name}", "given twice")
+        entry[name] = text
+    return out
+
+
+def _parse_fields(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        name, sep, value = v.partition("=")
+        if not sep:
+            raise _fail("fields", f"{v!r} is not NAME=VALUE (e.g. street=\"Rue Haute\")")
+        out[name.strip()] = value
+    return out
+
+
+def _parse_time(option: str, text: str) -> Any:
+    """A ``--at`` / ``--expires`` value read in Europe/Brussels time, as aware UTC, or None."""
+    from tocsin.campaigns.rules import parse_local_time
+
+    if not text.strip():
+        return None
+    try:
+        return parse_local_time(text)
+    except ValueError as exc:
+        field = {"at": "scheduled_for", "expires": "expires_at"}[option]
+        raise _fail(field, str(exc)) from None
+
+
 @campaign_app.command("send")
 def campaign_send(
     authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
@@ -166,9 +205,20 @@ def campaign_send(
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
     channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
-    kind: str = typer.Option("alert", "--kind", help="alert|warning|information|test|exercise"),
+    kind: str = typer.Option("alert", "--kind",
+                             help="alert|warning|information|test|exercise|group"),
     environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
     yes: bool = typer.Option(False, "--yes", help="Do not ask to confirm a live campaign."),
+    at: str = typer.Option("", "--at", help='Send later: "YYYY-MM-DD HH:MM", Europe/Brussels '
+                                            "time (a running `tocsin worker` sends it)."),
+    expires: str = typer.Option("", "--expires", help='CAP expires: "YYYY-MM-DD HH:MM", '
+                                                      "Europe/Brussels time."),
+    content: list[str] = typer.Option([], "--content", help='LANG.FIELD="text" overriding one '
+                                      "field (sms, voice, email_subject, email_text, "
+                                      "email_html, cap_event, cap_headline, cap_description, "
+                                      "cap_instruction)."),
+    fields: list[str] = typer.Option([], "--field", help='NAME="value" for a {NAME} '
+                                                         "placeholder."),
     receipt_timeout: float = typer.Option(30.0, "--receipt-timeout", min=0,
                                           help="Seconds to wait for SMS delivery receipts."),
     send_timeout: float = typer.Option(120.0, "--send-timeout", min=0,
@@ -189,6 +239,8 @@ def campaign_send(
     from tocsin.campaigns.services import CampaignInputError, CampaignRequest, launch_campaign
 
     texts = _parse_texts(text)
+    overrides, values = _parse_content(content), _parse_fields(fields)
+    scheduled_for, expires_at = _parse_time("at", at), _parse_time("expires", expires)
     area_data: bytes | None = None
     if area is not None:
         try:
@@ -201,6 +253,7 @@ def campaign_send(
         environment=environment, created_by="cli", source="cli",
         cap={"category": category, "event": event, "urgency": urgency, "severity": severity,
              "certainty": certainty},
+        content=overrides, fields=values, scheduled_for=scheduled_for, expires_at=expires_at,
     )
     engine = _ensure_schema()
     if environment == "live" and not yes:
@@ -212,6 +265,13 @@ def campaign_send(
         campaign_id = launch_campaign(engine, req)
     except CampaignInputError as exc:
         raise _fail(exc.field, exc.reason) from None
+    if scheduled_for is not None:
+        err.print(f"campaign {campaign_id} scheduled for {at} Europe/Brussels "
+                  f"({environment}); a running `tocsin worker` sends it then")
+        if as_json:
+            print(json.dumps({"campaign_id": campaign_id, "status": "scheduled",
+                              "scheduled_for": scheduled_for.isoformat()}))
+        return
     err.print(f"campaign {campaign_id} accepted ({environment})")
     unfinished = asyncio.run(_send_until_done(engine, campaign_id, receipt_timeout, send_timeout))
     from tocsin.campaigns.services import campaign_report
@@ -226,6 +286,130 @@ def campaign_send(
         err.print(f"[yellow]channel(s) {', '.join(unfinished)} could not send; their "
                   f"deliveries stay queued for a running `tocsin worker`[/]")
         raise typer.Exit(EXIT_UNFINISHED)
+
+
+def _follow_up_request(authority: str, text: list[str], channels: str, kind: str,
+                       area: Path | None, municipality: str | None, content: list[str],
+                       fields: list[str], expires: str, category: str, event: str,
+                       urgency: str, severity: str, certainty: str) -> Any:
+    from tocsin.campaigns.services import CampaignRequest
+
+    area_data: bytes | None = None
+    if area is not None:
+        try:
+            area_data = area.read_bytes()
+        except OSError as exc:
+            raise _fail("area", f"cannot read {area}: {exc.strerror}") from None
+    return CampaignRequest(
+        authority_id=authority, texts=_parse_texts(text),
+        channels=[c for c in channels.split(",") if c.strip()], area_geojson=area_data,
+        municipality_nis=municipality, kind=kind, environment="", created_by="cli",
+        source="cli", content=_parse_content(content), fields=_parse_fields(fields),
+        expires_at=_parse_time("expires", expires),
+        cap={"category": category, "event": event, "urgency": urgency, "severity": severity,
+             "certainty": certainty},
+    )
+
+
+def _send_follow_up(engine: Any, campaign_id: str, receipt_timeout: float,
+                    send_timeout: float, as_json: bool) -> None:
+    from tocsin.campaigns.services import campaign_report
+
+    err.print(f"campaign {campaign_id} accepted")
+    unfinished = asyncio.run(_send_until_done(engine, campaign_id, receipt_timeout,
+                                              send_timeout))
+    report = campaign_report(engine, campaign_id)
+    report["unfinished_channels"] = unfinished
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        _print_report(report)
+    if unfinished:
+        raise typer.Exit(EXIT_UNFINISHED)
+
+
+@campaign_app.command("update")
+def campaign_update(
+    campaign_id: str = typer.Argument(..., help="The campaign to update."),
+    text: list[str] = typer.Option([], "--text", help='LANG="new text", once per language.'),
+    area: Path | None = typer.Option(None, "--area", help="A new (bigger) area, GeoJSON."),
+    municipality: str | None = typer.Option(None, "--municipality", help="New area: NIS code."),
+    channels: str = typer.Option("", "--channels", help="sms,email,cap (default: the "
+                                                        "original's)."),
+    kind: str = typer.Option("", "--kind", help="Default: the original's kind."),
+    authority: str = typer.Option("", "--authority", help="Refuse unless it owns the "
+                                                          "campaign."),
+    content: list[str] = typer.Option([], "--content", help='LANG.FIELD="text".'),
+    fields: list[str] = typer.Option([], "--field", help='NAME="value".'),
+    expires: str = typer.Option("", "--expires", help='"YYYY-MM-DD HH:MM" Europe/Brussels.'),
+    category: str = typer.Option("", "--category"),
+    event: str = typer.Option("", "--event"),
+    urgency: str = typer.Option("", "--urgency"),
+    severity: str = typer.Option("", "--severity"),
+    certainty: str = typer.Option("", "--certainty"),
+    receipt_timeout: float = typer.Option(30.0, "--receipt-timeout", min=0),
+    send_timeout: float = typer.Option(120.0, "--send-timeout", min=0),
+    as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
+) -> None:
+    """Send an update (CAP Update) to the original recipients and everyone in the new area."""
+    from tocsin.campaigns.services import CampaignInputError, update_campaign
+
+    req = _follow_up_request(authority, text, channels, kind, area, municipality, content,
+                             fields, expires, category, event, urgency, severity, certainty)
+    engine = _ensure_schema()
+    try:
+        new_id = update_campaign(engine, campaign_id, req)
+    except CampaignInputError as exc:
+        raise _fail(exc.field, exc.reason) from None
+    _send_follow_up(engine, new_id, receipt_timeout, send_timeout, as_json)
+
+
+@campaign_app.command("all-clear")
+def campaign_all_clear(
+    campaign_id: str = typer.Argument(..., help="The campaign whose danger is over."),
+    text: list[str] = typer.Option([], "--text", help='LANG="text" (default: a standard '
+                                                      "end-of-alert text per language)."),
+    channels: str = typer.Option("", "--channels", help="Default: the original's."),
+    authority: str = typer.Option("", "--authority", help="Refuse unless it owns the "
+                                                          "campaign."),
+    receipt_timeout: float = typer.Option(30.0, "--receipt-timeout", min=0),
+    send_timeout: float = typer.Option(120.0, "--send-timeout", min=0),
+    as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
+) -> None:
+    """Send the all-clear (CAP Update, responseType AllClear) to the original recipients."""
+    from tocsin.campaigns.services import CampaignInputError, all_clear
+
+    req = _follow_up_request(authority, text, channels, "", None, None, [], [], "", "", "",
+                             "", "", "")
+    engine = _ensure_schema()
+    try:
+        new_id = all_clear(engine, campaign_id, req)
+    except CampaignInputError as exc:
+        raise _fail(exc.field, exc.reason) from None
+    _send_follow_up(engine, new_id, receipt_timeout, send_timeout, as_json)
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(
+    campaign_id: str = typer.Argument(..., help="The campaign to cancel."),
+    authority: str = typer.Option("", "--authority", help="Refuse unless it owns the "
+                                                          "campaign."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Cancel a campaign: unsent deliveries stop, a CAP Cancel is published (if it had CAP)."""
+    from tocsin.campaigns.services import CampaignInputError, cancel_campaign
+
+    engine = _ensure_schema()
+    try:
+        result = cancel_campaign(engine, campaign_id, "cli", authority_id=authority or None)
+    except CampaignInputError as exc:
+        raise _fail(exc.field, exc.reason) from None
+    if as_json:
+        print(json.dumps(result))
+        return
+    err.print(f"campaign {campaign_id} cancelled: {result['stopped']} unsent message(s) "
+              f"stopped" + (f"; CAP Cancel {result['cap_identifier']} published"
+                            if result["cap_identifier"] else ""), highlight=False)
 
 
 async def _send_until_done(engine: Any, campaign_id: str, receipt_timeout: float,
@@ -291,6 +475,168 @@ def cap_show(
         sys.stdout.write("\n")
 
 
+EXIT_UNREADABLE = 2
+
+
+def _read_cap_file(file: Path) -> bytes | str:
+    """The file's bytes, or the reason it is over the CAP size limit; exit 2 when unreadable."""
+    from tocsin.cap.xml import CapParseError, read_cap_file
+
+    try:
+        return read_cap_file(file)
+    except CapParseError as exc:
+        return str(exc).removeprefix("document: ")
+    except OSError as exc:
+        print(f"error: file: cannot read {file}: {exc.strerror or exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_UNREADABLE) from None
+
+
+@cap_app.command("validate")
+def cap_validate(
+    file: Path = typer.Argument(..., help="CAP 1.2 (or CAP 1.1) XML file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Check a CAP alert: the OASIS CAP 1.2 schema plus the rules it cannot express.
+
+    Exit 0: valid (warnings printed); 1: invalid (every error printed, each
+    naming the element); 2: the file cannot be read.
+    """
+    from tocsin.cap.validate import Issue, ValidationReport, validate_cap
+
+    data = _read_cap_file(file)
+    report = (validate_cap(data) if isinstance(data, bytes)
+              else ValidationReport(None, [Issue("document", data)]))
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        # Plain print: element paths and document text must not be read as Rich markup.
+        for issue in report.errors:
+            print(f"error: {issue}")
+        for issue in report.warnings:
+            print(f"warning: {issue}")
+        version = f"CAP {report.cap_version}" if report.cap_version else "CAP"
+        verdict = "valid" if report.valid else f"invalid ({len(report.errors)} error(s))"
+        print(f"{file}: {verdict} {version}, {len(report.warnings)} warning(s)", file=sys.stderr)
+    if not report.valid:
+        raise typer.Exit(EXIT_INPUT)
+
+
+@cap_app.command("import")
+def cap_import(
+    file: Path = typer.Argument(..., help="Upstream CAP 1.2 (or CAP 1.1) alert."),
+    authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
+    as_json: bool = typer.Option(False, "--json", help="Print the draft as JSON on stdout."),
+) -> None:
+    """Turn an upstream CAP alert (e.g. from a weather service) into a draft campaign.
+
+    Exit 0: draft saved (warnings printed, nothing sent); 1: not imported, the
+    error names the element (nothing saved); 2: the file cannot be read.
+    """
+    from tocsin.campaigns.drafts import get_draft, save_draft
+    from tocsin.campaigns.services import CampaignInputError
+    from tocsin.cap.importer import CapImportError, import_cap
+
+    data = _read_cap_file(file)
+    if isinstance(data, str):
+        print(f"error: document: {data}", file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
+    try:
+        imported = import_cap(data)
+    except CapImportError as exc:
+        print(f"error: {exc.element}: {exc.reason}", file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT) from None
+    engine = _ensure_schema()
+    try:
+        campaign_id = save_draft(engine, authority, imported, "cli", source="cli")
+    except CampaignInputError as exc:
+        print(f"error: {exc.field}: {exc.reason}", file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT) from None
+    draft = get_draft(engine, campaign_id, None)
+    if as_json:
+        print(json.dumps(draft, ensure_ascii=False))
+    for w in draft["warnings"]:
+        print(f"warning: {w['element']}: {w['message']}", file=sys.stderr)
+    print(f"draft campaign {campaign_id}: {draft['kind']} for {draft['area_name']} in "
+          f"{', '.join(draft['texts'])} (nothing sent; check and launch it)", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- cap key
+
+cap_key_app = typer.Typer(no_args_is_help=True,
+                          help="CAP gateway keys of integrators (panels, alert maps).")
+cap_app.add_typer(cap_key_app, name="key")
+
+
+def _key_json(key: Any) -> dict[str, Any]:
+    return {"id": key.id, "name": key.name, "prefix": key.key_prefix,
+            "webhook_url": key.webhook_url, "area": key.area is not None,
+            "created_by": key.created_by, "created_at": key.created_at.isoformat(),
+            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+            "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None}
+
+
+@cap_key_app.command("create")
+def cap_key_create(
+    name: str = typer.Option(..., "--name", help="The integrator's name."),
+    area: Path | None = typer.Option(None, "--area",
+                                     help="GeoJSON file: only alerts intersecting it."),
+    webhook: str | None = typer.Option(None, "--webhook",
+                                       help="https:// URL to push new alerts to."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create a key; prints the key (and the webhook secret) once: only a hash is kept."""
+    from tocsin.cap.gateway import GatewayKeyError, create_key
+
+    area_data: bytes | None = None
+    if area is not None:
+        try:
+            area_data = area.read_bytes()
+        except OSError as exc:
+            raise _fail("area", f"cannot read {area}: {exc.strerror}") from None
+    try:
+        created = create_key(_ensure_schema(), name, "cli", area=area_data, webhook_url=webhook)
+    except GatewayKeyError as exc:
+        raise _fail(exc.field, exc.reason) from None
+    if as_json:
+        print(json.dumps({**_key_json(created.info), "key": created.key,
+                          "webhook_secret": created.webhook_secret}))
+        return
+    print(f"key {created.info.id} for {created.info.name}")
+    print(f"  key:            {created.key}")
+    if created.webhook_secret:
+        print(f"  webhook secret: {created.webhook_secret}")
+    err.print("Store these now: they are shown only once.")
+
+
+@cap_key_app.command("list")
+def cap_key_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the keys (never the keys themselves: their prefix only)."""
+    from tocsin.cap.gateway import list_keys
+
+    keys = list_keys(_ensure_schema())
+    if as_json:
+        print(json.dumps([_key_json(k) for k in keys]))
+        return
+    for k in keys:
+        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}Z" if k.revoked_at else "active"
+        extra = ("  area" if k.area else "") + (f"  webhook {k.webhook_url}" if k.webhook_url
+                                                 else "")
+        print(f"{k.id:>4}  {k.key_prefix}  {state:<24} {k.name}{extra}")
+
+
+@cap_key_app.command("revoke")
+def cap_key_revoke(key_id: str = typer.Argument(..., help="The key id (see `cap key list`).")
+                   ) -> None:
+    """Revoke a key: it reads nothing and receives nothing from now on."""
+    from tocsin.cap.gateway import GatewayKeyError, revoke_key
+
+    try:
+        key = revoke_key(_ensure_schema(), key_id, "cli")
+    except GatewayKeyError as exc:
+        raise _fail(exc.field, exc.reason) from None
+    print(f"key {key.id} ({key.name}) revoked")
+
+
 # ----------------------------------------------------------------------------- message
 
 
@@ -315,6 +661,74 @@ def message_preview(
                     f"{p['part_units']}, {p['cost_eur']:.3f} EUR"
                     + (f"; forces UCS-2: {' '.join(p['non_gsm_chars'])}"
                        if p["non_gsm_chars"] else ""), highlight=False)
+
+
+@message_app.command("voice")
+def message_voice(
+    script: str = typer.Option(..., "--script", help="The voice script read to the recipient."),
+    language: str = typer.Option(..., "--language", help="fr, nl, de or en."),
+    as_json: bool = typer.Option(False, "--json"),
+    wav: Path | None = typer.Option(None, "--wav", help="Also write the espeak-ng audio here."),
+) -> None:
+    """Spoken duration, billed minutes and cost of a voice script; optional WAV preview (F22)."""
+    from tocsin.messages import voice
+
+    try:
+        est = voice.estimate_voice(script, language, get_settings().voice_minute_price_eur)
+        audio = voice.render_voice_preview(script, language) if wav is not None else None
+    except voice.MessageInputError as exc:
+        raise _fail(exc.field, exc.reason) from None
+    except (voice.VoiceEngineUnavailable, voice.VoiceEngineError) as exc:
+        raise _fail("wav", str(exc)) from None
+    if audio is not None and wav is not None:
+        try:
+            wav.write_bytes(audio)
+        except OSError as exc:
+            raise _fail("wav", f"cannot write {wav}: {exc.strerror}") from None
+    if as_json:
+        print(json.dumps(est.as_dict()))
+        return
+    Console().print(f"{est.words} words, about {est.seconds} s: {est.billed_minutes} started "
+                    f"minute(s), {est.cost_eur:.3f} EUR per answered call"
+                    + (f"; audio in {wav}" if wav is not None else ""),
+                    highlight=False, soft_wrap=True)
+
+
+# ----------------------------------------------------------------------------- email
+
+email_app = typer.Typer(no_args_is_help=True, help="E-mail channel operations.")
+app.add_typer(email_app, name="email")
+
+
+@email_app.command("bounce")
+def email_bounce(
+    files: list[Path] = typer.Argument(..., help="DSN messages (RFC 3464); - reads stdin."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Apply bounces (delivery status notifications) to the deliveries they name (F26).
+
+    Point the no-reply mailbox's bounces here, e.g. a Postfix alias
+    ``no-reply: "|tocsin email bounce -"``. A permanent failure fails the delivery
+    with its status; a bad address (RFC 3463 5.1.x, 5.2.1) is marked invalid.
+    """
+    from tocsin.channels.email import parse_dsn
+    from tocsin.dispatch.queue import apply_dsn
+
+    engine = _engine()
+    failed: list[int] = []
+    for file in files:
+        try:
+            data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+        except OSError as exc:
+            raise _fail("file", f"cannot read {file}: {exc.strerror}") from None
+        try:
+            failed += apply_dsn(engine, parse_dsn(data))
+        except ValueError as exc:
+            raise _fail("file", f"{file}: {exc}") from None
+    if as_json:
+        print(json.dumps({"failed_deliveries": failed}))
+    else:
+        Console().print(f"{len(failed)} delivery(ies) failed by bounce", highlight=False)
 
 
 # ----------------------------------------------------------------------------- processes
@@ -383,6 +797,11 @@ def demo(
         err.print(f"generated {report.subscribers} demo subscribers")
     for username, password, authority, role in DEMO_ACCOUNTS:
         create_user(engine, username, password, authority, role=role)
+    from tocsin.messages.templates import seed_demo_templates
+
+    made = seed_demo_templates(engine, dict.fromkeys(a for _, _, a, _ in DEMO_ACCOUNTS))
+    if made:
+        err.print(f"added {made} demo templates (F15)")
     err.print(f"\n[bold]Tocsin demo[/] on http://{host}:{port}/  (SQLite: "
               f"{engine.url.database}; SMS and e-mail go to built-in simulators)")
     err.print("Demo accounts (username / password — authority):")

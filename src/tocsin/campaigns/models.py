@@ -32,6 +32,11 @@ class Campaign(Base):
     """
 
     __tablename__ = "campaign"
+    # The CAP feeds walk one environment's campaigns newest first and filter them from
+    # this index alone (F24, F36): on SQLite the columns added after ``cap_xml`` sit
+    # behind its overflow pages, which a table read would have to walk for every row.
+    __table_args__ = (sa.Index("ix_campaign_feed", "environment", "launched_at", "id", "scope",
+                               "msg_type", "expires_at", "references_id"),)
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     authority_id: Mapped[str] = mapped_column(sa.ForeignKey("authority.id"), index=True)
@@ -54,6 +59,9 @@ class Campaign(Base):
     scheduled_for: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     voice_caller: Mapped[str | None] = mapped_column(sa.String(32))
+    # Where a draft came from (an imported upstream CAP alert: its identifier, sender,
+    # sent, msgType and the import warnings); None for campaigns composed in Tocsin.
+    imported_from: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     area: Mapped[str] = mapped_column(sa.Text)
     area_name: Mapped[str] = mapped_column(sa.String(300))
     area_nis: Mapped[str | None] = mapped_column(sa.String(5))

@@ -1,22 +1,65 @@
-"""Campaign rules: kinds, priorities, languages, CAP status. Pure functions, no I/O."""
+"""Campaign rules: kinds, priorities, languages, CAP mapping, e-mail mode. Pure, no I/O.
+
+Message kinds (SPEC F12) and how each maps to CAP 1.2 (OASIS, §3.2.1 and §3.2.2):
+
+============  ==========================  =======  ========  ======================
+kind          ``status`` (live)           msgType  scope     info defaults
+============  ==========================  =======  ========  ======================
+alert         Actual                      Alert    Public    Safety/Immediate/Severe/Observed
+warning       Actual                      Alert    Public    Safety/Expected/Moderate/Likely
+information   Actual                      Alert    Public    Other/Future/Minor/Likely
+test          Test                        Alert    Public    Other/Unknown/Unknown/Unknown
+exercise      Exercise                    Alert    Public    Safety/Immediate/Severe/Observed
+group         Actual                      Alert    Private   Other/Expected/Moderate/Likely
+============  ==========================  =======  ========  ======================
+
+Every simulation campaign is ``Exercise`` whatever its kind. An update is
+``msgType`` Update, a cancellation Cancel (``cap_msg_type``). An exercise
+carries the values of the alert it rehearses; ``status`` marks it. A test
+checks the chain, not a hazard: ``Unknown`` urgency/severity/certainty so no
+panel ranks it as a danger. ``information`` (road works, opening hours) is
+planned and harmless: Future/Minor/Likely. A ``group`` message goes to a group
+of contacts, not the public: CAP scope Private, never in a public feed, and
+Tocsin publishes no CAP for it (the ``cap`` channel is refused).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Sequence
+from typing import Literal
+from zoneinfo import ZoneInfo
 
-KINDS = ("alert", "warning", "information", "test", "exercise")
+KINDS = ("alert", "warning", "information", "test", "exercise", "group")
 CHANNELS = ("sms", "email", "cap")
 LANGUAGES = ("fr", "nl", "de", "en")
 ENVIRONMENTS = ("simulation", "live")
 
 # ARCHITECTURE "Priority": alert > warning > information > test/exercise (lower is first).
-PRIORITY = {"alert": 0, "warning": 1, "information": 2, "test": 3, "exercise": 3}
+# A group message (e.g. calling in volunteers) is operational: served like a warning.
+PRIORITY = {"alert": 0, "warning": 1, "group": 1, "information": 2, "test": 3, "exercise": 3}
 
 # CAP 1.2 §3.2.1 <info> language tags for Belgium's official languages.
 CAP_LANGUAGE = {"fr": "fr-BE", "nl": "nl-BE", "de": "de-BE", "en": "en"}
 
+#: The alert's CAP info values; kept for callers that predate ``cap_defaults``.
 CAP_DEFAULTS = {"category": "Safety", "urgency": "Immediate", "severity": "Severe",
                 "certainty": "Observed"}
+
+# CAP 1.2 §3.2.2 category / urgency / severity / certainty per kind (see module docstring).
+_CAP_INFO = {
+    "alert": CAP_DEFAULTS,
+    "warning": {"category": "Safety", "urgency": "Expected", "severity": "Moderate",
+                "certainty": "Likely"},
+    "information": {"category": "Other", "urgency": "Future", "severity": "Minor",
+                    "certainty": "Likely"},
+    "test": {"category": "Other", "urgency": "Unknown", "severity": "Unknown",
+             "certainty": "Unknown"},
+    "exercise": CAP_DEFAULTS,
+    "group": {"category": "Other", "urgency": "Expected", "severity": "Moderate",
+              "certainty": "Likely"},
+}
 
 _SUBJECT = {
     "alert": {"fr": "ALERTE", "nl": "ALARM", "de": "WARNUNG", "en": "ALERT"},
@@ -25,27 +68,119 @@ _SUBJECT = {
                     "en": "Information"},
     "test": {"fr": "TEST", "nl": "TEST", "de": "TEST", "en": "TEST"},
     "exercise": {"fr": "EXERCICE", "nl": "OEFENING", "de": "ÜBUNG", "en": "EXERCISE"},
+    "group": {"fr": "Message", "nl": "Bericht", "de": "Mitteilung", "en": "Message"},
 }
+
+#: Prefix of an update's and an all-clear's e-mail subject, per language.
+_UPDATE_LABEL = {"fr": "MISE À JOUR", "nl": "UPDATE", "de": "AKTUALISIERUNG", "en": "UPDATE"}
+_ALL_CLEAR_LABEL = {"fr": "FIN D'ALERTE", "nl": "EINDE ALARM", "de": "ENTWARNUNG",
+                    "en": "ALL CLEAR"}
+_CANCEL_LABEL = {"fr": "ANNULATION", "nl": "ANNULERING", "de": "AUFHEBUNG", "en": "CANCELLED"}
+
+#: Default text of an all-clear, per language (``{area_name}`` is filled in).
+ALL_CLEAR_TEXT = {
+    "fr": "Fin de l'alerte pour {area_name}. Le danger est écarté, vous pouvez reprendre "
+          "vos activités normales.",
+    "nl": "Einde van het alarm voor {area_name}. Het gevaar is geweken, u kunt uw normale "
+          "activiteiten hervatten.",
+    "de": "Entwarnung für {area_name}. Die Gefahr ist vorüber, Sie können Ihre normalen "
+          "Tätigkeiten wieder aufnehmen.",
+    "en": "All clear for {area_name}. The danger is over, you may resume normal activities.",
+}
+
+#: The order in which every language is tried last (SPEC F13).
+DEFAULT_FALLBACK = LANGUAGES
+
+EmailMode = Literal["batch", "per_recipient"]
+
+#: SPEC F33: times are shown and scheduled in Belgian local time, stored in UTC.
+BRUSSELS = ZoneInfo("Europe/Brussels")
+_LOCAL_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$")
 
 
 def cap_status(kind: str, environment: str) -> str:
     """CAP 1.2 §3.2.1 ``status`` of a campaign.
 
-    live alert, warning, information -> Actual; live test -> Test; live exercise
-    -> Exercise; anything in simulation -> Exercise (a simulated alert must never
-    be mistaken for a real one by a panel that reads it).
+    live alert, warning, information, group -> Actual; live test -> Test; live
+    exercise -> Exercise; anything in simulation -> Exercise (a simulated alert
+    must never be mistaken for a real one by a panel that reads it).
     """
     if environment != "live":
         return "Exercise"
     return {"test": "Test", "exercise": "Exercise"}.get(kind, "Actual")
 
 
+def cap_msg_type(action: str = "alert") -> str:
+    """CAP 1.2 §3.2.1 ``msgType``: ``Update`` for an update or an all-clear, ``Cancel``
+    for a cancellation, ``Alert`` otherwise. ``action``: alert | update | all_clear | cancel."""
+    return {"update": "Update", "all_clear": "Update", "cancel": "Cancel"}.get(action, "Alert")
+
+
+def cap_scope(kind: str) -> str:
+    """CAP 1.2 §3.2.1 ``scope``: ``Private`` for a group message (not for the public, never
+    in a public feed), ``Public`` for every other kind."""
+    return "Private" if kind == "group" else "Public"
+
+
+def cap_info_defaults(kind: str) -> dict[str, str]:
+    """CAP 1.2 §3.2.2 ``category``, ``urgency``, ``severity``, ``certainty`` of ``kind``
+    (a copy; the operator's CAP values override them). Unknown kinds get the alert's."""
+    return dict(_CAP_INFO.get(kind, CAP_DEFAULTS))
+
+
+def email_mode(kind: str) -> EmailMode:
+    """How e-mails of ``kind`` are sent (SPEC F12, F23).
+
+    ``"per_recipient"`` for ``information`` (one message per recipient, with a
+    signed unsubscribe link and RFC 8058 one-click ``List-Unsubscribe``);
+    ``"batch"`` for every other kind (many recipients per SMTP transaction,
+    ``To: undisclosed-recipients:;``, no per-recipient content).
+    """
+    return "per_recipient" if kind == "information" else "batch"
+
+
+def kind_label(kind: str, language: str) -> str:
+    """The kind's name in ``language`` as shown to recipients (``ALERTE``, ``Waarschuwing``…)."""
+    return _SUBJECT.get(kind, _SUBJECT["alert"]).get(language, _SUBJECT["alert"]["en"])
+
+
+def email_subject(kind: str, area_name: str, language: str, action: str = "alert") -> str:
+    """The e-mail subject of a campaign: its kind in ``language`` and the area's name.
+
+    ``action`` update / all_clear / cancel prefixes the subject (``MISE À JOUR – ALERTE –
+    Beersel``; an all-clear is ``FIN D'ALERTE – Beersel``).
+    """
+    label = kind_label(kind, language)
+    if action == "all_clear":
+        return f"{_ALL_CLEAR_LABEL.get(language, _ALL_CLEAR_LABEL['en'])} – {area_name}"
+    if action == "update":
+        label = f"{_UPDATE_LABEL.get(language, _UPDATE_LABEL['en'])} – {label}"
+    elif action == "cancel":
+        label = f"{_CANCEL_LABEL.get(language, _CANCEL_LABEL['en'])} – {label}"
+    return f"{label} – {area_name}"
+
+
+def fallback_order(language_fallback: str | None, authority_languages: Sequence[str]) -> list[str]:
+    """An authority's language fallback order (SPEC F13).
+
+    ``language_fallback`` (e.g. ``"fr,nl,de,en"``) when set; else the
+    authority's official languages, then the others in fr, nl, de, en order.
+    Unknown codes are dropped; every language appears once.
+    """
+    given = [x.strip() for x in (language_fallback or "").split(",") if x.strip()]
+    if not given:
+        given = list(authority_languages)
+    order = [x for x in dict.fromkeys(given) if x in LANGUAGES]
+    return order + [x for x in DEFAULT_FALLBACK if x not in order]
+
+
 def choose_language(subscriber_language: str | None, authority_languages: Sequence[str],
                     texts: Sequence[str]) -> str:
     """The language a recipient gets (SPEC F13).
 
-    Their own language if a text exists in it; else the first of the authority's
-    languages, in order, that has a text; else the first text given. Nobody is
+    Their own language if a text exists in it; else the first language of
+    ``authority_languages`` (the authority's fallback order, see
+    ``fallback_order``) that has a text; else the first text given. Nobody is
     skipped for want of a translation. Raises ``ValueError`` when ``texts`` is empty.
     """
     if not texts:
@@ -58,7 +193,39 @@ def choose_language(subscriber_language: str | None, authority_languages: Sequen
     return texts[0]
 
 
-def email_subject(kind: str, area_name: str, language: str) -> str:
-    """The e-mail subject of a campaign: its kind in ``language`` and the area's name."""
-    label = _SUBJECT.get(kind, _SUBJECT["alert"]).get(language, _SUBJECT["alert"]["en"])
-    return f"{label} – {area_name}"
+def parse_local_time(text: str) -> dt.datetime:
+    """A time written in Europe/Brussels local time, as an aware UTC datetime (SPEC F33).
+
+    Accepts ``YYYY-MM-DD HH:MM[:SS]`` (or with ``T``), read as Belgian local time
+    with its daylight-saving offset (+01:00 winter, +02:00 summer), or an
+    RFC 3339 time with an explicit offset (``2026-10-25T02:30+02:00``, ``…Z``).
+    Raises ``ValueError`` (a reason, for the caller to name its field) for an
+    unreadable text, a local time skipped by the spring change (02:00–03:00 on
+    the last Sunday of March) or one that happens twice in autumn (give the offset).
+    """
+    text = (text or "").strip()
+    m = _LOCAL_TIME.match(text)
+    if m is None:
+        try:
+            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a time like 2026-12-01 08:00 (Europe/Brussels)"
+                             ) from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"{text!r} is not a time like 2026-12-01 08:00 (Europe/Brussels)")
+        return parsed.astimezone(dt.UTC)
+    try:
+        y, mo, d, h, mi, sec = (int(g) for g in m.groups(default="0"))
+        naive = dt.datetime(y, mo, d, h, mi, sec)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
+    first = naive.replace(tzinfo=BRUSSELS, fold=0)
+    second = naive.replace(tzinfo=BRUSSELS, fold=1)
+    if first.astimezone(dt.UTC).astimezone(BRUSSELS).replace(tzinfo=None) != naive:
+        raise ValueError(f"{text} does not exist in Belgium (clocks go forward an hour "
+                         "that night); choose another time")
+    if first.utcoffset() != second.utcoffset():
+        raise ValueError(f"{text} happens twice in Belgium (clocks go back that night); "
+                         f"write it with its offset, e.g. {naive:%Y-%m-%dT%H:%M}+02:00 or "
+                         f"{naive:%Y-%m-%dT%H:%M}+01:00")
+    return first.astimezone(dt.UTC)

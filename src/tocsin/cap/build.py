@@ -55,6 +55,8 @@ CERTAINTIES = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
 # CAP 1.2 §3.2.1: identifier and sender "MUST NOT include spaces, commas or
 # restricted characters (< and &)"; any whitespace is refused, not just U+0020.
 _FORBIDDEN_ID_CHARS = re.compile(r"[\s,<&]")
+# CAP 1.2 §3.3.2 dateTime: no fractional seconds, an explicit offset, never "Z".
+_CAP_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[-+]\d{2}:\d{2}$")
 # xs:language (RFC 3066 shape), as the XSD checks it.
 _LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
 # Characters XML 1.0 cannot carry at all (§2.2 Char production).
@@ -143,7 +145,8 @@ class CapAlert:
         msg_type: ``Alert``, ``Update``, ``Cancel``, ``Ack`` or ``Error``.
         scope: ``Public``, ``Restricted`` (needs ``restriction``) or ``Private``
             (needs ``addresses``).
-        references: earlier messages as ``(sender, identifier, sent)``; required
+        references: earlier messages as ``(sender, identifier, sent)``, ``sent`` an
+            aware datetime or the CAP time text exactly as the earlier alert wrote it; required
             for ``Update``/``Cancel``/``Ack``/``Error`` by CAP 1.2 §3.2.1 usage.
         infos: one block per language.
         expires: default ``expires`` for every info that sets none.
@@ -155,7 +158,7 @@ class CapAlert:
     status: str
     msg_type: str
     scope: str = "Public"
-    references: Sequence[tuple[str, str, datetime]] = ()
+    references: Sequence[tuple[str, str, datetime | str]] = ()
     infos: Sequence[CapInfo] = ()
     expires: datetime | None = None
     source: str | None = None
@@ -380,16 +383,43 @@ def _references(alert: CapAlert) -> str | None:
             sender, identifier, sent = reference
         except (TypeError, ValueError) as exc:
             raise CapBuildError(f"references[{i}]: expected (sender, identifier, sent)") from exc
+        if isinstance(sent, str):
+            # Already written as in the referenced alert: keep it character for character.
+            if not _CAP_DATETIME.match(sent):
+                raise CapBuildError(
+                    f"references[{i}].sent: {sent!r} is not a CAP time like "
+                    "2026-12-01T08:00:00+01:00 (CAP 1.2 §3.3.2)"
+                )
+            sent_text = sent
+        else:
+            sent_text = _time(f"references[{i}].sent", sent)
         parts.append(
             ",".join(
                 (
                     _token(f"references[{i}].sender", sender),
                     _token(f"references[{i}].identifier", identifier),
-                    _time(f"references[{i}].sent", sent),
+                    sent_text,
                 )
             )
         )
     return " ".join(parts) if parts else None
+
+
+def parse_references(text: str | None) -> list[tuple[str, str, str]]:
+    """Split a CAP ``references`` value into ``(sender, identifier, sent)`` triples.
+
+    ``sent`` stays the text as written (CAP 1.2 §3.2.1: the triples identify the
+    earlier messages exactly). Raises ``CapBuildError`` for a malformed triple.
+    """
+    out = []
+    for i, triple in enumerate((text or "").split()):
+        parts = triple.split(",")
+        if len(parts) != 3 or not all(parts) or not _CAP_DATETIME.match(parts[2]):
+            raise CapBuildError(
+                f"references[{i}]: {triple!r} is not sender,identifier,sent (CAP 1.2 §3.2.1)"
+            )
+        out.append((parts[0], parts[1], parts[2]))
+    return out
 
 
 def build_alert_element(alert: CapAlert) -> etree._Element:
@@ -447,3 +477,21 @@ def build_alert(alert: CapAlert) -> bytes:
     if errors:
         raise CapBuildError("alert: result fails the CAP 1.2 XSD: " + "; ".join(errors))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def reference_of(xml: str | bytes) -> tuple[str, str, str]:
+    """The ``(sender, identifier, sent)`` of a CAP 1.2 alert Tocsin built, ``sent`` as written.
+
+    For the ``references`` of an Update or Cancel (CAP 1.2 §3.2.1). The parser
+    resolves no entities and fetches nothing. Raises ``CapBuildError`` when an
+    element is missing.
+    """
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml, parser)
+    values = []
+    for tag in ("sender", "identifier", "sent"):
+        text = root.findtext(f"{{{CAP_NS}}}{tag}")
+        if not text:
+            raise CapBuildError(f"references: the referenced alert has no {tag}")
+        values.append(text.strip())
+    return values[0], values[1], values[2]

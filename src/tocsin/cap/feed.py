@@ -2,13 +2,14 @@
 
 Each entry points at its CAP 1.2 document with
 ``<link rel="alternate" type="application/cap+xml">``, the convention used by
-CAP aggregators (e.g. the WMO alert hub and NWS feeds).
+CAP aggregators (e.g. the WMO alert hub and NWS feeds). Long feeds are split
+into pages linked with ``first`` / ``previous`` / ``next`` (RFC 5005 §3).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,10 @@ from tocsin.cap.build import CapBuildError, brussels_time
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CAP_MEDIA_TYPE = "application/cap+xml"
+ATOM_MEDIA_TYPE = "application/atom+xml"
+# RFC 5005 §3 paging relations; "prev" is the IANA-registered synonym of "previous".
+PAGING_RELATIONS = ("first", "previous", "prev", "next", "last")
+MSG_TYPE_SCHEME = "urn:oasis:names:tc:emergency:cap:1.2#msgType"
 
 # RFC 3987 absolute IRI: a scheme, a colon, no whitespace.
 _ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"]+$")
@@ -40,6 +45,9 @@ class FeedEntry:
         summary: plain-text summary (usually the CAP description).
         cap_url: absolute URL of the CAP 1.2 document.
         sender: the CAP sender, written as the entry's author.
+        msg_type: the CAP ``msgType`` (``Alert``, ``Update``, ``Cancel``), written
+            as an ``atom:category`` so panels can act without fetching the
+            document; empty = none.
     """
 
     identifier: str
@@ -48,6 +56,7 @@ class FeedEntry:
     summary: str
     cap_url: str
     sender: str
+    msg_type: str = ""
 
 
 def _text(name: str, value: str, *, required: bool = True) -> str:
@@ -90,15 +99,19 @@ def build_atom_feed(
     self_url: str,
     updated: datetime,
     entries: Sequence[FeedEntry],
+    links: Mapping[str, str] | None = None,
 ) -> bytes:
     """Build an Atom 1.0 feed listing CAP alerts (RFC 4287).
 
     Args:
-        feed_id: permanent absolute IRI identifying the feed (``atom:id``).
+        feed_id: permanent absolute IRI identifying the feed (``atom:id``); the
+            same for every page of a paged feed (RFC 5005 §3).
         title: feed title.
         self_url: absolute URL where this feed is served (``rel="self"``).
         updated: aware datetime of the most recent change.
         entries: alerts, written in the given order (newest first is usual).
+        links: paging links, relation -> absolute URL; relations are those of
+            RFC 5005 §3 (``first``, ``previous``/``prev``, ``next``, ``last``).
 
     Returns:
         UTF-8 bytes with an XML declaration; times are RFC 3339 in
@@ -112,7 +125,11 @@ def build_atom_feed(
     _sub(root, "id", _iri("feed_id", feed_id))
     _sub(root, "title", _text("title", title))
     _sub(root, "updated", _time("updated", updated))
-    _sub(root, "link", rel="self", type="application/atom+xml", href=_iri("self_url", self_url))
+    _sub(root, "link", rel="self", type=ATOM_MEDIA_TYPE, href=_iri("self_url", self_url))
+    for rel, href in (links or {}).items():
+        if rel not in PAGING_RELATIONS:
+            raise FeedBuildError(f"links: {rel!r} is not one of {', '.join(PAGING_RELATIONS)}")
+        _sub(root, "link", rel=rel, type=ATOM_MEDIA_TYPE, href=_iri(f"links.{rel}", href))
     for i, entry in enumerate(entries):
         name = f"entries[{i}]"
         if not isinstance(entry, FeedEntry):
@@ -129,5 +146,8 @@ def build_atom_feed(
         _sub(
             element, "summary", _text(f"{name}.summary", entry.summary, required=False), type="text"
         )
+        if entry.msg_type:
+            _sub(element, "category", term=_text(f"{name}.msg_type", entry.msg_type),
+                 scheme=MSG_TYPE_SCHEME)
         _sub(element, "link", rel="alternate", type=CAP_MEDIA_TYPE, href=cap_url)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

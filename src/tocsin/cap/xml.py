@@ -1,15 +1,19 @@
-"""Hardened XML parsing and XSD validation for CAP 1.2 documents.
+"""Hardened XML parsing and XSD validation for CAP 1.2 (and read-only CAP 1.1) documents.
 
 CAP messages arrive from outside (other alerting systems, integrators), so
 they are parsed with a libxml2 configuration that cannot be turned against
 us: no DTD loading, no entity substitution, no network access, no huge-tree
 mode, and any ``<!DOCTYPE`` is refused outright (it is never needed in CAP
 and is the carrier of billion-laughs and external-entity (XXE) attacks).
-Validation uses the official OASIS CAP 1.2 schema shipped in ``data/``.
+Input is limited to :data:`DEFAULT_MAX_BYTES` (1 MiB) and libxml2's default
+nesting limit (256 levels) stays on. The character encoding is the one the XML
+declaration names (XML 1.0 §4.3.3; UTF-8 when none, UTF-16 by its byte-order
+mark). Validation uses the official OASIS CAP 1.2 schema shipped in ``data/``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from functools import cache
@@ -19,6 +23,12 @@ from lxml import etree
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 """The CAP 1.2 XML namespace (CAP 1.2 §3.3.1)."""
+
+CAP11_NS = "urn:oasis:names:tc:emergency:cap:1.1"
+"""The CAP 1.1 XML namespace: such documents are read (imported, validated), never written."""
+
+CAP_VERSIONS = {CAP_NS: "1.2", CAP11_NS: "1.1"}
+"""XML namespace -> CAP version, for the versions Tocsin can read."""
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 """Default size limit for one document: 1 MiB (bytes)."""
@@ -32,8 +42,25 @@ _DTD_MARKERS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _SCHEMA_LOCK = threading.Lock()
 
 
+def schema_lock() -> threading.Lock:
+    """The lock to hold while validating with :func:`cap_schema` and reading its error log.
+
+    The compiled schema keeps its last error log on the shared instance, so
+    validating and reading the log must not interleave between threads.
+    """
+    return _SCHEMA_LOCK
+
+
 class CapParseError(ValueError):
     """Raised when a document is too large, not well-formed, hostile or not CAP."""
+
+
+def _size_label(size: int) -> str:
+    if size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MiB"
+    if size % 1024 == 0:
+        return f"{size // 1024} KiB"
+    return f"{size} bytes"
 
 
 def _hardened_parser() -> etree.XMLParser:
@@ -54,6 +81,25 @@ def _as_bytes(data: bytes | bytearray | memoryview, field: str) -> bytes:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CapParseError(f"{field}: expected bytes, got {type(data).__name__}")
     return bytes(data)
+
+
+def read_cap_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of a CAP file, never reading more than ``max_bytes`` + 1 of them.
+
+    Raises:
+        OSError: the file cannot be opened or read (missing, a directory, no access).
+        CapParseError: the file is larger than ``max_bytes`` (1 MiB by default);
+            the message gives its size and the limit.
+    """
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            size = os.fstat(f.fileno()).st_size
+            raise CapParseError(
+                f"document: {max(size, len(data))} bytes exceeds the limit of {max_bytes} "
+                f"bytes ({_size_label(max_bytes)})"
+            )
+    return data
 
 
 def parse_xml(
@@ -78,7 +124,10 @@ def parse_xml(
     if not raw.strip():
         raise CapParseError("document: empty input")
     if len(raw) > max_bytes:
-        raise CapParseError(f"document: {len(raw)} bytes exceeds the limit of {max_bytes} bytes")
+        raise CapParseError(
+            f"document: {len(raw)} bytes exceeds the limit of {max_bytes} bytes "
+            f"({_size_label(max_bytes)})"
+        )
     if _DTD_MARKERS.search(raw):
         raise CapParseError(
             "document: DOCTYPE/ENTITY declarations are not allowed (CAP needs no DTD)"
@@ -87,6 +136,12 @@ def parse_xml(
         root = etree.fromstring(raw, parser=_hardened_parser())
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno is not None else "?"
+        if "amplification" in exc.msg or "entity reference loop" in exc.msg:
+            # A DOCTYPE the byte scan could not see (UTF-16): libxml2 stops the expansion.
+            raise CapParseError(
+                f"document: refused at line {line}: entity expansion is not allowed "
+                f"(billion laughs / XXE; CAP needs no DOCTYPE): {exc.msg}"
+            ) from exc
         raise CapParseError(f"document: not well-formed XML at line {line}: {exc.msg}") from exc
     if root is None:
         raise CapParseError("document: no root element")
@@ -99,31 +154,52 @@ def parse_xml(
 
 
 def parse_cap(
-    data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_BYTES
+    data: bytes | bytearray | memoryview,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    accept_cap11: bool = False,
 ) -> etree._Element:
-    """Parse an untrusted CAP 1.2 document and return its ``<alert>`` root element.
+    """Parse an untrusted CAP document and return its ``<alert>`` root element.
 
     Only well-formedness and the root element are checked here; call
-    :func:`validate_xsd` for schema validation.
+    :func:`validate_xsd` for schema validation (or ``tocsin.cap.validate`` for
+    the full CAP 1.2 rules).
 
     Args:
         data: raw document bytes.
         max_bytes: size limit in bytes (default 1 MiB).
+        accept_cap11: also accept a CAP 1.1 ``alert`` (read-only use: validation
+            and import); :func:`cap_version` tells which one was read.
 
     Returns:
-        The ``{urn:oasis:names:tc:emergency:cap:1.2}alert`` element.
+        The ``{urn:oasis:names:tc:emergency:cap:1.2}alert`` element (or the
+        CAP 1.1 one when ``accept_cap11``).
 
     Raises:
         CapParseError: see :func:`parse_xml`; also when the root element is not a
-            CAP 1.2 ``alert`` (CAP 1.2 §3.2.1).
+            CAP 1.2 ``alert`` (CAP 1.2 §3.2.1), or not a CAP 1.1 one either when
+            ``accept_cap11``.
     """
     root = parse_xml(data, max_bytes=max_bytes)
-    expected = f"{{{CAP_NS}}}alert"
-    if root.tag != expected:
+    accepted = (CAP_NS, CAP11_NS) if accept_cap11 else (CAP_NS,)
+    if root.tag not in {f"{{{ns}}}alert" for ns in accepted}:
+        expected = " or ".join(repr(f"{{{ns}}}alert") for ns in accepted)
         raise CapParseError(
-            f"alert: root element is {root.tag!r}, expected {expected!r} (CAP 1.2 §3.2.1)"
+            f"alert: root element is {root.tag!r}, expected {expected} (CAP 1.2 §3.2.1)"
         )
     return root
+
+
+def cap_version(root: etree._Element) -> str:
+    """``"1.2"`` or ``"1.1"``: the CAP version of a parsed ``alert`` element.
+
+    Raises:
+        CapParseError: the element is not in a CAP 1.2 or 1.1 namespace.
+    """
+    namespace = etree.QName(root).namespace
+    if namespace not in CAP_VERSIONS:
+        raise CapParseError(f"alert: namespace {namespace!r} is not CAP 1.2 or CAP 1.1")
+    return CAP_VERSIONS[namespace]
 
 
 @cache

@@ -20,7 +20,10 @@ class OutgoingMessage:
 
     ``address``: E.164 number or e-mail address; ``text``: the SMS text or e-mail
     body in ``language``; ``subject``: e-mail subject (empty for SMS); ``source``:
-    SMS source address or e-mail From.
+    SMS source address or e-mail From. E-mail only: ``html`` the HTML alternative
+    of ``text`` (empty = plain text only); ``unsubscribe_url`` the recipient's
+    signed one-click unsubscribe link (RFC 8058) — a message that has one is
+    personal, so it is sent alone, never batched with other recipients.
     """
 
     delivery_id: int
@@ -30,6 +33,8 @@ class OutgoingMessage:
     text: str
     subject: str = ""
     source: str = ""
+    html: str = ""
+    unsubscribe_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +43,17 @@ class SendOutcome:
 
     ``result``: ``sent`` (accepted by the provider: SMPP submit_sm_resp OK, SMTP 250),
     ``failed`` (refused for good) or ``retry`` (transient: try again later).
-    ``message_ids``: provider ids (one per SMS part) so receipts find the delivery.
+    ``message_ids``: provider ids (one per SMS part; the e-mail's Message-ID) so
+    receipts and bounces find the delivery. ``hard_bounce``: the provider refused
+    the address itself for good (e-mail: RFC 3463 ``5.1.x`` bad address or
+    ``5.2.1`` mailbox disabled); the contact points with it are marked invalid.
     """
 
     delivery_id: int
     result: Literal["sent", "failed", "retry"]
     message_ids: tuple[str, ...] = ()
     error: str = ""
+    hard_bounce: bool = False
 
 
 @dataclass(frozen=True, slots=True)

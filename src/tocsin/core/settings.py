@@ -34,15 +34,35 @@ class Settings(BaseSettings):
     mail_from: str = "no-reply@alert.tocsin.example"
     cap_sender: str = "alert@tocsin.example"
     public_base_url: str = "http://127.0.0.1:8000"
+    voice_caller: str = Field(default="+3278151789",
+                              description="Voice calls' caller number, E.164 (F20)")
+    # DKIM (RFC 6376) of every outgoing e-mail; all three empty = unsigned.
+    dkim_domain: str = Field(default="", description="DKIM d= domain (that of mail_from)")
+    dkim_selector: str = Field(default="", description="DKIM s= selector (DNS TXT at "
+                                                       "<selector>._domainkey.<domain>)")
+    dkim_private_key_file: str = Field(default="", description="PEM RSA private key file")
 
     # Tariffs (F29), EUR excl. VAT.
     sms_segment_price_eur: str = "0.055"
+    voice_minute_price_eur: str = Field(
+        default="0.055", description="EUR per started minute of an answered voice call (F29)"
+    )
     sms_max_segments: int = Field(default=6, ge=1, le=255,
                                   description="Most SMS segments per message (F14)")
 
     # Web.
     secret_key: str = Field(default="", description="Cookie signing key; empty = per-var-dir key")
     map_tile_url: str = Field(default="", description="Optional raster tile URL template")
+
+    # CAP publishing and gateway (F24, F36).
+    cap_signing_key_file: Path | None = Field(
+        default=None, description="PEM RSA private key: sign published CAP (XML-DSig); "
+                                  "empty = unsigned")
+    cap_signing_cert_file: Path | None = Field(
+        default=None, description="PEM X.509 certificate of that key, embedded in the signature")
+    webhook_allow_insecure: bool = Field(
+        default=False, description="Also allow http:// webhooks to loopback addresses "
+                                   "(tests and local simulators only; never in production)")
 
     # Dispatch.
     lease_seconds: float = 30.0

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from tocsin.channels.base import ReceiptEvent, SendOutcome
+from tocsin.channels.email import Dsn
 from tocsin.core.db import is_postgres, table, transaction, utcnow
 from tocsin.dispatch.models import (
     DELIVERED,
@@ -142,6 +144,13 @@ def record_outcomes(
                 [{"did": o.delivery_id, "err": o.error[:500] or "failed"} for o in failed],
                 execution_options={"synchronize_session": False},
             )
+        bounced = {o.delivery_id: o.error for o in outcomes
+                   if o.result == "failed" and o.hard_bounce}
+        if bounced:
+            addresses = s.execute(sa.select(d.c.id, d.c.address)
+                                  .where(d.c.id.in_(sorted(bounced)))).all()
+            mark_contact_points_invalid(
+                s, channel, {a: bounced[i] or "hard bounce" for i, a in addresses}, now)
         failed_ids = {o.delivery_id for o in failed}
         retry = [o for o in outcomes if o.result == "retry" and o.delivery_id not in failed_ids]
         if retry:
@@ -261,3 +270,97 @@ def release(engine: Engine, worker: str, channel: str | None = None) -> int:
     with transaction(engine) as s:
         result = s.execute(stmt.values(state=QUEUED, worker=None, lease_until=None))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# SPEC channel -> ContactPoint.kind
+_CONTACT_KIND = {"email": "email", "sms": "mobile"}
+
+
+def mark_contact_points_invalid(session: Session, channel: str, reasons: dict[str, str],
+                                at: dt.datetime | None = None) -> list[int]:
+    """Mark every contact point with one of these addresses invalid (a hard bounce, F8).
+
+    ``reasons``: address -> why (``"SMTP 550: 5.1.1 mailbox unavailable"``), kept in
+    ``invalid_reason`` (300 characters). Contact points already invalid keep their
+    first reason. Fan-out skips invalid contact points from then on. One audit row
+    per address names the contact points by id (never the address: the audit log
+    is append-only and must not keep personal data past a GDPR deletion, F9).
+    Returns the ids marked.
+    """
+    from tocsin.authorities.services import record_audit
+    from tocsin.subscribers.models import ContactPoint
+
+    kind = _CONTACT_KIND.get(channel)
+    if kind is None or not reasons:
+        return []
+    cp = table(ContactPoint)
+    at = at or utcnow()
+    marked: list[int] = []
+    for address, reason in reasons.items():
+        ids = list(session.scalars(
+            sa.select(cp.c.id).where(cp.c.kind == kind, cp.c.value == address,
+                                     cp.c.invalid_at.is_(None)).order_by(cp.c.id)))
+        if not ids:
+            continue
+        session.execute(sa.update(cp).where(cp.c.id.in_(ids))
+                        .values(invalid_at=at, invalid_reason=reason[:300]))
+        record_audit(session, "system", "contact_point.invalid",
+                     detail={"contact_points": ids, "channel": channel, "reason": reason[:300]})
+        marked += ids
+    return marked
+
+
+def apply_dsn(engine: Engine, dsn: Dsn) -> list[int]:
+    """Apply an asynchronous bounce (a DSN, RFC 3464) to the deliveries it names.
+
+    The bounced message is found by its ``Message-ID`` (Tocsin's names the
+    campaign, see ``channels.email``), each recipient by its ``Final-Recipient``
+    among that campaign's e-mail deliveries sent with that Message-ID. A
+    permanent failure (``Action: failed``, status 5.x.x) moves a ``sent`` (or
+    ``delivered``) delivery to ``failed`` with the reason ``bounce <status>:
+    <diagnostic>``; an address-class status (RFC 3463 5.1.x, 5.2.1) also marks
+    its contact points invalid. ``delayed`` and ``delivered`` reports change
+    nothing; neither does a DSN for a message Tocsin did not send. Returns the
+    ids of the deliveries failed.
+    """
+    from tocsin.channels.email import campaign_of_message_id, is_address_failure
+
+    campaign_id = campaign_of_message_id(f"<{dsn.message_id}>") if dsn.message_id else None
+    failures = [r for r in dsn.recipients if r.permanent_failure]
+    if campaign_id is None or not failures:
+        return []
+    d = table(Delivery)
+    now = utcnow()
+    failed: list[int] = []
+    with transaction(engine) as s:
+        sent_with_id = sa.select(d.c.id, d.c.address).where(
+            d.c.campaign_id == campaign_id, d.c.channel == "email",
+            d.c.provider_message_id == dsn.message_id)
+        for r in failures:
+            address = _normalised_email(r.address)
+            row = s.execute(sent_with_id.where(d.c.address == address)).first()
+            if row is None:  # the reporting MTA may have changed the address's case
+                row = next((x for x in s.execute(sent_with_id).all()
+                            if x.address.lower() == address.lower()), None)
+            if row is None:
+                continue
+            reason = f"bounce {r.status}: {r.diagnostic}" if r.diagnostic else f"bounce {r.status}"
+            result = s.execute(
+                sa.update(d).where(d.c.id == row.id, _state_in(SENT, DELIVERED))
+                .values(state=FAILED, final_at=now, error=reason[:500]))
+            if getattr(result, "rowcount", 0):
+                failed.append(row.id)
+            if is_address_failure(r.status):
+                mark_contact_points_invalid(s, "email", {row.address: reason}, now)
+    return failed
+
+
+def _normalised_email(address: str) -> str:
+    """The address as stored at registration (``subscribers.rules.normalise_email``)."""
+    from tocsin.subscribers.rules import normalise_email
+
+    address = address.strip().strip("<>")
+    try:
+        return normalise_email(address)
+    except ValueError:
+        return address

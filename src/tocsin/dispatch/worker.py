@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from tocsin.campaigns.rules import email_subject
+from tocsin.campaigns import rules
 from tocsin.channels.base import ChannelSender, OutgoingMessage, ReceiptEvent, SendOutcome
 from tocsin.core.settings import Settings, get_settings
 from tocsin.dispatch import queue
@@ -76,14 +76,32 @@ class ReceiptBuffer:
                     fut.set_result(None)
 
 
+@dataclass(frozen=True)
+class EmailContent:
+    """One language's e-mail: ``subject``, plain ``text`` and optional ``html`` alternative."""
+
+    subject: str
+    text: str
+    html: str = ""
+
+
 @dataclass
 class CampaignContent:
-    """What a worker needs of a campaign to render its messages (cached per campaign)."""
+    """What a worker needs of a campaign to render its messages (cached per campaign).
+
+    ``texts``: language -> base text, in the campaign's order (the first is the
+    fallback for a delivery in a language without text); ``sms``: language -> SMS
+    text; ``email``: language -> ``EmailContent``; ``email_mode``: ``batch`` or
+    ``per_recipient`` (``campaigns.rules.email_mode``); ``sms_source`` and
+    ``mail_from``: the sender identity fixed at launch (SPEC F20).
+    """
 
     texts: dict[str, str]
     sms_source: str
     mail_from: str
-    subjects: dict[str, str]
+    sms: dict[str, str] = field(default_factory=dict)
+    email: dict[str, EmailContent] = field(default_factory=dict)
+    email_mode: str = "batch"
 
 
 @dataclass
@@ -117,6 +135,7 @@ class Worker:
         self.status: dict[tuple[str, str], ChannelStatus] = {k: ChannelStatus() for k in senders}
         self.stop_event = asyncio.Event()
         self._content: dict[str, CampaignContent] = {}
+        self._unsubscribe_secret = ""
         self.receipts = ReceiptBuffer(engine)
 
     async def run(self) -> None:
@@ -207,17 +226,35 @@ class Worker:
                 await asyncio.sleep(delay)
 
     async def _message(self, c: queue.ClaimedDelivery) -> OutgoingMessage:
+        """The message of one claimed delivery, in its language (else the first text's).
+
+        Information e-mails (``email_mode`` per_recipient) get the recipient's signed
+        one-click unsubscribe link (``subscribers.optout``, RFC 8058).
+        """
         content = self._content.get(c.campaign_id)
         if content is None:
             content = await asyncio.to_thread(load_content, self.engine, c.campaign_id)
             self._content[c.campaign_id] = content
-        text = content.texts.get(c.language) or next(iter(content.texts.values()))
+        lang = c.language if c.language in content.texts else next(iter(content.texts))
         if c.channel == "sms":
-            return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, text,
+            return OutgoingMessage(c.id, c.campaign_id, c.address, c.language,
+                                   content.sms.get(lang) or content.texts[lang],
                                    source=content.sms_source)
-        return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, text,
-                               subject=content.subjects.get(c.language, ""),
-                               source=content.mail_from)
+        if c.channel == "email":
+            mail = content.email[lang]
+            unsubscribe = ""
+            if content.email_mode == "per_recipient":
+                from tocsin.subscribers.optout import unsubscribe_secret, unsubscribe_url
+
+                if not self._unsubscribe_secret:
+                    self._unsubscribe_secret = await asyncio.to_thread(
+                        unsubscribe_secret, self.settings)
+                unsubscribe = unsubscribe_url(self.settings.public_base_url,
+                                              self._unsubscribe_secret, c.address, lang)
+            return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, mail.text,
+                                   subject=mail.subject, source=content.mail_from,
+                                   html=mail.html, unsubscribe_url=unsubscribe)
+        return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, content.texts[lang])
 
     async def _housekeeping(self) -> None:
         last_sweep = 0.0
@@ -229,13 +266,50 @@ class Worker:
                 if time.monotonic() - last_sweep > self.settings.lease_seconds / 3:
                     await asyncio.to_thread(queue.sweep_expired_leases, self.engine)
                     last_sweep = time.monotonic()
+                if self.campaign_id is None:
+                    # Scheduled campaigns that are due (F19); a claim makes it safe with
+                    # several workers.
+                    from tocsin.dispatch.scheduler import run_due
+
+                    await asyncio.to_thread(run_due, self.engine, self.settings)
             except Exception:  # noqa: BLE001 - retried on the next tick
                 log.exception("housekeeping failed")
             await self._sleep(0.3)
 
 
+def campaign_content(kind: str, texts: dict[str, str], content: dict[str, dict[str, str]],
+                     area_name: str, sms_source: str, mail_from: str,
+                     action: str = "alert") -> CampaignContent:
+    """Render a campaign's per-language, per-channel content (SPEC F13).
+
+    ``content[lang]`` fields ``sms``, ``email_subject``, ``email_text``,
+    ``email_html`` (``messages.content.CONTENT_FIELDS``, filled at launch) are used
+    when present; each missing or empty field falls back to the base text
+    ``texts[lang]`` (SMS, e-mail body) or the kind's subject
+    (``rules.email_subject(kind, area_name, lang, action)``), so campaigns written
+    before per-channel content (``content == {}``) send as they always did. An
+    e-mail has an HTML alternative only when ``email_html`` is given.
+    """
+    sms: dict[str, str] = {}
+    email: dict[str, EmailContent] = {}
+    for lang, base in texts.items():
+        fields = content.get(lang) or {}
+        sms[lang] = fields.get("sms") or base
+        email[lang] = EmailContent(
+            subject=fields.get("email_subject") or rules.email_subject(kind, area_name, lang,
+                                                                       action),
+            text=fields.get("email_text") or base,
+            html=fields.get("email_html") or "",
+        )
+    return CampaignContent(dict(texts), sms_source, mail_from, sms=sms, email=email,
+                           email_mode=rules.email_mode(kind))
+
+
 def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
-    """The texts and sender identity of a campaign."""
+    """The rendered content and sender identity of a campaign (``campaign_content``).
+
+    Raises ``LookupError`` when the campaign does not exist.
+    """
     from tocsin.campaigns.models import Campaign
     from tocsin.core.db import transaction
 
@@ -243,8 +317,11 @@ def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
         c = s.get(Campaign, campaign_id)
         if c is None:
             raise LookupError(f"campaign {campaign_id} not found")
-        subjects = {lang: email_subject(c.kind, c.area_name, lang) for lang in c.texts}
-        return CampaignContent(dict(c.texts), c.sms_source, c.mail_from, subjects)
+        # CAP 1.2 §3.2.1: an all-clear is an Update with responseType AllClear.
+        action = ("all_clear" if c.response_type == "AllClear"
+                  else {"Update": "update", "Cancel": "cancel"}.get(c.msg_type, "alert"))
+        return campaign_content(c.kind, dict(c.texts), dict(c.content or {}), c.area_name,
+                                c.sms_source, c.mail_from, action)
 
 
 # ----------------------------------------------------------------------------- wiring
@@ -284,24 +361,35 @@ async def stop_simulators(sims: Simulators) -> None:
 def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[str, str],
                                                                           SenderFactory]:
     """Sender factories for the simulation environment (simulators) and live (settings)."""
-    from tocsin.channels.email import SmtpAccount, SmtpSender
+    from tocsin.channels.email import DkimSigner, SmtpAccount, SmtpSender
     from tocsin.channels.smpp import SmppAccount, parse_smpp_urls
     from tocsin.channels.sms import SmppSender
 
     factories: dict[tuple[str, str], SenderFactory] = {}
+    dkim = DkimSigner.from_settings(settings)  # ValueError naming a bad DKIM setting
     if sims is not None:
         sim_smpp = SmppAccount(host=sims.smsc_host, port=sims.smsc_port, system_id="tocsin",
                                binds=2, window=100, tps=100_000)
         factories[("sms", "simulation")] = lambda rb: SmppSender([sim_smpp], rb.add, "simulator")
         sim_smtp = SmtpAccount(sims.smtp_host, sims.smtp_port, connections=4)
-        factories[("email", "simulation")] = lambda rb: SmtpSender(sim_smtp, "simulator")
+        factories[("email", "simulation")] = lambda rb: SmtpSender(sim_smtp, "simulator", dkim)
     if settings.smpp_url.strip():
         accounts = parse_smpp_urls(settings.smpp_url)
         factories[("sms", "live")] = lambda rb: SmppSender(accounts, rb.add, "smpp")
     if settings.smtp_url.strip():
         account = SmtpAccount.from_url(settings.smtp_url)
-        factories[("email", "live")] = lambda rb: SmtpSender(account, "smtp")
+        factories[("email", "live")] = lambda rb: SmtpSender(account, "smtp", dkim)
+    factories[("webhook", "live")] = lambda rb: _webhook_sender(rb, settings)
     return factories
+
+
+def _webhook_sender(receipts: ReceiptBuffer, settings: Settings) -> ChannelSender:
+    # CAP gateway pushes (F24): live only, simulation campaigns push to nobody.
+    from tocsin.cap.gateway import GatewayWebhookTargets
+    from tocsin.channels.webhook import WebhookSender
+
+    return WebhookSender(GatewayWebhookTargets(receipts.engine),
+                         allow_insecure=settings.webhook_allow_insecure)
 
 
 class BackgroundWorker:

@@ -32,6 +32,7 @@ __all__ = [
     "SmsAnalysis",
     "SmsPart",
     "analyse",
+    "composer_preview",
     "decode_short_message",
     "encode_parts",
     "gsm7_rewrite",
@@ -113,6 +114,7 @@ GSM7_REWRITES: Mapping[str, str] = {
     "\u201b": "'",  # ‛ single high-reversed-9 quotation mark
     "\u2032": "'",  # ′ prime
     "\u00b4": "'",  # ´ acute accent used as an apostrophe
+    "\u02bc": "'",  # ʼ modifier letter apostrophe (typed as an apostrophe by some keyboards)
     "`": "'",  # grave accent used as an apostrophe (0x60 in GSM-7 is ¿)
     "\u2039": "'",  # ‹ single left-pointing angle quotation mark
     "\u203a": "'",  # › single right-pointing angle quotation mark
@@ -135,6 +137,9 @@ GSM7_REWRITES: Mapping[str, str] = {
     # Ellipsis and list bullets.
     "\u2026": "...",  # …
     "\u2022": "-",  # • bullet (list item marker)
+    "\u2043": "-",  # ⁃ hyphen bullet
+    "\u2024": ".",  # ․ one dot leader (looks like a full stop)
+    "\u2044": "/",  # ⁄ fraction slash ("1⁄2" reads "1/2")
     # Spaces: all of these render as an ordinary space.
     "\u00a0": " ",  # no-break space (French typography before : ; ! ? »)
     "\u202f": " ",  # narrow no-break space
@@ -143,6 +148,14 @@ GSM7_REWRITES: Mapping[str, str] = {
     "\u200a": " ",  # hair space
     "\u2002": " ",  # en space
     "\u2003": " ",  # em space
+    "\u2000": " ",  # en quad
+    "\u2001": " ",  # em quad
+    "\u2004": " ",  # three-per-em space
+    "\u2005": " ",  # four-per-em space
+    "\u2006": " ",  # six-per-em space
+    "\u2008": " ",  # punctuation space
+    "\u205f": " ",  # medium mathematical space
+    "\u3000": " ",  # ideographic space
     "\t": " ",  # tab is not in GSM-7
     # Line breaks.
     "\u2028": "\n",  # line separator
@@ -345,6 +358,69 @@ def gsm7_rewrite(text: str) -> str:
     if not isinstance(text, str):
         raise TypeError(f"text: expected str, got {type(text).__name__}")
     return "".join(GSM7_REWRITES.get(char, char) for char in text)
+
+
+def composer_preview(
+    text: str,
+    *,
+    max_segments: int,
+    price_per_segment: Decimal | int | float | str = DEFAULT_SEGMENT_PRICE_EUR,
+) -> dict[str, Any]:
+    """What the composer shows under an SMS text while it is typed (SPEC F14).
+
+    The :func:`preview` keys, plus the authority's segment cap and the
+    one-click GSM-7 fix:
+
+    - ``max_segments``: the cap in force (``authority.sms_max_segments``, else
+      ``settings.sms_max_segments``); ``over_max``: ``segments > max_segments``
+      (the launch is refused, the text must be shortened).
+    - ``gsm7_rewrite``: the text after :func:`gsm7_rewrite`, offered only when
+      the original is UCS-2 and the rewrite makes it GSM-7 (so it fits 160/153
+      septets per segment instead of 70/67); ``None`` when the text is already
+      GSM-7 or still needs UCS-2 after the rewrite (e.g. it holds ``ê``, ``ç``
+      or an emoji: letters are never changed, see :func:`gsm7_rewrite`).
+      ``rewrite_segments``: segments of the rewritten text, or ``None``.
+
+    An empty text previews as ``GSM-7``, 0 units, 0 segments, cost 0 (the
+    editor calls this on every keystroke, including the first).
+
+    Returns:
+        ``{"encoding", "units", "segments", "part_units", "cost_eur",
+        "non_gsm_chars", "max_segments": int, "over_max": bool,
+        "gsm7_rewrite": str | None, "rewrite_segments": int | None}``.
+
+    Raises:
+        TypeError: ``text`` is not a ``str``; ``max_segments`` not an ``int``.
+        ValueError: lone surrogate in ``text``; ``max_segments`` outside
+            1..255; bad ``price_per_segment`` (as :meth:`SmsAnalysis.cost_eur`).
+    """
+    if isinstance(max_segments, bool) or not isinstance(max_segments, int):
+        raise TypeError(f"max_segments: expected int, got {type(max_segments).__name__}")
+    if not 1 <= max_segments <= MAX_PARTS:
+        raise ValueError(f"max_segments: must be 1..{MAX_PARTS}, got {max_segments}")
+    if isinstance(text, str) and text == "":
+        _check_price(price_per_segment)
+        summary: dict[str, Any] = {
+            "encoding": "GSM-7", "units": 0, "segments": 0, "part_units": [],
+            "cost_eur": 0.0, "non_gsm_chars": [],
+        }
+    else:
+        summary = preview(text, price_per_segment)
+    rewrite: str | None = None
+    rewrite_segments: int | None = None
+    if summary["encoding"] == "UCS-2":
+        candidate = gsm7_rewrite(text)
+        if candidate and candidate != text:
+            after = analyse(candidate)
+            if after.encoding == "GSM-7":
+                rewrite, rewrite_segments = candidate, after.segments
+    return {
+        **summary,
+        "max_segments": max_segments,
+        "over_max": summary["segments"] > max_segments,
+        "gsm7_rewrite": rewrite,
+        "rewrite_segments": rewrite_segments,
+    }
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,17 @@ from starlette.responses import Response
 from tocsin.core.db import get_engine
 from tocsin.core.settings import Settings, get_settings
 from tocsin.web.deps import CsrfFailed, NotLoggedIn, render
-from tocsin.web.routes import api, auth, cap, health, pages
+from tocsin.web.routes import (
+    api,
+    auth,
+    cap,
+    gateway_admin,
+    health,
+    messages_api,
+    pages,
+    templates_pages,
+    unsubscribe,
+)
 from tocsin.web.routes._campaigns import CampaignsUnavailable
 from tocsin.web.security import LoginRateLimiter, resolve_secret_key
 
@@ -55,9 +65,11 @@ def _content_security_policy(map_tile_url: str) -> str:
         host = parts.netloc.replace("a.", "*.", 1) if "{s}" in map_tile_url else parts.netloc
         img += f" {parts.scheme}://{host}"
     # Leaflet positions its panes with inline styles, hence 'unsafe-inline' for styles only.
+    # The composer plays the voice preview it fetched (POST) from a blob: URL.
     return (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        f"img-src {img}; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+        f"img-src {img}; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'self'; "
         "form-action 'self'"
     )
 
@@ -182,6 +194,7 @@ def create_app(
     )
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (health, auth, pages, api, cap):
+    for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
+                   gateway_admin):
         app.include_router(module.router)
     return app

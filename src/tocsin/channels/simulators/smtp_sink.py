@@ -38,6 +38,8 @@ class ReceivedEmail:
 class _Handler:
     keep: bool
     reject: set[str] = field(default_factory=set)
+    replies: dict[str, str] = field(default_factory=dict)
+    data_reply: str = ""
     messages: list[ReceivedEmail] = field(default_factory=list)
     recipients: int = 0
     transactions: int = 0
@@ -45,12 +47,16 @@ class _Handler:
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
+        if address.lower() in self.replies:
+            return self.replies[address.lower()]
         if address.lower() in self.reject:
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        if self.data_reply:
+            return self.data_reply
         with self.lock:
             self.transactions += 1
             self.recipients += len(envelope.rcpt_tos)
@@ -71,12 +77,19 @@ class SmtpSink:
     """An SMTP server on ``host``:``port`` (0 = any free port) that accepts everything.
 
     ``keep=False`` only counts (for benchmarks); ``reject`` lists addresses answered
-    with 550 at RCPT TO (a permanent failure, RFC 5321 §4.2.2).
+    with ``550 5.1.1`` at RCPT TO (a permanent failure, RFC 5321 §4.2.2, RFC 3463);
+    ``replies`` maps an address to any RCPT TO reply (``"451 4.3.0 try later"``,
+    ``"552 5.2.2 mailbox full"``); ``data_reply`` answers every DATA with that reply
+    instead of accepting (e.g. ``"554 5.7.1 rejected by content filter"``).
+    Attributes of ``handler`` may be changed while the server runs.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, keep: bool = True,
-                 reject: set[str] | None = None) -> None:
-        self.handler = _Handler(keep=keep, reject={r.lower() for r in (reject or set())})
+                 reject: set[str] | None = None, replies: dict[str, str] | None = None,
+                 data_reply: str = "") -> None:
+        self.handler = _Handler(keep=keep, reject={r.lower() for r in (reject or set())},
+                                replies={k.lower(): v for k, v in (replies or {}).items()},
+                                data_reply=data_reply)
         self._controller = Controller(self.handler, hostname=host, port=port or _free_port(host),
                                       ready_timeout=10)
         self.host = host

@@ -74,8 +74,10 @@ def upgrade() -> None:
     op.add_column('campaign', sa.Column('scheduled_for', UTC, nullable=True))
     op.add_column('campaign', sa.Column('expires_at', UTC, nullable=True))
     op.add_column('campaign', sa.Column('voice_caller', sa.String(length=32), nullable=True))
+    op.add_column('campaign', sa.Column('imported_from', sa.JSON(), nullable=True))
     op.create_index(op.f('ix_campaign_references_id'), 'campaign', ['references_id'], unique=False)
     op.create_index(op.f('ix_campaign_scheduled_for'), 'campaign', ['scheduled_for'], unique=False)
+    op.create_index('ix_campaign_feed', 'campaign', ['environment', 'launched_at', 'id', 'scope', 'msg_type', 'expires_at', 'references_id'], unique=False)
 
     op.add_column('contact_point', sa.Column('info_opt_in', sa.Boolean(), server_default=sa.false(), nullable=False))
     op.add_column('contact_point', sa.Column('invalid_at', UTC, nullable=True))
@@ -85,9 +87,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     for column in ('invalid_reason', 'invalid_at', 'info_opt_in'):
         op.drop_column('contact_point', column)
+    op.drop_index('ix_campaign_feed', table_name='campaign')
     op.drop_index(op.f('ix_campaign_scheduled_for'), table_name='campaign')
     op.drop_index(op.f('ix_campaign_references_id'), table_name='campaign')
-    for column in ('voice_caller', 'expires_at', 'scheduled_for', 'template_id', 'response_type',
+    for column in ('imported_from', 'voice_caller', 'expires_at', 'scheduled_for', 'template_id', 'response_type',
                    'cap_references', 'references_id', 'scope', 'msg_type', 'content'):
         op.drop_column('campaign', column)
     for column in ('sms_max_segments', 'language_fallback'):

@@ -44,14 +44,51 @@ class CampaignBody(BaseModel):
     channels: list[str] = Field(default_factory=list, description="subset of sms, email, cap")
     area_geojson: dict[str, Any] | None = Field(None, description="drawn area, GeoJSON WGS84")
     municipality_nis: str | None = Field(None, description="a whole municipality (NIS code)")
-    kind: Literal["alert", "warning", "information", "test", "exercise"] = "alert"
+    kind: Literal["alert", "warning", "information", "test", "exercise", "group"] | None = Field(
+        None, description="the type of message, confirmed by the operator (required to launch; "
+        "an update keeps the original's when empty)"
+    )
     cap: dict[str, str] = Field(default_factory=dict, description="CAP event/severity/...")
     confirm_area_name: str | None = Field(
         None, description="live only (F34): the area name, typed by the operator"
     )
+    content: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="language -> field -> text overriding a default "
+        "(sms, voice, email_subject, email_text, email_html, cap_event, cap_headline, "
+        "cap_description, cap_instruction)"
+    )
+    fields: dict[str, str] = Field(default_factory=dict, description="{name} placeholder values")
+    scheduled_for: str | None = Field(
+        None, description='send later: "YYYY-MM-DD HH:MM" Europe/Brussels, or RFC 3339'
+    )
+    expires_at: str | None = Field(None, description="CAP expires, same formats")
+    template_id: str | None = Field(None, description="the template launched")
+    draft_id: str | None = Field(None, description="the draft (imported CAP) this replaces")
 
 
-def _request(body: CampaignBody, op: Operator, source: str) -> Any:
+class FollowUpBody(CampaignBody):
+    """An update or all-clear: every field optional (texts, channels, area default to the
+    original's where it makes sense)."""
+
+
+class CancelBody(BaseModel):
+    """A cancellation; live needs the original's area name typed (F34)."""
+
+    confirm_area_name: str | None = None
+
+
+def _time(body_value: str | None, field: str) -> Any:
+    from tocsin.campaigns.rules import parse_local_time
+
+    if not body_value or not body_value.strip():
+        return None
+    try:
+        return parse_local_time(body_value)
+    except ValueError as exc:
+        raise ApiError(422, field, str(exc)) from None
+
+
+def _request(body: CampaignBody, op: Operator, source: str, default_kind: str = "alert") -> Any:
     services = campaign_services()
     return services.CampaignRequest(
         authority_id=op.authority_id,
@@ -59,11 +96,18 @@ def _request(body: CampaignBody, op: Operator, source: str) -> Any:
         channels=body.channels,
         area_geojson=body.area_geojson,
         municipality_nis=body.municipality_nis or None,
-        kind=body.kind,
+        kind=body.kind or default_kind,
         environment=op.environment,
         created_by=op.username,
         source=source,
         cap={k: v for k, v in body.cap.items() if v},
+        content={lang: {k: v for k, v in fields.items() if v is not None}
+                 for lang, fields in body.content.items()},
+        fields=body.fields,
+        scheduled_for=_time(body.scheduled_for, "scheduled_for"),
+        expires_at=_time(body.expires_at, "expires_at"),
+        template_id=body.template_id or None,
+        draft_id=body.draft_id or None,
     )
 
 
@@ -105,6 +149,9 @@ def launch(body: CampaignBody, request: Request, op: Operator = Depends(current_
     (F34: a live alert is never sent by a click alone).
     """
     _may_send(op)
+    if body.kind is None:
+        raise ApiError(422, "kind", "confirm the type of message (alert, warning, information, "
+                                    "test, exercise, group)")
     services = campaign_services()
     req = _request(body, op, client_ip(request))
     engine, settings = engine_of(request), settings_of(request)
@@ -136,3 +183,67 @@ def report(
             f'attachment; filename="tocsin-campaign-{campaign_id}-report.json"'
         )
     return JSONResponse(jsonable_encoder(data), headers=headers)
+
+
+def _original_for(request: Request, op: Operator, campaign_id: str,
+                  confirm: str | None) -> None:
+    """404 unless the operator's authority owns the campaign; live: the typed area name (F34)."""
+    services = campaign_services()
+    data = services.campaign_report(engine_of(request), campaign_id,
+                                    settings=settings_of(request))
+    if data.get("authority_id") != op.authority_id:
+        raise LookupError(campaign_id)
+    if op.is_live:
+        expected = str(data["area_name"])
+        if (confirm or "").strip().casefold() != expected.strip().casefold():
+            raise ApiError(422, "confirm_area_name", f"type the area name exactly: {expected}")
+
+
+def _follow_up(action: str, campaign_id: str, body: FollowUpBody, request: Request,
+               op: Operator) -> Any:
+    _may_send(op)
+    _original_for(request, op, campaign_id, body.confirm_area_name)
+    services = campaign_services()
+    req = _request(body, op, client_ip(request), default_kind="")
+    function = services.update_campaign if action == "update" else services.all_clear
+    try:
+        new_id = function(engine_of(request), campaign_id, req, settings=settings_of(request))
+    except services.CampaignNotFound:
+        raise LookupError(campaign_id) from None
+    return {"campaign_id": new_id, "references_id": campaign_id}
+
+
+@router.post("/campaigns/{campaign_id}/update", status_code=201,
+             dependencies=[Depends(require_api_csrf)])
+def update(campaign_id: str, body: FollowUpBody, request: Request,
+           op: Operator = Depends(current_operator)) -> Any:
+    """Send an update (CAP Update) to the original recipients plus the new area (F19);
+    ``{"campaign_id": new id, "references_id": campaign_id}``."""
+    return _follow_up("update", campaign_id, body, request, op)
+
+
+@router.post("/campaigns/{campaign_id}/all-clear", status_code=201,
+             dependencies=[Depends(require_api_csrf)])
+def all_clear(campaign_id: str, body: FollowUpBody, request: Request,
+              op: Operator = Depends(current_operator)) -> Any:
+    """Send the all-clear (CAP Update, responseType AllClear) to the original recipients."""
+    return _follow_up("all_clear", campaign_id, body, request, op)
+
+
+@router.post("/campaigns/{campaign_id}/cancel", dependencies=[Depends(require_api_csrf)])
+def cancel(campaign_id: str, body: CancelBody, request: Request,
+           op: Operator = Depends(current_operator)) -> Any:
+    """Cancel (F19): unsent deliveries stop, a CAP Cancel is published when it had CAP.
+
+    ``{"campaign_id", "stopped", "cancel_campaign_id", "cap_identifier"}``.
+    """
+    _may_send(op)
+    _original_for(request, op, campaign_id, body.confirm_area_name)
+    services = campaign_services()
+    try:
+        return services.cancel_campaign(engine_of(request), campaign_id, op.username,
+                                        authority_id=op.authority_id,
+                                        source=client_ip(request),
+                                        settings=settings_of(request))
+    except services.CampaignNotFound:
+        raise LookupError(campaign_id) from None

@@ -1,4 +1,6 @@
-/* Tocsin campaign composer: map area, texts, channels, live estimate, launch (F14, F16, F17, F34). */
+/* Tocsin campaign composer: map area, content, channels, live estimate, launch
+   (F12, F13, F14, F15, F16, F17, F19, F34). The message tools (language tabs, SMS preview,
+   voice, language warnings, placeholders) are in message-tools.js. */
 (function () {
   "use strict";
 
@@ -9,35 +11,14 @@
   const muniSelect = document.getElementById("municipality");
   const dialog = document.getElementById("confirm-dialog");
   const isLive = cfg.environment === "live";
+  const tools = window.TocsinMessageTools;
+  const prefill = cfg.prefill || {};
+  const kindSelect = document.getElementById("kind");
+  const kindSentence = document.getElementById("kind-sentence");
 
   const state = { area: null, nis: null, label: "none", drawn: null, territory: null,
                   estimate: null, seq: 0 };
   const muniLayers = new Map();
-
-  /* ---------- SMS length, encoding, segments (3GPP TS 23.038; 160/153 and 70/67) ---------- */
-  const GSM_BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-  const GSM_EXT = "^{}\\[~]|€\f";
-  function smsInfo(text) {
-    let septets = 0, gsm = true;
-    for (const ch of text) {
-      if (GSM_BASIC.includes(ch)) septets += 1;
-      else if (GSM_EXT.includes(ch)) septets += 2;
-      else { gsm = false; break; }
-    }
-    if (gsm) return { encoding: "GSM-7", units: septets,
-                      segments: septets <= 160 ? 1 : Math.ceil(septets / 153) };
-    const units = text.length; // UTF-16 code units
-    return { encoding: "UCS-2", units: units, segments: units <= 70 ? 1 : Math.ceil(units / 67) };
-  }
-  function updateCount(ta) {
-    const out = document.getElementById("count-" + ta.dataset.lang);
-    const t = ta.value;
-    if (!t) { out.textContent = "0 characters"; return; }
-    const i = smsInfo(t);
-    out.textContent = `${[...t].length} characters · ${i.encoding} · ${i.segments} SMS segment` +
-      (i.segments > 1 ? "s" : "");
-  }
 
   /* ---------- errors next to fields ---------- */
   function clearErrors() {
@@ -47,6 +28,7 @@
   function errorTarget(field) {
     field = field.replace(/^text(\.|$)/, "texts$1"); // the services say text / text.fr
     const candidates = [field];
+    if (field.startsWith("schedul")) candidates.push("scheduled_for");
     if (field.startsWith("area") || field.startsWith("municipality")) candidates.push("area");
     if (field.includes(".")) candidates.push(field.split(".")[0]);
     for (const c of candidates) {
@@ -59,8 +41,14 @@
     const el = errorTarget(field || "_general");
     el.textContent = reason;
     el.hidden = false;
-    const lang = /^texts?\.(\w+)$/.exec(field || "");
-    const input = lang ? document.getElementById("text-" + lang[1]) : null;
+    const lang = /^(?:texts?|content)\.(\w+)(?:\.(\w+))?$/.exec(field || "");
+    let input = null;
+    if (lang) {
+      tools.reveal(lang[1]);
+      input = document.getElementById(lang[2] ? `content-${lang[1]}-${lang[2]}` : "text-" + lang[1]);
+    }
+    const fieldName = /^fields\.(\w+)$/.exec(field || "");
+    if (fieldName) input = document.getElementById("field-" + fieldName[1]);
     if (input) {
       input.setAttribute("aria-invalid", "true");
       const det = input.closest("details");
@@ -69,29 +57,33 @@
   }
 
   /* ---------- the request body ---------- */
-  function body() {
-    const texts = {};
+  function texts() {
+    const out = {};
     form.querySelectorAll("textarea[data-lang]").forEach((ta) => {
-      if (ta.value.trim()) texts[ta.dataset.lang] = ta.value;
+      if (ta.value.trim()) out[ta.dataset.lang] = ta.value;
     });
+    return out;
+  }
+  function scheduledFor() {
+    const later = form.querySelector('input[name="when"][value="later"]');
+    if (!later || !later.checked) return null;
+    const v = document.getElementById("schedule-at").value; // local Europe/Brussels time
+    return v ? v.replace("T", " ") : "";
+  }
+  function body() {
     const channels = [...form.querySelectorAll('input[name="channels"]:checked')].map((c) => c.value);
     const cap = {};
     form.querySelectorAll("[data-cap]").forEach((el) => { if (el.value) cap[el.dataset.cap] = el.value; });
-    return { texts: texts, channels: channels, kind: document.getElementById("kind").value,
-             area_geojson: state.nis ? null : state.area, municipality_nis: state.nis, cap: cap };
+    const b = { texts: texts(), content: tools.content(), fields: tools.fields(), channels: channels,
+                kind: kindSelect.value, area_geojson: state.nis ? null : state.area,
+                municipality_nis: state.nis, cap: cap };
+    if (prefill.template_id) b.template_id = prefill.template_id;
+    if (prefill.draft_id) b.draft_id = prefill.draft_id;
+    const when = scheduledFor();
+    if (when !== null) b.scheduled_for = when;
+    return b;
   }
-
-  async function postJSON(url, payload) {
-    const r = await fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": cfg.csrf_token },
-      body: JSON.stringify(payload),
-    });
-    if (r.status === 401) { window.location.href = "/login"; throw new Error("logged out"); }
-    let data = null;
-    try { data = await r.json(); } catch (e) { data = null; }
-    return { ok: r.ok, status: r.status, data: data };
-  }
+  const postJSON = tools.postJSON;
 
   /* ---------- estimate ---------- */
   const fmt = new Intl.NumberFormat("en-GB");
@@ -129,6 +121,8 @@
       table.remove();
       estimateBox.append(el("p", {}, "CAP feed only: no SMS or e-mail recipients."));
     }
+    tools.showRecipients(est);
+    tools.refreshAll(); // the previews fill {area_name} with the estimated area's name
     if (est.sms && "sms" in (est.recipients || {})) {
       const p = el("p", { class: "estimate-sms" });
       const cost = Number(est.sms.cost_eur);
@@ -144,6 +138,7 @@
     clearErrors();
     if (!state.area && !state.nis) {
       state.estimate = null;
+      tools.showRecipients(null);
       estimateBox.replaceChildren(el("p", { class: "hint" }, "Choose an area to see how many people will be reached."));
       return null;
     }
@@ -166,7 +161,7 @@
     }
   }
   let timer = null;
-  function scheduleEstimate() { clearTimeout(timer); timer = setTimeout(refreshEstimate, 400); }
+  function scheduleEstimate() { clearTimeout(timer); timer = setTimeout(refreshEstimate, 300); }
 
   /* ---------- map ---------- */
   const map = L.map("map", { zoomSnap: 0.25, keyboard: true });
@@ -215,6 +210,7 @@
           muniSelect.append(new Option(p.name, p.nis));
         },
       }).addTo(map).bringToBack();
+      applyPrefillArea();
     });
 
   map.pm.setGlobalOptions({ pathOptions: { color: "#b30000", weight: 3, fillColor: "#e53e3e", fillOpacity: 0.3 } });
@@ -252,13 +248,48 @@
   });
   document.getElementById("clear-area").addEventListener("click", clearArea);
 
-  /* ---------- texts, channels, kind ---------- */
-  form.querySelectorAll("textarea[data-lang]").forEach((ta) => {
-    ta.addEventListener("input", () => { updateCount(ta); scheduleEstimate(); });
-    updateCount(ta);
+  /* The template's or draft's saved area (step 2 of a template launch: the estimate follows). */
+  function applyPrefillArea() {
+    if (prefill.municipality_nis && muniLayers.has(prefill.municipality_nis)) {
+      const layer = muniLayers.get(prefill.municipality_nis);
+      setArea(layer.feature.geometry, prefill.municipality_nis, layer.feature.properties.name);
+      map.fitBounds(layer.getBounds(), { padding: [20, 20] });
+    } else if (prefill.area_geojson) {
+      removeDrawn();
+      const layer = L.geoJSON(prefill.area_geojson, { style: { color: "#b30000", weight: 3, fillColor: "#e53e3e", fillOpacity: 0.3 } });
+      const drawn = layer.getLayers()[0];
+      if (!drawn) return;
+      drawn.addTo(map);
+      state.drawn = drawn;
+      drawn.on("pm:edit", drawnChanged);
+      drawn.on("pm:dragend", drawnChanged);
+      setArea(prefill.area_geojson, null, prefill.area_label || "saved area");
+      map.fitBounds(drawn.getBounds(), { padding: [20, 20] });
+    }
+  }
+
+  /* ---------- texts, channels, kind (F12: the sentence the operator confirms) ---------- */
+  tools.init({
+    csrf: cfg.csrf_token, authorityId: cfg.authority_id, environment: cfg.environment,
+    maxSegments: cfg.sms_max_segments, required: cfg.required_languages,
+    areaName: () => (state.estimate ? state.estimate.area_name : ""),
+    onChange: scheduleEstimate,
   });
+  function kindText() {
+    const sentence = (cfg.kind_sentences || {})[kindSelect.value] || "";
+    return sentence + (isLive ? "" : " In simulation nothing is really sent.");
+  }
+  function showKind() {
+    kindSentence.textContent = kindText();
+    kindSentence.className = "kind-sentence kind-sentence-" + kindSelect.value;
+  }
+  kindSelect.addEventListener("change", showKind);
+  showKind();
   form.querySelectorAll('input[name="channels"], #kind, [data-cap]').forEach((c) =>
     c.addEventListener("change", scheduleEstimate));
+  form.querySelectorAll('input[name="when"]').forEach((r) => r.addEventListener("change", () => {
+    document.getElementById("schedule-field").hidden = scheduledFor() === null;
+  }));
 
   /* ---------- launch (F34: live has its own typed confirmation) ---------- */
   const go = document.getElementById("confirm-go");
@@ -274,13 +305,16 @@
     ev.preventDefault();
     clearTimeout(timer);
     if (!state.area && !state.nis) { showError("area", "Choose an area first: draw it on the map or choose a municipality."); return; }
+    if (scheduledFor() === "") { showError("scheduled_for", "Choose the date and time to send it, or choose Now."); return; }
     const est = await refreshEstimate();
     if (!est) return;
     const total = Object.values(est.recipients || {}).reduce((a, n) => a + Number(n), 0);
     const summary = document.getElementById("confirm-summary");
-    const kind = document.getElementById("kind");
+    const kind = kindSelect;
+    const when = scheduledFor();
     summary.replaceChildren(
-      el("p", {}, `${kind.options[kind.selectedIndex].text}`),
+      el("p", { class: "confirm-kind kind-sentence-" + kind.value }, kindText()),
+      el("p", {}, when ? `Scheduled for ${when} (Brussels time).` : "Sent now."),
       el("p", { class: "confirm-big" }, Object.keys(est.recipients || {}).length
         ? `${fmt.format(total)} recipients in ${est.area_name}`
         : `CAP feed only, for ${est.area_name}`),
@@ -314,4 +348,41 @@
     }
     go.disabled = !typedOk();
   });
+
+  /* ---------- save as template (F15) ---------- */
+  const tDialog = document.getElementById("template-dialog");
+  if (tDialog) {
+    const nameInput = document.getElementById("template-name");
+    const saved = document.getElementById("template-saved");
+    const tError = tDialog.querySelector('[data-error-for="_template"]');
+    document.getElementById("save-template").addEventListener("click", () => {
+      tError.hidden = true; saved.hidden = true;
+      nameInput.value = prefill.template_name && prefill.source !== "template" ? prefill.template_name : "";
+      tDialog.showModal();
+      nameInput.focus();
+    });
+    document.getElementById("template-cancel").addEventListener("click", () => tDialog.close());
+    document.getElementById("template-save").addEventListener("click", async () => {
+      const b = body();
+      const payload = { name: nameInput.value, kind: b.kind, channels: b.channels, texts: b.texts,
+                        content: b.content, fields: Object.keys(b.fields), cap: b.cap,
+                        area_geojson: b.area_geojson, municipality_nis: b.municipality_nis };
+      tError.hidden = true;
+      try {
+        const r = await postJSON("/api/templates", payload);
+        if (r.ok) {
+          saved.hidden = false;
+          saved.replaceChildren(`Saved as “${r.data.name}” (area: ${r.data.area_label}). `,
+            el("a", { href: "/templates" }, "See the templates"));
+          return;
+        }
+        const err = (r.data && r.data.error) || { field: "", reason: `Error ${r.status}` };
+        tError.textContent = (err.field && err.field !== "name" ? err.field + ": " : "") + err.reason;
+        tError.hidden = false;
+      } catch (e) {
+        tError.textContent = "The server cannot be reached: nothing was saved.";
+        tError.hidden = false;
+      }
+    });
+  }
 })();

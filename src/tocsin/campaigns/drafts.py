@@ -1,0 +1,185 @@
+"""Draft campaigns: an upstream CAP alert saved for an operator to check and launch (F24).
+
+``save_draft`` writes one ``campaign`` row with status ``draft``: no deliveries,
+no published CAP, the area already clipped to the authority's territory. The
+composer reads it back with ``get_draft``; launching it
+(``campaigns.services.launch_campaign(req, draft_id=...)``) replaces the draft
+row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+import shapely
+import sqlalchemy as sa
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.engine import Engine
+
+from tocsin.authorities.models import Authority
+from tocsin.authorities.services import record_audit
+from tocsin.campaigns import rules
+from tocsin.campaigns.models import Campaign
+from tocsin.campaigns.services import CampaignInputError
+from tocsin.cap.importer import ImportedAlert, shorten_sms
+from tocsin.cap.validate import Issue
+from tocsin.core.db import transaction, utcnow
+from tocsin.core.settings import Settings, get_settings
+from tocsin.geo.areas import AreaError, area_km2, clip_to_territory, territory_of
+from tocsin.geo.reference import polygonal
+from tocsin.messages.sms import analyse
+
+DRAFT = "draft"
+#: Channels a draft proposes; the operator chooses before launch.
+DRAFT_CHANNELS = ("sms", "email", "cap")
+#: Share of the imported area (by surface) lost to clipping above which a warning is given.
+CLIP_WARNING_SHARE = 0.01
+
+
+def _area(session: sa.orm.Session, imported: ImportedAlert,
+          warnings: list[Issue]) -> tuple[BaseGeometry, str | None]:
+    """Union of the imported shapes and the territories of its NIS geocodes."""
+    parts: list[BaseGeometry] = [imported.area] if imported.area is not None else []
+    found: list[str] = []
+    for nis in imported.area_nis:
+        authority = session.get(Authority, nis)
+        if authority is None or authority.kind == "federal":
+            warnings.append(Issue("area", f"NIS geocode {nis} is not a Belgian municipality "
+                                          f"or province; left out"))
+            continue
+        parts.append(territory_of(authority))
+        found.append(nis)
+    if not parts:
+        raise CampaignInputError("area", "the imported alert has no area that can be placed "
+                                         "on the map (no polygon, circle or known NIS code)")
+    only_nis = found[0] if imported.area is None and len(found) == 1 else None
+    return polygonal(shapely.union_all(parts)), only_nis
+
+
+def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, created_by: str,
+               *, source: str = "cli", settings: Settings | None = None) -> str:
+    """Store an imported CAP alert as a draft campaign of ``authority_id``; return its id.
+
+    Writes one ``campaign`` row (status ``draft``, environment ``simulation``,
+    channels sms, email and cap proposed, ``cap_xml`` None, a distinct
+    ``cap_identifier`` ``BE-TOCSIN-DRAFT-<id>``) and one audit row
+    (``campaign.draft``), in one transaction; no delivery. The area is the
+    imported geometry plus the territories of its NIS geocodes, clipped to the
+    authority's territory (SPEC F3/F16); a warning is added when more than 1 %
+    of it lay outside. SMS texts longer than the authority's segment maximum
+    are shortened again.
+
+    Raises:
+        CampaignInputError: ``authority`` unknown; ``area`` with no usable
+            part, or entirely outside the authority's territory (nothing written);
+            ``kind`` not a Tocsin kind; ``text.<lang>`` not a Tocsin language.
+    """
+    settings = settings or get_settings()
+    campaign_id = uuid.uuid4().hex
+    now = utcnow()
+    if imported.kind not in rules.KINDS:
+        raise CampaignInputError("kind", f"{imported.kind!r} is not one of "
+                                         f"{', '.join(rules.KINDS)}")
+    for lang in imported.texts:
+        if lang not in rules.LANGUAGES:
+            raise CampaignInputError(f"text.{lang}", f"unknown language {lang!r}")
+    warnings = list(imported.warnings)
+    with transaction(engine) as s:
+        authority = s.get(Authority, str(authority_id).strip())
+        if authority is None:
+            raise CampaignInputError("authority", f"unknown authority {authority_id!r}")
+        area, area_nis = _area(s, imported, warnings)
+        try:
+            clipped = clip_to_territory(area, authority, field="area")
+        except AreaError as exc:
+            raise CampaignInputError(exc.field, exc.reason) from None
+        before, after = area_km2(area), area_km2(clipped)
+        if before > 0 and (before - after) / before > CLIP_WARNING_SHARE:
+            warnings.append(Issue("area", (
+                f"clipped to the territory of {authority.name('fr')}: "
+                f"{(before - after) / before:.0%} of the imported area "
+                f"({before - after:,.1f} km²) lay outside it")))
+        maximum = authority.sms_max_segments or settings.sms_max_segments
+        texts, content = dict(imported.texts), {k: dict(v) for k, v in imported.content.items()}
+        for lang, text in texts.items():
+            if analyse(text).segments > maximum:
+                texts[lang] = shorten_sms(text, maximum)
+                content.setdefault(lang, {})["sms"] = texts[lang]
+                warnings.append(Issue(f"text.{lang}", f"shortened to {maximum} SMS segments, "
+                                                      f"the maximum of this authority"))
+        kind = imported.kind
+        cap_params = {**rules.cap_info_defaults(kind), "event": kind.capitalize(),
+                      **imported.cap_params}
+        area_name = imported.area_name or authority.name(authority.language_list[0])
+        campaign = Campaign(
+            id=campaign_id, authority_id=authority.id, kind=kind, environment="simulation",
+            status=DRAFT, priority=rules.PRIORITY[kind], channels=",".join(DRAFT_CHANNELS),
+            texts=texts, content=content, msg_type="Alert", scope="Public",
+            area=json.dumps(mapping(clipped)), area_name=area_name[:300], area_nis=area_nis,
+            cap_params=cap_params, cap_identifier=f"BE-TOCSIN-DRAFT-{campaign_id}",
+            cap_xml=None, expires_at=imported.expires.astimezone(dt.UTC)
+            if imported.expires else None,
+            sms_source=settings.sms_source, mail_from=settings.mail_from,
+            created_by=created_by, created_at=now,
+            imported_from={
+                "format": f"CAP {imported.cap_version}", "identifier": imported.identifier,
+                "sender": imported.sender,
+                "sent": imported.sent.isoformat() if imported.sent else None,
+                "status": imported.status, "msg_type": imported.msg_type,
+                "references": imported.references,
+                "warnings": [w.to_json() for w in warnings],
+            },
+        )
+        s.add(campaign)
+        s.flush()
+        record_audit(s, created_by, "campaign.draft", target=campaign_id, source=source,
+                     detail={"authority": authority.id, "kind": kind, "area": area_name[:300],
+                             "languages": list(texts), "cap_identifier": imported.identifier,
+                             "cap_sender": imported.sender, "warnings": len(warnings)})
+    return campaign_id
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def get_draft(engine: Engine, campaign_id: str, authority_id: str | None) -> dict[str, Any]:
+    """A draft campaign, shaped to prefill the composer.
+
+    ``authority_id`` None reads any authority's draft (federal operator).
+
+    Returns ``{"campaign_id", "authority_id", "status": "draft", "kind",
+    "environment", "channels": [...], "texts": {lang: text}, "content": {lang:
+    {field: text}}, "area": GeoJSON geometry (WGS 84, clipped), "area_name",
+    "area_nis", "cap": {category, event, urgency, severity, certainty},
+    "expires_at" (RFC 3339 UTC or None), "created_by", "created_at",
+    "source": {format, identifier, sender, sent, status, msg_type, references}
+    or None, "warnings": [{"element", "message"}]}``.
+
+    Raises LookupError when there is no draft with that id for that authority.
+    """
+    with transaction(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        if c is None or c.status != DRAFT or (
+                authority_id is not None and c.authority_id != authority_id):
+            raise LookupError(f"no draft campaign {campaign_id!r}"
+                              + (f" of authority {authority_id}" if authority_id else ""))
+        origin = dict(c.imported_from or {})
+        warnings = origin.pop("warnings", [])
+        return {
+            "campaign_id": c.id, "authority_id": c.authority_id, "status": c.status,
+            "kind": c.kind, "environment": c.environment, "channels": c.channel_list,
+            "texts": dict(c.texts), "content": {k: dict(v) for k, v in (c.content or {}).items()},
+            "area": json.loads(c.area), "area_name": c.area_name, "area_nis": c.area_nis,
+            "cap": dict(c.cap_params or {}), "expires_at": _iso(c.expires_at),
+            "created_by": c.created_by, "created_at": _iso(c.created_at),
+            "source": origin or None, "warnings": warnings,
+        }

@@ -1,0 +1,526 @@
+"""Turn an upstream CAP alert (a weather service, a neighbouring country) into draft content.
+
+Pure: no database, no network. :func:`import_cap` reads a CAP 1.2 (or CAP 1.1)
+document with the hardened parser and returns an :class:`ImportedAlert` — the
+kind, per-language texts and content fields, the area as a shapely geometry,
+the CAP parameters and expiry — that ``tocsin.campaigns.drafts.save_draft``
+stores as a draft campaign for an operator to check and launch.
+
+It is more forgiving than :func:`tocsin.cap.validate.validate_cap`: a polygon
+whose last point does not repeat the first is closed (and a warning says so),
+schema deviations are reported as warnings, languages Tocsin does not send are
+skipped with a warning. What cannot be turned into a correct alert is an error
+(:class:`CapImportError`) naming the element: hostile or broken XML, no
+``info``, a ring that crosses itself, coordinates written lon,lat, out-of-range
+coordinates, an alert without any area that can be placed on a map.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+from lxml import etree
+from shapely.geometry import Point, Polygon, mapping
+from shapely.geometry.base import BaseGeometry
+
+from tocsin.cap.build import CATEGORIES, CERTAINTIES, SEVERITIES, URGENCIES
+from tocsin.cap.validate import (
+    COUNTRIES,
+    Issue,
+    as_cap12,
+    circle_geometry,
+    element_path,
+    invalidity,
+    near_country,
+    parse_cap_datetime,
+    parse_circle_text,
+    parse_polygon_text,
+    range_problem,
+    schema_issues,
+    swapped,
+)
+from tocsin.cap.xml import DEFAULT_MAX_BYTES, CapParseError, cap_version, parse_cap
+from tocsin.messages.sms import analyse
+
+#: CAP ``info`` language (primary subtag of RFC 3066 / BCP 47) -> Tocsin language.
+LANGUAGES = {"fr": "fr", "nl": "nl", "de": "de", "en": "en"}
+
+#: CAP 1.2 §3.2.2: an ``info`` without ``language`` is in ``en-US``.
+DEFAULT_CAP_LANGUAGE = "en-US"
+
+#: ``geocode`` valueNames read as Belgian NIS (REFNIS) codes; Tocsin writes ``NIS``.
+NIS_VALUE_NAMES = frozenset({"NIS", "NIS5", "REFNIS", "NIS-CODE", "NIS_CODE", "INS"})
+
+#: Largest base SMS text made from an imported alert, in segments: three
+#: segments (459 GSM-7 or 201 UCS-2 characters) say what happens and what to do.
+DEFAULT_SMS_SEGMENTS = 3
+
+#: Appended where the SMS text is cut mid-sentence; three full stops stay in GSM-7.
+ELLIPSIS = "..."
+
+_NIS = re.compile(r"^\d{5}$")
+_KIND_BY_STATUS = {"Test": "test", "Exercise": "exercise"}
+_ALERT_URGENCIES = ("Immediate", "Expected")
+_ALERT_SEVERITIES = ("Extreme", "Severe")
+_MAX_EVENT = 200
+
+
+class CapImportError(ValueError):
+    """An upstream CAP alert that cannot become a draft: ``element`` names where
+    (``info[1]/area[2]/polygon[1]``, ``document``, ``status``…), ``reason`` says why."""
+
+    def __init__(self, element: str, reason: str) -> None:
+        super().__init__(f"{element}: {reason}")
+        self.element = element
+        self.reason = reason
+
+
+@dataclass
+class ImportedAlert:
+    """What an upstream CAP alert says, in Tocsin's terms.
+
+    Attributes:
+        cap_version: ``"1.2"`` or ``"1.1"``.
+        identifier, sender, sent, status, msg_type, references: the upstream
+            alert's own values (``sent`` aware, None when unreadable).
+        kind: ``alert``, ``warning``, ``test`` or ``exercise``.
+        texts: language (fr, nl, de, en) -> base text, the SMS text, at most
+            ``sms_max_segments`` segments; in the order of the ``info`` blocks.
+        content: language -> content fields (``sms``, ``cap_event``,
+            ``cap_headline``, ``cap_description``, ``cap_instruction``; empty
+            ones left out).
+        area: union of the polygons and circles, shapely geometry in WGS 84
+            lon/lat (RFC 7946 order), or None when the area is given only by
+            NIS geocodes.
+        area_nis: NIS codes from ``geocode`` (5 digits), in order, no repeats.
+        area_name: the ``areaDesc`` values joined, at most 300 characters.
+        cap_params: ``category``, ``event``, ``urgency``, ``severity``,
+            ``certainty`` (CAP 1.2 §3.2.2 values only).
+        expires: earliest ``expires`` of the kept ``info`` blocks (aware) or None.
+        warnings: what was repaired, skipped or looks wrong.
+    """
+
+    cap_version: str
+    identifier: str
+    sender: str
+    sent: dt.datetime | None
+    status: str
+    msg_type: str
+    references: str | None
+    kind: str
+    texts: dict[str, str]
+    content: dict[str, dict[str, str]]
+    area: BaseGeometry | None
+    area_nis: list[str]
+    area_name: str
+    cap_params: dict[str, str]
+    expires: dt.datetime | None
+    warnings: list[Issue] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict; ``area`` as a GeoJSON geometry, times RFC 3339."""
+        return {
+            "cap_version": self.cap_version, "identifier": self.identifier,
+            "sender": self.sender, "sent": self.sent.isoformat() if self.sent else None,
+            "status": self.status, "msg_type": self.msg_type, "references": self.references,
+            "kind": self.kind, "texts": self.texts, "content": self.content,
+            "area": mapping(self.area) if self.area is not None else None,
+            "area_nis": self.area_nis, "area_name": self.area_name,
+            "cap": self.cap_params,
+            "expires": self.expires.isoformat() if self.expires else None,
+            "warnings": [w.to_json() for w in self.warnings],
+        }
+
+
+# ----------------------------------------------------------------------------- texts
+
+
+def _clean(text: str | None) -> str:
+    """Text of a CAP element with each line stripped and runs of blank lines squeezed."""
+    if not text:
+        return ""
+    lines = [" ".join(line.split()) for line in text.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def shorten_sms(text: str, max_segments: int) -> str:
+    """``text`` cut to fit in ``max_segments`` SMS segments (3GPP TS 23.040), sensibly.
+
+    Whitespace is collapsed to single spaces. A text that fits is returned as
+    is; otherwise it is cut at the end of a sentence when one ends in the last
+    40 % of what fits, else at a word boundary with ``...`` appended. Segments
+    are counted by ``tocsin.messages.sms.analyse`` (the encoding may drop from
+    UCS-2 to GSM-7 when the cut removes the only non-GSM character).
+
+    Raises ValueError when ``max_segments`` < 1.
+    """
+    if max_segments < 1:
+        raise ValueError(f"max_segments: {max_segments} is below 1")
+    text = _one_line(text)
+    if not text or analyse(text).segments <= max_segments:
+        return text
+
+    def fits(n: int) -> bool:
+        return analyse(text[:n].rstrip() + ELLIPSIS).segments <= max_segments
+
+    lo, hi = 0, len(text)  # fits(lo) holds, fits(hi) does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    cut = text[:lo]
+    # A sentence that ends exactly at the cut counts too.
+    sentence_end = max(cut.rfind(p) for p in (". ", "! ", "? "))
+    if len(text) > lo and text[lo] == " " and cut.endswith((".", "!", "?")):
+        sentence_end = lo - 1
+    if sentence_end >= 0.6 * lo:
+        return cut[:sentence_end + 1]
+    space = cut.rfind(" ")
+    if space >= 0.6 * lo:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + ELLIPSIS
+
+
+def base_sms_text(headline: str, instruction: str, description: str, event: str,
+                  max_segments: int) -> str:
+    """The base (SMS) text of an imported ``info``: what happens, then what to do.
+
+    ``headline`` (or, without one, ``event``) followed by ``instruction`` (or,
+    without one, ``description``), joined into one sentence flow and shortened
+    with :func:`shorten_sms`. Empty when every part is empty.
+    """
+    first = _one_line(headline or event)
+    rest = _one_line(instruction or description)
+    if first and rest:
+        if rest.lower().startswith(first.lower()):
+            text = rest
+        else:
+            text = first if first.endswith((".", "!", "?", ":")) else first + "."
+            text = f"{text} {rest}"
+    else:
+        text = first or rest
+    return shorten_sms(text, max_segments) if text else ""
+
+
+# ----------------------------------------------------------------------------- areas
+
+
+@dataclass
+class _Areas:
+    shapes: list[BaseGeometry] = field(default_factory=list)
+    nis: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _polygon(element: etree._Element, label: str, country: str | None,
+             warnings: list[Issue]) -> BaseGeometry:
+    path = element_path(element)
+    try:
+        points = parse_polygon_text(element.text)
+    except ValueError as exc:
+        raise CapImportError(path, f"{exc} (CAP 1.2 §3.2.4)") from None
+    problem = range_problem(points)
+    if problem:
+        raise CapImportError(path, f"{problem} (WGS 84 lat,lon; CAP 1.2 §3.2.4)")
+    if points[0] != points[-1]:
+        points = [*points, points[0]]
+        warnings.append(Issue(path, f"the polygon of {label} was not closed (its last point "
+                                    f"did not repeat the first, CAP 1.2 §3.2.4): closed it "
+                                    f"by adding the first point at the end"))
+    if len(set(points)) < 3:
+        raise CapImportError(path, f"the polygon of {label} has {len(set(points))} distinct "
+                                   f"points; a ring needs at least 3 (CAP 1.2 §3.2.4)")
+    ring = Polygon([(lon, lat) for lat, lon in points])
+    if not ring.is_valid:
+        what, where = invalidity(ring)
+        at = f" at {where[0]:.6f},{where[1]:.6f} (lat,lon)" if where else ""
+        kind = "crosses itself (self-intersection)" if "self-intersection" in what.lower() \
+            else f"is not a valid ring ({what})"
+        raise CapImportError(path, f"the polygon of {label} {kind}{at}: a ring must not "
+                                   f"intersect itself; fix the area upstream")
+    _check_order(ring, path, label, country)
+    return ring
+
+
+def _check_order(geom: BaseGeometry, path: str, label: str, country: str | None) -> None:
+    if country is None:
+        return
+    if not near_country(geom, country) and near_country(swapped(geom), country):
+        raise CapImportError(path, (
+            f"{label} lies outside {COUNTRIES[country]} as written but inside it with "
+            f"latitude and longitude swapped: the points are written lon,lat, CAP needs "
+            f"lat,lon (CAP 1.2 §3.2.4); fix the coordinate order upstream"))
+
+
+def _circle(element: etree._Element, label: str, country: str | None,
+            warnings: list[Issue]) -> BaseGeometry | None:
+    path = element_path(element)
+    try:
+        lat, lon, radius = parse_circle_text(element.text)
+    except ValueError as exc:
+        raise CapImportError(path, f"{exc} (CAP 1.2 §3.2.4)") from None
+    problem = range_problem([(lat, lon)])
+    if problem:
+        raise CapImportError(path, f"centre: {problem.removeprefix('point 1: ')} "
+                                   f"(WGS 84 lat,lon; CAP 1.2 §3.2.4)")
+    _check_order(Point(lon, lat), path, label, country)
+    if radius == 0:
+        warnings.append(Issue(path, f"the circle of {label} has radius 0: a point, not an "
+                                    f"area; left out"))
+        return None
+    return circle_geometry(lat, lon, radius)
+
+
+def _read_areas(info: etree._Element, ns: str, country: str | None, areas: _Areas,
+                warnings: list[Issue]) -> None:
+    for area in info.findall(f"{{{ns}}}area"):
+        desc = _one_line(area.findtext(f"{{{ns}}}areaDesc") or "")
+        label = f"area {desc!r}" if desc else "the area"
+        found = False
+        for element in area:
+            if not isinstance(element.tag, str):
+                continue
+            name = etree.QName(element).localname
+            if name not in ("polygon", "circle"):
+                continue
+            key = (name, " ".join((element.text or "").split()))
+            if key in areas.seen:  # the same shape repeated in another language's info
+                found = True
+                continue
+            areas.seen.add(key)
+            geom = (_polygon(element, label, country, warnings) if name == "polygon"
+                    else _circle(element, label, country, warnings))
+            if geom is not None:
+                areas.shapes.append(geom)
+                found = True
+        for geocode in area.findall(f"{{{ns}}}geocode"):
+            value_name = _one_line(geocode.findtext(f"{{{ns}}}valueName") or "")
+            value = _one_line(geocode.findtext(f"{{{ns}}}value") or "")
+            if value_name.upper() not in NIS_VALUE_NAMES:
+                continue
+            if not _NIS.match(value):
+                warnings.append(Issue(element_path(geocode), f"NIS code {value!r} is not 5 "
+                                                             f"digits; left out"))
+                continue
+            found = True
+            if value not in areas.nis:
+                areas.nis.append(value)
+        if desc and desc not in areas.names and found:
+            areas.names.append(desc)
+        if not found:
+            warnings.append(Issue(element_path(area), f"{label} has no polygon, circle or NIS "
+                                                      f"geocode that places it on a map; "
+                                                      f"left out"))
+
+
+# ----------------------------------------------------------------------------- alert
+
+
+def _text(parent: etree._Element, ns: str, name: str) -> str:
+    return (parent.findtext(f"{{{ns}}}{name}") or "").strip()
+
+
+def _kind(status: str, urgency: str, severity: str) -> str:
+    if status in _KIND_BY_STATUS:
+        return _KIND_BY_STATUS[status]
+    if urgency in _ALERT_URGENCIES and severity in _ALERT_SEVERITIES:
+        return "alert"
+    return "warning"
+
+
+def _cap_params(info: etree._Element, ns: str, warnings: list[Issue]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    allowed = {"category": CATEGORIES, "urgency": URGENCIES, "severity": SEVERITIES,
+               "certainty": CERTAINTIES}
+    for name, values in allowed.items():
+        value = _text(info, ns, name)
+        if value in values:
+            params[name] = value
+        elif value:
+            warnings.append(Issue(f"{element_path(info)}/{name}", f"{value!r} is not a CAP 1.2 "
+                                                                  f"{name}; left out"))
+    event = _one_line(_text(info, ns, "event"))
+    if len(event) > _MAX_EVENT:
+        warnings.append(Issue(f"{element_path(info)}/event", f"longer than {_MAX_EVENT} "
+                                                             f"characters; shortened"))
+        event = event[:_MAX_EVENT - len(ELLIPSIS)].rstrip() + ELLIPSIS
+    if event:
+        params["event"] = event
+    return params
+
+
+def _parse(xml_bytes: bytes | bytearray | memoryview, max_bytes: int) -> etree._Element:
+    try:
+        return parse_cap(xml_bytes, max_bytes=max_bytes, accept_cap11=True)
+    except CapParseError as exc:
+        where, _, reason = str(exc).partition(": ")
+        raise CapImportError(where if where == "alert" else "document", reason) from None
+
+
+def import_cap(
+    xml_bytes: bytes | bytearray | memoryview,
+    *,
+    country: str | None = "BE",
+    sms_max_segments: int = DEFAULT_SMS_SEGMENTS,
+    now: dt.datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ImportedAlert:
+    """Read an upstream CAP 1.2 (or 1.1) alert as draft content (see the module docstring).
+
+    Args:
+        xml_bytes: the raw document; parsed with the hardened parser (no DTD,
+            no entities, no network, at most ``max_bytes`` = 1 MiB by default,
+            encoding from the XML declaration).
+        country: deployment country (``"BE"``) for the coordinate-order check;
+            None skips it.
+        sms_max_segments: longest base SMS text, in segments (default 3).
+        now: the current time (aware) for the "already expired" warning.
+        max_bytes: size limit in bytes.
+
+    Mapping: each ``info`` in fr / nl / de / en (``fr-BE`` and ``fr`` are both
+    fr; the first ``info`` per language wins) gives ``cap_event``,
+    ``cap_headline``, ``cap_description``, ``cap_instruction`` and the base SMS
+    text (headline + instruction, else description; :func:`base_sms_text`).
+    ``status`` Test -> test, Exercise -> exercise, Actual (or Draft) -> alert
+    when urgency is Immediate/Expected and severity Extreme/Severe, else
+    warning (values of the first kept ``info``). Polygons, circles (drawn in
+    EPSG:3812) and NIS geocodes of the kept ``info`` blocks make the area.
+
+    Returns:
+        An :class:`ImportedAlert`.
+
+    Raises:
+        CapImportError: hostile, oversize or malformed XML (``document``), a
+            root that is not CAP (``alert``), ``status`` System or unknown,
+            ``msgType`` Ack/Error, no ``info`` or none in a language Tocsin
+            sends, no text, a polygon or circle that is not well-formed, out of
+            range, self-intersecting or written lon,lat, or no area at all.
+    """
+    if country is not None and country not in COUNTRIES:
+        raise ValueError(f"country: {country!r} is not one of {', '.join(COUNTRIES)}")
+    root = _parse(xml_bytes, max_bytes)
+    version = cap_version(root)
+    ns = etree.QName(root).namespace or ""
+    warnings: list[Issue] = []
+    if version == "1.1":
+        warnings.append(Issue("alert", "CAP 1.1 document: read as CAP 1.2 (Tocsin publishes "
+                                       "CAP 1.2 only)"))
+    schema = schema_issues(as_cap12(root) if version == "1.1" else root)
+    for issue in schema:
+        warnings.append(Issue(issue.element, f"not valid CAP 1.2, imported anyway: "
+                                             f"{issue.message}"))
+
+    status = _text(root, ns, "status")
+    msg_type = _text(root, ns, "msgType") or "Alert"
+    if status == "System":
+        raise CapImportError("status", "System messages are for the alerting network itself "
+                                       "(CAP 1.2 §3.2.1), not for the public; not imported")
+    if status not in ("Actual", "Exercise", "Test", "Draft"):
+        raise CapImportError("status", f"{status!r} is not a CAP 1.2 status (Actual, "
+                                       f"Exercise, System, Test, Draft)")
+    if status == "Draft":
+        warnings.append(Issue("status", "the upstream alert is a Draft (not actionable, "
+                                        "CAP 1.2 §3.2.1); imported as a real alert draft"))
+    if msg_type in ("Ack", "Error"):
+        raise CapImportError("msgType", f"an {msg_type} message acknowledges or rejects "
+                                        f"other messages and carries no alert; not imported")
+    if msg_type in ("Update", "Cancel"):
+        warnings.append(Issue("msgType", (
+            f"the upstream message is a{'n' if msg_type == 'Update' else ''} {msg_type} of "
+            f"{_text(root, ns, 'references') or 'an earlier alert'}; the draft is a new "
+            f"Tocsin message, not a CAP {msg_type} of one of its campaigns")))
+
+    infos = root.findall(f"{{{ns}}}info")
+    if not infos:
+        raise CapImportError("info", "the alert has no info block: no text and no area to "
+                                     "import (CAP 1.2 §3.2.2)")
+    kept: list[tuple[str, etree._Element]] = []
+    for info in infos:
+        tag = _text(info, ns, "language") or DEFAULT_CAP_LANGUAGE
+        lang = LANGUAGES.get(tag.split("-")[0].lower())
+        if lang is None:
+            warnings.append(Issue(f"{element_path(info)}/language", (
+                f"{tag!r} is not a language Tocsin sends ({', '.join(LANGUAGES)}); "
+                f"this info is left out")))
+        elif any(lang == k for k, _ in kept):
+            warnings.append(Issue(f"{element_path(info)}/language", (
+                f"a second info in {tag!r} ({lang}); only the first one is used")))
+        else:
+            kept.append((lang, info))
+    if not kept:
+        found = ", ".join(sorted({_text(i, ns, "language") or DEFAULT_CAP_LANGUAGE
+                                  for i in infos}))
+        raise CapImportError("info", f"no info block in a language Tocsin sends "
+                                     f"({', '.join(LANGUAGES)}); found {found}")
+
+    texts: dict[str, str] = {}
+    content: dict[str, dict[str, str]] = {}
+    for lang, info in kept:
+        fields = {
+            "cap_event": _one_line(_text(info, ns, "event")),
+            "cap_headline": _one_line(_text(info, ns, "headline")),
+            "cap_description": _clean(info.findtext(f"{{{ns}}}description")),
+            "cap_instruction": _clean(info.findtext(f"{{{ns}}}instruction")),
+        }
+        sms = base_sms_text(fields["cap_headline"], fields["cap_instruction"],
+                            fields["cap_description"], fields["cap_event"], sms_max_segments)
+        if not sms:
+            warnings.append(Issue(element_path(info), "no event, headline, description or "
+                                                      "instruction: nothing to say; left out"))
+            continue
+        full = _one_line(" ".join(v for v in (fields["cap_headline"] or fields["cap_event"],
+                                              fields["cap_instruction"]
+                                              or fields["cap_description"]) if v))
+        if len(sms) < len(full):
+            warnings.append(Issue(element_path(info), (
+                f"the SMS text ({lang}) was shortened to {len(sms)} characters to fit in "
+                f"{sms_max_segments} SMS segments; check it before launch")))
+        texts[lang] = sms
+        content[lang] = {"sms": sms, **{k: v for k, v in fields.items() if v}}
+    if not texts:
+        raise CapImportError("info", "no info block has any text to send")
+
+    areas = _Areas()
+    for _, info in kept:
+        _read_areas(info, ns, country, areas, warnings)
+    if not areas.shapes and not areas.nis:
+        raise CapImportError("area", "no area that can be placed on a map: the alert needs a "
+                                     "polygon, a circle or a NIS geocode (CAP 1.2 §3.2.4)")
+    area = shapely.union_all(areas.shapes) if areas.shapes else None
+
+    first = kept[0][1]
+    cap_params = _cap_params(first, ns, warnings)
+    kind = _kind(status, cap_params.get("urgency", ""), cap_params.get("severity", ""))
+    expiries = [e for e in (parse_cap_datetime(i.findtext(f"{{{ns}}}expires"))
+                            for _, i in kept) if e is not None]
+    expires = min(expiries) if expiries else None
+    now = now or dt.datetime.now(dt.UTC)
+    if expires is not None and expires <= now:
+        warnings.append(Issue(f"{element_path(first)}/expires", (
+            f"the upstream alert expired at {expires.isoformat()}; set a new expiry "
+            f"before launch")))
+    area_name = ", ".join(areas.names)
+    if len(area_name) > 300:
+        area_name = area_name[:297].rstrip(" ,") + ELLIPSIS
+    return ImportedAlert(
+        cap_version=version,
+        identifier=_text(root, ns, "identifier"),
+        sender=_text(root, ns, "sender"),
+        sent=parse_cap_datetime(root.findtext(f"{{{ns}}}sent")),
+        status=status, msg_type=msg_type,
+        references=_text(root, ns, "references") or None,
+        kind=kind, texts=texts, content=content, area=area, area_nis=areas.nis,
+        area_name=area_name, cap_params=cap_params, expires=expires, warnings=warnings,
+    )

@@ -1,0 +1,278 @@
+"""Per-language, per-channel content of a campaign (SPEC F13). Pure functions, no I/O.
+
+A campaign has one base text per language (the SMS text, ``texts``) and, at
+launch, a COMPLETE content per language: every field of ``CONTENT_FIELDS``
+filled, either from the operator's override or from a default derived from
+the base text, the kind and the area's name:
+
+==================  ==============================================================
+field               default
+==================  ==============================================================
+sms                 the base text
+voice               the base text (the script read by text-to-speech)
+email_subject       ``rules.email_subject`` (kind and area name in the language)
+email_text          the base text (the plain-text body)
+email_html          ``email_text`` HTML-escaped in paragraphs + a footer naming the
+                    authority (an override is plain text too: operators never
+                    write raw HTML into an alert)
+cap_event           the operator's CAP ``event``, else the kind's name
+cap_headline        the e-mail subject, at most ``CAP_HEADLINE_MAX`` characters
+cap_description     the base text
+cap_instruction     empty unless given
+==================  ==============================================================
+
+Placeholders ``{area_name}``, ``{time}`` (Europe/Brussels ``HH:MM``) and free
+fields ``{name}`` (values in ``fields``) are substituted in texts and
+overrides; one left unfilled, or a brace that opens no placeholder, is a
+``ContentError`` naming ``text.<lang>`` or ``content.<lang>.<field>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+from tocsin.authorities.reference_rules import BRUSSELS_REGION_NIS, GERMAN_SPEAKING_NIS
+from tocsin.campaigns import rules
+
+CONTENT_FIELDS = ("sms", "voice", "email_subject", "email_text", "email_html",
+                  "cap_event", "cap_headline", "cap_description", "cap_instruction")
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+#: CAP 1.2 §3.2.2 says a headline SHOULD be brief; 160 characters fit one SMS.
+CAP_HEADLINE_MAX = 160
+#: Built-in placeholders; free fields may not reuse their names.
+BUILTIN_PLACEHOLDERS = ("area_name", "time")
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+_LANGUAGE_NAMES = {"fr": "French", "nl": "Dutch", "de": "German", "en": "English"}
+
+_FOOTER = {
+    "fr": "Message officiel de {authority}, envoyé par Tocsin. Ne répondez pas à ce message.",
+    "nl": "Officieel bericht van {authority}, verzonden via Tocsin. Antwoord niet op dit "
+          "bericht.",
+    "de": "Offizielle Mitteilung von {authority}, gesendet über Tocsin. Bitte antworten Sie "
+          "nicht auf diese Nachricht.",
+    "en": "Official message from {authority}, sent by Tocsin. Do not reply to this message.",
+}
+
+
+class ContentError(ValueError):
+    """Bad content: ``field`` names it (``text.fr``, ``content.nl.email_subject``,
+    ``fields.street``…) and ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def local_time(when: dt.datetime) -> str:
+    """``HH:MM`` of the aware datetime ``when`` in Europe/Brussels (CET/CEST).
+
+    Raises ``ContentError`` (``time``) for a naive datetime.
+    """
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ContentError("time", f"{when.isoformat()} has no time zone")
+    return when.astimezone(BRUSSELS).strftime("%H:%M")
+
+
+def fill(template: str, values: Mapping[str, str], field: str) -> str:
+    """Substitute ``{name}`` placeholders of ``template`` with ``values`` in one pass.
+
+    Values are not scanned again (a value containing braces stays as it is).
+    Raises ``ContentError(field, …)`` naming the first placeholder without a
+    value, or a lone ``{`` / ``}`` that is no placeholder.
+    """
+    out: list[str] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(template):
+        out.append(_literal(template[pos:m.start()], field))
+        name = m.group(1)
+        value = values.get(name)
+        if value is None or not str(value).strip():
+            raise ContentError(field, f"placeholder {{{name}}} is not filled in "
+                                      f"(give a value for {name!r} or remove it)")
+        out.append(str(value))
+        pos = m.end()
+    out.append(_literal(template[pos:], field))
+    return "".join(out)
+
+
+def _literal(text: str, field: str) -> str:
+    for ch in "{}":
+        at = text.find(ch)
+        if at >= 0:
+            snippet = text[max(0, at - 10):at + 11]
+            raise ContentError(field, f"stray {ch!r} in …{snippet}…: placeholders are "
+                                      f"written {{name}} (letters, digits, _)")
+    return text
+
+
+def placeholders(text: str) -> list[str]:
+    """The placeholder names used in ``text``, in order of first use."""
+    return list(dict.fromkeys(_PLACEHOLDER.findall(text)))
+
+
+def html_paragraphs(text: str, language: str, title: str, footer: str = "") -> str:
+    """A minimal HTML e-mail body: ``text`` HTML-escaped, blank-line separated paragraphs,
+    single newlines as ``<br>``; ``footer`` (plain text) in a smaller last paragraph."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n"))
+                  if p.strip()]
+    body = "\n".join("<p>" + "<br>\n".join(html.escape(line) for line in p.split("\n"))
+                     + "</p>" for p in paragraphs)
+    if footer:
+        body += (f'\n<hr>\n<p style="font-size:smaller;color:#555">{html.escape(footer)}'
+                 "</p>")
+    return (f'<!DOCTYPE html>\n<html lang="{html.escape(language)}">\n<head>'
+            f'<meta charset="utf-8"><title>{html.escape(title)}</title></head>\n'
+            f"<body>\n{body}\n</body>\n</html>\n")
+
+
+def _headline(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) <= CAP_HEADLINE_MAX:
+        return text
+    return text[:CAP_HEADLINE_MAX - 1].rstrip() + "…"
+
+
+def check_fields(fields: Mapping[str, str]) -> dict[str, str]:
+    """Check free-field values: names are identifiers, not a built-in placeholder.
+
+    Returns the values stripped. Raises ``ContentError`` naming ``fields.<name>``.
+    """
+    out: dict[str, str] = {}
+    for name, value in fields.items():
+        if not isinstance(name, str) or not _FIELD_NAME.match(name):
+            raise ContentError(f"fields.{name}", "a field name is letters, digits and _ "
+                                                 "(e.g. street)")
+        if name in BUILTIN_PLACEHOLDERS:
+            raise ContentError(f"fields.{name}", f"{{{name}}} is filled in by Tocsin; "
+                                                 "choose another field name")
+        if not isinstance(value, str):
+            raise ContentError(f"fields.{name}", "the value must be text")
+        out[name] = value.strip()
+    return out
+
+
+def complete_content(
+    texts: Mapping[str, str],
+    overrides: Mapping[str, Mapping[str, str]] | None,
+    kind: str,
+    area_name: str,
+    when: dt.datetime,
+    fields: Mapping[str, str] | None = None,
+    languages: Sequence[str] | None = None,
+    *,
+    authority_name: Mapping[str, str] | str = "",
+    cap_event: str | None = None,
+    action: str = "alert",
+) -> dict[str, dict[str, str]]:
+    """The complete content ``{lang: {field: text}}`` for every language of ``texts``.
+
+    ``texts``: language -> base text (placeholders allowed). ``overrides``:
+    language -> field -> text (empty strings = default). ``when``: aware
+    datetime of sending, for ``{time}``. ``fields``: free placeholder values.
+    ``languages``: the languages to produce, in order (default: those of
+    ``texts``); each needs a base text. ``authority_name``: the sender's name
+    (per language or one string) for the e-mail footer. ``cap_event``: the
+    operator's CAP event (overrides the kind's name). ``action``: alert |
+    update | all_clear | cancel (e-mail subject prefix, ``rules.email_subject``).
+
+    Raises ``ContentError`` naming ``text.<lang>``, ``content.<lang>``,
+    ``content.<lang>.<field>`` or ``fields.<name>``.
+    """
+    overrides = overrides or {}
+    values = {**check_fields(fields or {}), "area_name": area_name, "time": local_time(when)}
+    langs = list(languages) if languages is not None else list(texts)
+    for lang in overrides:
+        if lang not in rules.LANGUAGES:
+            raise ContentError(f"content.{lang}", f"unknown language {lang!r} "
+                                                  f"(use {', '.join(rules.LANGUAGES)})")
+        if lang not in texts:
+            raise ContentError(f"content.{lang}", f"no text.{lang} given: write the "
+                                                  f"{_LANGUAGE_NAMES[lang]} SMS text first")
+    out: dict[str, dict[str, str]] = {}
+    for lang in langs:
+        base_template = texts.get(lang)
+        if base_template is None or not base_template.strip():
+            raise ContentError(f"text.{lang}", "the text is empty")
+        base = fill(base_template.strip(), values, f"text.{lang}")
+        given: dict[str, str] = {}
+        for name, value in (overrides.get(lang) or {}).items():
+            if name not in CONTENT_FIELDS:
+                raise ContentError(f"content.{lang}.{name}", "unknown field (one of "
+                                   + ", ".join(CONTENT_FIELDS) + ")")
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise ContentError(f"content.{lang}.{name}", "must be text")
+            if value.strip():
+                given[name] = fill(value.strip(), values, f"content.{lang}.{name}")
+        name_here = (authority_name.get(lang) or next(iter(authority_name.values()), "")
+                     if isinstance(authority_name, Mapping) else authority_name)
+        subject = given.get("email_subject") or rules.email_subject(kind, area_name, lang, action)
+        email_text = given.get("email_text") or base
+        footer = _FOOTER.get(lang, _FOOTER["en"]).format(authority=name_here) if name_here else ""
+        headline = given.get("cap_headline")
+        if headline is not None and len(headline) > CAP_HEADLINE_MAX:
+            raise ContentError(f"content.{lang}.cap_headline",
+                               f"{len(headline)} characters; at most {CAP_HEADLINE_MAX}")
+        event = given.get("cap_event") or (cap_event or "").strip() \
+            or rules.kind_label(kind, lang).capitalize()
+        out[lang] = {
+            "sms": given.get("sms") or base,
+            "voice": given.get("voice") or base,
+            "email_subject": subject,
+            "email_text": email_text,
+            "email_html": html_paragraphs(given.get("email_html") or email_text, lang,
+                                          subject, footer),
+            "cap_event": event,
+            "cap_headline": headline or _headline(subject),
+            "cap_description": given.get("cap_description") or base,
+            "cap_instruction": given.get("cap_instruction", ""),
+        }
+    return out
+
+
+def content_of(content: Mapping[str, Mapping[str, str]] | None, texts: Mapping[str, str],
+               language: str, field: str) -> str:
+    """One field of a stored campaign: ``content[language][field]``, falling back to the
+    base text for rows written before per-channel content existed (``content == {}``)."""
+    entry = (content or {}).get(language) or {}
+    if field in entry:
+        return entry[field]
+    return texts.get(language) or next(iter(texts.values()), "")
+
+
+def required_languages(authority_id: str, parent_id: str | None) -> tuple[str, ...]:
+    """Languages an authority must always send in (SPEC F13, laws on the use of languages).
+
+    Authorities of the Brussels-Capital Region (the region ``04000`` and its
+    municipalities 21xxx) send in French and Dutch; the nine municipalities of
+    the German-speaking region send in German and French. Others: none imposed.
+    """
+    if authority_id == BRUSSELS_REGION_NIS or parent_id == BRUSSELS_REGION_NIS:
+        return ("fr", "nl")
+    if authority_id in GERMAN_SPEAKING_NIS:
+        return ("de", "fr")
+    return ()
+
+
+def check_required_languages(authority_id: str, parent_id: str | None,
+                             languages: Sequence[str]) -> None:
+    """Raise ``ContentError("text.<lang>", …)`` for the first required language missing."""
+    required = required_languages(authority_id, parent_id)
+    for lang in required:
+        if lang not in languages:
+            who = ("Brussels authorities" if "nl" in required
+                   else "German-speaking municipalities")
+            names = " and ".join(_LANGUAGE_NAMES[x] for x in required)
+            raise ContentError(f"text.{lang}", f"{who} must send in {names} (SPEC F13): "
+                                               f"add the {_LANGUAGE_NAMES[lang]} text")

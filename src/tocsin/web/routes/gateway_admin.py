@@ -1,0 +1,83 @@
+"""The federal operator's page for CAP gateway keys (SPEC F24): list, create, revoke.
+
+Only ``federal_operator`` users see it; anyone else gets 403. A new key and
+its webhook secret are shown once, on the page answering the creation.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from tocsin.cap.gateway import GatewayKeyError, create_key, list_keys, revoke_key
+from tocsin.web.deps import (
+    Operator,
+    check_form_csrf,
+    client_ip,
+    current_operator,
+    engine_of,
+    render,
+    settings_of,
+)
+
+router = APIRouter()
+
+ADMIN_ROLE = "federal_operator"
+
+
+def federal_operator(op: Operator = Depends(current_operator)) -> Operator:
+    """FastAPI dependency: the logged-in operator, who must be a federal operator (else 403)."""
+    if op.role != ADMIN_ROLE:
+        raise HTTPException(403, "CAP gateway keys are managed by the federal operator")
+    return op
+
+
+def _page(request: Request, status: int = 200, **context: object) -> Response:
+    return render(request, "gateway_admin.html", status, keys=list_keys(engine_of(request)),
+                  **context)
+
+
+@router.get("/admin/gateway")
+def gateway_keys_page(request: Request, op: Operator = Depends(federal_operator)) -> Response:
+    """The keys, newest first, and the form to create one."""
+    return _page(request)
+
+
+@router.post("/admin/gateway/keys")
+def gateway_key_create(
+    request: Request,
+    name: str = Form(""),
+    area: str = Form(""),
+    webhook_url: str = Form(""),
+    csrf_token_field: str = Form("", alias="csrf_token"),
+    op: Operator = Depends(federal_operator),
+) -> Response:
+    """Create a key; the answer shows the key and the webhook secret once."""
+    check_form_csrf(request, csrf_token_field)
+    try:
+        created = create_key(engine_of(request), name, op.username, area=area or None,
+                             webhook_url=webhook_url or None, source=client_ip(request),
+                             settings=settings_of(request))
+    except GatewayKeyError as exc:
+        return _page(request, 422, error=exc,
+                     form={"name": name, "area": area, "webhook_url": webhook_url})
+    response = _page(request, 201, created=created)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/admin/gateway/keys/{key_id}/revoke")
+def gateway_key_revoke(
+    key_id: int,
+    request: Request,
+    csrf_token_field: str = Form("", alias="csrf_token"),
+    op: Operator = Depends(federal_operator),
+) -> Response:
+    """Revoke a key, then back to the list."""
+    check_form_csrf(request, csrf_token_field)
+    try:
+        revoke_key(engine_of(request), key_id, op.username, source=client_ip(request))
+    except GatewayKeyError as exc:
+        raise HTTPException(404, exc.reason) from None
+    return RedirectResponse("/admin/gateway", status_code=303)

@@ -1,0 +1,455 @@
+/* Tocsin composer message tools (F13, F14, F22): language tabs, live SMS preview with a
+   one-click GSM-7 rewrite, voice estimate and audio preview, wrong-language warnings,
+   placeholders to fill in. Used by compose.js through window.TocsinMessageTools. */
+(function () {
+  "use strict";
+
+  const DEBOUNCE_MS = 300;
+  const LANG = { fr: "French", nl: "Dutch", de: "German", en: "English" };
+  const BUILTIN = ["area_name", "time"];
+  const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+  let opts = null;
+  const timers = new Map();
+  const seqs = new Map();
+  const fieldValues = {};
+  let previewApi = true;   // false once the server says it has no preview API (404)
+  let voiceApi = true;
+  let ttsAvailable = true;
+
+  function debounce(key, fn, ms) {
+    clearTimeout(timers.get(key));
+    timers.set(key, setTimeout(fn, ms === undefined ? DEBOUNCE_MS : ms));
+  }
+  function nextSeq(key) { const n = (seqs.get(key) || 0) + 1; seqs.set(key, n); return n; }
+  function isLatest(key, n) { return seqs.get(key) === n; }
+
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  async function postJSON(url, payload) {
+    const r = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": opts.csrf },
+      body: JSON.stringify(payload),
+    });
+    if (r.status === 401) { window.location.href = "/login"; throw new Error("logged out"); }
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    return { ok: r.ok, status: r.status, data: data };
+  }
+
+  const money = (v) => Number(v).toLocaleString("en-GB", { style: "currency", currency: "EUR",
+    minimumFractionDigits: 3, maximumFractionDigits: 3 });
+
+  /* ---------- local fallback (3GPP TS 23.038) when the preview API is unreachable ---------- */
+  const GSM_BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  const GSM_EXT = "^{}\\[~]|€\f";
+  function localInfo(text) {
+    let septets = 0, gsm = true;
+    const nonGsm = [];
+    for (const ch of text) {
+      if (GSM_BASIC.includes(ch)) septets += 1;
+      else if (GSM_EXT.includes(ch)) septets += 2;
+      else { gsm = false; if (!nonGsm.includes(ch)) nonGsm.push(ch); }
+    }
+    if (gsm) return { encoding: "GSM-7", units: septets, non_gsm_chars: [],
+                      segments: septets <= 160 ? 1 : Math.ceil(septets / 153) };
+    const units = text.length; // UTF-16 code units
+    return { encoding: "UCS-2", units: units, non_gsm_chars: nonGsm,
+             segments: units <= 70 ? 1 : Math.ceil(units / 67) };
+  }
+
+  /* ---------- placeholders ---------- */
+  function placeholdersIn(text) {
+    const out = [];
+    for (const m of text.matchAll(PLACEHOLDER)) if (!out.includes(m[1])) out.push(m[1]);
+    return out;
+  }
+  function brusselsTime() {
+    return new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Brussels", hour: "2-digit",
+                                              minute: "2-digit", hourCycle: "h23" }).format(new Date());
+  }
+  /* The text as a recipient would get it (placeholders without a value are left as they are). */
+  function substitute(text) {
+    const values = Object.assign({}, fieldValues, { time: brusselsTime() });
+    const area = opts.areaName();
+    if (area) values.area_name = area;
+    return text.replace(PLACEHOLDER, (whole, name) =>
+      (values[name] !== undefined && String(values[name]).trim()) ? values[name] : whole);
+  }
+  function freeFields() {
+    const names = [];
+    document.querySelectorAll("textarea[data-lang], [data-content-field]").forEach((t) => {
+      placeholdersIn(t.value).forEach((n) => { if (!BUILTIN.includes(n) && !names.includes(n)) names.push(n); });
+    });
+    return names;
+  }
+  /* One input per free placeholder used in any text (templates declare them; operators may type new ones). */
+  function syncFields() {
+    const box = document.getElementById("fill-fields");
+    const list = document.getElementById("fill-fields-list");
+    if (!box || !list) return;
+    const wanted = freeFields();
+    list.querySelectorAll("[data-field]").forEach((div) => {
+      if (!wanted.includes(div.dataset.field)) div.remove();
+    });
+    wanted.forEach((name) => {
+      if (list.querySelector(`[data-field="${CSS.escape(name)}"]`)) return;
+      const div = el("div", { class: "field", "data-field": name });
+      const label = el("label", { for: "field-" + name }, name.replace(/_/g, " ") + " ");
+      label.append(el("code", {}, "{" + name + "}"));
+      const input = el("input", { type: "text", id: "field-" + name, "data-field-input": name,
+                                  autocomplete: "off" });
+      input.value = fieldValues[name] || "";
+      bindField(input);
+      div.append(label, input, el("p", { class: "field-error", "data-error-for": "fields." + name,
+                                         role: "alert", hidden: "" }));
+      list.append(div);
+    });
+    box.hidden = wanted.length === 0;
+  }
+  function bindField(input) {
+    input.addEventListener("input", () => {
+      fieldValues[input.dataset.fieldInput] = input.value;
+      languages().forEach((lang) => schedulePreview(lang));
+      opts.onChange();
+    });
+  }
+  function fields() {
+    const out = {};
+    freeFields().forEach((n) => { out[n] = (fieldValues[n] || "").trim(); });
+    return out;
+  }
+
+  /* ---------- language tabs (WAI-ARIA Authoring Practices "Tabs", manual focus = selection) ---------- */
+  function tabs() { return [...document.querySelectorAll('.lang-tabs [role="tab"]')]; }
+  function languages() { return tabs().map((t) => t.dataset.lang); }
+  function selectTab(lang, focus) {
+    tabs().forEach((t) => {
+      const on = t.dataset.lang === lang;
+      t.setAttribute("aria-selected", on ? "true" : "false");
+      t.tabIndex = on ? 0 : -1;
+      document.getElementById("panel-" + t.dataset.lang).hidden = !on;
+      if (on && focus) t.focus();
+    });
+  }
+  function initTabs() {
+    const list = tabs();
+    list.forEach((t, i) => {
+      t.addEventListener("click", () => selectTab(t.dataset.lang, false));
+      t.addEventListener("keydown", (ev) => {
+        let j = null;
+        if (ev.key === "ArrowRight") j = (i + 1) % list.length;
+        else if (ev.key === "ArrowLeft") j = (i - 1 + list.length) % list.length;
+        else if (ev.key === "Home") j = 0;
+        else if (ev.key === "End") j = list.length - 1;
+        if (j !== null) { ev.preventDefault(); selectTab(list[j].dataset.lang, true); }
+      });
+    });
+  }
+  function updateTabState(lang) {
+    const state = document.getElementById("tab-state-" + lang);
+    const ta = document.getElementById("text-" + lang);
+    if (!state || !ta) return;
+    const required = (opts.required || []).includes(lang);
+    const warn = !document.getElementById("langwarn-" + lang).hidden;
+    const over = document.getElementById("preview-" + lang).classList.contains("over");
+    let text = "", cls = "";
+    if (over) { text = "too long"; cls = "bad"; }
+    else if (warn) { text = "⚠ check language"; cls = "warn"; }
+    else if (ta.value.trim()) { text = "✓"; cls = "ok"; }
+    else if (required) { text = "empty"; cls = "bad"; }
+    state.textContent = text;
+    state.className = "lang-tab-state " + cls;
+  }
+  /* Show the tab of a field that has an error (e.g. texts.nl while French is shown). */
+  function reveal(lang) { if (languages().includes(lang)) selectTab(lang, false); }
+
+  /* ---------- SMS preview (H6 API: POST /api/messages/sms-preview) ---------- */
+  function schedulePreview(lang) { debounce("sms-" + lang, () => refreshPreview(lang)); }
+  function explain(p) {
+    if (p.encoding === "GSM-7") {
+      return "One SMS carries 160 GSM-7 characters; a longer text is split into parts of 153 " +
+        "(7 characters go to the header that joins them). Characters of the extension table " +
+        "(€ [ ] { } ^ ~ | \\) count twice.";
+    }
+    return "UCS-2: one SMS carries only 70 characters; a longer text is split into parts of 67. " +
+      "Every segment costs the same, so this text costs more than it would in GSM-7.";
+  }
+  function markedText(text, chars) {
+    const frag = document.createDocumentFragment();
+    let plain = "";
+    for (const ch of text) {
+      if (chars.includes(ch)) {
+        if (plain) { frag.append(plain); plain = ""; }
+        frag.append(el("mark", { title: `U+${ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}` }, ch));
+      } else plain += ch;
+    }
+    if (plain) frag.append(plain);
+    return frag;
+  }
+  async function refreshPreview(lang) {
+    const ta = document.getElementById("text-" + lang);
+    const box = document.getElementById("preview-" + lang);
+    if (!ta || !box) return;
+    const count = document.getElementById("count-" + lang);
+    const detail = box.querySelector('[data-role="detail"]');
+    const raw = ta.value;
+    const text = substitute(raw);
+    const n = nextSeq("sms-" + lang);
+    if (!raw.trim()) {
+      count.textContent = "0 characters";
+      detail.replaceChildren();
+      box.classList.remove("over", "ucs2");
+      ta.removeAttribute("aria-invalid");
+      updateTabState(lang);
+      return;
+    }
+    let p = null;
+    if (previewApi) {
+      try {
+        const r = await postJSON("/api/messages/sms-preview", { text: text, authority_id: opts.authorityId });
+        if (r.ok) p = r.data;
+        else if (r.status === 404 && !(r.data && r.data.error && r.data.error.field === "authority_id")) previewApi = false;
+      } catch (e) { p = null; }
+    }
+    if (!isLatest("sms-" + lang, n)) return;
+    if (!p) {
+      const i = localInfo(text);
+      p = Object.assign(i, { part_units: [], cost_eur: null, max_segments: opts.maxSegments,
+                             over_max: i.segments > opts.maxSegments, gsm7_rewrite: null,
+                             rewrite_segments: null });
+    }
+    renderPreview(lang, raw, text, p);
+  }
+  function renderPreview(lang, raw, text, p) {
+    const ta = document.getElementById("text-" + lang);
+    const box = document.getElementById("preview-" + lang);
+    const count = document.getElementById("count-" + lang);
+    const detail = box.querySelector('[data-role="detail"]');
+    const unitName = p.encoding === "GSM-7" ? "characters (septets)" : "UTF-16 units";
+    let line = `${p.encoding} · ${p.units} ${unitName} · ${p.segments} SMS segment${p.segments > 1 ? "s" : ""}`;
+    if (p.cost_eur !== null && p.cost_eur !== undefined) {
+      line += ` · ${money(p.cost_eur)} per recipient${opts.environment === "live" ? "" : " live (simulation is free)"}`;
+    }
+    count.textContent = line;
+    box.classList.toggle("over", !!p.over_max);
+    box.classList.toggle("ucs2", p.encoding === "UCS-2");
+    if (p.over_max) ta.setAttribute("aria-invalid", "true"); else ta.removeAttribute("aria-invalid");
+    const parts = [];
+    parts.push(el("p", { class: "sms-explain hint" }, explain(p)));
+    if (p.part_units && p.part_units.length > 1) {
+      parts.push(el("p", { class: "hint" }, "Parts: " + p.part_units.join(" + ") + " " + unitName));
+    }
+    if (p.over_max) {
+      parts.push(el("p", { class: "sms-over", role: "alert" },
+        `Too long: ${p.segments} segments, at most ${p.max_segments} are allowed for this authority. Shorten the text.`));
+    }
+    if ((p.non_gsm_chars || []).length) {
+      const why = el("p", { class: "sms-ucs2" });
+      why.append("These characters force UCS-2: ");
+      p.non_gsm_chars.forEach((ch, i) => {
+        if (i) why.append(" ");
+        why.append(el("mark", {}, ch === " " ? "␠" : ch));
+      });
+      parts.push(why);
+      const shown = el("p", { class: "sms-marked", "aria-label": "The text with the characters that force UCS-2 highlighted" });
+      shown.append(markedText(text, p.non_gsm_chars));
+      parts.push(shown);
+      if (p.gsm7_rewrite !== null && p.gsm7_rewrite !== undefined) {
+        const btn = el("button", { type: "button", class: "button-secondary sms-rewrite" }, "Rewrite in GSM-7");
+        const after = p.rewrite_segments ? ` (${p.segments} → ${p.rewrite_segments} segment${p.rewrite_segments > 1 ? "s" : ""})` : "";
+        btn.addEventListener("click", () => applyRewrite(lang, raw, text, p.gsm7_rewrite));
+        const row = el("p", { class: "sms-rewrite-row" });
+        row.append(btn, el("span", { class: "hint" }, ` ’ → ', « » → " …${after}`));
+        parts.push(row);
+      } else {
+        parts.push(el("p", { class: "hint" }, "No GSM-7 rewrite keeps the meaning of these characters: the SMS stays in UCS-2."));
+      }
+    }
+    detail.replaceChildren(...parts);
+    updateTabState(lang);
+  }
+  /* The rewrite must keep the placeholders: it is asked for the raw text when it has any. */
+  async function applyRewrite(lang, raw, text, rewritten) {
+    const ta = document.getElementById("text-" + lang);
+    let value = rewritten;
+    if (raw !== text) {
+      value = null;
+      try {
+        const r = await postJSON("/api/messages/sms-preview", { text: raw, authority_id: opts.authorityId });
+        if (r.ok && r.data) value = r.data.gsm7_rewrite;
+      } catch (e) { value = null; }
+      if (value === null || value === undefined) return;
+    }
+    ta.value = value;
+    ta.dispatchEvent(new Event("input", { bubbles: true }));
+    ta.focus();
+  }
+
+  /* ---------- voice: estimate and audio preview (H6 API) ---------- */
+  function voiceScript(lang) {
+    const v = document.getElementById(`content-${lang}-voice`);
+    const t = document.getElementById("text-" + lang);
+    return substitute((v && v.value.trim()) ? v.value : (t ? t.value : ""));
+  }
+  function scheduleVoice(lang) { debounce("voice-" + lang, () => refreshVoice(lang)); }
+  async function refreshVoice(lang) {
+    const out = document.getElementById("voice-est-" + lang);
+    if (!out || !voiceApi) return;
+    const script = voiceScript(lang);
+    const n = nextSeq("voice-" + lang);
+    if (!script.trim()) { out.textContent = ""; return; }
+    try {
+      const r = await postJSON("/api/messages/voice-estimate", { script: script, language: lang });
+      if (!isLatest("voice-" + lang, n)) return;
+      if (r.status === 404) { voiceApi = false; out.textContent = ""; return; }
+      if (!r.ok) { out.textContent = (r.data && r.data.error && r.data.error.reason) || ""; return; }
+      const d = r.data;
+      out.textContent = `Voice call: about ${d.seconds} s spoken (${d.words} words), ` +
+        `${d.billed_minutes} started minute${d.billed_minutes > 1 ? "s" : ""}, ${money(d.cost_eur)} per answered call.`;
+    } catch (e) { /* the estimate is a help, not a condition */ }
+  }
+  function ttsUnavailable(reason) {
+    ttsAvailable = false;
+    document.querySelectorAll(".voice-listen").forEach((b) => {
+      b.disabled = true;
+      const note = document.getElementById("voice-note-" + b.dataset.lang);
+      if (note) { note.hidden = false; note.textContent = reason; }
+    });
+  }
+  async function listen(lang, button) {
+    if (!ttsAvailable) return;
+    const script = voiceScript(lang);
+    const note = document.getElementById("voice-note-" + lang);
+    if (!script.trim()) { note.hidden = false; note.textContent = "Write the text first."; return; }
+    button.disabled = true;
+    const label = button.textContent;
+    button.textContent = "Preparing…";
+    try {
+      const r = await fetch("/api/messages/voice-preview", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": opts.csrf },
+        body: JSON.stringify({ script: script, language: lang }),
+      });
+      if (r.status === 503 || r.status === 404) {
+        ttsUnavailable("No text-to-speech engine on this server: the audio preview is not available. " +
+                       "The duration estimate above still holds.");
+        return;
+      }
+      if (!r.ok) {
+        let reason = `Error ${r.status}`;
+        try { const d = await r.json(); reason = (d.error && (d.error.reason || d.error)) || reason; } catch (e) { /* keep */ }
+        note.hidden = false; note.textContent = String(reason);
+        return;
+      }
+      const audio = document.getElementById("audio-" + lang);
+      if (audio.src) URL.revokeObjectURL(audio.src);
+      audio.src = URL.createObjectURL(await r.blob());
+      audio.hidden = false;
+      note.hidden = true;
+      try { await audio.play(); } catch (e) { /* autoplay refused: the controls are there */ }
+    } finally {
+      button.textContent = label;
+      if (ttsAvailable) button.disabled = false;
+    }
+  }
+
+  /* ---------- wrong-language warnings (H6 API: POST /api/messages/language-check) ---------- */
+  let languageApi = true;
+  function scheduleLanguageCheck() { debounce("language", refreshLanguageCheck, 800); }
+  async function refreshLanguageCheck() {
+    if (!languageApi) return;
+    const texts = {};
+    languages().forEach((lang) => {
+      const t = document.getElementById("text-" + lang).value;
+      if (t.trim()) texts[lang] = t;
+    });
+    const n = nextSeq("language");
+    let warnings = [];
+    if (Object.keys(texts).length) {
+      try {
+        const r = await postJSON("/api/messages/language-check", { texts: texts });
+        if (r.status === 404) { languageApi = false; return; }
+        if (r.ok && r.data) warnings = r.data.warnings || [];
+      } catch (e) { return; }
+    }
+    if (!isLatest("language", n)) return;
+    languages().forEach((lang) => {
+      const out = document.getElementById("langwarn-" + lang);
+      const w = warnings.find((x) => x.language === lang);
+      out.hidden = !w;
+      out.textContent = w ? "⚠ " + w.message : "";
+      updateTabState(lang);
+    });
+  }
+
+  /* ---------- who gets which language (from the estimate's by_language) ---------- */
+  function showRecipients(est) {
+    const names = { sms: "SMS", email: "e-mail" };
+    languages().forEach((lang) => {
+      const out = document.getElementById("who-" + lang);
+      if (!out) return;
+      if (!est) { out.textContent = ""; return; }
+      const parts = Object.entries(est.by_language || {})
+        .map(([ch, langs]) => [ch, (langs || {})[lang] || 0])
+        .filter(([, k]) => k > 0)
+        .map(([ch, k]) => `${new Intl.NumberFormat("en-GB").format(k)} by ${names[ch] || ch}`);
+      const has = document.getElementById("text-" + lang).value.trim();
+      out.textContent = parts.length ? `Gets the ${LANG[lang]} text: ${parts.join(", ")}.`
+        : (has ? `Nobody in the area gets the ${LANG[lang]} text.` : "");
+    });
+  }
+
+  /* ---------- content per language and field ---------- */
+  function content() {
+    const out = {};
+    document.querySelectorAll("[data-content-field]").forEach((f) => {
+      if (!f.value.trim()) return;
+      const lang = f.dataset.contentLang;
+      (out[lang] = out[lang] || {})[f.dataset.contentField] = f.value;
+    });
+    return out;
+  }
+
+  function refreshAll() {
+    languages().forEach((lang) => { schedulePreview(lang); scheduleVoice(lang); });
+  }
+
+  function init(options) {
+    opts = Object.assign({ onChange: () => {}, areaName: () => "", required: [], maxSegments: 6 }, options);
+    initTabs();
+    document.querySelectorAll("[data-field-input]").forEach(bindField);
+    document.querySelectorAll("textarea[data-lang]").forEach((ta) => {
+      const lang = ta.dataset.lang;
+      ta.addEventListener("input", () => {
+        schedulePreview(lang); scheduleVoice(lang); scheduleLanguageCheck(); syncFields();
+        opts.onChange();
+      });
+    });
+    document.querySelectorAll("[data-content-field]").forEach((f) => {
+      f.addEventListener("input", () => {
+        if (f.dataset.contentField === "voice") scheduleVoice(f.dataset.contentLang);
+        syncFields();
+        opts.onChange();
+      });
+    });
+    document.querySelectorAll(".voice-listen").forEach((b) =>
+      b.addEventListener("click", () => listen(b.dataset.lang, b)));
+    syncFields();
+    languages().forEach((lang) => { updateTabState(lang); refreshPreview(lang); refreshVoice(lang); });
+    refreshLanguageCheck();
+  }
+
+  window.TocsinMessageTools = {
+    init: init, postJSON: postJSON, content: content, fields: fields, reveal: reveal,
+    showRecipients: showRecipients, refreshAll: refreshAll, languages: languages,
+    placeholdersIn: placeholdersIn,
+  };
+})();

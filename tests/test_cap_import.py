@@ -1,0 +1,329 @@
+"""Importing an upstream CAP alert into a draft campaign (pure import, then the draft).
+
+Drafts are written to real databases (SQLite; PostgreSQL too when configured).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from shapely.geometry import shape
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
+
+from test_cap_validate import BEERSEL, FIXTURES, LAUGHS, area_xml, cap_xml, info_xml
+from tocsin.authorities.models import AuditEntry, Authority
+from tocsin.campaigns.drafts import get_draft, save_draft
+from tocsin.campaigns.models import Campaign
+from tocsin.campaigns.services import CampaignInputError
+from tocsin.cap.importer import CapImportError, base_sms_text, import_cap, shorten_sms
+from tocsin.cap.xml import CAP11_NS
+from tocsin.core.db import transaction
+from tocsin.core.settings import get_settings
+from tocsin.dispatch.models import Delivery
+from tocsin.geo.areas import area_km2, territory_of
+from tocsin.messages.sms import analyse
+
+NOW = dt.datetime(2026, 11, 29, 10, 30, tzinfo=dt.UTC)
+BEERSEL_UNCLOSED = " ".join(BEERSEL.split()[:-1])
+# Straddles Beersel's western border (lon 4.2686): part of it lies in Halle.
+ACROSS_BORDER = "50.745,4.25 50.745,4.29 50.755,4.29 50.755,4.25 50.745,4.25"
+
+
+def trilingual() -> bytes:
+    return cap_xml(
+        info_xml("fr-BE", areas=(area_xml("Beersel centre", polygons=(BEERSEL_UNCLOSED,)),)),
+        info_xml("nl-BE", headline="Brand in Beersel",
+                 description="Een brand veroorzaakt dikke rook.",
+                 instruction="Blijf binnen, sluit deuren en ramen.", event="Brand",
+                 areas=(area_xml("Beersel centrum", polygons=(BEERSEL_UNCLOSED,)),)),
+        info_xml("de", headline="Brand in Beersel", description="Ein Brand.",
+                 instruction="Bleiben Sie drinnen.", event="Brand",
+                 areas=(area_xml("Beersel Zentrum", polygons=(BEERSEL_UNCLOSED,)),)),
+    )
+
+
+def _count(engine: Engine, model: type) -> int:
+    with transaction(engine) as s:
+        return int(s.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
+
+
+# --- import_cap (pure) ----------------------------------------------------------------
+
+
+def test_import_maps_languages_fields_area_and_params() -> None:
+    imported = import_cap(trilingual(), now=NOW)
+    assert imported.cap_version == "1.2" and imported.kind == "alert"
+    assert list(imported.texts) == ["fr", "nl", "de"]
+    assert imported.texts["fr"] == ("Incendie à Beersel. Restez à l'intérieur, fermez portes "
+                                    "et fenêtres.")
+    assert imported.content["nl"] == {
+        "sms": "Brand in Beersel. Blijf binnen, sluit deuren en ramen.",
+        "cap_event": "Brand", "cap_headline": "Brand in Beersel",
+        "cap_description": "Een brand veroorzaakt dikke rook.",
+        "cap_instruction": "Blijf binnen, sluit deuren en ramen."}
+    assert imported.cap_params == {"category": "Fire", "urgency": "Immediate",
+                                   "severity": "Severe", "certainty": "Observed",
+                                   "event": "Incendie"}
+    assert imported.expires == dt.datetime(2026, 11, 29, 17, tzinfo=dt.UTC)
+    assert imported.area is not None and imported.area.is_valid
+    assert imported.area.bounds == pytest.approx((4.2943, 50.7413, 4.3143, 50.7613))
+    assert imported.area_name == "Beersel centre, Beersel centrum, Beersel Zentrum"
+    assert (imported.identifier, imported.sender) == ("BE-TEST-1", "alert@example.be")
+    # The unclosed ring is closed and the import says so (once: the same ring in
+    # every language is read once).
+    closed = [w for w in imported.warnings if "was not closed" in w.message]
+    assert [w.element for w in closed] == ["info[1]/area[1]/polygon[1]"]
+    assert imported.to_json()["area"]["type"] == "Polygon"
+
+
+@pytest.mark.parametrize(("tag", "lang"), [("fr", "fr"), ("fr-BE", "fr"), ("FR-fr", "fr"),
+                                           ("nl-BE", "nl"), ("de-BE", "de"), ("en-GB", "en"),
+                                           ("", "en")])
+def test_language_tags(tag: str, lang: str) -> None:
+    doc = cap_xml(info_xml(tag)) if tag else cap_xml(info_xml().replace(
+        "<language>fr-BE</language>", ""))
+    assert list(import_cap(doc, now=NOW).texts) == [lang]
+
+
+def test_unsupported_and_repeated_languages_are_skipped_with_a_warning() -> None:
+    imported = import_cap(cap_xml(info_xml("es-US"), info_xml("fr-BE"), info_xml("fr")),
+                          now=NOW)
+    assert list(imported.texts) == ["fr"]
+    warnings = {w.element: w.message for w in imported.warnings}
+    assert "'es-US' is not a language Tocsin sends" in warnings["info[1]/language"]
+    assert "only the first one is used" in warnings["info[3]/language"]
+    with pytest.raises(CapImportError) as caught:
+        import_cap(cap_xml(info_xml("es-US")), now=NOW)
+    assert caught.value.element == "info" and "es-US" in caught.value.reason
+
+
+@pytest.mark.parametrize(("status", "urgency", "severity", "kind"), [
+    ("Actual", "Immediate", "Extreme", "alert"), ("Actual", "Expected", "Severe", "alert"),
+    ("Actual", "Future", "Severe", "warning"), ("Actual", "Immediate", "Moderate", "warning"),
+    ("Actual", "Past", "Minor", "warning"), ("Test", "Immediate", "Severe", "test"),
+    ("Exercise", "Immediate", "Extreme", "exercise"), ("Draft", "Immediate", "Severe", "alert"),
+])
+def test_kind_from_status_urgency_severity(status: str, urgency: str, severity: str,
+                                          kind: str) -> None:
+    doc = cap_xml(info_xml(urgency=urgency, severity=severity), status=status)
+    assert import_cap(doc, now=NOW).kind == kind
+
+
+def test_sms_text_is_headline_and_instruction_shortened_sensibly() -> None:
+    assert base_sms_text("Flood", "", "Water rising.", "", 3) == "Flood. Water rising."
+    assert base_sms_text("", "", "", "Storm", 3) == "Storm"
+    assert base_sms_text("Alert!", "Stay in.", "x", "", 3) == "Alert! Stay in."
+    sentences = " ".join(f"Sentence number {i} tells what to do." for i in range(60))
+    short = shorten_sms(sentences, 2)
+    assert analyse(short).segments <= 2 and short.endswith("do.")
+    words = "word " * 400
+    cut = shorten_sms(words, 1)
+    assert analyse(cut).segments == 1 and cut.endswith("word...")
+    # The ellipsis is three full stops: it never forces UCS-2.
+    assert analyse(cut).encoding == "GSM-7"
+    long_cap = cap_xml(info_xml(instruction=sentences))
+    imported = import_cap(long_cap, now=NOW, sms_max_segments=2)
+    assert analyse(imported.texts["fr"]).segments <= 2
+    assert imported.content["fr"]["cap_instruction"] == sentences
+    assert any("shortened" in w.message for w in imported.warnings)
+    with pytest.raises(ValueError, match="max_segments"):
+        shorten_sms("x", 0)
+
+
+def test_circles_and_nis_geocodes() -> None:
+    circle = area_xml("Rond", polygons=(), circles=("50.7513,4.3043 1.5",))
+    imported = import_cap(cap_xml(info_xml(areas=(circle,))), now=NOW)
+    assert imported.area is not None
+    assert area_km2(imported.area) == pytest.approx(3.14159 * 1.5 ** 2, rel=0.01)
+    nis_only = area_xml("Eupen", polygons=(), geocodes=(("NIS", "63023"),
+                                                        ("SAME", "006109")))
+    imported = import_cap(cap_xml(info_xml(areas=(nis_only,))), now=NOW)
+    assert imported.area is None and imported.area_nis == ["63023"]
+    point = area_xml("Point", polygons=(), circles=("50.75,4.30 0",))
+    with pytest.raises(CapImportError, match="no area"):
+        import_cap(cap_xml(info_xml(areas=(point,))), now=NOW)
+
+
+def test_upstream_update_cancel_and_expiry_are_warnings() -> None:
+    doc = cap_xml(msg_type="Cancel",
+                  references="alert@example.be,BE-TEST-0,2026-11-29T09:00:00+01:00")
+    imported = import_cap(doc, now=NOW + dt.timedelta(days=1))
+    warnings = {w.element: w.message for w in imported.warnings}
+    assert "Cancel of alert@example.be,BE-TEST-0" in warnings["msgType"]
+    assert "expired" in warnings["info[1]/expires"]
+    assert imported.msg_type == "Cancel" and imported.references is not None
+
+
+def test_cap11_is_imported_read_only() -> None:
+    imported = import_cap(cap_xml(ns=CAP11_NS), now=NOW)
+    assert imported.cap_version == "1.1"
+    assert any("CAP 1.1" in w.message for w in imported.warnings)
+
+
+def test_schema_deviations_are_warnings() -> None:
+    doc = cap_xml(info_xml(urgency="Soon"))
+    imported = import_cap(doc, now=NOW)
+    assert "urgency" not in imported.cap_params
+    assert any(w.element == "info[1]/urgency" and "not valid CAP 1.2" in w.message
+               for w in imported.warnings)
+
+
+@pytest.mark.parametrize(("doc", "element", "words"), [
+    (LAUGHS.format(enc="UTF-8").encode(), "document", "DOCTYPE"),
+    (LAUGHS.format(enc="UTF-16").encode("utf16"), "document", "entity"),
+    (b"<alert>", "document", "not well-formed"),
+    (b"<feed xmlns='http://www.w3.org/2005/Atom'/>", "alert", "root element"),
+    (cap_xml().replace(b"<info>", b"<x>").replace(b"</info>", b"</x>"), "info", "no info"),
+    (cap_xml(status="System"), "status", "System"),
+    (cap_xml(msg_type="Ack", references="a,b,2026-11-29T09:00:00+01:00"), "msgType", "Ack"),
+    (cap_xml(info_xml(areas=(area_xml(polygons=(
+        "50.74,4.29 50.76,4.31 50.74,4.31 50.76,4.29 50.74,4.29",)),))),
+     "info[1]/area[1]/polygon[1]", "intersect"),
+    (cap_xml(info_xml(areas=(area_xml(polygons=(" ".join(
+        ",".join(reversed(p.split(","))) for p in BEERSEL.split()),)),))),
+     "info[1]/area[1]/polygon[1]", "lon,lat"),
+    (cap_xml(info_xml(areas=(area_xml(polygons=("50,4 95,4 50,5 50,4",)),))),
+     "info[1]/area[1]/polygon[1]", "latitude 95"),
+    (cap_xml(info_xml(areas=(area_xml(polygons=("50,4 51,5 50,4",)),))),
+     "info[1]/area[1]/polygon[1]", "distinct"),
+    (cap_xml(info_xml(areas=(area_xml(polygons=(), circles=("50.75,4.30 -2",)),))),
+     "info[1]/area[1]/circle[1]", "negative"),
+    (cap_xml(info_xml(areas=(area_xml(polygons=(), circles=("4.30,50.75 2",)),))),
+     "info[1]/area[1]/circle[1]", "lon,lat"),
+    (cap_xml(info_xml(areas=(area_xml(polygons=()),))), "area", "no area"),
+    (cap_xml(info_xml(headline="", description="", instruction="", event="")), "info",
+     "no info block has any text"),
+])
+def test_bad_input_names_the_element(doc: bytes, element: str, words: str) -> None:
+    with pytest.raises(CapImportError) as caught:
+        import_cap(doc, now=NOW)
+    assert caught.value.element == element
+    assert words.lower() in caught.value.reason.lower()
+
+
+# --- drafts ---------------------------------------------------------------------------
+
+
+def test_save_and_get_draft(engine: Engine) -> None:
+    imported = import_cap(trilingual(), now=NOW)
+    deliveries = _count(engine, Delivery)
+    campaign_id = save_draft(engine, "23003", imported, "beersel", source="127.0.0.1")
+    draft = get_draft(engine, campaign_id, "23003")
+    assert draft["status"] == "draft" and draft["kind"] == "alert"
+    assert draft["texts"] == imported.texts
+    assert draft["content"]["de"]["cap_headline"] == "Brand in Beersel"
+    assert draft["area_name"] == "Beersel centre, Beersel centrum, Beersel Zentrum"
+    assert draft["cap"]["event"] == "Incendie" and draft["cap"]["category"] == "Fire"
+    assert draft["expires_at"] == "2026-11-29T17:00:00Z"
+    assert draft["source"]["identifier"] == "BE-TEST-1"
+    assert draft["source"]["format"] == "CAP 1.2"
+    assert any("was not closed" in w["message"] for w in draft["warnings"])
+    assert shape(draft["area"]).bounds == pytest.approx((4.2943, 50.7413, 4.3143, 50.7613))
+    assert draft["channels"] == ["sms", "email", "cap"]
+    with transaction(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        assert c is not None and c.cap_xml is None and c.launched_at is None
+        assert c.cap_identifier == f"BE-TOCSIN-DRAFT-{campaign_id}"
+        audit = s.scalars(sa.select(AuditEntry).where(AuditEntry.target == campaign_id)).one()
+        assert (audit.action, audit.actor, audit.source) == ("campaign.draft", "beersel",
+                                                             "127.0.0.1")
+    assert _count(engine, Delivery) == deliveries
+    # Another authority cannot read it; the federal view (None) can.
+    with pytest.raises(LookupError):
+        get_draft(engine, campaign_id, "21004")
+    assert get_draft(engine, campaign_id, None)["campaign_id"] == campaign_id
+    # The same upstream alert imported twice makes two drafts.
+    assert save_draft(engine, "23003", imported, "beersel") != campaign_id
+
+
+def test_draft_area_clipped_to_the_territory(engine: Engine) -> None:
+    doc = cap_xml(info_xml(areas=(area_xml("Ouest", polygons=(ACROSS_BORDER,)),)))
+    campaign_id = save_draft(engine, "23003", import_cap(doc, now=NOW), "beersel")
+    draft = get_draft(engine, campaign_id, "23003")
+    with transaction(engine) as s:
+        beersel = territory_of(s.get(Authority, "23003"))  # type: ignore[arg-type]
+    area = shape(draft["area"])
+    assert area.difference(beersel).area < 1e-12
+    assert any(w["element"] == "area" and "clipped" in w["message"]
+               for w in draft["warnings"])
+
+
+def test_draft_from_nis_geocode(engine: Engine) -> None:
+    nis_only = area_xml("Eupen", polygons=(), geocodes=(("NIS", "63023"),))
+    doc = cap_xml(info_xml("de-BE", areas=(nis_only,)))
+    campaign_id = save_draft(engine, "63023", import_cap(doc, now=NOW), "eupen")
+    draft = get_draft(engine, campaign_id, "63023")
+    assert draft["area_nis"] == "63023" and draft["area_name"] == "Eupen"
+
+
+def test_draft_refused_outside_the_territory_nothing_saved(engine: Engine) -> None:
+    before = (_count(engine, Campaign), _count(engine, AuditEntry))
+    uk = import_cap((FIXTURES / "uk-samples/VALID_AREA_POLYGON.xml").read_bytes(), now=NOW)
+    with pytest.raises(CampaignInputError) as caught:
+        save_draft(engine, "23003", uk, "beersel")
+    assert caught.value.field == "area" and "outside the territory" in caught.value.reason
+    eupen = import_cap(cap_xml(), now=NOW)  # a Beersel area
+    with pytest.raises(CampaignInputError, match="outside the territory"):
+        save_draft(engine, "63023", eupen, "eupen")
+    with pytest.raises(CampaignInputError) as unknown:
+        save_draft(engine, "99999", eupen, "x")
+    assert unknown.value.field == "authority"
+    assert (_count(engine, Campaign), _count(engine, AuditEntry)) == before
+
+
+def test_draft_sms_respects_the_authority_maximum(engine: Engine) -> None:
+    with transaction(engine) as s:
+        s.get(Authority, "23003").sms_max_segments = 1  # type: ignore[union-attr]
+    sentences = " ".join(f"Phrase {i} : restez calmes et suivez les consignes." for i in range(30))
+    imported = import_cap(cap_xml(info_xml(instruction=sentences)), now=NOW)
+    campaign_id = save_draft(engine, "23003", imported, "beersel")
+    draft = get_draft(engine, campaign_id, "23003")
+    assert analyse(draft["texts"]["fr"]).segments == 1
+    assert draft["content"]["fr"]["sms"] == draft["texts"]["fr"]
+
+
+def test_draft_on_every_database(any_engine: Engine) -> None:
+    campaign_id = save_draft(any_engine, "23003", import_cap(trilingual(), now=NOW), "beersel")
+    draft = get_draft(any_engine, campaign_id, "23003")
+    assert draft["status"] == "draft" and list(draft["texts"]) == ["fr", "nl", "de"]
+    assert json.dumps(draft)  # JSON-ready as returned
+
+
+# --- the command line -------------------------------------------------------------------
+
+
+def test_cli_import(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tocsin.cli import app
+    from tocsin.core.db import get_engine
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    runner = CliRunner()
+    alert = tmp_path / "alert.xml"
+    alert.write_bytes(trilingual())
+    ok = runner.invoke(app, ["cap", "import", str(alert), "--authority", "23003", "--json"])
+    assert ok.exit_code == 0, ok.output
+    draft = json.loads(ok.stdout)
+    assert draft["status"] == "draft" and "was not closed" in ok.stderr
+    assert get_draft(engine, draft["campaign_id"], "23003")["texts"] == draft["texts"]
+    before = _count(engine, Campaign)
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes((FIXTURES / "uk-samples/INVALID_AREA_WITH_INTERSECTIONS.xml").read_bytes())
+    refused = runner.invoke(app, ["cap", "import", str(bad), "--authority", "23003"])
+    assert refused.exit_code == 1
+    assert "info[1]/area[1]/polygon[1]" in refused.output and "intersect" in refused.output
+    outside = runner.invoke(app, ["cap", "import", str(FIXTURES / "uk-samples/WAINFLEET.xml"),
+                                  "--authority", "23003"])
+    assert outside.exit_code == 1 and "error: area: lies outside" in outside.output
+    missing = runner.invoke(app, ["cap", "import", str(tmp_path / "no.xml"),
+                                  "--authority", "23003"])
+    assert missing.exit_code == 2
+    assert _count(engine, Campaign) == before
+    for result in (ok, refused, outside, missing):
+        assert "Traceback" not in result.output
