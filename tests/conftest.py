@@ -113,6 +113,8 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
         if key.startswith("TOCSIN_") and key != "TOCSIN_TEST_DATABASE_URL":
             monkeypatch.delenv(key)
     monkeypatch.setenv("TOCSIN_VAR_DIR", str(tmp_path / "var"))
+    # Feeds are read right after each change in tests; the micro-cache has its own test.
+    monkeypatch.setenv("TOCSIN_FEED_CACHE_SECONDS", "0")
     get_settings.cache_clear()
     get_engine.cache_clear()
     yield

@@ -297,3 +297,21 @@ def test_signing_needs_both_settings(tmp_path):
     assert sign_if_configured(b"<x/>", Settings()) == b"<x/>"
     with pytest.raises(CapSigningError, match="cap_signing_cert_file"):
         sign_if_configured(b"<x/>", Settings(cap_signing_key_file=key_file))
+
+
+def test_feed_pages_are_reused_for_feed_cache_seconds(engine, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TOCSIN_FEED_CACHE_SECONDS", "0.5")
+    from tocsin.core.settings import get_settings
+
+    get_settings.cache_clear()
+    first = _launch(engine, "live")
+    client = TestClient(create_app(engine, start_worker=False))
+    before = _feed_ids(client, "/cap/feed.atom")
+    second = _launch(engine, "live")
+    # Within the window the built page is served again: the spike after an alert
+    # costs one build per process and window, not one per request.
+    assert _feed_ids(client, "/cap/feed.atom") == before == [first]
+    time.sleep(0.6)
+    assert _feed_ids(client, "/cap/feed.atom") == [second, first]

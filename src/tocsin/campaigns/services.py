@@ -45,7 +45,7 @@ from tocsin.authorities.models import Authority
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
-from tocsin.core.db import table, transaction, utcnow
+from tocsin.core.db import read_transaction, table, transaction, utcnow
 from tocsin.core.settings import Settings, get_settings
 from tocsin.dispatch.models import FINAL_STATES, IN_FLIGHT, QUEUED, SENT, STOPPED, Delivery
 from tocsin.geo.areas import AreaError, area_km2, clip_to_territory, parse_area_geojson
@@ -512,7 +512,7 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     """
     settings = settings or get_settings()
     price = Decimal(settings.sms_segment_price_eur)
-    with transaction(engine) as s:
+    with read_transaction(engine) as s:
         checked = _check(s, req, settings)
         recipients = resolve_recipients(s, checked)
     return _estimate(checked, recipients, price)
@@ -954,7 +954,7 @@ def campaign_report(engine: Engine, campaign_id: str,
     """
     settings = settings or get_settings()
     d = table(Delivery)
-    with transaction(engine) as s:
+    with read_transaction(engine) as s:
         c = s.get(Campaign, campaign_id)
         if c is None:
             raise LookupError(f"campaign {campaign_id!r} not found")
@@ -1047,7 +1047,7 @@ def list_campaigns(engine: Engine, authority_id: str | None,
                    environment: str) -> list[dict[str, Any]]:
     """Campaigns of an authority (all when ``None``) in one environment, newest first."""
     d = table(Delivery)
-    with transaction(engine) as s:
+    with read_transaction(engine) as s:
         q = sa.select(Campaign).where(Campaign.environment == environment)
         if authority_id is not None:
             q = q.where(Campaign.authority_id == authority_id)
@@ -1068,7 +1068,7 @@ def pending_counts(engine: Engine, campaign_id: str) -> dict[str, dict[str, int]
     """Deliveries of a campaign per channel and state (for progress displays)."""
     d = table(Delivery)
     out: dict[str, dict[str, int]] = {}
-    with transaction(engine) as s:
+    with read_transaction(engine) as s:
         for ch, st, n in s.execute(
             sa.select(d.c.channel, d.c.state, sa.func.count())
             .where(d.c.campaign_id == campaign_id).group_by(d.c.channel, d.c.state)

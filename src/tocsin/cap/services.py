@@ -7,6 +7,8 @@ Live campaigns are published at ``/cap/…``; simulation campaigns only at
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -23,7 +25,7 @@ from tocsin.campaigns.models import Campaign
 from tocsin.cap.build import CapAlert, CapArea, CapInfo, build_alert
 from tocsin.cap.feed import FeedEntry, build_atom_feed
 from tocsin.cap.polygons import area_to_cap_polygons
-from tocsin.core.db import transaction, utcnow
+from tocsin.core.db import read_transaction, utcnow
 from tocsin.core.settings import Settings, get_settings
 
 
@@ -155,7 +157,7 @@ def get_cap_xml(engine: Engine, identifier: str, environment: str | None = None,
     may show). Expired, updated and cancelled messages stay available: their URL
     is stable. Raises ``LookupError`` when no campaign published it.
     """
-    with transaction(engine) as s:
+    with read_transaction(engine) as s:
         q = sa.select(Campaign.cap_xml).where(Campaign.cap_identifier == identifier,
                                                Campaign.cap_xml.is_not(None))
         if public_only and environment is not None:
@@ -245,9 +247,36 @@ def cap_feed(engine: Engine, environment: str = "live", settings: Settings | Non
     """
     settings = settings or get_settings()
     scope = scope or FeedScope(environment=environment)
-    environment = scope.environment
     if page < 1:
         raise ValueError("page: must be 1 or more")
+    if scope.area is not None or settings.feed_cache_seconds <= 0:
+        return _build_feed(engine, settings, page, page_size, scope)
+    key = (engine.url.render_as_string(), settings.public_base_url, scope, page, page_size)
+    now = time.monotonic()
+    with _feed_cache_lock:
+        hit = _feed_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    built = _build_feed(engine, settings, page, page_size, scope)
+    with _feed_cache_lock:
+        if len(_feed_cache) >= _FEED_CACHE_ENTRIES:
+            _feed_cache.clear()
+        _feed_cache[key] = (now + settings.feed_cache_seconds, built)
+    return built
+
+
+# Micro-cache of built feed pages (SPEC F36: the spike after an alert). Each
+# process builds a page at most once per ``feed_cache_seconds``; a new alert
+# shows up at most that late (panels poll every few seconds, and webhooks push
+# at once). Area-filtered (gateway) feeds are not cached.
+_FEED_CACHE_ENTRIES = 512
+_feed_cache: dict[tuple[Any, ...], tuple[float, FeedPage]] = {}
+_feed_cache_lock = threading.Lock()
+
+
+def _build_feed(engine: Engine, settings: Settings, page: int, page_size: int,
+                scope: FeedScope) -> FeedPage:
+    environment = scope.environment
     now = utcnow()
     base_path = scope.base_path or feed_base_path(environment)
     doc_base = f"{settings.public_base_url}{base_path}"
@@ -256,7 +285,7 @@ def cap_feed(engine: Engine, environment: str = "live", settings: Settings | Non
     where = published_clause(environment) if scope.archive else active_clause(environment, now)
     columns = (Campaign.id, Campaign.cap_identifier, Campaign.area_name, Campaign.kind,
                Campaign.launched_at, Campaign.texts, Campaign.content, Campaign.msg_type)
-    with transaction(engine) as s:
+    with read_transaction(engine) as s:
         if scope.authority_id is not None:
             if s.get(Authority, scope.authority_id) is None:
                 raise LookupError(f"unknown authority {scope.authority_id!r}")

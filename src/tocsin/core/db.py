@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from tocsin.core.settings import get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "tocsin_read_only"
 
 
 def utcnow() -> dt.datetime:
@@ -88,7 +89,8 @@ def make_engine(url: str) -> Engine:
 
     SQLite: WAL journal, 30 s busy timeout, foreign keys on, and every
     transaction opened with ``BEGIN IMMEDIATE`` so that two processes claiming
-    deliveries serialise on the write lock instead of failing on upgrade.
+    deliveries serialise on the write lock instead of failing on upgrade
+    (``read_transaction`` begins deferred instead).
     """
     if url.startswith("sqlite"):
         engine = sa.create_engine(
@@ -98,7 +100,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers (read_transaction) begin deferred: in WAL mode they then read a
+            # snapshot without waiting for the write lock that dispatch holds.
+            read_only = conn.get_execution_options().get(READ_ONLY_OPTION)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -119,6 +124,20 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
 def transaction(engine: Engine | None = None) -> Iterator[Session]:
     """A session in one transaction: committed on success, rolled back on any error."""
     with session_factory(engine)() as session, session.begin():
+        yield session
+
+
+@contextlib.contextmanager
+def read_transaction(engine: Engine | None = None) -> Iterator[Session]:
+    """A session in one read-only snapshot, for hot read paths (feeds, reports).
+
+    On SQLite it begins deferred, so it never queues behind the writers of the
+    delivery queue (WAL readers see the last committed state); on PostgreSQL it
+    is an ordinary transaction. Writing in it is a programming error: on SQLite
+    the write may fail with ``database is locked`` under load.
+    """
+    bind = (engine or get_engine()).execution_options(**{READ_ONLY_OPTION: True})
+    with Session(bind=bind, expire_on_commit=False) as session, session.begin():
         yield session
 
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Web.
     secret_key: str = Field(default="", description="Cookie signing key; empty = per-var-dir key")
     map_tile_url: str = Field(default="", description="Optional raster tile URL template")
+    feed_cache_seconds: float = Field(
+        default=1.0, ge=0, le=60,
+        description="How long one process reuses a built CAP feed page (0 = never)")
 
     # CAP publishing and gateway (F24, F36).
     cap_signing_key_file: Path | None = Field(
