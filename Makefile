@@ -36,8 +36,9 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src/tocsin
 
-bench: $(STAMP) ## Throughput of SMS and e-mail through the simulators (100,000 deliveries)
+bench: $(STAMP) ## Throughput of SMS and e-mail (100,000 deliveries) and of the CAP feed
 	$(BIN)/python benchmarks/bench_dispatch.py
+	$(BIN)/python benchmarks/bench_feed.py
 
 clean: ## Remove the virtual environment and the embedded database
 	rm -rf $(VENV) var

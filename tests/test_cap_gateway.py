@@ -179,7 +179,9 @@ def test_admin_page_is_for_the_federal_operator(engine):
 
     login("op")
     assert client.get("/admin/gateway").status_code == 403
+    assert 'href="/admin/gateway"' not in client.get("/").text
     csrf = login("crisis")
+    assert 'href="/admin/gateway"' in client.get("/").text  # in the federal operator's menu
     r = client.post("/admin/gateway/keys", data={"name": "Panel vendor", "csrf_token": csrf})
     assert r.status_code == 201 and r.headers["Cache-Control"] == "no-store"
     key = re.search(r'id="new-key">([^<]+)<', r.text)[1]
