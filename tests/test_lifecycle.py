@@ -39,6 +39,7 @@ from tocsin.dispatch.models import Delivery
 from tocsin.dispatch.scheduler import run_due
 from tocsin.subscribers.importer import import_subscribers
 from tocsin.subscribers.models import ContactPoint
+from weblogin import session_csrf
 
 NS = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
 
@@ -371,17 +372,7 @@ def _client(engine, tmp_path):
 
 
 def _login(client: TestClient, username: str, password: str) -> str:
-    import re
-
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    assert token
-    client.post("/login", data={"username": username, "password": password,
-                                "environment": "simulation", "csrf_token": token.group(1)},
-                follow_redirects=False)
-    page = client.get("/campaigns/new").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert token
-    return token.group(1)
+    return session_csrf(client, username, password, page="/campaigns/new")
 
 
 def test_api_lifecycle(engine, tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import shutil
 import unicodedata
 import wave
@@ -26,6 +25,7 @@ from tocsin.core.migrate import upgrade
 from tocsin.core.settings import Settings
 from tocsin.messages.sms import GSM7_REWRITES, composer_preview, gsm7_rewrite, is_gsm7, preview
 from tocsin.web.app import create_app
+from weblogin import session_csrf
 
 PASSWORD = "correct horse battery staple"
 ESPEAK = shutil.which("espeak-ng")
@@ -65,19 +65,9 @@ def client(engine: Engine, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def _csrf(html: str) -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert m, "no CSRF token in the page"
-    return m.group(1)
-
-
 def _login(c: TestClient, username: str = "op") -> dict[str, str]:
     """Log in and return the headers a JSON POST needs."""
-    form = {"username": username, "password": PASSWORD, "environment": "simulation",
-            "csrf_token": _csrf(c.get("/login").text)}
-    r = c.post("/login", data=form, follow_redirects=False)
-    assert r.status_code == 303
-    return {"X-CSRF-Token": _csrf(c.get("/").text)}
+    return {"X-CSRF-Token": session_csrf(c, username, PASSWORD)}
 
 
 # ---------------------------------------------------------------------- composer_preview (pure)
@@ -148,7 +138,7 @@ def test_rewrite_table_additions() -> None:
 # ---------------------------------------------------------------------- HTTP
 
 
-def test_endpoints_need_login_and_csrf(client: TestClient) -> None:
+def test_endpoints_need_login_andcsrf_of(client: TestClient) -> None:
     paths = ["sms-preview", "voice-estimate", "voice-preview", "language-check"]
     for path in paths:
         r = client.post(f"/api/messages/{path}", json={})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tocsin.dispatch.models import Delivery
 from tocsin.messages import templates as tpl
 from tocsin.messages.models import MessageTemplate
 from tocsin.subscribers.importer import import_subscribers
+from weblogin import session_csrf
 
 PASSWORD = "correct horse battery staple"
 WAVRE, BRUXELLES, HALLE = "25112", "21004", "23027"
@@ -229,19 +229,8 @@ def client(engine: Engine, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def _csrf(html: str) -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert m, "no CSRF token in the page"
-    return m.group(1)
-
-
 def _login(c: TestClient, username: str = "op") -> str:
-    token = _csrf(c.get("/login").text)
-    r = c.post("/login", data={"username": username, "password": PASSWORD,
-                               "environment": "simulation", "csrf_token": token},
-               follow_redirects=False)
-    assert r.status_code == 303
-    return _csrf(c.get("/templates").text)
+    return session_csrf(c, username, PASSWORD, page="/templates")
 
 
 def _form(token: str, **kw: str) -> dict[str, str]:

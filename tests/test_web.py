@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -19,6 +19,7 @@ from tocsin.core.db import make_engine, transaction
 from tocsin.core.migrate import upgrade
 from tocsin.core.settings import Settings
 from tocsin.web.app import create_app
+from weblogin import csrf_of, log_in
 
 PASSWORD = "correct horse battery staple"
 CAMPAIGNS = importlib.util.find_spec("tocsin.campaigns.services") is not None
@@ -71,21 +72,9 @@ def client(engine: Engine, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def csrf_of(html: str) -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert m, "no CSRF token in the form"
-    return m.group(1)
-
-
 def login(c: TestClient, username: str = "op", password: str = PASSWORD,
-          environment: str = "simulation") -> object:
-    token = csrf_of(c.get("/login").text)
-    return c.post(
-        "/login",
-        data={"username": username, "password": password, "environment": environment,
-              "csrf_token": token},
-        follow_redirects=False,
-    )
+          environment: str = "simulation") -> httpx.Response:
+    return log_in(c, username, password, environment)
 
 
 def test_login_ok_opens_session_and_audits(client: TestClient, engine: Engine) -> None:

@@ -34,12 +34,12 @@ from tocsin.cap.validate import (
     as_cap12,
     circle_geometry,
     element_path,
-    invalidity,
     near_country,
     parse_cap_datetime,
     parse_circle_text,
     parse_polygon_text,
     range_problem,
+    ring_problem,
     schema_issues,
     swapped,
 )
@@ -243,13 +243,9 @@ def _polygon(element: etree._Element, label: str, country: str | None,
         raise CapImportError(path, f"the polygon of {label} has {len(set(points))} distinct "
                                    f"points; a ring needs at least 3 (CAP 1.2 §3.2.4)")
     ring = Polygon([(lon, lat) for lat, lon in points])
-    if not ring.is_valid:
-        what, where = invalidity(ring)
-        at = f" at {where[0]:.6f},{where[1]:.6f} (lat,lon)" if where else ""
-        kind = "crosses itself (self-intersection)" if "self-intersection" in what.lower() \
-            else f"is not a valid ring ({what})"
-        raise CapImportError(path, f"the polygon of {label} {kind}{at}: a ring must not "
-                                   f"intersect itself; fix the area upstream")
+    problem = ring_problem(ring, label)
+    if problem is not None:
+        raise CapImportError(path, f"{problem}; fix the area upstream")
     _check_order(ring, path, label, country)
     return ring
 

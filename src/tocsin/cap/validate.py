@@ -265,6 +265,22 @@ def _fmt(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
+def ring_problem(ring: Polygon, label: str) -> str | None:
+    """Why the lon/lat ``ring`` of ``label`` (an areaDesc) is not a simple ring, or None.
+
+    Names the crossing point as ``lat,lon`` (CAP order), e.g. "the polygon of
+    Zone A crosses itself (self-intersection) at 50.85,4.35 (lat,lon): a ring
+    must not intersect itself" (CAP 1.2 §3.2.4).
+    """
+    if ring.is_valid:
+        return None
+    what, where = invalidity(ring)
+    at = f" at {_fmt(where[0])},{_fmt(where[1])} (lat,lon)" if where else ""
+    kind = ("crosses itself (self-intersection)" if "self-intersection" in what.lower()
+            else f"is not a valid ring ({what})")
+    return f"the polygon of {label} {kind}{at}: a ring must not intersect itself"
+
+
 def invalidity(ring: Polygon) -> tuple[str, tuple[float, float] | None]:
     """``(what, (lat, lon) or None)``: why a lon/lat polygon is invalid and where."""
     explanation = explain_validity(ring)
@@ -495,13 +511,9 @@ def _check_polygon(polygon: etree._Element, label: str, errors: list[Issue]
     if not usable or len(points) < 4:
         return None
     ring = Polygon([(lon, lat) for lat, lon in points])
-    if not ring.is_valid:
-        what, where = invalidity(ring)
-        at = f" at {_fmt(where[0])},{_fmt(where[1])} (lat,lon)" if where else ""
-        kind = "crosses itself (self-intersection)" if "self-intersection" in what.lower() \
-            else f"is not a valid ring ({what})"
-        errors.append(Issue(path, f"the polygon of {label} {kind}{at}: a ring must not "
-                                  f"intersect itself (CAP 1.2 §3.2.4)"))
+    problem = ring_problem(ring, label)
+    if problem is not None:
+        errors.append(Issue(path, f"{problem} (CAP 1.2 §3.2.4)"))
         return shapely.make_valid(ring)
     return ring
 
