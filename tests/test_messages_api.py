@@ -85,7 +85,7 @@ def test_composer_preview_offers_rewrite_that_makes_gsm7() -> None:
     text = "Restez à l’intérieur… «\u00a0Évacuation\u00a0» – zone A" * 3
     p = composer_preview(text, max_segments=1)
     assert p["encoding"] == "UCS-2" and p["segments"] == 3 and p["over_max"] is True
-    assert p["gsm7_rewrite"] == ("Restez à l'intérieur... \" Évacuation \" - zone A" * 3)
+    assert p["gsm7_rewrite"] == ("Restez à l'intérieur... \"Évacuation\" - zone A" * 3)
     assert p["rewrite_segments"] == 1
     assert preview(p["gsm7_rewrite"])["encoding"] == "GSM-7"
 
@@ -102,7 +102,8 @@ def test_composer_preview_empty_text_is_zero() -> None:
     p = composer_preview("", max_segments=6)
     assert p == {"encoding": "GSM-7", "units": 0, "segments": 0, "part_units": [],
                  "cost_eur": 0.0, "non_gsm_chars": [], "max_segments": 6, "over_max": False,
-                 "gsm7_rewrite": None, "rewrite_segments": None}
+                 "gsm7_rewrite": None, "rewrite_segments": None, "accent_rewrite": None,
+                 "accent_rewrite_segments": None, "accent_changes": []}
 
 
 def test_composer_preview_bad_cap() -> None:
@@ -155,7 +156,9 @@ def test_sms_preview_shape_and_cap(client: TestClient) -> None:
     assert r.status_code == 200
     assert r.json() == {"encoding": "GSM-7", "units": 21, "segments": 1, "part_units": [21],
                         "cost_eur": 0.055, "non_gsm_chars": [], "max_segments": 4,
-                        "over_max": False, "gsm7_rewrite": None, "rewrite_segments": None}
+                        "over_max": False, "gsm7_rewrite": None, "rewrite_segments": None,
+                        "accent_rewrite": None, "accent_rewrite_segments": None,
+                        "accent_changes": []}
     # Wavre caps at 2 segments; a 3-segment UCS-2 text is over, its rewrite fits in 1.
     long = "Évacuez le quartier – n’attendez pas. " * 5
     r = client.post("/api/messages/sms-preview", json={"text": long, "authority_id": "25112"},

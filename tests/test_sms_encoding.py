@@ -16,8 +16,10 @@ from tocsin.messages.sms import (
     GSM7_REWRITES,
     SmsAnalysis,
     analyse,
+    composer_preview,
     decode_short_message,
     encode_parts,
+    gsm7_fold_accents,
     gsm7_rewrite,
     preview,
 )
@@ -187,7 +189,8 @@ def test_decode_16_bit_reference_and_unknown_ie() -> None:
 def test_gsm7_rewrite_french_alert() -> None:
     text = "Restez à l’intérieur, fermez portes et fenêtres « immédiatement »"
     rewritten = gsm7_rewrite(text)
-    assert rewritten == 'Restez à l\'intérieur, fermez portes et fenêtres " immédiatement "'
+    # The spaces French typography puts inside guillemets go with them.
+    assert rewritten == 'Restez à l\'intérieur, fermez portes et fenêtres "immédiatement"'
     # ê is a letter and stays (meaning first); only it keeps the text in UCS-2.
     assert analyse(rewritten).non_gsm_chars == ["ê"]
     assert gsm7_rewrite("Let op – blijf binnen… “Sluit ramen”") == (
@@ -196,6 +199,33 @@ def test_gsm7_rewrite_french_alert() -> None:
     assert analyse(gsm7_rewrite("Evacuatie\u00a0: 10\u202f000 mensen — ’s nachts")).encoding == (
         "GSM-7"
     )
+
+
+def test_fold_accents_is_a_separate_checked_choice() -> None:
+    text = "Fermez les fenêtres « maintenant » : ça brûle près de l’usine à Forêt. Cœur évacué."
+    folded, changes = gsm7_fold_accents(text)
+    assert folded == ('Fermez les fenetres "maintenant" : ca brule près de l\'usine à Foret. '
+                      "Coeur évacué.")
+    assert analyse(folded).encoding == "GSM-7"
+    # GSM-7 letters (è, à, é) stay; every changed word is listed once, in order.
+    assert changes == [{"from": "fenêtres", "to": "fenetres"}, {"from": "ça", "to": "ca"},
+                       {"from": "brûle", "to": "brule"}, {"from": "Forêt", "to": "Foret"},
+                       {"from": "Cœur", "to": "Coeur"}]
+    # Letters with no GSM-7 base (Greek, Cyrillic, CJK) and emoji are left as they are.
+    assert gsm7_fold_accents("Ж 中 😀")[0] == "Ж 中 😀"
+
+
+def test_composer_offers_accent_folding_only_when_the_plain_rewrite_is_not_enough() -> None:
+    plain = composer_preview("Restez à l’intérieur « immédiatement »", max_segments=6)
+    assert plain["gsm7_rewrite"] is not None and plain["accent_rewrite"] is None
+    accented = composer_preview("Fermez portes et fenêtres, restez à l’intérieur.",
+                                max_segments=6)
+    assert accented["gsm7_rewrite"] is None
+    assert accented["accent_rewrite"] == "Fermez portes et fenetres, restez à l'intérieur."
+    assert accented["accent_rewrite_segments"] == 1
+    assert accented["accent_changes"] == [{"from": "fenêtres", "to": "fenetres"}]
+    emoji = composer_preview("Restez chez vous 😀", max_segments=6)
+    assert emoji["accent_rewrite"] is None and emoji["accent_changes"] == []
 
 
 def test_gsm7_rewrite_targets_are_gsm7_and_letters_untouched() -> None:

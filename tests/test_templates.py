@@ -139,6 +139,25 @@ def test_name_unique_per_authority_and_official_languages_required(engine: Engin
     assert list(t.texts) == ["fr", "nl"]  # in the authority's language order
 
 
+@pytest.mark.parametrize("first, second", [
+    ("Éruption", "éruption"),                 # non-ASCII case
+    ("Straße", "STRASSE"),                    # full case folding
+    ("Éruption", "E\u0301ruption"),           # decomposed accent (NFD)
+    ("Crue Senne", "Crue\u200b Senne"),       # zero-width space
+    ("Crue Senne", "  Crue   Senne "),        # spacing
+])
+def test_names_that_look_the_same_are_the_same(engine: Engine, first: str,
+                                               second: str) -> None:
+    _create(engine, name=first)
+    err = _error(engine, name=second)
+    assert err.field == "name" and "already has" in err.reason
+
+
+def test_names_are_stored_normalised(engine: Engine) -> None:
+    t = _create(engine, name="  Crue\u200b   de la E\u0301ruption ")
+    assert t.name == "Crue de la Éruption"
+
+
 def _subscribers(engine: Engine) -> None:
     lines = ["subscriber_id,language,mobile,email,lat,lon"]
     for i in range(6):

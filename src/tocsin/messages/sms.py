@@ -19,6 +19,8 @@ handsets and SMSCs actually transmit for data_coding 0x08.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -36,6 +38,7 @@ __all__ = [
     "decode_short_message",
     "encode_parts",
     "gsm7_rewrite",
+    "gsm7_fold_accents",
     "is_gsm7",
     "preview",
 ]
@@ -357,7 +360,48 @@ def gsm7_rewrite(text: str) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"text: expected str, got {type(text).__name__}")
+    # French guillemets carry (no-break) spaces inside: « Évacuez » -> "Évacuez".
+    text = _GUILLEMET_SPACING.sub('"', text)
     return "".join(GSM7_REWRITES.get(char, char) for char in text)
+
+
+_GUILLEMET_SPACING = re.compile("\u00ab[ \u00a0\u202f\u2009]*|[ \u00a0\u202f\u2009]*\u00bb")
+_LIGATURES: Mapping[str, str] = {"œ": "oe", "Œ": "OE", "ĳ": "ij", "Ĳ": "IJ"}
+_WORD = re.compile(r"\w+")
+
+
+def _fold_char(char: str) -> str:
+    if is_gsm7(char):
+        return char
+    if char in _LIGATURES:
+        return _LIGATURES[char]
+    base = "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c))
+    return base if base and all(is_gsm7(c) for c in base) else char
+
+
+def gsm7_fold_accents(text: str) -> tuple[str, list[dict[str, str]]]:
+    """:func:`gsm7_rewrite`, then accented letters GSM-7 lacks folded to their base letter.
+
+    ê → e, ç → c, â → a, ë → e, œ → oe …; letters GSM-7 has (é è à ù ä ö ü ñ,
+    3GPP TS 23.038 §6.2.1) are kept. This can change a word ("sûr" → "sur"),
+    so it is offered only as an explicit second choice, with the words it
+    changes for the operator to check.
+
+    Returns ``(text, changes)`` where ``changes`` is ``[{"from": word, "to":
+    word}, …]`` in order of first appearance, each word once.
+    Raises ``TypeError`` when ``text`` is not a ``str``.
+    """
+    rewritten = gsm7_rewrite(text)
+    folded = "".join(_fold_char(c) for c in rewritten)
+    changes: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for match in _WORD.finditer(rewritten):
+        word = match.group()
+        new = "".join(_fold_char(c) for c in word)
+        if new != word and word not in seen:
+            seen.add(word)
+            changes.append({"from": word, "to": new})
+    return folded, changes
 
 
 def composer_preview(
@@ -387,7 +431,11 @@ def composer_preview(
     Returns:
         ``{"encoding", "units", "segments", "part_units", "cost_eur",
         "non_gsm_chars", "max_segments": int, "over_max": bool,
-        "gsm7_rewrite": str | None, "rewrite_segments": int | None}``.
+        "gsm7_rewrite": str | None, "rewrite_segments": int | None,
+        "accent_rewrite": str | None, "accent_rewrite_segments": int | None,
+        "accent_changes": [{"from", "to"}]}``. ``accent_rewrite`` is
+        :func:`gsm7_fold_accents`, offered only when the plain rewrite does not
+        make the text GSM-7 and the folded one does.
 
     Raises:
         TypeError: ``text`` is not a ``str``; ``max_segments`` not an ``int``.
@@ -408,18 +456,30 @@ def composer_preview(
         summary = preview(text, price_per_segment)
     rewrite: str | None = None
     rewrite_segments: int | None = None
+    accent_rewrite: str | None = None
+    accent_segments: int | None = None
+    accent_changes: list[dict[str, str]] = []
     if summary["encoding"] == "UCS-2":
         candidate = gsm7_rewrite(text)
         if candidate and candidate != text:
             after = analyse(candidate)
             if after.encoding == "GSM-7":
                 rewrite, rewrite_segments = candidate, after.segments
+        if rewrite is None:
+            folded, changes = gsm7_fold_accents(text)
+            folded_analysis = analyse(folded) if folded else None
+            if folded_analysis is not None and folded_analysis.encoding == "GSM-7":
+                accent_rewrite, accent_changes = folded, changes
+                accent_segments = folded_analysis.segments
     return {
         **summary,
         "max_segments": max_segments,
         "over_max": summary["segments"] > max_segments,
         "gsm7_rewrite": rewrite,
         "rewrite_segments": rewrite_segments,
+        "accent_rewrite": accent_rewrite,
+        "accent_rewrite_segments": accent_segments,
+        "accent_changes": accent_changes,
     }
 
 

@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -213,21 +214,36 @@ class _Checked:
     cap: dict[str, str]
 
 
+def normalise_name(name: str) -> str:
+    """A template name as stored: NFC, invisible format characters removed, spaces collapsed."""
+    visible = "".join(c for c in unicodedata.normalize("NFC", name)
+                      if unicodedata.category(c) != "Cf")
+    return " ".join(visible.split())
+
+
+def name_key(name: str) -> str:
+    """What makes two template names the same for operators: case (full Unicode case
+    folding: "Straße" = "STRASSE"), compatibility forms, invisible characters and spacing."""
+    return unicodedata.normalize("NFKC", normalise_name(name)).casefold()
+
+
 def _check(session: Session, authority: Authority, data: TemplateInput,
            template_id: str | None) -> _Checked:
     name = _clean_text(data.name, "name", required=True)
-    if len(name) > MAX_NAME:
-        raise TemplateInputError("name", f"longer than {MAX_NAME} characters")
     if "\n" in name or "\r" in name:
         raise TemplateInputError("name", "must be one line")
-    same = sa.select(MessageTemplate.id).where(
-        MessageTemplate.authority_id == authority.id,
-        sa.func.lower(MessageTemplate.name) == name.lower())
-    if template_id is not None:
-        same = same.where(MessageTemplate.id != template_id)
-    if session.scalar(same) is not None:
+    name = normalise_name(name)
+    if not name:
+        raise TemplateInputError("name", "is empty")
+    if len(name) > MAX_NAME:
+        raise TemplateInputError("name", f"longer than {MAX_NAME} characters")
+    others = session.execute(sa.select(MessageTemplate.id, MessageTemplate.name).where(
+        MessageTemplate.authority_id == authority.id)).all()
+    clash = next((other for tid, other in others
+                  if tid != template_id and name_key(other) == name_key(name)), None)
+    if clash is not None:
         raise TemplateInputError("name", f"{authority.name(authority.language_list[0])} "
-                                         f"already has a template named {name!r}")
+                                         f"already has a template named {clash!r}")
     description = _clean_text(data.description, "description", required=False)
     if len(description) > MAX_DESCRIPTION:
         raise TemplateInputError("description", f"longer than {MAX_DESCRIPTION} characters")

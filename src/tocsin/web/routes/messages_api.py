@@ -62,6 +62,14 @@ class SmsPreviewOut(BaseModel):
         "null when that does not make it GSM-7"
     )
     rewrite_segments: int | None = Field(description="segments of gsm7_rewrite, or null")
+    accent_rewrite: str | None = Field(
+        default=None,
+        description="gsm7_rewrite plus accented letters GSM-7 lacks folded (ê→e, ç→c), "
+        "offered only when that alone makes the text GSM-7; check the spelling")
+    accent_rewrite_segments: int | None = Field(default=None,
+                                                description="segments of accent_rewrite")
+    accent_changes: list[dict[str, str]] = Field(
+        default_factory=list, description='words accent_rewrite changes: [{"from", "to"}]')
 
 
 class VoiceIn(BaseModel):
