@@ -194,3 +194,71 @@ def test_municipality_area(engine):
             municipality_area(session, "BE")
         with pytest.raises(AreaError, match="unknown NIS"):
             municipality_area(session, "60000")  # a province, not a municipality
+
+
+# --- fix round: hostile nesting and size, areas far outside Belgium -----------------------
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 100_000,
+    '{"type": "Polygon", "coordinates": ' + "[" * 100_000,
+    '{"type": "Feature", "geometry": ' + '{"a": ' * 50_000,
+])
+def test_deeply_nested_json_is_refused_before_parsing(text):
+    for data in (text, text.encode()):
+        with pytest.raises(AreaError) as err:
+            parse_area_geojson(data)
+        assert err.value.field == "area" and "nested too deeply" in err.value.reason
+
+
+def test_nesting_inside_strings_does_not_count():
+    feature = {"type": "Feature", "properties": {"note": "[[[[" * 100},
+               "geometry": _polygon()}
+    assert parse_area_geojson(json.dumps(feature)).is_valid
+
+
+def test_nested_geometry_collections_are_refused():
+    geometry = _polygon()
+    for _ in range(40):
+        geometry = {"type": "GeometryCollection", "geometries": [geometry]}
+    with pytest.raises(AreaError, match="nested too deeply"):
+        parse_area_geojson(json.dumps(geometry))
+    with pytest.raises(AreaError, match="nested too deeply"):
+        parse_area_geojson(geometry)  # already-parsed input too
+
+
+def test_oversized_geojson_is_refused_with_its_size():
+    from tocsin.geo.areas import MAX_GEOJSON_BYTES
+
+    text = '{"type": "Polygon", "coordinates": []}' + " " * MAX_GEOJSON_BYTES
+    with pytest.raises(AreaError, match="MiB"):
+        parse_area_geojson(text)
+
+
+def test_outside_belgium_says_where_the_area_is(engine):
+    with transaction(engine) as session:
+        beersel = session.get(Authority, "23003")
+        england = box(-1.0, 52.9, -0.9, 53.0)
+        with pytest.raises(AreaError) as err:
+            clip_to_territory(england, beersel)
+        reason = err.value.reason
+        assert reason.startswith("lies outside the territory of Beersel")
+        assert "outside Belgium" in reason and "52.95" in reason and "(lat,lon)" in reason
+
+
+def test_cli_campaign_send_with_a_deeply_nested_area(engine, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tocsin.cli import app
+    from tocsin.core.db import get_engine
+    from tocsin.core.settings import get_settings
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    deep = tmp_path / "deep.geojson"
+    deep.write_text("[" * 100_000)
+    result = CliRunner().invoke(app, ["campaign", "send", "--authority", "23003", "--area",
+                                      str(deep), "--text", "fr=Alerte", "--channels", "cap"])
+    assert result.exit_code == 1 and "nested too deeply" in result.output
+    assert "Traceback" not in result.output

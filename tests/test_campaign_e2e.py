@@ -136,3 +136,22 @@ async def test_right_people_get_exactly_one_message_in_their_language(any_engine
     for polygon in doc.iterfind(".//cap:polygon", ns):
         points = polygon.text.split()
         assert points[0] == points[-1] and len(points) >= 4
+
+
+def test_sender_identity_comes_from_the_deployment_settings(engine, monkeypatch):
+    # SPEC F20: a fixed, recognisable sender per channel, set per deployment.
+    from tocsin.campaigns.models import Campaign
+    from tocsin.core.db import transaction
+    from tocsin.core.settings import get_settings
+
+    monkeypatch.setenv("TOCSIN_SMS_SOURCE", "1722")
+    monkeypatch.setenv("TOCSIN_MAIL_FROM", "no-reply@crisis.example.be")
+    monkeypatch.setenv("TOCSIN_VOICE_CALLER", "+3222534800")
+    get_settings.cache_clear()
+    cid = launch_campaign(engine, CampaignRequest(
+        authority_id="23003", municipality_nis="23003", channels=["cap"],
+        texts={"nl": "Blijf binnen."}))
+    with transaction(engine) as s:
+        c = s.get(Campaign, cid)
+        assert (c.sms_source, c.mail_from, c.voice_caller) == (
+            "1722", "no-reply@crisis.example.be", "+3222534800")

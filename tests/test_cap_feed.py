@@ -315,3 +315,46 @@ def test_feed_pages_are_reused_for_feed_cache_seconds(engine, monkeypatch):
     assert _feed_ids(client, "/cap/feed.atom") == before == [first]
     time.sleep(0.6)
     assert _feed_ids(client, "/cap/feed.atom") == [second, first]
+
+
+def _updated(client, path: str):
+    import datetime as dt
+
+    r = client.get(path)
+    assert r.status_code == 200, r.text
+    text = etree.fromstring(r.content).findtext("a:updated", namespaces=ATOM)
+    return dt.datetime.fromisoformat(text), r.headers["ETag"]
+
+
+def test_empty_feed_updated_is_the_last_change_not_a_fixed_date(engine):
+    """An empty feed's <updated> is when it last changed (the newest launch or expiry of
+    its environment), or the current minute when nothing was ever published; the strong
+    ETag stays the same between identical requests."""
+    import datetime as dt
+
+    from tocsin.core.db import utcnow
+
+    client = TestClient(create_app(engine, start_worker=False))
+    before = utcnow().replace(second=0, microsecond=0)
+    updated, etag = _updated(client, "/cap/feed.atom")
+    assert updated.year != 2020 and before <= updated <= utcnow()
+    assert updated.second == 0 and updated.microsecond == 0
+    again, etag_again = _updated(client, "/cap/feed.atom")
+    assert etag_again == etag or again > updated  # only a new minute changes it
+
+    gone = _live(engine)
+    expired_at = (utcnow() - dt.timedelta(minutes=5)).replace(microsecond=0)
+    _set(engine, gone, expires_at=expired_at, launched_at=expired_at - dt.timedelta(hours=1))
+    assert _feed_ids(client, "/cap/feed.atom") == []
+    updated, etag = _updated(client, "/cap/feed.atom")
+    assert updated == expired_at
+    assert _updated(client, "/cap/feed.atom")[1] == etag  # stable
+    authority_updated, _ = _updated(client, "/cap/authorities/21004/feed.atom")
+    assert authority_updated == expired_at
+    # A feed that still lists an older entry is updated when a newer one left it.
+    stays = _live(engine, "62063")
+    _set(engine, stays, launched_at=expired_at - dt.timedelta(hours=3))
+    assert _feed_ids(client, "/cap/feed.atom") == [_identifier(engine, stays)]
+    assert _updated(client, "/cap/feed.atom")[0] == expired_at
+    # The archive lists both: its newest entry is the last change.
+    assert _updated(client, "/cap/feed.atom?all=1")[0] == expired_at - dt.timedelta(hours=1)

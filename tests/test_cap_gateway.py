@@ -25,6 +25,7 @@ from tocsin.authorities.models import AuditEntry
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.services import CampaignRequest, cancel_campaign, launch_campaign
 from tocsin.cap.gateway import (
+    AlreadyRevoked,
     GatewayKeyError,
     authenticate,
     create_key,
@@ -394,3 +395,80 @@ def test_revoked_before_sending_fails_and_private_target_is_refused(engine, rece
     assert rows[str(sneaky.info.id)].state == "failed"
     assert "private" in rows[str(sneaky.info.id)].error
     assert receiver.requests == []
+
+
+# ----------------------------------------------------------------------------- fix round
+
+DEEP = "[" * 100_000
+
+
+def test_revoke_huge_or_revoked_ids(engine):
+    key = create_key(engine, "Panel vendor", "crisis")
+    for bad in ("99999999999999999999999", 2**63, -1, "0"):
+        with pytest.raises(GatewayKeyError) as caught:
+            revoke_key(engine, bad, "crisis")
+        assert caught.value.field == "id" and "no gateway key" in caught.value.reason
+    revoke_key(engine, key.info.id, "crisis")
+    with pytest.raises(AlreadyRevoked) as again:
+        revoke_key(engine, key.info.id, "crisis")
+    assert again.value.field == "id" and "already revoked (at " in again.value.reason
+    assert "Europe/Brussels" in again.value.reason
+    with transaction(engine) as s:
+        actions = s.scalars(sa.select(AuditEntry.action).where(
+            AuditEntry.action == "cap.key.revoke")).all()
+    assert actions == ["cap.key.revoke"]  # the second revoke wrote nothing
+
+
+def test_deeply_nested_area_is_an_input_error(engine, tmp_path):
+    with pytest.raises(GatewayKeyError) as caught:
+        create_key(engine, "Deep", "crisis", area=DEEP)
+    assert caught.value.field == "area" and "nested too deeply" in caught.value.reason
+
+
+def test_cli_keys_list_revoke_twice_and_huge_ids(engine, monkeypatch, tmp_path):
+    from tocsin.cli import app
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    deep = tmp_path / "deep.geojson"
+    deep.write_text(DEEP)
+    refused = runner.invoke(app, ["cap", "key", "create", "--name", "x", "--area", str(deep)])
+    assert refused.exit_code == 1 and "nested too deeply" in refused.output
+    created = create_key(engine, "Liège map", "crisis", area=LIEGE_AREA)
+    listed = runner.invoke(app, ["cap", "key", "list"])
+    assert listed.exit_code == 0
+    header, row = listed.stdout.splitlines()[:2]
+    for column in ("ID", "PREFIX", "STATE", "CREATED", "LAST USED", "NAME"):
+        assert column in header
+    assert "Liège map" in row and created.info.key_prefix in row
+    assert "Europe/Brussels" in listed.output
+    assert runner.invoke(app, ["cap", "key", "revoke", str(created.info.id)]).exit_code == 0
+    again = runner.invoke(app, ["cap", "key", "revoke", str(created.info.id)])
+    assert again.exit_code == 0 and "already revoked (at " in again.output
+    huge = runner.invoke(app, ["cap", "key", "revoke", "99999999999999999999999"])
+    assert huge.exit_code == 1 and "no gateway key" in huge.output
+    listed = runner.invoke(app, ["cap", "key", "list"])
+    assert "revoked" in listed.stdout.splitlines()[1]
+    for result in (refused, again, huge, listed):
+        assert "Traceback" not in result.output
+
+
+def test_admin_page_huge_ids_deep_areas_and_revoking_twice(engine):
+    from weblogin import session_csrf
+
+    authorities.create_user(engine, "crisis", PASSWORD, "BE", role="federal_operator")
+    client = TestClient(create_app(engine, start_worker=False))
+    csrf = session_csrf(client, "crisis", PASSWORD, "live", page="/admin/gateway")
+    r = client.post("/admin/gateway/keys/99999999999999999999999/revoke",
+                    data={"csrf_token": csrf})
+    assert r.status_code == 404
+    r = client.post("/admin/gateway/keys", data={"name": "Deep", "area": DEEP,
+                                                 "csrf_token": csrf})
+    assert r.status_code == 422 and "nested too deeply" in r.text
+    kid = create_key(engine, "Panel vendor", "crisis").info.id
+    assert client.post(f"/admin/gateway/keys/{kid}/revoke", data={"csrf_token": csrf},
+                       follow_redirects=False).status_code == 303
+    r = client.post(f"/admin/gateway/keys/{kid}/revoke", data={"csrf_token": csrf},
+                    follow_redirects=False)
+    assert r.status_code == 409 and "already revoked (at " in r.text

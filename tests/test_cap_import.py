@@ -327,3 +327,138 @@ def test_cli_import(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert _count(engine, Campaign) == before
     for result in (ok, refused, outside, missing):
         assert "Traceback" not in result.output
+
+
+# --- fix round: extreme times, circles, outside the territory, JSON on every outcome ------
+
+
+def _cli(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    from tocsin.core.db import get_engine
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    return CliRunner()
+
+
+@pytest.mark.parametrize("expires", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_expiry_beyond_utc_range_is_dropped_with_a_warning(engine: Engine, expires: str) -> None:
+    imported = import_cap(cap_xml(info_xml(expires=expires)), now=NOW)
+    assert imported.expires is None
+    warning = {w.element: w.message for w in imported.warnings}["info[1]/expires"]
+    assert "UTC" in warning and "no expiry" in warning
+    draft = get_draft(engine, save_draft(engine, "23003", imported, "beersel"), "23003")
+    assert draft["expires_at"] is None
+
+
+def test_extreme_times_through_the_cli_and_the_upload(engine: Engine, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from tocsin.authorities.services import create_user
+    from tocsin.web.app import create_app
+    from weblogin import session_csrf
+
+    doc = cap_xml(info_xml(expires="9999-12-31T23:59:59-14:00"),
+                  sent="0001-01-01T00:00:00+14:00")
+    path = tmp_path / "extreme.xml"
+    path.write_bytes(doc)
+    runner = _cli(engine, monkeypatch)
+    result = runner.invoke(app_(), ["cap", "import", str(path), "--authority", "23003", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["expires_at"] is None and "Traceback" not in result.output
+    create_user(engine, "beersel", "correct horse battery staple", "23003")
+    client = TestClient(create_app(engine, start_worker=False))
+    token = session_csrf(client, "beersel", "correct horse battery staple")
+    r = client.post("/campaigns/import-cap", data={"csrf_token": token},
+                    files={"file": ("extreme.xml", doc, "application/xml")},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+def app_():  # type: ignore[no-untyped-def]
+    from tocsin.cli import app
+
+    return app
+
+
+def test_point_circle_is_named_as_a_point() -> None:
+    point = area_xml("Epicentre", polygons=(), circles=("50.75,4.30 0",))
+    with pytest.raises(CapImportError) as caught:
+        import_cap(cap_xml(info_xml(areas=(point,))), now=NOW)
+    assert caught.value.element == "info[1]/area[1]/circle[1]"
+    reason = caught.value.reason
+    assert "a point" in reason and "radius 0 km" in reason and "50.75,4.3" in reason
+    assert "composer" in reason and "needs a polygon" not in reason
+    adot3 = (FIXTURES / "examples/v1dot2_appendix_adot3.xml").read_bytes()
+    with pytest.raises(CapImportError) as caught:
+        import_cap(adot3, now=NOW, country=None)
+    assert "a point" in caught.value.reason and "needs a polygon" not in caught.value.reason
+    # Beside a real shape, a point is left out with a warning saying what it is.
+    both = area_xml("Beersel", circles=("50.75,4.30 0",))
+    imported = import_cap(cap_xml(info_xml(areas=(both,))), now=NOW)
+    assert "a point" in {w.element: w.message for w in imported.warnings}[
+        "info[1]/area[1]/circle[1]"]
+
+
+def test_circle_radius_limits_on_import(engine: Engine) -> None:
+    world = area_xml("Monde", polygons=(), circles=("50.8,4.3 30000",))
+    with pytest.raises(CapImportError) as caught:
+        import_cap(cap_xml(info_xml(areas=(world,))), now=NOW)
+    assert caught.value.element == "info[1]/area[1]/circle[1]"
+    assert "20,000 km" in caught.value.reason
+    wide = area_xml("Large", polygons=(), circles=("50.75,4.30 1500",))
+    imported = import_cap(cap_xml(info_xml(areas=(wide,))), now=NOW)
+    assert "larger than Belgium" in {w.element: w.message for w in imported.warnings}[
+        "info[1]/area[1]/circle[1]"]
+    # Across the antimeridian: far from Belgium, never a band round the globe.
+    pacific = area_xml("Pacific", polygons=(), circles=("50.8,180 100",))
+    far = import_cap(cap_xml(info_xml(areas=(pacific,))), now=NOW)
+    with pytest.raises(CampaignInputError) as refused:
+        save_draft(engine, "23003", far, "beersel")
+    assert "outside Belgium" in refused.value.reason
+
+
+def test_outside_the_territory_says_where_and_what_to_do(engine: Engine) -> None:
+    uk = import_cap((FIXTURES / "uk-samples/VALID_AREA_POLYGON.xml").read_bytes(), now=NOW)
+    with pytest.raises(CampaignInputError) as caught:
+        save_draft(engine, "23003", uk, "beersel")
+    reason = caught.value.reason
+    assert reason.startswith("lies outside the territory of Beersel")
+    assert "outside Belgium" in reason and "51.4" in reason and "(lat,lon)" in reason
+    assert "draw the area" in reason and "composer" in reason
+    assert "Belgique" not in reason
+    national = import_cap((FIXTURES / "uk-samples/VALID_AREA_POLYGON.xml").read_bytes(),
+                          now=NOW)
+    with pytest.raises(CampaignInputError) as caught:
+        save_draft(engine, "BE", national, "crisis")
+    assert "Belgique" not in caught.value.reason  # the English UI names it in English
+    assert "of Belgium" in caught.value.reason
+
+
+def test_cli_import_json_on_every_outcome(engine: Engine, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = _cli(engine, monkeypatch)
+    alert = tmp_path / "alert.xml"
+    alert.write_bytes(trilingual())
+
+    def run(*args: str) -> tuple[int, dict[str, object]]:
+        result = runner.invoke(app_(), ["cap", "import", *args, "--json"])
+        assert "Traceback" not in result.output
+        return result.exit_code, json.loads(result.stdout)
+
+    code, out = run(str(tmp_path / "nope.xml"), "--authority", "23003")
+    assert code == 2 and out["imported"] is False
+    assert out["errors"][0]["element"] == "file"  # type: ignore[index]
+    code, out = run(str(alert))
+    assert code == 2 and out["errors"][0]["element"] == "authority"  # type: ignore[index]
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes((FIXTURES / "uk-samples/INVALID_AREA_WITH_INTERSECTIONS.xml").read_bytes())
+    code, out = run(str(bad), "--authority", "23003")
+    assert code == 1 and out["errors"][0]["element"] == "info[1]/area[1]/polygon[1]"  # type: ignore[index]
+    code, out = run(str(FIXTURES / "uk-samples/WAINFLEET.xml"), "--authority", "23003")
+    assert code == 1 and out["errors"][0]["element"] == "area"  # type: ignore[index]
+    code, out = run(str(alert), "--authority", "23003")
+    assert code == 0 and out["imported"] is True and out["status"] == "draft"
+    helped = runner.invoke(app_(), ["cap", "import", "--help"])
+    assert "Exit" in helped.output

@@ -477,3 +477,101 @@ def test_cli_validate_exit_codes_and_json(tmp_path: Path) -> None:
     for result in (ok, bad, missing, directory, refused, too_big):
         assert "Traceback" not in result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# --- fix round: extreme times, references, circles, JSON on every outcome -----------------
+
+
+@pytest.mark.parametrize(("sent", "expires", "element"), [
+    ("2026-11-29T10:00:00+01:00", "9999-12-31T23:59:59-14:00", "info[1]/expires"),
+    ("0001-01-01T00:00:00+14:00", "2026-11-29T18:00:00+01:00", "sent"),
+])
+def test_times_beyond_utc_range_are_named_errors(tmp_path: Path, sent: str, expires: str,
+                                                 element: str) -> None:
+    doc = cap_xml(info_xml(expires=expires), sent=sent)
+    errors = errors_of(doc)
+    assert "UTC" in errors[element] and "year" in errors[element], errors
+    path = tmp_path / "extreme.xml"
+    path.write_bytes(doc)
+    result = CliRunner().invoke(app, ["cap", "validate", "--json", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert json.loads(result.stdout)["errors"][0]["element"] == element
+
+
+def test_references_dated_after_the_alert_are_an_error() -> None:
+    later = "alert@example.be,BE-TEST-0,2026-11-29T11:00:00+01:00"
+    errors = errors_of(cap_xml(msg_type="Update", references=later))
+    assert "after this alert's sent time" in errors["references"]
+    assert "earlier" in errors["references"]
+    same = "alert@example.be,BE-TEST-0,2026-11-29T09:00:00+00:00"  # = sent, other offset
+    assert validate_cap(cap_xml(msg_type="Update", references=same)).valid
+    # Another sender's clock may be off: a warning, not an error.
+    other = "other@x.be,X-1,2026-11-29T11:00:00+01:00"
+    report = validate_cap(cap_xml(msg_type="Update", references=other))
+    assert report.valid
+    assert "clock" in {i.element: i.message for i in report.warnings}["references"]
+
+
+def test_circle_radius_limits_and_large_radius_warning() -> None:
+    errors = errors_of(cap_xml(info_xml(areas=(area_xml(polygons=(),
+                                                        circles=("50.8,4.3 30000",)),))))
+    assert "20,000 km" in errors["info[1]/area[1]/circle[1]"]
+    with pytest.raises(ValueError, match="20,000 km"):
+        circle_geometry(50.8, 4.3, 30000)
+    warnings = warnings_of(cap_xml(info_xml(areas=(area_xml(polygons=(),
+                                                            circles=("50.8,4.3 1500",)),))))
+    assert "larger than Belgium" in warnings["info[1]/area[1]/circle[1]"]
+    assert "kilometres" in warnings["info[1]/area[1]/circle[1]"]
+
+
+def test_circles_crossing_the_antimeridian_or_a_pole() -> None:
+    from shapely.geometry import Point
+
+    belgium = Point(4.35, 50.85)
+    east = circle_geometry(50.8, 180, 100)
+    assert east.geom_type == "MultiPolygon" and not east.covers(belgium)
+    assert east.covers(Point(179.9, 50.8)) and east.covers(Point(-179.9, 50.8))
+    assert not east.covers(Point(0, 50.8))
+    assert area_km2(east) > 0 and east.bounds[0] >= -180 and east.bounds[2] <= 180
+    west = circle_geometry(-16.5, -179.5, 200)  # Fiji, across the antimeridian
+    assert west.covers(Point(179.5, -16.5)) and not west.covers(Point(0, -16.5))
+    arctic = circle_geometry(89.0, 0.0, 500)  # holds the North Pole
+    assert arctic.covers(Point(180, 89.9)) and arctic.covers(Point(-90, 89.5))
+    assert not arctic.covers(belgium) and not arctic.covers(Point(0, 80))
+    huge = circle_geometry(0.0, 0.0, 15_000)  # holds both poles, not the antipode
+    assert huge.covers(belgium) and huge.covers(Point(0, 89.9)) and huge.covers(Point(0, -89.9))
+    assert not huge.covers(Point(180, 0)) and not huge.covers(Point(-179.9, 0))
+    report = validate_cap(cap_xml(info_xml(areas=(area_xml("Pacific", polygons=(),
+                                                           circles=("50.8,180 100",)),))))
+    assert report.valid
+    assert "lies outside Belgium" in {i.element: i.message for i in report.warnings}[
+        "info[1]/area[1]"]
+
+
+def test_cli_validate_json_on_every_outcome(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["cap", "validate", "--json", str(tmp_path / "nope.xml")])
+    assert missing.exit_code == 2
+    out = json.loads(missing.stdout)
+    assert out["valid"] is False and out["errors"][0]["element"] == "file"
+    assert "cannot read" in out["errors"][0]["message"]
+    no_file = runner.invoke(app, ["cap", "validate", "--json"])
+    assert no_file.exit_code == 2
+    assert json.loads(no_file.stdout)["errors"][0]["element"] == "file"
+    huge = tmp_path / "huge.xml"
+    huge.write_bytes(b"<alert>" + b" " * (2 * 1024 * 1024) + b"</alert>")
+    too_big = runner.invoke(app, ["cap", "validate", "--json", str(huge)])
+    assert too_big.exit_code == 1
+    assert json.loads(too_big.stdout)["errors"][0]["element"] == "document"
+    helped = runner.invoke(app, ["cap", "validate", "--help"])
+    assert "Exit" in helped.output and "2" in helped.output
+
+
+def test_cap_command_help_has_no_internal_references() -> None:
+    import re
+
+    runner = CliRunner()
+    for args in (["cap"], ["cap", "validate"], ["cap", "import"], ["cap", "key"],
+                 ["cap", "key", "create"], ["cap", "key", "list"], ["cap", "key", "revoke"]):
+        text = runner.invoke(app, [*args, "--help"]).output
+        assert not re.search(r"\bSPEC\b|\(F\d+", text), (args, text)

@@ -147,3 +147,56 @@ def test_sms_too_long_and_bad_cap_values_are_input_errors(db, args, field):
     assert f"error: {field}:" in result.output
     assert "Traceback" not in result.output
     assert _campaigns(db) == 0
+
+
+def test_follow_ups_accept_the_cap_identifier_and_simulation_is_not_billed(db):
+    result = runner.invoke(app, [
+        "campaign", "send", "--authority", "23003", "--municipality", "23003",
+        "--text", "fr=Test: restez à l'intérieur.", "--text", "nl=Test: blijf binnen.",
+        "--channels", "sms,cap", "--receipt-timeout", "5"])
+    assert result.exit_code == 0, result.output
+    assert "not billed (simulation)" in result.stdout
+    assert "EUR" in result.stdout  # the estimate is still shown
+    with db.connect() as c:
+        ident = c.execute(sa.text("SELECT cap_identifier FROM campaign")).scalar_one()
+    assert ident.startswith("BE-TOCSIN-")
+    result = runner.invoke(app, ["campaign", "update", ident, "--text", "nl=Update",
+                                 "--text", "fr=Mise à jour", "--json",
+                                 "--receipt-timeout", "5"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["label"] == "Update"
+    result = runner.invoke(app, ["campaign", "cancel", ident, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["cap_identifier"].startswith("BE-TOCSIN-")
+    result = runner.invoke(app, ["campaign", "all-clear", ident])
+    assert result.exit_code == 1 and "error: campaign_id:" in result.output
+    assert "cancelled" in result.output
+
+
+@pytest.mark.parametrize("option, value, field", [
+    ("--at", "9999-12-31T23:59:59-14:00", "scheduled_for"),
+    ("--expires", "0001-01-01T00:30+14:00", "expires_at"),
+    ("--expires", "9999-12-31 23:59", "expires_at"),
+    ("--content", "fr.email_subject=Alerte\r\nBcc: x@example.org", "content.fr.email_subject"),
+])
+def test_absurd_times_and_header_injection_are_input_errors(db, option, value, field):
+    result = runner.invoke(app, ["campaign", "send", "--authority", "23003",
+                                 "--municipality", "23003", "--text", "fr=x",
+                                 option, value])
+    assert result.exit_code == 1, result.output
+    assert f"error: {field}:" in result.output
+    assert "Traceback" not in result.output
+    assert _campaigns(db) == 0
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("TOCSIN_VOICE_CALLER", "078151789"),        # not E.164
+    ("TOCSIN_SMS_SOURCE", "Crisis Centre BE"),   # alphanumeric sender over 11 characters
+    ("TOCSIN_CAP_SENDER", "crisis centre"),      # CAP 1.2 §3.2.1: no spaces
+    ("TOCSIN_MAIL_FROM", "not-an-address"),
+])
+def test_invalid_sender_identity_is_refused_naming_the_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(app, ["message", "preview", "--text", "x"])
+    assert result.exit_code == 1
+    assert variable in result.output and "Traceback" not in result.output

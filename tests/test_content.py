@@ -5,6 +5,7 @@ mapped to CAP, Belgian local time."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -281,3 +282,198 @@ def test_parse_local_time_refuses(text, needle):
     with pytest.raises(ValueError) as exc:
         rules.parse_local_time(text)
     assert needle in str(exc.value)
+
+
+# ----------------------------------------------------------------------------- fix round
+
+
+@pytest.mark.parametrize("field", ["email_subject", "cap_headline", "cap_event"])
+@pytest.mark.parametrize("brk", ["\r\n", "\n", "\r", "\u2028", "\u2029", "\x85", "\t"])
+def test_single_line_fields_refuse_line_breaks(field, brk):
+    with pytest.raises(ContentError) as exc:
+        complete_content({"fr": "Restez chez vous."}, {"fr": {field: f"Alerte{brk}Bcc: x"}},
+                         "alert", "Beersel", WINTER)
+    assert exc.value.field == f"content.fr.{field}"
+    assert "one line" in exc.value.reason or "control character" in exc.value.reason
+
+
+def test_line_break_from_a_field_value_is_refused_in_a_subject():
+    with pytest.raises(ContentError) as exc:
+        complete_content({"fr": "Rue {street}"}, {"fr": {"email_subject": "Rue {street}"}},
+                         "alert", "Beersel", WINTER, {"street": "Haute\nBcc: x@example.org"})
+    assert exc.value.field == "content.fr.email_subject"
+    # Multi-line texts keep their line breaks.
+    out = complete_content({"fr": "Ligne 1\nLigne 2"}, {}, "alert", "Beersel", WINTER)
+    assert out["fr"]["sms"] == "Ligne 1\nLigne 2"
+
+
+@pytest.mark.parametrize("char", ["\x85", "\x9b", "\x80", "\x9f"])
+def test_c1_controls_are_refused_in_every_text(engine, char):
+    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, estimate_campaign
+
+    for texts, content, field in (({"nl": f"Blijf{char} binnen"}, {}, "text.nl"),
+                                  ({"nl": "ok"}, {"nl": {"email_text": f"a{char}b"}},
+                                   "content.nl.email_text")):
+        with pytest.raises(CampaignInputError) as exc:
+            estimate_campaign(engine, CampaignRequest(
+                authority_id="23003", municipality_nis="23003", texts=texts, content=content,
+                channels=["email"]))
+        assert exc.value.field == field and f"U+{ord(char):04X}" in exc.value.reason
+
+
+@pytest.mark.parametrize("where, field, limit", [
+    ("text", "text.fr", 5_000),
+    ("sms", "content.fr.sms", 5_000),
+    ("voice", "content.fr.voice", 5_000),
+    ("email_subject", "content.fr.email_subject", 200),
+    ("email_text", "content.fr.email_text", 50_000),
+    ("email_html", "content.fr.email_html", 50_000),
+    ("cap_event", "content.fr.cap_event", 200),
+    ("cap_headline", "content.fr.cap_headline", 160),
+    ("cap_description", "content.fr.cap_description", 10_000),
+    ("cap_instruction", "content.fr.cap_instruction", 10_000),
+])
+def test_every_text_has_a_size_limit(where, field, limit):
+    def run(n: int) -> dict:
+        text = "x" * n
+        if where == "text":
+            return complete_content({"fr": text}, {}, "alert", "Beersel", WINTER)
+        return complete_content({"fr": "ok"}, {"fr": {where: text}}, "alert", "Beersel", WINTER)
+
+    assert run(limit)["fr"][where if where != "text" else "sms"]
+    with pytest.raises(ContentError) as exc:
+        run(limit + 1)
+    assert exc.value.field == field
+    assert f"at most {limit:,}" in exc.value.reason
+
+
+def test_ten_megabytes_are_refused_fast(engine):
+    import time
+
+    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, estimate_campaign
+
+    started = time.monotonic()
+    for texts, content, field in (
+            ({"fr": "x" * 10_000_000}, {}, "text.fr"),
+            ({"fr": "ok"}, {"fr": {"cap_description": "é" * 10_000_000}},
+             "content.fr.cap_description")):
+        with pytest.raises(CampaignInputError) as exc:
+            estimate_campaign(engine, CampaignRequest(
+                authority_id="23003", municipality_nis="23003", texts=texts, content=content,
+                channels=["cap"]))
+        assert exc.value.field == field
+    assert time.monotonic() - started < 5
+
+
+def test_largest_content_keeps_the_cap_well_under_1_mib(engine):
+    from tocsin.campaigns.models import Campaign
+    from tocsin.campaigns.services import CampaignRequest, launch_campaign
+    from tocsin.cap.validate import validate_cap
+    from tocsin.core.db import transaction
+    from tocsin.messages.content import FIELD_MAX
+
+    big = {lang: {name: "€" * FIELD_MAX[name] for name in
+                  ("email_subject", "cap_event", "cap_headline", "cap_description",
+                   "cap_instruction")} for lang in rules.LANGUAGES}
+    cid = launch_campaign(engine, CampaignRequest(
+        authority_id="21004", municipality_nis="21004", channels=["cap"],
+        texts={lang: "€" * FIELD_MAX["sms"] for lang in rules.LANGUAGES}, content=big,
+        cap={"event": "€" * 200}))
+    with transaction(engine) as s:
+        c = s.get(Campaign, cid)
+        assert c is not None and c.cap_xml is not None
+        xml = c.cap_xml.encode()
+    assert len(xml) < 512 * 1024
+    assert validate_cap(xml).errors == []
+
+
+def test_cap_event_parameter_follows_the_placeholder_rules(engine):
+    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, estimate_campaign
+
+    def est(event: str, fields: dict[str, str] | None = None) -> dict:
+        return estimate_campaign(engine, CampaignRequest(
+            authority_id="23003", municipality_nis="23003", texts={"nl": "Blijf binnen"},
+            channels=["cap"], cap={"event": event}, fields=fields or {}))
+
+    for event in ("{foo}", "Brand {", "Brand\nStraat"):
+        with pytest.raises(CampaignInputError) as exc:
+            est(event)
+        assert exc.value.field == "cap.event", event
+    assert est("Brand {street}", {"street": "Lotsestraat"})["content"]["nl"]["cap_event"] == \
+        "Brand Lotsestraat"
+
+
+def test_area_name_in_each_language(engine):
+    from shapely.geometry import mapping
+
+    from tocsin.authorities.models import Authority
+    from tocsin.campaigns.services import CampaignRequest, estimate_campaign
+    from tocsin.core.db import transaction
+    from tocsin.geo.areas import territory_of
+
+    est = estimate_campaign(engine, CampaignRequest(
+        authority_id="21004", municipality_nis="21004", channels=["email", "cap"],
+        texts={"fr": "Alerte à {area_name}", "nl": "Alarm in {area_name}"}))
+    assert est["area_name"] == "Bruxelles"
+    assert est["content"]["fr"]["email_subject"] == "ALERTE – Bruxelles"
+    assert est["content"]["nl"]["email_subject"] == "ALARM – Brussel"
+    assert est["content"]["nl"]["sms"] == "Alarm in Brussel"
+    assert est["area_names"] == {"fr": "Bruxelles", "nl": "Brussel"}
+    # A drawn area of the region: the municipalities it covers, named in each language.
+    with transaction(engine) as s:
+        ixelles = s.get(Authority, "21009")
+        assert ixelles is not None
+        spot = territory_of(ixelles).representative_point().buffer(0.001)
+    est = estimate_campaign(engine, CampaignRequest(
+        authority_id="04000", area_geojson=json.dumps({"type": "Feature", "properties": {},
+                                                       "geometry": mapping(spot)}),
+        channels=["email"], texts={"fr": "Alerte à {area_name}", "nl": "Alarm in {area_name}"}))
+    assert "Ixelles" in est["content"]["fr"]["sms"] and "Elsene" not in est["content"]["fr"]["sms"]
+    assert "Elsene" in est["content"]["nl"]["sms"] and "Ixelles" not in est["content"]["nl"]["sms"]
+    assert est["area_name"] == est["area_names"]["fr"]
+
+
+def test_estimate_warns_about_an_official_language_without_text(engine):
+    from tocsin.campaigns.services import CampaignRequest, estimate_campaign
+    from tocsin.subscribers.importer import import_subscribers
+
+    import_subscribers(engine, b"subscriber_id,language,mobile,email,lat,lon\n"
+                               b"S1,nl,+32470000001,,50.7480,4.3000\n"
+                               b"S2,nl,+32470000002,s2@example.org,50.7500,4.3050\n"
+                               b"S3,en,+32470000003,,50.7490,4.3010\n")
+    req = CampaignRequest(authority_id="23003", municipality_nis="23003",
+                          texts={"en": "Stay inside"}, channels=["sms", "email"])
+    est = estimate_campaign(engine, req)
+    assert est["warnings"] == [{
+        "field": "text.nl",
+        "message": "No Dutch text: the 2 Dutch-speaking recipients will get English"}]
+    req.texts = {"en": "Stay inside", "nl": "Blijf binnen"}
+    assert estimate_campaign(engine, req)["warnings"] == []
+
+
+def test_messages_name_the_text_for_humans():
+    with pytest.raises(ContentError) as exc:
+        check_required_languages("21004", "04000", ["fr"])
+    assert "SPEC" not in exc.value.reason and "F13" not in exc.value.reason
+    assert "the Dutch text (text.nl)" in exc.value.reason
+    with pytest.raises(ContentError) as exc:
+        complete_content({"fr": "x"}, {"nl": {"sms": "y"}}, "alert", "Beersel", WINTER)
+    assert "the Dutch text (text.nl)" in exc.value.reason
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:30+14:00",
+                                  "0001-01-01 00:05", "9999-12-31 23:59"])
+def test_parse_local_time_never_overflows(text):
+    try:
+        parsed = rules.parse_local_time(text)
+    except ValueError as exc:
+        assert text in str(exc)
+    else:  # readable, but far away: the services refuse it by their bounds
+        assert parsed.tzinfo is not None
+
+
+@pytest.mark.parametrize("kind, hours", [("alert", 24), ("warning", 24), ("group", 24),
+                                         ("information", 24 * 7), ("test", 1),
+                                         ("exercise", 1)])
+def test_default_expiry_by_kind(kind, hours):
+    assert rules.default_expires(kind, WINTER) == WINTER + dt.timedelta(hours=hours)

@@ -459,3 +459,162 @@ def test_launching_a_draft_replaces_it(db):
     with transaction(db) as s:
         assert s.get(Campaign, draft_id) is None
         assert s.get(Campaign, cid) is not None
+
+
+# ----------------------------------------------------------------------------- fix round
+
+
+def _refs(engine, campaign_id: str) -> list[str]:
+    return (_cap(engine, campaign_id).findtext("cap:references", namespaces=NS) or "").split()
+
+
+@pytest.mark.parametrize("cancel_which", ["original", "update"])
+def test_a_cancelled_chain_is_closed(db, cancel_which):
+    b = launch_campaign(db, _req())
+    u = update_campaign(db, b, _req(AREA_C, kind=""))
+    assert set(_deliveries(db, u).values()) == {"queued"}
+    result = cancel_campaign(db, b if cancel_which == "original" else u, "op",
+                             authority_id="23003")
+    # Every queued delivery of the chain stops: the original's and its update's.
+    assert set(_deliveries(db, b).values()) == {"stopped"}
+    assert set(_deliveries(db, u).values()) == {"stopped"}
+    assert result["stopped"] == len(_deliveries(db, b)) + len(_deliveries(db, u))
+    assert _campaign(db, b).status == _campaign(db, u).status == "cancelled"
+    # The CAP Cancel references every published message of the chain.
+    assert _refs(db, result["cancel_campaign_id"]) == [_triple(_cap(db, b)),
+                                                       _triple(_cap(db, u))]
+    for target in (b, u):
+        for action in (lambda t=target: cancel_campaign(db, t, "op"),
+                       lambda t=target: update_campaign(db, t, _req(kind="")),
+                       lambda t=target: all_clear(db, t, _req(None, texts={}, channels=[],
+                                                               kind=""))):
+            with pytest.raises(CampaignInputError) as exc:
+                action()
+            assert exc.value.field == "campaign_id" and "cancelled" in exc.value.reason
+    with transaction(db) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 3
+
+
+def test_all_clear_references_every_published_message_of_the_chain(db):
+    b = launch_campaign(db, _req())
+    u = update_campaign(db, b, _req(kind=""))
+    no_cap = update_campaign(db, b, _req(kind="", channels=["sms"]))
+    assert _campaign(db, no_cap).cap_xml is not None  # panels must get every update
+    ac = all_clear(db, b, _req(None, texts={}, channels=[], kind=""))
+    assert _refs(db, ac) == [_triple(_cap(db, x)) for x in (b, u, no_cap)]
+
+
+def test_lookup_by_cap_identifier(db):
+    b = launch_campaign(db, _req())
+    ident = _campaign(db, b).cap_identifier
+    u = update_campaign(db, ident, _req(kind=""))
+    assert _campaign(db, u).references_id == b
+    ac = all_clear(db, f" {ident} ", _req(None, texts={}, channels=[], kind=""))
+    assert _campaign(db, ac).references_id == b
+    with pytest.raises(CampaignNotFound):
+        cancel_campaign(db, ident, "op", authority_id="21004")
+    assert cancel_campaign(db, ident, "op", authority_id="23003")["campaign_id"] == b
+
+
+def test_lists_and_reports_tell_follow_ups_apart(db):
+    from tocsin.campaigns.services import list_campaigns
+
+    b = launch_campaign(db, _req())
+    u = update_campaign(db, b, _req(kind=""))
+    ac = all_clear(db, u, _req(None, texts={}, channels=[], kind=""))
+    report = campaign_report(db, b)
+    assert (report["msg_type"], report["response_type"], report["references_id"],
+            report["label"]) == ("Alert", None, None, "Alert")
+    assert [(f["campaign_id"], f["msg_type"], f["response_type"], f["label"])
+            for f in report["follow_ups"]] == [(u, "Update", None, "Update"),
+                                               (ac, "Update", "AllClear", "All clear")]
+    assert all(f["launched_at"].endswith("Z") and f["status"] == "sending"
+               for f in report["follow_ups"])
+    assert campaign_report(db, ac)["label"] == "All clear"
+    cancel = cancel_campaign(db, b, "op")["cancel_campaign_id"]
+    rows = {r["campaign_id"]: r for r in list_campaigns(db, "23003", "simulation")}
+    assert {k: rows[b][k] for k in ("msg_type", "response_type", "references_id", "label")} == \
+        {"msg_type": "Alert", "response_type": None, "references_id": None, "label": "Alert"}
+    assert [f["label"] for f in rows[b]["follow_ups"]] == ["Update", "All clear", "Cancel"]
+    assert rows[u]["label"] == "Update" and rows[u]["references_id"] == b
+    assert rows[ac]["response_type"] == "AllClear" and rows[cancel]["label"] == "Cancel"
+    assert rows[u]["follow_ups"] == []
+
+
+def test_expiry_defaults_by_kind(db):
+    from tocsin.campaigns.services import estimate_campaign
+
+    now = utcnow()
+    est = estimate_campaign(db, _req())
+    expires = dt.datetime.fromisoformat(est["expires_at"].replace("Z", "+00:00"))
+    assert dt.timedelta(hours=23, minutes=59) < expires - now <= dt.timedelta(hours=24,
+                                                                              minutes=1)
+    assert est["expires_local"] == f"{expires.astimezone(rules.BRUSSELS):%Y-%m-%d %H:%M}"
+    b = launch_campaign(db, _req())
+    c = _campaign(db, b)
+    assert c.expires_at == c.launched_at + dt.timedelta(hours=24)
+    assert _cap(db, b).findtext("cap:info/cap:expires", namespaces=NS) == \
+        brussels_time(c.expires_at)
+    info = _campaign(db, launch_campaign(db, _req(kind="information")))
+    assert info.expires_at == info.launched_at + dt.timedelta(days=7)
+    at = now + dt.timedelta(hours=2)
+    sched = _campaign(db, launch_campaign(db, _req(kind="test", scheduled_for=at)))
+    assert sched.expires_at == at + dt.timedelta(hours=1)
+    # An all-clear gets its own default from when it is sent.
+    ac = _campaign(db, all_clear(db, b, _req(None, texts={}, channels=[], kind="")))
+    assert ac.expires_at == ac.launched_at + dt.timedelta(hours=24)
+    # An update keeps the alert's expiry while more than an hour of it is left.
+    u = _campaign(db, update_campaign(db, b, _req(kind="")))
+    assert u.expires_at == c.expires_at
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"expires_at": utcnow() + dt.timedelta(days=400)}, "expires_at"),
+    ({"scheduled_for": utcnow() + dt.timedelta(days=400)}, "scheduled_for"),
+])
+def test_times_too_far_ahead_are_refused(db, kw, field):
+    with pytest.raises(CampaignInputError) as exc:
+        launch_campaign(db, _req(**kw))
+    assert exc.value.field == field
+
+
+def test_deleted_template_does_not_block_an_alert(db):
+    from tocsin.campaigns.services import estimate_campaign
+    from tocsin.messages.models import MessageTemplate
+
+    with transaction(db) as s:
+        s.add(MessageTemplate(id="t" * 32, authority_id="23003", name="Flood", kind="alert",
+                              channels="sms", texts={"nl": "x"}, created_by="op"))
+    kept = launch_campaign(db, _req(template_id="t" * 32))
+    assert _campaign(db, kept).template_id == "t" * 32
+    with transaction(db) as s:
+        s.execute(sa.delete(MessageTemplate))
+    est = estimate_campaign(db, _req(template_id="t" * 32))
+    assert [w["field"] for w in est["warnings"]] == ["template_id"]
+    cid = launch_campaign(db, _req(template_id="t" * 32))
+    assert _campaign(db, cid).template_id is None
+    assert len(_deliveries(db, cid)) == 3
+
+
+def test_api_bad_times_and_bad_json_name_the_field(engine, tmp_path):
+    import_subscribers(engine, CSV.encode())
+    with _client(engine, tmp_path) as client:
+        h = {"X-CSRF-Token": _login(client, "beersel", "beersel-password-1")}
+        body = {"texts": TEXTS, "channels": ["sms", "email", "cap"], "kind": "alert",
+                "area_geojson": json.loads(_area(AREA_A))}
+        for key, value in (("scheduled_for", "9999-12-31T23:59:59-14:00"),
+                           ("expires_at", "0001-01-01T00:30+14:00"),
+                           ("expires_at", "9999-12-31 23:59")):
+            r = client.post("/api/campaigns", json={**body, key: value}, headers=h)
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["field"] == key
+        r = client.post("/api/campaigns/estimate", headers={**h, "Content-Type":
+                                                            "application/json"},
+                        content=b'{"texts": {"fr": "x"},\n  "channels": [sms]}')
+        assert r.status_code == 422
+        assert r.json()["error"] == {"field": "body",
+                                     "reason": "not valid JSON (line 2 column 16)"}
+        r = client.post("/api/campaigns/estimate", json=body, headers=h)
+        assert r.json()["expires_at"].endswith("Z") and r.json()["warnings"] == []
+        with transaction(engine) as s:
+            assert s.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0

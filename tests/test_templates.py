@@ -397,3 +397,12 @@ def test_cap_import_upload_needs_csrf_and_an_editor(client: TestClient) -> None:
     token = _login(client, "viewer")
     assert _upload(client, token, CAP_IN_WAVRE.encode()).status_code == 403
     assert _upload(client, "forged", CAP_IN_WAVRE.encode()).status_code == 403
+
+
+def test_a_template_that_could_not_be_launched_is_refused_when_saved(engine: Engine) -> None:
+    err = _error(engine, content={"fr": {"cap_headline": "x" * 161}})
+    assert err.field == "content.fr.cap_headline" and "at most 160" in err.reason
+    err = _error(engine, content={"fr": {"email_subject": "Alerte\r\nBcc: x@example.org"}})
+    assert err.field == "content.fr.email_subject" and "one line" in err.reason
+    err = _error(engine, texts={"fr": "Alerte \u0085 zone"})
+    assert err.field == "texts.fr" and "U+0085" in err.reason

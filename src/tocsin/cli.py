@@ -37,6 +37,19 @@ err = Console(stderr=True)
 EXIT_OK, EXIT_INPUT, EXIT_UNFINISHED = 0, 1, 3
 
 
+@app.callback()
+def _check_settings() -> None:
+    """Refuse to start on an invalid TOCSIN_* variable, naming it (never a traceback)."""
+    from tocsin.core.settings import SettingsError
+
+    try:
+        get_settings()
+    except SettingsError as exc:
+        Console(stderr=True).print(f"configuration error: {exc}", highlight=False,
+                                   markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+
+
 def _fail(field: str, reason: str) -> typer.Exit:
     err.print(f"[bold red]error[/]: {field}: {reason}", highlight=False)
     return typer.Exit(EXIT_INPUT)
@@ -212,7 +225,10 @@ def campaign_send(
     at: str = typer.Option("", "--at", help='Send later: "YYYY-MM-DD HH:MM", Europe/Brussels '
                                             "time (a running `tocsin worker` sends it)."),
     expires: str = typer.Option("", "--expires", help='CAP expires: "YYYY-MM-DD HH:MM", '
-                                                      "Europe/Brussels time."),
+                                                      "Europe/Brussels time (default by "
+                                                      "kind: alert, warning, group +24 h; "
+                                                      "information +7 days; test, exercise "
+                                                      "+1 h)."),
     content: list[str] = typer.Option([], "--content", help='LANG.FIELD="text" overriding one '
                                       "field (sms, voice, email_subject, email_text, "
                                       "email_html, cap_event, cap_headline, cap_description, "
@@ -330,7 +346,8 @@ def _send_follow_up(engine: Any, campaign_id: str, receipt_timeout: float,
 
 @campaign_app.command("update")
 def campaign_update(
-    campaign_id: str = typer.Argument(..., help="The campaign to update."),
+    campaign_id: str = typer.Argument(..., help="The campaign to update: its id or CAP "
+                                                  "identifier (BE-TOCSIN-…)."),
     text: list[str] = typer.Option([], "--text", help='LANG="new text", once per language.'),
     area: Path | None = typer.Option(None, "--area", help="A new (bigger) area, GeoJSON."),
     municipality: str | None = typer.Option(None, "--municipality", help="New area: NIS code."),
@@ -366,7 +383,8 @@ def campaign_update(
 
 @campaign_app.command("all-clear")
 def campaign_all_clear(
-    campaign_id: str = typer.Argument(..., help="The campaign whose danger is over."),
+    campaign_id: str = typer.Argument(..., help="The campaign whose danger is over: its "
+                                                  "id or CAP identifier."),
     text: list[str] = typer.Option([], "--text", help='LANG="text" (default: a standard '
                                                       "end-of-alert text per language)."),
     channels: str = typer.Option("", "--channels", help="Default: the original's."),
@@ -391,7 +409,9 @@ def campaign_all_clear(
 
 @campaign_app.command("cancel")
 def campaign_cancel(
-    campaign_id: str = typer.Argument(..., help="The campaign to cancel."),
+    campaign_id: str = typer.Argument(..., help="The campaign to cancel (with every "
+                                                  "update of it): its id or CAP "
+                                                  "identifier."),
     authority: str = typer.Option("", "--authority", help="Refuse unless it owns the "
                                                           "campaign."),
     as_json: bool = typer.Option(False, "--json"),
@@ -443,15 +463,20 @@ async def _send_until_done(engine: Any, campaign_id: str, receipt_timeout: float
 
 def _print_report(report: dict[str, Any]) -> None:
     out = Console()
-    out.print(f"[bold]{report['kind'].upper()}[/] {report['area_name']} — "
-              f"{report['environment']} — campaign {report['campaign_id']}")
+    label = report.get("label", "Alert")
+    out.print(f"[bold]{report['kind'].upper()}[/]"
+              + (f" ({label})" if label != "Alert" else "")
+              + f" {report['area_name']} — {report['environment']} — campaign "
+              f"{report['campaign_id']} ({report['cap_identifier']})")
     for ch, c in report["channels"].items():
         if ch == "cap":
             out.print(f"  cap: published={c['published']} {c['url']}")
             continue
+        cost = (f"cost {c['cost_eur']:.3f} EUR" if report["environment"] == "live"
+                else f"cost estimate {c['cost_eur']:.3f} EUR, not billed (simulation)")
         out.print(f"  {ch}: {c['recipients']} recipients {c['by_status']} "
-                  f"languages {c['by_language']} cost {c['cost_eur']:.3f} EUR "
-                  f"{c['throughput_per_s']}/s")
+                  f"languages {c['by_language']} {cost} "
+                  f"{c['throughput_per_s']}/s", highlight=False)
 
 
 # ----------------------------------------------------------------------------- cap
@@ -478,32 +503,53 @@ def cap_show(
 EXIT_UNREADABLE = 2
 
 
-def _read_cap_file(file: Path) -> bytes | str:
-    """The file's bytes, or the reason it is over the CAP size limit; exit 2 when unreadable."""
+def _read_cap_file(file: Path | None) -> bytes | str:
+    """The file's bytes, or the reason it is over the CAP size limit.
+
+    Raises OSError (with ``strerror``) when there is no file or it cannot be read.
+    """
     from tocsin.cap.xml import CapParseError, read_cap_file
 
+    if file is None:
+        raise OSError(0, "missing argument FILE: the CAP file to read")
     try:
         return read_cap_file(file)
     except CapParseError as exc:
         return str(exc).removeprefix("document: ")
-    except OSError as exc:
-        print(f"error: file: cannot read {file}: {exc.strerror or exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_UNREADABLE) from None
+
+
+def _unreadable(file: Path | None, exc: OSError) -> str:
+    if file is None:
+        return str(exc.strerror)
+    return f"cannot read {file}: {exc.strerror or exc}"
 
 
 @cap_app.command("validate")
 def cap_validate(
-    file: Path = typer.Argument(..., help="CAP 1.2 (or CAP 1.1) XML file."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    file: Path | None = typer.Argument(None, help="CAP 1.2 (or CAP 1.1) XML file.",
+                                       show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON on stdout, "
+                                                       "whatever it is."),
 ) -> None:
     """Check a CAP alert: the OASIS CAP 1.2 schema plus the rules it cannot express.
 
-    Exit 0: valid (warnings printed); 1: invalid (every error printed, each
-    naming the element); 2: the file cannot be read.
+    Exit codes: 0 valid (warnings printed); 1 invalid (every error printed,
+    each naming the element); 2 the file cannot be read (or none was given).
+    With --json every outcome is one JSON object on stdout: {"valid",
+    "cap_version", "errors": [{"element", "message"}], "warnings": [...]};
+    an unreadable file is an error on the element "file".
     """
     from tocsin.cap.validate import Issue, ValidationReport, validate_cap
 
-    data = _read_cap_file(file)
+    try:
+        data = _read_cap_file(file)
+    except OSError as exc:
+        report = ValidationReport(None, [Issue("file", _unreadable(file, exc))])
+        if as_json:
+            print(json.dumps(report.to_json(), ensure_ascii=False))
+        else:
+            print(f"error: file: {report.errors[0].message}", file=sys.stderr)
+        raise typer.Exit(EXIT_UNREADABLE) from None
     report = (validate_cap(data) if isinstance(data, bytes)
               else ValidationReport(None, [Issue("document", data)]))
     if as_json:
@@ -521,39 +567,62 @@ def cap_validate(
         raise typer.Exit(EXIT_INPUT)
 
 
+def _import_failed(as_json: bool, element: str, message: str, code: int,
+                   warnings: list[dict[str, str]] | None = None) -> typer.Exit:
+    """Report a CAP import that saved nothing; returns the Exit to raise."""
+    if as_json:
+        print(json.dumps({"imported": False, "campaign_id": None,
+                          "errors": [{"element": element, "message": message}],
+                          "warnings": warnings or []}, ensure_ascii=False))
+    else:
+        print(f"error: {element}: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
 @cap_app.command("import")
 def cap_import(
-    file: Path = typer.Argument(..., help="Upstream CAP 1.2 (or CAP 1.1) alert."),
-    authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
-    as_json: bool = typer.Option(False, "--json", help="Print the draft as JSON on stdout."),
+    file: Path | None = typer.Argument(None, help="Upstream CAP 1.2 (or CAP 1.1) alert.",
+                                       show_default=False),
+    authority: str | None = typer.Option(None, "--authority", show_default=False,
+                                         help="Authority id: BE or a NIS code (required)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON on stdout, "
+                                                       "whatever it is."),
 ) -> None:
     """Turn an upstream CAP alert (e.g. from a weather service) into a draft campaign.
 
-    Exit 0: draft saved (warnings printed, nothing sent); 1: not imported, the
-    error names the element (nothing saved); 2: the file cannot be read.
+    Exit codes: 0 draft saved (warnings printed, nothing sent); 1 not
+    imported, the error names the element (nothing saved); 2 the file cannot
+    be read, or FILE or --authority is missing. With --json every outcome is
+    one JSON object on stdout: the draft with "imported": true, or
+    {"imported": false, "campaign_id": null, "errors": [{"element",
+    "message"}], "warnings": [...]}.
     """
     from tocsin.campaigns.drafts import get_draft, save_draft
     from tocsin.campaigns.services import CampaignInputError
     from tocsin.cap.importer import CapImportError, import_cap
 
-    data = _read_cap_file(file)
+    try:
+        data = _read_cap_file(file)
+    except OSError as exc:
+        raise _import_failed(as_json, "file", _unreadable(file, exc), EXIT_UNREADABLE) from None
+    if authority is None or not authority.strip():
+        raise _import_failed(as_json, "authority", "missing option --authority: the "
+                             "authority the draft is for (BE or a NIS code)", EXIT_UNREADABLE)
     if isinstance(data, str):
-        print(f"error: document: {data}", file=sys.stderr)
-        raise typer.Exit(EXIT_INPUT)
+        raise _import_failed(as_json, "document", data, EXIT_INPUT)
     try:
         imported = import_cap(data)
     except CapImportError as exc:
-        print(f"error: {exc.element}: {exc.reason}", file=sys.stderr)
-        raise typer.Exit(EXIT_INPUT) from None
+        raise _import_failed(as_json, exc.element, exc.reason, EXIT_INPUT) from None
     engine = _ensure_schema()
     try:
         campaign_id = save_draft(engine, authority, imported, "cli", source="cli")
     except CampaignInputError as exc:
-        print(f"error: {exc.field}: {exc.reason}", file=sys.stderr)
-        raise typer.Exit(EXIT_INPUT) from None
+        raise _import_failed(as_json, exc.field, exc.reason, EXIT_INPUT,
+                             [w.to_json() for w in imported.warnings]) from None
     draft = get_draft(engine, campaign_id, None)
     if as_json:
-        print(json.dumps(draft, ensure_ascii=False))
+        print(json.dumps({"imported": True, **draft}, ensure_ascii=False))
     for w in draft["warnings"]:
         print(f"warning: {w['element']}: {w['message']}", file=sys.stderr)
     print(f"draft campaign {campaign_id}: {draft['kind']} for {draft['area_name']} in "
@@ -608,30 +677,51 @@ def cap_key_create(
     err.print("Store these now: they are shown only once.")
 
 
+def _brussels(value: Any) -> str:
+    from tocsin.cap.build import BRUSSELS
+
+    return value.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M") if value else "never"
+
+
 @cap_key_app.command("list")
-def cap_key_list(as_json: bool = typer.Option(False, "--json")) -> None:
-    """List the keys (never the keys themselves: their prefix only)."""
+def cap_key_list(as_json: bool = typer.Option(False, "--json", help="Print the keys as JSON "
+                                              "(times RFC 3339, UTC).")) -> None:
+    """List the keys, newest first (never the keys themselves: their prefix only).
+
+    Times are Europe/Brussels local time, as on the web page.
+    """
     from tocsin.cap.gateway import list_keys
 
     keys = list_keys(_ensure_schema())
     if as_json:
         print(json.dumps([_key_json(k) for k in keys]))
         return
+    print(f"{'ID':>4}  {'PREFIX':<14}  {'STATE':<24}  {'CREATED':<16}  {'LAST USED':<16}  "
+          f"NAME / AREA / WEBHOOK")
     for k in keys:
-        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}Z" if k.revoked_at else "active"
+        state = f"revoked {_brussels(k.revoked_at)}" if k.revoked_at else "active"
         extra = ("  area" if k.area else "") + (f"  webhook {k.webhook_url}" if k.webhook_url
                                                  else "")
-        print(f"{k.id:>4}  {k.key_prefix}  {state:<24} {k.name}{extra}")
+        print(f"{k.id:>4}  {k.key_prefix:<14}  {state:<24}  {_brussels(k.created_at):<16}  "
+              f"{_brussels(k.last_used_at):<16}  {k.name}{extra}")
+    err.print(f"{len(keys)} key(s); times are Europe/Brussels local time.", highlight=False)
 
 
 @cap_key_app.command("revoke")
 def cap_key_revoke(key_id: str = typer.Argument(..., help="The key id (see `cap key list`).")
                    ) -> None:
-    """Revoke a key: it reads nothing and receives nothing from now on."""
-    from tocsin.cap.gateway import GatewayKeyError, revoke_key
+    """Revoke a key: it reads nothing and receives nothing from now on.
+
+    Exit codes: 0 revoked (or already revoked: nothing changed, says since
+    when); 1 no key has that id.
+    """
+    from tocsin.cap.gateway import AlreadyRevoked, GatewayKeyError, revoke_key
 
     try:
         key = revoke_key(_ensure_schema(), key_id, "cli")
+    except AlreadyRevoked as exc:
+        print(exc.reason)
+        return
     except GatewayKeyError as exc:
         raise _fail(exc.field, exc.reason) from None
     print(f"key {key.id} ({key.name}) revoked")
@@ -648,7 +738,7 @@ def message_preview(
     """SMS encoding, length, segments and cost of a text (3GPP TS 23.038 / 23.040)."""
     from decimal import Decimal
 
-    from tocsin.messages.sms import preview
+    from tocsin.messages.sms import analyse, gsm7_rewrite, preview
 
     try:
         p = preview(text, Decimal(get_settings().sms_segment_price_eur))
@@ -659,8 +749,21 @@ def message_preview(
         return
     Console().print(f"{p['encoding']}: {p['units']} units, {p['segments']} segment(s) "
                     f"{p['part_units']}, {p['cost_eur']:.3f} EUR"
-                    + (f"; forces UCS-2: {' '.join(p['non_gsm_chars'])}"
+                    + (f"; forces UCS-2: {', '.join(map(_visible, p['non_gsm_chars']))}"
                        if p["non_gsm_chars"] else ""), highlight=False)
+    rewrite = gsm7_rewrite(text)
+    if p["encoding"] == "UCS-2" and analyse(rewrite).encoding == "GSM-7":
+        Console().print(f"GSM-7 rewrite ({analyse(rewrite).segments} segment(s)): {rewrite}",
+                        highlight=False, markup=False)
+
+
+def _visible(char: str) -> str:
+    """A character as an operator can read it: invisible ones by name and code point."""
+    import unicodedata
+
+    if char.isprintable() and not char.isspace():
+        return char
+    return f"{unicodedata.name(char, 'unnamed').lower()} (U+{ord(char):04X})"
 
 
 @message_app.command("voice")

@@ -26,7 +26,7 @@ from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.services import CampaignInputError
 from tocsin.cap.importer import ImportedAlert, shorten_sms
-from tocsin.cap.validate import Issue
+from tocsin.cap.validate import COUNTRIES, Issue, utc_problem
 from tocsin.core.db import transaction, utcnow
 from tocsin.core.settings import Settings, get_settings
 from tocsin.geo.areas import AreaError, area_km2, clip_to_territory, territory_of
@@ -60,6 +60,14 @@ def _area(session: sa.orm.Session, imported: ImportedAlert,
     return polygonal(shapely.union_all(parts)), only_nis
 
 
+def authority_label(authority: Authority) -> str:
+    """The authority's name for an English-speaking operator: "Belgium" for the federal
+    authority, otherwise its name in its first official language ("Beersel", "Liège")."""
+    if authority.kind == "federal":
+        return COUNTRIES.get(authority.id, authority.name(authority.language_list[0]))
+    return authority.name(authority.language_list[0] if authority.language_list else "fr")
+
+
 def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, created_by: str,
                *, source: str = "cli", settings: Settings | None = None) -> str:
     """Store an imported CAP alert as a draft campaign of ``authority_id``; return its id.
@@ -75,12 +83,15 @@ def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, creat
 
     Raises:
         CampaignInputError: ``authority`` unknown; ``area`` with no usable
-            part, or entirely outside the authority's territory (nothing written);
+            part, or entirely outside the authority's territory (nothing written;
+            the reason says where the area lies and to draw it in the composer);
             ``kind`` not a Tocsin kind; ``text.<lang>`` not a Tocsin language.
     """
     settings = settings or get_settings()
     campaign_id = uuid.uuid4().hex
     now = utcnow()
+    if imported.expires is not None and utc_problem(imported.expires) is not None:
+        raise CampaignInputError("expires", utc_problem(imported.expires) or "")
     if imported.kind not in rules.KINDS:
         raise CampaignInputError("kind", f"{imported.kind!r} is not one of "
                                          f"{', '.join(rules.KINDS)}")
@@ -93,14 +104,17 @@ def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, creat
         if authority is None:
             raise CampaignInputError("authority", f"unknown authority {authority_id!r}")
         area, area_nis = _area(s, imported, warnings)
+        name = authority_label(authority)
         try:
-            clipped = clip_to_territory(area, authority, field="area")
+            clipped = clip_to_territory(area, authority, name=name, field="area")
         except AreaError as exc:
-            raise CampaignInputError(exc.field, exc.reason) from None
+            raise CampaignInputError(exc.field, (
+                f"{exc.reason}. To alert {name} anyway, write the alert in the composer and "
+                f"draw the area yourself (within {name})")) from None
         before, after = area_km2(area), area_km2(clipped)
         if before > 0 and (before - after) / before > CLIP_WARNING_SHARE:
             warnings.append(Issue("area", (
-                f"clipped to the territory of {authority.name('fr')}: "
+                f"clipped to the territory of {name}: "
                 f"{(before - after) / before:.0%} of the imported area "
                 f"({before - after:,.1f} km²) lay outside it")))
         maximum = authority.sms_max_segments or settings.sms_max_segments
@@ -124,6 +138,7 @@ def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, creat
             cap_xml=None, expires_at=imported.expires.astimezone(dt.UTC)
             if imported.expires else None,
             sms_source=settings.sms_source, mail_from=settings.mail_from,
+            voice_caller=settings.voice_caller,
             created_by=created_by, created_at=now,
             imported_from={
                 "format": f"CAP {imported.cap_version}", "identifier": imported.identifier,

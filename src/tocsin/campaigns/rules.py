@@ -93,6 +93,28 @@ DEFAULT_FALLBACK = LANGUAGES
 
 EmailMode = Literal["batch", "per_recipient"]
 
+#: How long a message stays current when the operator gives no ``expires`` (CAP 1.2
+#: §3.2.2 ``expires``; the active CAP feed drops it then). An alert or warning is
+#: about a danger of the coming hours: a day, then the operator updates or sends
+#: it again; a group call-out likewise. Information (road works, a water cut) is
+#: planned and lasts: a week. A test or exercise checks the chain and must not
+#: linger on panels: an hour. An update keeps its alert's expiry while more than
+#: ``UPDATE_KEEPS_EXPIRY`` of it is left; an all-clear gets its own default.
+DEFAULT_VALIDITY = {
+    "alert": dt.timedelta(hours=24),
+    "warning": dt.timedelta(hours=24),
+    "group": dt.timedelta(hours=24),
+    "information": dt.timedelta(days=7),
+    "test": dt.timedelta(hours=1),
+    "exercise": dt.timedelta(hours=1),
+}
+UPDATE_KEEPS_EXPIRY = dt.timedelta(hours=1)
+#: The furthest ahead a campaign may be scheduled (``scheduled_for`` after now).
+MAX_SCHEDULE_AHEAD = dt.timedelta(days=366)
+#: The longest a message may stay current (``expires_at`` after its sending time).
+#: Both bounds turn a typo (year 9999, 0001) into an error naming the field.
+MAX_VALIDITY = dt.timedelta(days=366)
+
 #: SPEC F33: times are shown and scheduled in Belgian local time, stored in UTC.
 BRUSSELS = ZoneInfo("Europe/Brussels")
 _LOCAL_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$")
@@ -193,6 +215,12 @@ def choose_language(subscriber_language: str | None, authority_languages: Sequen
     return texts[0]
 
 
+def default_expires(kind: str, sent: dt.datetime) -> dt.datetime:
+    """The CAP ``expires`` of a message of ``kind`` sent at ``sent`` (aware) when the
+    operator gives none: ``sent`` + ``DEFAULT_VALIDITY[kind]`` (a day for unknown kinds)."""
+    return sent + DEFAULT_VALIDITY.get(kind, dt.timedelta(hours=24))
+
+
 def parse_local_time(text: str) -> dt.datetime:
     """A time written in Europe/Brussels local time, as an aware UTC datetime (SPEC F33).
 
@@ -201,8 +229,19 @@ def parse_local_time(text: str) -> dt.datetime:
     RFC 3339 time with an explicit offset (``2026-10-25T02:30+02:00``, ``…Z``).
     Raises ``ValueError`` (a reason, for the caller to name its field) for an
     unreadable text, a local time skipped by the spring change (02:00–03:00 on
-    the last Sunday of March) or one that happens twice in autumn (give the offset).
+    the last Sunday of March), one that happens twice in autumn (give the offset)
+    or one outside what a UTC datetime can hold (``9999-12-31T23:59-14:00``).
+    How far ahead a time may be is the caller's rule (``MAX_SCHEDULE_AHEAD``,
+    ``MAX_VALIDITY``).
     """
+    try:
+        return _parse_local_time(text)
+    except OverflowError:
+        raise ValueError(f"{(text or '').strip()!r} is out of range; write a time like "
+                         "2026-12-01 08:00 (Europe/Brussels)") from None
+
+
+def _parse_local_time(text: str) -> dt.datetime:
     text = (text or "").strip()
     m = _LOCAL_TIME.match(text)
     if m is None:

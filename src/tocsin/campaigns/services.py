@@ -10,18 +10,32 @@ no CAP; ``dispatch.scheduler`` fans it out when it is due (``fan_out_scheduled``
 
 Lifecycle (CAP 1.2 §3.2.1 msgType, SPEC F19):
 
+A chain is an alert and every message about it (updates, all-clears, the
+cancellation), linked by ``references_id``. Follow-ups are looked up by campaign
+id or CAP identifier, and serialised on the chain's first message (row lock on
+PostgreSQL; SQLite writers are serial).
+
 - ``update_campaign``: a new campaign with msgType ``Update`` whose CAP
-  ``references`` name the original (and what the original referenced), sent to
+  ``references`` name every published message of the chain, sent to
   the original's recipients plus everyone in the new area. Deliveries of the
   original still queued are NOT stopped: the update adds to the original, and
   a recipient who gets both reads them in order (same priority, older first).
 - ``all_clear``: an Update with ``responseType`` AllClear, to the original's
-  recipients only.
-- ``cancel_campaign``: deliveries of the original still queued become
-  ``stopped`` (those in flight finish), its status becomes ``cancelled``, and a
-  CAP ``Cancel`` referencing it is published when the original published CAP.
-  A scheduled campaign cancelled before it is due sends nothing and publishes
-  nothing.
+  recipients only; its ``references`` name every published message of the chain
+  (CAP 1.2 §3.2.1: "the earlier message(s)").
+- ``cancel_campaign``: cancelling any message cancels its whole chain: every
+  delivery of the chain still queued becomes ``stopped`` (those in flight
+  finish), every message of it becomes ``cancelled``, and one CAP ``Cancel``
+  referencing every published message of the chain is published. A cancelled
+  chain is closed: no update, all-clear or second cancel of any of its
+  messages. A scheduled campaign cancelled before it is due sends nothing and
+  publishes nothing.
+
+Expiry: a message without ``expires_at`` gets ``rules.default_expires`` (by
+kind, from its sending time); an update keeps its alert's expiry while more
+than ``rules.UPDATE_KEEPS_EXPIRY`` of it is left. ``scheduled_for`` is at most
+``rules.MAX_SCHEDULE_AHEAD`` ahead, ``expires_at`` at most
+``rules.MAX_VALIDITY`` after sending.
 """
 
 from __future__ import annotations
@@ -52,12 +66,18 @@ from tocsin.geo.areas import AreaError, area_km2, clip_to_territory, parse_area_
 from tocsin.geo.areas import municipality_area as _municipality_area
 from tocsin.geo.spatial import subscribers_in_area
 from tocsin.messages.content import (
-    CONTENT_FIELDS,
+    FIELD_MAX,
+    SINGLE_LINE_FIELDS,
+    TEXT_MAX,
     ContentError,
+    check_fields,
     check_required_languages,
+    check_text,
     complete_content,
     fill,
+    language_name,
     local_time,
+    text_label,
 )
 from tocsin.messages.sms import analyse
 from tocsin.subscribers.models import ContactPoint, Subscriber
@@ -66,8 +86,8 @@ log = logging.getLogger(__name__)
 
 RECEIPT_GRACE_SECONDS = 60.0
 _BATCH = 10_000
-#: The furthest ahead a campaign may be scheduled.
-MAX_SCHEDULE_AHEAD = dt.timedelta(days=366)
+#: The furthest ahead a campaign may be scheduled (``rules.MAX_SCHEDULE_AHEAD``).
+MAX_SCHEDULE_AHEAD = rules.MAX_SCHEDULE_AHEAD
 
 
 class CampaignInputError(ValueError):
@@ -93,7 +113,9 @@ class CampaignRequest:
     ``fields``: values of free placeholders (``{street}`` -> ``fields["street"]``).
     ``scheduled_for``: aware datetime to send later (``rules.parse_local_time``
     reads Belgian local time); ``expires_at``: aware datetime, the CAP
-    ``expires``. ``template_id``: the template it was launched from.
+    ``expires`` (``None``: ``rules.default_expires``). ``template_id``: the
+    template it was launched from, kept as provenance only while it exists
+    (a deleted template never blocks an alert; the estimate warns).
     ``draft_id``: a draft (e.g. an imported CAP alert) this launch replaces.
     ``kind`` ``""`` on an update means "the original's kind".
     """
@@ -127,13 +149,33 @@ class _Checked:
     content: dict[str, dict[str, str]] = field(default_factory=dict)
     kind: str = "alert"
     sms_fields: dict[str, str] = field(default_factory=dict)
+    area_names: dict[str, str] = field(default_factory=dict)
+    expires_at: dt.datetime | None = None
+    template_id: str | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
 class Recipient:
+    """One delivery to make: ``language`` is the text they get, ``wanted`` their own
+    language (``None`` unknown), ``subscriber`` the subscriber it was found through."""
+
     channel: str
     address: str
     language: str
+    wanted: str | None = None
+    subscriber: str | None = None
+
+
+def _input_error(exc: ContentError) -> CampaignInputError:
+    return CampaignInputError(exc.field, exc.reason)
+
+
+def _check_text(field_name: str, text: str, limit: int, single_line: bool = False) -> None:
+    try:
+        check_text(field_name, text, limit, single_line=single_line)
+    except ContentError as exc:
+        raise _input_error(exc) from None
 
 
 def _check_common(session: Session, req: CampaignRequest, settings: Settings,
@@ -165,19 +207,22 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
             raise CampaignInputError(f"text.{lang}", f"unknown language {lang!r} "
                                                      f"(use {', '.join(rules.LANGUAGES)})")
         if not text or not text.strip():
-            raise CampaignInputError(f"text.{lang}", "the text is empty")
+            raise CampaignInputError(f"text.{lang}", f"{text_label(lang)} is empty")
         texts[lang] = text.strip()
+    # Sizes first (a 10 MB text is refused before any other work), then characters.
     for lang, text in texts.items():
-        _no_control_chars(f"text.{lang}", text)
+        _check_text(f"text.{lang}", text, TEXT_MAX)
     for lang, fields in (req.content or {}).items():
         if not isinstance(fields, dict):
             raise CampaignInputError(f"content.{lang}", "expected field -> text")
         for name, value in fields.items():
-            if isinstance(value, str):
-                _no_control_chars(f"content.{lang}.{name}", value)
-    for name, value in (req.fields or {}).items():
-        if isinstance(value, str):
-            _no_control_chars(f"fields.{name}", value)
+            if isinstance(value, str) and name in FIELD_MAX:
+                _check_text(f"content.{lang}.{name}", value.strip(), FIELD_MAX[name],
+                            single_line=name in SINGLE_LINE_FIELDS)
+    try:
+        check_fields(req.fields or {})
+    except ContentError as exc:
+        raise _input_error(exc) from None
     _check_cap_params(req.cap)
     if kind != "group":
         try:
@@ -196,16 +241,11 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
     return authority, channels, texts
 
 
-def _no_control_chars(field_name: str, text: str) -> None:
-    bad = next((ch for ch in text if _forbidden_char(ch)), None)
-    if bad is not None:
-        raise CampaignInputError(field_name, f"contains the control character "
-                                             f"U+{ord(bad):04X}, which cannot be sent")
-
-
 def _check_area(session: Session, req: CampaignRequest, authority: Authority,
-                optional: bool = False) -> tuple[BaseGeometry, str, str | None] | None:
-    """The requested area clipped to the territory, its name and NIS code (a municipality).
+                optional: bool = False
+                ) -> tuple[BaseGeometry, dict[str, str], str | None] | None:
+    """The requested area clipped to the territory, its name per language
+    (``_area_names``) and NIS code (a municipality).
 
     ``optional``: no area at all is allowed (returns ``None``), for an update.
     """
@@ -216,41 +256,50 @@ def _check_area(session: Session, req: CampaignRequest, authority: Authority,
                                          "municipality (NIS code)")
     try:
         if req.municipality_nis is not None:
-            area, name = _municipality_area(session, req.municipality_nis,
-                                            authority.language_list[0])
+            area, _ = _municipality_area(session, req.municipality_nis,
+                                         authority.language_list[0])
             nis: str | None = str(req.municipality_nis).strip()
         else:
             area = parse_area_geojson(req.area_geojson)  # type: ignore[arg-type]
-            name, nis = _area_name(session, area, authority), None
+            nis = None
         area = clip_to_territory(area, authority, field="municipality" if nis else "area")
     except AreaError as exc:
         raise CampaignInputError(exc.field, exc.reason) from None
-    return area, name, nis
+    return area, _area_names(session, area, nis, authority), nis
 
 
 def _complete(authority: Authority, req: CampaignRequest, kind: str, texts: dict[str, str],
-              area_name: str, when: dt.datetime, settings: Settings,
-              action: str = "alert") -> tuple[dict[str, str], dict[str, dict[str, str]],
-                                              dict[str, str]]:
+              area_names: dict[str, str], when: dt.datetime, settings: Settings,
+              action: str = "alert",
+              events: dict[str, str] | None = None) -> tuple[dict[str, str],
+                                                            dict[str, dict[str, str]],
+                                                            dict[str, str]]:
     """Placeholders filled: (base texts, complete content, the field each SMS came from).
 
+    ``area_names``: the area's name per language. ``events``: the CAP event per
+    language to keep when the operator gives none (an update keeps its alert's).
     Raises ``CampaignInputError`` naming ``text.<lang>`` / ``content.<lang>.<field>``
-    for an unfilled placeholder or an SMS over the authority's segment maximum.
+    / ``cap.event`` for an unfilled placeholder, a text too long, a forbidden
+    character or a line break in a one-line field.
     """
     names = {lang: authority.name(lang) for lang in rules.LANGUAGES}
+    first = next(iter(area_names.values()), "")
     try:
-        content = complete_content(texts, req.content, kind, area_name, when, req.fields,
+        content = complete_content(texts, req.content, kind, area_names, when, req.fields,
                                    authority_name=names, cap_event=req.cap.get("event"),
                                    action=action)
-        values = {**req.fields, "area_name": area_name, "time": local_time(when)}
-        base = {lang: fill(text, values, f"text.{lang}") for lang, text in texts.items()}
+        base = {lang: fill(text, {**req.fields, "area_name": area_names.get(lang) or first,
+                                  "time": local_time(when)}, f"text.{lang}")
+                for lang, text in texts.items()}
     except ContentError as exc:
-        raise CampaignInputError(exc.field, exc.reason) from None
+        raise _input_error(exc) from None
+    if events and not (req.cap.get("event") or "").strip():
+        for lang, entry in content.items():
+            if events.get(lang) and not ((req.content or {}).get(lang) or {}).get(
+                    "cap_event", "").strip():
+                entry["cap_event"] = events[lang]
     sms_field = {lang: (f"content.{lang}.sms" if ((req.content or {}).get(lang) or {})
                         .get("sms", "").strip() else f"text.{lang}") for lang in texts}
-    for lang, entry in content.items():
-        for name in CONTENT_FIELDS:
-            _no_control_chars(f"content.{lang}.{name}", entry[name])
     return base, content, sms_field
 
 
@@ -270,58 +319,97 @@ def _check_sms(checked: _Checked, settings: Settings) -> None:
                       f"allowed (shorten the text)")
 
 
-def _check_times(req: CampaignRequest, now: dt.datetime) -> dt.datetime:
-    """Check ``scheduled_for`` / ``expires_at``; returns the sending time."""
+def _check_times(req: CampaignRequest, now: dt.datetime, kind: str,
+                 default_expires: dt.datetime | None = None
+                 ) -> tuple[dt.datetime, dt.datetime]:
+    """Check ``scheduled_for`` / ``expires_at``; returns ``(sending time, expires)``.
+
+    ``scheduled_for`` after ``now`` and at most ``rules.MAX_SCHEDULE_AHEAD`` ahead;
+    ``expires_at`` after the sending time and at most ``rules.MAX_VALIDITY`` after
+    it. No ``expires_at``: ``default_expires`` when given and still after the
+    sending time, else ``rules.default_expires(kind, sending time)``.
+    """
     when = now
     if req.scheduled_for is not None:
         at = req.scheduled_for
         if not isinstance(at, dt.datetime) or at.tzinfo is None or at.utcoffset() is None:
-            raise CampaignInputError("scheduled_for", "needs a time zone (read local times with "
-                                                      "rules.parse_local_time)")
+            raise CampaignInputError("scheduled_for", "needs a time zone (e.g. "
+                                                      "2026-12-01T08:00+01:00)")
         if at <= now:
             raise CampaignInputError(
                 "scheduled_for", f"{at.astimezone(rules.BRUSSELS):%Y-%m-%d %H:%M} "
                 f"(Europe/Brussels) is in the past; send now or choose a later time")
-        if at - now > MAX_SCHEDULE_AHEAD:
-            raise CampaignInputError("scheduled_for", "more than a year ahead")
+        if at - now > rules.MAX_SCHEDULE_AHEAD:
+            raise CampaignInputError(
+                "scheduled_for", f"{_local(at)} (Europe/Brussels) is more than "
+                f"{rules.MAX_SCHEDULE_AHEAD.days} days ahead; choose an earlier time")
         when = at.astimezone(dt.UTC)
     if req.expires_at is not None:
         exp = req.expires_at
         if not isinstance(exp, dt.datetime) or exp.tzinfo is None or exp.utcoffset() is None:
-            raise CampaignInputError("expires_at", "needs a time zone")
+            raise CampaignInputError("expires_at", "needs a time zone (e.g. "
+                                                   "2026-12-01T08:00+01:00)")
         if exp <= when:
             raise CampaignInputError(
-                "expires_at", f"{exp.astimezone(rules.BRUSSELS):%Y-%m-%d %H:%M} "
-                f"(Europe/Brussels) is not after the sending time "
-                f"{when.astimezone(rules.BRUSSELS):%Y-%m-%d %H:%M}")
-    return when
+                "expires_at", f"{_local(exp)} (Europe/Brussels) is not after the sending "
+                f"time {_local(when)}")
+        if exp - when > rules.MAX_VALIDITY:
+            raise CampaignInputError(
+                "expires_at", f"{_local(exp)} (Europe/Brussels) is more than "
+                f"{rules.MAX_VALIDITY.days} days after the sending time {_local(when)}; "
+                "choose an earlier time")
+        return when, exp.astimezone(dt.UTC)
+    if default_expires is not None and default_expires > when:
+        return when, default_expires
+    return when, rules.default_expires(kind, when)
+
+
+def _local(when: dt.datetime) -> str:
+    """``YYYY-MM-DD HH:MM`` of an aware datetime in Europe/Brussels (as far as it goes)."""
+    try:
+        return f"{when.astimezone(rules.BRUSSELS):%Y-%m-%d %H:%M}"
+    except OverflowError:  # pragma: no cover - parse_local_time refuses these
+        return when.isoformat()
 
 
 def _check(session: Session, req: CampaignRequest, settings: Settings,
            now: dt.datetime | None = None) -> _Checked:
     now = now or utcnow()
-    when = _check_times(req, now)
     authority, channels, texts = _check_common(session, req, settings, req.kind)
+    when, expires = _check_times(req, now, req.kind)
     located = _check_area(session, req, authority)
     assert located is not None
-    area, name, nis = located
-    base, content, sms_fields = _complete(authority, req, req.kind, texts, name, when, settings)
+    area, names, nis = located
+    name = _first_name(names, authority)
+    base, content, sms_fields = _complete(authority, req, req.kind, texts, names, when,
+                                          settings)
     checked = _Checked(authority, area, name, nis, base, channels, content, req.kind,
-                       sms_fields)
+                       sms_fields, {lang: names[lang] for lang in base}, expires)
     _check_sms(checked, settings)
     if req.template_id:
-        _check_template(session, req.template_id, authority.id)
+        checked.template_id = _template(session, req.template_id, authority.id)
+        if checked.template_id is None:
+            checked.warnings.append({
+                "field": "template_id",
+                "message": "The template this message was started from no longer exists; "
+                           "the message is sent all the same, without a link to it"})
     if req.draft_id:
         _draft(session, req.draft_id, authority.id)
     return checked
 
 
-def _check_template(session: Session, template_id: str, authority_id: str) -> None:
+def _first_name(names: dict[str, str], authority: Authority) -> str:
+    """The area's name in the authority's first language: ``campaign.area_name``."""
+    return names.get(authority.language_list[0]) or next(iter(names.values()), "")
+
+
+def _template(session: Session, template_id: str, authority_id: str) -> str | None:
+    """``template_id`` when this authority still has that template, else ``None``: a
+    template is provenance only and never blocks an alert."""
     from tocsin.messages.models import MessageTemplate
 
-    t = session.get(MessageTemplate, template_id)
-    if t is None or t.authority_id != authority_id:
-        raise CampaignInputError("template_id", f"no template {template_id!r} of this authority")
+    t = session.get(MessageTemplate, str(template_id))
+    return t.id if t is not None and t.authority_id == authority_id else None
 
 
 def _draft(session: Session, draft_id: str, authority_id: str) -> Campaign:
@@ -329,12 +417,6 @@ def _draft(session: Session, draft_id: str, authority_id: str) -> Campaign:
     if c is None or c.authority_id != authority_id or c.status != "draft":
         raise CampaignInputError("draft_id", f"no draft {draft_id!r} of this authority")
     return c
-
-
-def _forbidden_char(ch: str) -> bool:
-    # XML 1.0 (CAP) cannot carry C0 controls but tab/newline/CR; SMS and e-mail gain nothing
-    # from them either.
-    return (ord(ch) < 0x20 and ch not in "\t\n\r") or ch in "\ufffe\uffff"
 
 
 def _check_cap_params(cap: dict[str, str]) -> None:
@@ -345,10 +427,10 @@ def _check_cap_params(cap: dict[str, str]) -> None:
                "certainty": CERTAINTIES}
     for key, value in cap.items():
         if key == "event":
-            if value and len(value) > 200:
-                raise CampaignInputError("cap.event", "longer than 200 characters")
+            # Placeholders are filled (and checked) with the content: complete_content.
             if value:
-                _no_control_chars("cap.event", value)
+                _check_text("cap.event", value.strip(), FIELD_MAX["cap_event"],
+                            single_line=True)
             continue
         if key not in allowed:
             raise CampaignInputError(f"cap.{key}", "unknown CAP field (category, event, "
@@ -358,23 +440,34 @@ def _check_cap_params(cap: dict[str, str]) -> None:
                                                    f"{', '.join(allowed[key])} (CAP 1.2)")
 
 
-def _area_name(session: Session, area: BaseGeometry, authority: Authority) -> str:
-    """A human name for a drawn area: the municipalities it covers (at most three named)."""
+def _area_names(session: Session, area: BaseGeometry, nis: str | None,
+                authority: Authority) -> dict[str, str]:
+    """The area's name in every language (``rules.LANGUAGES``).
+
+    A whole municipality (``nis``): its name in that language. A drawn area of a
+    municipality: ``<its name> (zone)``; of a bigger authority: the
+    municipalities it covers, named in that language (at most three, ``+N``
+    more), or the authority's name when it covers none.
+    """
     from tocsin.geo.areas import territory_of
 
-    lang = authority.language_list[0]
+    if nis is not None:
+        m = session.get(Authority, nis)
+        if m is not None:
+            return {lang: m.name(lang) for lang in rules.LANGUAGES}
     if authority.kind == "municipality":
-        return f"{authority.name(lang)} (zone)"
+        return {lang: f"{authority.name(lang)} (zone)" for lang in rules.LANGUAGES}
     minx, miny, maxx, maxy = area.bounds
-    names = []
-    for m in session.scalars(sa.select(Authority).where(
-            Authority.kind == "municipality", Authority.min_lon <= maxx,
-            Authority.max_lon >= minx, Authority.min_lat <= maxy, Authority.max_lat >= miny)):
-        if territory_of(m).intersects(area):
-            names.append(m.name(lang))
-    if not names:
-        return authority.name(lang)
-    return ", ".join(sorted(names)[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+    covered = [m for m in session.scalars(sa.select(Authority).where(
+        Authority.kind == "municipality", Authority.min_lon <= maxx,
+        Authority.max_lon >= minx, Authority.min_lat <= maxy, Authority.max_lat >= miny))
+        if territory_of(m).intersects(area)]
+    out: dict[str, str] = {}
+    for lang in rules.LANGUAGES:
+        names = sorted(m.name(lang) for m in covered)
+        out[lang] = (", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+                     if names else authority.name(lang))
+    return out
 
 
 _CHANNEL_OF = {"mobile": "sms", "email": "email"}
@@ -402,19 +495,21 @@ def _recipients_in_area(session: Session, area: BaseGeometry, authority: Authori
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start:start + _BATCH]
         rows = session.execute(
-            sa.select(ContactPoint.kind, ContactPoint.value, Subscriber.language)
+            sa.select(ContactPoint.kind, ContactPoint.value, Subscriber.language,
+                      Subscriber.id)
             .join(Subscriber, Subscriber.id == ContactPoint.subscriber_id)
             .where(ContactPoint.subscriber_id.in_(chunk), ContactPoint.kind.in_(wanted),
                    *_reachable(kind))
             .order_by(ContactPoint.subscriber_id, ContactPoint.id)
         ).all()
-        for ckind, value, language in rows:
+        for ckind, value, language, subscriber in rows:
             key = (_CHANNEL_OF[ckind], value)
             if key in seen:
                 continue
             seen.add(key)
             out.append(Recipient(key[0], value,
-                                 rules.choose_language(language, fallback, languages)))
+                                 rules.choose_language(language, fallback, languages),
+                                 language, str(subscriber)))
     return out
 
 
@@ -476,6 +571,30 @@ def _sms_texts(content: dict[str, dict[str, str]]) -> dict[str, str]:
     return {lang: entry["sms"] for lang, entry in content.items()}
 
 
+def _language_warnings(checked: _Checked, recipients: list[Recipient]) -> list[dict[str, str]]:
+    """One warning per official language of the authority without a text, with how many
+    recipients (people) who read it will get which language instead."""
+    out: list[dict[str, str]] = []
+    authority = checked.authority
+    fallback = rules.fallback_order(authority.language_fallback, authority.language_list)
+    for lang in authority.language_list:
+        if lang in checked.texts or lang not in rules.LANGUAGES:
+            continue
+        instead = language_name(rules.choose_language(lang, fallback, list(checked.texts)))
+        people = {r.subscriber or r.address for r in recipients if r.wanted == lang}
+        name = language_name(lang)
+        if people:
+            n = len(people)
+            message = (f"No {name} text: the {n} {name}-speaking recipient"
+                       f"{'s' if n != 1 else ''} will get {instead}")
+        else:
+            message = (f"No {name} text, although {name} is an official language of "
+                       f"{authority.name(lang)} (nobody in the area reads {name} now; "
+                       f"they would get {instead})")
+        out.append({"field": f"text.{lang}", "message": message})
+    return out
+
+
 def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
               ) -> dict[str, Any]:
     by_lang: dict[str, Counter[str]] = {"sms": Counter(), "email": Counter()}
@@ -483,8 +602,10 @@ def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
         by_lang[r.channel][r.language] += 1
     facts = _sms_facts(_sms_texts(checked.content), price)
     cost = sum((facts[lang]["cost_eur"] * n for lang, n in by_lang["sms"].items()), Decimal(0))
+    expires = checked.expires_at
     return {
         "area_name": checked.area_name,
+        "area_names": checked.area_names,
         "area_km2": round(area_km2(checked.area), 3),
         "recipients": {c: sum(by_lang[c].values()) for c in ("sms", "email")
                        if c in checked.channels},
@@ -497,6 +618,9 @@ def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
         "content": checked.content,
         "email_mode": rules.email_mode(checked.kind),
         "cap": {"msg_type": "Alert", "scope": rules.cap_scope(checked.kind)},
+        "expires_at": _iso(expires),
+        "expires_local": _local(expires) if expires is not None else None,
+        "warnings": _language_warnings(checked, recipients) + checked.warnings,
     }
 
 
@@ -504,11 +628,16 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
                       settings: Settings | None = None) -> dict[str, Any]:
     """Recipients per channel and language, SMS segments and cost, before launch (F14, F17).
 
-    Returns ``{"area_name", "area_km2", "recipients": {"sms": n, "email": n},
-    "by_language": {"sms": {"fr": n}, "email": {…}}, "sms": {"encoding",
-    "segments", "by_language", "cost_eur"}, "content": {lang: {field: text}}
-    (the complete content that would be sent), "email_mode", "cap": {"msg_type",
-    "scope"}}``. Raises ``CampaignInputError``.
+    Returns ``{"area_name", "area_names": {lang: name}, "area_km2",
+    "recipients": {"sms": n, "email": n}, "by_language": {"sms": {"fr": n},
+    "email": {…}}, "sms": {"encoding", "segments", "by_language", "cost_eur"},
+    "content": {lang: {field: text}} (the complete content that would be sent),
+    "email_mode", "cap": {"msg_type", "scope"}, "expires_at" (RFC 3339 UTC, the
+    given or default expiry), "expires_local" (``YYYY-MM-DD HH:MM``
+    Europe/Brussels), "warnings": [{"field", "message"}]}``. Warnings never
+    block a launch: an official language of the authority without a text (and
+    how many recipients get which language instead), a template deleted since.
+    Raises ``CampaignInputError``.
     """
     settings = settings or get_settings()
     price = Decimal(settings.sms_segment_price_eur)
@@ -531,10 +660,11 @@ def _new_campaign(checked: _Checked, req: CampaignRequest, settings: Settings,
         "area": json.dumps(mapping(checked.area)), "area_name": checked.area_name,
         "area_nis": checked.area_nis, "cap_params": cap_params,
         "msg_type": "Alert", "scope": rules.cap_scope(checked.kind),
-        "template_id": req.template_id or None, "expires_at": req.expires_at,
+        "template_id": checked.template_id, "expires_at": checked.expires_at,
         "cap_identifier": f"BE-TOCSIN-{checked.authority.id}-{now:%Y%m%d%H%M%S}-"
                           f"{campaign_id[:8]}",
         "sms_source": settings.sms_source, "mail_from": settings.mail_from,
+        "voice_caller": settings.voice_caller,
         "created_by": req.created_by, "created_at": now,
     }
     values.update(extra)
@@ -690,21 +820,44 @@ def due_scheduled(engine: Engine, now: dt.datetime | None = None, limit: int = 1
 # ----------------------------------------------------------------------------- lifecycle
 
 
+def _find(s: Session, key: str) -> Campaign | None:
+    """A campaign by its id or its CAP identifier (``BE-TOCSIN-…``, what reports show)."""
+    key = str(key).strip()
+    if not key:
+        return None
+    c = s.get(Campaign, key)
+    if c is None:
+        c = s.scalars(sa.select(Campaign).where(Campaign.cap_identifier == key)).first()
+    return c
+
+
 def _original(s: Session, campaign_id: str, authority_id: str | None,
               action: str) -> tuple[Campaign, Authority]:
-    """The campaign an update / all-clear / cancel acts on, locked, with checks."""
-    q = sa.select(Campaign).where(Campaign.id == str(campaign_id).strip())
-    if s.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update()
-    c = s.scalars(q).first()
+    """The campaign an update / all-clear / cancel acts on, with checks.
+
+    ``campaign_id``: its id or CAP identifier. The chain's first message is
+    locked first (PostgreSQL ``FOR UPDATE``), so two follow-ups of one chain
+    never interleave. Refused: a draft, a chain with any message cancelled, a
+    scheduled campaign (except to cancel it).
+    """
+    c = _find(s, campaign_id)
     if c is None or (authority_id is not None and c.authority_id != authority_id):
         raise CampaignNotFound("campaign_id", f"no campaign {campaign_id!r} of this authority")
+    if s.get_bind().dialect.name == "postgresql":
+        root = _root(s, c)
+        s.execute(sa.select(Campaign.id).where(Campaign.id == root.id).with_for_update())
+        s.refresh(c)
     if c.status == "draft":
         raise CampaignInputError("campaign_id", f"campaign {c.id} is a draft: launch it first")
-    if c.status == "cancelled":
-        raise CampaignInputError("campaign_id", f"campaign {c.id} is cancelled")
-    if c.msg_type == "Cancel":
-        raise CampaignInputError("campaign_id", f"campaign {c.id} is a cancellation")
+    closed = next((m for m in _chain(s, c) if m.status == "cancelled"
+                   or m.msg_type == "Cancel"), None)
+    if closed is not None:
+        which = "it" if closed.id == c.id else f"campaign {closed.id} of the same alert"
+        verb = {"cancel": "cancelled again", "update": "updated",
+                "all_clear": "given an all-clear"}.get(action, "changed")
+        raise CampaignInputError(
+            "campaign_id", f"campaign {c.id} is cancelled ({which} was cancelled): a "
+            f"cancelled alert is closed and cannot be {verb}; send a new alert instead")
     if c.status == "scheduled" and action != "cancel":
         raise CampaignInputError("campaign_id", f"campaign {c.id} has not been sent yet "
                                                 "(scheduled): cancel it and schedule again")
@@ -713,30 +866,63 @@ def _original(s: Session, campaign_id: str, authority_id: str | None,
     return c, authority
 
 
-def _thread(s: Session, campaign: Campaign) -> list[str]:
-    """Ids of the campaign, the alert it follows up and every update of that alert."""
-    root = campaign
-    while root.references_id:
+def _root(s: Session, campaign: Campaign) -> Campaign:
+    """The first message of ``campaign``'s chain (following ``references_id``)."""
+    root, seen = campaign, {campaign.id}
+    while root.references_id and root.references_id not in seen:
         parent = s.get(Campaign, root.references_id)
         if parent is None:
             break
+        seen.add(parent.id)
         root = parent
-    ids, frontier = [root.id], [root.id]
+    return root
+
+
+def _sent_order(c: Campaign) -> tuple[dt.datetime, dt.datetime, str]:
+    first = dt.datetime.min.replace(tzinfo=dt.UTC)
+    launched = c.launched_at or c.created_at or first
+    created = c.created_at or first
+    return (_aware(launched), _aware(created), c.id)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def _chain(s: Session, campaign: Campaign) -> list[Campaign]:
+    """Every message of ``campaign``'s chain: its first message, then every message that
+    refers to it directly or through another (updates, all-clears, the cancellation),
+    in sending order."""
+    root = _root(s, campaign)
+    members, ids, frontier = [root], {root.id}, [root.id]
     while frontier:
-        frontier = list(s.scalars(sa.select(Campaign.id).where(
-            Campaign.references_id.in_(frontier), Campaign.id.not_in(ids))))
-        ids += frontier
-    return ids
+        found = [c for c in s.scalars(sa.select(Campaign).where(
+            Campaign.references_id.in_(frontier))) if c.id not in ids]
+        ids.update(c.id for c in found)
+        members += found
+        frontier = [c.id for c in found]
+    return [root, *sorted(members[1:], key=_sent_order)]
 
 
-def _cap_references(original: Campaign) -> str:
-    """CAP ``references`` of a message about ``original``: what it referenced, then itself."""
+def _thread(s: Session, campaign: Campaign) -> list[str]:
+    """Ids of every message of ``campaign``'s chain (``_chain``)."""
+    return [c.id for c in _chain(s, campaign)]
+
+
+def _cap_references(s: Session, original: Campaign) -> str:
+    """CAP ``references`` of a message about ``original`` (CAP 1.2 §3.2.1, "the earlier
+    message(s)"): what the chain's first message itself referenced, then every
+    published message of the chain (not a cancellation), in sending order."""
     from tocsin.cap.build import reference_of
 
-    assert original.cap_xml is not None
-    own = ",".join(reference_of(original.cap_xml))
-    earlier = (original.cap_references or "").split()
-    return " ".join([*[x for x in earlier if x != own], own])
+    chain = _chain(s, original)
+    refs = list((chain[0].cap_references or "").split())
+    for m in chain:
+        if m.cap_xml is not None and m.msg_type != "Cancel":
+            own = ",".join(reference_of(m.cap_xml))
+            if own not in refs:
+                refs.append(own)
+    return " ".join(refs)
 
 
 def _follow_up(s: Session, original: Campaign, authority: Authority, req: CampaignRequest,
@@ -749,7 +935,6 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
                                                 f"campaign; its update must be too")
     if req.scheduled_for is not None:
         raise CampaignInputError("scheduled_for", "an update is sent now")
-    _check_times(req, now)
     channels_req = list(req.channels) or original.channel_list
     if original.cap_xml is not None and "cap" not in channels_req:
         # Panels still show the original: they must get the update.
@@ -759,15 +944,26 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
                                              "Update cannot reference it (remove cap)")
     req = _with(req, channels=channels_req, authority_id=original.authority_id)
     _, channels, texts = _check_common(s, req, settings, kind)
+    keep = (original.expires_at if action == "update" and original.expires_at is not None
+            and _aware(original.expires_at) - now > rules.UPDATE_KEEPS_EXPIRY else None)
+    _, expires = _check_times(req, now, kind, _aware(keep) if keep is not None else None)
     located = _check_area(s, req, authority, optional=True)
     original_area = shape(json.loads(original.area))
     if located is None or action == "all_clear":
-        area, name, nis = original_area, original.area_name, original.area_nis
+        area, nis = original_area, original.area_nis
+        names = _area_names(s, area, nis, authority)
+        names[authority.language_list[0]] = original.area_name
     else:
-        area, name, nis = located
-    base, content, sms_fields = _complete(authority, req, kind, texts, name, now, settings,
-                                          action=action)
-    checked = _Checked(authority, area, name, nis, base, channels, content, kind, sms_fields)
+        area, names, nis = located
+    name = _first_name(names, authority)
+    # The alert's own CAP event (not its kind's default name) carries over to the chain.
+    events = {lang: str(entry["cap_event"]) for lang, entry in (original.content or {}).items()
+              if entry.get("cap_event")
+              and entry["cap_event"] != rules.kind_label(original.kind, lang).capitalize()}
+    base, content, sms_fields = _complete(authority, req, kind, texts, names, now, settings,
+                                          action=action, events=events)
+    checked = _Checked(authority, area, name, nis, base, channels, content, kind, sms_fields,
+                       {lang: names[lang] for lang in base}, expires)
     _check_sms(checked, settings)
     recipients = _recipients_of(s, _thread(s, original), authority, channels, list(base),
                                 kind)
@@ -785,9 +981,9 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
     campaign = _new_campaign(
         checked, req, settings, now, cap_params=cap_params,
         msg_type=rules.cap_msg_type(action), references_id=original.id,
-        cap_references=_cap_references(original) if "cap" in channels else None,
+        cap_references=_cap_references(s, original) if "cap" in channels else None,
         response_type="AllClear" if action == "all_clear" else None,
-        expires_at=req.expires_at or original.expires_at)
+        template_id=None)
     count = _fan_out(s, campaign, authority, area, recipients, settings, now)
     return campaign, count
 
@@ -858,45 +1054,58 @@ _CANCEL_TEXT = {
 def cancel_campaign(engine: Engine, campaign_id: str, actor: str, *,
                     authority_id: str | None = None, source: str = "cli",
                     settings: Settings | None = None) -> dict[str, Any]:
-    """Cancel a campaign (SPEC F19): stop what is not sent, publish a CAP ``Cancel``.
+    """Cancel a campaign and its whole chain (SPEC F19): stop what is not sent, publish
+    a CAP ``Cancel``.
 
-    Deliveries still ``queued`` become ``stopped`` (those ``in_flight`` finish);
-    the status becomes ``cancelled``. When the original published CAP, a new
-    campaign row (msgType Cancel, channel cap, no deliveries) carries the CAP
-    Cancel whose ``references`` name it. A scheduled campaign just stops: it
-    never sent or published anything. ``authority_id`` (``None`` = any, the
-    CLI) must own the campaign. One transaction. Returns ``{"campaign_id",
-    "stopped", "cancel_campaign_id" (or None), "cap_identifier" (or None)}``.
-    Raises ``CampaignInputError``.
+    ``campaign_id``: its id or CAP identifier; any message of a chain (the
+    alert, an update, an all-clear) cancels the chain. Every delivery of the
+    chain still ``queued`` becomes ``stopped`` (those ``in_flight`` finish);
+    every message's status becomes ``cancelled``. When any message of the chain
+    published CAP, a new campaign row (msgType Cancel, channel cap, no
+    deliveries, ``references_id`` = ``campaign_id``) carries the CAP Cancel whose
+    ``references`` name every published message of the chain. A scheduled
+    campaign just stops: it never sent or published anything. ``authority_id``
+    (``None`` = any, the CLI) must own the campaign. One transaction. Returns
+    ``{"campaign_id", "stopped" (deliveries of the whole chain),
+    "cancel_campaign_id" (or None), "cap_identifier" (or None)}``. Raises
+    ``CampaignInputError`` (a chain already cancelled is closed).
     """
     settings = settings or get_settings()
     now = utcnow()
     d = table(Delivery)
     with transaction(engine) as s:
         original, authority = _original(s, campaign_id, authority_id, "cancel")
+        chain = _chain(s, original)
         result = s.execute(
-            sa.update(d).where(d.c.campaign_id == original.id, d.c.state == QUEUED)
+            sa.update(d).where(d.c.campaign_id.in_([m.id for m in chain]),
+                               d.c.state == QUEUED)
             .values(state=STOPPED, final_at=now, lease_until=None,
                     error=f"cancelled by {actor}"[:500]))
         stopped = int(getattr(result, "rowcount", 0) or 0)
         was = original.status
-        original.status = "cancelled"
-        original.finished_at = now
+        for m in chain:
+            if m.status != "finished" or m.finished_at is None:
+                m.finished_at = now
+            m.status = "cancelled"
         cancel_id: str | None = None
         cap_identifier: str | None = None
-        if original.cap_xml is not None:
+        if any(m.cap_xml is not None for m in chain):
             texts = {lang: _CANCEL_TEXT.get(lang, _CANCEL_TEXT["en"])
                      for lang in original.texts}
+            names = _area_names(s, shape(json.loads(original.area)), original.area_nis,
+                                authority)
+            names[authority.language_list[0]] = original.area_name
             try:
                 content = complete_content(
-                    texts, {}, original.kind, original.area_name, now,
+                    texts, {}, original.kind, names, now,
                     authority_name={x: authority.name(x) for x in rules.LANGUAGES},
-                    cap_event=(original.cap_params or {}).get("event"), action="cancel")
+                    action="cancel")
             except ContentError as exc:  # pragma: no cover - fixed texts
                 raise CampaignInputError(exc.field, exc.reason) from None
             for lang, entry in content.items():
                 entry["cap_event"] = ((original.content or {}).get(lang) or {}).get(
-                    "cap_event") or entry["cap_event"]
+                    "cap_event") or (original.cap_params or {}).get("event") \
+                    or entry["cap_event"]
             cancel_id = uuid.uuid4().hex
             cancel = Campaign(
                 id=cancel_id, authority_id=original.authority_id, kind=original.kind,
@@ -906,10 +1115,11 @@ def cancel_campaign(engine: Engine, campaign_id: str, actor: str, *,
                 content=content, area=original.area, area_name=original.area_name,
                 area_nis=original.area_nis, cap_params=dict(original.cap_params or {}),
                 msg_type="Cancel", scope=original.scope, references_id=original.id,
-                cap_references=_cap_references(original),
+                cap_references=_cap_references(s, original),
                 cap_identifier=f"BE-TOCSIN-{original.authority_id}-{now:%Y%m%d%H%M%S}-"
                                f"{cancel_id[:8]}",
                 sms_source=original.sms_source, mail_from=original.mail_from,
+                voice_caller=original.voice_caller,
                 created_by=actor, created_at=now, launched_at=now, fanout_done_at=now,
                 finished_at=now)
             from tocsin.cap.services import build_campaign_cap
@@ -927,6 +1137,7 @@ def cancel_campaign(engine: Engine, campaign_id: str, actor: str, *,
             cap_identifier = cancel.cap_identifier
         record_audit(s, actor, "campaign.cancel", target=original.id, source=source,
                      detail={"authority": authority.id, "status_was": was,
+                             "chain": [m.id for m in chain],
                              "stopped": stopped, "cap_cancel": cap_identifier})
         return {"campaign_id": original.id, "stopped": stopped,
                 "cancel_campaign_id": cancel_id, "cap_identifier": cap_identifier}
@@ -938,6 +1149,39 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def message_label(msg_type: str | None, response_type: str | None) -> str:
+    """What an operator calls a message: ``Alert`` (CAP msgType Alert, whatever its
+    kind), ``Update``, ``All clear`` (an Update with responseType AllClear) or
+    ``Cancel``."""
+    if msg_type == "Cancel":
+        return "Cancel"
+    if msg_type == "Update":
+        return "All clear" if response_type == "AllClear" else "Update"
+    return "Alert"
+
+
+def _follow_ups(s: Session, root_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """For each first message of a chain: every later message of the chain (direct or
+    through another), in sending order, as ``{"campaign_id", "msg_type",
+    "response_type", "label", "launched_at", "status"}``."""
+    out: dict[str, list[Campaign]] = {root: [] for root in root_ids}
+    owner = {root: root for root in root_ids}
+    frontier = list(root_ids)
+    while frontier:
+        found = [c for c in s.scalars(sa.select(Campaign).where(
+            Campaign.references_id.in_(frontier))) if c.id not in owner]
+        for c in found:
+            owner[c.id] = owner[str(c.references_id)]
+            out[owner[c.id]].append(c)
+        frontier = [c.id for c in found]
+    return {root: [{"campaign_id": c.id, "msg_type": c.msg_type or "Alert",
+                    "response_type": c.response_type,
+                    "label": message_label(c.msg_type, c.response_type),
+                    "launched_at": _iso(c.launched_at), "status": c.status}
+                   for c in sorted(members, key=_sent_order)]
+            for root, members in out.items()}
+
+
 def campaign_report(engine: Engine, campaign_id: str,
                     settings: Settings | None = None) -> dict[str, Any]:
     """Progress and final report of a campaign (SPEC F26). Raises ``LookupError``.
@@ -945,8 +1189,12 @@ def campaign_report(engine: Engine, campaign_id: str,
     Shape: ``{"campaign_id", "cap_identifier", "environment", "kind", "status"
     (scheduled | sending | finished | cancelled | draft), "authority_id",
     "area_name", "texts", "launched_at", "scheduled_for", "expires_at",
-    "msg_type" (Alert | Update | Cancel), "references_id", "response_type",
-    "channels": {"sms": {"recipients", "segments", "cost_eur", "first_sent_at",
+    "msg_type" (Alert | Update | Cancel), "references_id", "response_type"
+    (AllClear or None), "label" (``message_label``: Alert | Update | All clear |
+    Cancel), "follow_ups" (on a chain's first message: every later message of
+    the chain, oldest first, ``[{"campaign_id", "msg_type", "response_type",
+    "label", "launched_at", "status"}]``; ``[]`` on the others), "channels":
+    {"sms": {"recipients", "segments", "cost_eur", "first_sent_at",
     "last_sent_at", "throughput_per_s", "by_status", "by_language"}, "email":
     {…}, "cap": {"published", "url"}}}``. Times are RFC 3339 UTC. Costs count
     messages accepted by the provider; simulation campaigns are never billed
@@ -971,6 +1219,7 @@ def campaign_report(engine: Engine, campaign_id: str,
             .where(d.c.campaign_id == campaign_id, _failed_state(d))
             .group_by(d.c.channel, d.c.error)
         ).all()
+        follow_ups = (_follow_ups(s, [c.id])[c.id] if c.references_id is None else [])
         sums = s.execute(
             sa.select(d.c.channel, sa.func.count(d.c.sent_at), sa.func.min(d.c.sent_at),
                       sa.func.max(d.c.sent_at),
@@ -1034,8 +1283,9 @@ def campaign_report(engine: Engine, campaign_id: str,
         "kind": c.kind, "status": status, "failed": failed, "authority_id": c.authority_id,
         "area_name": c.area_name, "texts": c.texts, "launched_at": _iso(c.launched_at),
         "scheduled_for": _iso(c.scheduled_for), "expires_at": _iso(c.expires_at),
-        "msg_type": c.msg_type, "references_id": c.references_id,
-        "response_type": c.response_type, "channels": channels,
+        "msg_type": c.msg_type or "Alert", "references_id": c.references_id,
+        "response_type": c.response_type, "label": message_label(c.msg_type, c.response_type),
+        "follow_ups": follow_ups, "channels": channels,
     }
 
 
@@ -1045,7 +1295,15 @@ def _failed_state(d: sa.Table) -> sa.ColumnElement[bool]:
 
 def list_campaigns(engine: Engine, authority_id: str | None,
                    environment: str) -> list[dict[str, Any]]:
-    """Campaigns of an authority (all when ``None``) in one environment, newest first."""
+    """Campaigns of an authority (all when ``None``) in one environment, newest first
+    (at most 200).
+
+    Each: ``{"campaign_id", "kind", "status", "msg_type", "response_type",
+    "references_id", "label" (Alert | Update | All clear | Cancel),
+    "follow_ups" (on a chain's first message, as in ``campaign_report``; ``[]``
+    on the others), "scheduled_for", "expires_at", "area_name", "created_at",
+    "launched_at", "channels", "recipients"}``.
+    """
     d = table(Delivery)
     with read_transaction(engine) as s:
         q = sa.select(Campaign).where(Campaign.environment == environment)
@@ -1056,10 +1314,15 @@ def list_campaigns(engine: Engine, authority_id: str | None,
             sa.select(d.c.campaign_id, sa.func.count())
             .where(d.c.campaign_id.in_([c.id for c in campaigns])).group_by(d.c.campaign_id)
         ).all()) if campaigns else {}
+        follow_ups = _follow_ups(s, [c.id for c in campaigns if c.references_id is None])
         return [{"campaign_id": c.id, "kind": c.kind, "status": c.status,
-                 "msg_type": c.msg_type, "references_id": c.references_id,
-                 "scheduled_for": _iso(c.scheduled_for),
+                 "msg_type": c.msg_type or "Alert", "response_type": c.response_type,
+                 "references_id": c.references_id,
+                 "label": message_label(c.msg_type, c.response_type),
+                 "follow_ups": follow_ups.get(c.id, []),
+                 "scheduled_for": _iso(c.scheduled_for), "expires_at": _iso(c.expires_at),
                  "area_name": c.area_name, "created_at": _iso(c.created_at),
+                 "launched_at": _iso(c.launched_at),
                  "channels": c.channel_list, "recipients": counts.get(c.id, 0)}
                 for c in campaigns]
 

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns.models import Campaign
+from tocsin.cap.build import BRUSSELS
 from tocsin.cap.models import CapGatewayKey
 from tocsin.cap.services import FeedPage, FeedScope, cap_feed, published_clause
 from tocsin.channels.webhook import WebhookTarget, WebhookUrlError, check_webhook_url
@@ -59,6 +60,21 @@ class GatewayKeyError(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class AlreadyRevoked(GatewayKeyError):
+    """Revoking a key that is already revoked; ``key`` is that key (nothing was changed)."""
+
+    def __init__(self, key: GatewayKey) -> None:
+        revoked_at = key.revoked_at or utcnow()
+        when = revoked_at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M")
+        super().__init__("id", f"key {key.id} ({key.name}) is already revoked (at {when} "
+                               f"Europe/Brussels); nothing changed")
+        self.key = key
+
+
+#: Largest key id: the ``id`` column is a 32-bit integer on PostgreSQL.
+MAX_KEY_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -177,21 +193,30 @@ def revoke_key(engine: Engine, key_id: int | str, revoked_by: str,
                source: str = "cli") -> GatewayKey:
     """Revoke a key: it reads nothing and receives nothing from now on (queued pushes fail).
 
-    Revoking a revoked key changes nothing. Audited as ``cap.key.revoke``.
-    Raises ``GatewayKeyError("id", …)`` for an unknown or malformed id.
+    Audited as ``cap.key.revoke``.
+
+    Raises:
+        GatewayKeyError: ``id`` malformed, or no key has it (any integer,
+            however large: "no gateway key N").
+        AlreadyRevoked: the key was revoked before (a ``GatewayKeyError`` on
+            ``id`` saying when, Europe/Brussels time); nothing is changed or audited.
     """
     try:
-        kid = int(key_id)
+        kid = int(str(key_id).strip())
     except (TypeError, ValueError):
-        raise GatewayKeyError("id", f"{key_id!r} is not a key id") from None
+        raise GatewayKeyError("id", f"{key_id!r} is not a key id (a whole number, see "
+                                    f"`tocsin cap key list`)") from None
+    if not 1 <= kid <= MAX_KEY_ID:  # no such row, and the database could not compare it
+        raise GatewayKeyError("id", f"no gateway key {kid}")
     with transaction(engine) as s:
         row = s.get(CapGatewayKey, kid)
         if row is None:
             raise GatewayKeyError("id", f"no gateway key {kid}")
-        if row.revoked_at is None:
-            row.revoked_at = utcnow()
-            record_audit(s, revoked_by, "cap.key.revoke", target=str(kid), source=source,
-                         detail={"name": row.name, "prefix": row.key_prefix})
+        if row.revoked_at is not None:
+            raise AlreadyRevoked(_info(row))
+        row.revoked_at = utcnow()
+        record_audit(s, revoked_by, "cap.key.revoke", target=str(kid), source=source,
+                     detail={"name": row.name, "prefix": row.key_prefix})
         return _info(row)
 
 
@@ -272,7 +297,8 @@ class GatewayWebhookTargets:
 
     def load(self, key_id: str, campaign_id: str) -> WebhookTarget:
         with transaction(self.engine) as s:
-            key = s.get(CapGatewayKey, int(key_id)) if key_id.isdigit() else None
+            key = (s.get(CapGatewayKey, int(key_id))
+                   if key_id.isdigit() and int(key_id) <= MAX_KEY_ID else None)
             if key is None:
                 raise LookupError(f"gateway key {key_id} no longer exists")
             if campaign_id not in self._bodies:

@@ -34,6 +34,8 @@ from tocsin.cap.validate import (
     as_cap12,
     circle_geometry,
     element_path,
+    large_circle_warning,
+    later_references,
     near_country,
     parse_cap_datetime,
     parse_circle_text,
@@ -42,6 +44,7 @@ from tocsin.cap.validate import (
     ring_problem,
     schema_issues,
     swapped,
+    utc_problem,
 )
 from tocsin.cap.xml import DEFAULT_MAX_BYTES, CapParseError, cap_version, parse_cap
 from tocsin.messages.sms import analyse
@@ -100,7 +103,10 @@ class ImportedAlert:
         area_name: the ``areaDesc`` values joined, at most 300 characters.
         cap_params: ``category``, ``event``, ``urgency``, ``severity``,
             ``certainty`` (CAP 1.2 §3.2.2 values only).
-        expires: earliest ``expires`` of the kept ``info`` blocks (aware) or None.
+        expires: earliest ``expires`` of the kept ``info`` blocks (aware) or None;
+            an expiry that cannot be converted to UTC (``9999-12-31T23:59:59-14:00``
+            is in the year 10000 there) is left out with a warning, and so is
+            such a ``sent``.
         warnings: what was repaired, skipped or looks wrong.
     """
 
@@ -222,6 +228,8 @@ class _Areas:
     nis: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)
+    #: ``(path, label, lat, lon)`` of circles of radius 0, left out of the area.
+    points: list[tuple[str, str, float, float]] = field(default_factory=list)
 
 
 def _polygon(element: etree._Element, label: str, country: str | None,
@@ -260,7 +268,7 @@ def _check_order(geom: BaseGeometry, path: str, label: str, country: str | None)
             f"lat,lon (CAP 1.2 §3.2.4); fix the coordinate order upstream"))
 
 
-def _circle(element: etree._Element, label: str, country: str | None,
+def _circle(element: etree._Element, label: str, country: str | None, areas: _Areas,
             warnings: list[Issue]) -> BaseGeometry | None:
     path = element_path(element)
     try:
@@ -273,9 +281,12 @@ def _circle(element: etree._Element, label: str, country: str | None,
                                    f"(WGS 84 lat,lon; CAP 1.2 §3.2.4)")
     _check_order(Point(lon, lat), path, label, country)
     if radius == 0:
-        warnings.append(Issue(path, f"the circle of {label} has radius 0: a point, not an "
-                                    f"area; left out"))
+        # Legal CAP (an epicentre, a spill): a place, not an area to alert.
+        areas.points.append((path, label, lat, lon))
         return None
+    large = large_circle_warning(radius, country)
+    if large is not None:
+        warnings.append(Issue(path, f"{large}; check the area in the composer"))
     return circle_geometry(lat, lon, radius)
 
 
@@ -297,7 +308,7 @@ def _read_areas(info: etree._Element, ns: str, country: str | None, areas: _Area
                 continue
             areas.seen.add(key)
             geom = (_polygon(element, label, country, warnings) if name == "polygon"
-                    else _circle(element, label, country, warnings))
+                    else _circle(element, label, country, areas, warnings))
             if geom is not None:
                 areas.shapes.append(geom)
                 found = True
@@ -315,10 +326,16 @@ def _read_areas(info: etree._Element, ns: str, country: str | None, areas: _Area
                 areas.nis.append(value)
         if desc and desc not in areas.names and found:
             areas.names.append(desc)
-        if not found:
+        if not found and not any(p[0].startswith(element_path(area) + "/")
+                                 for p in areas.points):
             warnings.append(Issue(element_path(area), f"{label} has no polygon, circle or NIS "
                                                       f"geocode that places it on a map; "
                                                       f"left out"))
+
+
+def _point_text(label: str, lat: float, lon: float) -> str:
+    return (f"the circle of {label} is a point, not an area: centre {lat:g},{lon:g} "
+            f"(lat,lon), radius 0 km")
 
 
 # ----------------------------------------------------------------------------- alert
@@ -402,7 +419,10 @@ def import_cap(
             root that is not CAP (``alert``), ``status`` System or unknown,
             ``msgType`` Ack/Error, no ``info`` or none in a language Tocsin
             sends, no text, a polygon or circle that is not well-formed, out of
-            range, self-intersecting or written lon,lat, or no area at all.
+            range, self-intersecting or written lon,lat, a circle radius above
+            20,000 km, or no area at all (a circle of radius 0 is a point, not an
+            area: left out with a warning beside other shapes, an error naming
+            it when it is the only one).
     """
     if country is not None and country not in COUNTRIES:
         raise ValueError(f"country: {country!r} is not one of {', '.join(COUNTRIES)}")
@@ -491,6 +511,16 @@ def import_cap(
     areas = _Areas()
     for _, info in kept:
         _read_areas(info, ns, country, areas, warnings)
+    if not areas.shapes and not areas.nis and areas.points:
+        path, label, lat, lon = areas.points[0]
+        raise CapImportError(path, (
+            f"{_point_text(label, lat, lon)} (CAP 1.2 §3.2.4 allows it, e.g. for an "
+            f"epicentre); the alert has no other shape, so there is no area to alert. Write "
+            f"the alert in the composer and draw the area to warn there, or ask the sender "
+            f"for a polygon or a circle with a radius"))
+    for path, label, lat, lon in areas.points:
+        warnings.append(Issue(path, f"{_point_text(label, lat, lon)}; left out, the "
+                                    f"alert's other shapes make the area"))
     if not areas.shapes and not areas.nis:
         raise CapImportError("area", "no area that can be placed on a map: the alert needs a "
                                      "polygon, a circle or a NIS geocode (CAP 1.2 §3.2.4)")
@@ -499,14 +529,32 @@ def import_cap(
     first = kept[0][1]
     cap_params = _cap_params(first, ns, warnings)
     kind = _kind(status, cap_params.get("urgency", ""), cap_params.get("severity", ""))
-    expiries = [e for e in (parse_cap_datetime(i.findtext(f"{{{ns}}}expires"))
-                            for _, i in kept) if e is not None]
+    expiries = []
+    for _, info in kept:
+        expiry = parse_cap_datetime(info.findtext(f"{{{ns}}}expires"))
+        problem = utc_problem(expiry) if expiry is not None else None
+        if problem is not None:
+            warnings.append(Issue(f"{element_path(info)}/expires", (
+                f"{problem}; left out: the draft has no expiry, set one in the composer")))
+        elif expiry is not None:
+            expiries.append(expiry)
     expires = min(expiries) if expiries else None
     now = now or dt.datetime.now(dt.UTC)
     if expires is not None and expires <= now:
         warnings.append(Issue(f"{element_path(first)}/expires", (
             f"the upstream alert expired at {expires.isoformat()}; set a new expiry "
             f"before launch")))
+    sent = parse_cap_datetime(root.findtext(f"{{{ns}}}sent"))
+    problem = utc_problem(sent) if sent is not None else None
+    if problem is not None:
+        warnings.append(Issue("sent", f"{problem}; left out"))
+        sent = None
+    references = _text(root, ns, "references") or None
+    if references and sent is not None:
+        for n, ref_sender, ref_sent in later_references(references, sent):
+            warnings.append(Issue("references", (
+                f"reference {n} ({ref_sender}) was sent {ref_sent}, after the alert itself "
+                f"({sent.isoformat()}); references name earlier messages (CAP 1.2 §3.2.1)")))
     area_name = ", ".join(areas.names)
     if len(area_name) > 300:
         area_name = area_name[:297].rstrip(" ,") + ELLIPSIS
@@ -514,9 +562,9 @@ def import_cap(
         cap_version=version,
         identifier=_text(root, ns, "identifier"),
         sender=_text(root, ns, "sender"),
-        sent=parse_cap_datetime(root.findtext(f"{{{ns}}}sent")),
+        sent=sent,
         status=status, msg_type=msg_type,
-        references=_text(root, ns, "references") or None,
+        references=references,
         kind=kind, texts=texts, content=content, area=area, area_nis=areas.nis,
         area_name=area_name, cap_params=cap_params, expires=expires, warnings=warnings,
     )

@@ -103,7 +103,6 @@ UNPUBLISHED_STATUSES = ("draft", "scheduled")
 # Area-filtered feeds (the gateway) are filtered in Python over at most this many
 # newest rows: active alerts are few, and the scan stays bounded under load.
 AREA_SCAN_LIMIT = 2000
-_EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
 def published_clause(environment: str) -> sa.ColumnElement[bool]:
@@ -239,8 +238,13 @@ def cap_feed(engine: Engine, environment: str = "live", settings: Settings | Non
 
     Newest first, ``page_size`` entries per page (default 50). Active messages
     only (see ``active_clause``) unless ``scope.archive``. Entry titles are the
-    CAP headline of the first language, summaries its description. The body
-    depends only on the data, so a hash of it is a strong ETag.
+    CAP headline of the first language, summaries its description. The feed's
+    ``<updated>`` is when it last changed: the newest of its entries, of the
+    launches in its environment (and authority) and of the expiries already
+    past (an empty active feed shows when its last alert left it); when
+    nothing was ever published there, the current time rounded down to the
+    minute. The body depends only on the data (and that minute), so a hash of
+    it is a strong ETag, the same for identical requests.
 
     Raises ``LookupError`` for an unknown authority or a page after the last
     (page 1 always exists, possibly empty); ``ValueError`` for a page below 1.
@@ -274,6 +278,43 @@ _feed_cache: dict[tuple[Any, ...], tuple[float, FeedPage]] = {}
 _feed_cache_lock = threading.Lock()
 
 
+def _change_columns(scope: FeedScope, now: dt.datetime) -> list[sa.ScalarSelect[Any]]:
+    """Scalar subqueries giving when the feed of ``scope`` last changed (see
+    :func:`_last_change`): the newest launch, the newest expiry already past, and the
+    newest Cancel launch whose 24 hours in the feed are over (add ``CANCEL_VISIBLE``).
+    Over the environment (and authority), not over the area of a gateway key."""
+    where = published_clause(scope.environment)
+    if scope.authority_id is not None:
+        where = sa.and_(where, Campaign.authority_id == scope.authority_id)
+    cancel_left = sa.and_(Campaign.msg_type == "Cancel", Campaign.expires_at.is_(None),
+                          Campaign.launched_at <= now - CANCEL_VISIBLE)
+    return [
+        sa.select(sa.func.max(Campaign.launched_at)).where(where).scalar_subquery(),
+        sa.select(sa.func.max(Campaign.expires_at))
+        .where(where, Campaign.expires_at <= now).scalar_subquery(),
+        sa.select(sa.func.max(Campaign.launched_at)).where(where, cancel_left)
+        .scalar_subquery(),
+    ]
+
+
+def _last_change(values: Any) -> dt.datetime | None:
+    """The newest of the three :func:`_change_columns` values; None when nothing was ever
+    published in the feed's environment (and authority)."""
+    launched, expired, cancelled = (_aware(v) for v in values)
+    if cancelled is not None:
+        cancelled += CANCEL_VISIBLE
+    return max((t for t in (launched, expired, cancelled) if t is not None), default=None)
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    """A UTC datetime from an aggregate over a ``UTCDateTime`` column (bare on SQLite)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def _build_feed(engine: Engine, settings: Settings, page: int, page_size: int,
                 scope: FeedScope) -> FeedPage:
     environment = scope.environment
@@ -283,29 +324,34 @@ def _build_feed(engine: Engine, settings: Settings, page: int, page_size: int,
     path = (f"/authorities/{scope.authority_id}/feed.atom" if scope.authority_id
             else "/feed.atom")
     where = published_clause(environment) if scope.archive else active_clause(environment, now)
-    columns = (Campaign.id, Campaign.cap_identifier, Campaign.area_name, Campaign.kind,
-               Campaign.launched_at, Campaign.texts, Campaign.content, Campaign.msg_type)
+    columns: tuple[Any, ...] = (
+        Campaign.id, Campaign.cap_identifier, Campaign.area_name, Campaign.kind,
+        Campaign.launched_at, Campaign.texts, Campaign.content, Campaign.msg_type)
     with read_transaction(engine) as s:
         if scope.authority_id is not None:
             if s.get(Authority, scope.authority_id) is None:
                 raise LookupError(f"unknown authority {scope.authority_id!r}")
             where = sa.and_(where, Campaign.authority_id == scope.authority_id)
         order = (Campaign.launched_at.desc(), Campaign.id.desc())
+        # When the feed last changed rides along with the rows: no extra round trip.
+        change_columns = [] if scope.archive else [
+            c.label(f"change_{i}") for i, c in enumerate(_change_columns(scope, now))]
         rows: list[Any]
         if scope.area is None:
             rows = list(s.execute(
-                sa.select(*columns).where(where).order_by(*order)
+                sa.select(*columns, *change_columns).where(where).order_by(*order)
                 .offset((page - 1) * page_size).limit(page_size + 1)
             ).all())
         else:
             shapely.prepare(scope.area)
             candidates = s.execute(
-                sa.select(*columns, Campaign.area).where(where).order_by(*order)
+                sa.select(*columns, Campaign.area, *change_columns).where(where).order_by(*order)
                 .limit(AREA_SCAN_LIMIT)
             ).all()
             inside = [r for r in candidates
                       if scope.area.intersects(_campaign_shape(r.id, r.area))]
             rows = inside[(page - 1) * page_size:page * page_size + 1]
+    changes = None if scope.archive or not rows else tuple(rows[0])[-3:]
     has_next = len(rows) > page_size
     rows = rows[:page_size]
     if page > 1 and not rows:
@@ -317,7 +363,18 @@ def _build_feed(engine: Engine, settings: Settings, page: int, page_size: int,
                                  updated=r.launched_at, summary=summary,
                                  cap_url=f"{doc_base}/{r.cap_identifier}.xml",
                                  sender=settings.cap_sender, msg_type=r.msg_type or "Alert"))
-    updated = max((e.updated for e in entries), default=_EPOCH)
+    # <updated> (RFC 4287 §4.2.15): when the feed last changed. The active feed also
+    # changes when an alert expires or leaves it, so the newest of those moments counts
+    # too; a feed of an environment where nothing was ever published shows the current
+    # minute (the strong ETag of such an empty feed changes once a minute).
+    updated = max((e.updated for e in entries), default=None)
+    if not scope.archive or updated is None:
+        if changes is None:
+            with read_transaction(engine) as s:
+                changes = s.execute(sa.select(*_change_columns(scope, now))).one()
+        last = _last_change(changes)
+        updated = max((t for t in (updated, last) if t is not None),
+                      default=now.replace(second=0, microsecond=0))
     links = {"first": _feed_url(doc_base, path, 1, scope.archive)}
     if page > 1:
         links["previous"] = links["prev"] = _feed_url(doc_base, path, page - 1, scope.archive)

@@ -9,16 +9,24 @@ rules come from the CAP 1.2 data dictionary (OASIS CAP 1.2 §3.2):
   characters ``<`` and ``&`` (§3.2.1);
 - ``references`` is present for ``msgType`` Update, Cancel, Ack and Error and is
   a whitespace-separated list of ``sender,identifier,sent`` triples (§3.2.1);
+  they name *earlier* messages: a reference with this alert's own sender sent
+  after this alert is an error (one clock: impossible), one from another
+  sender a warning (another clock may be slightly off);
+- ``sent``, ``effective``, ``onset``, ``expires`` and the references' times
+  can be converted to UTC (years 1-9999: ``9999-12-31T23:59:59-14:00`` is in
+  the year 10000 in UTC, which receivers cannot store);
 - ``expires`` is not before the alert's ``sent`` (§3.2.2);
 - a ``polygon`` has at least 4 ``lat,lon`` pairs, the first and last pairs the
   same — checked on the text, because shapely closes rings silently — and its
   ring does not cross itself (§3.2.4);
-- a ``circle`` is ``lat,lon radius`` with the radius in kilometres, >= 0 (§3.2.4);
+- a ``circle`` is ``lat,lon radius`` with the radius in kilometres, 0 to
+  20,000 (half the Earth's circumference; §3.2.4); radius 0 is a point;
 - coordinates are WGS 84 degrees: latitude -90..90, longitude -180..180.
 
 Warnings (legal, but probably wrong) for a deployment in ``country``: points
 that lie outside the country as written but inside when swapped (written
-lon,lat), an area wholly outside the country, and a ``description`` or
+lon,lat), an area wholly outside the country, a circle more than 1,000 km in
+radius (larger than the country: a radius in metres?), and a ``description`` or
 ``instruction`` longer than one cell-broadcast message (15 pages of 93 GSM-7
 characters = 1,395, or of 41 UCS-2 characters = 615; 3GPP TS 23.041 §9.4.1.2,
 3GPP TS 23.038 §6.1.2.2). CAP 1.1 documents are read-only: the rules that
@@ -37,9 +45,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import shapely
+import shapely.affinity
 from lxml import etree
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 from shapely.geometry import Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -54,6 +64,7 @@ from tocsin.cap.xml import (
     parse_cap,
     schema_lock,
 )
+from tocsin.geo.reference import polygonal
 from tocsin.messages.sms import analyse
 
 #: Pages in one cell-broadcast message (3GPP TS 23.041 §9.4.1.2.2: at most 15 pages).
@@ -71,9 +82,20 @@ COUNTRIES = {"BE": "Belgium"}
 #: outline strays up to 0.03 degrees from the municipal borders (on the coast).
 COUNTRY_MARGIN_DEG = 0.03
 
-#: Largest circle radius drawn as a shape, in km; larger circles cover everything
-#: a national deployment could reach and are treated as the whole world.
-MAX_CIRCLE_KM = 2000.0
+#: Largest circle radius, in km: half the Earth's circumference is ~20,004 km
+#: (pole to pole), so no circle on Earth has a larger radius.
+MAX_CIRCLE_KM = 20_000.0
+
+#: Circle radius above which a warning says the circle is larger than the country,
+#: in km (Belgium is ~280 km across): often a radius written in metres.
+LARGE_CIRCLE_KM = 1_000.0
+
+#: Rough width of each country Tocsin knows, in km, for the large-circle warning.
+COUNTRY_WIDTH_KM = {"BE": 280}
+
+#: The range of times a CAP date-time may have once converted to UTC: most
+#: systems (Python, SQL databases) cannot store a time outside years 1-9999.
+_UTC_RANGE = "0001-01-01T00:00:00Z..9999-12-31T23:59:59Z"
 
 _FORBIDDEN_ID = re.compile(r"[\s,<&]")
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
@@ -193,7 +215,7 @@ def parse_circle_text(text: str | None) -> tuple[float, float, float]:
     """``(lat, lon, radius_km)`` of a CAP ``circle`` text ``"lat,lon radius"`` (CAP 1.2 §3.2.4).
 
     Raises ValueError when it is not a centre pair followed by one radius in
-    kilometres, or the radius is negative.
+    kilometres, or the radius is negative or above :data:`MAX_CIRCLE_KM`.
     """
     tokens = (text or "").split()
     if len(tokens) != 2:
@@ -205,6 +227,10 @@ def parse_circle_text(text: str | None) -> tuple[float, float, float]:
         raise ValueError(f"radius {tokens[1]!r} is not a number of kilometres")
     if radius < 0:
         raise ValueError(f"radius {tokens[1]} km is negative; it must be >= 0")
+    if radius > MAX_CIRCLE_KM:
+        raise ValueError(f"radius {radius:,g} km is more than {MAX_CIRCLE_KM:,.0f} km, half "
+                         f"the Earth's circumference: no circle on Earth is that large "
+                         f"(CAP radii are in kilometres, not metres)")
     return lat, lon, radius
 
 
@@ -233,12 +259,29 @@ def parse_cap_datetime(text: str | None) -> dt.datetime | None:
     return value if value.tzinfo is not None else None
 
 
+def utc_problem(value: dt.datetime) -> str | None:
+    """Why the aware ``value`` cannot be converted to UTC, or None when it can.
+
+    ``9999-12-31T23:59:59-14:00`` is in the year 10000 in UTC and
+    ``0001-01-01T00:00:00+14:00`` before the year 1: valid ISO 8601 and CAP
+    text, but no receiver (nor Python, nor a SQL database) can store them.
+    """
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        side = "after the year 9999" if value.year >= 9999 else "before the year 1"
+        return (f"{value.isoformat()} is {side} in UTC, outside the times systems can "
+                f"store ({_UTC_RANGE})")
+    return None
+
+
 def references_problems(text: str) -> list[str]:
     """What is wrong with a CAP ``references`` value (CAP 1.2 §3.2.1); empty when well-formed.
 
     The value is one or more ``sender,identifier,sent`` triples separated by
     whitespace; sender and identifier without ``<``/``&``, ``sent`` a CAP
-    date-time (``YYYY-MM-DDThh:mm:ss+hh:mm``).
+    date-time (``YYYY-MM-DDThh:mm:ss+hh:mm``) that can be converted to UTC.
+    The order in time is checked by :func:`later_references`.
     """
     triples = text.split()
     if not triples:
@@ -255,10 +298,31 @@ def references_problems(text: str) -> list[str]:
         elif _FORBIDDEN_ID.search(sender + identifier):
             problems.append(f"reference {n} {triple!r}: sender and identifier cannot hold "
                             f"'<' or '&'")
-        if not _CAP_DATETIME.match(sent) or parse_cap_datetime(sent) is None:
+        when = parse_cap_datetime(sent) if _CAP_DATETIME.match(sent) else None
+        if when is None:
             problems.append(f"reference {n}: sent {sent!r} is not a CAP date-time "
                             f"(YYYY-MM-DDThh:mm:ss+hh:mm)")
+        elif (beyond := utc_problem(when)) is not None:
+            problems.append(f"reference {n}: sent {beyond}")
     return problems
+
+
+def later_references(text: str, sent_at: dt.datetime) -> list[tuple[int, str, str]]:
+    """``(n, sender, sent)`` of the well-formed ``references`` triples sent after ``sent_at``.
+
+    References name earlier messages (CAP 1.2 §3.2.1), so each one is a mistake:
+    impossible when the reference has the alert's own sender (one clock), a
+    clock or time-zone slip when it comes from another sender.
+    """
+    later = []
+    for n, triple in enumerate(text.split(), start=1):
+        parts = triple.split(",")
+        if len(parts) != 3 or not _CAP_DATETIME.match(parts[2]):
+            continue
+        when = parse_cap_datetime(parts[2])
+        if when is not None and utc_problem(when) is None and when > sent_at:
+            later.append((n, parts[0], parts[2]))
+    return later
 
 
 def _fmt(value: float) -> str:
@@ -304,29 +368,67 @@ def _local_aeqd(lat: float, lon: float) -> tuple[Transformer, Transformer]:
 
 
 def circle_geometry(lat: float, lon: float, radius_km: float) -> BaseGeometry:
-    """A CAP circle as a shapely geometry in WGS 84 lon/lat.
+    """A CAP circle as a shapely geometry in WGS 84 lon/lat (-180..180, -90..90).
 
     The circle is drawn in metres: in Belgian Lambert 2008 (EPSG:3812) when the
     centre is in or near Belgium, otherwise in an azimuthal equidistant
     projection centred on it (true distances from the centre anywhere), with 64
-    vertices. A radius of 0 gives the centre ``Point``; a radius above
-    :data:`MAX_CIRCLE_KM` gives the whole lon/lat plane.
+    vertices. A radius of 0 gives the centre ``Point``. A circle that crosses
+    the antimeridian (±180°) is split into a ``MultiPolygon`` of its two sides;
+    one that holds a pole reaches that pole along every meridian; one that holds
+    both poles is the world minus the part around the centre's antipode.
+
+    Raises ValueError for a radius above :data:`MAX_CIRCLE_KM` (20,000 km).
     """
     if radius_km <= 0:
         return Point(lon, lat)
     if radius_km > MAX_CIRCLE_KM:
-        return Polygon([(-180, -90), (180, -90), (180, 90), (-180, 90)])
-    near_belgium = 1.0 <= lon <= 8.0 and 48.0 <= lat <= 53.0
+        raise ValueError(f"radius {radius_km:,g} km is more than {MAX_CIRCLE_KM:,.0f} km, "
+                         f"half the Earth's circumference")
+    near_belgium = 1.0 <= lon <= 8.0 and 48.0 <= lat <= 53.0 and radius_km <= 500
     forward, back = _lambert2008() if near_belgium else _local_aeqd(lat, lon)
     x, y = forward.transform(lon, lat)
     disc = Point(x, y).buffer(radius_km * 1000.0, quad_segs=16)
-    return shapely.transform(disc, lambda xy: _to_lonlat(back, xy))
+    ring = np.asarray(back.transform(*disc.exterior.xy)).T  # (lon, lat) rows, closed
+    north, south = (_geod().inv(lon, lat, lon, pole)[2] <= radius_km * 1000.0
+                    for pole in (90.0, -90.0))
+    if not near_belgium and (north or south or _crosses_antimeridian(ring)):
+        return _wrapped_circle(ring, north, south)
+    return Polygon(ring)
 
 
-def _to_lonlat(back: Transformer, xy: Any) -> Any:
-    lon, lat = back.transform(xy[:, 0], xy[:, 1])
-    xy[:, 0], xy[:, 1] = lon, lat
-    return xy
+@lru_cache(maxsize=1)
+def _geod() -> Geod:
+    return Geod(ellps="WGS84")
+
+
+def _crosses_antimeridian(ring: Any) -> bool:
+    return bool(np.any(np.abs(np.diff(ring[:, 0])) > 180.0))
+
+
+def _wrapped_circle(ring: Any, north: bool, south: bool) -> BaseGeometry:
+    """The lon/lat area inside a circle ``ring`` that crosses ±180° or holds a pole.
+
+    The longitudes are unwrapped (no jump of more than 180° between neighbours),
+    the ring is closed over the pole it winds around, and the shape is cut into
+    the -180..180 world by shifting copies by multiples of 360°.
+    """
+    lons, lats = ring[:, 0].copy(), ring[:, 1]
+    jumps = np.diff(lons)
+    lons[1:] -= 360.0 * np.cumsum(np.round(jumps / 360.0))
+    points = list(zip(lons.tolist(), lats.tolist(), strict=True))
+    winds = abs(points[-1][0] - points[0][0]) > 180.0
+    if winds and north != south:  # around one pole: close the ring over it
+        pole = 90.0 if north else -90.0
+        points = [*points, (points[-1][0], pole), (points[0][0], pole), points[0]]
+    shape_ = shapely.make_valid(Polygon(points))
+    world = shapely.box(-180.0, -90.0, 180.0, 90.0)
+    parts = [shapely.intersection(shapely.affinity.translate(shape_, xoff=k * 360.0), world)
+             for k in range(-2, 3)]
+    inside = polygonal(shapely.union_all(parts))
+    if north and south:  # the ring encloses the antipode: the circle is the rest
+        return polygonal(shapely.difference(world, inside))
+    return inside
 
 
 @lru_cache(maxsize=4)
@@ -446,7 +548,8 @@ def _check_identifiers(root: etree._Element, ns: str, errors: list[Issue]) -> No
                                       f"spaces, commas and the restricted characters < and &"))
 
 
-def _check_references(root: etree._Element, ns: str, errors: list[Issue]) -> None:
+def _check_references(root: etree._Element, ns: str, sent: dt.datetime | None,
+                      errors: list[Issue], warnings: list[Issue]) -> None:
     msg_type = (_text(root, ns, "msgType") or "").strip()
     references = _text(root, ns, "references")
     if references is None:
@@ -457,6 +560,17 @@ def _check_references(root: etree._Element, ns: str, errors: list[Issue]) -> Non
         return
     for problem in references_problems(references):
         errors.append(Issue("references", f"{problem} (CAP 1.2 §3.2.1)"))
+    if sent is None:
+        return
+    sender = (_text(root, ns, "sender") or "").strip()
+    for n, ref_sender, ref_sent in later_references(references, sent):
+        message = (f"reference {n} was sent {ref_sent}, after this alert's sent time "
+                   f"{sent.isoformat()}; references name earlier messages (CAP 1.2 §3.2.1)")
+        if ref_sender == sender:
+            errors.append(Issue("references", message))
+        else:
+            warnings.append(Issue("references", f"{message}: check the clock or time zone "
+                                                f"of {ref_sender} or of this sender"))
 
 
 def _check_texts(info: etree._Element, ns: str, warnings: list[Issue]) -> None:
@@ -518,7 +632,20 @@ def _check_polygon(polygon: etree._Element, label: str, errors: list[Issue]
     return ring
 
 
-def _check_circle(circle: etree._Element, errors: list[Issue]) -> BaseGeometry | None:
+def large_circle_warning(radius_km: float, country: str | None) -> str | None:
+    """The warning for a legal but absurd circle radius (above :data:`LARGE_CIRCLE_KM`)."""
+    if radius_km <= LARGE_CIRCLE_KM:
+        return None
+    if country in COUNTRY_WIDTH_KM:
+        than = f"larger than {COUNTRIES[country]} (about {COUNTRY_WIDTH_KM[country]} km across)"
+    else:
+        than = "larger than a country"
+    return (f"radius {radius_km:,g} km: the circle is {than}; check that the radius is in "
+            f"kilometres (CAP 1.2 §3.2.4) and not in metres")
+
+
+def _check_circle(circle: etree._Element, country: str | None, errors: list[Issue],
+                  warnings: list[Issue]) -> BaseGeometry | None:
     path = element_path(circle)
     try:
         lat, lon, radius = parse_circle_text(circle.text)
@@ -530,6 +657,9 @@ def _check_circle(circle: etree._Element, errors: list[Issue]) -> BaseGeometry |
         errors.append(Issue(path, f"centre: {problem.removeprefix('point 1: ')} "
                                   f"(WGS 84 lat,lon; CAP 1.2 §3.2.4)"))
         return None
+    large = large_circle_warning(radius, country)
+    if large is not None:
+        warnings.append(Issue(path, large))
     return circle_geometry(lat, lon, radius)
 
 
@@ -542,7 +672,7 @@ def _check_area(area: etree._Element, ns: str, country: str | None,
         if geom is not None:
             shapes.append((polygon, geom))
     for circle in _children(area, ns, "circle"):
-        geom = _check_circle(circle, errors)
+        geom = _check_circle(circle, country, errors, warnings)
         if geom is not None:
             shapes.append((circle, geom))
     if country is None or not shapes:
@@ -562,11 +692,28 @@ def _check_area(area: etree._Element, ns: str, country: str | None,
                                                   f"deployment alerts"))
 
 
+def _checked_time(element: etree._Element | None, errors: list[Issue]) -> dt.datetime | None:
+    """The aware time of a CAP date-time element, or None when absent, unreadable (the
+    schema reports it) or outside the UTC range (an error naming the element)."""
+    if element is None:
+        return None
+    value = parse_cap_datetime(element.text)
+    if value is None:
+        return None
+    problem = utc_problem(value)
+    if problem is not None:
+        errors.append(Issue(element_path(element), problem))
+        return None
+    return value
+
+
 def _check_info(info: etree._Element, ns: str, sent: dt.datetime | None, country: str | None,
                 errors: list[Issue], warnings: list[Issue]) -> None:
+    for name in ("effective", "onset"):
+        _checked_time(info.find(f"{{{ns}}}{name}"), errors)
     expires_el = info.find(f"{{{ns}}}expires")
+    expires = _checked_time(expires_el, errors)
     if expires_el is not None and sent is not None:
-        expires = parse_cap_datetime(expires_el.text)
         if expires is not None and expires < sent:
             errors.append(Issue(element_path(expires_el), (
                 f"{expires.isoformat()} is before the alert's sent time {sent.isoformat()} "
@@ -624,8 +771,8 @@ def validate_cap(
     else:
         report.errors.extend(schema_issues(root))
     _check_identifiers(root, ns, report.errors)
-    _check_references(root, ns, report.errors)
-    sent = parse_cap_datetime(_text(root, ns, "sent"))
+    sent = _checked_time(root.find(f"{{{ns}}}sent"), report.errors)
+    _check_references(root, ns, sent, report.errors, report.warnings)
     for info in _infos(root, ns):
         _check_info(info, ns, sent, country, report.errors, report.warnings)
     return report

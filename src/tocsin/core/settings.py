@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,11 +30,15 @@ class Settings(BaseSettings):
     smtp_url: str = ""
 
     # Sender identity (F20).
-    sms_source: str = "1789"
-    mail_from: str = "no-reply@alert.tocsin.example"
-    cap_sender: str = "alert@tocsin.example"
+    # SMPP source_addr: a short code (digits) or an alphanumeric sender of at most 11
+    # characters (3GPP TS 23.040 §9.1.2.5, TP-OA alphanumeric).
+    sms_source: str = Field(default="1789", pattern=r"^(\d{3,15}|[A-Za-z0-9 ]{1,11})$")
+    mail_from: str = Field(default="no-reply@alert.tocsin.example",
+                           pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+    # CAP 1.2 §3.2.1: sender without spaces, commas or restricted characters.
+    cap_sender: str = Field(default="alert@tocsin.example", pattern=r"^[^\s,<&]+$")
     public_base_url: str = "http://127.0.0.1:8000"
-    voice_caller: str = Field(default="+3278151789",
+    voice_caller: str = Field(default="+3278151789", pattern=r"^\+[1-9]\d{6,14}$",
                               description="Voice calls' caller number, E.164 (F20)")
     # DKIM (RFC 6376) of every outgoing e-mail; all three empty = unsigned.
     dkim_domain: str = Field(default="", description="DKIM d= domain (that of mail_from)")
@@ -81,5 +85,18 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (read once; tests call ``get_settings.cache_clear()``)."""
-    return Settings()
+    """The process-wide settings (read once; tests call ``get_settings.cache_clear()``).
+
+    Raises ``SettingsError`` naming the environment variable when one is invalid.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TOCSIN_{str(err['loc'][0]).upper() if err['loc'] else '?'}: {err['msg']}"
+            for err in exc.errors())
+        raise SettingsError(problems) from None
+
+
+class SettingsError(RuntimeError):
+    """An invalid ``TOCSIN_*`` environment variable; the message names it and says why."""

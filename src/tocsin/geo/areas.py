@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import shapely
 import sqlalchemy as sa
 from pyproj import Transformer
@@ -28,6 +29,14 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 MAX_VERTICES = 100_000
+#: Largest GeoJSON text accepted, in bytes: 100,000 vertices at ~40 bytes each fit in 4 MB.
+MAX_GEOJSON_BYTES = 16 * 1024 * 1024
+#: Deepest JSON nesting accepted (arrays and objects). A MultiPolygon in a Feature
+#: in a FeatureCollection is 7 levels deep; deeper input is refused before
+#: ``json.loads`` so that it can never exhaust the parser's recursion.
+MAX_JSON_DEPTH = 64
+#: Deepest nesting of GeometryCollections (RFC 7946 §3.1.8 advises against any).
+MAX_COLLECTION_DEPTH = 4
 MIN_AREA_M2 = 1.0  # below this an intersection is a sliver along a shared border
 #: Generous bounding box of Belgium (lon/lat, degrees), used for the swapped-axes hint.
 BELGIUM_BBOX = (2.3, 49.3, 6.5, 51.6)
@@ -148,15 +157,19 @@ def _check_positions(
     return out
 
 
-def _geometry_to_polygon(geometry: Any, field: str) -> Polygon | MultiPolygon:
+def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0) -> Polygon | MultiPolygon:
     if not isinstance(geometry, dict) or geometry.get("type") not in _GEOMETRY_TYPES:
         raise AreaError(field, "is not a GeoJSON geometry (RFC 7946 §3.1)")
     kind = geometry["type"]
     if kind == "GeometryCollection":
+        if depth >= MAX_COLLECTION_DEPTH:
+            raise AreaError(field, f"is nested too deeply: GeometryCollections more than "
+                                   f"{MAX_COLLECTION_DEPTH} levels deep (RFC 7946 §3.1.8 "
+                                   f"advises against nesting them at all)")
         members = geometry.get("geometries")
         if not isinstance(members, list):
             raise AreaError(field, "GeometryCollection has no 'geometries' array")
-        return _union_polygonal(members, field, what="geometry")
+        return _union_polygonal(members, field, what="geometry", depth=depth + 1)
     if kind not in _POLYGONAL_TYPES:
         raise AreaError(field, f"must be a Polygon or MultiPolygon, not a {kind}")
     polygons = _check_positions(geometry.get("coordinates"), kind, field)
@@ -176,7 +189,8 @@ def _geometry_to_polygon(geometry: Any, field: str) -> Polygon | MultiPolygon:
     return geom
 
 
-def _union_polygonal(items: list[Any], field: str, what: str) -> Polygon | MultiPolygon:
+def _union_polygonal(items: list[Any], field: str, what: str,
+                     depth: int = 0) -> Polygon | MultiPolygon:
     parts: list[BaseGeometry] = []
     seen: list[str] = []
     for i, item in enumerate(items, start=1):
@@ -188,8 +202,10 @@ def _union_polygonal(items: list[Any], field: str, what: str) -> Polygon | Multi
         # Markers and lines drawn beside the area (labels, routes) are not part of it.
         if kind in _POLYGONAL_TYPES or kind == "GeometryCollection":
             try:
-                parts.append(_geometry_to_polygon(geometry, field))
+                parts.append(_geometry_to_polygon(geometry, field, depth))
             except AreaError as exc:
+                if "nested too deeply" in exc.reason:
+                    raise
                 raise AreaError(field, f"{what} {i}: {exc.reason}") from None
     if not parts:
         found = ", ".join(sorted(set(seen))) or "nothing"
@@ -198,6 +214,45 @@ def _union_polygonal(items: list[Any], field: str, what: str) -> Polygon | Multi
     if merged.is_empty:
         raise AreaError(field, "contains no polygon")
     return merged
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of arrays and objects in JSON ``text``, brackets in strings ignored.
+
+    Linear time and constant stack (regular expressions and numpy), so it is
+    safe on hostile input; unbalanced text gives the depth reached.
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    if not brackets:
+        return 0
+    codes = np.frombuffer(brackets.encode("ascii"), dtype=np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+def _load_json(text: str, field: str) -> Any:
+    """``json.loads`` of GeoJSON text, refused first when too large or nested too deeply."""
+    size = len(text.encode("utf-8")) if len(text) * 4 > MAX_GEOJSON_BYTES else len(text)
+    if size > MAX_GEOJSON_BYTES:
+        raise AreaError(field, f"is {size / 1024 / 1024:.1f} MiB of GeoJSON; at most "
+                               f"{MAX_GEOJSON_BYTES // (1024 * 1024)} MiB is accepted "
+                               f"(simplify the outline)")
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise AreaError(field, f"is nested too deeply: arrays and objects {depth:,} levels "
+                               f"deep, at most {MAX_JSON_DEPTH} make sense in GeoJSON")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AreaError(
+            field, f"is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    except RecursionError:  # not reached after the depth check; a last guard
+        raise AreaError(field, "is nested too deeply to be read as JSON") from None
 
 
 def parse_area_geojson(data: str | bytes | dict[str, Any], field: str = "area") -> BaseGeometry:
@@ -210,23 +265,26 @@ def parse_area_geojson(data: str | bytes | dict[str, Any], field: str = "area") 
 
     Returns a valid shapely Polygon or MultiPolygon.
 
-    Raises AreaError(field, reason) when ``data`` is not UTF-8 or not JSON, not
+    Raises AreaError(field, reason) when ``data`` is not UTF-8 or not JSON, larger
+    than :data:`MAX_GEOJSON_BYTES` (16 MiB), nested deeper than
+    :data:`MAX_JSON_DEPTH` levels (checked before parsing: hostile input such as
+    ``[[[[…`` cannot exhaust the parser), GeometryCollections nested deeper than
+    :data:`MAX_COLLECTION_DEPTH`, not
     GeoJSON, holds no polygon or the wrong geometry type, has out-of-range
     coordinates (with a hint when they look like lat,lon), too many vertices,
     or a self-intersecting outline (the crossing point is named).
     """
     if isinstance(data, bytes | bytearray):
+        if len(data) > MAX_GEOJSON_BYTES:
+            raise AreaError(field, f"is {len(data) / 1024 / 1024:.1f} MiB of GeoJSON; at most "
+                                   f"{MAX_GEOJSON_BYTES // (1024 * 1024)} MiB is accepted "
+                                   f"(simplify the outline)")
         try:
             data = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise AreaError(field, f"is not UTF-8 text (byte {exc.start})") from None
     if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise AreaError(
-                field, f"is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-            ) from None
+        data = _load_json(data, field)
     if not isinstance(data, dict) or "type" not in data:
         raise AreaError(field, "is not a GeoJSON object (no 'type' member)")
     kind = data["type"]
@@ -274,7 +332,8 @@ def clip_to_territory(
 
     Raises AreaError(field, "lies outside the territory of <name>") when the
     intersection is empty or smaller than 1 m² (in EPSG:3812); the reason
-    hints at swapped lat,lon when swapping would put the area inside.
+    hints at swapped lat,lon when swapping would put the area inside, and
+    says where the area lies (``lat,lon``) when it is outside Belgium.
     """
     if isinstance(territory, Authority):
         name = name or territory.name("fr")
@@ -286,8 +345,21 @@ def clip_to_territory(
         swapped = shapely.transform(area, lambda xy: xy[:, ::-1])
         if shapely.intersects(swapped, territory):
             hint = " (its coordinates look like lat,lon: GeoJSON positions are lon,lat)"
+        else:
+            hint = _where_outside(area)
         raise AreaError(field, f"lies outside the territory of {name}{hint}")
     return clipped
+
+
+def _where_outside(area: BaseGeometry) -> str:
+    """``": it lies around 52.950,-1.010 (lat,lon), outside Belgium"`` when ``area`` is
+    nowhere near Belgium (within ~3 km of its outline), else ``""``."""
+    from tocsin.cap.validate import near_country
+
+    if area.is_empty or near_country(area, "BE"):
+        return ""
+    point = area.representative_point()
+    return f": it lies around {point.y:.3f},{point.x:.3f} (lat,lon), outside Belgium"
 
 
 def municipality_area(

@@ -21,10 +21,23 @@ cap_description     the base text
 cap_instruction     empty unless given
 ==================  ==============================================================
 
-Placeholders ``{area_name}``, ``{time}`` (Europe/Brussels ``HH:MM``) and free
-fields ``{name}`` (values in ``fields``) are substituted in texts and
-overrides; one left unfilled, or a brace that opens no placeholder, is a
-``ContentError`` naming ``text.<lang>`` or ``content.<lang>.<field>``.
+Placeholders ``{area_name}`` (the area's name in that language), ``{time}``
+(Europe/Brussels ``HH:MM``) and free fields ``{name}`` (values in ``fields``)
+are substituted in texts, overrides and the operator's CAP ``event``; one left
+unfilled, or a brace that opens no placeholder, is a ``ContentError`` naming
+``text.<lang>``, ``content.<lang>.<field>`` or ``cap.event``.
+
+Limits (characters, checked before and after placeholders are filled, so a
+10 MB text is refused before any work): the base text and ``sms``/``voice``
+5,000 (an SMS is further bounded by the authority's segment maximum);
+``email_subject`` 200; ``email_text``/``email_html`` 50,000; ``cap_event`` 200
+(as the CAP ``event`` parameter); ``cap_headline`` 160 (CAP 1.2 §3.2.2 wants it
+brief, under 160); ``cap_description``/``cap_instruction`` 10,000; a free field
+value 1,000. With four languages the CAP alert stays far below the 1 MiB that
+``tocsin cap validate`` accepts. ``email_subject``, ``cap_event`` and
+``cap_headline`` are single lines: a line break there would break the e-mail
+header or the panel's headline. No text may hold a C0 control other than tab,
+line feed and carriage return, DEL or a C1 control (U+007F–U+009F), nor U+FFFE/U+FFFF.
 """
 
 from __future__ import annotations
@@ -45,6 +58,21 @@ BRUSSELS = ZoneInfo("Europe/Brussels")
 
 #: CAP 1.2 §3.2.2 says a headline SHOULD be brief; 160 characters fit one SMS.
 CAP_HEADLINE_MAX = 160
+#: The longest base text (``texts[lang]``), in characters.
+TEXT_MAX = 5_000
+#: The longest value of each content field, in characters (see the module docstring).
+FIELD_MAX = {
+    "sms": 5_000, "voice": 5_000, "email_subject": 200, "email_text": 50_000,
+    "email_html": 50_000, "cap_event": 200, "cap_headline": CAP_HEADLINE_MAX,
+    "cap_description": 10_000, "cap_instruction": 10_000,
+}
+#: The longest free-field value (``fields[name]``) and the most free fields.
+FIELD_VALUE_MAX = 1_000
+MAX_FREE_FIELDS = 50
+#: Fields that are one line: an e-mail header, the CAP event and headline.
+SINGLE_LINE_FIELDS = ("email_subject", "cap_event", "cap_headline")
+#: Characters that break a line (Unicode line boundaries) or a header.
+_LINE_BREAKS = "\r\n\t\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 #: Built-in placeholders; free fields may not reuse their names.
 BUILTIN_PLACEHOLDERS = ("area_name", "time")
 
@@ -52,6 +80,16 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _LANGUAGE_NAMES = {"fr": "French", "nl": "Dutch", "de": "German", "en": "English"}
+
+
+def language_name(language: str) -> str:
+    """The English name of a language code (``nl`` -> ``Dutch``); the code if unknown."""
+    return _LANGUAGE_NAMES.get(language, language)
+
+
+def text_label(language: str) -> str:
+    """How messages name a base text: ``the Dutch text (text.nl)``."""
+    return f"the {language_name(language)} text (text.{language})"
 
 _FOOTER = {
     "fr": "Message officiel de {authority}, envoyé par Tocsin. Ne répondez pas à ce message.",
@@ -115,6 +153,34 @@ def _literal(text: str, field: str) -> str:
     return text
 
 
+def forbidden_char(ch: str) -> bool:
+    """True for a character no text may hold: XML 1.0 (CAP) cannot carry C0 controls but
+    tab, line feed and carriage return, nor U+FFFE/U+FFFF; C1 controls (U+0080–U+009F)
+    are invisible, break e-mail headers (U+0085 is a line break) and no SMS can carry them.
+    """
+    o = ord(ch)
+    return (o < 0x20 and ch not in "\t\n\r") or 0x7F <= o <= 0x9F or ch in "\ufffe\uffff"
+
+
+def check_text(field: str, text: str, limit: int, *, single_line: bool = False) -> None:
+    """Refuse a text longer than ``limit`` characters, holding a forbidden character
+    (``forbidden_char``) or, when ``single_line``, any line break or tab.
+
+    Raises ``ContentError(field, …)``; the length is checked first (cheap on 10 MB).
+    """
+    if len(text) > limit:
+        raise ContentError(field, f"{len(text):,} characters; at most {limit:,}")
+    bad = next((ch for ch in text if forbidden_char(ch)
+                or (single_line and ch in _LINE_BREAKS)), None)
+    if bad is None:
+        return
+    if single_line and bad in _LINE_BREAKS:
+        raise ContentError(field, f"must be one line: it contains a line break or tab "
+                                  f"(U+{ord(bad):04X})")
+    raise ContentError(field, f"contains the control character U+{ord(bad):04X}, which "
+                              "cannot be sent")
+
+
 def placeholders(text: str) -> list[str]:
     """The placeholder names used in ``text``, in order of first use."""
     return list(dict.fromkeys(_PLACEHOLDER.findall(text)))
@@ -135,19 +201,28 @@ def html_paragraphs(text: str, language: str, title: str, footer: str = "") -> s
             f"<body>\n{body}\n</body>\n</html>\n")
 
 
-def _headline(text: str) -> str:
+def _shorten(text: str, limit: int) -> str:
+    """``text`` on one line (whitespace runs as one space), cut to ``limit`` with "…"."""
     text = " ".join(text.split())
-    if len(text) <= CAP_HEADLINE_MAX:
+    if len(text) <= limit:
         return text
-    return text[:CAP_HEADLINE_MAX - 1].rstrip() + "…"
+    return text[:limit - 1].rstrip() + "…"
+
+
+def _headline(text: str) -> str:
+    return _shorten(text, CAP_HEADLINE_MAX)
 
 
 def check_fields(fields: Mapping[str, str]) -> dict[str, str]:
     """Check free-field values: names are identifiers, not a built-in placeholder.
 
-    Returns the values stripped. Raises ``ContentError`` naming ``fields.<name>``.
+    Values are at most ``FIELD_VALUE_MAX`` characters without control characters;
+    at most ``MAX_FREE_FIELDS`` fields. Returns the values stripped. Raises
+    ``ContentError`` naming ``fields.<name>`` (``fields`` for too many).
     """
     out: dict[str, str] = {}
+    if len(fields) > MAX_FREE_FIELDS:
+        raise ContentError("fields", f"{len(fields)} fields; at most {MAX_FREE_FIELDS}")
     for name, value in fields.items():
         if not isinstance(name, str) or not _FIELD_NAME.match(name):
             raise ContentError(f"fields.{name}", "a field name is letters, digits and _ "
@@ -157,6 +232,7 @@ def check_fields(fields: Mapping[str, str]) -> dict[str, str]:
                                                  "choose another field name")
         if not isinstance(value, str):
             raise ContentError(f"fields.{name}", "the value must be text")
+        check_text(f"fields.{name}", value, FIELD_VALUE_MAX)
         out[name] = value.strip()
     return out
 
@@ -165,7 +241,7 @@ def complete_content(
     texts: Mapping[str, str],
     overrides: Mapping[str, Mapping[str, str]] | None,
     kind: str,
-    area_name: str,
+    area_name: str | Mapping[str, str],
     when: dt.datetime,
     fields: Mapping[str, str] | None = None,
     languages: Sequence[str] | None = None,
@@ -178,32 +254,46 @@ def complete_content(
 
     ``texts``: language -> base text (placeholders allowed). ``overrides``:
     language -> field -> text (empty strings = default). ``when``: aware
-    datetime of sending, for ``{time}``. ``fields``: free placeholder values.
+    datetime of sending, for ``{time}``. ``area_name``: the area's name, one for
+    every language or per language (``{area_name}``, default subjects and
+    headlines; a language missing from the mapping takes its first name).
+    ``fields``: free placeholder values.
     ``languages``: the languages to produce, in order (default: those of
     ``texts``); each needs a base text. ``authority_name``: the sender's name
     (per language or one string) for the e-mail footer. ``cap_event``: the
-    operator's CAP event (overrides the kind's name). ``action``: alert |
+    operator's CAP event (overrides the kind's name; placeholders filled, single
+    line, at most 200 characters, errors name ``cap.event``). ``action``: alert |
     update | all_clear | cancel (e-mail subject prefix, ``rules.email_subject``).
 
     Raises ``ContentError`` naming ``text.<lang>``, ``content.<lang>``,
-    ``content.<lang>.<field>`` or ``fields.<name>``.
+    ``content.<lang>.<field>``, ``cap.event`` or ``fields.<name>``.
     """
     overrides = overrides or {}
-    values = {**check_fields(fields or {}), "area_name": area_name, "time": local_time(when)}
+    free = check_fields(fields or {})
+    names = (dict(area_name) if isinstance(area_name, Mapping)
+             else dict.fromkeys(rules.LANGUAGES, area_name))
+    first_name = next(iter(names.values()), "")
     langs = list(languages) if languages is not None else list(texts)
     for lang in overrides:
         if lang not in rules.LANGUAGES:
             raise ContentError(f"content.{lang}", f"unknown language {lang!r} "
                                                   f"(use {', '.join(rules.LANGUAGES)})")
         if lang not in texts:
-            raise ContentError(f"content.{lang}", f"no text.{lang} given: write the "
-                                                  f"{_LANGUAGE_NAMES[lang]} SMS text first")
+            raise ContentError(f"content.{lang}", f"no text.{lang} given: write "
+                                                  f"{text_label(lang)} first")
+    event_template = (cap_event or "").strip()
+    if event_template:
+        check_text("cap.event", event_template, FIELD_MAX["cap_event"], single_line=True)
     out: dict[str, dict[str, str]] = {}
     for lang in langs:
+        area_here = names.get(lang) or first_name
+        values = {**free, "area_name": area_here, "time": local_time(when)}
         base_template = texts.get(lang)
         if base_template is None or not base_template.strip():
-            raise ContentError(f"text.{lang}", "the text is empty")
+            raise ContentError(f"text.{lang}", f"{text_label(lang)} is empty")
+        check_text(f"text.{lang}", base_template.strip(), TEXT_MAX)
         base = fill(base_template.strip(), values, f"text.{lang}")
+        check_text(f"text.{lang}", base, TEXT_MAX)
         given: dict[str, str] = {}
         for name, value in (overrides.get(lang) or {}).items():
             if name not in CONTENT_FIELDS:
@@ -214,30 +304,40 @@ def complete_content(
             if not isinstance(value, str):
                 raise ContentError(f"content.{lang}.{name}", "must be text")
             if value.strip():
-                given[name] = fill(value.strip(), values, f"content.{lang}.{name}")
+                label = f"content.{lang}.{name}"
+                check_text(label, value.strip(), FIELD_MAX[name],
+                           single_line=name in SINGLE_LINE_FIELDS)
+                given[name] = fill(value.strip(), values, label)
         name_here = (authority_name.get(lang) or next(iter(authority_name.values()), "")
                      if isinstance(authority_name, Mapping) else authority_name)
-        subject = given.get("email_subject") or rules.email_subject(kind, area_name, lang, action)
+        subject = given.get("email_subject") or _shorten(
+            rules.email_subject(kind, area_here, lang, action), FIELD_MAX["email_subject"])
         email_text = given.get("email_text") or base
         footer = _FOOTER.get(lang, _FOOTER["en"]).format(authority=name_here) if name_here else ""
         headline = given.get("cap_headline")
-        if headline is not None and len(headline) > CAP_HEADLINE_MAX:
-            raise ContentError(f"content.{lang}.cap_headline",
-                               f"{len(headline)} characters; at most {CAP_HEADLINE_MAX}")
-        event = given.get("cap_event") or (cap_event or "").strip() \
-            or rules.kind_label(kind, lang).capitalize()
-        out[lang] = {
+        if event_template and "cap_event" not in given:
+            event = fill(event_template, values, "cap.event")
+            check_text("cap.event", event, FIELD_MAX["cap_event"], single_line=True)
+        else:
+            event = given.get("cap_event") or rules.kind_label(kind, lang).capitalize()
+        html_source = given.get("email_html") or email_text
+        check_text(f"content.{lang}.email_html", html_source, FIELD_MAX["email_html"])
+        entry = {
             "sms": given.get("sms") or base,
             "voice": given.get("voice") or base,
             "email_subject": subject,
             "email_text": email_text,
-            "email_html": html_paragraphs(given.get("email_html") or email_text, lang,
-                                          subject, footer),
+            "email_html": html_paragraphs(html_source, lang, subject, footer),
             "cap_event": event,
             "cap_headline": headline or _headline(subject),
             "cap_description": given.get("cap_description") or base,
             "cap_instruction": given.get("cap_instruction", ""),
         }
+        for name in CONTENT_FIELDS:
+            if name != "email_html":  # generated from html_source, checked above
+                check_text(f"content.{lang}.{name}", entry[name], FIELD_MAX[name],
+                           single_line=name in SINGLE_LINE_FIELDS)
+        out[lang] = entry
     return out
 
 
@@ -274,5 +374,5 @@ def check_required_languages(authority_id: str, parent_id: str | None,
             who = ("Brussels authorities" if "nl" in required
                    else "German-speaking municipalities")
             names = " and ".join(_LANGUAGE_NAMES[x] for x in required)
-            raise ContentError(f"text.{lang}", f"{who} must send in {names} (SPEC F13): "
-                                               f"add the {_LANGUAGE_NAMES[lang]} text")
+            raise ContentError(f"text.{lang}", f"{who} must send in {names}: "
+                                               f"add {text_label(lang)}")

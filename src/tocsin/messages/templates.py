@@ -43,8 +43,13 @@ from tocsin.geo.areas import AreaError, clip_to_territory, municipality_area, pa
 from tocsin.messages.content import (
     BUILTIN_PLACEHOLDERS,
     CONTENT_FIELDS,
+    FIELD_MAX,
+    SINGLE_LINE_FIELDS,
+    TEXT_MAX,
     ContentError,
     check_required_languages,
+    check_text,
+    forbidden_char,
 )
 from tocsin.messages.models import MessageTemplate
 
@@ -176,9 +181,14 @@ def placeholders(text: str, field_name: str) -> list[str]:
     return names
 
 
-def _forbidden_char(ch: str) -> bool:
-    # XML 1.0 (CAP) cannot carry C0 controls but tab/newline/CR.
-    return (ord(ch) < 0x20 and ch not in "\t\n\r") or ch in "\ufffe\uffff"
+def _within_launch_limits(field_name: str, text: str, limit: int, *,
+                          single_line: bool = False) -> None:
+    # The launch's own limits (messages.content.check_text): a template that could
+    # never be launched is refused when it is saved, not at 3 a.m.
+    try:
+        check_text(field_name, text, limit, single_line=single_line)
+    except ContentError as exc:
+        raise TemplateInputError(exc.field, exc.reason) from None
 
 
 def _clean_text(value: object, field_name: str, *, required: bool) -> str:
@@ -191,7 +201,7 @@ def _clean_text(value: object, field_name: str, *, required: bool) -> str:
         raise TemplateInputError(field_name, "the text is empty")
     if len(text) > MAX_TEXT:
         raise TemplateInputError(field_name, f"longer than {MAX_TEXT:,} characters")
-    bad = next((ch for ch in text if _forbidden_char(ch)), None)
+    bad = next((ch for ch in text if forbidden_char(ch)), None)
     if bad is not None:
         raise TemplateInputError(field_name, f"contains the control character U+{ord(bad):04X}")
     return text
@@ -281,6 +291,7 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
                                                       f"(use {', '.join(rules.LANGUAGES)})")
         text = _clean_text(raw, f"texts.{lang}", required=False)
         if text:
+            _within_launch_limits(f"texts.{lang}", text, TEXT_MAX)
             _placeholders_ok(text, f"texts.{lang}")
             texts[lang] = text
     if not texts:
@@ -308,6 +319,8 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
                                          f"{', '.join(CONTENT_FIELDS)})")
             text = _clean_text(raw, f"content.{lang}.{key}", required=False)
             if text:
+                _within_launch_limits(f"content.{lang}.{key}", text, FIELD_MAX[key],
+                                      single_line=key in SINGLE_LINE_FIELDS)
                 _placeholders_ok(text, f"content.{lang}.{key}")
                 kept[key] = text
         if kept:

@@ -110,6 +110,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid"}
+        if first.get("type") == "json_invalid":
+            return _api_error(422, "body", await _json_problem(request))
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         return _api_error(422, ".".join(loc) or "body", str(first.get("msg", "invalid")))
 
@@ -129,6 +131,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _is_api(request):
             return _api_error(422, str(field), reason)
         return _page_error(request, 422, "Invalid input", f"{field}: {reason}")
+
+
+async def _json_problem(request: Request) -> str:
+    """``not valid JSON (line x column y)`` for a request body that is not JSON."""
+    import json
+
+    try:
+        json.loads(await request.body())
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON (line {exc.lineno} column {exc.colno})"
+    except (UnicodeDecodeError, ValueError):
+        return "not valid JSON (not UTF-8 text)"
+    return "not valid JSON"
 
 
 def create_app(

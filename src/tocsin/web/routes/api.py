@@ -50,7 +50,8 @@ class CampaignBody(BaseModel):
     )
     cap: dict[str, str] = Field(default_factory=dict, description="CAP event/severity/...")
     confirm_area_name: str | None = Field(
-        None, description="live only (F34): the area name, typed by the operator"
+        None, description="live only: the area name, typed by the operator (a live alert "
+        "is never sent by a click alone)"
     )
     content: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="language -> field -> text overriding a default "

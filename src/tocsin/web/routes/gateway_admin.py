@@ -10,7 +10,13 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from tocsin.cap.gateway import GatewayKeyError, create_key, list_keys, revoke_key
+from tocsin.cap.gateway import (
+    AlreadyRevoked,
+    GatewayKeyError,
+    create_key,
+    list_keys,
+    revoke_key,
+)
 from tocsin.web.deps import (
     Operator,
     check_form_csrf,
@@ -74,10 +80,14 @@ def gateway_key_revoke(
     csrf_token_field: str = Form("", alias="csrf_token"),
     op: Operator = Depends(federal_operator),
 ) -> Response:
-    """Revoke a key, then back to the list."""
+    """Revoke a key, then back to the list; 404 for no such key (any number), 409 when it
+    was already revoked (the page says since when)."""
     check_form_csrf(request, csrf_token_field)
     try:
         revoke_key(engine_of(request), key_id, op.username, source=client_ip(request))
+    except AlreadyRevoked as exc:
+        return render(request, "error.html", 409, title="Key already revoked",
+                      message=exc.reason[:1].upper() + exc.reason[1:] + ".")
     except GatewayKeyError as exc:
         raise HTTPException(404, exc.reason) from None
     return RedirectResponse("/admin/gateway", status_code=303)
