@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from tocsin.campaigns.services import CampaignRequest, campaign_report, launch_campaign
@@ -81,3 +82,38 @@ async def test_undelivered_receipts_are_reported_with_their_reason(engine):
     assert report["channels"]["sms"]["by_status"] == {"delivered": 2, "failed": 1}
     assert report["failed"] == 1
     assert report["channels"]["sms"]["failure_reasons"] == {"receipt stat:UNDELIV": 1}
+
+
+@pytest.mark.postgres
+def test_heartbeat_and_sweeper_skip_rows_being_recorded(pg_engine):
+    # The PostgreSQL benchmark deadlocked when the heartbeat (all of a worker's rows)
+    # and the recording of outcomes (some rows) locked rows in different orders.
+    import threading
+
+    engine = pg_engine
+    _campaign(engine)
+    claimed = queue.claim(engine, "w1", "sms", "simulation", 3, lease_seconds=30)
+    busy, others = claimed[0].id, [c.id for c in claimed[1:]]
+    d = table(Delivery)
+    locked, release = threading.Event(), threading.Event()
+
+    def recorder() -> None:  # holds a row lock, as record_outcomes does while writing
+        with transaction(engine) as s:
+            s.execute(sa.select(d.c.id).where(d.c.id == busy).with_for_update())
+            locked.set()
+            release.wait(10)
+
+    with transaction(engine) as s:  # every lease has expired (the worker hangs)
+        s.execute(sa.update(d).where(d.c.id.in_([busy, *others]))
+                  .values(lease_until=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    t = threading.Thread(target=recorder)
+    t.start()
+    try:
+        assert locked.wait(5)
+        started = time.perf_counter()
+        assert queue.sweep_expired_leases(engine) == 2  # the locked row is left to its worker
+        assert queue.renew_leases(engine, "w1", 30) == 0  # only the locked one is in flight
+        assert time.perf_counter() - started < 2.0  # neither waited for the lock
+    finally:
+        release.set()
+        t.join()

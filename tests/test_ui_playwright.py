@@ -46,10 +46,11 @@ def _seed(engine) -> None:  # type: ignore[no-untyped-def]
     from tocsin.core.db import transaction
     from tocsin.subscribers.importer import import_subscribers
 
-    def authority(id_: str, kind: str, name: str, parent: str | None, g: dict) -> Authority:
+    def authority(id_: str, kind: str, name: str, parent: str | None, g: dict,
+                  languages: str = "fr") -> Authority:
         ring = g["coordinates"][0]
         return Authority(
-            id=id_, kind=kind, name_fr=name, name_nl=name, parent_id=parent, languages="fr",
+            id=id_, kind=kind, name_fr=name, name_nl=name, parent_id=parent, languages=languages,
             agreement_type=1, population=1000, territory=json.dumps(g),
             min_lon=min(p[0] for p in ring), min_lat=min(p[1] for p in ring),
             max_lon=max(p[0] for p in ring), max_lat=max(p[1] for p in ring))
@@ -61,13 +62,23 @@ def _seed(engine) -> None:  # type: ignore[no-untyped-def]
         s.add(authority("25112", "municipality", "Wavre", "25000", _square(4.5, 50.6, 4.6, 50.8)))
         s.add(authority("25084", "municipality", "Ottignies-Louvain-la-Neuve", "25000",
                         _square(4.6, 50.6, 4.7, 50.8)))
+        # Brussels: French and Dutch are both required (laws on the use of languages).
+        s.add(authority("04000", "province", "Bruxelles-Capitale", None,
+                        _square(4.30, 50.80, 4.45, 50.90), languages="fr,nl"))
+        s.flush()
+        s.add(authority("21004", "municipality", "Bruxelles", "04000",
+                        _square(4.30, 50.80, 4.45, 50.90), languages="fr,nl"))
     authorities.create_user(engine, "op", PASSWORD, "25000", display_name="Olivia Operator")
+    authorities.create_user(engine, "brux", PASSWORD, "04000", display_name="Bram Brussels")
     lines = ["subscriber_id,language,mobile,email,lat,lon"]
     for i in range(40):
         lang = "fr" if i % 4 else "nl"
         lon = 4.52 + (i % 8) * 0.01  # inside Wavre, around the middle of the square
         lat = 50.66 + (i // 8) * 0.015
         lines.append(f"S{i:03d},{lang},+324701234{i:02d},person{i}@example.org,{lat},{lon}")
+    for i in range(6):
+        lines.append(f"B{i:03d},{'fr' if i % 2 else 'nl'},+324711234{i:02d},brux{i}@example.org,"
+                     f"50.85,{4.35 + i * 0.01}")
     report = import_subscribers(engine, ("\n".join(lines) + "\n").encode())
     assert report.ok, report.errors
     _seed_templates(engine)
@@ -139,9 +150,9 @@ def page(server: str) -> Iterator:  # type: ignore[type-arg]
         assert not errors, f"JavaScript errors: {errors}"
 
 
-def _login(page, environment: str) -> None:  # type: ignore[no-untyped-def]
+def _login(page, environment: str, username: str = "op") -> None:  # type: ignore[no-untyped-def]
     page.goto("/login")
-    page.get_by_label("Username").fill("op")
+    page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.locator(f'input[name="environment"][value="{environment}"]').check()
     page.screenshot(path=str(SCREENSHOTS / f"00-login-{environment}.png"))
@@ -283,6 +294,9 @@ def test_composer_sms_preview_rewrite_and_fields(page) -> None:  # type: ignore[
     page.get_by_label("Whole municipality").select_option("25112")
     page.wait_for_selector(".estimate-table")
     page.screenshot(path=str(SCREENSHOTS / "21-composer-sms-preview.png"), full_page=True)
+    # the hint lists the characters this text would lose, not a fixed example
+    _expect(preview.locator(".sms-rewrite-changes")).to_contain_text("’ → '")
+    _expect(preview.locator(".sms-rewrite-changes")).to_contain_text('« → "')
     preview.get_by_role("button", name="Rewrite in GSM-7").click()
     _expect(preview.locator(".char-count")).to_contain_text("GSM-7")
     text = page.get_by_label("Text in French").input_value()
@@ -300,6 +314,239 @@ def test_composer_sms_preview_rewrite_and_fields(page) -> None:  # type: ignore[
     _expect(page.locator("#tab-state-nl")).to_contain_text("check language")
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(SCREENSHOTS / "22-composer-phone.png"), full_page=True)
+
+
+def _csrf(page) -> str:  # type: ignore[no-untyped-def]
+    """The session's CSRF token, from the composer's configuration (the page must be open)."""
+    return str(json.loads(page.locator("#compose-config").text_content())["csrf_token"])
+
+
+def _api_launch(page, body: dict) -> str:  # type: ignore[no-untyped-def]
+    """Launch a campaign through the JSON API with the browser's session; its id."""
+    r = page.request.post("/api/campaigns", data=json.dumps(body),
+                          headers={"Content-Type": "application/json",
+                                   "X-CSRF-Token": _csrf(page)})
+    assert r.status == 201, r.text()
+    return str(r.json()["campaign_id"])
+
+
+def _brussels_in(hours: int) -> str:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    when = dt.datetime.now(ZoneInfo("Europe/Brussels")) + dt.timedelta(hours=hours)
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def _page_width(page) -> int:  # type: ignore[no-untyped-def]
+    """How wide the page's content is (CSS pixels): more than the viewport = sideways scroll."""
+    return int(page.evaluate("document.documentElement.scrollWidth"))
+
+
+def test_automatic_estimate_never_moves_focus(page) -> None:  # type: ignore[no-untyped-def]
+    """Brussels (French and Dutch required): a pause while typing the French text runs the
+    estimate, which fails for want of the Dutch text; the French box keeps the focus and
+    every keystroke, the Dutch tab is only marked. Launch then shows the Dutch box."""
+    _login(page, "simulation", username="brux")
+    page.goto("/campaigns/new")
+    _expect(page.locator("#municipality option")).to_have_count(2)
+    page.get_by_label("Whole municipality").select_option("21004")
+    fr = page.get_by_label("Text in French")
+    fr.click()
+    page.keyboard.type("ALERTE incendie rue Neuve.")
+    page.wait_for_timeout(1500)  # the debounced estimate has answered 422 (no Dutch text)
+    _expect(page.locator("#lang-error")).to_contain_text("Dutch text")
+    page.keyboard.type(" Restez à l'intérieur.")
+    assert fr.input_value() == "ALERTE incendie rue Neuve. Restez à l'intérieur."
+    _expect(page.get_by_role("tab", name="FR French")).to_have_attribute("aria-selected", "true")
+    _expect(fr).to_be_focused()
+    _expect(page.locator("#tab-state-nl")).to_contain_text("fix")
+    assert "SPEC" not in page.locator("#lang-error").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "30-brussels-missing-dutch.png"), full_page=True)
+    page.get_by_role("button", name="Launch simulation…").click()
+    _expect(page.get_by_role("tab", name="NL Dutch")).to_have_attribute("aria-selected", "true")
+    _expect(page.get_by_label("Text in Dutch")).to_be_focused()
+    assert not page.locator("#confirm-dialog").is_visible()
+
+
+def test_scheduled_campaign_is_cancelled_from_its_report(page) -> None:  # type: ignore[no-untyped-def]
+    _login(page, "simulation")
+    _open_composer(page)
+    when = _brussels_in(3)
+    cid = _api_launch(page, {"texts": {"fr": "EXERCICE: coupure d'électricité prévue."},
+                             "channels": ["sms", "email", "cap"], "municipality_nis": "25112",
+                             "kind": "exercise", "scheduled_for": when})
+    page.goto("/")
+    row = page.locator("table.campaigns-table tbody tr").first
+    _expect(row).to_contain_text("Scheduled for")
+    _expect(row).to_contain_text(when)
+    row.get_by_role("link", name="Open").click()
+    page.wait_for_url(f"**/campaigns/{cid}")
+    _expect(page.locator("#scheduled-note")).to_contain_text("Scheduled for")
+    assert page.locator("#cap-link").count() == 0  # no CAP document before it is sent
+    assert "Updating every second" not in page.content()
+    page.screenshot(path=str(SCREENSHOTS / "31-scheduled-report.png"), full_page=True)
+    page.get_by_role("button", name="Cancel this scheduled message…").click()
+    dialog = page.locator("#cancel-dialog")
+    dialog.wait_for(state="visible")
+    _expect(dialog).to_contain_text("It will not be sent")
+    page.screenshot(path=str(SCREENSHOTS / "32-cancel-scheduled-dialog.png"))
+    dialog.get_by_role("button", name="Cancel the scheduled message").click()
+    _expect(page.locator("#campaign-status")).to_have_text("cancelled")
+    assert page.get_by_role("button", name="Cancel this scheduled message…").count() == 0
+
+
+def test_live_cancel_needs_the_typed_area_name(page) -> None:  # type: ignore[no-untyped-def]
+    _login(page, "live")
+    _open_composer(page)
+    cid = _api_launch(page, {"texts": {"fr": "ALERTE: exercice annoncé."}, "channels": ["cap"],
+                             "municipality_nis": "25112", "kind": "alert",
+                             "scheduled_for": _brussels_in(4), "confirm_area_name": "Wavre"})
+    page.goto(f"/campaigns/{cid}")
+    page.get_by_role("button", name="Cancel this scheduled message…").click()
+    dialog = page.locator("#cancel-dialog")
+    dialog.wait_for(state="visible")
+    go = dialog.get_by_role("button", name="Cancel the scheduled message")
+    assert go.is_disabled()
+    dialog.get_by_label("To confirm, type the area name").fill("Ottignies")
+    assert go.is_disabled()
+    dialog.get_by_label("To confirm, type the area name").fill("wavre")
+    assert go.is_enabled()
+    page.screenshot(path=str(SCREENSHOTS / "32-cancel-live-dialog.png"))
+    go.click()
+    _expect(page.locator("#campaign-status")).to_have_text("cancelled")
+
+
+def test_update_all_clear_and_cancel_of_a_sent_alert(page) -> None:  # type: ignore[no-untyped-def]
+    """The follow-ups from the report page: an update (the composer, prefilled), the
+    all-clear (a dialog with the default text, edited), then a CAP Cancel; each opens the
+    new message's report, and the original lists them."""
+    _login(page, "simulation")
+    _open_composer(page)
+    cid = _api_launch(page, {"texts": {"fr": "EXERCICE: fuite de gaz, restez à l'intérieur."},
+                             "channels": ["sms", "email", "cap"], "municipality_nis": "25112",
+                             "kind": "exercise"})
+    page.goto(f"/campaigns/{cid}")
+    page.wait_for_selector("#h-final", timeout=60_000)
+    _expect(page.locator("h1 .msg-label")).to_have_text("Alert")
+
+    page.get_by_role("link", name="Send an update…").click()
+    page.wait_for_url(f"**/campaigns/new?update={cid}")
+    _expect(page.locator("#prefill-note")).to_contain_text("Update of")
+    fr = page.get_by_label("Text in French")
+    assert "fuite de gaz" in fr.input_value()
+    fr.fill("EXERCICE (mise à jour): la fuite est maîtrisée, restez encore à l'intérieur.")
+    page.wait_for_selector(".estimate-table")
+    page.screenshot(path=str(SCREENSHOTS / "33-update-composer.png"), full_page=True)
+    page.get_by_role("button", name="Send update (simulation)…").click()
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    dialog.get_by_role("button", name="Send update").click()
+    page.wait_for_url(lambda url: "/campaigns/" in url and cid not in url and "new" not in url)
+    _expect(page.locator("h1 .msg-label")).to_have_text("Update")
+    _expect(page.locator(".original-link")).to_contain_text("This is an update of")
+    page.locator(".original-link a").click()
+    page.wait_for_url(f"**/campaigns/{cid}")
+    _expect(page.locator(".follow-ups")).to_contain_text("Updated")
+
+    page.get_by_role("button", name="Send the all-clear…").click()
+    dialog = page.locator("#all-clear-dialog")
+    dialog.wait_for(state="visible")
+    text = dialog.get_by_label("All-clear text in French")
+    assert "Fin de l'alerte pour Wavre" in text.input_value()
+    text.fill("Fin de l'exercice pour Wavre: vous pouvez sortir.")
+    page.screenshot(path=str(SCREENSHOTS / "34-all-clear-dialog.png"))
+    dialog.get_by_role("button", name="Send all-clear (simulation)").click()
+    page.wait_for_url(lambda url: "/campaigns/" in url and cid not in url)
+    _expect(page.locator("h1 .msg-label")).to_have_text("All clear")
+    _expect(page.locator(".original-link")).to_contain_text("the all-clear of")
+    _expect(page.locator("dl.texts")).to_contain_text("Fin de l'exercice pour Wavre")
+    page.screenshot(path=str(SCREENSHOTS / "35-all-clear-report.png"), full_page=True)
+
+    page.goto(f"/campaigns/{cid}")
+    _expect(page.locator(".follow-ups")).to_contain_text("All-clear sent at")
+    page.get_by_role("button", name="Cancel this alert…").click()
+    dialog = page.locator("#cancel-dialog")
+    dialog.wait_for(state="visible")
+    _expect(dialog).to_contain_text("CAP Cancel")
+    dialog.get_by_role("button", name="Cancel the alert").click()
+    page.wait_for_url(lambda url: "/campaigns/" in url and cid not in url)
+    _expect(page.locator("h1 .msg-label")).to_have_text("Cancel")
+    page.goto("/")
+    labels = page.locator("table.campaigns-table tbody tr .msg-label").all_text_contents()
+    assert sorted(labels) == ["Alert", "All clear", "Cancel", "Update"], labels
+    page.goto(f"/campaigns/{cid}")
+    _expect(page.locator(".follow-ups")).to_contain_text("Cancelled at")
+    page.screenshot(path=str(SCREENSHOTS / "36-original-with-follow-ups.png"), full_page=True)
+
+
+def test_pages_fit_a_phone_and_a_laptop(page) -> None:  # type: ignore[no-untyped-def]
+    """At 390 px nothing scrolls the page sideways (wide tables scroll in their own box);
+    screenshots at 1280 and 390 px of the dashboard, the composer and a report."""
+    _login(page, "simulation")
+    _open_composer(page)
+    cid = _api_launch(page, {"texts": {"fr": "EXERCICE: test des sirènes à midi."},
+                             "channels": ["sms", "email", "cap"], "municipality_nis": "25112",
+                             "kind": "exercise"})
+    page.goto(f"/campaigns/{cid}")
+    page.wait_for_selector("#h-final", timeout=60_000)
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        for name, url in (("dashboard", "/"), ("report", f"/campaigns/{cid}"),
+                          ("composer", "/campaigns/new")):
+            page.goto(url)
+            if name == "composer":
+                _expect(page.locator("#municipality option")).to_have_count(3)
+                page.get_by_label("Whole municipality").select_option("25112")
+                page.get_by_label("Text in French").fill("ALERTE Wavre: restez à l'intérieur.")
+                page.wait_for_selector(".estimate-table")
+            page.screenshot(path=str(SCREENSHOTS / f"40-{name}-{width}.png"), full_page=True)
+            assert _page_width(page) <= width, (name, width, _page_width(page))
+    # the browser finds the tab icon without a 404
+    assert page.request.get("/favicon.ico").status == 200
+
+
+def test_composer_accents_invisible_characters_and_empty_channels(page) -> None:  # type: ignore[no-untyped-def]
+    """The accent removal is a second, explicit choice listing the words it changes; a
+    no-break space is shown as such; the expiry is prefilled; launching an information
+    message to nobody who opted in says so before the launch."""
+    _login(page, "simulation")
+    _open_composer(page)
+    page.get_by_label("Whole municipality").select_option("25112")
+    fr = page.get_by_label("Text in French")
+    fr.fill("ALERTE Wavre : fermez les fenêtres, «\u00a0restez\u00a0» à l’intérieur.")
+    preview = page.locator("#preview-fr")
+    _expect(preview.locator("mark.invisible-char").first).to_contain_text("NBSP")
+    accent = preview.get_by_role("button", name="Also remove accents GSM-7 lacks")
+    _expect(accent).to_be_visible()
+    _expect(preview.locator(".accent-changes")).to_contain_text("fenêtres → fenetres")
+    page.wait_for_selector(".estimate-table")
+    page.screenshot(path=str(SCREENSHOTS / "37-accent-rewrite.png"), full_page=True)
+    accent.click()
+    _expect(preview.locator(".char-count")).to_contain_text("GSM-7")
+    assert "fenetres" in fr.input_value()
+    # the expiry: the estimate's default (Brussels time), sent back only when changed
+    expires = page.get_by_label("Expires (Europe/Brussels time)")
+    _expect(expires).not_to_have_value("")
+    # one CAP event box per language, and the CAP details say what "default" means
+    page.locator("#panel-fr details.advanced summary").click()
+    page.locator("details.more-languages summary").click()
+    assert page.locator("#cap-event").count() == 0
+    _expect(page.get_by_label("Voice script (FR)")).to_have_attribute("rows", "6")
+    _expect(page.locator("#panel-fr label[for='content-fr-voice']")).to_contain_text(
+        "voice is not yet available as a channel")
+    _expect(page.locator("#cap-urgency option").first).to_have_text("default (Immediate)")
+    page.screenshot(path=str(SCREENSHOTS / "39-composer-advanced.png"), full_page=True)
+    page.get_by_label("Type of message").select_option("information")
+    page.wait_for_timeout(800)
+    page.wait_for_selector(".estimate-table")
+    page.get_by_role("button", name="Launch simulation…").click()
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    _expect(dialog.locator(".confirm-zero").first).to_contain_text(
+        "No subscriber will receive an SMS: nobody in the area has opted in")
+    page.screenshot(path=str(SCREENSHOTS / "38-confirm-nobody.png"))
+    dialog.get_by_role("button", name="Cancel").click()
 
 
 def _expect(locator):  # type: ignore[no-untyped-def]

@@ -269,3 +269,97 @@ def test_live_launch_needs_typed_area_name(client: TestClient) -> None:
     r = client.post("/api/campaigns", json=body, headers={"X-CSRF-Token": token})
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "confirm_area_name"
+
+
+def test_favicon_is_served_and_linked(client: TestClient) -> None:
+    r = client.get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert client.get("/static/favicon.svg").status_code == 200
+    assert 'rel="icon"' in client.get("/login").text
+
+
+def _launch(client: TestClient, token: str, **extra: object) -> str:
+    body = {"texts": {"fr": "Exercice: restez chez vous."}, "channels": ["sms", "email", "cap"],
+            "municipality_nis": "25112", "kind": "exercise", **extra}
+    r = client.post("/api/campaigns", json=body, headers={"X-CSRF-Token": token})
+    assert r.status_code == 201, r.text
+    return str(r.json()["campaign_id"])
+
+
+@needs_campaigns
+def test_pages_show_no_specification_references(client: TestClient) -> None:
+    import re
+
+    login(client)
+    compose = client.get("/campaigns/new")
+    cid = _launch(client, csrf_of(compose.text))
+    for page in (compose, client.get("/"), client.get(f"/campaigns/{cid}"),
+                 client.get("/templates")):
+        assert page.status_code == 200
+        assert not re.search(r"\((?:SPEC )?F\d+\)", page.text), page.url
+    for name in ("compose.js", "message-tools.js", "campaign.js"):
+        js = client.get(f"/static/{name}").text
+        strings = re.findall(r'"[^"\n]*"|`[^`]*`', js)
+        assert not [s for s in strings if re.search(r"\bF\d\d\b", s)], name
+
+
+@needs_campaigns
+def test_report_and_list_say_what_a_message_is(client: TestClient) -> None:
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    cid = _launch(client, token)
+    r = client.post(f"/api/campaigns/{cid}/all-clear", json={},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 201, r.text
+    clear_id = r.json()["campaign_id"]
+    original = client.get(f"/campaigns/{cid}").text
+    assert "All-clear sent" in original and f'href="/campaigns/{clear_id}"' in original
+    page = client.get(f"/campaigns/{clear_id}").text
+    assert "the all-clear of" in page and f'href="/campaigns/{cid}"' in page
+    assert ">All clear</span>" in page
+    listing = client.get("/").text
+    assert ">All clear</span>" in listing and ">Alert</span>" in listing
+    # the update composer is prefilled with the original's text
+    update = client.get(f"/campaigns/new?update={cid}")
+    assert update.status_code == 200 and "Exercice: restez chez vous." in update.text
+    assert "Update of" in update.text
+    # nothing to update in another authority's campaign
+    client.post("/logout", data={"csrf_token": csrf_of(update.text)})
+    login(client, username="wavre")
+    assert client.get(f"/campaigns/new?update={cid}").status_code == 404
+
+
+@needs_campaigns
+def test_scheduled_report_polls_nothing_and_links_no_cap_yet(client: TestClient) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    when = (dt.datetime.now(ZoneInfo("Europe/Brussels")) + dt.timedelta(hours=5))
+    cid = _launch(client, token, scheduled_for=when.strftime("%Y-%m-%d %H:%M"))
+    page = client.get(f"/campaigns/{cid}").text
+    assert "Scheduled for" in page and when.strftime("%H:%M") in page
+    assert "Updating every second" not in page and 'id="cap-link"' not in page
+    assert 'id="action-cancel"' in page and 'id="action-update"' not in page
+    assert when.strftime("%Y-%m-%d %H:%M") in client.get("/").text
+
+
+@needs_campaigns
+def test_draft_opens_in_the_composer(client: TestClient, engine: Engine) -> None:
+    from test_cap_validate import area_xml, cap_xml, info_xml
+    from tocsin.campaigns.drafts import save_draft
+    from tocsin.cap.importer import import_cap
+
+    wavre = "50.65,4.52 50.65,4.58 50.75,4.58 50.75,4.52 50.65,4.52"
+    doc = cap_xml(info_xml("fr-BE", areas=(area_xml("Wavre centre", polygons=(wavre,)),),
+                           expires="2099-01-01T12:00:00+01:00"))
+    draft_id = save_draft(engine, "25000", import_cap(doc), "op")
+    login(client)
+    listing = client.get("/").text
+    assert f'href="/campaigns/new?draft={draft_id}"' in listing
+    report = client.get(f"/campaigns/{draft_id}").text
+    assert "Open in composer" in report and f"/campaigns/new?draft={draft_id}" in report
+    compose = client.get(f"/campaigns/new?draft={draft_id}").text
+    assert "Draft from an imported CAP alert" in compose
+    assert 'value="2099-01-01T12:00"' in compose  # the imported expiry, Brussels time

@@ -102,6 +102,24 @@ def retry_delay(attempts: int) -> float:
     return float(min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1)))
 
 
+def _lock_in_id_order(session: Session, ids: Iterable[int]) -> None:
+    """PostgreSQL: lock the delivery rows ``ids`` in ascending id order, first thing.
+
+    Every writer of several delivery rows (recording outcomes, applying
+    receipts) takes its row locks in the same order, so two of them can wait
+    for each other but never deadlock; the heartbeat and the sweeper skip
+    locked rows instead of waiting. SQLite needs none of it: ``BEGIN
+    IMMEDIATE`` lets one writer in at a time.
+    """
+    if not is_postgres(session.get_bind()):  # type: ignore[arg-type]
+        return
+    d = table(Delivery)
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), 1000):
+        session.execute(sa.select(d.c.id).where(d.c.id.in_(ordered[start:start + 1000]))
+                        .order_by(d.c.id).with_for_update())
+
+
 def record_outcomes(
     engine: Engine, channel: str, outcomes: Sequence[SendOutcome],
     attempts: dict[int, int] | None = None,
@@ -120,6 +138,7 @@ def record_outcomes(
     d = table(Delivery)
     sent = [o for o in outcomes if o.result == "sent"]
     with transaction(engine) as s:
+        _lock_in_id_order(s, (o.delivery_id for o in outcomes))
         if sent:
             s.execute(
                 sa.update(d).where(d.c.id == sa.bindparam("did"),
@@ -196,6 +215,7 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
             return 0
         receipt_ids = [row.id for row in rows]
         delivery_ids = sorted({row.delivery_id for row in rows})
+        _lock_in_id_order(s, delivery_ids)
         bad: dict[int, tuple[str, dt.datetime | None, str]] = {}
         last_done: dict[int, dt.datetime | None] = {}
         for row in rows:
@@ -242,9 +262,12 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
 def renew_leases(engine: Engine, worker: str, lease_seconds: float) -> int:
     """Heartbeat: extend the lease of every row ``worker`` holds in flight."""
     d = table(Delivery)
+    # Rows locked right now are being recorded (they leave in_flight): skip, don't wait.
+    held = (sa.select(d.c.id).where(d.c.worker == worker, d.c.state == IN_FLIGHT)
+            .with_for_update(skip_locked=True))
     with transaction(engine) as s:
         result = s.execute(
-            sa.update(d).where(d.c.worker == worker, d.c.state == IN_FLIGHT)
+            sa.update(d).where(d.c.id.in_(held))
             .values(lease_until=utcnow() + dt.timedelta(seconds=lease_seconds))
         )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -253,9 +276,12 @@ def renew_leases(engine: Engine, worker: str, lease_seconds: float) -> int:
 def sweep_expired_leases(engine: Engine) -> int:
     """Re-queue in-flight rows whose lease expired (their worker died or hangs)."""
     d = table(Delivery)
+    # A locked row is being recorded by its (live) worker right now: leave it to it.
+    expired = (sa.select(d.c.id).where(d.c.state == IN_FLIGHT, d.c.lease_until < utcnow())
+               .with_for_update(skip_locked=True))
     with transaction(engine) as s:
         result = s.execute(
-            sa.update(d).where(d.c.state == IN_FLIGHT, d.c.lease_until < utcnow())
+            sa.update(d).where(d.c.id.in_(expired), d.c.state == IN_FLIGHT)
             .values(state=QUEUED, worker=None, lease_until=None)
         )
     return int(getattr(result, "rowcount", 0) or 0)

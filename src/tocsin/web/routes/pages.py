@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from tocsin.authorities import services as authorities
 from tocsin.campaigns import rules
+from tocsin.campaigns.models import Campaign
+from tocsin.core.db import read_transaction
 from tocsin.messages import templates as tpl
-from tocsin.web.deps import Operator, current_operator, engine_of, render, settings_of
+from tocsin.web.deps import (
+    Operator,
+    brussels_time,
+    current_operator,
+    engine_of,
+    render,
+    settings_of,
+)
 from tocsin.web.routes._campaigns import campaign_services
 
 router = APIRouter()
+
+FAVICON = Path(__file__).resolve().parent.parent / "static" / "favicon.svg"
+SENDING_ROLES = frozenset({"operator", "admin", "federal_operator"})
 
 ALL_LANGUAGES = ("fr", "nl", "de", "en")
 LANGUAGE_NAMES = {"fr": "French", "nl": "Dutch", "de": "German", "en": "English"}
@@ -26,7 +41,7 @@ KIND_LABELS = {
     "exercise": "Exercise",
     "group": "Group message",
 }
-# F12: the sentence the operator confirms; said again in the launch dialog.
+# The sentence the operator confirms; said again in the launch dialog.
 KIND_SENTENCES = {
     "alert": "This is an ALERT: an emergency or imminent emergency. It goes to everyone "
              "registered in the area, on every channel chosen, and alert maps and display "
@@ -53,12 +68,38 @@ KINDS = tuple((k, KIND_LABELS.get(k, k.capitalize())) for k in rules.KINDS)
 CHANNELS = tuple((c, CHANNEL_LABELS.get(c, c)) for c in rules.CHANNELS)
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    """The tab icon (browsers ask for /favicon.ico whatever the page links): an SVG bell."""
+    return FileResponse(FAVICON, media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+def message_label(c: dict[str, Any]) -> str:
+    """What a campaign is for its readers: "Alert", "Update", "All clear" or "Cancel".
+
+    The services' ``label`` when they give one, else derived from the CAP
+    ``msg_type`` and ``response_type`` (CAP 1.2 §3.2.1, §3.2.2).
+    """
+    if c.get("label"):
+        return str(c["label"])
+    if c.get("msg_type") == "Cancel":
+        return "Cancel"
+    if c.get("response_type") == "AllClear":
+        return "All clear"
+    if c.get("msg_type") == "Update":
+        return "Update"
+    return "Alert"
+
+
 @router.get("/")
 def dashboard(request: Request, op: Operator = Depends(current_operator)) -> Response:
     """The templates (launch in three steps) and the campaigns of the operator's authority."""
     engine = engine_of(request)
     authority_id = None if op.role == "federal_operator" else op.authority_id
     rows = campaign_services().list_campaigns(engine, authority_id, op.environment)
+    for row in rows:
+        row["label"] = message_label(row)
     return render(request, "dashboard.html", campaigns=rows,
                   templates=tpl.list_templates(engine, op.authority_id),
                   can_edit=op.role in tpl.EDIT_ROLES, compact=True)
@@ -71,6 +112,16 @@ def _template_prefill(t: tpl.TemplateInfo) -> dict[str, Any]:
         "fields": t.fields, "area_geojson": t.area, "municipality_nis": t.area_nis,
         "area_label": t.area_label, "warnings": [],
     }
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """A stored time as an aware UTC datetime (SQLite gives naive UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _local_input(value: Any) -> str:
+    """An RFC 3339 time (or aware datetime) as a ``datetime-local`` value in Brussels time."""
+    return brussels_time(value, "%Y-%m-%dT%H:%M") if value else ""
 
 
 def _draft_prefill(draft: dict[str, Any], draft_id: str) -> dict[str, Any]:
@@ -91,7 +142,52 @@ def _draft_prefill(draft: dict[str, Any], draft_id: str) -> dict[str, Any]:
         "fields": [], "area_geojson": area,
         "municipality_nis": None if area else draft.get("area_nis"),
         "area_label": draft.get("area_name") or "imported area", "warnings": warnings,
+        "expires_local": _local_input(draft.get("expires_at")),
     }
+
+
+#: Content fields an update keeps from the original only when the operator wrote them
+#: (the others are derived again at launch: the e-mail subject then says "update").
+_UPDATE_KEEPS = ("voice", "email_text", "cap_description", "cap_instruction")
+
+
+def _update_prefill(engine: Any, campaign_id: str, op: Operator) -> dict[str, Any]:
+    """The composer's prefill for an update of campaign ``campaign_id`` (CAP Update, F19).
+
+    The original's type, texts, channels, CAP values and area (which the operator
+    may enlarge); per-channel texts only where they differed from the SMS text.
+    Raises ``LookupError`` for another authority's campaign, a draft, a scheduled,
+    cancelled campaign or a cancellation (nothing to update).
+    """
+    with read_transaction(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        if (c is None or c.authority_id != op.authority_id or c.environment != op.environment
+                or c.status in ("draft", "scheduled", "cancelled") or c.msg_type == "Cancel"):
+            raise LookupError(campaign_id)
+        texts = {lang: str(t) for lang, t in (c.texts or {}).items()}
+        content: dict[str, dict[str, str]] = {}
+        for lang, entry in (c.content or {}).items():
+            base = (entry or {}).get("sms") or texts.get(lang, "")
+            kept = {f: str(entry[f]) for f in _UPDATE_KEEPS
+                    if (entry or {}).get(f) and str(entry[f]).strip() != base.strip()}
+            event = (entry or {}).get("cap_event")
+            if event and event != rules.kind_label(c.kind, lang).capitalize():
+                kept["cap_event"] = str(event)
+            if kept and lang in texts:
+                content[lang] = kept
+        return {
+            "source": "update", "update_id": c.id, "template_name": c.area_name,
+            "kind": c.kind, "texts": texts, "content": content,
+            "channels": c.channel_list,
+            "cap": {k: str(v) for k, v in (c.cap_params or {}).items()
+                    if k in ("event", "urgency", "severity", "certainty") and v},
+            "fields": [], "area_geojson": json.loads(c.area),
+            "municipality_nis": c.area_nis, "area_label": c.area_name, "warnings": [],
+            # An expiry already past is not kept: the estimate's default replaces it.
+            "expires_local": _local_input(c.expires_at) if c.expires_at and _aware(
+                c.expires_at) > dt.datetime.now(dt.UTC) else "",
+            "original_launched_at": brussels_time(c.launched_at, "%Y-%m-%d %H:%M"),
+        }
 
 
 def _schedule_supported() -> bool:
@@ -102,12 +198,14 @@ def _schedule_supported() -> bool:
 
 @router.get("/campaigns/new")
 def compose(request: Request, template: str | None = None, draft: str | None = None,
-            op: Operator = Depends(current_operator)) -> Response:
+            update: str | None = None, op: Operator = Depends(current_operator)) -> Response:
     """The composer: map, content per language and channel, live SMS preview, estimate, launch.
 
     ``?template=<id>`` opens it prefilled from a template (step 2 of a template
-    launch: check); ``?draft=<id>`` from a draft (an imported CAP alert).
-    Unknown or another authority's template or draft: 404.
+    launch: check); ``?draft=<id>`` from a draft (an imported CAP alert);
+    ``?update=<id>`` prefilled with a sent campaign's content, to send its update
+    (POST /api/campaigns/<id>/update). Unknown or another authority's template,
+    draft or campaign: 404.
     """
     engine = engine_of(request)
     authority = authorities.get_authority(engine, op.authority_id)
@@ -122,6 +220,8 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
         except ImportError:  # pragma: no cover - only in a partial development tree
             raise LookupError(draft) from None
         prefill = _draft_prefill(drafts.get_draft(engine, draft, op.authority_id), draft)
+    elif update:
+        prefill = _update_prefill(engine, update, op)
     try:
         from tocsin.messages.content import required_languages
 
@@ -139,11 +239,14 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
         language_names=LANGUAGE_NAMES,
         kinds=KINDS,
         kind_sentences=KIND_SENTENCES,
+        kind_labels={k: {lang: rules.kind_label(k, lang).capitalize() for lang in ALL_LANGUAGES}
+                     for k in rules.KINDS},
+        cap_defaults={k: rules.cap_info_defaults(k) for k in rules.KINDS},
         channels=CHANNELS,
         content_labels=CONTENT_LABELS,
         prefill=prefill,
         can_save_template=op.role in tpl.EDIT_ROLES,
-        schedule=_schedule_supported(),
+        schedule=_schedule_supported() and (prefill or {}).get("source") != "update",
         sms_max_segments=settings_of(request).sms_max_segments,
     )
 
@@ -157,13 +260,64 @@ def _report(request: Request, op: Operator, campaign_id: str) -> dict:
     return data
 
 
+def _follow_ups(engine: Any, campaign_id: str) -> list[dict[str, Any]]:
+    """The updates, all-clears and cancellations of a campaign, oldest first (used when the
+    campaign services' report does not list them itself)."""
+    with read_transaction(engine) as s:
+        rows = s.scalars(sa.select(Campaign).where(Campaign.references_id == campaign_id)
+                         .order_by(Campaign.created_at)).all()
+        return [{"campaign_id": c.id, "msg_type": c.msg_type, "response_type": c.response_type,
+                 "launched_at": c.launched_at.isoformat() if c.launched_at else None,
+                 "status": c.status} for c in rows]
+
+
+def _report_context(request: Request, op: Operator, report: dict[str, Any]) -> dict[str, Any]:
+    """What the report page shows besides the report: labels, follow-ups, the actions."""
+    engine = engine_of(request)
+    report["label"] = message_label(report)
+    follow_ups = report.get("follow_ups")
+    if follow_ups is None:
+        follow_ups = _follow_ups(engine, report["campaign_id"])
+    for f in follow_ups:
+        f["label"] = message_label(f)
+    original: dict[str, Any] | None = None
+    if report.get("references_id"):
+        with read_transaction(engine) as s:
+            o = s.get(Campaign, report["references_id"])
+            if o is not None:
+                original = {"campaign_id": o.id, "kind": o.kind, "area_name": o.area_name,
+                            "launched_at": o.launched_at.isoformat() if o.launched_at else None,
+                            "label": message_label({"msg_type": o.msg_type,
+                                                    "response_type": o.response_type})}
+    status = report.get("status")
+    cap = (report.get("channels") or {}).get("cap") or {}
+    own = (report.get("authority_id") == op.authority_id and op.role in SENDING_ROLES
+           and report.get("environment") == op.environment)
+    follow = own and status in ("sending", "finished") and report.get("msg_type") != "Cancel"
+    sent_with_cap = status == "finished" and bool(cap.get("published"))
+    actions = {
+        "cancel": own and report.get("msg_type") != "Cancel" and (
+            status in ("scheduled", "sending") or sent_with_cap),
+        "send_update": follow,
+        "all_clear": follow and report.get("response_type") != "AllClear",
+        "open_draft": status == "draft",
+    }
+    all_clear_texts = {
+        lang: rules.ALL_CLEAR_TEXT.get(lang, rules.ALL_CLEAR_TEXT["en"]).replace(
+            "{area_name}", str(report.get("area_name") or ""))
+        for lang in (report.get("texts") or {})
+    }
+    return {"follow_ups": follow_ups, "original": original, "actions": actions,
+            "all_clear_texts": all_clear_texts, "language_names": LANGUAGE_NAMES}
+
+
 @router.get("/campaigns/{campaign_id}")
 def campaign_page(
     campaign_id: str, request: Request, op: Operator = Depends(current_operator)
 ) -> Response:
-    """Live progress per channel, then the final report (F26)."""
+    """Live progress per channel, then the final report; its updates, all-clear, cancel."""
     report = _report(request, op, campaign_id)
-    return render(request, "campaign.html", report=report, language_names=LANGUAGE_NAMES)
+    return render(request, "campaign.html", report=report, **_report_context(request, op, report))
 
 
 @router.get("/campaigns/{campaign_id}/final")
@@ -173,3 +327,4 @@ def campaign_final(
     """The final report table alone (inserted by the progress page when sending ends)."""
     report = _report(request, op, campaign_id)
     return render(request, "_report_final.html", report=report, language_names=LANGUAGE_NAMES)
+

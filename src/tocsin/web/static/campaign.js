@@ -1,10 +1,14 @@
-/* Tocsin campaign page: live progress per channel (polls the report every second, F26). */
+/* Tocsin campaign page: live progress per channel while sending (polls the report every
+   2 seconds; a scheduled campaign every 30 seconds, only to notice when it starts), and the
+   follow-up actions: cancel and all-clear (dialogs), update (the composer). */
 (function () {
   "use strict";
   const cfg = JSON.parse(document.getElementById("campaign-config").textContent);
   const fmt = new Intl.NumberFormat("en-GB");
   const statusEl = document.getElementById("campaign-status");
   const note = document.getElementById("live-note");
+  const SENDING_POLL_MS = 2000;
+  const SCHEDULED_POLL_MS = 30000;
   let failures = 0;
 
   function update(report) {
@@ -30,7 +34,14 @@
     });
     const cap = (report.channels || {}).cap;
     const capState = document.getElementById("cap-state");
-    if (cap && capState) capState.textContent = cap.published ? "published" : "not published yet";
+    if (cap && capState) {
+      capState.textContent = cap.published ? "published" : "not published yet";
+      if (cap.published && cap.url && !document.getElementById("cap-link")) {
+        const a = document.createElement("a");
+        a.id = "cap-link"; a.href = cap.url; a.textContent = "view the CAP message";
+        capState.after(" — ", a);
+      }
+    }
     // A campaign can finish with deliveries that failed: say so, never a plain green "finished".
     statusEl.textContent = report.failed ? `${report.status} — ${fmt.format(report.failed)} failed` : report.status;
     statusEl.className = "status status-" + (report.failed ? "failed" : report.status);
@@ -40,10 +51,11 @@
     const r = await fetch(`/campaigns/${encodeURIComponent(cfg.campaign_id)}/final`, { credentials: "same-origin" });
     if (!r.ok) return;
     document.getElementById("final").innerHTML = await r.text();
-    note.textContent = "Campaign finished. The final report is below.";
+    if (note) note.textContent = "Campaign finished. The final report is below.";
   }
 
   async function poll() {
+    let wait = cfg.status === "scheduled" ? SCHEDULED_POLL_MS : SENDING_POLL_MS;
     try {
       const r = await fetch(`/api/campaigns/${encodeURIComponent(cfg.campaign_id)}/report`,
                             { credentials: "same-origin", cache: "no-store" });
@@ -51,14 +63,88 @@
       if (!r.ok) throw new Error("HTTP " + r.status);
       failures = 0;
       const report = await r.json();
+      if (cfg.status === "scheduled") {
+        // It started (or was cancelled elsewhere): the page for its new state.
+        if (report.status !== "scheduled") window.location.reload();
+        else setTimeout(poll, wait);
+        return;
+      }
       update(report);
       if (report.status === "finished") { await showFinal(); return; }
-      note.textContent = "Updating every second…";
+      if (report.status === "cancelled") { window.location.reload(); return; }
+      if (note) note.textContent = "Updating every few seconds…";
     } catch (e) {
       failures += 1;
-      if (failures >= 3) note.textContent = "Cannot reach the server; still trying…";
+      if (failures >= 3 && note) note.textContent = "Cannot reach the server; still trying…";
+      wait = Math.max(wait, 5000);
     }
-    setTimeout(poll, 1000);
+    setTimeout(poll, wait);
   }
-  if (cfg.status !== "finished") setTimeout(poll, 1000);
+  if (cfg.status === "sending") setTimeout(poll, SENDING_POLL_MS);
+  else if (cfg.status === "scheduled") setTimeout(poll, SCHEDULED_POLL_MS);
+
+  /* ---------- follow-up actions (cancel, all-clear) ---------- */
+  async function postJSON(url, payload) {
+    const r = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": cfg.csrf_token },
+      body: JSON.stringify(payload),
+    });
+    if (r.status === 401) { window.location.href = "/login"; throw new Error("logged out"); }
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    return { ok: r.ok, status: r.status, data: data };
+  }
+  const cleanReason = (s) => String(s || "").replace(/\s*\((?:SPEC )?F\d+(?:,\s*F\d+)*\)/g, "")
+    .replace(/\s*\((?:texts?|content|fields)\.[\w.]+\)/g, "");
+
+  function wireDialog(dialog, opener, go, send) {
+    if (!dialog || !opener || !go) return;
+    const typed = dialog.querySelector("[data-confirm-area]");
+    const error = dialog.querySelector("[data-dialog-error]");
+    const typedOk = () => !typed ||
+      typed.value.trim().toLowerCase() === String(cfg.area_name).trim().toLowerCase();
+    if (typed) typed.addEventListener("input", () => { go.disabled = !typedOk(); });
+    opener.addEventListener("click", () => {
+      error.hidden = true;
+      if (typed) { typed.value = ""; go.disabled = true; }
+      dialog.showModal();
+      const first = dialog.querySelector("textarea, [data-confirm-area]") || go;
+      first.focus();
+    });
+    dialog.querySelectorAll("[data-close]").forEach((b) => b.addEventListener("click", () => dialog.close()));
+    go.addEventListener("click", async () => {
+      if (!typedOk()) return;
+      go.disabled = true;
+      error.hidden = true;
+      const extra = typed ? { confirm_area_name: typed.value } : {};
+      try {
+        const r = await send(extra);
+        if (r.ok && r.data) {
+          const next = r.data.cancel_campaign_id || r.data.campaign_id || cfg.campaign_id;
+          window.location.href = "/campaigns/" + encodeURIComponent(next);
+          return;
+        }
+        const err = (r.data && r.data.error) || { field: "", reason: `Error ${r.status}` };
+        error.textContent = cleanReason(err.reason);
+        error.hidden = false;
+      } catch (e) {
+        error.textContent = "The server cannot be reached: nothing was sent. Try again.";
+        error.hidden = false;
+      }
+      go.disabled = !typedOk();
+    });
+  }
+  const base = `/api/campaigns/${encodeURIComponent(cfg.campaign_id)}`;
+  wireDialog(document.getElementById("cancel-dialog"), document.getElementById("action-cancel"),
+             document.getElementById("cancel-go"), (extra) => postJSON(base + "/cancel", extra));
+  const allClear = document.getElementById("all-clear-dialog");
+  wireDialog(allClear, document.getElementById("action-all-clear"),
+             document.getElementById("all-clear-go"), (extra) => {
+               const texts = {};
+               allClear.querySelectorAll("[data-all-clear-lang]").forEach((t) => {
+                 if (t.value.trim()) texts[t.dataset.allClearLang] = t.value;
+               });
+               return postJSON(base + "/all-clear", Object.assign({ texts: texts }, extra));
+             });
 })();

@@ -1,6 +1,9 @@
-/* Tocsin campaign composer: map area, content, channels, live estimate, launch
-   (F12, F13, F14, F15, F16, F17, F19, F34). The message tools (language tabs, SMS preview,
-   voice, language warnings, placeholders) are in message-tools.js. */
+/* Tocsin campaign composer: map area, content, channels, expiry, live estimate, launch, and
+   the update of a sent campaign (?update=<id>). The message tools (language tabs, SMS
+   preview, voice, language warnings, placeholders) are in message-tools.js.
+   Automatic (debounced) estimates never move the focus nor switch the language tab: they
+   only mark the tab and say what is wrong next to the tabs. Only an explicit Launch click
+   shows the first problem's field. */
 (function () {
   "use strict";
 
@@ -20,10 +23,24 @@
                   estimate: null, seq: 0 };
   const muniLayers = new Map();
 
+  const isUpdate = prefill.source === "update" && !!prefill.update_id;
+  const LANG_NAMES = { fr: "French", nl: "Dutch", de: "German", en: "English" };
+  const langError = document.getElementById("lang-error");
+  /* Server reasons may cite specification items or field paths in brackets: operators need neither. */
+  const cleanReason = (s) => String(s || "").replace(/\s*\((?:SPEC )?F\d+(?:,\s*F\d+)*\)/g, "")
+    .replace(/\s*\((?:texts?|content|fields)\.[\w.]+\)/g, "");
+
   /* ---------- errors next to fields ---------- */
   function clearErrors() {
     document.querySelectorAll("[data-error-for]").forEach((el) => { el.hidden = true; el.textContent = ""; });
-    document.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+    document.querySelectorAll("[aria-invalid]").forEach((el) => {
+      if (!el.closest(".sms-preview.over") && !(el.matches("textarea[data-lang]") &&
+          document.getElementById("preview-" + el.dataset.lang).classList.contains("over"))) {
+        el.removeAttribute("aria-invalid");
+      }
+    });
+    if (langError) { langError.hidden = true; langError.textContent = ""; }
+    tools.setErrorLanguages([]);
   }
   function errorTarget(field) {
     field = field.replace(/^text(\.|$)/, "texts$1"); // the services say text / text.fr
@@ -37,22 +54,36 @@
     }
     return document.querySelector(dialog.open ? '[data-error-for="_dialog"]' : '[data-error-for="_general"]');
   }
-  function showError(field, reason) {
+  /* ``explicit``: the operator clicked Launch, so the first problem is shown (its tab
+     selected, its field focused). Otherwise (an automatic estimate while typing) nothing
+     moves: the language's tab is marked and the reason shown next to the tabs. */
+  function showError(field, reason, explicit) {
+    reason = cleanReason(reason);
     const el = errorTarget(field || "_general");
     el.textContent = reason;
     el.hidden = false;
     const lang = /^(?:texts?|content)\.(\w+)(?:\.(\w+))?$/.exec(field || "");
     let input = null;
     if (lang) {
-      tools.reveal(lang[1]);
       input = document.getElementById(lang[2] ? `content-${lang[1]}-${lang[2]}` : "text-" + lang[1]);
+      tools.setErrorLanguages([lang[1]]);
+      const shown = tools.selectedLanguage();
+      if (langError && (lang[1] !== shown || !explicit)) {
+        langError.textContent = `${LANG_NAMES[lang[1]] || lang[1]} text (${lang[1].toUpperCase()} tab): ${reason}`;
+        langError.hidden = false;
+      }
+      if (explicit) tools.reveal(lang[1]);
     }
     const fieldName = /^fields\.(\w+)$/.exec(field || "");
     if (fieldName) input = document.getElementById("field-" + fieldName[1]);
+    if (field === "expires_at") input = document.getElementById("expires-at");
     if (input) {
       input.setAttribute("aria-invalid", "true");
       const det = input.closest("details");
-      if (det) det.open = true;
+      if (det && explicit) det.open = true;
+      if (explicit) input.focus();
+    } else if (explicit && !el.closest("dialog")) {
+      el.scrollIntoView({ block: "center" });
     }
   }
 
@@ -81,7 +112,24 @@
     if (prefill.draft_id) b.draft_id = prefill.draft_id;
     const when = scheduledFor();
     if (when !== null) b.scheduled_for = when;
+    // An update always says its expiry (the one shown): the original's may be past.
+    if (expiresInput && (expiresInput.dataset.touched || isUpdate) && expiresInput.value) {
+      b.expires_at = expiresInput.value.replace("T", " ");
+    }
     return b;
+  }
+  /* The expiry: the estimate's default (expires_local) until the operator changes it. */
+  const expiresInput = document.getElementById("expires-at");
+  if (expiresInput) {
+    expiresInput.addEventListener("change", () => {
+      expiresInput.dataset.touched = expiresInput.value ? "1" : "";
+      scheduleEstimate();
+    });
+  }
+  function showExpires(est) {
+    if (!expiresInput || expiresInput.dataset.touched) return;
+    const local = est && (est.expires_local || "");
+    if (local) expiresInput.value = String(local).replace(" ", "T").slice(0, 16);
   }
   const postJSON = tools.postJSON;
 
@@ -94,8 +142,30 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  const warningsBox = document.getElementById("estimate-warnings");
+  function fieldWords(field, message) {
+    const m = /^(?:texts?|content)\.(\w+)/.exec(field || "");
+    const name = m && LANG_NAMES[m[1]];
+    return name && !String(message || "").includes(name) ? `${name} text` : "";
+  }
+  /* The estimate's warnings (e.g. an official language without a text), next to the tabs. */
+  function showWarnings(est) {
+    const list = (est && est.warnings) || [];
+    if (!warningsBox) return;
+    warningsBox.replaceChildren();
+    warningsBox.hidden = !list.length;
+    if (!list.length) return;
+    const ul = el("ul");
+    list.forEach((w) => {
+      const words = fieldWords(w.field, w.message);
+      ul.append(el("li", {}, "⚠ " + (words ? words + ": " : "") + cleanReason(w.message || w)));
+    });
+    warningsBox.append(ul);
+  }
   function renderEstimate(est) {
     estimateBox.replaceChildren();
+    showWarnings(est);
+    showExpires(est);
     const head = el("p", { class: "estimate-area" });
     head.append("Area: ", el("strong", {}, est.area_name),
       ` (${Number(est.area_km2).toLocaleString("en-GB", { maximumFractionDigits: 2 })} km²)`);
@@ -134,7 +204,8 @@
       estimateBox.append(p);
     }
   }
-  async function refreshEstimate() {
+  async function refreshEstimate(explicit) {
+    explicit = explicit === true;
     clearErrors();
     if (!state.area && !state.nis) {
       state.estimate = null;
@@ -151,17 +222,17 @@
       state.estimate = null;
       estimateBox.replaceChildren(el("p", { class: "hint" }, "No estimate: correct the field marked in red."));
       const err = (r.data && r.data.error) || { field: "_general", reason: `Error ${r.status}` };
-      showError(err.field, err.reason);
+      showError(err.field, err.reason, explicit);
       return null;
     } catch (e) {
-      if (seq === state.seq) showError("_general", "The server cannot be reached. Check the connection and try again.");
+      if (seq === state.seq) showError("_general", "The server cannot be reached. Check the connection and try again.", explicit);
       return null;
     } finally {
       if (seq === state.seq) estimateBox.setAttribute("aria-busy", "false");
     }
   }
   let timer = null;
-  function scheduleEstimate() { clearTimeout(timer); timer = setTimeout(refreshEstimate, 300); }
+  function scheduleEstimate() { clearTimeout(timer); timer = setTimeout(() => refreshEstimate(false), 300); }
 
   /* ---------- map ---------- */
   const map = L.map("map", { zoomSnap: 0.25, keyboard: true });
@@ -282,6 +353,19 @@
   function showKind() {
     kindSentence.textContent = kindText();
     kindSentence.className = "kind-sentence kind-sentence-" + kindSelect.value;
+    const defaults = (cfg.cap_defaults || {})[kindSelect.value] || {};
+    document.querySelectorAll("[data-default-for]").forEach((o) => {
+      const v = defaults[o.dataset.defaultFor];
+      o.textContent = v ? `default (${v})` : "default";
+    });
+    document.querySelectorAll("[data-default-text]").forEach((o) => {
+      o.textContent = defaults[o.dataset.defaultText] || "";
+    });
+    const event = (prefill.cap || {}).event;
+    document.querySelectorAll("[data-event-placeholder]").forEach((input) => {
+      const label = ((cfg.kind_labels || {})[kindSelect.value] || {})[input.dataset.contentLang];
+      input.placeholder = "Default: " + (event || label || "the type of message");
+    });
   }
   kindSelect.addEventListener("change", showKind);
   showKind();
@@ -294,9 +378,27 @@
   /* ---------- launch (F34: live has its own typed confirmation) ---------- */
   const go = document.getElementById("confirm-go");
   const confirmInput = document.getElementById("confirm-area");
+  /* Live: the area name to type; an update names the original's area (the API checks it). */
+  function confirmName() {
+    if (isUpdate) return String(prefill.area_label || "");
+    return state.estimate ? String(state.estimate.area_name) : "";
+  }
   function typedOk() {
-    return !confirmInput || (state.estimate &&
-      confirmInput.value.trim().toLowerCase() === String(state.estimate.area_name).trim().toLowerCase());
+    return !confirmInput || (!!state.estimate &&
+      confirmInput.value.trim().toLowerCase() === confirmName().trim().toLowerCase());
+  }
+  /* Channels chosen that would reach nobody: said before launching. */
+  function zeroWarnings(est) {
+    const info = kindSelect.value === "information";
+    const out = [];
+    Object.entries(est.recipients || {}).forEach(([ch, n]) => {
+      if (Number(n) > 0) return;
+      const what = ch === "sms" ? "an SMS" : (ch === "email" ? "an e-mail" : ch);
+      const why = info ? "nobody in the area has opted in to information messages"
+        : `nobody registered in the area has ${ch === "sms" ? "a mobile number" : "an e-mail address"}`;
+      out.push(`No subscriber will receive ${what}: ${why}.`);
+    });
+    return out;
   }
   if (confirmInput) confirmInput.addEventListener("input", () => { go.disabled = !typedOk(); });
   document.getElementById("confirm-cancel").addEventListener("click", () => dialog.close());
@@ -304,9 +406,9 @@
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearTimeout(timer);
-    if (!state.area && !state.nis) { showError("area", "Choose an area first: draw it on the map or choose a municipality."); return; }
-    if (scheduledFor() === "") { showError("scheduled_for", "Choose the date and time to send it, or choose Now."); return; }
-    const est = await refreshEstimate();
+    if (!state.area && !state.nis) { showError("area", "Choose an area first: draw it on the map or choose a municipality.", true); return; }
+    if (scheduledFor() === "") { showError("scheduled_for", "Choose the date and time to send it, or choose Now.", true); return; }
+    const est = await refreshEstimate(true);
     if (!est) return;
     const total = Object.values(est.recipients || {}).reduce((a, n) => a + Number(n), 0);
     const summary = document.getElementById("confirm-summary");
@@ -314,13 +416,26 @@
     const when = scheduledFor();
     summary.replaceChildren(
       el("p", { class: "confirm-kind kind-sentence-" + kind.value }, kindText()),
-      el("p", {}, when ? `Scheduled for ${when} (Brussels time).` : "Sent now."),
+      el("p", {}, isUpdate ? "An update of the message sent before, sent now to everyone who received it."
+        : (when ? `Scheduled for ${when} (Brussels time).` : "Sent now.")),
       el("p", { class: "confirm-big" }, Object.keys(est.recipients || {}).length
-        ? `${fmt.format(total)} recipients in ${est.area_name}`
+        ? `${fmt.format(total)} recipients in ${est.area_name}${isUpdate ? " (plus the original's recipients)" : ""}`
         : `CAP feed only, for ${est.area_name}`),
       el("p", {}, Object.entries(est.recipients || {}).map(([c, n]) => `${c === "sms" ? "SMS" : "E-mail"}: ${fmt.format(n)}`).join(" · ")));
+    zeroWarnings(est).forEach((text) => summary.append(el("p", { class: "confirm-zero" }, "⚠ " + text)));
+    if ((est.warnings || []).length) {
+      const ul = el("ul", { class: "confirm-warnings" });
+      est.warnings.forEach((w) => {
+        const words = fieldWords(w.field, w.message);
+        ul.append(el("li", {}, "⚠ " + (words ? words + ": " : "") + cleanReason(w.message || w)));
+      });
+      summary.append(ul);
+    }
+    if (expiresInput && expiresInput.value) {
+      summary.append(el("p", {}, `Expires ${expiresInput.value.replace("T", " ")} (Brussels time).`));
+    }
     if (confirmInput) {
-      document.getElementById("confirm-area-name").textContent = est.area_name;
+      document.getElementById("confirm-area-name").textContent = confirmName();
       confirmInput.value = "";
       go.disabled = true;
     }
@@ -334,17 +449,18 @@
     const payload = body();
     if (confirmInput) payload.confirm_area_name = confirmInput.value;
     try {
-      const r = await postJSON("/api/campaigns", payload);
+      const url = isUpdate ? `/api/campaigns/${encodeURIComponent(prefill.update_id)}/update` : "/api/campaigns";
+      const r = await postJSON(url, payload);
       if (r.ok && r.data && r.data.campaign_id) {
         window.location.href = "/campaigns/" + encodeURIComponent(r.data.campaign_id);
         return;
       }
       const err = (r.data && r.data.error) || { field: "_general", reason: `Error ${r.status}` };
       if (err.field !== "confirm_area_name") dialog.close();
-      showError(err.field, err.reason);
+      showError(err.field, err.reason, true);
     } catch (e) {
       dialog.close();
-      showError("_general", "The server cannot be reached. Nothing was launched; try again.");
+      showError("_general", "The server cannot be reached. Nothing was launched; try again.", true);
     }
     go.disabled = !typedOk();
   });

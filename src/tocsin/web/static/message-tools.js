@@ -1,6 +1,7 @@
-/* Tocsin composer message tools (F13, F14, F22): language tabs, live SMS preview with a
-   one-click GSM-7 rewrite, voice estimate and audio preview, wrong-language warnings,
-   placeholders to fill in. Used by compose.js through window.TocsinMessageTools. */
+/* Tocsin composer message tools: language tabs, live SMS preview with a one-click GSM-7
+   rewrite (and, separately, the removal of accents GSM-7 lacks), invisible characters made
+   visible, voice estimate and audio preview, wrong-language warnings, placeholders to fill
+   in. Used by compose.js through window.TocsinMessageTools. */
 (function () {
   "use strict";
 
@@ -13,6 +14,7 @@
   const timers = new Map();
   const seqs = new Map();
   const fieldValues = {};
+  let errorLangs = [];
   let previewApi = true;   // false once the server says it has no preview API (404)
   let voiceApi = true;
   let ttsAvailable = true;
@@ -160,16 +162,31 @@
     const required = (opts.required || []).includes(lang);
     const warn = !document.getElementById("langwarn-" + lang).hidden;
     const over = document.getElementById("preview-" + lang).classList.contains("over");
-    let text = "", cls = "";
-    if (over) { text = "too long"; cls = "bad"; }
-    else if (warn) { text = "⚠ check language"; cls = "warn"; }
-    else if (ta.value.trim()) { text = "✓"; cls = "ok"; }
-    else if (required) { text = "empty"; cls = "bad"; }
-    state.textContent = text;
+    // A compact mark on the tab; the words for screen readers and as a tooltip.
+    let icon = "", words = "", cls = "";
+    if (errorLangs.includes(lang)) { icon = "⚠"; words = "fix"; cls = "bad"; }
+    else if (over) { icon = "⚠"; words = "too long"; cls = "bad"; }
+    else if (warn) { icon = "⚠"; words = "check language"; cls = "warn"; }
+    else if (ta.value.trim()) { icon = "✓"; words = "written"; cls = "ok"; }
+    else if (required) { icon = "○"; words = "empty"; cls = "bad"; }
+    state.replaceChildren();
+    if (icon) state.append(el("span", { "aria-hidden": "true" }, icon), el("span", { class: "visually-hidden" }, " " + words));
+    state.title = words;
     state.className = "lang-tab-state " + cls;
   }
-  /* Show the tab of a field that has an error (e.g. texts.nl while French is shown). */
+  /* Show the tab of a field that has an error (e.g. texts.nl while French is shown). Only
+     after an explicit action (Launch): never while the operator types. */
   function reveal(lang) { if (languages().includes(lang)) selectTab(lang, false); }
+  function selectedLanguage() {
+    const t = tabs().find((x) => x.getAttribute("aria-selected") === "true");
+    return t ? t.dataset.lang : null;
+  }
+  /* Mark the tabs of the languages with an error (the estimate's), without selecting them. */
+  function setErrorLanguages(langs) {
+    const before = errorLangs;
+    errorLangs = (langs || []).slice();
+    new Set([...before, ...errorLangs]).forEach((lang) => updateTabState(lang));
+  }
 
   /* ---------- SMS preview (H6 API: POST /api/messages/sms-preview) ---------- */
   function schedulePreview(lang) { debounce("sms-" + lang, () => refreshPreview(lang)); }
@@ -182,17 +199,66 @@
     return "UCS-2: one SMS carries only 70 characters; a longer text is split into parts of 67. " +
       "Every segment costs the same, so this text costs more than it would in GSM-7.";
   }
+  /* Characters that print as nothing (or as a plain space): shown as a named badge. */
+  const INVISIBLE = {
+    "\u00a0": ["NBSP", "no-break space"], "\u202f": ["NNBSP", "narrow no-break space"],
+    "\u2007": ["FIGSP", "figure space"], "\u2009": ["THINSP", "thin space"],
+    "\u200a": ["HAIRSP", "hair space"], "\u2002": ["ENSP", "en space"], "\u2003": ["EMSP", "em space"],
+    "\u200b": ["ZWSP", "zero-width space"], "\u200c": ["ZWNJ", "zero-width non-joiner"],
+    "\u200d": ["ZWJ", "zero-width joiner"], "\u2060": ["WJ", "word joiner"],
+    "\ufeff": ["BOM", "zero-width no-break space"], "\u00ad": ["SHY", "soft hyphen"],
+    "\t": ["TAB", "tab"],
+  };
+  function codePoint(ch) { return "U+" + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0"); }
+  /* One character as shown to the operator: visible ones as they are, invisible ones as a
+     badge naming them (a blank box tells nothing). */
+  function charBadge(ch) {
+    const inv = INVISIBLE[ch];
+    if (inv) {
+      return el("mark", { class: "invisible-char", title: `${inv[1]} (${codePoint(ch)})`, "aria-label": inv[1] }, "⍽" + inv[0]);
+    }
+    return el("mark", { title: codePoint(ch) }, ch === " " ? "␠" : ch);
+  }
+  function charWords(ch) {
+    const inv = INVISIBLE[ch];
+    return inv ? inv[0] : (ch === " " ? "space" : ch);
+  }
   function markedText(text, chars) {
     const frag = document.createDocumentFragment();
     let plain = "";
     for (const ch of text) {
-      if (chars.includes(ch)) {
+      if (chars.includes(ch) || INVISIBLE[ch]) {
         if (plain) { frag.append(plain); plain = ""; }
-        frag.append(el("mark", { title: `U+${ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}` }, ch));
+        frag.append(charBadge(ch));
       } else plain += ch;
     }
     if (plain) frag.append(plain);
     return frag;
+  }
+  /* What the GSM-7 rewrite does to each character that forces UCS-2 ("’ → '"), asked of the
+     preview API one character at a time (cached): the hint lists this text's characters. */
+  const charRewrites = new Map();
+  async function rewriteOf(ch) {
+    if (charRewrites.has(ch)) return charRewrites.get(ch);
+    let out = null;
+    try {
+      const r = await postJSON("/api/messages/sms-preview", { text: "a" + ch + "a", authority_id: opts.authorityId });
+      if (r.ok && r.data && typeof r.data.gsm7_rewrite === "string") {
+        const w = r.data.gsm7_rewrite;
+        out = w.startsWith("a") && w.endsWith("a") ? w.slice(1, -1) : w;
+      }
+    } catch (e) { out = null; }
+    charRewrites.set(ch, out);
+    return out;
+  }
+  async function describeRewrite(span, text, chars) {
+    const pairs = [];
+    for (const ch of chars) {
+      const to = await rewriteOf(ch);
+      if (to !== null && to !== ch) pairs.push(`${charWords(ch)} → ${to === "" ? "(removed)" : [...to].map(charWords).join("")}`);
+    }
+    if (/«[\s\u00a0\u202f]|[\s\u00a0\u202f]»/.test(text)) pairs.push("spaces inside « » dropped");
+    if (pairs.length) span.prepend("Changes: " + pairs.join(", ") + ".");
   }
   async function refreshPreview(lang) {
     const ta = document.getElementById("text-" + lang);
@@ -251,25 +317,65 @@
       parts.push(el("p", { class: "sms-over", role: "alert" },
         `Too long: ${p.segments} segments, at most ${p.max_segments} are allowed for this authority. Shorten the text.`));
     }
-    if ((p.non_gsm_chars || []).length) {
+    const nonGsm = p.non_gsm_chars || [];
+    const invisible = [...new Set([...text].filter((ch) => INVISIBLE[ch]))];
+    if (nonGsm.length) {
       const why = el("p", { class: "sms-ucs2" });
       why.append("These characters force UCS-2: ");
-      p.non_gsm_chars.forEach((ch, i) => {
+      nonGsm.forEach((ch, i) => {
         if (i) why.append(" ");
-        why.append(el("mark", {}, ch === " " ? "␠" : ch));
+        why.append(charBadge(ch));
       });
       parts.push(why);
-      const shown = el("p", { class: "sms-marked", "aria-label": "The text with the characters that force UCS-2 highlighted" });
-      shown.append(markedText(text, p.non_gsm_chars));
+    }
+    if (nonGsm.length || invisible.length) {
+      const shown = el("p", { class: "sms-marked", "aria-label": "The text with the characters that force UCS-2 and the invisible characters highlighted" });
+      shown.append(markedText(text, nonGsm));
       parts.push(shown);
-      if (p.gsm7_rewrite !== null && p.gsm7_rewrite !== undefined) {
-        const btn = el("button", { type: "button", class: "button-secondary sms-rewrite" }, "Rewrite in GSM-7");
-        const after = p.rewrite_segments ? ` (${p.segments} → ${p.rewrite_segments} segment${p.rewrite_segments > 1 ? "s" : ""})` : "";
-        btn.addEventListener("click", () => applyRewrite(lang, raw, text, p.gsm7_rewrite));
-        const row = el("p", { class: "sms-rewrite-row" });
-        row.append(btn, el("span", { class: "hint" }, ` ’ → ', « » → " …${after}`));
+    }
+    if (nonGsm.length) {
+      const segs = (k) => `${k} segment${k > 1 ? "s" : ""}`;
+      const plain = p.gsm7_rewrite !== null && p.gsm7_rewrite !== undefined;
+      if (plain) {
+        const same = p.rewrite_segments && p.rewrite_segments >= p.segments;
+        const btn = el("button", { type: "button", class: "button-secondary sms-rewrite" },
+                       same ? "Rewrite in GSM-7 (same cost)" : "Rewrite in GSM-7");
+        btn.addEventListener("click", () => applyRewrite(lang, raw, text, p.gsm7_rewrite, "gsm7_rewrite"));
+        const row = el("div", { class: "sms-rewrite-row" });
+        const after = p.rewrite_segments
+          ? (same ? ` Same cost: still ${segs(p.rewrite_segments)}.` : ` ${segs(p.segments)} → ${segs(p.rewrite_segments)}.`) : "";
+        const hint = el("span", { class: "hint sms-rewrite-changes" }, after);
+        row.append(btn, hint);
+        describeRewrite(hint, text, nonGsm);
         parts.push(row);
-      } else {
+      }
+      const accent = p.accent_rewrite !== null && p.accent_rewrite !== undefined;
+      if (accent) {
+        const same = p.accent_rewrite_segments && p.accent_rewrite_segments >= p.segments;
+        const box = el("div", { class: "sms-accent" });
+        const btn = el("button", { type: "button", class: "button-secondary sms-accent-rewrite" },
+                       "Also remove accents GSM-7 lacks" + (same ? " (same cost)" : ""));
+        btn.addEventListener("click", () => applyRewrite(lang, raw, text, p.accent_rewrite, "accent_rewrite"));
+        const after = p.accent_rewrite_segments
+          ? (same ? ` Same cost: still ${segs(p.accent_rewrite_segments)}.`
+                  : ` ${segs(p.segments)} → ${segs(p.accent_rewrite_segments)}.`) : "";
+        box.append(el("p", { class: "hint" },
+          "GSM-7 has no letter for some accents in this text. Without them the SMS is cheaper, " +
+          "but check the spelling of each changed word: a missing accent can change the meaning." + after));
+        const words = p.accent_changes || [];
+        if (words.length) {
+          const ul = el("ul", { class: "accent-changes", "aria-label": "Words changed" });
+          words.forEach((w) => {
+            const li = el("li");
+            li.append(el("span", { lang: lang }, w.from), " → ", el("strong", { lang: lang }, w.to));
+            ul.append(li);
+          });
+          box.append(ul);
+        }
+        box.append(btn);
+        parts.push(box);
+      }
+      if (!plain && !accent) {
         parts.push(el("p", { class: "hint" }, "No GSM-7 rewrite keeps the meaning of these characters: the SMS stays in UCS-2."));
       }
     }
@@ -277,14 +383,14 @@
     updateTabState(lang);
   }
   /* The rewrite must keep the placeholders: it is asked for the raw text when it has any. */
-  async function applyRewrite(lang, raw, text, rewritten) {
+  async function applyRewrite(lang, raw, text, rewritten, key) {
     const ta = document.getElementById("text-" + lang);
     let value = rewritten;
     if (raw !== text) {
       value = null;
       try {
         const r = await postJSON("/api/messages/sms-preview", { text: raw, authority_id: opts.authorityId });
-        if (r.ok && r.data) value = r.data.gsm7_rewrite;
+        if (r.ok && r.data) value = r.data[key];
       } catch (e) { value = null; }
       if (value === null || value === undefined) return;
     }
@@ -385,9 +491,18 @@
       const out = document.getElementById("langwarn-" + lang);
       const w = warnings.find((x) => x.language === lang);
       out.hidden = !w;
-      out.textContent = w ? "⚠ " + w.message : "";
+      out.textContent = w ? "⚠ " + languageWarning(w) : "";
       updateTabState(lang);
     });
+  }
+
+  /* "The Dutch text reads as French": the text box named in words, not as a field path. */
+  function languageWarning(w) {
+    const here = LANG[w.language], there = LANG[w.detected];
+    if (here && there) {
+      return `The ${here} text reads as ${there}: check that it is the ${here} text, or move it to the ${there} tab.`;
+    }
+    return String(w.message || "").replace(/\btexts?\.(\w\w)\b/g, (m, l) => `the ${LANG[l] || l} text`);
   }
 
   /* ---------- who gets which language (from the estimate's by_language) ---------- */
@@ -450,6 +565,7 @@
   window.TocsinMessageTools = {
     init: init, postJSON: postJSON, content: content, fields: fields, reveal: reveal,
     showRecipients: showRecipients, refreshAll: refreshAll, languages: languages,
-    placeholdersIn: placeholdersIn,
+    placeholdersIn: placeholdersIn, selectedLanguage: selectedLanguage,
+    setErrorLanguages: setErrorLanguages,
   };
 })();
