@@ -904,7 +904,7 @@ def demo(
 
     made = seed_demo_templates(engine, dict.fromkeys(a for _, _, a, _ in DEMO_ACCOUNTS))
     if made:
-        err.print(f"added {made} demo templates (F15)")
+        err.print(f"added {made} demo templates")
     err.print(f"\n[bold]Tocsin demo[/] on http://{host}:{port}/  (SQLite: "
               f"{engine.url.database}; SMS and e-mail go to built-in simulators)")
     err.print("Demo accounts (username / password — authority):")

@@ -680,7 +680,7 @@ def _demo_scenarios() -> list[dict[str, Any]]:
         {
             "names": {"fr": "Test mensuel", "nl": "Maandelijkse test",
                       "de": "Monatlicher Test"},
-            "description": "Premier jeudi du mois (SPEC F28).",
+            "description": "Test du premier jeudi du mois.",
             "kind": "test", "channels": ["sms", "email", "cap"], "saved_area": True,
             "cap": {"event": "Monthly test"},
             "texts": {

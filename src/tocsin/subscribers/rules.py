@@ -325,7 +325,7 @@ def _check_row(
         by_id[external_id] = record
         plan.subscribers.append(record)
     elif len(record.addresses) >= MAX_ADDRESSES:
-        bad("subscriber_id", external_id, f"more than {MAX_ADDRESSES} addresses (SPEC F7)")
+        bad("subscriber_id", external_id, f"more than {MAX_ADDRESSES} addresses")
         position = None
 
     for name in ("language", "mobile", "email"):
