@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +328,19 @@ def _follow_up_request(authority: str, text: list[str], channels: str, kind: str
     )
 
 
+def _run_follow_up(service: Callable[..., str], campaign_id: str, req: Any,
+                   receipt_timeout: float, send_timeout: float, as_json: bool) -> None:
+    """Write an update or all-clear with ``service`` (nothing on an input error), then send it."""
+    from tocsin.campaigns.services import CampaignInputError
+
+    engine = _ensure_schema()
+    try:
+        new_id = service(engine, campaign_id, req)
+    except CampaignInputError as exc:
+        raise _fail(exc.field, exc.reason) from None
+    _send_follow_up(engine, new_id, receipt_timeout, send_timeout, as_json)
+
+
 def _send_follow_up(engine: Any, campaign_id: str, receipt_timeout: float,
                     send_timeout: float, as_json: bool) -> None:
     from tocsin.campaigns.services import campaign_report
@@ -369,16 +383,11 @@ def campaign_update(
     as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
 ) -> None:
     """Send an update (CAP Update) to the original recipients and everyone in the new area."""
-    from tocsin.campaigns.services import CampaignInputError, update_campaign
+    from tocsin.campaigns.services import update_campaign
 
     req = _follow_up_request(authority, text, channels, kind, area, municipality, content,
                              fields, expires, category, event, urgency, severity, certainty)
-    engine = _ensure_schema()
-    try:
-        new_id = update_campaign(engine, campaign_id, req)
-    except CampaignInputError as exc:
-        raise _fail(exc.field, exc.reason) from None
-    _send_follow_up(engine, new_id, receipt_timeout, send_timeout, as_json)
+    _run_follow_up(update_campaign, campaign_id, req, receipt_timeout, send_timeout, as_json)
 
 
 @campaign_app.command("all-clear")
@@ -395,16 +404,11 @@ def campaign_all_clear(
     as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
 ) -> None:
     """Send the all-clear (CAP Update, responseType AllClear) to the original recipients."""
-    from tocsin.campaigns.services import CampaignInputError, all_clear
+    from tocsin.campaigns.services import all_clear
 
     req = _follow_up_request(authority, text, channels, "", None, None, [], [], "", "", "",
                              "", "", "")
-    engine = _ensure_schema()
-    try:
-        new_id = all_clear(engine, campaign_id, req)
-    except CampaignInputError as exc:
-        raise _fail(exc.field, exc.reason) from None
-    _send_follow_up(engine, new_id, receipt_timeout, send_timeout, as_json)
+    _run_follow_up(all_clear, campaign_id, req, receipt_timeout, send_timeout, as_json)
 
 
 @campaign_app.command("cancel")

@@ -319,6 +319,13 @@ def _check_sms(checked: _Checked, settings: Settings) -> None:
                       f"allowed (shorten the text)")
 
 
+
+def _zoned(field: str, value: object) -> dt.datetime:
+    """``value`` if it is a datetime with a time zone, else ``CampaignInputError(field)``."""
+    if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise CampaignInputError(field, "needs a time zone (e.g. 2026-12-01T08:00+01:00)")
+    return value
+
 def _check_times(req: CampaignRequest, now: dt.datetime, kind: str,
                  default_expires: dt.datetime | None = None
                  ) -> tuple[dt.datetime, dt.datetime]:
@@ -331,10 +338,7 @@ def _check_times(req: CampaignRequest, now: dt.datetime, kind: str,
     """
     when = now
     if req.scheduled_for is not None:
-        at = req.scheduled_for
-        if not isinstance(at, dt.datetime) or at.tzinfo is None or at.utcoffset() is None:
-            raise CampaignInputError("scheduled_for", "needs a time zone (e.g. "
-                                                      "2026-12-01T08:00+01:00)")
+        at = _zoned("scheduled_for", req.scheduled_for)
         if at <= now:
             raise CampaignInputError(
                 "scheduled_for", f"{at.astimezone(rules.BRUSSELS):%Y-%m-%d %H:%M} "
@@ -345,10 +349,7 @@ def _check_times(req: CampaignRequest, now: dt.datetime, kind: str,
                 f"{rules.MAX_SCHEDULE_AHEAD.days} days ahead; choose an earlier time")
         when = at.astimezone(dt.UTC)
     if req.expires_at is not None:
-        exp = req.expires_at
-        if not isinstance(exp, dt.datetime) or exp.tzinfo is None or exp.utcoffset() is None:
-            raise CampaignInputError("expires_at", "needs a time zone (e.g. "
-                                                   "2026-12-01T08:00+01:00)")
+        exp = _zoned("expires_at", req.expires_at)
         if exp <= when:
             raise CampaignInputError(
                 "expires_at", f"{_local(exp)} (Europe/Brussels) is not after the sending "
