@@ -428,7 +428,7 @@ def test_update_all_clear_and_cancel_of_a_sent_alert(page) -> None:  # type: ign
                              "kind": "exercise"})
     page.goto(f"/campaigns/{cid}")
     page.wait_for_selector("#h-final", timeout=60_000)
-    _expect(page.locator("h1 .msg-label")).to_have_text("Alert")
+    _expect(page.locator("h1 .msg-label")).to_have_text("New")
 
     page.get_by_role("link", name="Send an update…").click()
     page.wait_for_url(f"**/campaigns/new?update={cid}")
@@ -445,26 +445,33 @@ def test_update_all_clear_and_cancel_of_a_sent_alert(page) -> None:  # type: ign
     page.wait_for_url(lambda url: "/campaigns/" in url and cid not in url and "new" not in url)
     _expect(page.locator("h1 .msg-label")).to_have_text("Update")
     _expect(page.locator(".original-link")).to_contain_text("This is an update of")
+    update_url = page.url
     page.locator(".original-link a").click()
     page.wait_for_url(f"**/campaigns/{cid}")
     _expect(page.locator(".follow-ups")).to_contain_text("Updated")
+    # the original is no longer the latest message: the follow-ups are sent from the update
+    assert page.get_by_role("button", name="Send the All clear…").count() == 0
+    page.get_by_role("link", name="Open the latest message (Update").click()
+    page.wait_for_url(update_url)
 
-    page.get_by_role("button", name="Send the all-clear…").click()
+    page.get_by_role("button", name="Send the All clear…").click()
     dialog = page.locator("#all-clear-dialog")
     dialog.wait_for(state="visible")
-    text = dialog.get_by_label("All-clear text in French")
+    text = dialog.get_by_label("All clear text in French")
     assert "Fin de l'alerte pour Wavre" in text.input_value()
     text.fill("Fin de l'exercice pour Wavre: vous pouvez sortir.")
     page.screenshot(path=str(SCREENSHOTS / "34-all-clear-dialog.png"))
-    dialog.get_by_role("button", name="Send all-clear (simulation)").click()
-    page.wait_for_url(lambda url: "/campaigns/" in url and cid not in url)
+    dialog.get_by_role("button", name="Send All clear (simulation)").click()
+    page.wait_for_url(lambda url: "/campaigns/" in url and cid not in url
+                      and url != update_url)
     _expect(page.locator("h1 .msg-label")).to_have_text("All clear")
     _expect(page.locator(".original-link")).to_contain_text("the all-clear of")
     _expect(page.locator("dl.texts")).to_contain_text("Fin de l'exercice pour Wavre")
     page.screenshot(path=str(SCREENSHOTS / "35-all-clear-report.png"), full_page=True)
 
     page.goto(f"/campaigns/{cid}")
-    _expect(page.locator(".follow-ups")).to_contain_text("All-clear sent at")
+    _expect(page.locator(".follow-ups")).to_contain_text("All clear sent at")
+    assert page.get_by_role("link", name="Send an update…").count() == 0
     page.get_by_role("button", name="Cancel this alert…").click()
     dialog = page.locator("#cancel-dialog")
     dialog.wait_for(state="visible")
@@ -474,7 +481,7 @@ def test_update_all_clear_and_cancel_of_a_sent_alert(page) -> None:  # type: ign
     _expect(page.locator("h1 .msg-label")).to_have_text("Cancel")
     page.goto("/")
     labels = page.locator("table.campaigns-table tbody tr .msg-label").all_text_contents()
-    assert sorted(labels) == ["Alert", "All clear", "Cancel", "Update"], labels
+    assert sorted(labels) == ["All clear", "Cancel", "New", "Update"], labels
     page.goto(f"/campaigns/{cid}")
     _expect(page.locator(".follow-ups")).to_contain_text("Cancelled at")
     page.screenshot(path=str(SCREENSHOTS / "36-original-with-follow-ups.png"), full_page=True)
@@ -555,3 +562,112 @@ def _expect(locator):  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
     return expect(locator)
+
+
+def test_scheduled_expiry_follows_the_send_time(page) -> None:  # type: ignore[no-untyped-def]
+    """"Later": the Expires field follows the send time (its default validity after it)
+    until the operator edits it; what the dialog says is what is launched."""
+    import datetime as dt
+
+    _login(page, "simulation")
+    _open_composer(page)
+    page.get_by_label("Whole municipality").select_option("25112")
+    page.get_by_label("Text in French").fill("EXERCICE: coupure d'eau prévue.")
+    page.get_by_label("Type of message").select_option("exercise")
+    page.wait_for_selector(".estimate-table")
+    expires = page.get_by_label("Expires (Europe/Brussels time)")
+    _expect(expires).not_to_have_value("")
+    now_default = dt.datetime.fromisoformat(expires.input_value())
+    page.locator('input[name="when"][value="later"]').check()
+    send_at = _brussels_in(30).replace(" ", "T")
+    page.locator("#schedule-at").fill(send_at)
+    shift = dt.datetime.fromisoformat(send_at) - dt.datetime.fromisoformat(
+        _brussels_in(0).replace(" ", "T"))
+    _expect(expires).not_to_have_value(now_default.strftime("%Y-%m-%dT%H:%M"))
+    got = dt.datetime.fromisoformat(expires.input_value())
+    assert abs((got - now_default) - shift) <= dt.timedelta(minutes=2), (got, now_default)
+    page.screenshot(path=str(SCREENSHOTS / "41-scheduled-expiry.png"), full_page=True)
+    page.get_by_role("button", name="Launch simulation…").click()
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    _expect(dialog).to_contain_text(f"Expires {expires.input_value().replace('T', ' ')}")
+    dialog.get_by_role("button", name="Launch simulation").click()
+    page.wait_for_url("**/campaigns/*")
+    _expect(page.locator("dl.texts + p.hint")).to_contain_text(
+        f"Expires {got.strftime('%Y-%m-%d %H:%M')}")
+    # an expiry the operator typed is kept when the send time changes
+    page.goto("/campaigns/new")
+    _expect(page.locator("#municipality option")).to_have_count(3)
+    page.get_by_label("Whole municipality").select_option("25112")
+    page.get_by_label("Text in French").fill("EXERCICE: coupure d'eau prévue.")
+    page.wait_for_selector(".estimate-table")
+    typed = _brussels_in(40).replace(" ", "T")
+    expires.fill(typed)
+    expires.dispatch_event("change")
+    page.locator('input[name="when"][value="later"]').check()
+    page.locator("#schedule-at").fill(_brussels_in(30).replace(" ", "T"))
+    page.wait_for_timeout(1000)
+    _expect(expires).to_have_value(typed)
+
+
+def test_accent_rewrite_lists_every_change_keeps_mail_and_cap_and_undoes(page) -> None:  # type: ignore[no-untyped-def]
+    _login(page, "simulation")
+    _open_composer(page)
+    page.get_by_label("Whole municipality").select_option("25112")
+    fr = page.get_by_label("Text in French")
+    original = "ALERTE Wavre : fermez les fenêtres, «\u00a0restez\u00a0» à l’intérieur."
+    fr.fill(original)
+    preview = page.locator("#preview-fr")
+    accent_box = preview.locator(".sms-accent")
+    _expect(accent_box).to_contain_text("fenêtres → fenetres")
+    # the characters the plain rewrite changes are listed with the accents
+    _expect(accent_box.locator(".accent-also")).to_contain_text("’")
+    _expect(accent_box.locator(".accent-also")).to_contain_text("«")
+    _expect(accent_box.locator(".accent-also")).to_contain_text("no-break space")
+    _expect(accent_box).to_contain_text("E-mail and CAP keep the original spelling")
+    page.wait_for_selector(".estimate-table")
+    accent_box.get_by_role("button", name="Also remove accents GSM-7 lacks").click()
+    _expect(preview.locator(".char-count")).to_contain_text("GSM-7")
+    assert "fenetres" in fr.input_value()
+    assert page.locator("#content-fr-email_text").input_value() == original
+    assert page.locator("#content-fr-cap_description").input_value() == original
+    undo = preview.get_by_role("button", name="Undo")
+    _expect(undo).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "42-accent-undo.png"), full_page=True)
+    undo.click()
+    _expect(fr).to_have_value(original)
+    assert page.locator("#content-fr-email_text").input_value() == ""
+    assert page.locator("#content-fr-cap_description").input_value() == ""
+    # the plain rewrite can be undone too
+    curly = "Restez à l’intérieur."
+    fr.fill(curly)
+    preview.get_by_role("button", name="Rewrite in GSM-7").click()
+    _expect(fr).to_have_value("Restez à l'intérieur.")
+    preview.get_by_role("button", name="Undo").click()
+    _expect(fr).to_have_value(curly)
+
+
+def test_confirmation_counts_deliveries_and_warns_when_nobody_is_reached(page) -> None:  # type: ignore[no-untyped-def]
+    _login(page, "simulation", username="brux")
+    page.goto("/campaigns/new")
+    _expect(page.locator("#municipality option")).to_have_count(2)
+    page.get_by_label("Whole municipality").select_option("21004")
+    page.get_by_label("Text in French").fill("ALERTE: fenêtres fermées, restez à l’intérieur.")
+    page.get_by_role("tab", name="NL Dutch").click()
+    page.get_by_label("Text in Dutch").fill("ALARM: blijf binnen.")
+    page.wait_for_selector(".estimate-sms")
+    _expect(page.locator(".estimate-sms")).to_contain_text("GSM-7, UCS-2")
+    page.get_by_role("button", name="Launch simulation…").click()
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    _expect(dialog.locator(".confirm-big")).to_contain_text("deliveries")
+    assert "recipients" not in dialog.locator(".confirm-big").inner_text()
+    dialog.get_by_role("button", name="Cancel").click()
+    # nobody opted in to information: every channel reaches nobody, said first and loudly
+    page.get_by_label("Type of message").select_option("information")
+    page.wait_for_timeout(800)
+    page.get_by_role("button", name="Launch simulation…").click()
+    dialog.wait_for(state="visible")
+    _expect(dialog.locator(".confirm-nobody")).to_contain_text("Nobody in this area")
+    page.screenshot(path=str(SCREENSHOTS / "43-confirm-nobody-at-all.png"))
+    dialog.get_by_role("button", name="Cancel").click()

@@ -313,12 +313,13 @@ def test_report_and_list_say_what_a_message_is(client: TestClient) -> None:
     assert r.status_code == 201, r.text
     clear_id = r.json()["campaign_id"]
     original = client.get(f"/campaigns/{cid}").text
-    assert "All-clear sent" in original and f'href="/campaigns/{clear_id}"' in original
+    assert "All clear sent" in original and f'href="/campaigns/{clear_id}"' in original
     page = client.get(f"/campaigns/{clear_id}").text
     assert "the all-clear of" in page and f'href="/campaigns/{cid}"' in page
     assert ">All clear</span>" in page
     listing = client.get("/").text
-    assert ">All clear</span>" in listing and ">Alert</span>" in listing
+    assert ">All clear</span>" in listing and ">New</span>" in listing
+    assert ">Alert</span>" not in listing  # the kind (exercise) is not badged "Alert"
     # the update composer is prefilled with the original's text
     update = client.get(f"/campaigns/new?update={cid}")
     assert update.status_code == 200 and "Exercice: restez chez vous." in update.text
@@ -363,3 +364,127 @@ def test_draft_opens_in_the_composer(client: TestClient, engine: Engine) -> None
     compose = client.get(f"/campaigns/new?draft={draft_id}").text
     assert "Draft from an imported CAP alert" in compose
     assert 'value="2099-01-01T12:00"' in compose  # the imported expiry, Brussels time
+
+
+@needs_campaigns
+def test_list_shows_chains_and_launch_times(client: TestClient) -> None:
+    """Each follow-up row names the alert it belongs to; the original says what became of
+    it; every row shows its launch time (Brussels) to tell same-named alerts apart."""
+    import re
+
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    cid = _launch(client, token)
+    other = _launch(client, token)  # same area, same name: told apart by the time
+    r = client.post(f"/api/campaigns/{cid}/update", json={"texts": {"fr": "Exercice: suite."}},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 201, r.text
+    update_id = r.json()["campaign_id"]
+    r = client.post(f"/api/campaigns/{update_id}/all-clear", json={},
+                    headers={"X-CSRF-Token": token})
+    assert r.status_code == 201, r.text
+    clear_id = r.json()["campaign_id"]
+    listing = client.get("/").text
+    rows = {m.group(1): m.group(0) for m in re.finditer(
+        r'<tr data-campaign="(\w+)".*?</tr>', listing, re.S)}
+    assert {cid, other, update_id, clear_id} <= set(rows)
+    assert "update of" in rows[update_id] and f'href="/campaigns/{cid}"' in rows[update_id]
+    assert "all clear of" in rows[clear_id]
+    assert "updated" in rows[cid] and "all clear" in rows[cid].split("msg-label")[-1]
+    assert "updated" not in rows[other] and "all clear" not in rows[other]
+    assert re.search(r"\d\d:\d\d", rows[other])
+
+
+@needs_campaigns
+def test_older_messages_of_a_chain_act_on_the_latest(client: TestClient) -> None:
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    cid = _launch(client, token)
+    r = client.post(f"/api/campaigns/{cid}/update", json={"texts": {"fr": "Exercice: suite."}},
+                    headers={"X-CSRF-Token": token})
+    update_id = r.json()["campaign_id"]
+    original = client.get(f"/campaigns/{cid}").text
+    # the original offers no update of itself: the latest message (the update) is linked
+    assert f'href="/campaigns/new?update={cid}"' not in original
+    assert 'id="action-all-clear"' not in original
+    assert f'href="/campaigns/{update_id}" id="action-latest"' in original
+    latest = client.get(f"/campaigns/{update_id}").text
+    assert f'href="/campaigns/new?update={update_id}"' in latest
+    assert 'id="action-all-clear"' in latest
+    r = client.post(f"/api/campaigns/{update_id}/all-clear", json={},
+                    headers={"X-CSRF-Token": token})
+    clear_id = r.json()["campaign_id"]
+    for page_id in (cid, update_id, clear_id):
+        page = client.get(f"/campaigns/{page_id}").text
+        assert 'id="action-update"' not in page, page_id
+        assert 'id="action-all-clear"' not in page, page_id
+    # the server still allows cancelling the chain: offered on the all-clear's page
+    assert 'id="action-cancel"' in client.get(f"/campaigns/{clear_id}").text
+
+
+def test_gateway_admin_reads_for_humans(client: TestClient, engine: Engine,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    import socket
+
+    with transaction(engine) as s:
+        s.add(_authority("BE", "federal", "Belgique", None, _square(2.5, 49.5, 6.4, 51.5)))
+    authorities.create_user(engine, "crisis", PASSWORD, "BE", role="federal_operator")
+    login(client, username="crisis", environment="live")
+    page = client.get("/admin/gateway").text
+    csrf = csrf_of(page)
+    assert 'id="key-webhook" name="webhook_url" type="url"' in page
+
+    def no_dns(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    bad = client.post("/admin/gateway/keys", data={
+        "name": "x", "webhook_url": "https://example.org/hook", "csrf_token": csrf})
+    assert bad.status_code == 422
+    assert "Webhook URL: the host example.org could not be found (DNS)" in bad.text
+    assert "Errno" not in bad.text and "webhook_url:" not in bad.text
+    # shown next to the input too, which is marked invalid
+    assert re.search(r'id="key-webhook"[^>]*aria-invalid="true"', bad.text)
+    assert 'id="key-webhook-error"' in bad.text
+    monkeypatch.undo()
+    r = client.post("/admin/gateway/keys", data={"name": "Panel vendor", "csrf_token": csrf})
+    assert r.status_code == 201
+    kid = re.search(r"Key (\d+) created", r.text)[1]  # type: ignore[index]
+    listing = client.get("/admin/gateway").text
+    assert 'id="revoke-dialog"' in listing and "data-revoke" in listing
+    r = client.post(f"/admin/gateway/keys/{kid}/revoke", data={"csrf_token": csrf})
+    assert r.status_code == 200 and f"Key {kid} (Panel vendor) revoked" in r.text
+
+
+def test_demo_templates_speak_the_authoritys_language(client: TestClient, engine: Engine) -> None:
+    """A Dutch-only municipality (Beersel) sees its demo templates' descriptions in Dutch."""
+    from tocsin.messages import templates as tpl
+
+    geom = _square(4.25, 50.7, 4.35, 50.8)
+    beersel = _authority("23003", "municipality", "Beersel", None, geom)
+    beersel.languages = "nl"
+    with transaction(engine) as s:
+        s.add(beersel)
+    authorities.create_user(engine, "beersel", PASSWORD, "23003")
+    assert tpl.seed_demo_templates(engine, ["23003"]) == 3
+    login(client, username="beersel")
+    page = client.get("/").text
+    assert "Fumées toxiques" not in page and "Information aux abonnés" not in page
+    assert "Test du premier jeudi" not in page
+    assert "Giftige rook" in page
+
+
+@needs_campaigns
+def test_update_composer_keeps_the_kind(client: TestClient) -> None:
+    import re
+
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    cid = _launch(client, token)
+    page = client.get(f"/campaigns/new?update={cid}").text
+    select = re.search(r'<select id="kind"[^>]*>', page)
+    assert select and "disabled" in select[0]
+    assert "An update keeps the type of message" in page
+    assert re.search(r'<select id="kind"[^>]*>', client.get("/campaigns/new").text)[0].count(
+        "disabled") == 0  # type: ignore[index]

@@ -1194,7 +1194,9 @@ def campaign_report(engine: Engine, campaign_id: str,
     (AllClear or None), "label" (``message_label``: Alert | Update | All clear |
     Cancel), "follow_ups" (on a chain's first message: every later message of
     the chain, oldest first, ``[{"campaign_id", "msg_type", "response_type",
-    "label", "launched_at", "status"}]``; ``[]`` on the others), "channels":
+    "label", "launched_at", "status"}]``; ``[]`` on the others), "chain" (on
+    every message: ``{"root_id", "latest_id" (the chain's latest message that is
+    not a cancellation), "latest_label", "latest_launched_at", "all_cleared"}``), "channels":
     {"sms": {"recipients", "segments", "cost_eur", "first_sent_at",
     "last_sent_at", "throughput_per_s", "by_status", "by_language"}, "email":
     {…}, "cap": {"published", "url"}}}``. Times are RFC 3339 UTC. Costs count
@@ -1221,6 +1223,12 @@ def campaign_report(engine: Engine, campaign_id: str,
             .group_by(d.c.channel, d.c.error)
         ).all()
         follow_ups = (_follow_ups(s, [c.id])[c.id] if c.references_id is None else [])
+        members = [m for m in _chain(s, c) if m.msg_type != "Cancel"]
+        latest = members[-1] if members else c
+        chain = {"root_id": members[0].id if members else c.id, "latest_id": latest.id,
+                 "latest_label": message_label(latest.msg_type, latest.response_type),
+                 "latest_launched_at": _iso(latest.launched_at),
+                 "all_cleared": any(m.response_type == "AllClear" for m in members)}
         sums = s.execute(
             sa.select(d.c.channel, sa.func.count(d.c.sent_at), sa.func.min(d.c.sent_at),
                       sa.func.max(d.c.sent_at),
@@ -1286,7 +1294,7 @@ def campaign_report(engine: Engine, campaign_id: str,
         "scheduled_for": _iso(c.scheduled_for), "expires_at": _iso(c.expires_at),
         "msg_type": c.msg_type or "Alert", "references_id": c.references_id,
         "response_type": c.response_type, "label": message_label(c.msg_type, c.response_type),
-        "follow_ups": follow_ups, "channels": channels,
+        "follow_ups": follow_ups, "chain": chain, "channels": channels,
     }
 
 

@@ -130,6 +130,14 @@ def _info(row: CapGatewayKey) -> GatewayKey:
                       row.created_by, row.created_at, row.revoked_at, row.last_used_at)
 
 
+def _readable(reason: str) -> str:
+    """A webhook URL refusal for people: no errno, no Python quoting."""
+    m = re.match(r"host '?([^' ]+)'? does not resolve", reason)
+    if m:
+        return f"the host {m.group(1)} could not be found (DNS)"
+    return re.sub(r"\s*\(\[Errno [^)]*\)", "", reason).replace("'", "")
+
+
 def create_key(engine: Engine, name: str, created_by: str, *,
                area: str | bytes | None = None, webhook_url: str | None = None,
                source: str = "cli", settings: Settings | None = None) -> CreatedKey:
@@ -165,7 +173,7 @@ def create_key(engine: Engine, name: str, created_by: str, *,
         try:
             url = check_webhook_url(webhook_url, settings.webhook_allow_insecure)
         except WebhookUrlError as exc:
-            raise GatewayKeyError("webhook_url", exc.reason) from None
+            raise GatewayKeyError("webhook_url", _readable(exc.reason)) from None
     prefix = KEY_PREFIX + secrets.token_hex(5)
     token = f"{prefix}_{secrets.token_urlsafe(32)}"
     webhook_secret = secrets.token_urlsafe(32) if url else None

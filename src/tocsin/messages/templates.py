@@ -638,13 +638,17 @@ def template_request(template: TemplateInfo, operator: Actor,
 
 
 def _demo_scenarios() -> list[dict[str, Any]]:
-    """Three realistic scenarios in fr, nl, de, en (the demo keeps an authority's languages)."""
+    """Three realistic scenarios in fr, nl, de, en (the demo keeps an authority's languages;
+    the name and description are in its first language)."""
     return [
         {
             "names": {"fr": "Incendie industriel – confinement",
                       "nl": "Industriële brand – blijf binnen",
                       "de": "Industriebrand – drinnen bleiben"},
-            "description": "Fumées toxiques : la population reste à l'intérieur.",
+            "description": {"fr": "Fumées toxiques : la population reste à l'intérieur.",
+                            "nl": "Giftige rook: de bevolking blijft binnen.",
+                            "de": "Giftiger Rauch: die Bevölkerung bleibt drinnen.",
+                            "en": "Toxic smoke: people stay indoors."},
             "kind": "alert", "channels": ["sms", "email", "cap"], "saved_area": True,
             "cap": {"event": "Industrial fire", "category": "Fire", "urgency": "Immediate",
                     "severity": "Severe", "certainty": "Observed"},
@@ -663,7 +667,12 @@ def _demo_scenarios() -> list[dict[str, Any]]:
         {
             "names": {"fr": "Coupure d'eau", "nl": "Wateronderbreking",
                       "de": "Wasserunterbrechung"},
-            "description": "Information aux abonnés: travaux sur le réseau de distribution.",
+            "description": {"fr": "Information aux abonnés : travaux sur le réseau de "
+                                  "distribution.",
+                            "nl": "Informatie voor abonnees: werken aan het waternet.",
+                            "de": "Information für Abonnenten: Arbeiten am Wassernetz.",
+                            "en": "Information for subscribers: works on the water "
+                                  "network."},
             "kind": "information", "channels": ["sms", "email"], "saved_area": False,
             "fields": ["street", "until"], "cap": {},
             "texts": {
@@ -680,7 +689,10 @@ def _demo_scenarios() -> list[dict[str, Any]]:
         {
             "names": {"fr": "Test mensuel", "nl": "Maandelijkse test",
                       "de": "Monatlicher Test"},
-            "description": "Test du premier jeudi du mois.",
+            "description": {"fr": "Test du premier jeudi du mois.",
+                            "nl": "Test van de eerste donderdag van de maand.",
+                            "de": "Test am ersten Donnerstag des Monats.",
+                            "en": "Test on the first Thursday of the month."},
             "kind": "test", "channels": ["sms", "email", "cap"], "saved_area": True,
             "cap": {"event": "Monthly test"},
             "texts": {
@@ -721,7 +733,8 @@ def seed_demo_templates(engine: Engine, authority_ids: Iterable[str],
             data = TemplateInput(
                 name=name, kind=sc["kind"], channels=sc["channels"],
                 texts={lang: sc["texts"][lang] for lang in langs},
-                fields=sc.get("fields", []), description=sc["description"], area_nis=nis,
+                fields=sc.get("fields", []), area_nis=nis,
+                description=sc["description"].get(langs[0], sc["description"]["fr"]),
                 cap=sc["cap"])
             create_template(engine, authority_id, data, actor=actor, role="admin",
                             source="demo")

@@ -41,13 +41,21 @@ def federal_operator(op: Operator = Depends(current_operator)) -> Operator:
 
 def _page(request: Request, status: int = 200, **context: object) -> Response:
     return render(request, "gateway_admin.html", status, keys=list_keys(engine_of(request)),
-                  **context)
+                  field_labels=FIELD_LABELS, **context)
+
+
+#: How the page names the fields a refusal is about.
+FIELD_LABELS = {"name": "Integrator", "area": "Area", "webhook_url": "Webhook URL", "id": "Key"}
 
 
 @router.get("/admin/gateway")
-def gateway_keys_page(request: Request, op: Operator = Depends(federal_operator)) -> Response:
-    """The keys, newest first, and the form to create one."""
-    return _page(request)
+def gateway_keys_page(request: Request, revoked: int | None = None,
+                      op: Operator = Depends(federal_operator)) -> Response:
+    """The keys, newest first, and the form to create one; ``?revoked=<id>`` (after a
+    revocation) says which key was revoked."""
+    key = next((k for k in list_keys(engine_of(request))
+                if k.id == revoked and k.revoked_at is not None), None)
+    return _page(request, revoked=key)
 
 
 @router.post("/admin/gateway/keys")
@@ -80,8 +88,8 @@ def gateway_key_revoke(
     csrf_token_field: str = Form("", alias="csrf_token"),
     op: Operator = Depends(federal_operator),
 ) -> Response:
-    """Revoke a key, then back to the list; 404 for no such key (any number), 409 when it
-    was already revoked (the page says since when)."""
+    """Revoke a key (the page asks first), then the list saying "Key … revoked"; 404 for
+    no such key (any number), 409 when it was already revoked (the page says since when)."""
     check_form_csrf(request, csrf_token_field)
     try:
         revoke_key(engine_of(request), key_id, op.username, source=client_ip(request))
@@ -90,4 +98,4 @@ def gateway_key_revoke(
                       message=exc.reason[:1].upper() + exc.reason[1:] + ".")
     except GatewayKeyError as exc:
         raise HTTPException(404, exc.reason) from None
-    return RedirectResponse("/admin/gateway", status_code=303)
+    return RedirectResponse(f"/admin/gateway?revoked={key_id}", status_code=303)

@@ -92,6 +92,44 @@ def message_label(c: dict[str, Any]) -> str:
     return "Alert"
 
 
+_CHAIN_WORDS = {"Update": "updated", "All clear": "all clear", "Cancel": "cancelled"}
+
+
+def _chain_notes(rows: list[dict[str, Any]]) -> None:
+    """Say on each row how it belongs to its chain: a follow-up's ``relation`` (the
+    message it refers to: ``{"label", "campaign_id", "area_name", "launched_at"}``) and a
+    first message's ``chain_state`` (``[{"word", "launched_at", "campaign_id"}]``: what
+    became of it: updated, all clear, cancelled)."""
+    by_id = {r["campaign_id"]: r for r in rows}
+    for row in rows:
+        ref = row.get("references_id")
+        if ref:
+            parent = by_id.get(ref)
+            row["relation"] = {
+                "label": message_label(row).lower(), "campaign_id": ref,
+                "of": ((str(parent.get("kind") or "").lower()
+                        if message_label(parent) == "Alert" else message_label(parent).lower())
+                       if parent else "an earlier message"),
+                "area_name": parent.get("area_name") if parent else "",
+                "launched_at": (parent.get("launched_at") or parent.get("created_at"))
+                if parent else None,
+            }
+        state = []
+        for f in row.get("follow_ups") or []:
+            word = _CHAIN_WORDS.get(message_label(f))
+            if word:
+                state.append({"word": word, "launched_at": f.get("launched_at"),
+                              "campaign_id": f.get("campaign_id")})
+        row["chain_state"] = state
+
+
+def message_badge(label: str) -> str:
+    """The badge of a message's type: a first message (CAP ``Alert``, whatever its kind) is
+    "New", so that a warning or an exercise is never badged "Alert"; the kind is shown
+    beside it."""
+    return "New" if label == "Alert" else label
+
+
 @router.get("/")
 def dashboard(request: Request, op: Operator = Depends(current_operator)) -> Response:
     """The templates (launch in three steps) and the campaigns of the operator's authority."""
@@ -100,6 +138,8 @@ def dashboard(request: Request, op: Operator = Depends(current_operator)) -> Res
     rows = campaign_services().list_campaigns(engine, authority_id, op.environment)
     for row in rows:
         row["label"] = message_label(row)
+        row["badge"] = message_badge(row["label"])
+    _chain_notes(rows)
     return render(request, "dashboard.html", campaigns=rows,
                   templates=tpl.list_templates(engine, op.authority_id),
                   can_edit=op.role in tpl.EDIT_ROLES, compact=True)
@@ -275,6 +315,7 @@ def _report_context(request: Request, op: Operator, report: dict[str, Any]) -> d
     """What the report page shows besides the report: labels, follow-ups, the actions."""
     engine = engine_of(request)
     report["label"] = message_label(report)
+    report["badge"] = message_badge(report["label"])
     follow_ups = report.get("follow_ups")
     if follow_ups is None:
         follow_ups = _follow_ups(engine, report["campaign_id"])
@@ -295,19 +336,28 @@ def _report_context(request: Request, op: Operator, report: dict[str, Any]) -> d
            and report.get("environment") == op.environment)
     follow = own and status in ("sending", "finished") and report.get("msg_type") != "Cancel"
     sent_with_cap = status == "finished" and bool(cap.get("published"))
+    chain = report.get("chain") or {}
+    # Follow-ups act on the chain's latest message; after an all-clear the alert is over.
+    latest_id = chain.get("latest_id") or report["campaign_id"]
+    is_latest = latest_id == report["campaign_id"]
+    over = bool(chain.get("all_cleared")) or report.get("response_type") == "AllClear"
     actions = {
         "cancel": own and report.get("msg_type") != "Cancel" and (
             status in ("scheduled", "sending") or sent_with_cap),
-        "send_update": follow,
-        "all_clear": follow and report.get("response_type") != "AllClear",
+        "send_update": follow and is_latest and not over,
+        "all_clear": follow and is_latest and not over,
         "open_draft": status == "draft",
+        "latest": (own and not is_latest and report.get("msg_type") != "Cancel"
+                   and status != "cancelled"),
     }
+    latest = {"campaign_id": latest_id, "label": chain.get("latest_label") or "",
+              "launched_at": chain.get("latest_launched_at"), "over": over}
     all_clear_texts = {
         lang: rules.ALL_CLEAR_TEXT.get(lang, rules.ALL_CLEAR_TEXT["en"]).replace(
             "{area_name}", str(report.get("area_name") or ""))
         for lang in (report.get("texts") or {})
     }
-    return {"follow_ups": follow_ups, "original": original, "actions": actions,
+    return {"follow_ups": follow_ups, "original": original, "actions": actions, "latest": latest,
             "all_clear_texts": all_clear_texts, "language_names": LANGUAGE_NAMES}
 
 

@@ -198,7 +198,7 @@
       const cost = Number(est.sms.cost_eur);
       const money = (v) => v.toLocaleString("en-GB", { style: "currency", currency: "EUR",
                                                       minimumFractionDigits: 2, maximumFractionDigits: 3 });
-      p.append(`SMS: ${est.sms.encoding}, ${est.sms.segments} segment${est.sms.segments > 1 ? "s" : ""} per message · cost `,
+      p.append(`SMS: ${String(est.sms.encoding).split(/,\s*/).join(", ")}, ${est.sms.segments} segment${est.sms.segments > 1 ? "s" : ""} per message · cost `,
         el("strong", {}, isLive ? money(cost) : "none (simulation)"));
       if (!isLive) p.append(el("span", { class: "hint" }, ` — live it would be ${money(cost)}`));
       estimateBox.append(p);
@@ -371,9 +371,17 @@
   showKind();
   form.querySelectorAll('input[name="channels"], #kind, [data-cap]').forEach((c) =>
     c.addEventListener("change", scheduleEstimate));
+  /* The send time moves the default expiry (the estimate's expires_local follows it). */
   form.querySelectorAll('input[name="when"]').forEach((r) => r.addEventListener("change", () => {
     document.getElementById("schedule-field").hidden = scheduledFor() === null;
+    if (scheduledFor() !== "") scheduleEstimate();
   }));
+  const scheduleAt = document.getElementById("schedule-at");
+  if (scheduleAt) {
+    ["input", "change"].forEach((t) => scheduleAt.addEventListener(t, () => {
+      if (scheduledFor()) scheduleEstimate();
+    }));
+  }
 
   /* ---------- launch (F34: live has its own typed confirmation) ---------- */
   const go = document.getElementById("confirm-go");
@@ -419,9 +427,16 @@
       el("p", {}, isUpdate ? "An update of the message sent before, sent now to everyone who received it."
         : (when ? `Scheduled for ${when} (Brussels time).` : "Sent now.")),
       el("p", { class: "confirm-big" }, Object.keys(est.recipients || {}).length
-        ? `${fmt.format(total)} recipients in ${est.area_name}${isUpdate ? " (plus the original's recipients)" : ""}`
+        ? `${fmt.format(total)} ${total === 1 ? "delivery" : "deliveries"} in ${est.area_name}${isUpdate ? " (plus the original's recipients)" : ""}`
         : `CAP feed only, for ${est.area_name}`),
       el("p", {}, Object.entries(est.recipients || {}).map(([c, n]) => `${c === "sms" ? "SMS" : "E-mail"}: ${fmt.format(n)}`).join(" · ")));
+    const channelsReached = Object.keys(est.recipients || {});
+    if (channelsReached.length && total === 0) {
+      // A drawn area (or a type) that reaches nobody at all: said before the per-channel lines.
+      summary.append(el("p", { class: "confirm-nobody" },
+        "⚠ Nobody in this area will receive an SMS or an e-mail. Check the area (and the " +
+        "type of message) before launching."));
+    }
     zeroWarnings(est).forEach((text) => summary.append(el("p", { class: "confirm-zero" }, "⚠ " + text)));
     if ((est.warnings || []).length) {
       const ul = el("ul", { class: "confirm-warnings" });

@@ -251,14 +251,28 @@
     charRewrites.set(ch, out);
     return out;
   }
-  async function describeRewrite(span, text, chars) {
+  /* ``long``: invisible characters by their full name ("no-break space → space"). */
+  async function describeRewrite(span, text, chars, prefix, long) {
+    const words = long ? (ch) => { const inv = INVISIBLE[ch]; return inv ? inv[1] : charWords(ch); } : charWords;
     const pairs = [];
     for (const ch of chars) {
       const to = await rewriteOf(ch);
-      if (to !== null && to !== ch) pairs.push(`${charWords(ch)} → ${to === "" ? "(removed)" : [...to].map(charWords).join("")}`);
+      if (to !== null && to !== ch) {
+        const shown = to === "" ? "(removed)" : [...to].map(words).join("");
+        pairs.push(`${words(ch)} → ${long && to === " " ? "space" : shown}`);
+      }
     }
     if (/«[\s\u00a0\u202f]|[\s\u00a0\u202f]»/.test(text)) pairs.push("spaces inside « » dropped");
-    if (pairs.length) span.prepend("Changes: " + pairs.join(", ") + ".");
+    if (pairs.length) span.prepend((prefix || "Changes: ") + pairs.join(", ") + ".");
+    else if (long) span.remove();
+  }
+  /* The text before the last rewrite of each language, to undo it (with the e-mail and CAP
+     fields the rewrite filled). */
+  const undoState = {};
+  /* Fields that default from the SMS text and keep accents at no cost. */
+  const KEEP_SPELLING = ["email_text", "cap_description"];
+  function spellingFields(lang) {
+    return KEEP_SPELLING.map((f) => document.getElementById(`content-${lang}-${f}`)).filter(Boolean);
   }
   async function refreshPreview(lang) {
     const ta = document.getElementById("text-" + lang);
@@ -372,12 +386,34 @@
           });
           box.append(ul);
         }
+        const also = el("p", { class: "hint accent-also" });
+        box.append(also);
+        describeRewrite(also, text, nonGsm.filter((ch) => !/\p{L}/u.test(ch)), "Also changed: ", true);
+        if (spellingFields(lang).some((f) => !f.value.trim())) {
+          box.append(el("p", { class: "hint accent-keep" }, "E-mail and CAP keep the original spelling."));
+        }
         box.append(btn);
         parts.push(box);
       }
       if (!plain && !accent) {
         parts.push(el("p", { class: "hint" }, "No GSM-7 rewrite keeps the meaning of these characters: the SMS stays in UCS-2."));
       }
+    }
+    const undo = undoState[lang];
+    if (undo && ta.value === undo.after) {
+      const row = el("div", { class: "sms-undo-row" });
+      const btn = el("button", { type: "button", class: "button-secondary sms-undo" }, "Undo");
+      btn.addEventListener("click", () => {
+        delete undoState[lang];
+        undo.filled.forEach((f) => { f.value = ""; f.dispatchEvent(new Event("input", { bubbles: true })); });
+        ta.value = undo.before;
+        ta.dispatchEvent(new Event("input", { bubbles: true }));
+        ta.focus();
+      });
+      row.append(btn, el("span", { class: "hint" }, " Restores the text as it was before the rewrite."));
+      parts.push(row);
+    } else if (undo) {
+      delete undoState[lang];
     }
     detail.replaceChildren(...parts);
     updateTabState(lang);
@@ -394,6 +430,18 @@
       } catch (e) { value = null; }
       if (value === null || value === undefined) return;
     }
+    const before = ta.value;
+    const filled = [];
+    if (key === "accent_rewrite") {
+      // E-mail and CAP carry accents at no cost: they keep the text as it was.
+      spellingFields(lang).forEach((f) => {
+        if (f.value.trim()) return;
+        f.value = before;
+        filled.push(f);
+        f.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+    }
+    undoState[lang] = { before: before, after: value, filled: filled };
     ta.value = value;
     ta.dispatchEvent(new Event("input", { bubbles: true }));
     ta.focus();
