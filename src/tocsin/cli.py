@@ -289,20 +289,8 @@ def campaign_send(
             print(json.dumps({"campaign_id": campaign_id, "status": "scheduled",
                               "scheduled_for": scheduled_for.isoformat()}))
         return
-    err.print(f"campaign {campaign_id} accepted ({environment})")
-    unfinished = asyncio.run(_send_until_done(engine, campaign_id, receipt_timeout, send_timeout))
-    from tocsin.campaigns.services import campaign_report
-
-    report = campaign_report(engine, campaign_id)
-    report["unfinished_channels"] = unfinished
-    if as_json:
-        print(json.dumps(report, ensure_ascii=False))
-    else:
-        _print_report(report)
-    if unfinished:
-        err.print(f"[yellow]channel(s) {', '.join(unfinished)} could not send; their "
-                  f"deliveries stay queued for a running `tocsin worker`[/]")
-        raise typer.Exit(EXIT_UNFINISHED)
+    _send_follow_up(engine, campaign_id, receipt_timeout, send_timeout, as_json,
+                    f" ({environment})")
 
 
 def _follow_up_request(authority: str, text: list[str], channels: str, kind: str,
@@ -342,10 +330,12 @@ def _run_follow_up(service: Callable[..., str], campaign_id: str, req: Any,
 
 
 def _send_follow_up(engine: Any, campaign_id: str, receipt_timeout: float,
-                    send_timeout: float, as_json: bool) -> None:
+                    send_timeout: float, as_json: bool, note: str = "") -> None:
+    """Send an accepted campaign here until done, print its report; exit 3 if a channel
+    could not send (its deliveries stay queued for a running worker)."""
     from tocsin.campaigns.services import campaign_report
 
-    err.print(f"campaign {campaign_id} accepted")
+    err.print(f"campaign {campaign_id} accepted{note}")
     unfinished = asyncio.run(_send_until_done(engine, campaign_id, receipt_timeout,
                                               send_timeout))
     report = campaign_report(engine, campaign_id)
@@ -355,6 +345,8 @@ def _send_follow_up(engine: Any, campaign_id: str, receipt_timeout: float,
     else:
         _print_report(report)
     if unfinished:
+        err.print(f"[yellow]channel(s) {', '.join(unfinished)} could not send; their "
+                  f"deliveries stay queued for a running `tocsin worker`[/]")
         raise typer.Exit(EXIT_UNFINISHED)
 
 

@@ -500,12 +500,9 @@ def create_template(engine: Engine, authority_id: str, data: TemplateInput, *, a
         with transaction(engine) as s:
             authority = _authority(s, authority_id)
             c = _check(s, authority, data, None)
-            row = MessageTemplate(
-                id=uuid.uuid4().hex, authority_id=authority.id, name=c.name,
-                description=c.description or None, kind=c.kind, channels=",".join(c.channels),
-                texts=c.texts, content=c.content, fields=c.fields, area=c.area,
-                area_nis=c.area_nis, cap_params=c.cap, created_by=actor, created_at=now,
-                updated_at=now)
+            row = MessageTemplate(id=uuid.uuid4().hex, authority_id=authority.id,
+                                  created_by=actor, created_at=now)
+            _apply(row, c, now)
             s.add(row)
             s.flush()
             record_audit(s, actor, "template.create", target=row.id, source=source,
@@ -513,8 +510,7 @@ def create_template(engine: Engine, authority_id: str, data: TemplateInput, *, a
             return _info(s, row, authority.language_list[0])
     except IntegrityError:
         # Two users saving the same name at once: the unique constraint decides.
-        raise TemplateInputError("name", "another template with this name was just "
-                                         "saved") from None
+        raise _name_race() from None
 
 
 def update_template(engine: Engine, template_id: str, authority_id: str, data: TemplateInput,
@@ -531,18 +527,25 @@ def update_template(engine: Engine, template_id: str, authority_id: str, data: T
             authority = _authority(s, authority_id)
             row = _load(s, template_id, authority_id)
             c = _check(s, authority, data, row.id)
-            row.name, row.description, row.kind = c.name, c.description or None, c.kind
-            row.channels, row.texts, row.content = ",".join(c.channels), c.texts, c.content
-            row.fields, row.area, row.area_nis, row.cap_params = (c.fields, c.area, c.area_nis,
-                                                                  c.cap)
-            row.updated_at = utcnow()
+            _apply(row, c, utcnow())
             s.flush()
             record_audit(s, actor, "template.update", target=row.id, source=source,
                          detail={"authority": authority.id, **_audit_detail(c)})
             return _info(s, row, authority.language_list[0])
     except IntegrityError:
-        raise TemplateInputError("name", "another template with this name was just "
-                                         "saved") from None
+        raise _name_race() from None
+
+
+def _name_race() -> TemplateInputError:
+    return TemplateInputError("name", "another template with this name was just saved")
+
+
+def _apply(row: MessageTemplate, c: _Checked, now: dt.datetime) -> None:
+    """Copy checked template input onto ``row`` (create and update alike)."""
+    row.name, row.description, row.kind = c.name, c.description or None, c.kind
+    row.channels, row.texts, row.content = ",".join(c.channels), c.texts, c.content
+    row.fields, row.area, row.area_nis, row.cap_params = c.fields, c.area, c.area_nis, c.cap
+    row.updated_at = now
 
 
 def delete_template(engine: Engine, template_id: str, authority_id: str, *, actor: str,
