@@ -186,20 +186,31 @@ def brussels_time(dt: datetime) -> str:
     return dt.astimezone(BRUSSELS).replace(microsecond=0).isoformat()
 
 
+def xml_text_problem(name: str, value: object, *, required: bool) -> str | None:
+    """Why ``value`` cannot be the text of XML element ``name``, or None.
+
+    Not a ``str``; empty when ``required``; or a character XML 1.0 §2.2 forbids
+    (C0 controls other than tab, LF, CR; U+FFFE, U+FFFF). Shared by the CAP and
+    Atom builders.
+    """
+    if not isinstance(value, str):
+        return f"{name}: expected str, got {type(value).__name__}"
+    if required and not value.strip():
+        return f"{name}: required, got an empty string"
+    bad = _XML_ILLEGAL.search(value)
+    if bad:
+        return f"{name}: character U+{ord(bad.group()):04X} cannot be written in XML 1.0"
+    return None
+
+
 def _text(name: str, value: str | None, *, required: bool = False) -> str | None:
     if value is None:
         if required:
             raise CapBuildError(f"{name}: required")
         return None
-    if not isinstance(value, str):
-        raise CapBuildError(f"{name}: expected str, got {type(value).__name__}")
-    if required and not value.strip():
-        raise CapBuildError(f"{name}: required, got an empty string")
-    bad = _XML_ILLEGAL.search(value)
-    if bad:
-        raise CapBuildError(
-            f"{name}: character U+{ord(bad.group()):04X} cannot be written in XML 1.0"
-        )
+    problem = xml_text_problem(name, value, required=required)
+    if problem is not None:
+        raise CapBuildError(problem)
     return value
 
 

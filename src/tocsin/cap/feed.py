@@ -15,7 +15,7 @@ from datetime import datetime
 
 from lxml import etree
 
-from tocsin.cap.build import CapBuildError, brussels_time
+from tocsin.cap.build import CapBuildError, brussels_time, xml_text_problem
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CAP_MEDIA_TYPE = "application/cap+xml"
@@ -26,7 +26,6 @@ MSG_TYPE_SCHEME = "urn:oasis:names:tc:emergency:cap:1.2#msgType"
 
 # RFC 3987 absolute IRI: a scheme, a colon, no whitespace.
 _ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"]+$")
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 class FeedBuildError(ValueError):
@@ -60,15 +59,9 @@ class FeedEntry:
 
 
 def _text(name: str, value: str, *, required: bool = True) -> str:
-    if not isinstance(value, str):
-        raise FeedBuildError(f"{name}: expected str, got {type(value).__name__}")
-    if required and not value.strip():
-        raise FeedBuildError(f"{name}: required, got an empty string")
-    bad = _XML_ILLEGAL.search(value)
-    if bad:
-        raise FeedBuildError(
-            f"{name}: character U+{ord(bad.group()):04X} cannot be written in XML 1.0"
-        )
+    problem = xml_text_problem(name, value, required=required)
+    if problem is not None:
+        raise FeedBuildError(problem)
     return value
 
 
