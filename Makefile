@@ -36,9 +36,10 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src/tocsin
 
-bench: $(STAMP) ## Throughput of SMS and e-mail (100,000 deliveries) and of the CAP feed
+bench: $(STAMP) ## Throughput of SMS and e-mail (100,000 deliveries), the CAP feed, the language check
 	$(BIN)/python benchmarks/bench_dispatch.py
 	$(BIN)/python benchmarks/bench_feed.py
+	$(BIN)/python benchmarks/bench_language.py
 
 clean: ## Remove the virtual environment and the embedded database
 	rm -rf $(VENV) var
