@@ -133,6 +133,13 @@ def test_sms_text_is_headline_and_instruction_shortened_sensibly() -> None:
     assert any("shortened" in w.message for w in imported.warnings)
     with pytest.raises(ValueError, match="max_segments"):
         shorten_sms("x", 0)
+    # Event and description only, the description repeating the event: nothing is cut,
+    # so nothing is said to be shortened.
+    short_cap = cap_xml(info_xml(headline="", instruction="", event="Orages",
+                                 description="Orages violents attendus."))
+    imported = import_cap(short_cap, now=NOW, sms_max_segments=3)
+    assert imported.texts["fr"] == "Orages violents attendus."
+    assert not any("shortened" in w.message for w in imported.warnings)
 
 
 def test_circles_and_nis_geocodes() -> None:

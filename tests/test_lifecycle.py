@@ -618,3 +618,14 @@ def test_api_bad_times_and_bad_json_name_the_field(engine, tmp_path):
         assert r.json()["expires_at"].endswith("Z") and r.json()["warnings"] == []
         with transaction(engine) as s:
             assert s.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
+
+
+def test_default_all_clear_names_the_area_in_each_language(engine):
+    from tocsin.campaigns.services import default_all_clear_texts
+
+    cid = launch_campaign(engine, CampaignRequest(
+        authority_id="21004", municipality_nis="21004", channels=["cap"],
+        texts={"fr": "Alerte", "nl": "Alarm"}))
+    texts = default_all_clear_texts(engine, cid)
+    assert "Bruxelles" in texts["fr"] and "Brussel" in texts["nl"]
+    assert "Bruxelles" not in texts["nl"]

@@ -1018,6 +1018,20 @@ def update_campaign(engine: Engine, original_id: str, req: CampaignRequest,
         return campaign.id
 
 
+def default_all_clear_texts(engine: Engine, campaign_id: str) -> dict[str, str]:
+    """The all-clear text offered per language of the campaign (``rules.ALL_CLEAR_TEXT``),
+    with the area named in that language ("Brussel" in Dutch). Raises ``LookupError``."""
+    with read_transaction(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        authority = s.get(Authority, c.authority_id) if c is not None else None
+        if c is None or authority is None:
+            raise LookupError(f"campaign {campaign_id!r} not found")
+        names = _area_names(s, shape(json.loads(c.area)), c.area_nis, authority)
+        return {lang: rules.ALL_CLEAR_TEXT.get(lang, rules.ALL_CLEAR_TEXT["en"])
+                .replace("{area_name}", names.get(lang) or c.area_name)
+                for lang in c.texts}
+
+
 def all_clear(engine: Engine, original_id: str, req: CampaignRequest,
               settings: Settings | None = None) -> str:
     """Send the all-clear of a campaign: a CAP ``Update`` with ``responseType`` AllClear.

@@ -206,17 +206,20 @@ def base_sms_text(headline: str, instruction: str, description: str, event: str,
     without one, ``description``), joined into one sentence flow and shortened
     with :func:`shorten_sms`. Empty when every part is empty.
     """
+    text = joined_sms_text(headline, instruction, description, event)
+    return shorten_sms(text, max_segments) if text else ""
+
+
+def joined_sms_text(headline: str, instruction: str, description: str, event: str) -> str:
+    """:func:`base_sms_text` before shortening."""
     first = _one_line(headline or event)
     rest = _one_line(instruction or description)
     if first and rest:
         if rest.lower().startswith(first.lower()):
-            text = rest
-        else:
-            text = first if first.endswith((".", "!", "?", ":")) else first + "."
-            text = f"{text} {rest}"
-    else:
-        text = first or rest
-    return shorten_sms(text, max_segments) if text else ""
+            return rest
+        text = first if first.endswith((".", "!", "?", ":")) else first + "."
+        return f"{text} {rest}"
+    return first or rest
 
 
 # ----------------------------------------------------------------------------- areas
@@ -496,10 +499,9 @@ def import_cap(
             warnings.append(Issue(element_path(info), "no event, headline, description or "
                                                       "instruction: nothing to say; left out"))
             continue
-        full = _one_line(" ".join(v for v in (fields["cap_headline"] or fields["cap_event"],
-                                              fields["cap_instruction"]
-                                              or fields["cap_description"]) if v))
-        if len(sms) < len(full):
+        full = joined_sms_text(fields["cap_headline"], fields["cap_instruction"],
+                               fields["cap_description"], fields["cap_event"])
+        if sms != full:
             warnings.append(Issue(element_path(info), (
                 f"the SMS text ({lang}) was shortened to {len(sms)} characters to fit in "
                 f"{sms_max_segments} SMS segments; check it before launch")))

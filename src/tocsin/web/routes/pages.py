@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import FileResponse, Response
 
@@ -300,25 +299,12 @@ def _report(request: Request, op: Operator, campaign_id: str) -> dict:
     return data
 
 
-def _follow_ups(engine: Any, campaign_id: str) -> list[dict[str, Any]]:
-    """The updates, all-clears and cancellations of a campaign, oldest first (used when the
-    campaign services' report does not list them itself)."""
-    with read_transaction(engine) as s:
-        rows = s.scalars(sa.select(Campaign).where(Campaign.references_id == campaign_id)
-                         .order_by(Campaign.created_at)).all()
-        return [{"campaign_id": c.id, "msg_type": c.msg_type, "response_type": c.response_type,
-                 "launched_at": c.launched_at.isoformat() if c.launched_at else None,
-                 "status": c.status} for c in rows]
-
-
 def _report_context(request: Request, op: Operator, report: dict[str, Any]) -> dict[str, Any]:
     """What the report page shows besides the report: labels, follow-ups, the actions."""
     engine = engine_of(request)
     report["label"] = message_label(report)
     report["badge"] = message_badge(report["label"])
-    follow_ups = report.get("follow_ups")
-    if follow_ups is None:
-        follow_ups = _follow_ups(engine, report["campaign_id"])
+    follow_ups = report["follow_ups"]
     for f in follow_ups:
         f["label"] = message_label(f)
     original: dict[str, Any] | None = None
@@ -352,11 +338,9 @@ def _report_context(request: Request, op: Operator, report: dict[str, Any]) -> d
     }
     latest = {"campaign_id": latest_id, "label": chain.get("latest_label") or "",
               "launched_at": chain.get("latest_launched_at"), "over": over}
-    all_clear_texts = {
-        lang: rules.ALL_CLEAR_TEXT.get(lang, rules.ALL_CLEAR_TEXT["en"]).replace(
-            "{area_name}", str(report.get("area_name") or ""))
-        for lang in (report.get("texts") or {})
-    }
+    all_clear_texts = (campaign_services().default_all_clear_texts(engine_of(request),
+                                                                    report["campaign_id"])
+                       if actions.get("all_clear") else {})
     return {"follow_ups": follow_ups, "original": original, "actions": actions, "latest": latest,
             "all_clear_texts": all_clear_texts, "language_names": LANGUAGE_NAMES}
 
