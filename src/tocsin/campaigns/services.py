@@ -200,7 +200,7 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
                                              "no CAP alert (remove cap)")
     if not req.texts:
         raise CampaignInputError("text", "no text given: write the message in at least one "
-                                         "language (e.g. fr=\"…\")")
+                                         "language")
     texts: dict[str, str] = {}
     for lang, text in req.texts.items():
         if lang not in rules.LANGUAGES:

@@ -343,7 +343,8 @@
   tools.init({
     csrf: cfg.csrf_token, authorityId: cfg.authority_id, environment: cfg.environment,
     maxSegments: cfg.sms_max_segments, required: cfg.required_languages,
-    areaName: () => (state.estimate ? state.estimate.area_name : ""),
+    areaName: (lang) => (state.estimate
+      ? ((state.estimate.area_names || {})[lang] || state.estimate.area_name) : ""),
     onChange: scheduleEstimate,
   });
   function kindText() {

@@ -77,10 +77,11 @@
     return new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Brussels", hour: "2-digit",
                                               minute: "2-digit", hourCycle: "h23" }).format(new Date());
   }
-  /* The text as a recipient would get it (placeholders without a value are left as they are). */
-  function substitute(text) {
+  /* The text as a recipient in `lang` would get it (the area named in that language;
+     placeholders without a value are left as they are). */
+  function substitute(text, lang) {
     const values = Object.assign({}, fieldValues, { time: brusselsTime() });
-    const area = opts.areaName();
+    const area = opts.areaName(lang);
     if (area) values.area_name = area;
     return text.replace(PLACEHOLDER, (whole, name) =>
       (values[name] !== undefined && String(values[name]).trim()) ? values[name] : whole);
@@ -281,7 +282,7 @@
     const count = document.getElementById("count-" + lang);
     const detail = box.querySelector('[data-role="detail"]');
     const raw = ta.value;
-    const text = substitute(raw);
+    const text = substitute(raw, lang);
     const n = nextSeq("sms-" + lang);
     if (!raw.trim()) {
       count.textContent = "0 characters";
@@ -451,7 +452,7 @@
   function voiceScript(lang) {
     const v = document.getElementById(`content-${lang}-voice`);
     const t = document.getElementById("text-" + lang);
-    return substitute((v && v.value.trim()) ? v.value : (t ? t.value : ""));
+    return substitute((v && v.value.trim()) ? v.value : (t ? t.value : ""), lang);
   }
   function scheduleVoice(lang) { debounce("voice-" + lang, () => refreshVoice(lang)); }
   async function refreshVoice(lang) {
