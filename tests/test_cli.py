@@ -200,3 +200,16 @@ def test_invalid_sender_identity_is_refused_naming_the_variable(monkeypatch, var
     result = CliRunner().invoke(app, ["message", "preview", "--text", "x"])
     assert result.exit_code == 1
     assert variable in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("columns", ["40", "80"])
+def test_error_lines_are_never_wrapped(columns: str, monkeypatch: pytest.MonkeyPatch,
+                                       tmp_path: Path) -> None:
+    """An error names the file, the field and the reason on one line, whatever the
+    terminal width, so that ``grep`` finds it (issue 7, point 7)."""
+    monkeypatch.setenv("COLUMNS", columns)
+    missing = tmp_path / ("a-rather-long-folder-name-for-a-narrow-terminal" * 2) / "x.csv"
+    result = runner.invoke(app, ["subscribers", "import", str(missing)])
+    assert result.exit_code == 1
+    line = next(x for x in result.output.splitlines() if x.startswith("error"))
+    assert str(missing) in line

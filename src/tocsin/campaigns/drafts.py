@@ -27,7 +27,7 @@ from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.services import CampaignInputError
 from tocsin.cap.importer import ImportedAlert, shorten_sms
 from tocsin.cap.validate import COUNTRIES, Issue, utc_problem
-from tocsin.core.db import transaction, utcnow
+from tocsin.core.db import iso_utc, transaction, utcnow
 from tocsin.core.settings import Settings, get_settings
 from tocsin.geo.areas import AreaError, area_km2, clip_to_territory, territory_of
 from tocsin.geo.reference import polygonal
@@ -158,14 +158,6 @@ def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, creat
     return campaign_id
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def get_draft(engine: Engine, campaign_id: str, authority_id: str | None) -> dict[str, Any]:
     """A draft campaign, shaped to prefill the composer.
 
@@ -194,7 +186,7 @@ def get_draft(engine: Engine, campaign_id: str, authority_id: str | None) -> dic
             "kind": c.kind, "environment": c.environment, "channels": c.channel_list,
             "texts": dict(c.texts), "content": {k: dict(v) for k, v in (c.content or {}).items()},
             "area": json.loads(c.area), "area_name": c.area_name, "area_nis": c.area_nis,
-            "cap": dict(c.cap_params or {}), "expires_at": _iso(c.expires_at),
-            "created_by": c.created_by, "created_at": _iso(c.created_at),
+            "cap": dict(c.cap_params or {}), "expires_at": iso_utc(c.expires_at, "seconds"),
+            "created_by": c.created_by, "created_at": iso_utc(c.created_at, "seconds"),
             "source": origin or None, "warnings": warnings,
         }

@@ -67,6 +67,16 @@ class Base(DeclarativeBase):
     )
 
 
+def iso_utc(value: dt.datetime | None, timespec: str = "milliseconds") -> str | None:
+    """ISO 8601 in UTC with a ``Z`` suffix (``2026-12-01T07:00:00.000Z``); ``None`` stays
+    ``None``. A naive datetime is taken as UTC (SQLite returns them so)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def table(model: type[Base]) -> sa.Table:
     """The Core ``Table`` of a mapped class, typed as such (for bulk statements)."""
     return cast(sa.Table, model.__table__)

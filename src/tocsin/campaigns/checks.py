@@ -1,0 +1,412 @@
+"""Campaign input: the request, its checks, and the errors they raise (SPEC F12–F17).
+
+Every check runs before anything is written: a request that fails leaves
+nothing behind, and the error names the field and the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.orm import Session
+
+from tocsin.authorities.models import Authority
+from tocsin.campaigns import rules
+from tocsin.campaigns.models import Campaign
+from tocsin.core.db import utcnow
+from tocsin.core.settings import Settings
+from tocsin.geo.areas import AreaError, clip_to_territory, parse_area_geojson
+from tocsin.geo.areas import municipality_area as _municipality_area
+from tocsin.messages.content import (
+    FIELD_MAX,
+    SINGLE_LINE_FIELDS,
+    TEXT_MAX,
+    ContentError,
+    check_fields,
+    check_required_languages,
+    check_text,
+    complete_content,
+    fill,
+    local_time,
+    text_label,
+)
+from tocsin.messages.sms import analyse
+
+#: The furthest ahead a campaign may be scheduled (``rules.MAX_SCHEDULE_AHEAD``).
+MAX_SCHEDULE_AHEAD = rules.MAX_SCHEDULE_AHEAD
+
+
+
+class CampaignInputError(ValueError):
+    """Bad campaign input: ``field`` names what is wrong (``text.de``, ``area``…) and
+    ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class CampaignNotFound(CampaignInputError):
+    """No such campaign, or one of another authority (``field`` is ``campaign_id``)."""
+
+
+@dataclass
+class CampaignRequest:
+    """What an operator asks for.
+
+    ``texts``: language -> base text (the SMS text), in the order given.
+    ``content``: optional overrides, language -> field (``CONTENT_FIELDS``) -> text.
+    ``fields``: values of free placeholders (``{street}`` -> ``fields["street"]``).
+    ``scheduled_for``: aware datetime to send later (``rules.parse_local_time``
+    reads Belgian local time); ``expires_at``: aware datetime, the CAP
+    ``expires`` (``None``: ``rules.default_expires``). ``template_id``: the
+    template it was launched from, kept as provenance only while it exists
+    (a deleted template never blocks an alert; the estimate warns).
+    ``draft_id``: a draft (e.g. an imported CAP alert) this launch replaces.
+    ``kind`` ``""`` on an update means "the original's kind".
+    """
+
+    authority_id: str
+    texts: dict[str, str]
+    channels: list[str]
+    area_geojson: dict[str, Any] | str | bytes | None = None
+    municipality_nis: str | None = None
+    kind: str = "alert"
+    environment: str = "simulation"
+    created_by: str = "cli"
+    source: str = "cli"
+    cap: dict[str, str] = field(default_factory=dict)
+    content: dict[str, dict[str, str]] = field(default_factory=dict)
+    scheduled_for: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    template_id: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    draft_id: str | None = None
+
+
+@dataclass
+class _Checked:
+    authority: Authority
+    area: BaseGeometry
+    area_name: str
+    area_nis: str | None
+    texts: dict[str, str]
+    channels: list[str]
+    content: dict[str, dict[str, str]] = field(default_factory=dict)
+    kind: str = "alert"
+    sms_fields: dict[str, str] = field(default_factory=dict)
+    area_names: dict[str, str] = field(default_factory=dict)
+    expires_at: dt.datetime | None = None
+    template_id: str | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+
+def _input_error(exc: ContentError) -> CampaignInputError:
+    return CampaignInputError(exc.field, exc.reason)
+
+
+def _check_text(field_name: str, text: str, limit: int, single_line: bool = False) -> None:
+    try:
+        check_text(field_name, text, limit, single_line=single_line)
+    except ContentError as exc:
+        raise _input_error(exc) from None
+
+
+def _check_common(session: Session, req: CampaignRequest, settings: Settings,
+                  kind: str) -> tuple[Authority, list[str], dict[str, str]]:
+    """Authority, kind, environment, channels, texts, overrides, CAP values, providers."""
+    authority = session.get(Authority, str(req.authority_id).strip())
+    if authority is None:
+        raise CampaignInputError("authority", f"unknown authority {req.authority_id!r}")
+    if kind not in rules.KINDS:
+        raise CampaignInputError("kind", f"{kind!r} is not one of {', '.join(rules.KINDS)}")
+    if req.environment not in rules.ENVIRONMENTS:
+        raise CampaignInputError("environment", f"{req.environment!r} is not simulation or live")
+    channels = [c.strip() for c in req.channels if c.strip()]
+    if not channels:
+        raise CampaignInputError("channels", "choose at least one channel (sms, email, cap)")
+    for c in channels:
+        if c not in rules.CHANNELS:
+            raise CampaignInputError("channels", f"unknown channel {c!r} (sms, email, cap)")
+    channels = list(dict.fromkeys(channels))
+    if kind == "group" and "cap" in channels:
+        raise CampaignInputError("channels", "a group message is not for the public: it has "
+                                             "no CAP alert (remove cap)")
+    if not req.texts:
+        raise CampaignInputError("text", "no text given: write the message in at least one "
+                                         "language")
+    texts: dict[str, str] = {}
+    for lang, text in req.texts.items():
+        if lang not in rules.LANGUAGES:
+            raise CampaignInputError(f"text.{lang}", f"unknown language {lang!r} "
+                                                     f"(use {', '.join(rules.LANGUAGES)})")
+        if not text or not text.strip():
+            raise CampaignInputError(f"text.{lang}", f"{text_label(lang)} is empty")
+        texts[lang] = text.strip()
+    # Sizes first (a 10 MB text is refused before any other work), then characters.
+    for lang, text in texts.items():
+        _check_text(f"text.{lang}", text, TEXT_MAX)
+    for lang, fields in (req.content or {}).items():
+        if not isinstance(fields, dict):
+            raise CampaignInputError(f"content.{lang}", "expected field -> text")
+        for name, value in fields.items():
+            if isinstance(value, str) and name in FIELD_MAX:
+                _check_text(f"content.{lang}.{name}", value.strip(), FIELD_MAX[name],
+                            single_line=name in SINGLE_LINE_FIELDS)
+    try:
+        check_fields(req.fields or {})
+    except ContentError as exc:
+        raise _input_error(exc) from None
+    _check_cap_params(req.cap)
+    if kind != "group":
+        try:
+            check_required_languages(authority.id, authority.parent_id, list(texts))
+        except ContentError as exc:
+            raise CampaignInputError(exc.field, exc.reason) from None
+    if req.environment == "live":
+        missing = [c for c, url in (("sms", settings.smpp_url), ("email", settings.smtp_url))
+                   if c in channels and not url.strip()]
+        if missing:
+            env = {"sms": "TOCSIN_SMPP_URL", "email": "TOCSIN_SMTP_URL"}
+            raise CampaignInputError(
+                "channels", "no live provider configured for "
+                + ", ".join(f"{c} ({env[c]})" for c in missing)
+                + "; use the simulation environment or configure the provider")
+    return authority, channels, texts
+
+
+def _check_area(session: Session, req: CampaignRequest, authority: Authority,
+                optional: bool = False
+                ) -> tuple[BaseGeometry, dict[str, str], str | None] | None:
+    """The requested area clipped to the territory, its name per language
+    (``_area_names``) and NIS code (a municipality).
+
+    ``optional``: no area at all is allowed (returns ``None``), for an update.
+    """
+    if req.area_geojson is None and req.municipality_nis is None and optional:
+        return None
+    if (req.area_geojson is None) == (req.municipality_nis is None):
+        raise CampaignInputError("area", "give exactly one of an area (GeoJSON) or a "
+                                         "municipality (NIS code)")
+    try:
+        if req.municipality_nis is not None:
+            area, _ = _municipality_area(session, req.municipality_nis,
+                                         authority.language_list[0])
+            nis: str | None = str(req.municipality_nis).strip()
+        else:
+            area = parse_area_geojson(req.area_geojson)  # type: ignore[arg-type]
+            nis = None
+        area = clip_to_territory(area, authority, field="municipality" if nis else "area")
+    except AreaError as exc:
+        raise CampaignInputError(exc.field, exc.reason) from None
+    return area, _area_names(session, area, nis, authority), nis
+
+
+def _complete(authority: Authority, req: CampaignRequest, kind: str, texts: dict[str, str],
+              area_names: dict[str, str], when: dt.datetime, settings: Settings,
+              action: str = "alert",
+              events: dict[str, str] | None = None) -> tuple[dict[str, str],
+                                                            dict[str, dict[str, str]],
+                                                            dict[str, str]]:
+    """Placeholders filled: (base texts, complete content, the field each SMS came from).
+
+    ``area_names``: the area's name per language. ``events``: the CAP event per
+    language to keep when the operator gives none (an update keeps its alert's).
+    Raises ``CampaignInputError`` naming ``text.<lang>`` / ``content.<lang>.<field>``
+    / ``cap.event`` for an unfilled placeholder, a text too long, a forbidden
+    character or a line break in a one-line field.
+    """
+    names = {lang: authority.name(lang) for lang in rules.LANGUAGES}
+    first = next(iter(area_names.values()), "")
+    try:
+        content = complete_content(texts, req.content, kind, area_names, when, req.fields,
+                                   authority_name=names, cap_event=req.cap.get("event"),
+                                   action=action)
+        base = {lang: fill(text, {**req.fields, "area_name": area_names.get(lang) or first,
+                                  "time": local_time(when)}, f"text.{lang}")
+                for lang, text in texts.items()}
+    except ContentError as exc:
+        raise _input_error(exc) from None
+    if events and not (req.cap.get("event") or "").strip():
+        for lang, entry in content.items():
+            if events.get(lang) and not ((req.content or {}).get(lang) or {}).get(
+                    "cap_event", "").strip():
+                entry["cap_event"] = events[lang]
+    sms_field = {lang: (f"content.{lang}.sms" if ((req.content or {}).get(lang) or {})
+                        .get("sms", "").strip() else f"text.{lang}") for lang in texts}
+    return base, content, sms_field
+
+
+def _check_sms(checked: _Checked, settings: Settings) -> None:
+    if "sms" not in checked.channels:
+        return
+    maximum = checked.authority.sms_max_segments or settings.sms_max_segments
+    for lang, entry in checked.content.items():
+        name = checked.sms_fields.get(lang, f"text.{lang}")
+        try:
+            segments = analyse(entry["sms"]).segments
+        except ValueError as exc:
+            raise CampaignInputError(name, str(exc).removeprefix("text: ")) from None
+        if segments > maximum:
+            raise CampaignInputError(
+                name, f"the SMS would need {segments} segments; at most {maximum} are "
+                      f"allowed (shorten the text)")
+
+
+
+def _zoned(field: str, value: object) -> dt.datetime:
+    """``value`` if it is a datetime with a time zone, else ``CampaignInputError(field)``."""
+    if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise CampaignInputError(field, "needs a time zone (e.g. 2026-12-01T08:00+01:00)")
+    return value
+
+def _check_times(req: CampaignRequest, now: dt.datetime, kind: str,
+                 default_expires: dt.datetime | None = None
+                 ) -> tuple[dt.datetime, dt.datetime]:
+    """Check ``scheduled_for`` / ``expires_at``; returns ``(sending time, expires)``.
+
+    ``scheduled_for`` after ``now`` and at most ``rules.MAX_SCHEDULE_AHEAD`` ahead;
+    ``expires_at`` after the sending time and at most ``rules.MAX_VALIDITY`` after
+    it. No ``expires_at``: ``default_expires`` when given and still after the
+    sending time, else ``rules.default_expires(kind, sending time)``.
+    """
+    when = now
+    if req.scheduled_for is not None:
+        at = _zoned("scheduled_for", req.scheduled_for)
+        if at <= now:
+            raise CampaignInputError(
+                "scheduled_for", f"{at.astimezone(rules.BRUSSELS):%Y-%m-%d %H:%M} "
+                f"(Europe/Brussels) is in the past; send now or choose a later time")
+        if at - now > rules.MAX_SCHEDULE_AHEAD:
+            raise CampaignInputError(
+                "scheduled_for", f"{_local(at)} (Europe/Brussels) is more than "
+                f"{rules.MAX_SCHEDULE_AHEAD.days} days ahead; choose an earlier time")
+        when = at.astimezone(dt.UTC)
+    if req.expires_at is not None:
+        exp = _zoned("expires_at", req.expires_at)
+        if exp <= when:
+            raise CampaignInputError(
+                "expires_at", f"{_local(exp)} (Europe/Brussels) is not after the sending "
+                f"time {_local(when)}")
+        if exp - when > rules.MAX_VALIDITY:
+            raise CampaignInputError(
+                "expires_at", f"{_local(exp)} (Europe/Brussels) is more than "
+                f"{rules.MAX_VALIDITY.days} days after the sending time {_local(when)}; "
+                "choose an earlier time")
+        return when, exp.astimezone(dt.UTC)
+    if default_expires is not None and default_expires > when:
+        return when, default_expires
+    return when, rules.default_expires(kind, when)
+
+
+def _local(when: dt.datetime) -> str:
+    """``YYYY-MM-DD HH:MM`` of an aware datetime in Europe/Brussels (as far as it goes)."""
+    try:
+        return f"{when.astimezone(rules.BRUSSELS):%Y-%m-%d %H:%M}"
+    except OverflowError:  # pragma: no cover - parse_local_time refuses these
+        return when.isoformat()
+
+
+def _check(session: Session, req: CampaignRequest, settings: Settings,
+           now: dt.datetime | None = None) -> _Checked:
+    now = now or utcnow()
+    authority, channels, texts = _check_common(session, req, settings, req.kind)
+    when, expires = _check_times(req, now, req.kind)
+    located = _check_area(session, req, authority)
+    assert located is not None
+    area, names, nis = located
+    name = _first_name(names, authority)
+    base, content, sms_fields = _complete(authority, req, req.kind, texts, names, when,
+                                          settings)
+    checked = _Checked(authority, area, name, nis, base, channels, content, req.kind,
+                       sms_fields, {lang: names[lang] for lang in base}, expires)
+    _check_sms(checked, settings)
+    if req.template_id:
+        checked.template_id = _template(session, req.template_id, authority.id)
+        if checked.template_id is None:
+            checked.warnings.append({
+                "field": "template_id",
+                "message": "The template this message was started from no longer exists; "
+                           "the message is sent all the same, without a link to it"})
+    if req.draft_id:
+        _draft(session, req.draft_id, authority.id)
+    return checked
+
+
+def _first_name(names: dict[str, str], authority: Authority) -> str:
+    """The area's name in the authority's first language: ``campaign.area_name``."""
+    return names.get(authority.language_list[0]) or next(iter(names.values()), "")
+
+
+def _template(session: Session, template_id: str, authority_id: str) -> str | None:
+    """``template_id`` when this authority still has that template, else ``None``: a
+    template is provenance only and never blocks an alert."""
+    from tocsin.messages.models import MessageTemplate
+
+    t = session.get(MessageTemplate, str(template_id))
+    return t.id if t is not None and t.authority_id == authority_id else None
+
+
+def _draft(session: Session, draft_id: str, authority_id: str) -> Campaign:
+    c = session.get(Campaign, draft_id)
+    if c is None or c.authority_id != authority_id or c.status != "draft":
+        raise CampaignInputError("draft_id", f"no draft {draft_id!r} of this authority")
+    return c
+
+
+def _check_cap_params(cap: dict[str, str]) -> None:
+    """CAP 1.2 §3.2.2 enumerations for the operator's optional CAP values."""
+    from tocsin.cap.build import CATEGORIES, CERTAINTIES, SEVERITIES, URGENCIES
+
+    allowed = {"category": CATEGORIES, "urgency": URGENCIES, "severity": SEVERITIES,
+               "certainty": CERTAINTIES}
+    for key, value in cap.items():
+        if key == "event":
+            # Placeholders are filled (and checked) with the content: complete_content.
+            if value:
+                _check_text("cap.event", value.strip(), FIELD_MAX["cap_event"],
+                            single_line=True)
+            continue
+        if key not in allowed:
+            raise CampaignInputError(f"cap.{key}", "unknown CAP field (category, event, "
+                                                   "urgency, severity, certainty)")
+        if value and value not in allowed[key]:
+            raise CampaignInputError(f"cap.{key}", f"{value!r} is not one of "
+                                                   f"{', '.join(allowed[key])} (CAP 1.2)")
+
+
+def _area_names(session: Session, area: BaseGeometry, nis: str | None,
+                authority: Authority) -> dict[str, str]:
+    """The area's name in every language (``rules.LANGUAGES``).
+
+    A whole municipality (``nis``): its name in that language. A drawn area of a
+    municipality: ``<its name> (zone)``; of a bigger authority: the
+    municipalities it covers, named in that language (at most three, ``+N``
+    more), or the authority's name when it covers none.
+    """
+    from tocsin.geo.areas import territory_of
+
+    if nis is not None:
+        m = session.get(Authority, nis)
+        if m is not None:
+            return {lang: m.name(lang) for lang in rules.LANGUAGES}
+    if authority.kind == "municipality":
+        return {lang: f"{authority.name(lang)} (zone)" for lang in rules.LANGUAGES}
+    minx, miny, maxx, maxy = area.bounds
+    covered = [m for m in session.scalars(sa.select(Authority).where(
+        Authority.kind == "municipality", Authority.min_lon <= maxx,
+        Authority.max_lon >= minx, Authority.min_lat <= maxy, Authority.max_lat >= miny))
+        if territory_of(m).intersects(area)]
+    out: dict[str, str] = {}
+    for lang in rules.LANGUAGES:
+        names = sorted(m.name(lang) for m in covered)
+        out[lang] = (", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+                     if names else authority.name(lang))
+    return out
+
+

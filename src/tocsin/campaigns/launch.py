@@ -1,0 +1,215 @@
+"""Launch: write the campaign, its deliveries and its CAP in one transaction; scheduled fan-out.
+
+Once ``launch_campaign`` returns, the alert is accepted and nothing can lose it;
+any error before that leaves nothing written. A campaign scheduled for later is
+written with status ``scheduled`` and no deliveries and no CAP;
+``dispatch.scheduler`` fans it out when it is due (``fan_out_scheduled``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from tocsin.authorities.models import Authority
+from tocsin.authorities.services import record_audit
+from tocsin.campaigns import rules
+from tocsin.campaigns.checks import CampaignRequest, _check, _Checked, _draft
+from tocsin.campaigns.models import Campaign
+from tocsin.campaigns.targeting import (
+    Recipient,
+    _recipients_in_area,
+    _sms_facts,
+    _sms_texts,
+    resolve_recipients,
+)
+from tocsin.core.db import iso_utc, table, transaction, utcnow
+from tocsin.core.settings import Settings, get_settings
+from tocsin.dispatch.models import QUEUED, Delivery
+
+_BATCH = 10_000
+
+
+
+def _new_campaign(checked: _Checked, req: CampaignRequest, settings: Settings,
+                  now: dt.datetime, **extra: Any) -> Campaign:
+    campaign_id = uuid.uuid4().hex
+    cap_params = {**rules.cap_info_defaults(checked.kind),
+                  **{k: v for k, v in req.cap.items() if v}}
+    values: dict[str, Any] = {
+        "id": campaign_id, "authority_id": checked.authority.id, "kind": checked.kind,
+        "environment": req.environment, "status": "sending",
+        "priority": rules.PRIORITY[checked.kind], "channels": ",".join(checked.channels),
+        "texts": checked.texts, "content": checked.content,
+        "area": json.dumps(mapping(checked.area)), "area_name": checked.area_name,
+        "area_nis": checked.area_nis, "cap_params": cap_params,
+        "msg_type": "Alert", "scope": rules.cap_scope(checked.kind),
+        "template_id": checked.template_id, "expires_at": checked.expires_at,
+        "cap_identifier": f"BE-TOCSIN-{checked.authority.id}-{now:%Y%m%d%H%M%S}-"
+                          f"{campaign_id[:8]}",
+        "sms_source": settings.sms_source, "mail_from": settings.mail_from,
+        "voice_caller": settings.voice_caller,
+        "created_by": req.created_by, "created_at": now,
+    }
+    values.update(extra)
+    return Campaign(**values)
+
+
+def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeometry,
+             recipients: list[Recipient], settings: Settings, now: dt.datetime) -> int:
+    """Publish the CAP (when a channel) and write one queued delivery per recipient.
+
+    Returns the number of deliveries to recipients. Sets ``launched_at`` (the CAP
+    ``sent``), ``fanout_done_at`` and status ``sending``. A published live public
+    CAP is also queued for the CAP gateway's webhooks (``cap.gateway``).
+    """
+    from tocsin.cap.services import build_campaign_cap
+
+    price = Decimal(settings.sms_segment_price_eur)
+    campaign.launched_at = now
+    campaign.status = "sending"
+    if "cap" in campaign.channel_list:
+        campaign.cap_xml = build_campaign_cap(campaign, authority, area,
+                                              settings).decode("utf-8")
+    s.add(campaign)
+    s.flush()
+    facts = _sms_facts(_sms_texts(campaign.content) if campaign.content else campaign.texts,
+                       price)
+    rows = [
+        {"campaign_id": campaign.id, "channel": r.channel, "address": r.address,
+         "language": r.language, "state": QUEUED, "priority": campaign.priority,
+         "environment": campaign.environment, "attempts": 0,
+         "segments": facts[r.language]["segments"] if r.channel == "sms" else 0,
+         "cost_eur": facts[r.language]["cost_eur"] if r.channel == "sms" else Decimal(0)}
+        for r in recipients
+    ]
+    for start in range(0, len(rows), _BATCH):
+        s.execute(sa.insert(table(Delivery)), rows[start:start + _BATCH])
+    from tocsin.cap.gateway import webhook_delivery_rows
+
+    hooks = webhook_delivery_rows(s, campaign, area)  # CAP gateway pushes (F24)
+    if hooks:
+        s.execute(sa.insert(table(Delivery)), hooks)
+    campaign.fanout_done_at = utcnow()
+    return len(rows)
+
+
+def launch_campaign(engine: Engine, req: CampaignRequest,
+                    settings: Settings | None = None, *, draft_id: str | None = None) -> str:
+    """Check ``req``, then write the campaign, its deliveries and its CAP in one transaction.
+
+    Every language of ``req.texts`` gets a complete ``campaign.content``. With
+    ``req.scheduled_for`` the campaign is written ``scheduled`` instead: no
+    deliveries and no CAP until ``fan_out_scheduled`` runs when it is due.
+    ``draft_id`` (or ``req.draft_id``): the draft this launch replaces is deleted
+    in the same transaction. Returns the campaign id. Raises
+    ``CampaignInputError`` (nothing written). Deliveries are then sent by any
+    running worker.
+    """
+    settings = settings or get_settings()
+    draft_id = draft_id or req.draft_id
+    if draft_id and req.draft_id != draft_id:
+        req = _with(req, draft_id=draft_id)
+    now = utcnow()
+    with transaction(engine) as s:
+        checked = _check(s, req, settings, now)
+        scheduled = req.scheduled_for is not None
+        campaign = _new_campaign(
+            checked, req, settings, now,
+            status="scheduled" if scheduled else "sending",
+            scheduled_for=req.scheduled_for.astimezone(dt.UTC)
+            if req.scheduled_for is not None else None)
+        if scheduled:
+            if "cap" in checked.channels:
+                # Build it once now so that a CAP problem is refused at scheduling time.
+                from tocsin.cap.services import build_campaign_cap
+
+                campaign.launched_at = campaign.scheduled_for
+                build_campaign_cap(campaign, checked.authority, checked.area, settings)
+                campaign.launched_at = None
+            s.add(campaign)
+            count = 0
+        else:
+            recipients = resolve_recipients(s, checked)
+            count = _fan_out(s, campaign, checked.authority, checked.area, recipients,
+                             settings, now)
+        if draft_id:
+            s.delete(_draft(s, draft_id, checked.authority.id))
+        record_audit(s, req.created_by, "campaign.schedule" if scheduled else "campaign.launch",
+                     target=campaign.id, source=req.source,
+                     detail={"authority": checked.authority.id, "kind": checked.kind,
+                             "environment": req.environment, "area": checked.area_name,
+                             "channels": checked.channels, "recipients": count,
+                             **({"scheduled_for": iso_utc(campaign.scheduled_for)}
+                                if scheduled else {}),
+                             **({"template_id": req.template_id} if req.template_id else {}),
+                             **({"draft_id": draft_id} if draft_id else {})})
+        return campaign.id
+
+
+def _with(req: CampaignRequest, **changes: Any) -> CampaignRequest:
+    from dataclasses import replace
+
+    return replace(req, **changes)
+
+
+def fan_out_scheduled(engine: Engine, campaign_id: str, settings: Settings | None = None,
+                      now: dt.datetime | None = None) -> int | None:
+    """Send a due scheduled campaign: claim it, resolve recipients now, publish, queue.
+
+    The claim is ``UPDATE campaign SET status='sending' WHERE id=… AND
+    status='scheduled' AND scheduled_for <= now``: with several workers exactly
+    one sees one row changed and fans out, in the same transaction. Returns
+    the number of deliveries, or ``None`` when another worker won, the campaign
+    was cancelled or is not due.
+    """
+    settings = settings or get_settings()
+    now = now or utcnow()
+    with transaction(engine) as s:
+        claimed = s.execute(
+            sa.update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.status == "scheduled",
+                   Campaign.scheduled_for <= now)
+            .values(status="sending")
+            .execution_options(synchronize_session=False))
+        if int(getattr(claimed, "rowcount", 0) or 0) != 1:
+            return None
+        campaign = s.get(Campaign, campaign_id)
+        assert campaign is not None
+        s.refresh(campaign)
+        authority = s.get(Authority, campaign.authority_id)
+        assert authority is not None
+        area = shape(json.loads(campaign.area))
+        recipients = _recipients_in_area(s, area, authority, campaign.channel_list,
+                                         list(campaign.texts), campaign.kind)
+        count = _fan_out(s, campaign, authority, area, recipients, settings, now)
+        record_audit(s, "system", "campaign.launch", target=campaign.id, source="scheduler",
+                     detail={"authority": authority.id, "kind": campaign.kind,
+                             "environment": campaign.environment, "area": campaign.area_name,
+                             "channels": campaign.channel_list, "recipients": count,
+                             "scheduled_for": iso_utc(campaign.scheduled_for)})
+        return count
+
+
+def due_scheduled(engine: Engine, now: dt.datetime | None = None, limit: int = 100) -> list[str]:
+    """Ids of scheduled campaigns whose time has come, the earliest first."""
+    now = now or utcnow()
+    with transaction(engine) as s:
+        return list(s.scalars(
+            sa.select(Campaign.id)
+            .where(Campaign.status == "scheduled", Campaign.scheduled_for <= now)
+            .order_by(Campaign.scheduled_for, Campaign.id).limit(limit)))
+
+
+# ----------------------------------------------------------------------------- lifecycle
+
+

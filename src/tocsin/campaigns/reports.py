@@ -1,0 +1,223 @@
+"""Reports: the campaigns list, one campaign's report and its pending counts (SPEC F26).
+
+Reading never writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from tocsin.campaigns.followups import _chain, _sent_order
+from tocsin.campaigns.models import Campaign
+from tocsin.core.db import iso_utc, read_transaction, table, transaction, utcnow
+from tocsin.core.settings import Settings, get_settings
+from tocsin.dispatch.models import FINAL_STATES, IN_FLIGHT, QUEUED, SENT, Delivery
+
+#: Seconds after the last submit during which a campaign still waits for receipts.
+RECEIPT_GRACE_SECONDS = 60.0
+
+
+
+def message_label(msg_type: str | None, response_type: str | None) -> str:
+    """What an operator calls a message: ``Alert`` (CAP msgType Alert, whatever its
+    kind), ``Update``, ``All clear`` (an Update with responseType AllClear) or
+    ``Cancel``."""
+    if msg_type == "Cancel":
+        return "Cancel"
+    if msg_type == "Update":
+        return "All clear" if response_type == "AllClear" else "Update"
+    return "Alert"
+
+
+def _follow_ups(s: Session, root_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """For each first message of a chain: every later message of the chain (direct or
+    through another), in sending order, as ``{"campaign_id", "msg_type",
+    "response_type", "label", "launched_at", "status"}``."""
+    out: dict[str, list[Campaign]] = {root: [] for root in root_ids}
+    owner = {root: root for root in root_ids}
+    frontier = list(root_ids)
+    while frontier:
+        found = [c for c in s.scalars(sa.select(Campaign).where(
+            Campaign.references_id.in_(frontier))) if c.id not in owner]
+        for c in found:
+            owner[c.id] = owner[str(c.references_id)]
+            out[owner[c.id]].append(c)
+        frontier = [c.id for c in found]
+    return {root: [{"campaign_id": c.id, "msg_type": c.msg_type or "Alert",
+                    "response_type": c.response_type,
+                    "label": message_label(c.msg_type, c.response_type),
+                    "launched_at": iso_utc(c.launched_at), "status": c.status}
+                   for c in sorted(members, key=_sent_order)]
+            for root, members in out.items()}
+
+
+def campaign_report(engine: Engine, campaign_id: str,
+                    settings: Settings | None = None) -> dict[str, Any]:
+    """Progress and final report of a campaign (SPEC F26). Raises ``LookupError``.
+
+    Shape: ``{"campaign_id", "cap_identifier", "environment", "kind", "status"
+    (scheduled | sending | finished | cancelled | draft), "authority_id",
+    "area_name", "texts", "launched_at", "scheduled_for", "expires_at",
+    "msg_type" (Alert | Update | Cancel), "references_id", "response_type"
+    (AllClear or None), "label" (``message_label``: Alert | Update | All clear |
+    Cancel), "follow_ups" (on a chain's first message: every later message of
+    the chain, oldest first, ``[{"campaign_id", "msg_type", "response_type",
+    "label", "launched_at", "status"}]``; ``[]`` on the others), "chain" (on
+    every message: ``{"root_id", "latest_id" (the chain's latest message that is
+    not a cancellation), "latest_label", "latest_launched_at", "all_cleared"}``), "channels":
+    {"sms": {"recipients", "segments", "cost_eur", "first_sent_at",
+    "last_sent_at", "throughput_per_s", "by_status", "by_language"}, "email":
+    {…}, "cap": {"published", "url"}}}``. Times are RFC 3339 UTC. Costs count
+    messages accepted by the provider; simulation campaigns are never billed
+    (``billed_eur`` 0, SPEC F27/F29).
+    """
+    settings = settings or get_settings()
+    d = table(Delivery)
+    with read_transaction(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        if c is None:
+            raise LookupError(f"campaign {campaign_id!r} not found")
+        by_status = s.execute(
+            sa.select(d.c.channel, d.c.state, sa.func.count())
+            .where(d.c.campaign_id == campaign_id).group_by(d.c.channel, d.c.state)
+        ).all()
+        by_language = s.execute(
+            sa.select(d.c.channel, d.c.language, sa.func.count())
+            .where(d.c.campaign_id == campaign_id).group_by(d.c.channel, d.c.language)
+        ).all()
+        reasons = s.execute(
+            sa.select(d.c.channel, d.c.error, sa.func.count())
+            .where(d.c.campaign_id == campaign_id, _failed_state(d))
+            .group_by(d.c.channel, d.c.error)
+        ).all()
+        follow_ups = (_follow_ups(s, [c.id])[c.id] if c.references_id is None else [])
+        members = [m for m in _chain(s, c) if m.msg_type != "Cancel"]
+        latest = members[-1] if members else c
+        chain = {"root_id": members[0].id if members else c.id, "latest_id": latest.id,
+                 "latest_label": message_label(latest.msg_type, latest.response_type),
+                 "latest_launched_at": iso_utc(latest.launched_at),
+                 "all_cleared": any(m.response_type == "AllClear" for m in members)}
+        sums = s.execute(
+            sa.select(d.c.channel, sa.func.count(d.c.sent_at), sa.func.min(d.c.sent_at),
+                      sa.func.max(d.c.sent_at),
+                      sa.func.sum(sa.case((d.c.sent_at.is_not(None), d.c.segments), else_=0)),
+                      sa.func.sum(sa.case((d.c.sent_at.is_not(None), d.c.cost_eur), else_=0)))
+            .where(d.c.campaign_id == campaign_id).group_by(d.c.channel)
+        ).all()
+    channels: dict[str, Any] = {}
+    open_states = {QUEUED, IN_FLIGHT}
+    busy = awaiting = False
+    for name in c.channel_list:
+        if name == "cap":
+            prefix = "" if c.environment == "live" else "/simulation"
+            channels["cap"] = {
+                "published": c.cap_xml is not None,
+                "url": f"{settings.public_base_url}{prefix}/cap/{c.cap_identifier}.xml",
+            }
+            continue
+        statuses = {st: n for ch, st, n in by_status if ch == name}
+        entry: dict[str, Any] = {
+            "recipients": sum(statuses.values()),
+            "by_status": statuses,
+            "by_language": {lang: n for ch, lang, n in by_language if ch == name},
+            "first_sent_at": None, "last_sent_at": None, "throughput_per_s": 0.0,
+        }
+        if name == "sms":
+            entry["segments"] = 0
+        entry["cost_eur"] = 0.0
+        for ch, count, first, last, segments, cost in sums:
+            if ch != name:
+                continue
+            first = first.replace(tzinfo=dt.UTC) if first and first.tzinfo is None else first
+            last = last.replace(tzinfo=dt.UTC) if last and last.tzinfo is None else last
+            entry["first_sent_at"], entry["last_sent_at"] = iso_utc(first), iso_utc(last)
+            span = (last - first).total_seconds() if first and last else 0.0
+            entry["throughput_per_s"] = round(count / span, 1) if span > 0 else float(count)
+            if name == "sms":
+                entry["segments"] = int(segments or 0)
+            entry["cost_eur"] = float(Decimal(cost or 0).quantize(Decimal("0.001")))
+            if name == "sms" and statuses.get(SENT) and last is not None and (
+                    utcnow() - last).total_seconds() < RECEIPT_GRACE_SECONDS:
+                awaiting = True
+        entry["billed_eur"] = entry["cost_eur"] if c.environment == "live" else 0.0
+        entry["final"] = sum(n for st, n in statuses.items() if st in FINAL_STATES)
+        entry["failure_reasons"] = {(err or "unknown"): n for ch, err, n in reasons
+                                    if ch == name}
+        busy = busy or any(statuses.get(st) for st in open_states)
+        channels[name] = entry
+    status = "sending" if busy or awaiting else "finished"
+    if c.status in ("cancelled", "scheduled", "draft"):
+        status = c.status
+    elif status == "finished" and c.status != "finished":
+        # Record the end once, so lists need not recompute every campaign's progress.
+        with transaction(engine) as s:
+            s.execute(sa.update(Campaign).where(Campaign.id == c.id,
+                                                Campaign.status == "sending")
+                      .values(status="finished", finished_at=utcnow()))
+    failed = sum(n for ch in channels.values() for n in ch.get("failure_reasons", {}).values())
+    return {
+        "campaign_id": c.id, "cap_identifier": c.cap_identifier, "environment": c.environment,
+        "kind": c.kind, "status": status, "failed": failed, "authority_id": c.authority_id,
+        "area_name": c.area_name, "texts": c.texts, "launched_at": iso_utc(c.launched_at),
+        "scheduled_for": iso_utc(c.scheduled_for), "expires_at": iso_utc(c.expires_at),
+        "msg_type": c.msg_type or "Alert", "references_id": c.references_id,
+        "response_type": c.response_type, "label": message_label(c.msg_type, c.response_type),
+        "follow_ups": follow_ups, "chain": chain, "channels": channels,
+    }
+
+
+def _failed_state(d: sa.Table) -> sa.ColumnElement[bool]:
+    return sa.or_(d.c.state == "failed", d.c.state == "expired")
+
+
+def list_campaigns(engine: Engine, authority_id: str | None,
+                   environment: str) -> list[dict[str, Any]]:
+    """Campaigns of an authority (all when ``None``) in one environment, newest first
+    (at most 200).
+
+    Each: ``{"campaign_id", "kind", "status", "msg_type", "response_type",
+    "references_id", "label" (Alert | Update | All clear | Cancel),
+    "follow_ups" (on a chain's first message, as in ``campaign_report``; ``[]``
+    on the others), "scheduled_for", "expires_at", "area_name", "created_at",
+    "launched_at", "channels", "recipients"}``.
+    """
+    d = table(Delivery)
+    with read_transaction(engine) as s:
+        q = sa.select(Campaign).where(Campaign.environment == environment)
+        if authority_id is not None:
+            q = q.where(Campaign.authority_id == authority_id)
+        campaigns = s.scalars(q.order_by(Campaign.created_at.desc()).limit(200)).all()
+        counts: dict[str, int] = dict(s.execute(
+            sa.select(d.c.campaign_id, sa.func.count())
+            .where(d.c.campaign_id.in_([c.id for c in campaigns])).group_by(d.c.campaign_id)
+        ).all()) if campaigns else {}
+        follow_ups = _follow_ups(s, [c.id for c in campaigns if c.references_id is None])
+        return [{"campaign_id": c.id, "kind": c.kind, "status": c.status,
+                 "msg_type": c.msg_type or "Alert", "response_type": c.response_type,
+                 "references_id": c.references_id,
+                 "label": message_label(c.msg_type, c.response_type),
+                 "follow_ups": follow_ups.get(c.id, []),
+                 "scheduled_for": iso_utc(c.scheduled_for), "expires_at": iso_utc(c.expires_at),
+                 "area_name": c.area_name, "created_at": iso_utc(c.created_at),
+                 "launched_at": iso_utc(c.launched_at),
+                 "channels": c.channel_list, "recipients": counts.get(c.id, 0)}
+                for c in campaigns]
+
+
+def pending_counts(engine: Engine, campaign_id: str) -> dict[str, dict[str, int]]:
+    """Deliveries of a campaign per channel and state (for progress displays)."""
+    d = table(Delivery)
+    out: dict[str, dict[str, int]] = {}
+    with read_transaction(engine) as s:
+        for ch, st, n in s.execute(
+            sa.select(d.c.channel, d.c.state, sa.func.count())
+            .where(d.c.campaign_id == campaign_id).group_by(d.c.channel, d.c.state)
+        ):
+            out.setdefault(ch, {})[st] = n
+    return out

@@ -1,0 +1,222 @@
+"""Targeting and estimates: who an area reaches, per channel and language (SPEC F12, F14).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from tocsin.authorities.models import Authority
+from tocsin.campaigns import rules
+from tocsin.campaigns.checks import CampaignRequest, _check, _Checked, _local
+from tocsin.core.db import iso_utc, read_transaction, table
+from tocsin.core.settings import Settings, get_settings
+from tocsin.dispatch.models import Delivery
+from tocsin.geo.areas import area_km2
+from tocsin.geo.spatial import subscribers_in_area
+from tocsin.messages.content import (
+    language_name,
+)
+from tocsin.messages.sms import analyse
+from tocsin.subscribers.models import ContactPoint, Subscriber
+
+_BATCH = 10_000
+
+
+
+@dataclass
+class Recipient:
+    """One delivery to make: ``language`` is the text they get, ``wanted`` their own
+    language (``None`` unknown), ``subscriber`` the subscriber it was found through."""
+
+    channel: str
+    address: str
+    language: str
+    wanted: str | None = None
+    subscriber: str | None = None
+
+
+_CHANNEL_OF = {"mobile": "sms", "email": "email"}
+_KIND_OF = {"sms": "mobile", "email": "email"}
+
+
+def _reachable(kind: str) -> list[sa.ColumnElement[bool]]:
+    """Which contact points a campaign of ``kind`` may reach (SPEC F8, F12)."""
+    where: list[sa.ColumnElement[bool]] = [ContactPoint.verified_at.is_not(None),
+                                           ContactPoint.invalid_at.is_(None)]
+    if kind == "information":
+        where.append(ContactPoint.info_opt_in.is_(True))
+    return where
+
+
+def _recipients_in_area(session: Session, area: BaseGeometry, authority: Authority,
+                        channels: list[str], languages: list[str], kind: str) -> list[Recipient]:
+    ids = subscribers_in_area(session, area)
+    wanted = [k for k, c in _CHANNEL_OF.items() if c in channels]
+    if not ids or not wanted:
+        return []
+    fallback = rules.fallback_order(authority.language_fallback, authority.language_list)
+    seen: set[tuple[str, str]] = set()
+    out: list[Recipient] = []
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start:start + _BATCH]
+        rows = session.execute(
+            sa.select(ContactPoint.kind, ContactPoint.value, Subscriber.language,
+                      Subscriber.id)
+            .join(Subscriber, Subscriber.id == ContactPoint.subscriber_id)
+            .where(ContactPoint.subscriber_id.in_(chunk), ContactPoint.kind.in_(wanted),
+                   *_reachable(kind))
+            .order_by(ContactPoint.subscriber_id, ContactPoint.id)
+        ).all()
+        for ckind, value, language, subscriber in rows:
+            key = (_CHANNEL_OF[ckind], value)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Recipient(key[0], value,
+                                 rules.choose_language(language, fallback, languages),
+                                 language, str(subscriber)))
+    return out
+
+
+def resolve_recipients(session: Session, checked: _Checked) -> list[Recipient]:
+    """One recipient per distinct phone number and e-mail address with an address in the area.
+
+    Each gets their own language if a text exists in it, else the first
+    language with a text in the authority's fallback order
+    (``authority.language_fallback``, else its official languages then fr, nl,
+    de, en; ``rules.choose_language``). A contact point shared by several
+    subscribers gets the language of the first subscriber imported (lowest id).
+    Only verified contact points (SPEC F8), never one marked invalid (a hard
+    bounce); ``information`` only to contact points that opted in (F12).
+    """
+    return _recipients_in_area(session, checked.area, checked.authority, checked.channels,
+                               list(checked.texts), checked.kind)
+
+
+def _recipients_of(session: Session, campaign_ids: list[str], authority: Authority,
+                   channels: list[str], languages: list[str], kind: str) -> list[Recipient]:
+    """The recipients of earlier campaigns (their deliveries), still reachable, in the
+    language they would get now. A contact point deleted since (SPEC F9) is skipped."""
+    d = table(Delivery)
+    wanted = [_KIND_OF[c] for c in channels if c in _KIND_OF]
+    if not wanted or not campaign_ids:
+        return []
+    fallback = rules.fallback_order(authority.language_fallback, authority.language_list)
+    rows = session.execute(
+        sa.select(ContactPoint.kind, ContactPoint.value, Subscriber.language)
+        .join(Subscriber, Subscriber.id == ContactPoint.subscriber_id)
+        .join(d, sa.and_(d.c.address == ContactPoint.value,
+                         d.c.channel == sa.case((ContactPoint.kind == "mobile", "sms"),
+                                                else_="email")))
+        .where(d.c.campaign_id.in_(campaign_ids), ContactPoint.kind.in_(wanted),
+               *_reachable(kind))
+        .order_by(ContactPoint.subscriber_id, ContactPoint.id)
+    ).all()
+    seen: set[tuple[str, str]] = set()
+    out: list[Recipient] = []
+    for ckind, value, language in rows:
+        key = (_CHANNEL_OF[ckind], value)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Recipient(key[0], value, rules.choose_language(language, fallback, languages)))
+    return out
+
+
+def _sms_facts(texts: dict[str, str], price: Decimal) -> dict[str, dict[str, Any]]:
+    facts = {}
+    for lang, text in texts.items():
+        a = analyse(text)
+        facts[lang] = {"encoding": a.encoding, "segments": a.segments,
+                       "cost_eur": a.cost_eur(price)}
+    return facts
+
+
+def _sms_texts(content: dict[str, dict[str, str]]) -> dict[str, str]:
+    return {lang: entry["sms"] for lang, entry in content.items()}
+
+
+def _language_warnings(checked: _Checked, recipients: list[Recipient]) -> list[dict[str, str]]:
+    """One warning per official language of the authority without a text, with how many
+    recipients (people) who read it will get which language instead."""
+    out: list[dict[str, str]] = []
+    authority = checked.authority
+    fallback = rules.fallback_order(authority.language_fallback, authority.language_list)
+    for lang in authority.language_list:
+        if lang in checked.texts or lang not in rules.LANGUAGES:
+            continue
+        instead = language_name(rules.choose_language(lang, fallback, list(checked.texts)))
+        people = {r.subscriber or r.address for r in recipients if r.wanted == lang}
+        name = language_name(lang)
+        if people:
+            n = len(people)
+            message = (f"No {name} text: the {n} {name}-speaking recipient"
+                       f"{'s' if n != 1 else ''} will get {instead}")
+        else:
+            message = (f"No {name} text, although {name} is an official language of "
+                       f"{authority.name(lang)} (nobody in the area reads {name} now; "
+                       f"they would get {instead})")
+        out.append({"field": f"text.{lang}", "message": message})
+    return out
+
+
+def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
+              ) -> dict[str, Any]:
+    by_lang: dict[str, Counter[str]] = {"sms": Counter(), "email": Counter()}
+    for r in recipients:
+        by_lang[r.channel][r.language] += 1
+    facts = _sms_facts(_sms_texts(checked.content), price)
+    cost = sum((facts[lang]["cost_eur"] * n for lang, n in by_lang["sms"].items()), Decimal(0))
+    expires = checked.expires_at
+    return {
+        "area_name": checked.area_name,
+        "area_names": checked.area_names,
+        "area_km2": round(area_km2(checked.area), 3),
+        "recipients": {c: sum(by_lang[c].values()) for c in ("sms", "email")
+                       if c in checked.channels},
+        "by_language": {c: dict(by_lang[c]) for c in ("sms", "email") if c in checked.channels},
+        "sms": {"encoding": ",".join(sorted({f["encoding"] for f in facts.values()})),
+                "segments": max(f["segments"] for f in facts.values()),
+                "by_language": {k: {"encoding": v["encoding"], "segments": v["segments"]}
+                                for k, v in facts.items()},
+                "cost_eur": float(cost.quantize(Decimal("0.001")))},
+        "content": checked.content,
+        "email_mode": rules.email_mode(checked.kind),
+        "cap": {"msg_type": "Alert", "scope": rules.cap_scope(checked.kind)},
+        "expires_at": iso_utc(expires),
+        "expires_local": _local(expires) if expires is not None else None,
+        "warnings": _language_warnings(checked, recipients) + checked.warnings,
+    }
+
+
+def estimate_campaign(engine: Engine, req: CampaignRequest,
+                      settings: Settings | None = None) -> dict[str, Any]:
+    """Recipients per channel and language, SMS segments and cost, before launch (F14, F17).
+
+    Returns ``{"area_name", "area_names": {lang: name}, "area_km2",
+    "recipients": {"sms": n, "email": n}, "by_language": {"sms": {"fr": n},
+    "email": {…}}, "sms": {"encoding", "segments", "by_language", "cost_eur"},
+    "content": {lang: {field: text}} (the complete content that would be sent),
+    "email_mode", "cap": {"msg_type", "scope"}, "expires_at" (RFC 3339 UTC, the
+    given or default expiry), "expires_local" (``YYYY-MM-DD HH:MM``
+    Europe/Brussels), "warnings": [{"field", "message"}]}``. Warnings never
+    block a launch: an official language of the authority without a text (and
+    how many recipients get which language instead), a template deleted since.
+    Raises ``CampaignInputError``.
+    """
+    settings = settings or get_settings()
+    price = Decimal(settings.sms_segment_price_eur)
+    with read_transaction(engine) as s:
+        checked = _check(s, req, settings)
+        recipients = resolve_recipients(s, checked)
+    return _estimate(checked, recipients, price)
+
+

@@ -1,0 +1,27 @@
+"""The ``tocsin`` command: database, subscribers, campaigns, CAP, worker, web server.
+
+One module per area; each defines its commands on its own Typer group, which this
+package mounts. Commands parse input, call one service and render its result.
+Input errors exit 1 with a message naming the field and the reason, and never a
+traceback.
+"""
+
+from __future__ import annotations
+
+from tocsin.cli import db, email, messages, processes, subscribers, users  # noqa: F401
+from tocsin.cli.app import app
+from tocsin.cli.campaigns import campaign_app
+from tocsin.cli.cap import cap_app
+from tocsin.cli.db import db_app
+from tocsin.cli.email import email_app
+from tocsin.cli.messages import message_app
+from tocsin.cli.subscribers import subscribers_app
+
+app.add_typer(db_app, name="db")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(cap_app, name="cap")
+app.add_typer(message_app, name="message")
+app.add_typer(email_app, name="email")
+
+__all__ = ["app"]

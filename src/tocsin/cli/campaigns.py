@@ -1,0 +1,333 @@
+"""Campaigns: ``tocsin campaign send|update|all-clear|cancel``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tocsin.cli.common import EXIT_INPUT, EXIT_UNFINISHED, ensure_schema, err, fail, out
+from tocsin.core.settings import get_settings
+
+campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns (alerts and other messages).")
+
+def _parse_texts(values: list[str]) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for v in values:
+        lang, sep, text = v.partition("=")
+        if not sep:
+            raise fail("text", f"{v!r} is not LANG=TEXT (e.g. fr=\"Restez à l'intérieur\")")
+        lang = lang.strip().lower()
+        if lang in texts:
+            raise fail(f"text.{lang}", "given twice")
+        texts[lang] = text
+    return texts
+
+
+def _parse_content(values: list[str]) -> dict[str, dict[str, str]]:
+    """``LANG.FIELD=text`` options -> ``{lang: {field: text}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for v in values:
+        key, sep, text = v.partition("=")
+        lang, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise fail("content", f"{v!r} is not LANG.FIELD=TEXT "
+                                   "(e.g. fr.email_subject=\"Coupure d'eau\")")
+        entry = out.setdefault(lang.lower(), {})
+        if name in entry:
+            raise fail(f"content.{lang}.{name}", "given twice")
+        entry[name] = text
+    return out
+
+
+def _parse_fields(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        name, sep, value = v.partition("=")
+        if not sep:
+            raise fail("fields", f"{v!r} is not NAME=VALUE (e.g. street=\"Rue Haute\")")
+        out[name.strip()] = value
+    return out
+
+
+def _parse_time(option: str, text: str) -> Any:
+    """A ``--at`` / ``--expires`` value read in Europe/Brussels time, as aware UTC, or None."""
+    from tocsin.campaigns.rules import parse_local_time
+
+    if not text.strip():
+        return None
+    try:
+        return parse_local_time(text)
+    except ValueError as exc:
+        field = {"at": "scheduled_for", "expires": "expires_at"}[option]
+        raise fail(field, str(exc)) from None
+
+
+@campaign_app.command("send")
+def campaign_send(
+    authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
+    area: Path | None = typer.Option(None, "--area", help="GeoJSON Polygon/MultiPolygon file."),
+    municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
+    text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
+    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
+    kind: str = typer.Option("alert", "--kind",
+                             help="alert|warning|information|test|exercise|group"),
+    environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask to confirm a live campaign."),
+    at: str = typer.Option("", "--at", help='Send later: "YYYY-MM-DD HH:MM", Europe/Brussels '
+                                            "time (a running `tocsin worker` sends it)."),
+    expires: str = typer.Option("", "--expires", help='CAP expires: "YYYY-MM-DD HH:MM", '
+                                                      "Europe/Brussels time (default by "
+                                                      "kind: alert, warning, group +24 h; "
+                                                      "information +7 days; test, exercise "
+                                                      "+1 h)."),
+    content: list[str] = typer.Option([], "--content", help='LANG.FIELD="text" overriding one '
+                                      "field (sms, voice, email_subject, email_text, "
+                                      "email_html, cap_event, cap_headline, cap_description, "
+                                      "cap_instruction)."),
+    fields: list[str] = typer.Option([], "--field", help='NAME="value" for a {NAME} '
+                                                         "placeholder."),
+    receipt_timeout: float = typer.Option(30.0, "--receipt-timeout", min=0,
+                                          help="Seconds to wait for SMS delivery receipts."),
+    send_timeout: float = typer.Option(120.0, "--send-timeout", min=0,
+                                       help="Seconds without progress before giving up on "
+                                            "a channel (its deliveries stay queued)."),
+    category: str = typer.Option("", "--category"),
+    event: str = typer.Option("", "--event"),
+    urgency: str = typer.Option("", "--urgency"),
+    severity: str = typer.Option("", "--severity"),
+    certainty: str = typer.Option("", "--certainty"),
+    as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
+) -> None:
+    """Launch a campaign and send it until every delivery is final.
+
+    Exit 0: every channel finished; 1: input error (nothing written); 3: some
+    channel could not finish (its deliveries stay queued for a running worker).
+    """
+    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, launch_campaign
+
+    texts = _parse_texts(text)
+    overrides, values = _parse_content(content), _parse_fields(fields)
+    scheduled_for, expires_at = _parse_time("at", at), _parse_time("expires", expires)
+    area_data: bytes | None = None
+    if area is not None:
+        try:
+            area_data = area.read_bytes()
+        except OSError as exc:
+            raise fail("area", f"cannot read {area}: {exc.strerror}") from None
+    req = CampaignRequest(
+        authority_id=authority, texts=texts, channels=channels.split(","),
+        area_geojson=area_data, municipality_nis=municipality, kind=kind,
+        environment=environment, created_by="cli", source="cli",
+        cap={"category": category, "event": event, "urgency": urgency, "severity": severity,
+             "certainty": certainty},
+        content=overrides, fields=values, scheduled_for=scheduled_for, expires_at=expires_at,
+    )
+    engine = ensure_schema()
+    if environment == "live" and not yes:
+        if not sys.stdin.isatty():
+            raise fail("environment", "a live campaign needs --yes when not run interactively")
+        if not typer.confirm(f"Send a LIVE {kind} to the real population of {authority}?"):
+            raise typer.Exit(EXIT_INPUT)
+    try:
+        campaign_id = launch_campaign(engine, req)
+    except CampaignInputError as exc:
+        raise fail(exc.field, exc.reason) from None
+    if scheduled_for is not None:
+        err.print(f"campaign {campaign_id} scheduled for {at} Europe/Brussels "
+                  f"({environment}); a running `tocsin worker` sends it then")
+        if as_json:
+            print(json.dumps({"campaign_id": campaign_id, "status": "scheduled",
+                              "scheduled_for": scheduled_for.isoformat()}))
+        return
+    _send_follow_up(engine, campaign_id, receipt_timeout, send_timeout, as_json,
+                    f" ({environment})")
+
+
+def _follow_up_request(authority: str, text: list[str], channels: str, kind: str,
+                       area: Path | None, municipality: str | None, content: list[str],
+                       fields: list[str], expires: str, category: str, event: str,
+                       urgency: str, severity: str, certainty: str) -> Any:
+    from tocsin.campaigns.services import CampaignRequest
+
+    area_data: bytes | None = None
+    if area is not None:
+        try:
+            area_data = area.read_bytes()
+        except OSError as exc:
+            raise fail("area", f"cannot read {area}: {exc.strerror}") from None
+    return CampaignRequest(
+        authority_id=authority, texts=_parse_texts(text),
+        channels=[c for c in channels.split(",") if c.strip()], area_geojson=area_data,
+        municipality_nis=municipality, kind=kind, environment="", created_by="cli",
+        source="cli", content=_parse_content(content), fields=_parse_fields(fields),
+        expires_at=_parse_time("expires", expires),
+        cap={"category": category, "event": event, "urgency": urgency, "severity": severity,
+             "certainty": certainty},
+    )
+
+
+def _run_follow_up(service: Callable[..., str], campaign_id: str, req: Any,
+                   receipt_timeout: float, send_timeout: float, as_json: bool) -> None:
+    """Write an update or all-clear with ``service`` (nothing on an input error), then send it."""
+    from tocsin.campaigns.services import CampaignInputError
+
+    engine = ensure_schema()
+    try:
+        new_id = service(engine, campaign_id, req)
+    except CampaignInputError as exc:
+        raise fail(exc.field, exc.reason) from None
+    _send_follow_up(engine, new_id, receipt_timeout, send_timeout, as_json)
+
+
+def _send_follow_up(engine: Any, campaign_id: str, receipt_timeout: float,
+                    send_timeout: float, as_json: bool, note: str = "") -> None:
+    """Send an accepted campaign here until done, print its report; exit 3 if a channel
+    could not send (its deliveries stay queued for a running worker)."""
+    from tocsin.campaigns.services import campaign_report
+
+    err.print(f"campaign {campaign_id} accepted{note}")
+    unfinished = asyncio.run(_send_until_done(engine, campaign_id, receipt_timeout,
+                                              send_timeout))
+    report = campaign_report(engine, campaign_id)
+    report["unfinished_channels"] = unfinished
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        _print_report(report)
+    if unfinished:
+        err.print(f"[yellow]channel(s) {', '.join(unfinished)} could not send; their "
+                  f"deliveries stay queued for a running `tocsin worker`[/]")
+        raise typer.Exit(EXIT_UNFINISHED)
+
+
+@campaign_app.command("update")
+def campaign_update(
+    campaign_id: str = typer.Argument(..., help="The campaign to update: its id or CAP "
+                                                  "identifier (BE-TOCSIN-…)."),
+    text: list[str] = typer.Option([], "--text", help='LANG="new text", once per language.'),
+    area: Path | None = typer.Option(None, "--area", help="A new (bigger) area, GeoJSON."),
+    municipality: str | None = typer.Option(None, "--municipality", help="New area: NIS code."),
+    channels: str = typer.Option("", "--channels", help="sms,email,cap (default: the "
+                                                        "original's)."),
+    kind: str = typer.Option("", "--kind", help="Default: the original's kind."),
+    authority: str = typer.Option("", "--authority", help="Refuse unless it owns the "
+                                                          "campaign."),
+    content: list[str] = typer.Option([], "--content", help='LANG.FIELD="text".'),
+    fields: list[str] = typer.Option([], "--field", help='NAME="value".'),
+    expires: str = typer.Option("", "--expires", help='"YYYY-MM-DD HH:MM" Europe/Brussels.'),
+    category: str = typer.Option("", "--category"),
+    event: str = typer.Option("", "--event"),
+    urgency: str = typer.Option("", "--urgency"),
+    severity: str = typer.Option("", "--severity"),
+    certainty: str = typer.Option("", "--certainty"),
+    receipt_timeout: float = typer.Option(30.0, "--receipt-timeout", min=0),
+    send_timeout: float = typer.Option(120.0, "--send-timeout", min=0),
+    as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
+) -> None:
+    """Send an update (CAP Update) to the original recipients and everyone in the new area."""
+    from tocsin.campaigns.services import update_campaign
+
+    req = _follow_up_request(authority, text, channels, kind, area, municipality, content,
+                             fields, expires, category, event, urgency, severity, certainty)
+    _run_follow_up(update_campaign, campaign_id, req, receipt_timeout, send_timeout, as_json)
+
+
+@campaign_app.command("all-clear")
+def campaign_all_clear(
+    campaign_id: str = typer.Argument(..., help="The campaign whose danger is over: its "
+                                                  "id or CAP identifier."),
+    text: list[str] = typer.Option([], "--text", help='LANG="text" (default: a standard '
+                                                      "end-of-alert text per language)."),
+    channels: str = typer.Option("", "--channels", help="Default: the original's."),
+    authority: str = typer.Option("", "--authority", help="Refuse unless it owns the "
+                                                          "campaign."),
+    receipt_timeout: float = typer.Option(30.0, "--receipt-timeout", min=0),
+    send_timeout: float = typer.Option(120.0, "--send-timeout", min=0),
+    as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
+) -> None:
+    """Send the all-clear (CAP Update, responseType AllClear) to the original recipients."""
+    from tocsin.campaigns.services import all_clear
+
+    req = _follow_up_request(authority, text, channels, "", None, None, [], [], "", "", "",
+                             "", "", "")
+    _run_follow_up(all_clear, campaign_id, req, receipt_timeout, send_timeout, as_json)
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(
+    campaign_id: str = typer.Argument(..., help="The campaign to cancel (with every "
+                                                  "update of it): its id or CAP "
+                                                  "identifier."),
+    authority: str = typer.Option("", "--authority", help="Refuse unless it owns the "
+                                                          "campaign."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Cancel a campaign: unsent deliveries stop, a CAP Cancel is published (if it had CAP)."""
+    from tocsin.campaigns.services import CampaignInputError, cancel_campaign
+
+    engine = ensure_schema()
+    try:
+        result = cancel_campaign(engine, campaign_id, "cli", authority_id=authority or None)
+    except CampaignInputError as exc:
+        raise fail(exc.field, exc.reason) from None
+    if as_json:
+        print(json.dumps(result))
+        return
+    err.print(f"campaign {campaign_id} cancelled: {result['stopped']} unsent message(s) "
+              f"stopped" + (f"; CAP Cancel {result['cap_identifier']} published"
+                            if result["cap_identifier"] else ""), highlight=False)
+
+
+async def _send_until_done(engine: Any, campaign_id: str, receipt_timeout: float,
+                           send_timeout: float) -> list[str]:
+    """Send this campaign with the simulators and configured providers, showing progress."""
+    from tocsin.dispatch.models import IN_FLIGHT, QUEUED
+    from tocsin.dispatch.services import send_campaign
+    from tocsin.dispatch.worker import sender_factories, start_simulators, stop_simulators
+
+    sims = await start_simulators()
+    try:
+        with Progress(TextColumn("{task.description:6}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                      console=err) as bar:
+            bars: dict[str, Any] = {}
+
+            def show(counts: dict[str, dict[str, int]]) -> None:
+                for ch, states in counts.items():
+                    total = sum(states.values())
+                    if ch not in bars:
+                        bars[ch] = bar.add_task(ch, total=total)
+                    bar.update(bars[ch], completed=total - states.get(QUEUED, 0)
+                               - states.get(IN_FLIGHT, 0))
+
+            return await send_campaign(
+                engine, campaign_id, sender_factories(get_settings(), sims),
+                receipt_timeout=receipt_timeout, send_timeout=send_timeout, on_progress=show)
+    finally:
+        await stop_simulators(sims)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    label = report.get("label", "Alert")
+    out.print(f"[bold]{report['kind'].upper()}[/]"
+              + (f" ({label})" if label != "Alert" else "")
+              + f" {report['area_name']} — {report['environment']} — campaign "
+              f"{report['campaign_id']} ({report['cap_identifier']})")
+    for ch, c in report["channels"].items():
+        if ch == "cap":
+            out.print(f"  cap: published={c['published']} {c['url']}")
+            continue
+        cost = (f"cost {c['cost_eur']:.3f} EUR" if report["environment"] == "live"
+                else f"cost estimate {c['cost_eur']:.3f} EUR, not billed (simulation)")
+        out.print(f"  {ch}: {c['recipients']} recipients {c['by_status']} "
+                  f"languages {c['by_language']} {cost} "
+                  f"{c['throughput_per_s']}/s", highlight=False)
+
+

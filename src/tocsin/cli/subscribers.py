@@ -1,0 +1,43 @@
+"""Subscriber registrations: ``tocsin subscribers import``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from tocsin.cli.common import EXIT_INPUT, ensure_schema, err, fail
+
+subscribers_app = typer.Typer(no_args_is_help=True, help="Subscriber registrations.")
+
+@subscribers_app.command("import")
+def subscribers_import(
+    file: Path = typer.Argument(..., help="CSV: subscriber_id,language,mobile,email,lat,lon"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check only; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Import subscribers from CSV: all rows or none (every bad row is reported)."""
+    from tocsin.subscribers.importer import import_subscribers
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise fail("file", f"cannot read {file}: {exc.strerror}") from None
+    engine = ensure_schema()
+    report = import_subscribers(engine, data, dry_run=dry_run)
+    out = report.to_json()
+    if as_json:
+        print(json.dumps(out))
+    for e in out["errors"]:
+        err.print(f"line {e['line']}: {e['field']} {e['value']!r}: {e['reason']}",
+                  highlight=False)
+    if out["errors"]:
+        lines = len({e["line"] for e in out["errors"]})
+        err.print(f"[red]{len(out['errors'])} error(s) on {lines} line(s): nothing imported[/]")
+        raise typer.Exit(EXIT_INPUT)
+    verb = "would import" if dry_run else "imported"
+    err.print(f"{verb} {out['subscribers']} subscribers, {out['addresses']} addresses "
+              f"from {out['rows']} rows")
+
+
