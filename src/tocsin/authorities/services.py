@@ -18,9 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from tocsin.authorities.models import AuditEntry, Authority, User
+from tocsin.authorities.policy import ROLES
 from tocsin.core.db import transaction
-
-ROLES = ("federal_operator", "admin", "operator", "viewer")
 
 _hasher = PasswordHasher()
 # Verified when the username is unknown, so that a failed login takes the same
