@@ -33,6 +33,10 @@ class Authority(Base):
     language_fallback: Mapped[str | None] = mapped_column(sa.String(32))
     sms_max_segments: Mapped[int | None] = mapped_column(sa.SmallInteger)
     agreement_type: Mapped[int] = mapped_column(sa.SmallInteger, default=1)
+    # Two-person rule: live alerts wait for a second user's approval (off by default,
+    # so that a lone operator at night is never blocked; simulation never waits).
+    two_person_rule: Mapped[bool] = mapped_column(sa.Boolean, default=False,
+                                                  server_default=sa.false())
     population: Mapped[int | None] = mapped_column(sa.Integer)
     territory: Mapped[str] = mapped_column(sa.Text)  # GeoJSON geometry, WGS84
     min_lon: Mapped[float] = mapped_column(sa.Float)
@@ -78,3 +82,62 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(sa.String(200))
     source: Mapped[str | None] = mapped_column(sa.String(200))  # IP address, "cli", ...
     detail: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+
+
+class Partnership(Base):
+    """An ad-hoc partnership of two neighbouring municipalities (F3).
+
+    Proposed by ``proposer_id``'s admin, accepted by ``partner_id``'s; while it is
+    accepted, not revoked and before ``ends_at``, either may target into the
+    other's territory.
+    """
+
+    __tablename__ = "partnership"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposer_id: Mapped[str] = mapped_column(sa.ForeignKey("authority.id"), index=True)
+    partner_id: Mapped[str] = mapped_column(sa.ForeignKey("authority.id"), index=True)
+    reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    proposed_by: Mapped[str] = mapped_column(sa.String(120))
+    proposed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_by: Mapped[str | None] = mapped_column(sa.String(120))
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(sa.String(120))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Cooperation(Base):
+    """A structural cooperation of municipalities, each with its own agreement (F4)."""
+
+    __tablename__ = "cooperation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    created_by: Mapped[str] = mapped_column(sa.String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CooperationMember(Base):
+    """One member authority of a cooperation (an authority is in at most one)."""
+
+    __tablename__ = "cooperation_member"
+
+    authority_id: Mapped[str] = mapped_column(sa.ForeignKey("authority.id"), primary_key=True)
+    cooperation_id: Mapped[int] = mapped_column(sa.ForeignKey("cooperation.id"), index=True)
+
+
+class TrainingRecord(Base):
+    """A training the federal operator recorded for a user (F5: ``lbsms`` =
+    location-based SMS)."""
+
+    __tablename__ = "training_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("app_user.id"), index=True)
+    topic: Mapped[str] = mapped_column(sa.String(32))
+    trained_on: Mapped[dt.date] = mapped_column(sa.Date)
+    trainer: Mapped[str] = mapped_column(sa.String(200))
+    recorded_by: Mapped[str] = mapped_column(sa.String(120))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -21,7 +21,12 @@ class Campaign(Base):
     ``cap_headline``, ``cap_description``, ``cap_instruction``), every field
     filled at launch. ``area`` is the target GeoJSON geometry (WGS84) already
     clipped to the authority's territory; ``channels`` e.g. ``"sms,email,cap"``.
-    ``status``: draft | scheduled | sending | finished | cancelled.
+    ``status``: draft | awaiting_approval | scheduled | sending | finished | cancelled.
+    Two-person rule: a live campaign of an authority that requires it waits in
+    ``awaiting_approval`` until ``approved_by`` (never ``created_by``) approves it.
+    Acting on behalf: ``acting_authority_id`` is the authority whose operator
+    prepared it for ``authority_id`` (the federal operator on duty), and
+    ``on_behalf_request`` records who asked, when and how.
 
     CAP 1.2 §3.2.1: ``msg_type`` Alert | Update | Cancel, ``scope`` Public |
     Restricted | Private. An Update or Cancel names the campaign it refers to in
@@ -75,7 +80,23 @@ class Campaign(Base):
     launched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     fanout_done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    approved_by: Mapped[str | None] = mapped_column(sa.String(120))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acting_authority_id: Mapped[str | None] = mapped_column(sa.String(8))
+    on_behalf_request: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
     @property
     def channel_list(self) -> list[str]:
         return [c for c in self.channels.split(",") if c]
+
+
+class CampaignMemberReach(Base):
+    """How many recipients of a cooperation's campaign each member reached, by
+    primary residence (F4: billing splits the campaign by these counts)."""
+
+    __tablename__ = "campaign_member_reach"
+
+    campaign_id: Mapped[str] = mapped_column(sa.ForeignKey("campaign.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    authority_id: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    recipients: Mapped[int] = mapped_column(sa.Integer)
