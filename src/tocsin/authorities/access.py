@@ -179,3 +179,11 @@ def audited_denials(engine: Engine, source: str | None = None) -> Iterator[None]
                    source=source, detail={"action": str(exc.action), "rule": exc.rule,
                                           "authority_id": exc.actor.authority.id})
         raise
+
+
+def command_line_actor(engine: Engine, authority_id: str) -> Actor:
+    """:func:`cli_actor` in its own read transaction (for CLI commands)."""
+    from tocsin.core.db import read_transaction
+
+    with read_transaction(engine) as s:
+        return cli_actor(s, authority_id)

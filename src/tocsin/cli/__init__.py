@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tocsin.cli import db, email, messages, processes, subscribers, users  # noqa: F401
 from tocsin.cli.app import app
+from tocsin.cli.authorities import authorities_app
 from tocsin.cli.campaigns import campaign_app
 from tocsin.cli.cap import cap_app
 from tocsin.cli.db import db_app
@@ -23,5 +24,6 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(cap_app, name="cap")
 app.add_typer(message_app, name="message")
 app.add_typer(email_app, name="email")
+app.add_typer(authorities_app, name="authorities")
 
 __all__ = ["app"]

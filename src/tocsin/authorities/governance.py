@@ -1,0 +1,274 @@
+"""Governance use cases: agreements, training records, cooperations, partnerships and
+the two-person rule (SPEC F1–F5).
+
+Every function takes the :class:`~tocsin.authorities.policy.Actor` who acts, asks
+the policy through ``authorities.access`` and writes its change and the audit
+entry in one transaction. Bad input raises ``GovernanceError(field, reason)``;
+a refusal raises ``access.Denied`` (audited).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from tocsin.authorities.access import (
+    audited_denials,
+    authority_facts,
+    partners_in_force,
+    require,
+)
+from tocsin.authorities.models import (
+    Authority,
+    Cooperation,
+    CooperationMember,
+    Partnership,
+    TrainingRecord,
+    User,
+)
+from tocsin.authorities.policy import AGREEMENTS, MUNICIPALITY, Action, Actor, Target
+from tocsin.authorities.services import record_audit
+from tocsin.core.db import read_transaction, transaction, utcnow
+
+#: Two territories closer than this (WGS84 degrees, about 50–70 m in Belgium) touch:
+#: the reference boundaries are simplified, so shared borders are not exact.
+NEIGHBOUR_TOLERANCE_DEG = 0.0007
+#: The longest an ad-hoc partnership may run before it is proposed again.
+MAX_PARTNERSHIP = dt.timedelta(days=366)
+TRAINING_TOPICS = ("lbsms",)
+NAME_MAX = 200
+REASON_MAX = 500
+
+
+class GovernanceError(ValueError):
+    """Bad input: ``field`` names what is wrong, ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PartnershipInfo:
+    """A partnership as pages and the CLI show it; ``state`` is ``proposed``,
+    ``accepted``, ``ended`` or ``expired``."""
+
+    id: int
+    proposer_id: str
+    proposer_name: str
+    partner_id: str
+    partner_name: str
+    reason: str
+    ends_at: dt.datetime
+    state: str
+    proposed_by: str
+    accepted_by: str | None
+
+
+def _authority(s: Session, authority_id: str, field: str = "authority") -> Authority:
+    authority = s.get(Authority, authority_id)
+    if authority is None:
+        raise GovernanceError(field, f"no authority {authority_id!r}")
+    return authority
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def territories_touch(a: Authority, b: Authority) -> bool:
+    """Whether the territories of ``a`` and ``b`` share a border (within
+    ``NEIGHBOUR_TOLERANCE_DEG``)."""
+    from tocsin.geo.areas import territory_of
+
+    return bool(shapely.dwithin(territory_of(a), territory_of(b), NEIGHBOUR_TOLERANCE_DEG))
+
+
+def set_agreement(engine: Engine, actor: Actor, authority_id: str, agreement_type: int,
+                  source: str | None = None) -> None:
+    """Give ``authority_id`` agreement ``agreement_type`` (0 none, 1 population and
+    groups, 2 groups only; F2). Federal operator only."""
+    if agreement_type not in AGREEMENTS:
+        raise GovernanceError("agreement_type", f"{agreement_type!r} is not one of 0, 1, 2")
+    with audited_denials(engine, source), transaction(engine) as s:
+        require(actor, Action.AUTHORITIES_MANAGE, target_id=authority_id)
+        authority = _authority(s, authority_id)
+        before = authority.agreement_type
+        authority.agreement_type = agreement_type
+        record_audit(s, actor.username, "authority.agreement", target=authority_id,
+                     source=source, detail={"from": before, "to": agreement_type})
+
+
+def set_two_person_rule(engine: Engine, actor: Actor, authority_id: str, required: bool,
+                        source: str | None = None) -> None:
+    """Require (or not) a second user's approval of the authority's live alerts."""
+    with audited_denials(engine, source), transaction(engine) as s:
+        authority = _authority(s, authority_id)
+        require(actor, Action.SETTINGS_MANAGE, Target(authority=authority_facts(authority)),
+                target_id=authority_id)
+        authority.two_person_rule = required
+        record_audit(s, actor.username, "authority.two_person_rule", target=authority_id,
+                     source=source, detail={"required": required})
+
+
+def record_training(engine: Engine, actor: Actor, username: str, trained_on: dt.date,
+                    trainer: str, topic: str = "lbsms", source: str | None = None) -> int:
+    """Record that ``username`` was trained on ``topic`` (F5) by ``trainer`` on
+    ``trained_on``; returns the record id. Federal operator only."""
+    if topic not in TRAINING_TOPICS:
+        raise GovernanceError("topic", f"{topic!r} is not one of {', '.join(TRAINING_TOPICS)}")
+    trainer = trainer.strip()
+    if not trainer:
+        raise GovernanceError("trainer", "name the trainer")
+    if len(trainer) > NAME_MAX:
+        raise GovernanceError("trainer", f"at most {NAME_MAX} characters")
+    if trained_on > utcnow().date():
+        raise GovernanceError("trained_on", "a training cannot be recorded before it happens")
+    with audited_denials(engine, source), transaction(engine) as s:
+        require(actor, Action.AUTHORITIES_MANAGE, target_id=username)
+        user = s.scalar(sa.select(User).where(User.username == username))
+        if user is None:
+            raise GovernanceError("username", f"no user {username!r}")
+        record = TrainingRecord(user_id=user.id, topic=topic, trained_on=trained_on,
+                                trainer=trainer, recorded_by=actor.username)
+        s.add(record)
+        s.flush()
+        record_audit(s, actor.username, "training.record", target=username, source=source,
+                     detail={"topic": topic, "trained_on": trained_on.isoformat()})
+        return record.id
+
+
+def create_cooperation(engine: Engine, actor: Actor, name: str, member_ids: list[str],
+                       source: str | None = None) -> int:
+    """A structural cooperation of at least two municipalities, each in no other
+    cooperation (F4); returns its id. Federal operator only."""
+    name = name.strip()
+    if not name:
+        raise GovernanceError("name", "name the cooperation")
+    if len(name) > NAME_MAX:
+        raise GovernanceError("name", f"at most {NAME_MAX} characters")
+    members = list(dict.fromkeys(member_ids))
+    if len(members) < 2:
+        raise GovernanceError("members", "a cooperation has at least two municipalities")
+    with audited_denials(engine, source), transaction(engine) as s:
+        require(actor, Action.AUTHORITIES_MANAGE, target_id=name)
+        for aid in members:
+            if _authority(s, aid, "members").kind != MUNICIPALITY:
+                raise GovernanceError("members", f"{aid} is not a municipality")
+            if s.get(CooperationMember, aid) is not None:
+                raise GovernanceError("members", f"{aid} is already in a cooperation")
+        if s.scalar(sa.select(Cooperation.id).where(Cooperation.name == name)):
+            raise GovernanceError("name", f"a cooperation named {name!r} exists")
+        coop = Cooperation(name=name, created_by=actor.username)
+        s.add(coop)
+        s.flush()
+        s.add_all(CooperationMember(authority_id=aid, cooperation_id=coop.id) for aid in members)
+        record_audit(s, actor.username, "cooperation.create", target=str(coop.id),
+                     source=source, detail={"members": members})
+        return coop.id
+
+
+def propose_partnership(engine: Engine, actor: Actor, partner_id: str, ends_at: dt.datetime,
+                        reason: str = "", source: str | None = None) -> int:
+    """The actor's municipality proposes an ad-hoc partnership to the neighbouring
+    municipality ``partner_id`` until ``ends_at`` (aware); returns its id (F3).
+
+    Raises GovernanceError for a non-neighbour, a non-municipality, an end in the
+    past or more than ``MAX_PARTNERSHIP`` ahead, or a partnership already in force.
+    """
+    now = utcnow()
+    if ends_at.tzinfo is None:
+        raise GovernanceError("ends_at", "give a time zone")
+    if ends_at <= now:
+        raise GovernanceError("ends_at", "the end date is in the past")
+    if ends_at - now > MAX_PARTNERSHIP:
+        raise GovernanceError("ends_at", f"at most {MAX_PARTNERSHIP.days} days ahead")
+    reason = reason.strip()
+    if len(reason) > REASON_MAX:
+        raise GovernanceError("reason", f"at most {REASON_MAX} characters")
+    with audited_denials(engine, source), transaction(engine) as s:
+        own = _authority(s, actor.authority.id)
+        require(actor, Action.PARTNERSHIP_MANAGE, Target(authority=authority_facts(own)),
+                target_id=partner_id)
+        partner = _authority(s, partner_id, "partner")
+        if partner.kind != MUNICIPALITY:
+            raise GovernanceError("partner", f"{partner.name('fr')} is not a municipality")
+        if partner.id == own.id:
+            raise GovernanceError("partner", "a municipality cannot partner with itself")
+        if not territories_touch(own, partner):
+            raise GovernanceError("partner", f"{partner.name('fr')} does not border "
+                                  f"{own.name('fr')}: partnerships join neighbours only")
+        if partner.id in partners_in_force(s, own.id, now):
+            raise GovernanceError("partner", "a partnership with it is already in force")
+        p = Partnership(proposer_id=own.id, partner_id=partner.id, reason=reason,
+                        ends_at=ends_at, proposed_by=actor.username)
+        s.add(p)
+        s.flush()
+        record_audit(s, actor.username, "partnership.propose", target=str(p.id), source=source,
+                     detail={"partner_id": partner.id, "ends_at": ends_at.isoformat()})
+        return p.id
+
+
+def _partnership(s: Session, actor: Actor, partnership_id: int) -> Partnership:
+    """The partnership, if the actor's authority is one of its two sides (else not found)."""
+    p = s.get(Partnership, partnership_id)
+    if p is None or (actor.role != "federal_operator"
+                     and actor.authority.id not in (p.proposer_id, p.partner_id)):
+        raise GovernanceError("partnership", f"no partnership {partnership_id}")
+    return p
+
+
+def accept_partnership(engine: Engine, actor: Actor, partnership_id: int,
+                       source: str | None = None) -> None:
+    """The partner municipality's admin accepts a proposed partnership (F3)."""
+    with audited_denials(engine, source), transaction(engine) as s:
+        p = _partnership(s, actor, partnership_id)
+        partner = _authority(s, p.partner_id)
+        require(actor, Action.PARTNERSHIP_MANAGE, Target(authority=authority_facts(partner)),
+                target_id=str(partnership_id))
+        if p.accepted_at is not None:
+            raise GovernanceError("partnership", "already accepted")
+        if p.ended_at is not None or _aware(p.ends_at) <= utcnow():
+            raise GovernanceError("partnership", "it has ended; propose a new one")
+        p.accepted_by, p.accepted_at = actor.username, utcnow()
+        record_audit(s, actor.username, "partnership.accept", target=str(p.id), source=source)
+
+
+def end_partnership(engine: Engine, actor: Actor, partnership_id: int,
+                    source: str | None = None) -> None:
+    """Either side ends the partnership now (or withdraws a proposal)."""
+    with audited_denials(engine, source), transaction(engine) as s:
+        p = _partnership(s, actor, partnership_id)
+        own = _authority(s, actor.authority.id)
+        require(actor, Action.PARTNERSHIP_MANAGE, Target(authority=authority_facts(own)),
+                target_id=str(partnership_id))
+        if p.ended_at is not None:
+            raise GovernanceError("partnership", "already ended")
+        p.ended_by, p.ended_at = actor.username, utcnow()
+        record_audit(s, actor.username, "partnership.end", target=str(p.id), source=source)
+
+
+def list_partnerships(engine: Engine, actor: Actor) -> list[PartnershipInfo]:
+    """The partnerships of the actor's authority (all of them for the federal
+    operator), newest first."""
+    now = utcnow()
+    with read_transaction(engine) as s:
+        q = sa.select(Partnership).order_by(Partnership.id.desc())
+        if actor.role != "federal_operator":
+            q = q.where(sa.or_(Partnership.proposer_id == actor.authority.id,
+                               Partnership.partner_id == actor.authority.id))
+        out = []
+        for p in s.scalars(q):
+            a, b = s.get(Authority, p.proposer_id), s.get(Authority, p.partner_id)
+            assert a is not None and b is not None  # foreign keys
+            state = ("ended" if p.ended_at else "expired" if _aware(p.ends_at) <= now
+                     else "accepted" if p.accepted_at else "proposed")
+            out.append(PartnershipInfo(p.id, a.id, a.name("fr"), b.id, b.name("fr"), p.reason,
+                                       _aware(p.ends_at), state, p.proposed_by, p.accepted_by))
+        return out

@@ -1,0 +1,154 @@
+"""Agreements, training, cooperations and partnerships with real Belgian territories
+(issue 8): neighbours from the data, every change audited, refusals named."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tocsin.authorities.access import (
+    Denied,
+    cli_actor,
+    partners_in_force,
+    targetable_territory,
+)
+from tocsin.authorities.governance import (
+    GovernanceError,
+    accept_partnership,
+    create_cooperation,
+    end_partnership,
+    list_partnerships,
+    propose_partnership,
+    record_training,
+    set_agreement,
+    territories_touch,
+)
+from tocsin.authorities.models import AuditEntry, Authority
+from tocsin.authorities.policy import Actor
+from tocsin.authorities.services import create_user
+from tocsin.core.db import read_transaction, transaction, utcnow
+
+HALLE, BEERSEL, MALMEDY, IXELLES, BRUXELLES = "23027", "23003", "63049", "21009", "21004"
+PASSWORD = "correct horse battery staple"
+
+
+def _actor(engine: Engine, authority_id: str) -> Actor:
+    with read_transaction(engine) as s:
+        return cli_actor(s, authority_id)
+
+
+def _soon(days: int = 7) -> dt.datetime:
+    return utcnow() + dt.timedelta(days=days)
+
+
+def _audit_actions(engine: Engine) -> list[str]:
+    with read_transaction(engine) as s:
+        return list(s.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)))
+
+
+def test_real_neighbours_from_the_data(engine: Engine) -> None:
+    with read_transaction(engine) as s:
+        a = {i: s.get(Authority, i) for i in (HALLE, BEERSEL, MALMEDY, IXELLES, BRUXELLES)}
+        assert territories_touch(a[IXELLES], a[BRUXELLES])
+        assert territories_touch(a[HALLE], a[BEERSEL])
+        assert not territories_touch(a[HALLE], a[MALMEDY])
+
+
+def test_partnership_lets_either_target_the_other_until_it_ends(any_engine: Engine) -> None:
+    engine = any_engine
+    halle, beersel = _actor(engine, HALLE), _actor(engine, BEERSEL)
+    pid = propose_partnership(engine, halle, BEERSEL, _soon(), "flood on the Zenne")
+    with read_transaction(engine) as s:
+        assert partners_in_force(s, HALLE) == frozenset()  # proposed, not accepted
+    with pytest.raises(Denied):  # the proposer cannot accept for the partner
+        accept_partnership(engine, halle, pid)
+    accept_partnership(engine, beersel, pid)
+    with read_transaction(engine) as s:
+        assert partners_in_force(s, HALLE) == {BEERSEL}
+        assert partners_in_force(s, BEERSEL) == {HALLE}
+        territory = targetable_territory(s, _actor(engine, HALLE))
+        beersel_territory = targetable_territory(s, _actor(engine, BEERSEL))
+        assert territory is not None and beersel_territory is not None
+        assert territory.equals(beersel_territory)
+    assert [p.state for p in list_partnerships(engine, halle)] == ["accepted"]
+    end_partnership(engine, beersel, pid)
+    with read_transaction(engine) as s:
+        assert partners_in_force(s, HALLE) == frozenset()
+    actions = _audit_actions(engine)
+    assert {"partnership.propose", "partnership.accept", "partnership.end",
+            "access.denied"} <= set(actions)
+
+
+def test_an_expired_partnership_is_not_in_force(engine: Engine) -> None:
+    pid = propose_partnership(engine, _actor(engine, HALLE), BEERSEL, _soon(1))
+    accept_partnership(engine, _actor(engine, BEERSEL), pid)
+    with read_transaction(engine) as s:
+        assert partners_in_force(s, HALLE, now=_soon(2)) == frozenset()
+
+
+@pytest.mark.parametrize("partner, field, words", [
+    (MALMEDY, "partner", "does not border"),
+    ("20001", "partner", "not a municipality"),
+    (HALLE, "partner", "itself"),
+    ("99999", "partner", "no authority"),
+])
+def test_partnership_refusals_name_the_field(engine: Engine, partner: str, field: str,
+                                             words: str) -> None:
+    with pytest.raises(GovernanceError) as exc:
+        propose_partnership(engine, _actor(engine, HALLE), partner, _soon())
+    assert exc.value.field == field and words in exc.value.reason
+
+
+def test_provinces_have_no_partnerships(engine: Engine) -> None:
+    with pytest.raises(Denied) as exc:
+        propose_partnership(engine, _actor(engine, "20001"), "10000", _soon())
+    assert exc.value.rule == "partnership_municipalities"
+
+
+def test_partnership_end_dates(engine: Engine) -> None:
+    halle = _actor(engine, HALLE)
+    with pytest.raises(GovernanceError, match="past"):
+        propose_partnership(engine, halle, BEERSEL, utcnow() - dt.timedelta(minutes=1))
+    with pytest.raises(GovernanceError, match="366 days"):
+        propose_partnership(engine, halle, BEERSEL, _soon(400))
+
+
+def test_federal_operator_sets_agreements_a_municipality_cannot(engine: Engine) -> None:
+    set_agreement(engine, _actor(engine, "BE"), HALLE, 2)
+    with read_transaction(engine) as s:
+        assert s.get(Authority, HALLE).agreement_type == 2
+    with pytest.raises(Denied) as exc:
+        set_agreement(engine, _actor(engine, HALLE), HALLE, 1)
+    assert exc.value.rule == "federal_only"
+    with pytest.raises(GovernanceError):
+        set_agreement(engine, _actor(engine, "BE"), HALLE, 7)
+
+
+def test_training_record_makes_lbsms_allowed(engine: Engine) -> None:
+    from tocsin.authorities.access import load_actor
+    from tocsin.authorities.policy import Action, decide
+
+    create_user(engine, "ops.halle", PASSWORD, HALLE, role="operator")
+    with read_transaction(engine) as s:
+        assert decide(load_actor(s, "ops.halle"), Action.LBSMS_USE).rule == "lbsms_training"
+    record_training(engine, _actor(engine, "BE"), "ops.halle", dt.date(2026, 11, 20),
+                    "Centre de crise national")
+    with read_transaction(engine) as s:
+        assert decide(load_actor(s, "ops.halle"), Action.LBSMS_USE)
+    with pytest.raises(GovernanceError, match="before it happens"):
+        record_training(engine, _actor(engine, "BE"), "ops.halle",
+                        utcnow().date() + dt.timedelta(days=2), "X")
+
+
+def test_cooperation_members_share_one_territory(engine: Engine) -> None:
+    create_cooperation(engine, _actor(engine, "BE"), "Zennevallei", [HALLE, BEERSEL])
+    with read_transaction(engine) as s:
+        halle = cli_actor(s, HALLE)
+        assert halle.cooperation == {BEERSEL}
+    with pytest.raises(GovernanceError, match="already in a cooperation"):
+        create_cooperation(engine, _actor(engine, "BE"), "Other", [HALLE, "23077"])
+    with transaction(engine) as s:  # nothing half-written by the refused one
+        assert s.scalar(sa.text("SELECT count(*) FROM cooperation")) == 1
