@@ -69,8 +69,8 @@ def test_partnership_lets_either_target_the_other_until_it_ends(any_engine: Engi
     with read_transaction(engine) as s:
         assert partners_in_force(s, HALLE) == {BEERSEL}
         assert partners_in_force(s, BEERSEL) == {HALLE}
-        territory = targetable_territory(s, _actor(engine, HALLE))
-        beersel_territory = targetable_territory(s, _actor(engine, BEERSEL))
+        territory = targetable_territory(s, HALLE)
+        beersel_territory = targetable_territory(s, BEERSEL)
         assert territory is not None and beersel_territory is not None
         assert territory.equals(beersel_territory)
     assert [p.state for p in list_partnerships(engine, halle)] == ["accepted"]

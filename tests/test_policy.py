@@ -28,22 +28,22 @@ def actor(role: str, authority: AuthorityFacts, **kw) -> Actor:
     return Actor(username=f"{role}@{authority.id}", role=role, authority=authority, **kw)
 
 
-def test_federal_operator_targets_all_of_belgium() -> None:
-    assert targetable(actor("federal_operator", BE)) is None
+def test_federal_campaigns_target_all_of_belgium() -> None:
+    assert targetable(BE) is None
 
 
 def test_province_targets_its_territory_and_has_no_partnerships() -> None:
-    assert targetable(actor("operator", BRABANT), partners={"60000"}) == {"20001"}
+    assert targetable(BRABANT, partners={"60000"}) == {"20001"}
 
 
 def test_municipality_targets_itself_and_partners_in_force() -> None:
-    assert targetable(actor("operator", HALLE)) == {"23027"}
-    assert targetable(actor("operator", HALLE), partners={"23003"}) == {"23027", "23003"}
+    assert targetable(HALLE) == {"23027"}
+    assert targetable(HALLE, partners={"23003"}) == {"23027", "23003"}
 
 
 def test_cooperation_members_act_as_one() -> None:
     coop = actor("operator", HALLE, cooperation=frozenset({"23003"}))
-    assert targetable(coop) == {"23027", "23003"}
+    assert targetable(HALLE, cooperation=coop.cooperation) == {"23027", "23003"}
     assert decide(coop, Action.CAMPAIGN_CANCEL, Target(authority=BEERSEL))
 
 

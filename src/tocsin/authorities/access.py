@@ -152,13 +152,16 @@ def may(actor: Actor, action: Action, target: Target | None = None) -> bool:
     return decide(actor, action, target).allowed
 
 
-def targetable_territory(session: Session, actor: Actor) -> BaseGeometry | None:
-    """The union of the territories ``actor`` may target now (own, cooperation
-    members, partners in force), WGS84; ``None`` means all of Belgium (the federal
-    operator, who still never targets outside it)."""
+def targetable_territory(session: Session, authority_id: str) -> BaseGeometry | None:
+    """The union of the territories a campaign of ``authority_id`` may target now
+    (its own, its cooperation's members, its partners in force), WGS84; ``None``
+    means all of Belgium (the federal authority, which still never targets
+    outside it). Raises LookupError."""
     from tocsin.geo.areas import territory_of
 
-    ids = targetable(actor, partners_in_force(session, actor.authority.id))
+    facts = facts_of(session, authority_id)
+    ids = targetable(facts, partners_in_force(session, authority_id),
+                     cooperation_of(session, authority_id))
     if ids is None:
         return None
     rows = session.scalars(sa.select(Authority).where(Authority.id.in_(sorted(ids)))).all()

@@ -166,18 +166,22 @@ def _oversees(actor: Actor, authority: AuthorityFacts) -> bool:
     return actor.authority.kind == PROVINCE and authority.parent_id == actor.authority.id
 
 
-def targetable(actor: Actor, partners: Collection[str] = ()) -> frozenset[str] | None:
-    """Ids of the authorities whose territories the actor may target (F3); ``None``
-    means all of Belgium (the federal operator).
+def targetable(authority: AuthorityFacts, partners: Collection[str] = (),
+               cooperation: Collection[str] = ()) -> frozenset[str] | None:
+    """Ids of the authorities whose territories a campaign of ``authority`` may
+    target (F3); ``None`` means all of Belgium (the federal authority).
 
-    A province's own territory covers its municipalities. A municipality adds its
-    cooperation's members and, during an accepted partnership, its partners
-    (``partners``: ids in force). Provinces have no partnerships.
+    Territory follows the campaign's authority, not the user: the federal operator
+    acting on behalf of a municipality targets that municipality's territory. A
+    province's own territory covers its municipalities. A municipality adds its
+    structural cooperation's members (``cooperation``) and, during an accepted
+    partnership, its partners in force (``partners``). Provinces have no
+    partnerships.
     """
-    if _is_federal(actor):
+    if authority.kind == FEDERAL:
         return None
-    ids = {actor.authority.id, *actor.cooperation}
-    if actor.authority.kind == MUNICIPALITY:
+    ids = {authority.id, *cooperation}
+    if authority.kind == MUNICIPALITY:
         ids.update(partners)
     return frozenset(ids)
 
