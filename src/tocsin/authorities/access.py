@@ -48,7 +48,7 @@ from tocsin.authorities.policy import (
 from tocsin.core.db import utcnow
 
 
-class Denied(PermissionError):
+class Denied(Exception):
     """The policy refused: ``rule`` is the stable code, ``reason`` the words an
     operator reads (HTTP 403; the CLI exits 1 with the same words)."""
 
@@ -190,3 +190,11 @@ def command_line_actor(engine: Engine, authority_id: str) -> Actor:
 
     with read_transaction(engine) as s:
         return cli_actor(s, authority_id)
+
+
+def actor_for(engine: Engine, username: str, *, second_factor: bool = False) -> Actor:
+    """:func:`load_actor` in its own read transaction (for web requests)."""
+    from tocsin.core.db import read_transaction
+
+    with read_transaction(engine) as s:
+        return load_actor(s, username, second_factor=second_factor)

@@ -272,3 +272,112 @@ def list_partnerships(engine: Engine, actor: Actor) -> list[PartnershipInfo]:
             out.append(PartnershipInfo(p.id, a.id, a.name("fr"), b.id, b.name("fr"), p.reason,
                                        _aware(p.ends_at), state, p.proposed_by, p.accepted_by))
         return out
+
+
+@dataclass(frozen=True)
+class AuthorityRow:
+    """One authority on the federal operator's page."""
+
+    id: str
+    kind: str
+    name: str
+    parent_id: str | None
+    agreement_type: int
+    two_person_rule: bool
+    cooperation: str | None
+
+
+@dataclass(frozen=True)
+class TrainingInfo:
+    """A recorded training."""
+
+    id: int
+    username: str
+    authority_id: str
+    topic: str
+    trained_on: dt.date
+    trainer: str
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class CooperationInfo:
+    """A structural cooperation and its members (id, name)."""
+
+    id: int
+    name: str
+    members: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class GovernanceOverview:
+    """What the governance page shows an actor: their authority's settings, its
+    partnerships and neighbours, and for the federal operator every authority,
+    training record and cooperation."""
+
+    authority: AuthorityRow
+    partnerships: list[PartnershipInfo]
+    neighbours: list[tuple[str, str]]
+    authorities: list[AuthorityRow]
+    training: list[TrainingInfo]
+    cooperations: list[CooperationInfo]
+
+
+def _row(a: Authority, coops: dict[str, str]) -> AuthorityRow:
+    return AuthorityRow(a.id, a.kind, a.name(a.language_list[0]), a.parent_id, a.agreement_type,
+                        bool(a.two_person_rule), coops.get(a.id))
+
+
+def _cooperation_names(s: Session) -> dict[str, str]:
+    rows = s.execute(sa.select(CooperationMember.authority_id, Cooperation.name).join(
+        Cooperation, Cooperation.id == CooperationMember.cooperation_id)).all()
+    return {aid: name for aid, name in rows}
+
+
+def neighbours(s: Session, authority: Authority) -> list[tuple[str, str]]:
+    """The municipalities bordering ``authority`` (a municipality), as (id, name),
+    sorted by name; empty for provinces and the federal authority."""
+    from tocsin.geo.areas import territory_of
+
+    if authority.kind != MUNICIPALITY:
+        return []
+    t = NEIGHBOUR_TOLERANCE_DEG
+    near = s.scalars(sa.select(Authority).where(
+        Authority.kind == MUNICIPALITY, Authority.id != authority.id,
+        Authority.min_lon <= authority.max_lon + t, Authority.max_lon >= authority.min_lon - t,
+        Authority.min_lat <= authority.max_lat + t, Authority.max_lat >= authority.min_lat - t))
+    own = territory_of(authority)
+    language = authority.language_list[0]
+    found = [(m.id, m.name(language)) for m in near if shapely.dwithin(own, territory_of(m), t)]
+    return sorted(found, key=lambda x: x[1])
+
+
+def governance_overview(engine: Engine, actor: Actor) -> GovernanceOverview:
+    """Everything the governance page shows ``actor`` (see :class:`GovernanceOverview`)."""
+    federal = actor.role == "federal_operator"
+    with read_transaction(engine) as s:
+        coops = _cooperation_names(s)
+        own = _authority(s, actor.authority.id)
+        rows: list[AuthorityRow] = []
+        training: list[TrainingInfo] = []
+        cooperations: list[CooperationInfo] = []
+        if federal:
+            rows = [_row(a, coops) for a in s.scalars(sa.select(Authority).order_by(
+                sa.case({"federal": 0, "province": 1}, value=Authority.kind, else_=2),
+                Authority.id))]
+            for r, u in s.execute(sa.select(TrainingRecord, User).join(
+                    User, User.id == TrainingRecord.user_id).where(
+                    TrainingRecord.revoked_at.is_(None)).order_by(TrainingRecord.id.desc())):
+                training.append(TrainingInfo(r.id, u.username, u.authority_id, r.topic,
+                                             r.trained_on, r.trainer, r.recorded_by))
+            names = {a.id: a.name for a in rows}
+            for c in s.scalars(sa.select(Cooperation).order_by(Cooperation.name)):
+                ids = s.scalars(sa.select(CooperationMember.authority_id).where(
+                    CooperationMember.cooperation_id == c.id).order_by(
+                    CooperationMember.authority_id)).all()
+                cooperations.append(CooperationInfo(c.id, c.name,
+                                                    [(i, names.get(i, i)) for i in ids]))
+        near = neighbours(s, own)
+        own_row = _row(own, coops)
+    return GovernanceOverview(own_row, list_partnerships(engine, actor), near, rows, training,
+                              cooperations)

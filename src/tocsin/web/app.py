@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
+from tocsin.authorities.access import Denied
 from tocsin.core.db import get_engine
 from tocsin.core.settings import Settings, get_settings
 from tocsin.web.deps import CsrfFailed, NotLoggedIn, render
@@ -31,6 +32,7 @@ from tocsin.web.routes import (
     auth,
     cap,
     gateway_admin,
+    governance,
     health,
     messages_api,
     pages,
@@ -100,6 +102,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _is_api(request):
             return _api_error(503, "campaigns", "campaign services are not available")
         return _page_error(request, 503, "Unavailable", "Campaign services are not available.")
+
+    @app.exception_handler(Denied)
+    async def denied(request: Request, exc: Denied) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": {"field": "permission", "reason": exc.reason,
+                                           "rule": exc.rule}}, status_code=403)
+        return _page_error(request, 403, "Not allowed", exc.reason[:1].upper()
+                           + exc.reason[1:] + f". (Rule: {exc.rule}.)")
 
     @app.exception_handler(LookupError)
     async def not_found(request: Request, exc: LookupError) -> Response:
@@ -210,6 +220,6 @@ def create_app(
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
-                   gateway_admin):
+                   gateway_admin, governance):
         app.include_router(module.router)
     return app

@@ -1,0 +1,142 @@
+"""Governance pages: agreements, training records, cooperations (federal operator),
+partnerships and the two-person rule (authority admins), SPEC F1–F5.
+
+Routes parse the form, call one service in ``authorities.governance`` and render;
+the policy decides (a refusal is a 403 page naming the rule).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from tocsin.authorities import governance
+from tocsin.authorities.access import actor_for
+from tocsin.authorities.policy import AGREEMENTS, Actor
+from tocsin.web.deps import (
+    Operator,
+    check_form_csrf,
+    client_ip,
+    current_operator,
+    engine_of,
+    render,
+)
+
+router = APIRouter()
+
+FIELD_LABELS = {"partner": "Neighbouring municipality", "ends_at": "End date",
+                "reason": "Reason", "agreement_type": "Agreement", "username": "User",
+                "trainer": "Trainer", "trained_on": "Training date", "name": "Name",
+                "members": "Members", "partnership": "Partnership", "topic": "Topic"}
+
+
+def _actor(request: Request, op: Operator) -> Actor:
+    return actor_for(engine_of(request), op.username,
+                     second_factor=bool(getattr(op, "second_factor", False)))
+
+
+def _page(request: Request, op: Operator, status: int = 200, **context: object) -> Response:
+    overview = governance.governance_overview(engine_of(request), _actor(request, op))
+    return render(request, "governance.html", status, overview=overview, agreements=AGREEMENTS,
+                  field_labels=FIELD_LABELS, today=dt.date.today().isoformat(), **context)
+
+
+@router.get("/admin/governance")
+def governance_page(request: Request, done: str = "",
+                    op: Operator = Depends(current_operator)) -> Response:
+    """The actor's authority (agreement, two-person rule), its partnerships and, for
+    the federal operator, every authority, training record and cooperation."""
+    return _page(request, op, done=done)
+
+
+def _run(request: Request, op: Operator, call, done: str, form: dict[str, str]) -> Response:  # type: ignore[no-untyped-def]
+    try:
+        call(_actor(request, op))
+    except governance.GovernanceError as exc:
+        return _page(request, op, 422, error=exc, form=form)
+    return RedirectResponse(f"/admin/governance?done={done}", status_code=303)
+
+
+@router.post("/admin/governance/two-person")
+def two_person(request: Request, required: str = Form(""),
+               csrf_token: str = Form(""), op: Operator = Depends(current_operator)) -> Response:
+    """Turn the two-person rule on or off for the actor's authority."""
+    check_form_csrf(request, csrf_token)
+    return _run(request, op, lambda a: governance.set_two_person_rule(
+        engine_of(request), a, a.authority.id, required == "on", client_ip(request)),
+        "two_person", {})
+
+
+@router.post("/admin/governance/partnerships")
+def propose(request: Request, partner: str = Form(""), ends_on: str = Form(""),
+            reason: str = Form(""), csrf_token: str = Form(""),
+            op: Operator = Depends(current_operator)) -> Response:
+    """Propose a partnership to a neighbour until the end of ``ends_on`` (Belgian time)."""
+    from tocsin.campaigns.rules import parse_local_time
+
+    check_form_csrf(request, csrf_token)
+    form = {"partner": partner, "ends_on": ends_on, "reason": reason}
+    try:
+        ends_at = parse_local_time(f"{ends_on.strip()} 23:59")
+    except ValueError:
+        return _page(request, op, 422, form=form, error=governance.GovernanceError(
+            "ends_at", "give the end date as YYYY-MM-DD"))
+    return _run(request, op, lambda a: governance.propose_partnership(
+        engine_of(request), a, partner, ends_at, reason, client_ip(request)), "proposed", form)
+
+
+@router.post("/admin/governance/partnerships/{partnership_id}/{action}")
+def partnership_action(partnership_id: int, action: str, request: Request,
+                       csrf_token: str = Form(""),
+                       op: Operator = Depends(current_operator)) -> Response:
+    """Accept or end a partnership."""
+    check_form_csrf(request, csrf_token)
+    if action not in ("accept", "end"):
+        raise LookupError(action)
+    service = governance.accept_partnership if action == "accept" else governance.end_partnership
+    return _run(request, op, lambda a: service(engine_of(request), a, partnership_id,
+                                               client_ip(request)), action + "ed", {})
+
+
+@router.post("/admin/governance/agreements")
+def agreement(request: Request, authority_id: str = Form(""), agreement_type: str = Form(""),
+              csrf_token: str = Form(""), op: Operator = Depends(current_operator)) -> Response:
+    """Set an authority's agreement type (federal operator)."""
+    check_form_csrf(request, csrf_token)
+    if agreement_type not in ("0", "1", "2"):
+        return _page(request, op, 422, form={}, error=governance.GovernanceError(
+            "agreement_type", "choose none, type 1 or type 2"))
+    return _run(request, op, lambda a: governance.set_agreement(
+        engine_of(request), a, authority_id, int(agreement_type), client_ip(request)),
+        "agreement", {})
+
+
+@router.post("/admin/governance/training")
+def training(request: Request, username: str = Form(""), trained_on: str = Form(""),
+             trainer: str = Form(""), csrf_token: str = Form(""),
+             op: Operator = Depends(current_operator)) -> Response:
+    """Record a location-based SMS training (federal operator)."""
+    check_form_csrf(request, csrf_token)
+    form = {"username": username, "trained_on": trained_on, "trainer": trainer}
+    try:
+        day = dt.date.fromisoformat(trained_on.strip())
+    except ValueError:
+        return _page(request, op, 422, form=form, error=governance.GovernanceError(
+            "trained_on", "give the date as YYYY-MM-DD"))
+    return _run(request, op, lambda a: governance.record_training(
+        engine_of(request), a, username.strip(), day, trainer, "lbsms", client_ip(request)),
+        "training", form)
+
+
+@router.post("/admin/governance/cooperations")
+def cooperation(request: Request, name: str = Form(""), members: str = Form(""),
+                csrf_token: str = Form(""), op: Operator = Depends(current_operator)) -> Response:
+    """Create a structural cooperation (federal operator); ``members``: NIS codes."""
+    check_form_csrf(request, csrf_token)
+    ids = [m.strip() for m in members.replace(";", ",").split(",") if m.strip()]
+    return _run(request, op, lambda a: governance.create_cooperation(
+        engine_of(request), a, name, ids, client_ip(request)), "cooperation",
+        {"name": name, "members": members})

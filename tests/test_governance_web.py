@@ -1,0 +1,98 @@
+"""The governance page: partnerships proposed and accepted by two admins, the
+federal operator's agreements, a viewer refused by the policy (403 naming the rule)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from tocsin.authorities.access import partners_in_force
+from tocsin.authorities.models import Authority
+from tocsin.authorities.services import create_user
+from tocsin.core.db import read_transaction
+from tocsin.web.app import create_app
+from weblogin import csrf_of, session_csrf
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def users(engine: Engine) -> Engine:
+    create_user(engine, "admin.halle", PASSWORD, "23027", role="admin")
+    create_user(engine, "admin.beersel", PASSWORD, "23003", role="admin")
+    create_user(engine, "viewer.halle", PASSWORD, "23027", role="viewer")
+    create_user(engine, "federal", PASSWORD, "BE", role="federal_operator")
+    return engine
+
+
+def _client(engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(engine, start_worker=False)) as c:
+        yield c
+
+
+@pytest.fixture
+def client(users: Engine) -> Iterator[TestClient]:
+    yield from _client(users)
+
+
+@pytest.fixture
+def client2(users: Engine) -> Iterator[TestClient]:
+    yield from _client(users)
+
+
+def test_two_admins_set_up_a_partnership(users: Engine, client: TestClient,
+                                         client2: TestClient) -> None:
+    token = session_csrf(client, "admin.halle", PASSWORD, page="/admin/governance")
+    page = client.get("/admin/governance").text
+    assert "Beersel" in page and "Malmedy" not in page  # only neighbours are offered
+    r = client.post("/admin/governance/partnerships", data={
+        "partner": "23003", "ends_on": "2099-01-01", "reason": "x", "csrf_token": token},
+        follow_redirects=False)
+    assert r.status_code == 422 and "days ahead" in r.text  # at most a year
+    r = client.post("/admin/governance/partnerships", data={
+        "partner": "23003", "ends_on": _in_days(7), "reason": "Zenne flood",
+        "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    token2 = session_csrf(client2, "admin.beersel", PASSWORD, page="/admin/governance")
+    page = client2.get("/admin/governance").text
+    assert "Zenne flood" in page and "Accept" in page
+    pid = page.split("/admin/governance/partnerships/")[1].split("/")[0]
+    r = client2.post(f"/admin/governance/partnerships/{pid}/accept",
+                     data={"csrf_token": token2}, follow_redirects=False)
+    assert r.status_code == 303
+    with read_transaction(users) as s:
+        assert partners_in_force(s, "23027") == {"23003"}
+
+
+def test_viewer_is_refused_with_the_rule(client: TestClient) -> None:
+    token = session_csrf(client, "viewer.halle", PASSWORD, page="/admin/governance")
+    r = client.post("/admin/governance/two-person", data={"required": "on", "csrf_token": token})
+    assert r.status_code == 403 and "admin_only" in r.text
+
+
+def test_federal_operator_changes_an_agreement(users: Engine, client: TestClient) -> None:
+    token = session_csrf(client, "federal", PASSWORD, page="/admin/governance")
+    page = client.get("/admin/governance").text
+    assert "Authorities and agreements" in page and csrf_of(page) == token
+    r = client.post("/admin/governance/agreements", data={
+        "authority_id": "23027", "agreement_type": "2", "csrf_token": token},
+        follow_redirects=False)
+    assert r.status_code == 303
+    with read_transaction(users) as s:
+        assert s.get(Authority, "23027").agreement_type == 2
+
+
+def test_a_municipality_admin_cannot_change_agreements(client: TestClient) -> None:
+    token = session_csrf(client, "admin.halle", PASSWORD, page="/admin/governance")
+    r = client.post("/admin/governance/agreements", data={
+        "authority_id": "23027", "agreement_type": "1", "csrf_token": token})
+    assert r.status_code == 403 and "federal_only" in r.text
+
+
+def _in_days(days: int) -> str:
+    import datetime as dt
+
+    return (dt.date.today() + dt.timedelta(days=days)).isoformat()
