@@ -268,15 +268,24 @@ def decide(actor: Actor, action: Action, target: Target | None = None) -> Decisi
             return _deny("federal_only", "only the federal operator gives the federal role")
         return ALLOW
 
-    if action in (Action.SETTINGS_MANAGE, Action.PARTNERSHIP_MANAGE):
+    if action is Action.PARTNERSHIP_MANAGE:
+        # Partnerships bind two municipalities: their admins propose, accept and end them;
+        # the federal operator sees them (list) but is not a party.
+        if actor.authority.kind != MUNICIPALITY:
+            return _deny("partnership_municipalities", "only municipalities form partnerships")
+        if actor.role != "admin":
+            return _deny("admin_only", "only an authority admin manages partnerships")
+        if authority is None or authority.id != actor.authority.id:
+            return _deny("other_authority", "an admin acts only for its own municipality")
+        return ALLOW
+
+    if action is Action.SETTINGS_MANAGE:
         if federal:
             return ALLOW
         if actor.role != "admin":
             return _deny("admin_only", "only an authority admin changes this")
         if authority is None or authority.id != actor.authority.id:
             return _deny("other_authority", "an admin changes only its own authority")
-        if action is Action.PARTNERSHIP_MANAGE and actor.authority.kind != MUNICIPALITY:
-            return _deny("partnership_municipalities", "only municipalities form partnerships")
         return ALLOW
 
     if action in (Action.SUBSCRIBERS_MANAGE, Action.TEMPLATES_MANAGE):
