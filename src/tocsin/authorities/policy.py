@@ -302,7 +302,7 @@ def decide(actor: Actor, action: Action, target: Target | None = None) -> Decisi
     if action is Action.AUDIT_READ:
         if federal:
             return ALLOW
-        if actor.role == "admin" and authority is not None and _own(actor, authority):
+        if actor.role == "admin" and authority is not None and authority.id == actor.authority.id:
             return ALLOW
         return _deny("admin_only", "only an admin reads its authority's audit log")
 
