@@ -213,3 +213,49 @@ def test_error_lines_are_never_wrapped(columns: str, monkeypatch: pytest.MonkeyP
     assert result.exit_code == 1
     line = next(x for x in result.output.splitlines() if x.startswith("error"))
     assert str(missing) in line
+
+
+def test_send_prints_every_warning_of_the_estimate_before_sending(db, monkeypatch):
+    """Issue 7.5/7.14: a wrong-language text, a missing official language, channels that
+    reach nobody and any other warning (e.g. a cut area) are printed before sending."""
+    import tocsin.campaigns.launch as launch_module
+
+    real = launch_module.estimate_warnings
+    cut = {"code": "area_cut", "field": "area",
+           "message": "0.4 km² (3 %) of the drawn area lies outside Bruxelles and is left out"}
+    monkeypatch.setattr(launch_module, "estimate_warnings", lambda c, r: [*real(c, r), cut])
+    # The federal authority (fr, nl, de) over Beersel; the "Dutch" text is French; an
+    # information message and nobody there opted in to information.
+    result = runner.invoke(app, [
+        "campaign", "send", "--authority", "BE", "--municipality", "23003",
+        "--kind", "information",
+        "--text", "nl=Restez à l'intérieur, fermez les portes et les fenêtres et écoutez "
+                  "la radio.", "--channels", "sms,email,cap", "--receipt-timeout", "1"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    warnings = [i for i, line in enumerate(lines) if line.startswith("warning: ")]
+    text = "\n".join(lines[i] for i in warnings)
+    assert "warning: text.nl: The Dutch text reads as French" in text
+    assert "warning: text.fr: No French text" in text
+    assert "warning: channels.sms: No subscriber will receive an SMS" in text
+    assert "warning: channels.email: No subscriber will receive an e-mail" in text
+    assert "warning: text.de: No German text" in text
+    assert "opted in to information" in text
+    assert "warning: area: 0.4 km² (3 %) of the drawn area lies outside Bruxelles" in text
+    accepted = next(i for i, line in enumerate(lines) if "accepted" in line)
+    assert warnings and max(warnings) < accepted
+
+
+def test_cancelling_a_scheduled_message_says_nothing_was_sent(db):
+    import datetime as dt
+
+    day = dt.date.today() + dt.timedelta(days=3)
+    result = runner.invoke(app, ["campaign", "send", "--authority", "23003",
+                                 "--municipality", "23003", "--text", "fr=Alerte",
+                                 "--at", f"{day:%Y-%m-%d} 12:00", "--json"])
+    assert result.exit_code == 0, result.output
+    cid = json.loads(result.stdout)["campaign_id"]
+    result = runner.invoke(app, ["campaign", "cancel", cid])
+    assert result.exit_code == 0, result.output
+    assert "The scheduled message will not be sent; nothing had been sent." in result.output
+    assert "stopped" not in result.output

@@ -445,7 +445,7 @@ def test_estimate_warns_about_an_official_language_without_text(engine):
                           texts={"en": "Stay inside"}, channels=["sms", "email"])
     est = estimate_campaign(engine, req)
     assert est["warnings"] == [{
-        "field": "text.nl",
+        "code": "missing_language", "field": "text.nl",
         "message": "No Dutch text: the 2 Dutch-speaking recipients will get English"}]
     req.texts = {"en": "Stay inside", "nl": "Blijf binnen"}
     assert estimate_campaign(engine, req)["warnings"] == []

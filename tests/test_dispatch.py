@@ -117,3 +117,175 @@ def test_heartbeat_and_sweeper_skip_rows_being_recorded(pg_engine):
     finally:
         release.set()
         t.join()
+
+
+# ----------------------------------------------------------------------------- issue 7.13
+
+
+def _stored_status(engine, campaign_id: str) -> str:
+    from tocsin.campaigns.models import Campaign
+
+    with transaction(engine) as s:
+        return s.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
+
+
+def _email_only_subscribers(engine) -> None:
+    assert import_subscribers(engine, (
+        b"subscriber_id,language,mobile,email,lat,lon\n"
+        b"E1,nl,,e1@example.org,50.7480,4.3000\n"
+        b"E2,fr,,e2@example.org,50.7500,4.3050\n")).errors == []
+
+
+def _email_campaign(engine) -> str:
+    _email_only_subscribers(engine)
+    return launch_campaign(engine, CampaignRequest(
+        authority_id="23003", municipality_nis="23003", texts={"nl": "Alarm", "fr": "Alerte"},
+        channels=["email"]))
+
+
+def test_the_last_outcome_finishes_the_campaign_without_a_report_read(any_engine):
+    """Issue 7.13: the worker's writes finish a campaign, not the first read of its report."""
+    from tocsin.channels.base import ReceiptEvent, SendOutcome
+
+    engine = any_engine
+    mail = _email_campaign(engine)
+    claimed = queue.claim(engine, "w", "email", "simulation", 10, 30)
+    queue.record_outcomes(engine, "email", [SendOutcome(claimed[0].id, "sent")])
+    assert _stored_status(engine, mail) == "sending"  # one e-mail still in flight
+    queue.record_outcomes(engine, "email", [SendOutcome(claimed[1].id, "failed",
+                                                        error="550 no such user")])
+    assert _stored_status(engine, mail) == "finished"  # e-mail ends at sent (SPEC F26)
+
+    sms = _campaign(engine)
+    claimed = queue.claim(engine, "w", "sms", "simulation", 10, 30, sms)
+    queue.record_outcomes(engine, "sms", [SendOutcome(c.id, "sent", message_ids=[f"m{c.id}"])
+                                          for c in claimed])
+    assert _stored_status(engine, sms) == "sending"  # waiting for the receipts
+    queue.store_receipts(engine, [ReceiptEvent("sms", f"m{c.id}", "DELIVRD")
+                                  for c in claimed[:-1]])
+    queue.apply_receipts(engine)
+    assert _stored_status(engine, sms) == "sending"
+    queue.store_receipts(engine, [ReceiptEvent("sms", f"m{claimed[-1].id}", "UNDELIV")])
+    queue.apply_receipts(engine)
+    assert _stored_status(engine, sms) == "finished"
+
+
+def test_sms_without_receipts_finish_when_the_grace_period_ends(engine):
+    from tocsin.channels.base import SendOutcome
+
+    cid = _campaign(engine)
+    claimed = queue.claim(engine, "w", "sms", "simulation", 10, 30, cid)
+    queue.record_outcomes(engine, "sms", [SendOutcome(c.id, "sent", message_ids=[f"m{c.id}"])
+                                          for c in claimed])
+    now = dt.datetime.now(dt.UTC)
+    assert queue.finish_campaigns(engine, now=now) == []
+    assert queue.finish_campaigns(engine, now=now + dt.timedelta(
+        seconds=queue.RECEIPT_GRACE_SECONDS - 5)) == []
+    assert _stored_status(engine, cid) == "sending"
+    later = now + dt.timedelta(seconds=queue.RECEIPT_GRACE_SECONDS + 1)
+    assert queue.finish_campaigns(engine, now=later) == [cid]
+    assert _stored_status(engine, cid) == "finished"
+    # what is still queued is never finished, however old
+    other = launch_campaign(engine, CampaignRequest(
+        authority_id="23003", municipality_nis="23003", texts={"nl": "Alarm"}, channels=["sms"]))
+    assert queue.finish_campaigns(engine, now=later + dt.timedelta(days=1)) == []
+    assert _stored_status(engine, other) == "sending"
+
+
+def test_reading_reports_and_lists_never_writes(any_engine):
+    """campaign_report and list_campaigns issue no INSERT/UPDATE/DELETE, even for a
+    campaign whose deliveries are all final but whose status says sending."""
+    from tocsin.campaigns.models import Campaign
+    from tocsin.campaigns.services import list_campaigns
+
+    engine = any_engine
+    cid = _campaign(engine)
+    with transaction(engine) as s:  # every delivery final, as a crashed worker leaves it
+        s.execute(sa.update(table(Delivery)).values(state="delivered"))
+    writes: list[str] = []
+
+    def spy(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", spy)
+    try:
+        report = campaign_report(engine, cid)
+        rows = list_campaigns(engine, "23003", "simulation")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", spy)
+    assert writes == []
+    assert report["status"] == "sending" == rows[0]["status"]  # what is stored, unchanged
+    with transaction(engine) as s:
+        assert s.get(Campaign, cid).status == "sending"
+
+
+# ----------------------------------------------------------------------------- issue 7.14
+
+
+class _CountingSender:
+    """A provider that counts the sessions opened and accepts every message."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel, self.name, self.starts, self.connected = channel, "counting", 0, False
+
+    async def start(self) -> None:
+        self.starts += 1
+        self.connected = True
+
+    async def send(self, messages):  # noqa: ANN001, ANN201
+        from tocsin.channels.base import SendOutcome
+
+        return [SendOutcome(m.delivery_id, "sent") for m in messages]
+
+    async def close(self) -> None:
+        self.connected = False
+
+
+async def test_a_channel_with_nothing_to_send_opens_no_provider_session(engine):
+    """Issue 7.14: e-mail only reaches E1/E2 (no mobile): no SMPP bind for the SMS."""
+    from tocsin.campaigns.services import estimate_campaign
+
+    req = CampaignRequest(authority_id="23003", municipality_nis="23003",
+                          texts={"nl": "Alarm", "fr": "Alerte"}, channels=["sms", "email"])
+    await asyncio.to_thread(_email_only_subscribers, engine)
+    cid = await asyncio.to_thread(launch_campaign, engine, req)
+    senders = {"sms": _CountingSender("sms"), "email": _CountingSender("email")}
+    unfinished = await send_campaign(
+        engine, cid, {("sms", "simulation"): lambda rb: senders["sms"],
+                      ("email", "simulation"): lambda rb: senders["email"]},
+        receipt_timeout=1, send_timeout=5)
+    assert unfinished == []
+    assert senders["sms"].starts == 0
+    assert senders["email"].starts == 1
+    assert _stored_status(engine, cid) == "finished"
+    # and the estimate said so before the launch
+    est = await asyncio.to_thread(estimate_campaign, engine, req)
+    nobody = [w for w in est["warnings"] if w["code"] == "no_recipients"]
+    assert [(w["channel"], w["field"]) for w in nobody] == [("sms", "channels.sms")]
+    assert "No subscriber will receive an SMS" in nobody[0]["message"]
+
+
+async def test_a_campaign_that_reaches_nobody_opens_no_smpp_bind(engine):
+    cid = await asyncio.to_thread(launch_campaign, engine, CampaignRequest(
+        authority_id="23003", municipality_nis="23003", texts={"nl": "Alarm"},
+        channels=["sms"]))
+    assert await asyncio.to_thread(_stored_status, engine, cid) == "finished"
+    smsc = SmscSimulator(receipt_delay=0.01)
+    await smsc.start()
+    starts: list[int] = []
+
+    class CountingSmpp(SmppSender):
+        async def start(self) -> None:
+            starts.append(1)
+            await super().start()
+
+    try:
+        account = SmppAccount(host="127.0.0.1", port=smsc.port, system_id="tocsin")
+        assert await send_campaign(
+            engine, cid, {("sms", "simulation"): lambda rb: CountingSmpp([account], rb.add)},
+            receipt_timeout=1, send_timeout=2) == []
+        assert smsc.bound_sessions == 0
+    finally:
+        await smsc.stop()
+    assert starts == []

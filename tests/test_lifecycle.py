@@ -185,7 +185,9 @@ def test_cancel_a_scheduled_campaign_before_it_goes(db):
     cid = launch_campaign(db, _req(scheduled_for=now + dt.timedelta(hours=1)))
     result = cancel_campaign(db, cid, "op", authority_id="23003")
     assert result == {"campaign_id": cid, "stopped": 0, "cancel_campaign_id": None,
-                      "cap_identifier": None}
+                      "cap_identifier": None, "status_was": "scheduled",
+                      "summary": "The scheduled message will not be sent; nothing had "
+                                 "been sent."}
     assert run_due(db, now=now + dt.timedelta(hours=2)) == []
     assert _deliveries(db, cid) == {}
     c = _campaign(db, cid)
@@ -306,8 +308,10 @@ def test_all_clear_goes_to_the_original_recipients_only(db):
     assert [e.text for e in doc.iterfind("cap:info/cap:responseType", NS)] == ["AllClear"] * 2
     assert doc.findtext("cap:info/cap:urgency", namespaces=NS) == "Past"
     assert doc.findtext("cap:references", namespaces=NS) == _triple(_cap(db, original))
-    texted = all_clear(db, original, _req(None, texts={"fr": "C'est fini.", "nl": "Gedaan."},
-                                          channels=["sms"], kind=""))
+    # The operator's own texts (on another alert: a chain has one all-clear).
+    texted = all_clear(db, launch_campaign(db, _req()),
+                       _req(None, texts={"fr": "C'est fini.", "nl": "Gedaan."},
+                            channels=["sms"], kind=""))
     assert _campaign(db, texted).texts == {"fr": "C'est fini.", "nl": "Gedaan."}
 
 
@@ -399,6 +403,11 @@ def test_api_lifecycle(engine, tmp_path):
         r = client.post(f"/api/campaigns/{cid}/all-clear", headers=h, json={})
         assert r.status_code == 201, r.text
         assert _campaign(engine, r.json()["campaign_id"]).response_type == "AllClear"
+        # The all-clear ended the alert: it can no longer be cancelled (issue 7.1).
+        r = client.post(f"/api/campaigns/{cid}/cancel", headers=h, json={})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "campaign_id"
+        cid = client.post("/api/campaigns", json={**body, "kind": "alert"},
+                          headers=h).json()["campaign_id"]
         assert client.post(f"/api/campaigns/{cid}/cancel", json={}).status_code == 403  # CSRF
         r = client.post(f"/api/campaigns/{cid}/cancel", headers=h, json={})
         assert r.status_code == 200 and r.json()["cap_identifier"], r.text
@@ -513,7 +522,11 @@ def test_lookup_by_cap_identifier(db):
     assert _campaign(db, ac).references_id == b
     with pytest.raises(CampaignNotFound):
         cancel_campaign(db, ident, "op", authority_id="21004")
-    assert cancel_campaign(db, ident, "op", authority_id="23003")["campaign_id"] == b
+    with pytest.raises(CampaignInputError):  # found by identifier; over since its all-clear
+        cancel_campaign(db, ident, "op", authority_id="23003")
+    b2 = launch_campaign(db, _req())
+    ident2 = _campaign(db, b2).cap_identifier
+    assert cancel_campaign(db, ident2, "op", authority_id="23003")["campaign_id"] == b2
 
 
 def test_lists_and_reports_tell_follow_ups_apart(db):
@@ -531,11 +544,16 @@ def test_lists_and_reports_tell_follow_ups_apart(db):
     assert all(f["launched_at"].endswith("Z") and f["status"] == "sending"
                for f in report["follow_ups"])
     assert campaign_report(db, ac)["label"] == "All clear"
-    cancel = cancel_campaign(db, b, "op")["cancel_campaign_id"]
+    # A chain ends with its all-clear or its cancellation (issue 7.1): cancel another one.
+    b2 = launch_campaign(db, _req())
+    u2 = update_campaign(db, b2, _req(kind=""))
+    cancel = cancel_campaign(db, b2, "op")["cancel_campaign_id"]
     rows = {r["campaign_id"]: r for r in list_campaigns(db, "23003", "simulation")}
     assert {k: rows[b][k] for k in ("msg_type", "response_type", "references_id", "label")} == \
         {"msg_type": "Alert", "response_type": None, "references_id": None, "label": "Alert"}
-    assert [f["label"] for f in rows[b]["follow_ups"]] == ["Update", "All clear", "Cancel"]
+    assert [f["label"] for f in rows[b]["follow_ups"]] == ["Update", "All clear"]
+    assert [f["label"] for f in rows[b2]["follow_ups"]] == ["Update", "Cancel"]
+    assert rows[u2]["label"] == "Update" and rows[cancel]["references_id"] == b2
     assert rows[u]["label"] == "Update" and rows[u]["references_id"] == b
     assert rows[ac]["response_type"] == "AllClear" and rows[cancel]["label"] == "Cancel"
     assert rows[u]["follow_ups"] == []
@@ -560,12 +578,12 @@ def test_expiry_defaults_by_kind(db):
     at = now + dt.timedelta(hours=2)
     sched = _campaign(db, launch_campaign(db, _req(kind="test", scheduled_for=at)))
     assert sched.expires_at == at + dt.timedelta(hours=1)
-    # An all-clear gets its own default from when it is sent.
-    ac = _campaign(db, all_clear(db, b, _req(None, texts={}, channels=[], kind="")))
-    assert ac.expires_at == ac.launched_at + dt.timedelta(hours=24)
     # An update keeps the alert's expiry while more than an hour of it is left.
     u = _campaign(db, update_campaign(db, b, _req(kind="")))
     assert u.expires_at == c.expires_at
+    # An all-clear gets its own default from when it is sent.
+    ac = _campaign(db, all_clear(db, b, _req(None, texts={}, channels=[], kind="")))
+    assert ac.expires_at == ac.launched_at + dt.timedelta(hours=24)
 
 
 @pytest.mark.parametrize("kw, field", [
@@ -629,3 +647,88 @@ def test_default_all_clear_names_the_area_in_each_language(engine):
     texts = default_all_clear_texts(engine, cid)
     assert "Bruxelles" in texts["fr"] and "Brussel" in texts["nl"]
     assert "Bruxelles" not in texts["nl"]
+
+
+# ----------------------------------------------------------------------------- issue 7.1
+
+
+def test_follow_up_rule_closes_a_chain_after_its_all_clear():
+    alert = rules.ChainMessage("a", "finished")
+    update = rules.ChainMessage("u", "finished", "Update")
+    clear = rules.ChainMessage("c", "sending", "Update", "AllClear")
+    open_chain = [alert, update]
+    for action in ("update", "all_clear", "cancel"):
+        assert rules.follow_up_refusal(action, update, open_chain) is None
+    for target in (alert, update, clear):
+        for action in ("update", "all_clear", "cancel"):
+            reason = rules.follow_up_refusal(action, target, [alert, update, clear])
+            assert reason is not None and "all-clear" in reason and "new alert" in reason
+    assert "cannot be updated" in rules.follow_up_refusal("update", alert,
+                                                          [alert, clear])
+    assert "taken back" in rules.follow_up_refusal("cancel", clear, [alert, clear])
+    # a cancelled chain says so first, whatever else it holds
+    cancelled = rules.ChainMessage("a", "cancelled")
+    assert "cancelled" in rules.follow_up_refusal("update", cancelled, [cancelled, clear])
+
+
+def test_an_all_cleared_chain_cannot_be_reopened(db):
+    """Issue 7.1: after the all-clear, no update (it went to every original recipient and
+    put the alert back in the live feed), no second all-clear, no cancel; on any message
+    of the chain, nothing written."""
+    b = launch_campaign(db, _req())
+    u = update_campaign(db, b, _req(kind=""))
+    ac = all_clear(db, u, _req(None, texts={}, channels=[], kind=""))
+    with transaction(db) as s:
+        before = s.scalar(sa.select(sa.func.count()).select_from(Campaign))
+        deliveries = s.scalar(sa.select(sa.func.count()).select_from(Delivery))
+    ident = _campaign(db, ac).cap_identifier
+    for target in (b, u, ac, ident):
+        for action in (lambda t=target: update_campaign(db, t, _req(kind="")),
+                       lambda t=target: all_clear(db, t, _req(None, texts={}, channels=[],
+                                                              kind="")),
+                       lambda t=target: cancel_campaign(db, t, "op", authority_id="23003")):
+            with pytest.raises(CampaignInputError) as exc:
+                action()
+            assert exc.value.field == "campaign_id"
+            assert "all-clear" in exc.value.reason and "over" in exc.value.reason
+    with transaction(db) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Campaign)) == before
+        assert s.scalar(sa.select(sa.func.count()).select_from(Delivery)) == deliveries
+    assert {_campaign(db, x).status for x in (b, u, ac)} == {"sending"}
+    # the report says so, so that pages offer none of these
+    refused = campaign_report(db, ac)["chain"]["refused"]
+    assert all(refused[a] and "all-clear" in refused[a] for a in ("update", "all_clear",
+                                                                  "cancel"))
+
+
+def test_cli_and_web_refuse_to_reopen_an_all_cleared_chain(engine, monkeypatch, tmp_path):
+    from tocsin.cli import app
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
+    import_subscribers(engine, CSV.encode())
+    b = launch_campaign(engine, _req())
+    ac = all_clear(engine, b, _req(None, texts={}, channels=[], kind=""))
+    runner = CliRunner()
+    for args in (["campaign", "update", ac, "--text", "fr=Encore", "--text", "nl=Nog"],
+                 ["campaign", "all-clear", b],
+                 ["campaign", "cancel", ac]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "error: campaign_id:" in result.output and "all-clear" in result.output
+        assert "Traceback" not in result.output
+    with _client(engine, tmp_path) as client:
+        h = {"X-CSRF-Token": _login(client, "beersel", "beersel-password-1")}
+        for path, body in ((f"/api/campaigns/{ac}/update", {"texts": {"fr": "Encore"}}),
+                           (f"/api/campaigns/{b}/all-clear", {}),
+                           (f"/api/campaigns/{ac}/cancel", {})):
+            r = client.post(path, headers=h, json=body)
+            assert r.status_code == 422, (path, r.text)
+            error = r.json()["error"]
+            assert error["field"] == "campaign_id" and "all-clear" in error["reason"]
+        for page_id in (b, ac):
+            page = client.get(f"/campaigns/{page_id}").text
+            for action in ("action-update", "action-all-clear", "action-cancel"):
+                assert f'id="{action}"' not in page, (page_id, action)
+            assert "this alert is over" in page
+    with transaction(engine) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 2

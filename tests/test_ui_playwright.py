@@ -235,7 +235,7 @@ def test_live_launch_needs_the_typed_area_name(page) -> None:  # type: ignore[no
     dialog.get_by_label("To confirm, type the area name").fill("wavre")
     assert go.is_enabled()
     page.screenshot(path=str(SCREENSHOTS / "06-confirm-live.png"))
-    dialog.get_by_role("button", name="Cancel").click()
+    dialog.get_by_role("button", name="Back to editing").click()
     assert not dialog.is_visible()
 
 
@@ -393,6 +393,9 @@ def test_scheduled_campaign_is_cancelled_from_its_report(page) -> None:  # type:
     page.screenshot(path=str(SCREENSHOTS / "32-cancel-scheduled-dialog.png"))
     dialog.get_by_role("button", name="Cancel the scheduled message").click()
     _expect(page.locator("#campaign-status")).to_have_text("cancelled")
+    # nothing had gone out: the page does not claim messages were stopped (issue 7.11)
+    _expect(page.locator(".cancelled-note")).to_contain_text(
+        "The scheduled message will not be sent; nothing had been sent.")
     assert page.get_by_role("button", name="Cancel this scheduled message…").count() == 0
 
 
@@ -472,18 +475,30 @@ def test_update_all_clear_and_cancel_of_a_sent_alert(page) -> None:  # type: ign
     page.goto(f"/campaigns/{cid}")
     _expect(page.locator(".follow-ups")).to_contain_text("All clear sent at")
     assert page.get_by_role("link", name="Send an update…").count() == 0
+    # the all-clear ended the alert: nothing more about it, not even a cancel (issue 7.1)
+    assert page.get_by_role("button", name="Cancel this alert…").count() == 0
+    _expect(page.locator(".follow-up-actions")).to_contain_text("this alert is over")
+
+    # a CAP Cancel of another alert, from its report
+    page.goto("/campaigns/new")
+    other = _api_launch(page, {"texts": {"fr": "EXERCICE: fausse alerte, à annuler."},
+                               "channels": ["sms", "email", "cap"],
+                               "municipality_nis": "25112", "kind": "exercise"})
+    page.goto(f"/campaigns/{other}")
+    page.wait_for_selector("#h-final", timeout=60_000)
     page.get_by_role("button", name="Cancel this alert…").click()
     dialog = page.locator("#cancel-dialog")
     dialog.wait_for(state="visible")
     _expect(dialog).to_contain_text("CAP Cancel")
     dialog.get_by_role("button", name="Cancel the alert").click()
-    page.wait_for_url(lambda url: "/campaigns/" in url and cid not in url)
+    page.wait_for_url(lambda url: "/campaigns/" in url and other not in url)
     _expect(page.locator("h1 .msg-label")).to_have_text("Cancel")
     page.goto("/")
     labels = page.locator("table.campaigns-table tbody tr .msg-label").all_text_contents()
-    assert sorted(labels) == ["All clear", "Cancel", "New", "Update"], labels
-    page.goto(f"/campaigns/{cid}")
+    assert sorted(labels) == ["All clear", "Cancel", "New", "New", "Update"], labels
+    page.goto(f"/campaigns/{other}")
     _expect(page.locator(".follow-ups")).to_contain_text("Cancelled at")
+    page.goto(f"/campaigns/{cid}")
     page.screenshot(path=str(SCREENSHOTS / "36-original-with-follow-ups.png"), full_page=True)
 
 
@@ -553,7 +568,7 @@ def test_composer_accents_invisible_characters_and_empty_channels(page) -> None:
     _expect(dialog.locator(".confirm-zero").first).to_contain_text(
         "No subscriber will receive an SMS: nobody in the area has opted in")
     page.screenshot(path=str(SCREENSHOTS / "38-confirm-nobody.png"))
-    dialog.get_by_role("button", name="Cancel").click()
+    dialog.get_by_role("button", name="Back to editing").click()
 
 
 def _expect(locator):  # type: ignore[no-untyped-def]
@@ -656,13 +671,15 @@ def test_confirmation_counts_deliveries_and_warns_when_nobody_is_reached(page) -
     page.get_by_role("tab", name="NL Dutch").click()
     page.get_by_label("Text in Dutch").fill("ALARM: blijf binnen.")
     page.wait_for_selector(".estimate-sms")
-    _expect(page.locator(".estimate-sms")).to_contain_text("GSM-7, UCS-2")
+    # each language's encoding on its own, never "GSM-7, UCS-2" mixed (issue 7.11)
+    _expect(page.locator(".estimate-sms")).to_contain_text(
+        "fr: UCS-2, 1 segment · nl: GSM-7, 1 segment")
     page.get_by_role("button", name="Launch simulation…").click()
     dialog = page.locator("#confirm-dialog")
     dialog.wait_for(state="visible")
     _expect(dialog.locator(".confirm-big")).to_contain_text("deliveries")
     assert "recipients" not in dialog.locator(".confirm-big").inner_text()
-    dialog.get_by_role("button", name="Cancel").click()
+    dialog.get_by_role("button", name="Back to editing").click()
     # nobody opted in to information: every channel reaches nobody, said first and loudly
     page.get_by_label("Type of message").select_option("information")
     page.wait_for_timeout(800)
@@ -670,4 +687,43 @@ def test_confirmation_counts_deliveries_and_warns_when_nobody_is_reached(page) -
     dialog.wait_for(state="visible")
     _expect(dialog.locator(".confirm-nobody")).to_contain_text("Nobody in this area")
     page.screenshot(path=str(SCREENSHOTS / "43-confirm-nobody-at-all.png"))
-    dialog.get_by_role("button", name="Cancel").click()
+    dialog.get_by_role("button", name="Back to editing").click()
+
+
+def test_launch_dialog_repeats_every_warning(page, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 7.5: every warning of the estimate (a text in the wrong language, channels that
+    reach nobody, and any other code such as a cut area) is repeated in the launch
+    dialog, whose close button reads "Back to editing" (issue 7.11)."""
+    import tocsin.campaigns.targeting as targeting
+
+    real = targeting.estimate_warnings
+    cut = {"code": "area_cut", "field": "area",
+           "message": "0.8 km² (4 %) of the area lies outside Bruxelles and is left out"}
+    monkeypatch.setattr(targeting, "estimate_warnings", lambda c, r: [*real(c, r), cut])
+    _login(page, "simulation", username="brux")
+    page.goto("/campaigns/new")
+    _expect(page.locator("#municipality option")).to_have_count(2)
+    page.get_by_label("Whole municipality").select_option("21004")
+    page.get_by_label("Text in French").fill("ALERTE: fenêtres fermées, restez à l’intérieur.")
+    page.get_by_role("tab", name="NL Dutch").click()
+    page.get_by_label("Text in Dutch").fill(  # French, in the Dutch box
+        "Restez à l'intérieur, fermez les portes et les fenêtres et écoutez la radio.")
+    page.get_by_label("Type of message").select_option("information")
+    page.wait_for_timeout(800)
+    page.wait_for_selector(".estimate-sms")
+    _expect(page.locator(".estimate-sms")).to_contain_text(
+        "fr: UCS-2, 1 segment · nl: UCS-2, 2 segments")  # ê is not GSM-7
+    page.locator(".estimate-sms").screenshot(path=str(SCREENSHOTS / "44-estimate-sms-line.png"))
+    page.get_by_role("button", name="Launch simulation…").click()
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    warnings = dialog.locator(".confirm-warnings")
+    _expect(warnings.locator(".confirm-warning-wrong_language")).to_contain_text(
+        "The Dutch text reads as French")
+    _expect(warnings.locator(".confirm-warning-no_recipients")).to_have_count(2)
+    _expect(warnings.locator(".confirm-warning-no_recipients").first).to_contain_text(
+        "No subscriber will receive an SMS")
+    _expect(warnings.locator(".confirm-warning-area_cut")).to_contain_text("lies outside")
+    page.screenshot(path=str(SCREENSHOTS / "44-confirm-every-warning.png"))
+    dialog.get_by_role("button", name="Back to editing").click()
+    assert not dialog.is_visible()

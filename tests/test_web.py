@@ -418,8 +418,10 @@ def test_older_messages_of_a_chain_act_on_the_latest(client: TestClient) -> None
         page = client.get(f"/campaigns/{page_id}").text
         assert 'id="action-update"' not in page, page_id
         assert 'id="action-all-clear"' not in page, page_id
-    # the server still allows cancelling the chain: offered on the all-clear's page
-    assert 'id="action-cancel"' in client.get(f"/campaigns/{clear_id}").text
+    # the all-clear ended the alert: the server refuses a cancel too (issue 7.1), so no
+    # page of the chain offers one
+    for page_id in (cid, update_id, clear_id):
+        assert 'id="action-cancel"' not in client.get(f"/campaigns/{page_id}").text
 
 
 def test_gateway_admin_reads_for_humans(client: TestClient, engine: Engine,
@@ -488,3 +490,56 @@ def test_update_composer_keeps_the_kind(client: TestClient) -> None:
     assert "An update keeps the type of message" in page
     assert re.search(r'<select id="kind"[^>]*>', client.get("/campaigns/new").text)[0].count(
         "disabled") == 0  # type: ignore[index]
+
+
+@needs_campaigns
+def test_estimate_gives_every_warning_with_its_code(client: TestClient) -> None:
+    """Issue 7.5/7.14: the estimate (which the launch dialog repeats) knows the text that
+    reads as another language and each channel that reaches nobody."""
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    r = client.post("/api/campaigns/estimate", headers={"X-CSRF-Token": token}, json={
+        "texts": {"fr": "Blijf binnen, sluit alle deuren en ramen en luister naar de radio."},
+        "channels": ["sms", "email", "cap"], "municipality_nis": "25112", "kind": "alert"})
+    assert r.status_code == 200, r.text
+    warnings = r.json()["warnings"]
+    assert all(w["code"] and w["field"] and w["message"] for w in warnings)
+    codes = [(w["code"], w["field"]) for w in warnings]
+    assert ("wrong_language", "text.fr") in codes
+    assert ("no_recipients", "channels.sms") in codes
+    assert ("no_recipients", "channels.email") in codes
+    wrong = next(w for w in warnings if w["code"] == "wrong_language")
+    assert wrong["message"].startswith("The French text reads as Dutch")
+
+
+@needs_campaigns
+def test_launch_dialog_says_back_to_editing_not_cancel(client: TestClient) -> None:
+    """Issue 7.11: the button that closes the launch dialog is not called "Cancel" (which
+    reads as cancelling an alert)."""
+    import re
+
+    login(client)
+    page = client.get("/campaigns/new").text
+    dialog = page[page.index('<dialog id="confirm-dialog"'):]
+    dialog = dialog[:dialog.index("</dialog>")]
+    assert 'id="confirm-cancel">Back to editing</button>' in dialog
+    assert not re.search(r">\s*Cancel\s*<", dialog)
+
+
+@needs_campaigns
+def test_cancelled_scheduled_message_page_says_nothing_was_sent(client: TestClient) -> None:
+    """Issue 7.11: after cancelling a scheduled message the page does not claim that
+    messages were stopped."""
+    import datetime as dt
+
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    day = dt.date.today() + dt.timedelta(days=3)
+    cid = _launch(client, token, scheduled_for=f"{day:%Y-%m-%d} 12:00")
+    r = client.post(f"/api/campaigns/{cid}/cancel", json={}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"] == ("The scheduled message will not be sent; nothing had "
+                                   "been sent.")
+    page = client.get(f"/campaigns/{cid}").text
+    assert "The scheduled message will not be sent; nothing had been sent." in page
+    assert "were stopped" not in page

@@ -330,7 +330,7 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
         checked.template_id = _template(session, req.template_id, authority.id)
         if checked.template_id is None:
             checked.warnings.append({
-                "field": "template_id",
+                "code": "template_deleted", "field": "template_id",
                 "message": "The template this message was started from no longer exists; "
                            "the message is sent all the same, without a link to it"})
     if req.draft_id:

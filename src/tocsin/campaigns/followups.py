@@ -21,6 +21,13 @@ PostgreSQL; SQLite writers are serial).
   messages. A scheduled campaign cancelled before it is due sends nothing and
   publishes nothing.
 
+A chain whose all-clear was sent is over, and closed like a cancelled one: no
+update (it would put the alert back in the live CAP feed), no second all-clear,
+and no cancel (an all-clear cannot be taken back, and a CAP Cancel of an ended
+chain would tell panels to disregard the all-clear too). If the danger is back,
+a new alert is a new message. The rule is ``rules.follow_up_refusal``; web and
+CLI get the same ``CampaignInputError`` (field ``campaign_id``).
+
 Expiry: a message without ``expires_at`` gets ``rules.default_expires`` (by
 kind, from its sending time); an update keeps its alert's expiry while more
 than ``rules.UPDATE_KEEPS_EXPIRY`` of it is left. ``scheduled_for`` is at most
@@ -85,8 +92,9 @@ def _original(s: Session, campaign_id: str, authority_id: str | None,
 
     ``campaign_id``: its id or CAP identifier. The chain's first message is
     locked first (PostgreSQL ``FOR UPDATE``), so two follow-ups of one chain
-    never interleave. Refused: a draft, a chain with any message cancelled, a
-    scheduled campaign (except to cancel it).
+    never interleave. Refused (``rules.follow_up_refusal``): a draft, a chain
+    with any message cancelled, a chain whose all-clear was sent, a scheduled
+    campaign (except to cancel it).
     """
     c = _find(s, campaign_id)
     if c is None or (authority_id is not None and c.authority_id != authority_id):
@@ -95,23 +103,27 @@ def _original(s: Session, campaign_id: str, authority_id: str | None,
         root = _root(s, c)
         s.execute(sa.select(Campaign.id).where(Campaign.id == root.id).with_for_update())
         s.refresh(c)
-    if c.status == "draft":
-        raise CampaignInputError("campaign_id", f"campaign {c.id} is a draft: launch it first")
-    closed = next((m for m in _chain(s, c) if m.status == "cancelled"
-                   or m.msg_type == "Cancel"), None)
-    if closed is not None:
-        which = "it" if closed.id == c.id else f"campaign {closed.id} of the same alert"
-        verb = {"cancel": "cancelled again", "update": "updated",
-                "all_clear": "given an all-clear"}.get(action, "changed")
-        raise CampaignInputError(
-            "campaign_id", f"campaign {c.id} is cancelled ({which} was cancelled): a "
-            f"cancelled alert is closed and cannot be {verb}; send a new alert instead")
-    if c.status == "scheduled" and action != "cancel":
-        raise CampaignInputError("campaign_id", f"campaign {c.id} has not been sent yet "
-                                                "(scheduled): cancel it and schedule again")
+    refusal = rules.follow_up_refusal(action, _chain_message(c),
+                                      [_chain_message(m) for m in _chain(s, c)])
+    if refusal is not None:
+        raise CampaignInputError("campaign_id", refusal)
     authority = s.get(Authority, c.authority_id)
     assert authority is not None
     return c, authority
+
+
+def _chain_message(c: Campaign) -> rules.ChainMessage:
+    return rules.ChainMessage(c.id, c.status, c.msg_type or "Alert", c.response_type)
+
+
+def follow_up_refusals(s: Session, campaign: Campaign) -> dict[str, str | None]:
+    """For each follow-up action (update, all_clear, cancel): why it is refused on
+    ``campaign`` (``rules.follow_up_refusal``), or ``None`` when it is allowed. What the
+    report shows, so that pages offer only what the services accept."""
+    target = _chain_message(campaign)
+    chain = [_chain_message(m) for m in _chain(s, campaign)]
+    return {action: rules.follow_up_refusal(action, target, chain)
+            for action in ("update", "all_clear", "cancel")}
 
 
 def _root(s: Session, campaign: Campaign) -> Campaign:
@@ -250,7 +262,8 @@ def update_campaign(engine: Engine, original_id: str, req: CampaignRequest,
     (``sender,identifier,sent`` as written in its CAP) and what it referenced;
     published whenever the original published CAP. Deliveries of the original
     still queued are kept (see module docstring). One transaction; returns the
-    new campaign id. Raises ``CampaignInputError``.
+    new campaign id. Raises ``CampaignInputError`` (field ``campaign_id``: a draft,
+    a scheduled campaign, a chain cancelled or whose all-clear was sent).
     """
     settings = settings or get_settings()
     now = utcnow()
@@ -286,7 +299,8 @@ def all_clear(engine: Engine, original_id: str, req: CampaignRequest,
     Sent to the original's recipients only, on the original's channels unless
     ``req.channels`` says otherwise. ``req.texts`` empty: ``rules.ALL_CLEAR_TEXT``
     in each language of the original. One transaction; returns the new campaign
-    id. Raises ``CampaignInputError``.
+    id. Raises ``CampaignInputError`` (field ``campaign_id``: a chain cancelled or
+    whose all-clear was already sent is over).
     """
     settings = settings or get_settings()
     now = utcnow()
@@ -329,8 +343,11 @@ def cancel_campaign(engine: Engine, campaign_id: str, actor: str, *,
     campaign just stops: it never sent or published anything. ``authority_id``
     (``None`` = any, the CLI) must own the campaign. One transaction. Returns
     ``{"campaign_id", "stopped" (deliveries of the whole chain),
-    "cancel_campaign_id" (or None), "cap_identifier" (or None)}``. Raises
-    ``CampaignInputError`` (a chain already cancelled is closed).
+    "cancel_campaign_id" (or None), "cap_identifier" (or None), "status_was"
+    (the campaign's status before), "summary" (what happened, in one sentence:
+    ``rules.cancel_summary``)}``. Raises
+    ``CampaignInputError`` (a chain already cancelled, or whose all-clear was sent,
+    is closed: ``rules.follow_up_refusal``).
     """
     settings = settings or get_settings()
     now = utcnow()
@@ -401,7 +418,10 @@ def cancel_campaign(engine: Engine, campaign_id: str, actor: str, *,
                      detail={"authority": authority.id, "status_was": was,
                              "chain": [m.id for m in chain],
                              "stopped": stopped, "cap_cancel": cap_identifier})
+        was_sent = any(m.launched_at is not None for m in chain)
         return {"campaign_id": original.id, "stopped": stopped,
-                "cancel_campaign_id": cancel_id, "cap_identifier": cap_identifier}
+                "cancel_campaign_id": cancel_id, "cap_identifier": cap_identifier,
+                "status_was": was,
+                "summary": rules.cancel_summary(was_sent, stopped, cap_identifier is not None)}
 
 

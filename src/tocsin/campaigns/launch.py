@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +31,7 @@ from tocsin.campaigns.targeting import (
     _recipients_in_area,
     _sms_facts,
     _sms_texts,
+    estimate_warnings,
     resolve_recipients,
 )
 from tocsin.core.db import iso_utc, table, transaction, utcnow
@@ -69,8 +71,10 @@ def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeo
     """Publish the CAP (when a channel) and write one queued delivery per recipient.
 
     Returns the number of deliveries to recipients. Sets ``launched_at`` (the CAP
-    ``sent``), ``fanout_done_at`` and status ``sending``. A published live public
-    CAP is also queued for the CAP gateway's webhooks (``cap.gateway``).
+    ``sent``), ``fanout_done_at`` and status ``sending`` (``finished`` when there is
+    nothing to deliver; otherwise the worker finishes it, ``dispatch.queue``). A
+    published live public CAP is also queued for the CAP gateway's webhooks
+    (``cap.gateway``).
     """
     from tocsin.cap.services import build_campaign_cap
 
@@ -100,7 +104,22 @@ def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeo
     if hooks:
         s.execute(sa.insert(table(Delivery)), hooks)
     campaign.fanout_done_at = utcnow()
+    if not rows and not hooks:
+        # Nothing to deliver (CAP only, or nobody in the area): done once published.
+        campaign.status, campaign.finished_at = "finished", campaign.fanout_done_at
     return len(rows)
+
+
+@dataclass(frozen=True)
+class Launched:
+    """What a launch wrote: ``campaign_id``, ``recipients`` (deliveries written; 0 for a
+    scheduled campaign, resolved when it is due) and ``warnings`` (the estimate's,
+    ``targeting.estimate_warnings``: ``[{"code", "field", "message", …}]``), for the
+    caller to show before the deliveries go out."""
+
+    campaign_id: str
+    recipients: int
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 def launch_campaign(engine: Engine, req: CampaignRequest,
@@ -111,10 +130,19 @@ def launch_campaign(engine: Engine, req: CampaignRequest,
     ``req.scheduled_for`` the campaign is written ``scheduled`` instead: no
     deliveries and no CAP until ``fan_out_scheduled`` runs when it is due.
     ``draft_id`` (or ``req.draft_id``): the draft this launch replaces is deleted
-    in the same transaction. Returns the campaign id. Raises
-    ``CampaignInputError`` (nothing written). Deliveries are then sent by any
-    running worker.
+    in the same transaction. Returns the campaign id (``launch`` also returns the
+    warnings). Raises ``CampaignInputError`` (nothing written). Deliveries are
+    then sent by any running worker.
     """
+    return launch(engine, req, settings, draft_id=draft_id).campaign_id
+
+
+def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = None, *,
+           draft_id: str | None = None) -> Launched:
+    """``launch_campaign``, returning the ``Launched`` facts: id, deliveries written and
+    the warnings the estimate gives (wrong or missing language, a channel that reaches
+    nobody…), so that the CLI prints them before sending. Raises ``CampaignInputError``
+    (nothing written)."""
     settings = settings or get_settings()
     draft_id = draft_id or req.draft_id
     if draft_id and req.draft_id != draft_id:
@@ -128,6 +156,8 @@ def launch_campaign(engine: Engine, req: CampaignRequest,
             status="scheduled" if scheduled else "sending",
             scheduled_for=req.scheduled_for.astimezone(dt.UTC)
             if req.scheduled_for is not None else None)
+        recipients = resolve_recipients(s, checked)
+        warnings = estimate_warnings(checked, recipients)
         if scheduled:
             if "cap" in checked.channels:
                 # Build it once now so that a CAP problem is refused at scheduling time.
@@ -139,7 +169,6 @@ def launch_campaign(engine: Engine, req: CampaignRequest,
             s.add(campaign)
             count = 0
         else:
-            recipients = resolve_recipients(s, checked)
             count = _fan_out(s, campaign, checked.authority, checked.area, recipients,
                              settings, now)
         if draft_id:
@@ -153,7 +182,7 @@ def launch_campaign(engine: Engine, req: CampaignRequest,
                                 if scheduled else {}),
                              **({"template_id": req.template_id} if req.template_id else {}),
                              **({"draft_id": draft_id} if draft_id else {})})
-        return campaign.id
+        return Launched(campaign.id, count, warnings)
 
 
 def _with(req: CampaignRequest, **changes: Any) -> CampaignRequest:

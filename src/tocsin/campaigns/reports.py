@@ -1,6 +1,8 @@
 """Reports: the campaigns list, one campaign's report and its pending counts (SPEC F26).
 
-Reading never writes.
+Reading never writes: a campaign's status is the stored one, set by the services
+that change it (launch, cancel) and, when its last delivery is final, by the
+dispatch worker (``dispatch.queue.finish_done`` / ``finish_campaigns``).
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from tocsin.campaigns.followups import _chain, _sent_order
+from tocsin.campaigns import rules
+from tocsin.campaigns.followups import _chain, _sent_order, follow_up_refusals
 from tocsin.campaigns.models import Campaign
-from tocsin.core.db import iso_utc, read_transaction, table, transaction, utcnow
+from tocsin.core.db import iso_utc, read_transaction, table
 from tocsin.core.settings import Settings, get_settings
-from tocsin.dispatch.models import FINAL_STATES, IN_FLIGHT, QUEUED, SENT, Delivery
+from tocsin.dispatch.models import FINAL_STATES, STOPPED, Delivery
+from tocsin.dispatch.queue import RECEIPT_GRACE_SECONDS
 
-#: Seconds after the last submit during which a campaign still waits for receipts.
-RECEIPT_GRACE_SECONDS = 60.0
-
+__all__ = ["RECEIPT_GRACE_SECONDS", "campaign_report", "list_campaigns", "message_label",
+           "pending_counts"]
 
 
 def message_label(msg_type: str | None, response_type: str | None) -> str:
@@ -62,7 +65,8 @@ def campaign_report(engine: Engine, campaign_id: str,
     """Progress and final report of a campaign (SPEC F26). Raises ``LookupError``.
 
     Shape: ``{"campaign_id", "cap_identifier", "environment", "kind", "status"
-    (scheduled | sending | finished | cancelled | draft), "authority_id",
+    (scheduled | sending | finished | cancelled | draft: the stored status; the
+    worker finishes a campaign when its last delivery is final), "authority_id",
     "area_name", "texts", "launched_at", "scheduled_for", "expires_at",
     "msg_type" (Alert | Update | Cancel), "references_id", "response_type"
     (AllClear or None), "label" (``message_label``: Alert | Update | All clear |
@@ -70,10 +74,14 @@ def campaign_report(engine: Engine, campaign_id: str,
     the chain, oldest first, ``[{"campaign_id", "msg_type", "response_type",
     "label", "launched_at", "status"}]``; ``[]`` on the others), "chain" (on
     every message: ``{"root_id", "latest_id" (the chain's latest message that is
-    not a cancellation), "latest_label", "latest_launched_at", "all_cleared"}``), "channels":
+    not a cancellation), "latest_label", "latest_launched_at", "all_cleared",
+    "refused": {"update", "all_clear", "cancel"}: why the service would refuse that
+    follow-up of this message, or None (``rules.follow_up_refusal``)}``), "channels":
     {"sms": {"recipients", "segments", "cost_eur", "first_sent_at",
     "last_sent_at", "throughput_per_s", "by_status", "by_language"}, "email":
-    {…}, "cap": {"published", "url"}}}``. Times are RFC 3339 UTC. Costs count
+    {…}, "cap": {"published", "url"}}, "cancel_summary" (a cancelled campaign: what
+    the cancellation did here, ``rules.cancel_summary``; else None)}``. Times are
+    RFC 3339 UTC. Costs count
     messages accepted by the provider; simulation campaigns are never billed
     (``billed_eur`` 0, SPEC F27/F29).
     """
@@ -97,12 +105,15 @@ def campaign_report(engine: Engine, campaign_id: str,
             .group_by(d.c.channel, d.c.error)
         ).all()
         follow_ups = (_follow_ups(s, [c.id])[c.id] if c.references_id is None else [])
-        members = [m for m in _chain(s, c) if m.msg_type != "Cancel"]
+        whole_chain = _chain(s, c)
+        members = [m for m in whole_chain if m.msg_type != "Cancel"]
+        cap_cancelled = len(members) < len(whole_chain)
         latest = members[-1] if members else c
         chain = {"root_id": members[0].id if members else c.id, "latest_id": latest.id,
                  "latest_label": message_label(latest.msg_type, latest.response_type),
                  "latest_launched_at": iso_utc(latest.launched_at),
-                 "all_cleared": any(m.response_type == "AllClear" for m in members)}
+                 "all_cleared": any(m.response_type == "AllClear" for m in members),
+                 "refused": follow_up_refusals(s, c)}
         sums = s.execute(
             sa.select(d.c.channel, sa.func.count(d.c.sent_at), sa.func.min(d.c.sent_at),
                       sa.func.max(d.c.sent_at),
@@ -111,8 +122,6 @@ def campaign_report(engine: Engine, campaign_id: str,
             .where(d.c.campaign_id == campaign_id).group_by(d.c.channel)
         ).all()
     channels: dict[str, Any] = {}
-    open_states = {QUEUED, IN_FLIGHT}
-    busy = awaiting = False
     for name in c.channel_list:
         if name == "cap":
             prefix = "" if c.environment == "live" else "/simulation"
@@ -142,24 +151,16 @@ def campaign_report(engine: Engine, campaign_id: str,
             if name == "sms":
                 entry["segments"] = int(segments or 0)
             entry["cost_eur"] = float(Decimal(cost or 0).quantize(Decimal("0.001")))
-            if name == "sms" and statuses.get(SENT) and last is not None and (
-                    utcnow() - last).total_seconds() < RECEIPT_GRACE_SECONDS:
-                awaiting = True
         entry["billed_eur"] = entry["cost_eur"] if c.environment == "live" else 0.0
         entry["final"] = sum(n for st, n in statuses.items() if st in FINAL_STATES)
         entry["failure_reasons"] = {(err or "unknown"): n for ch, err, n in reasons
                                     if ch == name}
-        busy = busy or any(statuses.get(st) for st in open_states)
         channels[name] = entry
-    status = "sending" if busy or awaiting else "finished"
-    if c.status in ("cancelled", "scheduled", "draft"):
-        status = c.status
-    elif status == "finished" and c.status != "finished":
-        # Record the end once, so lists need not recompute every campaign's progress.
-        with transaction(engine) as s:
-            s.execute(sa.update(Campaign).where(Campaign.id == c.id,
-                                                Campaign.status == "sending")
-                      .values(status="finished", finished_at=utcnow()))
+    status = c.status
+    cancel_summary = (rules.cancel_summary(
+        c.launched_at is not None,
+        sum(ch.get("by_status", {}).get(STOPPED, 0) for ch in channels.values()),
+        cap_cancelled) if status == "cancelled" else None)
     failed = sum(n for ch in channels.values() for n in ch.get("failure_reasons", {}).values())
     return {
         "campaign_id": c.id, "cap_identifier": c.cap_identifier, "environment": c.environment,
@@ -169,6 +170,7 @@ def campaign_report(engine: Engine, campaign_id: str,
         "msg_type": c.msg_type or "Alert", "references_id": c.references_id,
         "response_type": c.response_type, "label": message_label(c.msg_type, c.response_type),
         "follow_ups": follow_ups, "chain": chain, "channels": channels,
+        "cancel_summary": cancel_summary,
     }
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -268,3 +269,84 @@ def _parse_local_time(text: str) -> dt.datetime:
                          f"write it with its offset, e.g. {naive:%Y-%m-%dT%H:%M}+02:00 or "
                          f"{naive:%Y-%m-%dT%H:%M}+01:00")
     return first.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class ChainMessage:
+    """What the follow-up rule needs of one message of an alert chain (CAP 1.2 §3.2.1):
+    its campaign ``id``, ``status`` (draft | scheduled | sending | finished |
+    cancelled), ``msg_type`` (Alert | Update | Cancel) and ``response_type``
+    (``AllClear`` for an all-clear, else ``None``)."""
+
+    id: str
+    status: str
+    msg_type: str = "Alert"
+    response_type: str | None = None
+
+
+#: What each follow-up action is called in a refusal ("cannot be …").
+_ACTION_WORDS = {"cancel": "cancelled", "update": "updated", "all_clear": "given an all-clear"}
+
+
+def follow_up_refusal(action: str, target: ChainMessage,
+                      chain: Sequence[ChainMessage]) -> str | None:
+    """Why ``action`` (update | all_clear | cancel) may not act on ``target``, or ``None``.
+
+    ``chain``: every message of ``target``'s chain (the alert, its updates,
+    all-clears and cancellation). SPEC F19, CAP 1.2 §3.2.1 (msgType Update /
+    Cancel, responseType AllClear). A chain ends once:
+
+    - it is cancelled (any message ``cancelled``, or a CAP Cancel in it): nothing
+      more, not even a second cancel;
+    - its all-clear was sent: the danger is over. No update (it would put the
+      alert back on alert maps and panels while the operator was told it is over),
+      no second all-clear, and no cancel either: an all-clear cannot be taken
+      back, and a CAP Cancel of a chain that has ended would tell panels to
+      disregard the all-clear as well. If the danger is back, a new alert is a
+      new message.
+
+    A draft is never followed up (launch it first); a scheduled campaign can only
+    be cancelled (nothing was sent yet).
+    """
+    verb = _ACTION_WORDS.get(action, "changed")
+    if target.status == "draft":
+        return f"campaign {target.id} is a draft: launch it first"
+    closed = next((m for m in chain if m.status == "cancelled" or m.msg_type == "Cancel"), None)
+    if closed is not None:
+        which = "it" if closed.id == target.id else f"campaign {closed.id} of the same alert"
+        return (f"campaign {target.id} is cancelled ({which} was cancelled): a cancelled "
+                f"alert is closed and cannot be {verb}; send a new alert instead")
+    ended = next((m for m in chain if m.response_type == "AllClear"), None)
+    if ended is not None:
+        which = ("it is the all-clear" if ended.id == target.id
+                 else f"campaign {ended.id} is its all-clear")
+        extra = (" (an all-clear cannot be taken back, and a CAP Cancel would tell alert "
+                 "maps and panels to disregard it too)" if action == "cancel" else "")
+        return (f"the all-clear of this alert was sent ({which}): the alert is over and "
+                f"cannot be {verb}{extra}; if the danger is back, send a new alert")
+    if target.status == "scheduled" and action != "cancel":
+        return (f"campaign {target.id} has not been sent yet (scheduled): cancel it and "
+                "schedule again")
+    return None
+
+
+def cancel_summary(was_sent: bool, stopped: int, cap_cancel: bool = False) -> str:
+    """What a cancellation did, in one sentence for the operator (SPEC F19).
+
+    ``was_sent``: the message had gone out (it was not still scheduled);
+    ``stopped``: deliveries that were still queued and will not be sent;
+    ``cap_cancel``: a CAP Cancel was published. A scheduled message cancelled
+    before it was due never sent anything, and says so rather than "stopped".
+    """
+    if not was_sent:
+        text = "The scheduled message will not be sent; nothing had been sent."
+    elif stopped:
+        text = (f"{stopped:,} message{'s' if stopped != 1 else ''} not yet sent "
+                f"{'were' if stopped != 1 else 'was'} stopped; those already sent cannot "
+                "be recalled.")
+    else:
+        text = ("Nothing was left to stop: every message had already been sent, and sent "
+                "messages cannot be recalled.")
+    if cap_cancel:
+        text += " A CAP Cancel was published: alert maps and display panels withdraw it."
+    return text

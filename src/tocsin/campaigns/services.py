@@ -6,7 +6,8 @@ web routes, the CLI and the worker import from one place:
 
 - ``checks``: ``CampaignRequest`` and the checks every use case runs first;
 - ``targeting``: who an area reaches, ``estimate_campaign``;
-- ``launch``: ``launch_campaign`` and scheduled fan-out;
+- ``launch``: ``launch_campaign`` (``launch`` also returns the warnings) and scheduled
+  fan-out;
 - ``followups``: ``update_campaign``, ``all_clear``, ``cancel_campaign``;
 - ``reports``: ``campaign_report``, ``list_campaigns``, ``pending_counts``.
 """
@@ -26,8 +27,10 @@ from tocsin.campaigns.followups import (
     update_campaign,
 )
 from tocsin.campaigns.launch import (
+    Launched,
     due_scheduled,
     fan_out_scheduled,
+    launch,
     launch_campaign,
 )
 from tocsin.campaigns.reports import (
@@ -47,6 +50,7 @@ __all__ = [
     "CampaignInputError",
     "CampaignNotFound",
     "CampaignRequest",
+    "Launched",
     "MAX_SCHEDULE_AHEAD",
     "RECEIPT_GRACE_SECONDS",
     "Recipient",
@@ -57,6 +61,7 @@ __all__ = [
     "due_scheduled",
     "estimate_campaign",
     "fan_out_scheduled",
+    "launch",
     "launch_campaign",
     "list_campaigns",
     "message_label",

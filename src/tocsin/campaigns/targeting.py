@@ -164,8 +164,62 @@ def _language_warnings(checked: _Checked, recipients: list[Recipient]) -> list[d
             message = (f"No {name} text, although {name} is an official language of "
                        f"{authority.name(lang)} (nobody in the area reads {name} now; "
                        f"they would get {instead})")
-        out.append({"field": f"text.{lang}", "message": message})
+        out.append({"code": "missing_language", "field": f"text.{lang}", "message": message})
     return out
+
+
+def _wrong_language_warnings(checked: _Checked) -> list[dict[str, str]]:
+    """One warning per text that reads as another language than its own (SPEC F13,
+    ``messages.language.language_warnings``), worded for an operator."""
+    from tocsin.messages.language import language_warnings
+
+    out: list[dict[str, str]] = []
+    for w in language_warnings(checked.texts):
+        here, there = language_name(w["language"]), language_name(w["detected"])
+        out.append({"code": "wrong_language", "field": w["field"],
+                    "language": w["language"], "detected": w["detected"],
+                    "message": f"The {here} text reads as {there}: check that it really "
+                               f"is the {here} text"})
+    return out
+
+
+_NOBODY_HAS = {"sms": "a mobile number", "email": "an e-mail address"}
+_ONE_MESSAGE = {"sms": "an SMS", "email": "an e-mail"}
+
+
+def _no_recipient_warnings(checked: _Checked, counts: dict[str, int]
+                           ) -> list[dict[str, str]]:
+    """One warning per chosen channel that reaches nobody (nothing will be sent on it:
+    no provider session is opened either)."""
+    out: list[dict[str, str]] = []
+    for channel in ("sms", "email"):
+        if channel not in checked.channels or counts.get(channel, 0):
+            continue
+        why = ("nobody in the area has opted in to information messages"
+               if checked.kind == "information"
+               else f"nobody registered in the area has {_NOBODY_HAS[channel]} "
+                    "that can receive it")
+        out.append({"code": "no_recipients", "field": f"channels.{channel}",
+                    "channel": channel,
+                    "message": f"No subscriber will receive {_ONE_MESSAGE[channel]}: {why}"})
+    return out
+
+
+def estimate_warnings(checked: _Checked, recipients: list[Recipient]
+                      ) -> list[dict[str, str]]:
+    """Everything an operator must read before launching, as ``[{"code", "field",
+    "message", …}]``; never blocks a launch.
+
+    Codes: ``missing_language`` (an official language of the authority without a
+    text), ``wrong_language`` (a text that reads as another language),
+    ``no_recipients`` (a chosen channel reaches nobody; ``channel`` says which),
+    then those found by the checks (``template_deleted``, and any other the checks
+    add, e.g. ``area_cut``). Screens and the CLI show every entry's ``message``
+    whatever its code.
+    """
+    counts = Counter(r.channel for r in recipients)
+    return (_language_warnings(checked, recipients) + _wrong_language_warnings(checked)
+            + _no_recipient_warnings(checked, counts) + checked.warnings)
 
 
 def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
@@ -193,7 +247,7 @@ def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
         "cap": {"msg_type": "Alert", "scope": rules.cap_scope(checked.kind)},
         "expires_at": iso_utc(expires),
         "expires_local": _local(expires) if expires is not None else None,
-        "warnings": _language_warnings(checked, recipients) + checked.warnings,
+        "warnings": estimate_warnings(checked, recipients),
     }
 
 
@@ -207,10 +261,11 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     "content": {lang: {field: text}} (the complete content that would be sent),
     "email_mode", "cap": {"msg_type", "scope"}, "expires_at" (RFC 3339 UTC, the
     given or default expiry), "expires_local" (``YYYY-MM-DD HH:MM``
-    Europe/Brussels), "warnings": [{"field", "message"}]}``. Warnings never
-    block a launch: an official language of the authority without a text (and
-    how many recipients get which language instead), a template deleted since.
-    Raises ``CampaignInputError``.
+    Europe/Brussels), "warnings": [{"code", "field", "message", …}]}``
+    (``estimate_warnings``). Warnings never block a launch: an official language
+    of the authority without a text (and how many recipients get which language
+    instead), a text that reads as another language, a channel that reaches
+    nobody, a template deleted since. Raises ``CampaignInputError``.
     """
     settings = settings or get_settings()
     price = Decimal(settings.sms_segment_price_eur)

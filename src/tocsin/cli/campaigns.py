@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tocsin.cli.common import EXIT_INPUT, EXIT_UNFINISHED, ensure_schema, err, fail, out
@@ -110,7 +111,12 @@ def campaign_send(
     Exit 0: every channel finished; 1: input error (nothing written); 3: some
     channel could not finish (its deliveries stay queued for a running worker).
     """
-    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, launch_campaign
+    from tocsin.campaigns.services import (
+        CampaignInputError,
+        CampaignRequest,
+        estimate_campaign,
+        launch,
+    )
 
     texts = _parse_texts(text)
     overrides, values = _parse_content(content), _parse_fields(fields)
@@ -130,15 +136,26 @@ def campaign_send(
         content=overrides, fields=values, scheduled_for=scheduled_for, expires_at=expires_at,
     )
     engine = ensure_schema()
+    shown = False
     if environment == "live" and not yes:
         if not sys.stdin.isatty():
             raise fail("environment", "a live campaign needs --yes when not run interactively")
+        # The confirmation repeats what the estimate warns about, as the web dialog does.
+        try:
+            estimate = estimate_campaign(engine, req)
+        except CampaignInputError as exc:
+            raise fail(exc.field, exc.reason) from None
+        _print_warnings(estimate["warnings"])
+        shown = True
         if not typer.confirm(f"Send a LIVE {kind} to the real population of {authority}?"):
             raise typer.Exit(EXIT_INPUT)
     try:
-        campaign_id = launch_campaign(engine, req)
+        launched = launch(engine, req)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
+    campaign_id = launched.campaign_id
+    if not shown:
+        _print_warnings(launched.warnings)
     if scheduled_for is not None:
         err.print(f"campaign {campaign_id} scheduled for {at} Europe/Brussels "
                   f"({environment}); a running `tocsin worker` sends it then")
@@ -148,6 +165,15 @@ def campaign_send(
         return
     _send_follow_up(engine, campaign_id, receipt_timeout, send_timeout, as_json,
                     f" ({environment})")
+
+
+def _print_warnings(warnings: list[dict[str, str]]) -> None:
+    """Each warning of the estimate on its own stderr line, before anything is sent:
+    ``warning: <field>: <message>`` (every code, e.g. wrong_language, no_recipients)."""
+    for w in warnings:
+        field = w.get("field") or w.get("code") or "campaign"
+        err.print(f"[bold yellow]warning[/]: {escape(field)}: {escape(w.get('message', ''))}",
+                  highlight=False)
 
 
 def _follow_up_request(authority: str, text: list[str], channels: str, kind: str,
@@ -280,9 +306,9 @@ def campaign_cancel(
     if as_json:
         print(json.dumps(result))
         return
-    err.print(f"campaign {campaign_id} cancelled: {result['stopped']} unsent message(s) "
-              f"stopped" + (f"; CAP Cancel {result['cap_identifier']} published"
-                            if result["cap_identifier"] else ""), highlight=False)
+    err.print(f"campaign {campaign_id} cancelled. {result['summary']}"
+              + (f" (CAP Cancel {result['cap_identifier']})" if result["cap_identifier"]
+                 else ""), highlight=False, markup=False)
 
 
 async def _send_until_done(engine: Any, campaign_id: str, receipt_timeout: float,

@@ -36,6 +36,11 @@ from tocsin.dispatch.models import (
 )
 
 MAX_ATTEMPTS = 8
+#: Seconds after a campaign's last SMS submit during which it still waits for
+#: delivery receipts (SMPP 3.4 §4.6.1 deliver_sm): its SMS that are ``sent`` may
+#: still become ``delivered`` or ``failed``. Then the campaign is finished anyway
+#: (those stay ``sent``; a receipt that comes later is still applied).
+RECEIPT_GRACE_SECONDS = 60.0
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 300.0
 
@@ -95,6 +100,20 @@ def claim(
     with transaction(engine) as s:
         rows = s.execute(stmt).all()
     return sorted((ClaimedDelivery(*r) for r in rows), key=lambda c: c.id)
+
+
+def has_queued(engine: Engine, channel: str, environment: str,
+               campaign_id: str | None = None) -> bool:
+    """Whether any delivery of ``channel`` in ``environment`` (of ``campaign_id`` when
+    given) is queued: a worker opens a provider session (an SMPP bind, an SMTP
+    connection) only when there is something to send through it."""
+    d = table(Delivery)
+    q = sa.select(d.c.id).where(d.c.state == QUEUED, d.c.channel == channel,
+                                d.c.environment == environment)
+    if campaign_id is not None:
+        q = q.where(d.c.campaign_id == campaign_id)
+    with transaction(engine) as s:
+        return s.scalar(q.limit(1)) is not None
 
 
 def retry_delay(attempts: int) -> float:
@@ -182,6 +201,12 @@ def record_outcomes(
                  for o in retry],
                 execution_options={"synchronize_session": False},
             )
+        # The campaign of a delivery that just became final may be done. An SMS just
+        # sent waits for its receipt (``apply_receipts``, ``finish_campaigns``).
+        final = [o.delivery_id for o in failed] + [o.delivery_id for o in sent
+                                                    if channel != "sms"]
+        if final:
+            finish_done(s, _campaigns_of(s, final), now)
 
 
 def store_receipts(engine: Engine, receipts: Iterable[ReceiptEvent]) -> int:
@@ -256,7 +281,113 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
         for start in range(0, len(receipt_ids), 1000):
             s.execute(sa.update(r).where(r.c.id.in_(receipt_ids[start:start + 1000]))
                       .values(applied_at=now))
+        finish_done(s, _campaigns_of(s, delivery_ids), now)
     return len(rows)
+
+
+# ----------------------------------------------------------------------------- campaign end
+
+
+def _campaigns_of(session: Session, delivery_ids: Sequence[int]) -> list[str]:
+    """The campaigns of these deliveries, each once."""
+    d = table(Delivery)
+    ids = sorted(set(delivery_ids))
+    found: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        found.update(session.scalars(sa.select(d.c.campaign_id).distinct()
+                                     .where(d.c.id.in_(ids[start:start + 1000]))))
+    return sorted(found)
+
+
+def _has_open(session: Session, campaign_id: str, channels: Sequence[str]) -> bool:
+    """Whether the campaign still has deliveries queued or in flight.
+
+    Written as equality seeks on ``ix_delivery_campaign_state`` (campaign, channel,
+    state), so it costs the same for ten deliveries as for a million."""
+    d = table(Delivery)
+    return any(session.scalar(
+        sa.select(d.c.id).where(d.c.campaign_id == campaign_id, d.c.channel == ch,
+                                d.c.state == st).limit(1)) is not None
+        for ch in channels for st in (QUEUED, IN_FLIGHT))
+
+
+def _channels(session: Session, campaign_id: str) -> list[str]:
+    from tocsin.campaigns.models import Campaign
+
+    listed = session.scalar(sa.select(Campaign.channels).where(Campaign.id == campaign_id))
+    # CAP gateway pushes are deliveries too (channel ``webhook``), whatever the channels.
+    return [*(c for c in (listed or "").split(",") if c and c != "cap"), "webhook"]
+
+
+def _mark_finished(session: Session, campaign_id: str, now: dt.datetime) -> bool:
+    from tocsin.campaigns.models import Campaign
+
+    result = session.execute(
+        sa.update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "sending")
+        .values(status="finished", finished_at=now)
+        .execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def finish_done(session: Session, campaign_ids: Sequence[str],
+                now: dt.datetime | None = None) -> list[str]:
+    """Finish each ``sending`` campaign of ``campaign_ids`` whose deliveries are all final.
+
+    Final: nothing queued or in flight, and no SMS still ``sent`` (waiting for its
+    receipt). Called by the writer of an outcome or a receipt, in its transaction,
+    so a campaign is ``finished`` as soon as its last delivery is (SPEC F26);
+    campaigns whose SMS wait for receipts are closed by ``finish_campaigns`` when
+    the grace period ends. Returns the ids finished.
+    """
+    now = now or utcnow()
+    d = table(Delivery)
+    done: list[str] = []
+    for campaign_id in campaign_ids:
+        if _has_open(session, campaign_id, _channels(session, campaign_id)):
+            continue
+        awaiting = session.scalar(sa.select(d.c.id).where(
+            d.c.campaign_id == campaign_id, d.c.channel == "sms", d.c.state == SENT).limit(1))
+        if awaiting is None and _mark_finished(session, campaign_id, now):
+            done.append(campaign_id)
+    return done
+
+
+def finish_campaigns(engine: Engine, campaign_id: str | None = None,
+                     now: dt.datetime | None = None,
+                     receipt_grace: float = RECEIPT_GRACE_SECONDS) -> list[str]:
+    """Finish every ``sending`` campaign (or only ``campaign_id``) that is done.
+
+    Done: its fan-out is written, nothing is queued or in flight, and its SMS are
+    either all final or were last submitted more than ``receipt_grace`` seconds
+    before ``now`` (their receipts are given up for the campaign's status; they
+    stay ``sent`` and a late receipt is still applied). The worker's periodic
+    loop calls it; recording outcomes and receipts finishes campaigns at once
+    (``finish_done``). Returns the ids finished.
+    """
+    from tocsin.campaigns.models import Campaign
+
+    now = now or utcnow()
+    d = table(Delivery)
+    cutoff = now - dt.timedelta(seconds=receipt_grace)
+    finished: list[str] = []
+    with transaction(engine) as s:
+        q = sa.select(Campaign.id).where(Campaign.status == "sending",
+                                         Campaign.fanout_done_at.is_not(None))
+        if campaign_id is not None:
+            q = q.where(Campaign.id == campaign_id)
+        for cid in s.scalars(q.order_by(Campaign.id).limit(1000)).all():
+            if _has_open(s, cid, _channels(s, cid)):
+                continue
+            last_submit = s.scalar(sa.select(sa.func.max(d.c.sent_at)).where(
+                d.c.campaign_id == cid, d.c.channel == "sms", d.c.state == SENT))
+            if last_submit is not None:
+                if last_submit.tzinfo is None:
+                    last_submit = last_submit.replace(tzinfo=dt.UTC)
+                if last_submit > cutoff:
+                    continue
+            if _mark_finished(s, cid, now):
+                finished.append(cid)
+    return finished
 
 
 def renew_leases(engine: Engine, worker: str, lease_seconds: float) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from tocsin.campaigns.services import pending_counts
 from tocsin.core.settings import Settings, get_settings
+from tocsin.dispatch import queue
 from tocsin.dispatch.models import IN_FLIGHT, QUEUED, SENT
 from tocsin.dispatch.worker import SenderFactory, Worker
 
@@ -29,7 +30,9 @@ async def send_campaign(
     for SMS, every receipt has arrived or ``receipt_timeout`` seconds passed since
     sending ended (those stay ``sent``). A channel that makes no progress for
     ``send_timeout`` seconds (e.g. an unreachable SMSC) is given up: its
-    deliveries stay queued for any running worker. Returns the given-up channels.
+    deliveries stay queued for any running worker. Then the campaign is
+    ``finished`` when nothing of it is queued or in flight (SMS without a receipt
+    stay ``sent``). Returns the given-up channels.
     """
     worker = Worker(engine, senders, campaign_id=campaign_id,
                     settings=settings or get_settings())
@@ -68,4 +71,7 @@ async def send_campaign(
         worker.stop()
         with contextlib.suppress(Exception):
             await task
+    # This run stopped waiting for receipts: the campaign ends here unless a channel was
+    # given up (its deliveries are still queued; a running worker finishes it later).
+    await asyncio.to_thread(queue.finish_campaigns, engine, campaign_id, None, 0.0)
     return given_up

@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 SenderFactory = Callable[["ReceiptBuffer"], ChannelSender]
 
+#: How often a channel without a provider session looks for work to open one.
+IDLE_CHECK_SECONDS = 0.25
+#: How often the periodic loop looks for campaigns to finish (``queue.finish_campaigns``).
+FINISH_CHECK_SECONDS = 2.0
+
 
 def worker_name() -> str:
     """A name unique to this process: host, pid and a random suffix."""
@@ -161,9 +166,25 @@ class Worker:
         self.stop_event.set()
 
     async def _connect_loop(self, key: tuple[str, str], sender: ChannelSender) -> None:
+        """Keep ``sender`` connected while there is work for it.
+
+        A provider session (SMPP bind, SMTP connection) is opened only once a
+        delivery of this channel and environment (and of ``campaign_id``, if set)
+        is queued: a campaign with nothing to send by SMS opens no bind.
+        """
         status, delay = self.status[key], 0.5
         while not self.stop_event.is_set():
             if not getattr(sender, "connected", status.connected):
+                status.connected = False
+                try:
+                    wanted = await asyncio.to_thread(queue.has_queued, self.engine, *key,
+                                                     self.campaign_id)
+                except Exception:  # noqa: BLE001 - a database hiccup: look again later
+                    log.exception("checking the queue of %s/%s failed", *key)
+                    wanted = False
+                if not wanted:
+                    await self._sleep(IDLE_CHECK_SECONDS)
+                    continue
                 try:
                     await sender.start()
                     status.connected, status.error, delay = True, "", 0.5
@@ -257,10 +278,15 @@ class Worker:
         return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, content.texts[lang])
 
     async def _housekeeping(self) -> None:
-        last_sweep = 0.0
+        last_sweep = last_finish = 0.0
         while not self.stop_event.is_set():
             try:
                 await asyncio.to_thread(queue.apply_receipts, self.engine)
+                if time.monotonic() - last_finish > FINISH_CHECK_SECONDS:
+                    # Campaigns whose SMS receipts are given up (the grace period ended).
+                    await asyncio.to_thread(queue.finish_campaigns, self.engine,
+                                            self.campaign_id)
+                    last_finish = time.monotonic()
                 await asyncio.to_thread(queue.renew_leases, self.engine, self.name,
                                         self.settings.lease_seconds)
                 if time.monotonic() - last_sweep > self.settings.lease_seconds / 3:

@@ -327,11 +327,15 @@ def _report_context(request: Request, op: Operator, report: dict[str, Any]) -> d
     latest_id = chain.get("latest_id") or report["campaign_id"]
     is_latest = latest_id == report["campaign_id"]
     over = bool(chain.get("all_cleared")) or report.get("response_type") == "AllClear"
+    # Offer only what the services accept (``rules.follow_up_refusal``: e.g. nothing
+    # more once the all-clear was sent).
+    refused = chain.get("refused") or {}
     actions = {
         "cancel": own and report.get("msg_type") != "Cancel" and (
-            status in ("scheduled", "sending") or sent_with_cap),
-        "send_update": follow and is_latest and not over,
-        "all_clear": follow and is_latest and not over,
+            status in ("scheduled", "sending") or sent_with_cap)
+        and not refused.get("cancel"),
+        "send_update": follow and is_latest and not over and not refused.get("update"),
+        "all_clear": follow and is_latest and not over and not refused.get("all_clear"),
         "open_draft": status == "draft",
         "latest": (own and not is_latest and report.get("msg_type") != "Cancel"
                    and status != "cancelled"),

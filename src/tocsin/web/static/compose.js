@@ -150,7 +150,8 @@
   }
   /* The estimate's warnings (e.g. an official language without a text), next to the tabs. */
   function showWarnings(est) {
-    const list = (est && est.warnings) || [];
+    // A text that reads as another language is already said in its own tab.
+    const list = ((est && est.warnings) || []).filter((w) => !w || w.code !== "wrong_language");
     if (!warningsBox) return;
     warningsBox.replaceChildren();
     warningsBox.hidden = !list.length;
@@ -161,6 +162,14 @@
       ul.append(el("li", {}, "⚠ " + (words ? words + ": " : "") + cleanReason(w.message || w)));
     });
     warningsBox.append(ul);
+  }
+  /* Encoding and segments of each language's SMS ("fr: GSM-7, 1 segment · nl: UCS-2,
+     2 segments"): languages are encoded separately, never mixed on one line. */
+  function smsPerLanguage(sms) {
+    const segs = (n) => `${n} segment${Number(n) === 1 ? "" : "s"}`;
+    const per = Object.entries(sms.by_language || {});
+    if (!per.length) return `${sms.encoding}, ${segs(sms.segments)} per message`;
+    return per.map(([lang, f]) => `${lang}: ${f.encoding}, ${segs(f.segments)}`).join(" · ");
   }
   function renderEstimate(est) {
     estimateBox.replaceChildren();
@@ -198,7 +207,7 @@
       const cost = Number(est.sms.cost_eur);
       const money = (v) => v.toLocaleString("en-GB", { style: "currency", currency: "EUR",
                                                       minimumFractionDigits: 2, maximumFractionDigits: 3 });
-      p.append(`SMS: ${String(est.sms.encoding).split(/,\s*/).join(", ")}, ${est.sms.segments} segment${est.sms.segments > 1 ? "s" : ""} per message · cost `,
+      p.append(`SMS: ${smsPerLanguage(est.sms)} · cost `,
         el("strong", {}, isLive ? money(cost) : "none (simulation)"));
       if (!isLive) p.append(el("span", { class: "hint" }, ` — live it would be ${money(cost)}`));
       estimateBox.append(p);
@@ -396,19 +405,6 @@
     return !confirmInput || (!!state.estimate &&
       confirmInput.value.trim().toLowerCase() === confirmName().trim().toLowerCase());
   }
-  /* Channels chosen that would reach nobody: said before launching. */
-  function zeroWarnings(est) {
-    const info = kindSelect.value === "information";
-    const out = [];
-    Object.entries(est.recipients || {}).forEach(([ch, n]) => {
-      if (Number(n) > 0) return;
-      const what = ch === "sms" ? "an SMS" : (ch === "email" ? "an e-mail" : ch);
-      const why = info ? "nobody in the area has opted in to information messages"
-        : `nobody registered in the area has ${ch === "sms" ? "a mobile number" : "an e-mail address"}`;
-      out.push(`No subscriber will receive ${what}: ${why}.`);
-    });
-    return out;
-  }
   if (confirmInput) confirmInput.addEventListener("input", () => { go.disabled = !typedOk(); });
   document.getElementById("confirm-cancel").addEventListener("click", () => dialog.close());
 
@@ -438,12 +434,18 @@
         "⚠ Nobody in this area will receive an SMS or an e-mail. Check the area (and the " +
         "type of message) before launching."));
     }
-    zeroWarnings(est).forEach((text) => summary.append(el("p", { class: "confirm-zero" }, "⚠ " + text)));
-    if ((est.warnings || []).length) {
-      const ul = el("ul", { class: "confirm-warnings" });
-      est.warnings.forEach((w) => {
+    /* Every warning the estimate gives (wrong or missing language, a channel that reaches
+       nobody, an area cut at the border…), whatever its code: nothing the composer
+       showed is dropped from the confirmation. */
+    const warnings = est.warnings || [];
+    if (warnings.length) {
+      const ul = el("ul", { class: "confirm-warnings", "aria-label": "Warnings" });
+      warnings.forEach((w) => {
+        const code = String((w && w.code) || "other").replace(/[^\w-]/g, "");
         const words = fieldWords(w.field, w.message);
-        ul.append(el("li", {}, "⚠ " + (words ? words + ": " : "") + cleanReason(w.message || w)));
+        ul.append(el("li", { class: `confirm-warning confirm-warning-${code}` +
+                                   (code === "no_recipients" ? " confirm-zero" : "") },
+                     "⚠ " + (words ? words + ": " : "") + cleanReason((w && w.message) || w)));
       });
       summary.append(ul);
     }
