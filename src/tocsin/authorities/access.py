@@ -50,16 +50,24 @@ from tocsin.core.db import utcnow
 
 class Denied(Exception):
     """The policy refused: ``rule`` is the stable code, ``reason`` the words an
-    operator reads (HTTP 403; the CLI exits 1 with the same words)."""
+    operator reads (HTTP 403; the CLI exits 1 with the same words).
+
+    ``hidden``: the actor may not even see the object, so it is answered as not
+    found (HTTP 404) and guessing ids confirms nothing; ``field`` names the input
+    the refusal is about (``area`` for a territory refusal), when there is one.
+    """
 
     def __init__(self, actor: Actor, action: Action, decision: Decision,
-                 target_id: str | None = None) -> None:
+                 target_id: str | None = None, *, hidden: bool = False,
+                 field: str | None = None) -> None:
         super().__init__(f"not allowed: {decision.reason}")
         self.actor = actor
         self.action = action
         self.rule = decision.rule
         self.reason = decision.reason
         self.target_id = target_id
+        self.hidden = hidden
+        self.field = field
 
 
 def authority_facts(authority: Authority) -> AuthorityFacts:
@@ -145,6 +153,19 @@ def require(actor: Actor, action: Action, target: Target | None = None,
     decision = decide(actor, action, target)
     if not decision:
         raise Denied(actor, action, decision, target_id)
+
+
+def readable_authority_ids(session: Session, actor: Actor) -> frozenset[str] | None:
+    """Ids of the authorities whose campaigns ``actor`` may read; ``None`` = all (the
+    federal operator). Own, cooperation members and, for a province, its
+    municipalities (``policy``: CAMPAIGN_READ)."""
+    if actor.role == "federal_operator" and actor.authority.kind == FEDERAL:
+        return None
+    ids = {actor.authority.id, *actor.cooperation}
+    if actor.authority.kind == "province":
+        ids.update(session.scalars(sa.select(Authority.id).where(
+            Authority.parent_id == actor.authority.id)))
+    return frozenset(ids)
 
 
 def may(actor: Actor, action: Action, target: Target | None = None) -> bool:
