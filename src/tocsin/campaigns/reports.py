@@ -58,7 +58,8 @@ def _follow_ups(s: Session, root_ids: list[str]) -> dict[str, list[dict[str, Any
 
 
 def campaign_report(engine: Engine, campaign_id: str,
-                    settings: Settings | None = None) -> dict[str, Any]:
+                    settings: Settings | None = None, *,
+                    public_url: str | None = None) -> dict[str, Any]:
     """Progress and final report of a campaign (SPEC F26). Raises ``LookupError``.
 
     Shape: ``{"campaign_id", "cap_identifier", "environment", "kind", "status"
@@ -75,9 +76,12 @@ def campaign_report(engine: Engine, campaign_id: str,
     "last_sent_at", "throughput_per_s", "by_status", "by_language"}, "email":
     {…}, "cap": {"published", "url"}}}``. Times are RFC 3339 UTC. Costs count
     messages accepted by the provider; simulation campaigns are never billed
-    (``billed_eur`` 0, SPEC F27/F29).
+    (``billed_eur`` 0, SPEC F27/F29). ``public_url`` is the base of the absolute CAP
+    URL (the web passes the request's when ``TOCSIN_PUBLIC_URL`` is unset); default
+    ``settings.public_url()``.
     """
     settings = settings or get_settings()
+    base_url = (public_url or settings.public_url()).rstrip("/")
     d = table(Delivery)
     with read_transaction(engine) as s:
         c = s.get(Campaign, campaign_id)
@@ -118,7 +122,7 @@ def campaign_report(engine: Engine, campaign_id: str,
             prefix = "" if c.environment == "live" else "/simulation"
             channels["cap"] = {
                 "published": c.cap_xml is not None,
-                "url": f"{settings.public_base_url}{prefix}/cap/{c.cap_identifier}.xml",
+                "url": f"{base_url}{prefix}/cap/{c.cap_identifier}.xml",
             }
             continue
         statuses = {st: n for ch, st, n in by_status if ch == name}

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tocsin.cli.common import EXIT_INPUT, EXIT_UNFINISHED, ensure_schema, err, fail, out
+from tocsin.cli.common import EXIT_INPUT, EXIT_UNFINISHED, err, fail, open_engine, out
 from tocsin.core.settings import get_settings
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns (alerts and other messages).")
@@ -129,7 +129,7 @@ def campaign_send(
              "certainty": certainty},
         content=overrides, fields=values, scheduled_for=scheduled_for, expires_at=expires_at,
     )
-    engine = ensure_schema()
+    engine = open_engine(announce=True)
     if environment == "live" and not yes:
         if not sys.stdin.isatty():
             raise fail("environment", "a live campaign needs --yes when not run interactively")
@@ -178,7 +178,7 @@ def _run_follow_up(service: Callable[..., str], campaign_id: str, req: Any,
     """Write an update or all-clear with ``service`` (nothing on an input error), then send it."""
     from tocsin.campaigns.services import CampaignInputError
 
-    engine = ensure_schema()
+    engine = open_engine(announce=True)
     try:
         new_id = service(engine, campaign_id, req)
     except CampaignInputError as exc:
@@ -272,7 +272,7 @@ def campaign_cancel(
     """Cancel a campaign: unsent deliveries stop, a CAP Cancel is published (if it had CAP)."""
     from tocsin.campaigns.services import CampaignInputError, cancel_campaign
 
-    engine = ensure_schema()
+    engine = open_engine(announce=True)
     try:
         result = cancel_campaign(engine, campaign_id, "cli", authority_id=authority or None)
     except CampaignInputError as exc:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from tocsin.cli.common import EXIT_INPUT, ensure_schema, err, fail
+from tocsin.cli.common import EXIT_INPUT, err, fail, open_engine
 
 cap_app = typer.Typer(no_args_is_help=True, help="CAP 1.2 alerts.")
 
@@ -22,7 +22,7 @@ def cap_show(
     from tocsin.cap.services import get_cap_xml
 
     try:
-        xml = get_cap_xml(ensure_schema(), identifier,
+        xml = get_cap_xml(open_engine(), identifier,
                           "simulation" if simulation else None)
     except LookupError as exc:
         raise fail("identifier", str(exc)) from None
@@ -145,7 +145,7 @@ def cap_import(
         imported = import_cap(data)
     except CapImportError as exc:
         raise _import_failed(as_json, exc.element, exc.reason, EXIT_INPUT) from None
-    engine = ensure_schema()
+    engine = open_engine(announce=True)
     try:
         campaign_id = save_draft(engine, authority, imported, "cli", source="cli")
     except CampaignInputError as exc:
@@ -193,7 +193,8 @@ def cap_key_create(
         except OSError as exc:
             raise fail("area", f"cannot read {area}: {exc.strerror}") from None
     try:
-        created = create_key(ensure_schema(), name, "cli", area=area_data, webhook_url=webhook)
+        created = create_key(open_engine(announce=True), name, "cli", area=area_data,
+                             webhook_url=webhook)
     except GatewayKeyError as exc:
         raise fail(exc.field, exc.reason) from None
     if as_json:
@@ -222,7 +223,7 @@ def cap_key_list(as_json: bool = typer.Option(False, "--json", help="Print the k
     """
     from tocsin.cap.gateway import list_keys
 
-    keys = list_keys(ensure_schema())
+    keys = list_keys(open_engine())
     if as_json:
         print(json.dumps([_key_json(k) for k in keys]))
         return
@@ -248,7 +249,7 @@ def cap_key_revoke(key_id: str = typer.Argument(..., help="The key id (see `cap 
     from tocsin.cap.gateway import AlreadyRevoked, GatewayKeyError, revoke_key
 
     try:
-        key = revoke_key(ensure_schema(), key_id, "cli")
+        key = revoke_key(open_engine(announce=True), key_id, "cli")
     except AlreadyRevoked as exc:
         print(exc.reason)
         return

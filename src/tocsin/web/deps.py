@@ -89,6 +89,12 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
+def public_url_of(request: Request) -> str:
+    """The base of absolute links in this response: ``TOCSIN_PUBLIC_URL`` when set, else
+    the request's own base URL (scheme, host and port it was reached on), no trailing /."""
+    return settings_of(request).public_base_url or str(request.base_url).rstrip("/")
+
+
 def client_ip(request: Request) -> str:
     """The peer address (a reverse proxy must be trusted explicitly to use X-Forwarded-For)."""
     return request.client.host if request.client else "unknown"

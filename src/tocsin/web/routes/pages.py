@@ -20,6 +20,7 @@ from tocsin.web.deps import (
     brussels_time,
     current_operator,
     engine_of,
+    public_url_of,
     render,
     settings_of,
 )
@@ -292,8 +293,8 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
 
 def _report(request: Request, op: Operator, campaign_id: str) -> dict:
     data: dict = campaign_services().campaign_report(
-        engine_of(request), campaign_id, settings=settings_of(request)
-    )
+        engine_of(request), campaign_id, settings=settings_of(request),
+        public_url=public_url_of(request))
     if data.get("authority_id") != op.authority_id and op.role != "federal_operator":
         raise LookupError(campaign_id)  # other authorities' campaigns do not exist for you
     return data
