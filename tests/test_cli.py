@@ -284,3 +284,23 @@ def test_an_invalid_public_url_is_refused_naming_the_variable(monkeypatch):
     result = CliRunner().invoke(app, ["message", "preview", "--text", "x"])
     assert result.exit_code == 1
     assert "TOCSIN_PUBLIC_URL" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_csv_field_over_the_limit_is_a_clear_error_not_a_traceback(db, tmp_path, as_json):
+    """Issue 7, point 6: with and without --json, the line and the column, exit 1."""
+    import csv as csv_module
+
+    path = tmp_path / "huge.csv"
+    path.write_text("subscriber_id,language,mobile,email,lat,lon\n"
+                    f"S9,fr,,{'x' * (csv_module.field_size_limit() + 1)},50.75,4.30\n")
+    result = runner.invoke(app, ["subscribers", "import", str(path)]
+                           + (["--json"] if as_json else []))
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert any(x.startswith("line 2: email") and "longer than" in x
+               for x in result.stderr.splitlines()), result.stderr
+    if as_json:
+        errors = json.loads(result.stdout)["errors"]
+        assert [(e["line"], e["field"]) for e in errors] == [(2, "email")]
