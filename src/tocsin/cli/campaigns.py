@@ -1,4 +1,4 @@
-"""Campaigns: ``tocsin campaign send|update|all-clear|cancel``."""
+"""Campaigns: ``tocsin campaign send|update|all-clear|cancel|delete-draft``."""
 
 from __future__ import annotations
 
@@ -283,6 +283,30 @@ def campaign_cancel(
     err.print(f"campaign {campaign_id} cancelled: {result['stopped']} unsent message(s) "
               f"stopped" + (f"; CAP Cancel {result['cap_identifier']} published"
                             if result["cap_identifier"] else ""), highlight=False)
+
+
+@campaign_app.command("delete-draft")
+def campaign_delete_draft(
+    campaign_id: str = typer.Argument(..., help="The draft to delete (e.g. an imported CAP "
+                                                  "alert): its campaign id."),
+    authority: str = typer.Option("", "--authority", help="Refuse unless it owns the draft."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete a draft that was never launched. Anything else (sent, scheduled,
+    cancelled) is refused: it is part of the record; cancel a message to stop it."""
+    from tocsin.campaigns.drafts import delete_draft
+    from tocsin.campaigns.services import CampaignInputError
+
+    engine = open_engine(announce=True)
+    try:
+        gone = delete_draft(engine, campaign_id, authority or None, "cli", source="cli")
+    except CampaignInputError as exc:
+        raise fail(exc.field, exc.reason) from None
+    if as_json:
+        print(json.dumps({"deleted": True, **gone}, ensure_ascii=False))
+        return
+    err.print(f"draft {gone['campaign_id']} ({gone['kind']}, {gone['area_name']}) deleted",
+              highlight=False, markup=False)
 
 
 async def _send_until_done(engine: Any, campaign_id: str, receipt_timeout: float,

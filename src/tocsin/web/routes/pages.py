@@ -182,6 +182,7 @@ def _draft_prefill(draft: dict[str, Any], draft_id: str) -> dict[str, Any]:
         "fields": [], "area_geojson": area,
         "municipality_nis": None if area else draft.get("area_nis"),
         "area_label": draft.get("area_name") or "imported area", "warnings": warnings,
+        "blocking": [f"{b['element']}: {b['message']}" for b in draft.get("blocking") or []],
         "expires_local": _local_input(draft.get("expires_at")),
     }
 
