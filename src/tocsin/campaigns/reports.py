@@ -67,7 +67,9 @@ def campaign_report(engine: Engine, campaign_id: str,
     "area_name", "texts", "launched_at", "scheduled_for", "expires_at",
     "msg_type" (Alert | Update | Cancel), "references_id", "response_type"
     (AllClear or None), "label" (``message_label``: Alert | Update | All clear |
-    Cancel), "follow_ups" (on a chain's first message: every later message of
+    Cancel), "original" (on a follow-up: the message it refers to, ``{"campaign_id", "kind",
+    "area_name", "launched_at", "msg_type", "response_type", "label"}``; else None),
+    "follow_ups" (on a chain's first message: every later message of
     the chain, oldest first, ``[{"campaign_id", "msg_type", "response_type",
     "label", "launched_at", "status"}]``; ``[]`` on the others), "chain" (on
     every message: ``{"root_id", "latest_id" (the chain's latest message that is
@@ -101,6 +103,12 @@ def campaign_report(engine: Engine, campaign_id: str,
             .group_by(d.c.channel, d.c.error)
         ).all()
         follow_ups = (_follow_ups(s, [c.id])[c.id] if c.references_id is None else [])
+        o = s.get(Campaign, c.references_id) if c.references_id else None
+        original = None if o is None else {
+            "campaign_id": o.id, "kind": o.kind, "area_name": o.area_name,
+            "launched_at": iso_utc(o.launched_at), "msg_type": o.msg_type or "Alert",
+            "response_type": o.response_type,
+            "label": message_label(o.msg_type, o.response_type)}
         members = [m for m in _chain(s, c) if m.msg_type != "Cancel"]
         latest = members[-1] if members else c
         chain = {"root_id": members[0].id if members else c.id, "latest_id": latest.id,
@@ -172,7 +180,7 @@ def campaign_report(engine: Engine, campaign_id: str,
         "scheduled_for": iso_utc(c.scheduled_for), "expires_at": iso_utc(c.expires_at),
         "msg_type": c.msg_type or "Alert", "references_id": c.references_id,
         "response_type": c.response_type, "label": message_label(c.msg_type, c.response_type),
-        "follow_ups": follow_ups, "chain": chain, "channels": channels,
+        "follow_ups": follow_ups, "original": original, "chain": chain, "channels": channels,
     }
 
 

@@ -24,6 +24,7 @@ from tocsin.campaigns.followups import (
     cancel_campaign,
     default_all_clear_texts,
     update_campaign,
+    update_source,
 )
 from tocsin.campaigns.launch import (
     due_scheduled,
@@ -63,4 +64,5 @@ __all__ = [
     "pending_counts",
     "resolve_recipients",
     "update_campaign",
+    "update_source",
 ]

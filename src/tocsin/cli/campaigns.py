@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +108,7 @@ def campaign_send(
     Exit 0: every channel finished; 1: input error (nothing written); 3: some
     channel could not finish (its deliveries stay queued for a running worker).
     """
-    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, launch_campaign
+    from tocsin.campaigns.services import CampaignInputError, CampaignRequest
 
     texts = _parse_texts(text)
     overrides, values = _parse_content(content), _parse_fields(fields)
@@ -136,18 +134,18 @@ def campaign_send(
         if not typer.confirm(f"Send a LIVE {kind} to the real population of {authority}?"):
             raise typer.Exit(EXIT_INPUT)
     try:
-        campaign_id = launch_campaign(engine, req)
+        run = _run(engine, "launch", req, None, receipt_timeout, send_timeout,
+                   f" ({environment})")
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
-    if scheduled_for is not None:
-        err.print(f"campaign {campaign_id} scheduled for {at} Europe/Brussels "
+    if run.scheduled and scheduled_for is not None:
+        err.print(f"campaign {run.campaign_id} scheduled for {at} Europe/Brussels "
                   f"({environment}); a running `tocsin worker` sends it then")
         if as_json:
-            print(json.dumps({"campaign_id": campaign_id, "status": "scheduled",
+            print(json.dumps({"campaign_id": run.campaign_id, "status": "scheduled",
                               "scheduled_for": scheduled_for.isoformat()}))
         return
-    _send_follow_up(engine, campaign_id, receipt_timeout, send_timeout, as_json,
-                    f" ({environment})")
+    _show_run(run, as_json)
 
 
 def _follow_up_request(authority: str, text: list[str], channels: str, kind: str,
@@ -173,36 +171,51 @@ def _follow_up_request(authority: str, text: list[str], channels: str, kind: str
     )
 
 
-def _run_follow_up(service: Callable[..., str], campaign_id: str, req: Any,
-                   receipt_timeout: float, send_timeout: float, as_json: bool) -> None:
-    """Write an update or all-clear with ``service`` (nothing on an input error), then send it."""
+def _run_follow_up(action: str, campaign_id: str, req: Any, receipt_timeout: float,
+                   send_timeout: float, as_json: bool) -> None:
+    """Write an update or all-clear (nothing on an input error), then send it."""
     from tocsin.campaigns.services import CampaignInputError
 
     engine = open_engine(announce=True)
     try:
-        new_id = service(engine, campaign_id, req)
+        run = _run(engine, action, req, campaign_id, receipt_timeout, send_timeout)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
-    _send_follow_up(engine, new_id, receipt_timeout, send_timeout, as_json)
+    _show_run(run, as_json)
 
 
-def _send_follow_up(engine: Any, campaign_id: str, receipt_timeout: float,
-                    send_timeout: float, as_json: bool, note: str = "") -> None:
-    """Send an accepted campaign here until done, print its report; exit 3 if a channel
-    could not send (its deliveries stay queued for a running worker)."""
-    from tocsin.campaigns.services import campaign_report
+def _run(engine: Any, action: str, req: Any, campaign_id: str | None,
+         receipt_timeout: float, send_timeout: float, note: str = "") -> Any:
+    """``dispatch.services.run_campaign`` with a progress bar per channel on stderr."""
+    from tocsin.dispatch.services import run_campaign
 
-    err.print(f"campaign {campaign_id} accepted{note}")
-    unfinished = asyncio.run(_send_until_done(engine, campaign_id, receipt_timeout,
-                                              send_timeout))
-    report = campaign_report(engine, campaign_id)
-    report["unfinished_channels"] = unfinished
+    with Progress(TextColumn("{task.description:6}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=err) as bar:
+        bars: dict[str, Any] = {}
+
+        def show(progress: dict[str, tuple[int, int]]) -> None:
+            for ch, (done, total) in progress.items():
+                if ch not in bars:
+                    bars[ch] = bar.add_task(ch, total=total)
+                bar.update(bars[ch], completed=done)
+
+        return run_campaign(
+            engine, action, req, campaign_id=campaign_id, settings=get_settings(),
+            receipt_timeout=receipt_timeout, send_timeout=send_timeout,
+            on_accepted=lambda cid: err.print(f"campaign {cid} accepted{note}"),
+            on_progress=show)
+
+
+def _show_run(run: Any, as_json: bool) -> None:
+    """Print a sent campaign's report; exit 3 if a channel could not send (its
+    deliveries stay queued for a running worker)."""
     if as_json:
-        print(json.dumps(report, ensure_ascii=False))
+        print(json.dumps(run.report, ensure_ascii=False))
     else:
-        _print_report(report)
-    if unfinished:
-        err.print(f"[yellow]channel(s) {', '.join(unfinished)} could not send; their "
+        _print_report(run.report)
+    if run.unfinished:
+        err.print(f"[yellow]channel(s) {', '.join(run.unfinished)} could not send; their "
                   f"deliveries stay queued for a running `tocsin worker`[/]")
         raise typer.Exit(EXIT_UNFINISHED)
 
@@ -232,11 +245,9 @@ def campaign_update(
     as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
 ) -> None:
     """Send an update (CAP Update) to the original recipients and everyone in the new area."""
-    from tocsin.campaigns.services import update_campaign
-
     req = _follow_up_request(authority, text, channels, kind, area, municipality, content,
                              fields, expires, category, event, urgency, severity, certainty)
-    _run_follow_up(update_campaign, campaign_id, req, receipt_timeout, send_timeout, as_json)
+    _run_follow_up("update", campaign_id, req, receipt_timeout, send_timeout, as_json)
 
 
 @campaign_app.command("all-clear")
@@ -253,11 +264,9 @@ def campaign_all_clear(
     as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
 ) -> None:
     """Send the all-clear (CAP Update, responseType AllClear) to the original recipients."""
-    from tocsin.campaigns.services import all_clear
-
     req = _follow_up_request(authority, text, channels, "", None, None, [], [], "", "", "",
                              "", "", "")
-    _run_follow_up(all_clear, campaign_id, req, receipt_timeout, send_timeout, as_json)
+    _run_follow_up("all_clear", campaign_id, req, receipt_timeout, send_timeout, as_json)
 
 
 @campaign_app.command("cancel")
@@ -307,35 +316,6 @@ def campaign_delete_draft(
         return
     err.print(f"draft {gone['campaign_id']} ({gone['kind']}, {gone['area_name']}) deleted",
               highlight=False, markup=False)
-
-
-async def _send_until_done(engine: Any, campaign_id: str, receipt_timeout: float,
-                           send_timeout: float) -> list[str]:
-    """Send this campaign with the simulators and configured providers, showing progress."""
-    from tocsin.dispatch.models import IN_FLIGHT, QUEUED
-    from tocsin.dispatch.services import send_campaign
-    from tocsin.dispatch.worker import sender_factories, start_simulators, stop_simulators
-
-    sims = await start_simulators()
-    try:
-        with Progress(TextColumn("{task.description:6}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                      console=err) as bar:
-            bars: dict[str, Any] = {}
-
-            def show(counts: dict[str, dict[str, int]]) -> None:
-                for ch, states in counts.items():
-                    total = sum(states.values())
-                    if ch not in bars:
-                        bars[ch] = bar.add_task(ch, total=total)
-                    bar.update(bars[ch], completed=total - states.get(QUEUED, 0)
-                               - states.get(IN_FLIGHT, 0))
-
-            return await send_campaign(
-                engine, campaign_id, sender_factories(get_settings(), sims),
-                receipt_timeout=receipt_timeout, send_timeout=send_timeout, on_progress=show)
-    finally:
-        await stop_simulators(sims)
 
 
 def _print_report(report: dict[str, Any]) -> None:

@@ -6,16 +6,18 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.engine import Engine
 from starlette.responses import Response
 
 from tocsin.core.settings import Settings
 from tocsin.web.security import CSRF_HEADER, csrf_token, csrf_valid
+
+if TYPE_CHECKING:  # type names only: web modules never use SQLAlchemy themselves
+    from sqlalchemy.engine import Engine
 
 BRUSSELS = ZoneInfo("Europe/Brussels")  # F33: stored in UTC, shown in Brussels time
 ENVIRONMENTS = ("simulation", "live")
