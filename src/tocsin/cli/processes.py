@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import typer
 
@@ -69,7 +70,7 @@ def demo(
     err.print("Demo accounts (username / password — authority):")
     for username, password, authority, role in DEMO_ACCOUNTS:
         err.print(f"  {username:10} / {password:16} — {authority} ({role})", highlight=False)
-    serve(host=host, port=port, worker=True)
+    _serve(setup.engine, host, port, worker=True)
 
 
 @app.command("serve")
@@ -79,11 +80,14 @@ def serve(
     worker: bool = typer.Option(True, help="Run a dispatch worker in the same process."),
 ) -> None:
     """Run the web platform (and, by default, a dispatch worker with the simulators)."""
+    _serve(open_engine(announce=True), host, port, worker=worker)
+
+
+def _serve(engine: Any, host: str, port: int, worker: bool) -> None:
     import uvicorn
 
     from tocsin.web.app import create_app
 
-    engine = open_engine(announce=True)
     uvicorn.run(create_app(engine, start_worker=worker), host=host, port=port,
                 log_level="info", proxy_headers=True)
 
