@@ -469,3 +469,130 @@ def test_cli_import_json_on_every_outcome(engine: Engine, tmp_path: Path,
     assert code == 0 and out["imported"] is True and out["status"] == "draft"
     helped = runner.invoke(app_(), ["cap", "import", "--help"])
     assert "Exit" in helped.output
+
+
+# --- issue 7, point 8: invalid CAP is refused or blocked, never imported without a word --
+
+
+def _no_scope(doc: bytes) -> bytes:
+    return doc.replace(b"<scope>Public</scope>", b"")
+
+
+def test_alert_level_problems_refuse_the_import_listing_every_one() -> None:
+    """An identifier with a comma and no scope: both listed, nothing imported."""
+    doc = _no_scope(cap_xml(identifier="BE,TEST-1", sender="crisis centre@example.be"))
+    with pytest.raises(CapImportError) as exc:
+        import_cap(doc, now=NOW)
+    elements = [p.element for p in exc.value.problems]
+    assert elements == ["scope", "identifier", "sender"]
+    assert "comma" in exc.value.problems[1].message
+    with pytest.raises(CapImportError, match="not for the public"):
+        import_cap(cap_xml().replace(b"<scope>Public</scope>", b"<scope>Private</scope>"),
+                   now=NOW)
+
+
+def test_missing_cap_values_and_an_expired_alert_make_a_blocked_draft(engine: Engine) -> None:
+    """Imported with every problem listed; the launch is refused until each is fixed."""
+    from tocsin.campaigns.services import CampaignRequest, launch_campaign
+
+    doc = cap_xml(info_xml(urgency="Soon")).replace(b"<certainty>Observed</certainty>", b"")
+    imported = import_cap(doc, now=NOW + dt.timedelta(days=1))
+    assert set(imported.blocking) == {"urgency", "certainty", "expires"}
+    draft_id = save_draft(engine, "23003", imported, "op")
+    draft = get_draft(engine, draft_id, "23003")
+    assert {b["element"] for b in draft["blocking"]} == {"cap.urgency", "cap.certainty",
+                                                        "expires_at"}
+    assert "urgency" not in draft["cap"] and "certainty" not in draft["cap"]
+
+    def launch(cap: dict[str, str], expires: dt.datetime | None) -> str:
+        return launch_campaign(engine, CampaignRequest(
+            authority_id="23003", texts=draft["texts"], channels=["cap"],
+            area_geojson=json.dumps(draft["area"]).encode(), kind=draft["kind"],
+            cap=cap, expires_at=expires, draft_id=draft_id))
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    for cap, expires, field in (({}, later, "cap.urgency"),
+                                ({"urgency": "Immediate"}, later, "cap.certainty"),
+                                ({"urgency": "Immediate", "certainty": "Observed"}, None,
+                                 "expires_at")):
+        with pytest.raises(CampaignInputError) as exc:
+            launch(cap, expires)
+        assert exc.value.field == field
+    assert get_draft(engine, draft_id, "23003")["status"] == "draft"
+    cid = launch({"urgency": "Immediate", "certainty": "Observed"}, later)
+    with transaction(engine) as s:
+        assert s.get(Campaign, draft_id) is None and s.get(Campaign, cid) is not None
+
+
+def test_cli_import_lists_every_refusal_and_every_blocker(engine: Engine, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = _cli(engine, monkeypatch)
+    before = _count(engine, Campaign)
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(_no_scope(cap_xml(identifier="BE,TEST-1")))
+    result = runner.invoke(app_(), ["cap", "import", str(bad), "--authority", "23003"])
+    assert result.exit_code == 1
+    assert "error: scope: missing" in result.stderr and "error: identifier:" in result.stderr
+    result = runner.invoke(app_(), ["cap", "import", str(bad), "--authority", "23003", "--json"])
+    assert [e["element"] for e in json.loads(result.stdout)["errors"]] == ["scope",
+                                                                           "identifier"]
+    assert _count(engine, Campaign) == before
+    blocked = tmp_path / "blocked.xml"
+    blocked.write_bytes(cap_xml(info_xml(urgency="Soon", expires="2099-01-01T00:00:00Z")))
+    result = runner.invoke(app_(), ["cap", "import", str(blocked), "--authority", "23003"])
+    assert result.exit_code == 0, result.output
+    assert "blocked: cap.urgency: 'Soon' is not a CAP 1.2 urgency" in result.stderr
+
+
+def test_drafts_can_be_deleted_from_the_cli_and_nothing_else(engine: Engine, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    from tocsin.campaigns.services import CampaignRequest, launch_campaign
+
+    runner = _cli(engine, monkeypatch)
+    draft_id = save_draft(engine, "23003", import_cap(trilingual(), now=NOW), "op")
+    sent = launch_campaign(engine, CampaignRequest(
+        authority_id="23003", texts={"fr": "Exercice.", "nl": "Oefening."}, channels=["cap"],
+        municipality_nis="23003", kind="exercise"))
+    refused = runner.invoke(app_(), ["campaign", "delete-draft", sent])
+    assert refused.exit_code == 1 and "not a draft" in refused.stderr
+    other = runner.invoke(app_(), ["campaign", "delete-draft", draft_id, "--authority", "21004"])
+    assert other.exit_code == 1
+    ok = runner.invoke(app_(), ["campaign", "delete-draft", draft_id, "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["campaign_id"] == draft_id
+    with transaction(engine) as s:
+        assert s.get(Campaign, draft_id) is None and s.get(Campaign, sent) is not None
+        assert s.scalar(sa.select(AuditEntry.action).where(AuditEntry.target == draft_id)
+                        .order_by(AuditEntry.id.desc()).limit(1)) == "campaign.draft_delete"
+    again = runner.invoke(app_(), ["campaign", "delete-draft", draft_id])
+    assert again.exit_code == 1 and "no campaign" in again.stderr
+
+
+def test_web_lists_every_refusal_and_deletes_a_draft_after_confirmation(
+        engine: Engine, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tocsin.authorities.services import create_user
+    from tocsin.web.app import create_app
+    from weblogin import session_csrf
+
+    create_user(engine, "beersel", "correct horse battery staple", "23003")
+    client = TestClient(create_app(engine, start_worker=False))
+    token = session_csrf(client, "beersel", "correct horse battery staple")
+    r = client.post("/campaigns/import-cap", data={"csrf_token": token},
+                    files={"file": ("bad.xml", _no_scope(cap_xml(identifier="A,B")))})
+    assert r.status_code == 422
+    assert "scope: missing" in r.text and "identifier: " in r.text and "comma" in r.text
+    draft_id = save_draft(engine, "23003", import_cap(trilingual(), now=NOW), "beersel")
+    for page in (f"/campaigns/{draft_id}", f"/campaigns/new?draft={draft_id}"):
+        text = client.get(page).text
+        assert f'action="/campaigns/{draft_id}/delete-draft"' in text, page
+        assert "Yes, delete the draft" in text  # the confirmation step
+    r = client.post(f"/campaigns/{draft_id}/delete-draft", data={"csrf_token": token},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    with transaction(engine) as s:
+        assert s.get(Campaign, draft_id) is None
+    assert client.post(f"/campaigns/{draft_id}/delete-draft",
+                       data={"csrf_token": token}).status_code == 422

@@ -259,3 +259,94 @@ def test_cancelling_a_scheduled_message_says_nothing_was_sent(db):
     assert result.exit_code == 0, result.output
     assert "The scheduled message will not be sent; nothing had been sent." in result.output
     assert "stopped" not in result.output
+
+
+def test_default_database_does_not_depend_on_the_current_folder(monkeypatch, tmp_path):
+    """Run from another folder, the CLI uses the same embedded database as ``make demo``
+    (the checkout's var/ here), never ``./var`` of the current folder (issue 7, point 2)."""
+    from tocsin.core.settings import Settings, default_var_dir
+
+    monkeypatch.delenv("TOCSIN_VAR_DIR")
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert settings.var_dir == default_var_dir() and settings.var_dir.is_absolute()
+    assert tmp_path not in settings.var_dir.parents
+    assert settings.resolved_database_url() == f"sqlite:///{settings.var_dir / 'tocsin.db'}"
+    assert not (tmp_path / "var").exists()
+
+
+def test_no_command_creates_or_writes_an_uninitialised_database(monkeypatch, tmp_path):
+    """An import into a database nobody initialised is refused, naming the file and the
+    fix; no file is created. Only ``db init`` creates it, and says where (point 2)."""
+    var = tmp_path / "elsewhere"
+    monkeypatch.setenv("TOCSIN_VAR_DIR", str(var))
+    get_settings.cache_clear()
+    csv = tmp_path / "subs.csv"
+    csv.write_text("subscriber_id,language,mobile,email,lat,lon\n"
+                   "S1,fr,+32470123456,s1@example.org,50.7480,4.3000\n")
+    for args in (["subscribers", "import", str(csv)], ["cap", "key", "list"],
+                 ["campaign", "cancel", "X"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, (args, result.output)
+        line = next(x for x in result.output.splitlines() if x.startswith("error"))
+        assert str(var / "tocsin.db") in line and "tocsin db init" in line, line
+        assert "Traceback" not in result.output
+    assert not var.exists()
+
+    result = runner.invoke(app, ["db", "upgrade"])  # schema, but no authorities yet
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["subscribers", "import", str(csv)])
+    assert result.exit_code == 1
+    assert "no authorities" in result.output and "tocsin db init" in result.output
+
+    result = runner.invoke(app, ["db", "init"])
+    assert result.exit_code == 0, result.output
+    assert f"database: {var / 'tocsin.db'}" in result.output
+    result = runner.invoke(app, ["subscribers", "import", str(csv)])
+    assert result.exit_code == 0, result.output
+    assert f"database: {var / 'tocsin.db'}" in result.output
+
+
+def test_cap_links_use_the_public_url_setting(db, monkeypatch):
+    """Every absolute link the CLI prints starts with ``TOCSIN_PUBLIC_URL``, not a fixed
+    port (issue 7, point 11)."""
+    monkeypatch.setenv("TOCSIN_PUBLIC_URL", "https://alert.example.be/")
+    get_settings.cache_clear()
+    result = runner.invoke(app, [
+        "campaign", "send", "--authority", "23003", "--municipality", "23003",
+        "--text", "fr=Test.", "--text", "nl=Test.", "--channels", "cap", "--json"])
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.stdout.strip().splitlines()[-1])
+    assert r["channels"]["cap"]["url"] == (
+        f"https://alert.example.be/simulation/cap/{r['cap_identifier']}.xml")
+    result = runner.invoke(app, [
+        "campaign", "send", "--authority", "23003", "--municipality", "23003",
+        "--text", "fr=Test.", "--text", "nl=Test.", "--channels", "cap"])
+    assert "https://alert.example.be/simulation/cap/" in result.stdout
+
+
+def test_an_invalid_public_url_is_refused_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("TOCSIN_PUBLIC_URL", "alert.example.be")
+    result = CliRunner().invoke(app, ["message", "preview", "--text", "x"])
+    assert result.exit_code == 1
+    assert "TOCSIN_PUBLIC_URL" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_csv_field_over_the_limit_is_a_clear_error_not_a_traceback(db, tmp_path, as_json):
+    """Issue 7, point 6: with and without --json, the line and the column, exit 1."""
+    import csv as csv_module
+
+    path = tmp_path / "huge.csv"
+    path.write_text("subscriber_id,language,mobile,email,lat,lon\n"
+                    f"S9,fr,,{'x' * (csv_module.field_size_limit() + 1)},50.75,4.30\n")
+    result = runner.invoke(app, ["subscribers", "import", str(path)]
+                           + (["--json"] if as_json else []))
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert any(x.startswith("line 2: email") and "longer than" in x
+               for x in result.stderr.splitlines()), result.stderr
+    if as_json:
+        errors = json.loads(result.stdout)["errors"]
+        assert [(e["line"], e["field"]) for e in errors] == [(2, "email")]

@@ -199,3 +199,27 @@ def test_100k_rows_bulk(engine):
         first = conn.execute(sa.select(Subscriber.external_id).order_by(Subscriber.id)
                              .limit(3)).scalars().all()
     assert first == ["S0", "S1", "S2"]
+
+
+def test_a_field_over_the_csv_limit_is_a_row_error_naming_line_and_column(engine):
+    """The csv module refuses fields over ``csv.field_size_limit()``: that is a row error
+    with its line and column, never an exception (issue 7, point 6)."""
+    import csv
+
+    huge = "x" * (csv.field_size_limit() + 10)
+    data = (f"{HEADER}\nA1,nl,,a@example.org,50.8466,4.3528\n"
+            f"B2,fr,,{huge}@example.org,50.41,4.44\nC3,fr,,c@example.org,50.4,4.4\n").encode()
+    report = import_subscribers(engine, data)
+    assert [(e["line"], e["field"]) for e in report.errors] == [(3, "email")]
+    assert "longer than" in report.errors[0]["reason"]
+    assert counts(engine) == (0, 0, 0)
+    # In the header too, and in a quoted field spanning lines.
+    plan = parse_subscriber_csv(f"{HEADER},{huge}\n".encode())
+    assert [(e["line"], e["field"]) for e in plan.errors] == [(1, "column 7")]
+    plan = parse_subscriber_csv(f'{HEADER}\nA1,nl,,"a\n{huge}",50.8,4.3\n'.encode())
+    assert [(e["line"], e["field"]) for e in plan.errors] == [(2, "email")]
+
+
+def test_long_bad_values_are_quoted_short():
+    plan = parse_subscriber_csv(f"{HEADER}\nA1,nl,,{'y' * 5000},50.8466,4.3528\n".encode())
+    assert plan.errors and all(len(e["value"]) < 100 for e in plan.errors)

@@ -543,3 +543,22 @@ def test_cancelled_scheduled_message_page_says_nothing_was_sent(client: TestClie
     page = client.get(f"/campaigns/{cid}").text
     assert "The scheduled message will not be sent; nothing had been sent." in page
     assert "were stopped" not in page
+
+
+def test_links_use_the_request_base_url_unless_the_public_url_is_set(
+        engine: Engine, tmp_path: Path) -> None:
+    """Without ``TOCSIN_PUBLIC_URL`` the web links to the address it was reached on;
+    with it, to the setting (issue 7, point 11)."""
+    for public, base, expected in (("", "http://alerts.local:8765", "http://alerts.local:8765"),
+                                   ("https://alert.example.be", "https://10.0.0.5:8443",
+                                    "https://alert.example.be")):
+        settings = Settings(var_dir=tmp_path / "var", database_url=str(engine.url),
+                            public_base_url=public)
+        with TestClient(create_app(engine, start_worker=False, settings=settings),
+                        base_url=base) as c:
+            login(c)
+            cid = _launch(c, csrf_of(c.get("/campaigns/new").text))
+            rep = c.get(f"/api/campaigns/{cid}/report").json()
+            assert rep["channels"]["cap"]["url"].startswith(f"{expected}/simulation/cap/")
+            feed = c.get("/simulation/cap/feed.atom").text
+            assert f"{expected}/simulation/cap/{rep['cap_identifier']}.xml" in feed

@@ -186,6 +186,16 @@ def _load_authority(session: Session, authority_id: str) -> Authority:
     return authority
 
 
+def sms_max_segments(engine: Engine, authority_id: str) -> int | None:
+    """The authority's own maximum of SMS segments per message (F14), or None when it uses
+    the deployment's default. Raises LookupError for an unknown authority."""
+    with transaction(engine) as session:
+        authority = session.get(Authority, authority_id)
+        if authority is None:
+            raise LookupError(f"authority_id: no authority {authority_id!r}")
+        return authority.sms_max_segments
+
+
 def get_authority(engine: Engine, authority_id: str) -> AuthorityInfo:
     """The authority ``authority_id``; raises LookupError if there is none."""
     with transaction(engine) as session:

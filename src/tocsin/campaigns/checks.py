@@ -334,7 +334,11 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
                 "message": "The template this message was started from no longer exists; "
                            "the message is sent all the same, without a link to it"})
     if req.draft_id:
-        _draft(session, req.draft_id, authority.id)
+        from tocsin.campaigns.drafts import launch_blockers
+
+        draft = _draft(session, req.draft_id, authority.id)
+        for name, reason in launch_blockers(draft, req.cap, req.expires_at):
+            raise CampaignInputError(name, reason)
     return checked
 
 

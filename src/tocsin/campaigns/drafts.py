@@ -25,7 +25,7 @@ from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.services import CampaignInputError
-from tocsin.cap.importer import ImportedAlert, shorten_sms
+from tocsin.cap.importer import ImportedAlert, blocking_field, shorten_sms
 from tocsin.cap.validate import COUNTRIES, Issue, utc_problem
 from tocsin.core.db import iso_utc, transaction, utcnow
 from tocsin.core.settings import Settings, get_settings
@@ -128,6 +128,9 @@ def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, creat
         kind = imported.kind
         cap_params = {**rules.cap_info_defaults(kind), "event": kind.capitalize(),
                       **imported.cap_params}
+        for name in imported.blocking:  # never a silent default: the operator chooses
+            if name != "expires":
+                cap_params.pop(name, None)
         area_name = imported.area_name or authority.name(authority.language_list[0])
         campaign = Campaign(
             id=campaign_id, authority_id=authority.id, kind=kind, environment="simulation",
@@ -147,6 +150,7 @@ def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, creat
                 "status": imported.status, "msg_type": imported.msg_type,
                 "references": imported.references,
                 "warnings": [w.to_json() for w in warnings],
+                "blocking": dict(imported.blocking),
             },
         )
         s.add(campaign)
@@ -156,6 +160,29 @@ def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, creat
                              "languages": list(texts), "cap_identifier": imported.identifier,
                              "cap_sender": imported.sender, "warnings": len(warnings)})
     return campaign_id
+
+
+def import_cap_draft(engine: Engine, authority_id: str, data: bytes, created_by: str, *,
+                     source: str = "cli", settings: Settings | None = None,
+                     max_bytes: int | None = None) -> dict[str, Any]:
+    """Read an upstream CAP alert (``tocsin.cap.importer.import_cap``), save it as a draft
+    of ``authority_id`` (:func:`save_draft`) and return it as :func:`get_draft` does.
+
+    Raises ``CapImportError`` (every refusal in ``problems``; nothing saved) or
+    ``CampaignInputError`` (nothing saved; its ``warnings`` attribute holds the import
+    warnings as ``[{"element", "message"}]``).
+    """
+    from tocsin.cap.importer import import_cap
+
+    imported = (import_cap(data) if max_bytes is None
+                else import_cap(data, max_bytes=max_bytes))
+    try:
+        campaign_id = save_draft(engine, authority_id, imported, created_by, source=source,
+                                 settings=settings)
+    except CampaignInputError as exc:
+        exc.warnings = [w.to_json() for w in imported.warnings]  # type: ignore[attr-defined]
+        raise
+    return get_draft(engine, campaign_id, None)
 
 
 def get_draft(engine: Engine, campaign_id: str, authority_id: str | None) -> dict[str, Any]:
@@ -169,7 +196,9 @@ def get_draft(engine: Engine, campaign_id: str, authority_id: str | None) -> dic
     "area_nis", "cap": {category, event, urgency, severity, certainty},
     "expires_at" (RFC 3339 UTC or None), "created_by", "created_at",
     "source": {format, identifier, sender, sent, status, msg_type, references}
-    or None, "warnings": [{"element", "message"}]}``.
+    or None, "warnings": [{"element", "message"}], "blocking": [{"element"
+    ("cap.urgency", "expires_at"…), "message"}] (what must be chosen before launch; see
+    ``launch_blockers``)}``.
 
     Raises LookupError when there is no draft with that id for that authority.
     """
@@ -181,6 +210,7 @@ def get_draft(engine: Engine, campaign_id: str, authority_id: str | None) -> dic
                               + (f" of authority {authority_id}" if authority_id else ""))
         origin = dict(c.imported_from or {})
         warnings = origin.pop("warnings", [])
+        blocking = origin.pop("blocking", {})
         return {
             "campaign_id": c.id, "authority_id": c.authority_id, "status": c.status,
             "kind": c.kind, "environment": c.environment, "channels": c.channel_list,
@@ -189,4 +219,58 @@ def get_draft(engine: Engine, campaign_id: str, authority_id: str | None) -> dic
             "cap": dict(c.cap_params or {}), "expires_at": iso_utc(c.expires_at, "seconds"),
             "created_by": c.created_by, "created_at": iso_utc(c.created_at, "seconds"),
             "source": origin or None, "warnings": warnings,
+            "blocking": [{"element": blocking_field(k), "message": v}
+                         for k, v in blocking.items()],
         }
+
+
+def launch_blockers(draft: Campaign, cap: dict[str, str] | None,
+                    expires_at: dt.datetime | None, now: dt.datetime | None = None
+                    ) -> list[tuple[str, str]]:
+    """What still blocks launching ``draft`` with the CAP values ``cap`` and the expiry
+    ``expires_at`` of the launch request: ``[(field, reason)]`` for each value the import
+    could not take from the upstream alert that the request leaves empty (``cap.urgency``…)
+    or, for an expired upstream alert, an ``expires_at`` that is missing or not after
+    ``now`` (default: the current time)."""
+    blocking = (draft.imported_from or {}).get("blocking") or {}
+    cap = cap or {}
+    now = now or utcnow()
+    left: list[tuple[str, str]] = []
+    for name, reason in blocking.items():
+        if name == "expires":
+            if expires_at is None or expires_at <= now:
+                left.append((blocking_field(name), reason))
+        elif not str(cap.get(name) or "").strip():
+            left.append((blocking_field(name), reason))
+    return left
+
+
+def delete_draft(engine: Engine, campaign_id: str, authority_id: str | None, actor: str,
+                 *, source: str = "cli") -> dict[str, Any]:
+    """Delete a draft campaign (never launched: no delivery, no published CAP) and write
+    a ``campaign.draft_delete`` audit row, in one transaction.
+
+    ``authority_id`` None deletes any authority's draft (federal operator, CLI).
+    Returns ``{"campaign_id", "authority_id", "area_name", "kind"}`` of the deleted draft.
+    Raises ``CampaignInputError`` (field ``campaign_id``) when there is no such campaign
+    for that authority, or when it is not a draft (a launched, scheduled or cancelled
+    message is part of the record and is never deleted).
+    """
+    with transaction(engine) as s:
+        c = s.get(Campaign, str(campaign_id).strip())
+        if c is None or (authority_id is not None and c.authority_id != authority_id):
+            raise CampaignInputError("campaign_id", f"no campaign {campaign_id!r}"
+                                     + (f" of authority {authority_id}" if authority_id
+                                        else ""))
+        if c.status != DRAFT:
+            raise CampaignInputError("campaign_id", (
+                f"campaign {c.id} is {c.status}, not a draft: only drafts can be deleted "
+                f"(to stop a message, cancel it)"))
+        gone = {"campaign_id": c.id, "authority_id": c.authority_id,
+                "area_name": c.area_name, "kind": c.kind}
+        s.delete(c)
+        s.flush()
+        record_audit(s, actor, "campaign.draft_delete", target=gone["campaign_id"],
+                     source=source, detail={"authority": gone["authority_id"],
+                                            "kind": gone["kind"], "area": gone["area_name"]})
+    return gone

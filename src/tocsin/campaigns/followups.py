@@ -425,3 +425,52 @@ def cancel_campaign(engine: Engine, campaign_id: str, actor: str, *,
                 "summary": rules.cancel_summary(was_sent, stopped, cap_identifier is not None)}
 
 
+
+
+#: Content fields an update keeps from the original only when the operator wrote them
+#: (the others are derived again at launch: the e-mail subject then says "update").
+_UPDATE_KEEPS = ("voice", "email_text", "cap_description", "cap_instruction")
+
+
+def update_source(engine: Engine, campaign_id: str, authority_id: str,
+                  environment: str) -> dict[str, Any]:
+    """What an update of ``campaign_id`` starts from (CAP Update, SPEC F19): the
+    original's kind, texts, channels, CAP values and area (which the operator may
+    enlarge), and per-channel texts only where they differed from the SMS text.
+
+    Returns ``{"campaign_id", "kind", "texts": {lang: text}, "content": {lang: {field:
+    text}}, "channels", "cap": {event, urgency, severity, certainty}, "area" (GeoJSON
+    geometry), "area_nis", "area_name", "expires_at" (aware UTC, None when already
+    past), "launched_at" (aware UTC)}``. Raises ``LookupError`` for another authority's
+    or environment's campaign, a draft, a scheduled or cancelled campaign, or a
+    cancellation (nothing to update).
+    """
+    with read_transaction(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        if (c is None or c.authority_id != authority_id or c.environment != environment
+                or c.status in ("draft", "scheduled", "cancelled") or c.msg_type == "Cancel"):
+            raise LookupError(campaign_id)
+        texts = {lang: str(t) for lang, t in (c.texts or {}).items()}
+        content: dict[str, dict[str, str]] = {}
+        for lang, entry in (c.content or {}).items():
+            base = (entry or {}).get("sms") or texts.get(lang, "")
+            kept = {f: str(entry[f]) for f in _UPDATE_KEEPS
+                    if (entry or {}).get(f) and str(entry[f]).strip() != base.strip()}
+            event = (entry or {}).get("cap_event")
+            if event and event != rules.kind_label(c.kind, lang).capitalize():
+                kept["cap_event"] = str(event)
+            if kept and lang in texts:
+                content[lang] = kept
+        expires = c.expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=dt.UTC)
+        return {
+            "campaign_id": c.id, "kind": c.kind, "texts": texts, "content": content,
+            "channels": c.channel_list,
+            "cap": {k: str(v) for k, v in (c.cap_params or {}).items()
+                    if k in ("event", "urgency", "severity", "certainty") and v},
+            "area": json.loads(c.area), "area_nis": c.area_nis, "area_name": c.area_name,
+            # An expiry already past is not kept: the estimate's default replaces it.
+            "expires_at": expires if expires is not None and expires > utcnow() else None,
+            "launched_at": c.launched_at,
+        }

@@ -61,7 +61,8 @@ def _follow_ups(s: Session, root_ids: list[str]) -> dict[str, list[dict[str, Any
 
 
 def campaign_report(engine: Engine, campaign_id: str,
-                    settings: Settings | None = None) -> dict[str, Any]:
+                    settings: Settings | None = None, *,
+                    public_url: str | None = None) -> dict[str, Any]:
     """Progress and final report of a campaign (SPEC F26). Raises ``LookupError``.
 
     Shape: ``{"campaign_id", "cap_identifier", "environment", "kind", "status"
@@ -70,7 +71,9 @@ def campaign_report(engine: Engine, campaign_id: str,
     "area_name", "texts", "launched_at", "scheduled_for", "expires_at",
     "msg_type" (Alert | Update | Cancel), "references_id", "response_type"
     (AllClear or None), "label" (``message_label``: Alert | Update | All clear |
-    Cancel), "follow_ups" (on a chain's first message: every later message of
+    Cancel), "original" (on a follow-up: the message it refers to, ``{"campaign_id", "kind",
+    "area_name", "launched_at", "msg_type", "response_type", "label"}``; else None),
+    "follow_ups" (on a chain's first message: every later message of
     the chain, oldest first, ``[{"campaign_id", "msg_type", "response_type",
     "label", "launched_at", "status"}]``; ``[]`` on the others), "chain" (on
     every message: ``{"root_id", "latest_id" (the chain's latest message that is
@@ -83,9 +86,12 @@ def campaign_report(engine: Engine, campaign_id: str,
     the cancellation did here, ``rules.cancel_summary``; else None)}``. Times are
     RFC 3339 UTC. Costs count
     messages accepted by the provider; simulation campaigns are never billed
-    (``billed_eur`` 0, SPEC F27/F29).
+    (``billed_eur`` 0, SPEC F27/F29). ``public_url`` is the base of the absolute CAP
+    URL (the web passes the request's when ``TOCSIN_PUBLIC_URL`` is unset); default
+    ``settings.public_url()``.
     """
     settings = settings or get_settings()
+    base_url = (public_url or settings.public_url()).rstrip("/")
     d = table(Delivery)
     with read_transaction(engine) as s:
         c = s.get(Campaign, campaign_id)
@@ -105,6 +111,12 @@ def campaign_report(engine: Engine, campaign_id: str,
             .group_by(d.c.channel, d.c.error)
         ).all()
         follow_ups = (_follow_ups(s, [c.id])[c.id] if c.references_id is None else [])
+        o = s.get(Campaign, c.references_id) if c.references_id else None
+        original = None if o is None else {
+            "campaign_id": o.id, "kind": o.kind, "area_name": o.area_name,
+            "launched_at": iso_utc(o.launched_at), "msg_type": o.msg_type or "Alert",
+            "response_type": o.response_type,
+            "label": message_label(o.msg_type, o.response_type)}
         whole_chain = _chain(s, c)
         members = [m for m in whole_chain if m.msg_type != "Cancel"]
         cap_cancelled = len(members) < len(whole_chain)
@@ -127,7 +139,7 @@ def campaign_report(engine: Engine, campaign_id: str,
             prefix = "" if c.environment == "live" else "/simulation"
             channels["cap"] = {
                 "published": c.cap_xml is not None,
-                "url": f"{settings.public_base_url}{prefix}/cap/{c.cap_identifier}.xml",
+                "url": f"{base_url}{prefix}/cap/{c.cap_identifier}.xml",
             }
             continue
         statuses = {st: n for ch, st, n in by_status if ch == name}
@@ -169,7 +181,7 @@ def campaign_report(engine: Engine, campaign_id: str,
         "scheduled_for": iso_utc(c.scheduled_for), "expires_at": iso_utc(c.expires_at),
         "msg_type": c.msg_type or "Alert", "references_id": c.references_id,
         "response_type": c.response_type, "label": message_label(c.msg_type, c.response_type),
-        "follow_ups": follow_ups, "chain": chain, "channels": channels,
+        "follow_ups": follow_ups, "original": original, "chain": chain, "channels": channels,
         "cancel_summary": cancel_summary,
     }
 

@@ -25,6 +25,7 @@ from tocsin.campaigns.followups import (
     cancel_campaign,
     default_all_clear_texts,
     update_campaign,
+    update_source,
 )
 from tocsin.campaigns.launch import (
     Launched,
@@ -68,4 +69,5 @@ __all__ = [
     "pending_counts",
     "resolve_recipients",
     "update_campaign",
+    "update_source",
 ]

@@ -249,13 +249,15 @@ def authenticate(engine: Engine, token: str | None) -> GatewayKey | None:
 
 
 def gateway_feed(engine: Engine, key: GatewayKey, *, page: int = 1, archive: bool = False,
-                 settings: Settings | None = None) -> FeedPage:
+                 settings: Settings | None = None, public_url: str | None = None
+                 ) -> FeedPage:
     """The Atom feed of live Public alerts whose area intersects ``key``'s area.
 
-    Entries link to ``/gateway/{identifier}.xml``. Raises ``LookupError`` for a
-    page after the last.
+    Entries link to ``<public_url>/gateway/{identifier}.xml`` (see ``cap_feed``).
+    Raises ``LookupError`` for a page after the last.
     """
-    return cap_feed(engine, "live", settings, page=page, scope=FeedScope(
+    return cap_feed(engine, "live", settings, page=page, public_url=public_url,
+                    scope=FeedScope(
         environment="live", archive=archive, area=key.area_shape, base_path=GATEWAY_PATH,
         title=f"Tocsin CAP gateway — {key.name}"))
 

@@ -6,7 +6,18 @@ kind, per-language texts and content fields, the area as a shapely geometry,
 the CAP parameters and expiry — that ``tocsin.campaigns.drafts.save_draft``
 stores as a draft campaign for an operator to check and launch.
 
-It is more forgiving than :func:`tocsin.cap.validate.validate_cap`: a polygon
+What an operator expects (README, "CAP import"): an alert that cannot become a
+correct public alert is refused with every such problem listed
+(:class:`CapImportError`, ``problems``): an identifier or sender with spaces,
+commas, < or & (CAP 1.2 §3.2.1), a missing identifier, sender, sent, status,
+msgType or scope, a scope other than Public. A value the operator sets in the
+composer (CAP category, event, urgency, severity, certainty; the expiry) that is
+missing, not a CAP 1.2 value, or already past makes a *blocked* draft: it is
+imported with the problem listed in ``blocking`` and cannot be launched until the
+operator chooses that value (an expired upstream warning may still describe a
+danger the operator wants to re-issue, with a new expiry).
+
+Otherwise it is more forgiving than :func:`tocsin.cap.validate.validate_cap`: a polygon
 whose last point does not repeat the first is closed (and a warning says so),
 schema deviations are reported as warnings, languages Tocsin does not send are
 skipped with a warning. What cannot be turned into a correct alert is an error
@@ -34,6 +45,7 @@ from tocsin.cap.validate import (
     as_cap12,
     circle_geometry,
     element_path,
+    identifier_problems,
     large_circle_warning,
     later_references,
     near_country,
@@ -74,10 +86,13 @@ _MAX_EVENT = 200
 
 class CapImportError(ValueError):
     """An upstream CAP alert that cannot become a draft: ``element`` names where
-    (``info[1]/area[2]/polygon[1]``, ``document``, ``status``…), ``reason`` says why."""
+    (``info[1]/area[2]/polygon[1]``, ``document``, ``status``…), ``reason`` says why;
+    ``problems`` lists every refusal found (the first is ``element: reason``)."""
 
-    def __init__(self, element: str, reason: str) -> None:
+    def __init__(self, element: str, reason: str, problems: list[Issue] | None = None
+                 ) -> None:
         super().__init__(f"{element}: {reason}")
+        self.problems = problems or [Issue(element, reason)]
         self.element = element
         self.reason = reason
 
@@ -108,6 +123,9 @@ class ImportedAlert:
             is in the year 10000 there) is left out with a warning, and so is
             such a ``sent``.
         warnings: what was repaired, skipped or looks wrong.
+        blocking: CAP value (``category``, ``event``, ``urgency``, ``severity``,
+            ``certainty``) or ``expires`` -> why the upstream one cannot be used; the
+            draft cannot be launched until the operator chooses each of them.
     """
 
     cap_version: str
@@ -126,6 +144,7 @@ class ImportedAlert:
     cap_params: dict[str, str]
     expires: dt.datetime | None
     warnings: list[Issue] = field(default_factory=list)
+    blocking: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict; ``area`` as a GeoJSON geometry, times RFC 3339."""
@@ -139,7 +158,14 @@ class ImportedAlert:
             "cap": self.cap_params,
             "expires": self.expires.isoformat() if self.expires else None,
             "warnings": [w.to_json() for w in self.warnings],
+            "blocking": [{"element": blocking_field(k), "message": v}
+                         for k, v in self.blocking.items()],
         }
+
+
+def blocking_field(name: str) -> str:
+    """The launch request's field for a ``blocking`` key: ``cap.urgency``, ``expires_at``."""
+    return "expires_at" if name == "expires" else f"cap.{name}"
 
 
 # ----------------------------------------------------------------------------- texts
@@ -356,7 +382,8 @@ def _kind(status: str, urgency: str, severity: str) -> str:
     return "warning"
 
 
-def _cap_params(info: etree._Element, ns: str, warnings: list[Issue]) -> dict[str, str]:
+def _cap_params(info: etree._Element, ns: str, warnings: list[Issue],
+                blocking: dict[str, str]) -> dict[str, str]:
     params: dict[str, str] = {}
     allowed = {"category": CATEGORIES, "urgency": URGENCIES, "severity": SEVERITIES,
                "certainty": CERTAINTIES}
@@ -364,10 +391,18 @@ def _cap_params(info: etree._Element, ns: str, warnings: list[Issue]) -> dict[st
         value = _text(info, ns, name)
         if value in values:
             params[name] = value
-        elif value:
+            continue
+        if value:
             warnings.append(Issue(f"{element_path(info)}/{name}", f"{value!r} is not a CAP 1.2 "
                                                                   f"{name}; left out"))
+        # CAP 1.2 §3.2.2: required in every info. Not guessed: the operator chooses.
+        blocking[name] = (f"{value!r} is not a CAP 1.2 {name}" if value else
+                          f"the upstream alert has no {name}") + (
+            f" ({element_path(info)}/{name}); choose one in the composer before launch")
     event = _one_line(_text(info, ns, "event"))
+    if not event:
+        blocking["event"] = (f"the upstream alert has no event ({element_path(info)}/event); "
+                             f"write one in the composer before launch")
     if len(event) > _MAX_EVENT:
         warnings.append(Issue(f"{element_path(info)}/event", f"longer than {_MAX_EVENT} "
                                                              f"characters; shortened"))
@@ -375,6 +410,22 @@ def _cap_params(info: etree._Element, ns: str, warnings: list[Issue]) -> dict[st
     if event:
         params["event"] = event
     return params
+
+
+#: CAP 1.2 §3.2.1: required in every alert, and what Tocsin needs to trace the draft.
+_REQUIRED_ALERT = ("identifier", "sender", "sent", "status", "msgType", "scope")
+
+
+def _alert_problems(root: etree._Element, ns: str) -> list[Issue]:
+    """The alert-level problems that refuse an import (see the module docstring)."""
+    problems = [Issue(name, "missing: CAP 1.2 §3.2.1 requires it in every alert")
+                for name in _REQUIRED_ALERT if not _text(root, ns, name)]
+    problems += identifier_problems(root)
+    scope = _text(root, ns, "scope")
+    if scope and scope != "Public":
+        problems.append(Issue("scope", f"{scope!r}: the upstream alert is not for the public "
+                                       f"(CAP 1.2 §3.2.1); Tocsin warns the public only"))
+    return problems
 
 
 def _parse(xml_bytes: bytes | bytearray | memoryview, max_bytes: int) -> etree._Element:
@@ -441,6 +492,7 @@ def import_cap(
         warnings.append(Issue(issue.element, f"not valid CAP 1.2, imported anyway: "
                                              f"{issue.message}"))
 
+    refusals = _alert_problems(root, ns)
     status = _text(root, ns, "status")
     msg_type = _text(root, ns, "msgType") or "Alert"
     if status == "System":
@@ -529,7 +581,8 @@ def import_cap(
     area = shapely.union_all(areas.shapes) if areas.shapes else None
 
     first = kept[0][1]
-    cap_params = _cap_params(first, ns, warnings)
+    blocking: dict[str, str] = {}
+    cap_params = _cap_params(first, ns, warnings, blocking)
     kind = _kind(status, cap_params.get("urgency", ""), cap_params.get("severity", ""))
     expiries = []
     for _, info in kept:
@@ -546,6 +599,9 @@ def import_cap(
         warnings.append(Issue(f"{element_path(first)}/expires", (
             f"the upstream alert expired at {expires.isoformat()}; set a new expiry "
             f"before launch")))
+        blocking["expires"] = (f"the upstream alert expired at {expires.isoformat()} "
+                               f"({element_path(first)}/expires); set a new expiry, in the "
+                               f"future, before launch")
     sent = parse_cap_datetime(root.findtext(f"{{{ns}}}sent"))
     problem = utc_problem(sent) if sent is not None else None
     if problem is not None:
@@ -557,6 +613,8 @@ def import_cap(
             warnings.append(Issue("references", (
                 f"reference {n} ({ref_sender}) was sent {ref_sent}, after the alert itself "
                 f"({sent.isoformat()}); references name earlier messages (CAP 1.2 §3.2.1)")))
+    if refusals:
+        raise CapImportError(refusals[0].element, refusals[0].message, refusals)
     area_name = ", ".join(areas.names)
     if len(area_name) > 300:
         area_name = area_name[:297].rstrip(" ,") + ELLIPSIS
@@ -569,4 +627,5 @@ def import_cap(
         references=references,
         kind=kind, texts=texts, content=content, area=area, area_nis=areas.nis,
         area_name=area_name, cap_params=cap_params, expires=expires, warnings=warnings,
+        blocking=blocking,
     )

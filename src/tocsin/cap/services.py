@@ -233,7 +233,7 @@ def _entry_text(row: Any) -> tuple[str, str]:
 
 def cap_feed(engine: Engine, environment: str = "live", settings: Settings | None = None, *,
              page: int = 1, page_size: int = FEED_PAGE_SIZE,
-             scope: FeedScope | None = None) -> FeedPage:
+             scope: FeedScope | None = None, public_url: str | None = None) -> FeedPage:
     """One page of the Atom feed of CAP messages (RFC 4287, paged per RFC 5005 §3).
 
     Newest first, ``page_size`` entries per page (default 50). Active messages
@@ -248,20 +248,23 @@ def cap_feed(engine: Engine, environment: str = "live", settings: Settings | Non
 
     Raises ``LookupError`` for an unknown authority or a page after the last
     (page 1 always exists, possibly empty); ``ValueError`` for a page below 1.
+    ``public_url``: the base of the feed's absolute links (the web passes the
+    request's when ``TOCSIN_PUBLIC_URL`` is unset); default ``settings.public_url()``.
     """
     settings = settings or get_settings()
+    base_url = (public_url or settings.public_url()).rstrip("/")
     scope = scope or FeedScope(environment=environment)
     if page < 1:
         raise ValueError("page: must be 1 or more")
     if scope.area is not None or settings.feed_cache_seconds <= 0:
-        return _build_feed(engine, settings, page, page_size, scope)
-    key = (engine.url.render_as_string(), settings.public_base_url, scope, page, page_size)
+        return _build_feed(engine, settings, base_url, page, page_size, scope)
+    key = (engine.url.render_as_string(), base_url, scope, page, page_size)
     now = time.monotonic()
     with _feed_cache_lock:
         hit = _feed_cache.get(key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    built = _build_feed(engine, settings, page, page_size, scope)
+    built = _build_feed(engine, settings, base_url, page, page_size, scope)
     with _feed_cache_lock:
         if len(_feed_cache) >= _FEED_CACHE_ENTRIES:
             _feed_cache.clear()
@@ -315,12 +318,12 @@ def _aware(value: Any) -> dt.datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def _build_feed(engine: Engine, settings: Settings, page: int, page_size: int,
+def _build_feed(engine: Engine, settings: Settings, base_url: str, page: int, page_size: int,
                 scope: FeedScope) -> FeedPage:
     environment = scope.environment
     now = utcnow()
     base_path = scope.base_path or feed_base_path(environment)
-    doc_base = f"{settings.public_base_url}{base_path}"
+    doc_base = f"{base_url}{base_path}"
     path = (f"/authorities/{scope.authority_id}/feed.atom" if scope.authority_id
             else "/feed.atom")
     where = published_clause(environment) if scope.archive else active_clause(environment, now)

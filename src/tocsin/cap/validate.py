@@ -536,6 +536,14 @@ def schema_issues(root: etree._Element) -> list[Issue]:
     return issues
 
 
+def identifier_problems(root: etree._Element) -> list[Issue]:
+    """``identifier`` and ``sender`` containing a space, a comma, < or & (CAP 1.2 §3.2.1),
+    one Issue each naming the element."""
+    errors: list[Issue] = []
+    _check_identifiers(root, _ns(root), errors)
+    return errors
+
+
 def _check_identifiers(root: etree._Element, ns: str, errors: list[Issue]) -> None:
     for name in ("identifier", "sender"):
         value = _text(root, ns, name)

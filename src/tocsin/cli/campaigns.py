@@ -1,11 +1,9 @@
-"""Campaigns: ``tocsin campaign send|update|all-clear|cancel``."""
+"""Campaigns: ``tocsin campaign send|update|all-clear|cancel|delete-draft``."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tocsin.cli.common import EXIT_INPUT, EXIT_UNFINISHED, ensure_schema, err, fail, out
+from tocsin.cli.common import EXIT_INPUT, EXIT_UNFINISHED, err, fail, open_engine, out
 from tocsin.core.settings import get_settings
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns (alerts and other messages).")
@@ -115,7 +113,6 @@ def campaign_send(
         CampaignInputError,
         CampaignRequest,
         estimate_campaign,
-        launch,
     )
 
     texts = _parse_texts(text)
@@ -135,7 +132,7 @@ def campaign_send(
              "certainty": certainty},
         content=overrides, fields=values, scheduled_for=scheduled_for, expires_at=expires_at,
     )
-    engine = ensure_schema()
+    engine = open_engine(announce=True)
     shown = False
     if environment == "live" and not yes:
         if not sys.stdin.isatty():
@@ -150,21 +147,18 @@ def campaign_send(
         if not typer.confirm(f"Send a LIVE {kind} to the real population of {authority}?"):
             raise typer.Exit(EXIT_INPUT)
     try:
-        launched = launch(engine, req)
+        run = _run(engine, "launch", req, None, receipt_timeout, send_timeout,
+                   f" ({environment})", show_warnings=not shown)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
-    campaign_id = launched.campaign_id
-    if not shown:
-        _print_warnings(launched.warnings)
-    if scheduled_for is not None:
-        err.print(f"campaign {campaign_id} scheduled for {at} Europe/Brussels "
+    if run.scheduled and scheduled_for is not None:
+        err.print(f"campaign {run.campaign_id} scheduled for {at} Europe/Brussels "
                   f"({environment}); a running `tocsin worker` sends it then")
         if as_json:
-            print(json.dumps({"campaign_id": campaign_id, "status": "scheduled",
+            print(json.dumps({"campaign_id": run.campaign_id, "status": "scheduled",
                               "scheduled_for": scheduled_for.isoformat()}))
         return
-    _send_follow_up(engine, campaign_id, receipt_timeout, send_timeout, as_json,
-                    f" ({environment})")
+    _show_run(run, as_json)
 
 
 def _print_warnings(warnings: list[dict[str, str]]) -> None:
@@ -199,36 +193,60 @@ def _follow_up_request(authority: str, text: list[str], channels: str, kind: str
     )
 
 
-def _run_follow_up(service: Callable[..., str], campaign_id: str, req: Any,
-                   receipt_timeout: float, send_timeout: float, as_json: bool) -> None:
-    """Write an update or all-clear with ``service`` (nothing on an input error), then send it."""
+def _run_follow_up(action: str, campaign_id: str, req: Any, receipt_timeout: float,
+                   send_timeout: float, as_json: bool) -> None:
+    """Write an update or all-clear (nothing on an input error), then send it."""
     from tocsin.campaigns.services import CampaignInputError
 
-    engine = ensure_schema()
+    engine = open_engine(announce=True)
     try:
-        new_id = service(engine, campaign_id, req)
+        run = _run(engine, action, req, campaign_id, receipt_timeout, send_timeout)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
-    _send_follow_up(engine, new_id, receipt_timeout, send_timeout, as_json)
+    _show_run(run, as_json)
 
 
-def _send_follow_up(engine: Any, campaign_id: str, receipt_timeout: float,
-                    send_timeout: float, as_json: bool, note: str = "") -> None:
-    """Send an accepted campaign here until done, print its report; exit 3 if a channel
-    could not send (its deliveries stay queued for a running worker)."""
-    from tocsin.campaigns.services import campaign_report
+def _run(engine: Any, action: str, req: Any, campaign_id: str | None,
+         receipt_timeout: float, send_timeout: float, note: str = "",
+         show_warnings: bool = True) -> Any:
+    """``dispatch.services.run_campaign`` with a progress bar per channel on stderr; the
+    estimate's warnings are printed once the campaign is accepted, before sending."""
+    from tocsin.dispatch.services import run_campaign
 
+    with Progress(TextColumn("{task.description:6}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=err) as bar:
+        bars: dict[str, Any] = {}
+
+        def show(progress: dict[str, tuple[int, int]]) -> None:
+            for ch, (done, total) in progress.items():
+                if ch not in bars:
+                    bars[ch] = bar.add_task(ch, total=total)
+                bar.update(bars[ch], completed=done)
+
+        return run_campaign(
+            engine, action, req, campaign_id=campaign_id, settings=get_settings(),
+            receipt_timeout=receipt_timeout, send_timeout=send_timeout,
+            on_accepted=lambda cid, warnings: _accepted(cid, note, warnings, show_warnings),
+            on_progress=show)
+
+
+def _accepted(campaign_id: str, note: str, warnings: list[dict[str, str]],
+              show_warnings: bool) -> None:
+    if show_warnings:
+        _print_warnings(warnings)
     err.print(f"campaign {campaign_id} accepted{note}")
-    unfinished = asyncio.run(_send_until_done(engine, campaign_id, receipt_timeout,
-                                              send_timeout))
-    report = campaign_report(engine, campaign_id)
-    report["unfinished_channels"] = unfinished
+
+
+def _show_run(run: Any, as_json: bool) -> None:
+    """Print a sent campaign's report; exit 3 if a channel could not send (its
+    deliveries stay queued for a running worker)."""
     if as_json:
-        print(json.dumps(report, ensure_ascii=False))
+        print(json.dumps(run.report, ensure_ascii=False))
     else:
-        _print_report(report)
-    if unfinished:
-        err.print(f"[yellow]channel(s) {', '.join(unfinished)} could not send; their "
+        _print_report(run.report)
+    if run.unfinished:
+        err.print(f"[yellow]channel(s) {', '.join(run.unfinished)} could not send; their "
                   f"deliveries stay queued for a running `tocsin worker`[/]")
         raise typer.Exit(EXIT_UNFINISHED)
 
@@ -258,11 +276,9 @@ def campaign_update(
     as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
 ) -> None:
     """Send an update (CAP Update) to the original recipients and everyone in the new area."""
-    from tocsin.campaigns.services import update_campaign
-
     req = _follow_up_request(authority, text, channels, kind, area, municipality, content,
                              fields, expires, category, event, urgency, severity, certainty)
-    _run_follow_up(update_campaign, campaign_id, req, receipt_timeout, send_timeout, as_json)
+    _run_follow_up("update", campaign_id, req, receipt_timeout, send_timeout, as_json)
 
 
 @campaign_app.command("all-clear")
@@ -279,11 +295,9 @@ def campaign_all_clear(
     as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
 ) -> None:
     """Send the all-clear (CAP Update, responseType AllClear) to the original recipients."""
-    from tocsin.campaigns.services import all_clear
-
     req = _follow_up_request(authority, text, channels, "", None, None, [], [], "", "", "",
                              "", "", "")
-    _run_follow_up(all_clear, campaign_id, req, receipt_timeout, send_timeout, as_json)
+    _run_follow_up("all_clear", campaign_id, req, receipt_timeout, send_timeout, as_json)
 
 
 @campaign_app.command("cancel")
@@ -298,7 +312,7 @@ def campaign_cancel(
     """Cancel a campaign: unsent deliveries stop, a CAP Cancel is published (if it had CAP)."""
     from tocsin.campaigns.services import CampaignInputError, cancel_campaign
 
-    engine = ensure_schema()
+    engine = open_engine(announce=True)
     try:
         result = cancel_campaign(engine, campaign_id, "cli", authority_id=authority or None)
     except CampaignInputError as exc:
@@ -311,33 +325,28 @@ def campaign_cancel(
                  else ""), highlight=False, markup=False)
 
 
-async def _send_until_done(engine: Any, campaign_id: str, receipt_timeout: float,
-                           send_timeout: float) -> list[str]:
-    """Send this campaign with the simulators and configured providers, showing progress."""
-    from tocsin.dispatch.models import IN_FLIGHT, QUEUED
-    from tocsin.dispatch.services import send_campaign
-    from tocsin.dispatch.worker import sender_factories, start_simulators, stop_simulators
+@campaign_app.command("delete-draft")
+def campaign_delete_draft(
+    campaign_id: str = typer.Argument(..., help="The draft to delete (e.g. an imported CAP "
+                                                  "alert): its campaign id."),
+    authority: str = typer.Option("", "--authority", help="Refuse unless it owns the draft."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete a draft that was never launched. Anything else (sent, scheduled,
+    cancelled) is refused: it is part of the record; cancel a message to stop it."""
+    from tocsin.campaigns.drafts import delete_draft
+    from tocsin.campaigns.services import CampaignInputError
 
-    sims = await start_simulators()
+    engine = open_engine(announce=True)
     try:
-        with Progress(TextColumn("{task.description:6}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                      console=err) as bar:
-            bars: dict[str, Any] = {}
-
-            def show(counts: dict[str, dict[str, int]]) -> None:
-                for ch, states in counts.items():
-                    total = sum(states.values())
-                    if ch not in bars:
-                        bars[ch] = bar.add_task(ch, total=total)
-                    bar.update(bars[ch], completed=total - states.get(QUEUED, 0)
-                               - states.get(IN_FLIGHT, 0))
-
-            return await send_campaign(
-                engine, campaign_id, sender_factories(get_settings(), sims),
-                receipt_timeout=receipt_timeout, send_timeout=send_timeout, on_progress=show)
-    finally:
-        await stop_simulators(sims)
+        gone = delete_draft(engine, campaign_id, authority or None, "cli", source="cli")
+    except CampaignInputError as exc:
+        raise fail(exc.field, exc.reason) from None
+    if as_json:
+        print(json.dumps({"deleted": True, **gone}, ensure_ascii=False))
+        return
+    err.print(f"draft {gone['campaign_id']} ({gone['kind']}, {gone['area_name']}) deleted",
+              highlight=False, markup=False)
 
 
 def _print_report(report: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from tocsin.cli.common import EXIT_INPUT, ensure_schema, err, fail
+from tocsin.cli.common import EXIT_INPUT, err, fail, open_engine
 
 cap_app = typer.Typer(no_args_is_help=True, help="CAP 1.2 alerts.")
 
@@ -22,7 +22,7 @@ def cap_show(
     from tocsin.cap.services import get_cap_xml
 
     try:
-        xml = get_cap_xml(ensure_schema(), identifier,
+        xml = get_cap_xml(open_engine(), identifier,
                           "simulation" if simulation else None)
     except LookupError as exc:
         raise fail("identifier", str(exc)) from None
@@ -99,14 +99,19 @@ def cap_validate(
 
 
 def _import_failed(as_json: bool, element: str, message: str, code: int,
-                   warnings: list[dict[str, str]] | None = None) -> typer.Exit:
-    """Report a CAP import that saved nothing; returns the Exit to raise."""
+                   warnings: list[dict[str, str]] | None = None,
+                   errors: list[dict[str, str]] | None = None) -> typer.Exit:
+    """Report a CAP import that saved nothing (every problem, one line each); returns
+    the Exit to raise."""
+    errors = errors or [{"element": element, "message": message}]
     if as_json:
-        print(json.dumps({"imported": False, "campaign_id": None,
-                          "errors": [{"element": element, "message": message}],
+        print(json.dumps({"imported": False, "campaign_id": None, "errors": errors,
                           "warnings": warnings or []}, ensure_ascii=False))
     else:
-        print(f"error: {element}: {message}", file=sys.stderr)
+        for e in errors:
+            print(f"error: {e['element']}: {e['message']}", file=sys.stderr)
+        if len(errors) > 1:
+            print(f"{len(errors)} problems: not imported, nothing saved", file=sys.stderr)
     return typer.Exit(code)
 
 
@@ -121,16 +126,19 @@ def cap_import(
 ) -> None:
     """Turn an upstream CAP alert (e.g. from a weather service) into a draft campaign.
 
-    Exit codes: 0 draft saved (warnings printed, nothing sent); 1 not
-    imported, the error names the element (nothing saved); 2 the file cannot
+    Exit codes: 0 draft saved (warnings printed, nothing sent; a value the
+    upstream alert lacks, e.g. urgency, is printed as "blocked": the draft cannot
+    be launched until it is chosen); 1 not imported (invalid identifier or sender,
+    missing scope…, not Public, already expired): every problem printed, each
+    naming the element, nothing saved; 2 the file cannot
     be read, or FILE or --authority is missing. With --json every outcome is
     one JSON object on stdout: the draft with "imported": true, or
     {"imported": false, "campaign_id": null, "errors": [{"element",
     "message"}], "warnings": [...]}.
     """
-    from tocsin.campaigns.drafts import get_draft, save_draft
+    from tocsin.campaigns.drafts import import_cap_draft
     from tocsin.campaigns.services import CampaignInputError
-    from tocsin.cap.importer import CapImportError, import_cap
+    from tocsin.cap.importer import CapImportError
 
     try:
         data = _read_cap_file(file)
@@ -141,23 +149,26 @@ def cap_import(
                              "authority the draft is for (BE or a NIS code)", EXIT_UNREADABLE)
     if isinstance(data, str):
         raise _import_failed(as_json, "document", data, EXIT_INPUT)
+    engine = open_engine(announce=True)
     try:
-        imported = import_cap(data)
+        draft = import_cap_draft(engine, authority, data, "cli", source="cli")
     except CapImportError as exc:
-        raise _import_failed(as_json, exc.element, exc.reason, EXIT_INPUT) from None
-    engine = ensure_schema()
-    try:
-        campaign_id = save_draft(engine, authority, imported, "cli", source="cli")
+        raise _import_failed(as_json, exc.element, exc.reason, EXIT_INPUT,
+                             errors=[p.to_json() for p in exc.problems]) from None
     except CampaignInputError as exc:
         raise _import_failed(as_json, exc.field, exc.reason, EXIT_INPUT,
-                             [w.to_json() for w in imported.warnings]) from None
-    draft = get_draft(engine, campaign_id, None)
+                             getattr(exc, "warnings", None)) from None
     if as_json:
         print(json.dumps({"imported": True, **draft}, ensure_ascii=False))
     for w in draft["warnings"]:
         print(f"warning: {w['element']}: {w['message']}", file=sys.stderr)
+    for b in draft["blocking"]:
+        print(f"blocked: {b['element']}: {b['message']}", file=sys.stderr)
+    campaign_id = draft["campaign_id"]
     print(f"draft campaign {campaign_id}: {draft['kind']} for {draft['area_name']} in "
-          f"{', '.join(draft['texts'])} (nothing sent; check and launch it)", file=sys.stderr)
+          f"{', '.join(draft['texts'])} (nothing sent; check and launch it"
+          + (f"; {len(draft['blocking'])} value(s) to choose first" if draft["blocking"]
+             else "") + ")", file=sys.stderr)
 
 
 
@@ -193,7 +204,8 @@ def cap_key_create(
         except OSError as exc:
             raise fail("area", f"cannot read {area}: {exc.strerror}") from None
     try:
-        created = create_key(ensure_schema(), name, "cli", area=area_data, webhook_url=webhook)
+        created = create_key(open_engine(announce=True), name, "cli", area=area_data,
+                             webhook_url=webhook)
     except GatewayKeyError as exc:
         raise fail(exc.field, exc.reason) from None
     if as_json:
@@ -222,7 +234,7 @@ def cap_key_list(as_json: bool = typer.Option(False, "--json", help="Print the k
     """
     from tocsin.cap.gateway import list_keys
 
-    keys = list_keys(ensure_schema())
+    keys = list_keys(open_engine())
     if as_json:
         print(json.dumps([_key_json(k) for k in keys]))
         return
@@ -248,7 +260,7 @@ def cap_key_revoke(key_id: str = typer.Argument(..., help="The key id (see `cap 
     from tocsin.cap.gateway import AlreadyRevoked, GatewayKeyError, revoke_key
 
     try:
-        key = revoke_key(ensure_schema(), key_id, "cli")
+        key = revoke_key(open_engine(announce=True), key_id, "cli")
     except AlreadyRevoked as exc:
         print(exc.reason)
         return

@@ -20,17 +20,21 @@ def fail(field: str, reason: str) -> typer.Exit:
     return typer.Exit(EXIT_INPUT)
 
 
-def open_engine():  # type: ignore[no-untyped-def]
-    from tocsin.core.db import get_engine
+def open_engine(announce: bool = False) -> Any:
+    """The engine of the initialised database the settings name; never creates one.
 
-    return get_engine()
+    Exits 1 with ``error: database: <file>: <reason and fix>`` when the database is
+    missing, uninitialised or on an older schema. ``announce``: also print
+    ``database: <file>`` on stderr (commands that write say where they wrote).
+    """
+    from tocsin.core.migrate import DatabaseNotReady, database_location, open_database
 
-
-def ensure_schema() -> Any:
-    from tocsin.core.migrate import upgrade
-
-    engine = open_engine()
-    upgrade(engine)
+    try:
+        engine = open_database()
+    except DatabaseNotReady as exc:
+        raise fail("database", str(exc)) from None
+    if announce:
+        err.print(f"database: {database_location()}", highlight=False, markup=False)
     return engine
 
 

@@ -1,4 +1,8 @@
-"""Database schema and reference data: ``tocsin db init|upgrade``."""
+"""Database schema and reference data: ``tocsin db init|upgrade``.
+
+These two commands and ``tocsin demo`` are the only ones that create the database;
+each prints which one it used.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import json
 
 import typer
 
-from tocsin.cli.common import ensure_schema, err
+from tocsin.cli.common import err, fail
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema and reference data.")
 
@@ -17,27 +21,27 @@ def db_init(
     seed: int = typer.Option(1789, help="Seed of the demo population."),
 ) -> None:
     """Create or upgrade the schema and load the Belgian authorities with their territories."""
-    from tocsin.core.db import transaction
-    from tocsin.geo.reference import load_authorities
+    from tocsin.authorities.setup import initialise_database
 
-    engine = ensure_schema()
-    with transaction(engine) as s:
-        report = load_authorities(s)
-    err.print(f"authorities: {report.created} created, {report.updated} updated, "
-              f"{report.unchanged} unchanged ({report.seconds:.1f} s)")
-    for aid, name, reason in report.repaired:
+    try:
+        report = initialise_database(demo_subscribers, seed)
+    except ValueError as exc:
+        raise fail("demo_subscribers", str(exc)) from None
+    loaded = report.authorities
+    err.print(f"database: {report.location}", highlight=False, markup=False)
+    err.print(f"authorities: {loaded.created} created, {loaded.updated} updated, "
+              f"{loaded.unchanged} unchanged ({loaded.seconds:.1f} s)")
+    for aid, name, reason in loaded.repaired:
         err.print(f"  repaired territory of {aid} {name}: {reason}", highlight=False)
-    if demo_subscribers:
-        from tocsin.subscribers.demo import generate_demo_population
-
-        demo = generate_demo_population(engine, demo_subscribers, seed=seed)
-        err.print(f"demo subscribers: {json.dumps(demo.to_json())}", highlight=False)
+    if report.demo is not None:
+        err.print(f"demo subscribers: {json.dumps(report.demo)}", highlight=False)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending schema migrations only."""
-    ensure_schema()
-    err.print("schema up to date")
+    """Apply pending schema migrations only (creates the schema if there is none)."""
+    from tocsin.core.migrate import create_database, database_location
 
-
+    create_database()
+    err.print(f"database: {database_location()}: schema up to date", highlight=False,
+              markup=False)

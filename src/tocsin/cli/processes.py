@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import typer
 
 from tocsin.cli.app import app
-from tocsin.cli.common import ensure_schema, err
+from tocsin.cli.common import err, open_engine
 from tocsin.core.settings import get_settings
 
 
@@ -20,7 +21,7 @@ def worker_cmd() -> None:
     from tocsin.dispatch.worker import Worker, sender_factories, start_simulators, stop_simulators
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    engine = ensure_schema()
+    engine = open_engine(announce=True)
 
     async def main() -> None:
         sims = await start_simulators()
@@ -53,39 +54,23 @@ def demo(
     """Prepare the embedded database (reference data, demo population, demo users) and serve."""
     import os
 
-    import sqlalchemy as sa
+    from tocsin.authorities.setup import prepare_demo
 
-    from tocsin.authorities.services import create_user
-    from tocsin.core.db import transaction
-    from tocsin.geo.reference import load_authorities
-    from tocsin.subscribers.models import Subscriber
-
-    if not os.environ.get("TOCSIN_PUBLIC_BASE_URL"):
-        # Links in CAP feeds and reports must point at this server, whatever the port.
-        os.environ["TOCSIN_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+    if not (os.environ.get("TOCSIN_PUBLIC_URL") or os.environ.get("TOCSIN_PUBLIC_BASE_URL")):
+        # Links printed by the demo's worker (unsubscribe links) point at this server.
+        os.environ["TOCSIN_PUBLIC_URL"] = f"http://{host}:{port}"
         get_settings.cache_clear()
-    engine = ensure_schema()
-    with transaction(engine) as s:
-        load_authorities(s)
-        have = s.scalar(sa.select(sa.func.count()).select_from(Subscriber))
-    if not have and subscribers:
-        from tocsin.subscribers.demo import generate_demo_population
-
-        report = generate_demo_population(engine, subscribers)
-        err.print(f"generated {report.subscribers} demo subscribers")
-    for username, password, authority, role in DEMO_ACCOUNTS:
-        create_user(engine, username, password, authority, role=role)
-    from tocsin.messages.templates import seed_demo_templates
-
-    made = seed_demo_templates(engine, dict.fromkeys(a for _, _, a, _ in DEMO_ACCOUNTS))
-    if made:
-        err.print(f"added {made} demo templates")
-    err.print(f"\n[bold]Tocsin demo[/] on http://{host}:{port}/  (SQLite: "
-              f"{engine.url.database}; SMS and e-mail go to built-in simulators)")
+    setup = prepare_demo(subscribers, DEMO_ACCOUNTS)
+    if setup.generated:
+        err.print(f"generated {setup.generated} demo subscribers")
+    if setup.templates:
+        err.print(f"added {setup.templates} demo templates")
+    err.print(f"\n[bold]Tocsin demo[/] on http://{host}:{port}/  (database: "
+              f"{setup.location}; SMS and e-mail go to built-in simulators)")
     err.print("Demo accounts (username / password — authority):")
     for username, password, authority, role in DEMO_ACCOUNTS:
         err.print(f"  {username:10} / {password:16} — {authority} ({role})", highlight=False)
-    serve(host=host, port=port, worker=True)
+    _serve(setup.engine, host, port, worker=True)
 
 
 @app.command("serve")
@@ -95,11 +80,14 @@ def serve(
     worker: bool = typer.Option(True, help="Run a dispatch worker in the same process."),
 ) -> None:
     """Run the web platform (and, by default, a dispatch worker with the simulators)."""
+    _serve(open_engine(announce=True), host, port, worker=worker)
+
+
+def _serve(engine: Any, host: str, port: int, worker: bool) -> None:
     import uvicorn
 
     from tocsin.web.app import create_app
 
-    engine = ensure_schema()
     uvicorn.run(create_app(engine, start_worker=worker), host=host, port=port,
                 log_level="info", proxy_headers=True)
 

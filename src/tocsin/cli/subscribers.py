@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from tocsin.cli.common import EXIT_INPUT, ensure_schema, err, fail
+from tocsin.cli.common import EXIT_INPUT, err, fail, open_engine
 
 subscribers_app = typer.Typer(no_args_is_help=True, help="Subscriber registrations.")
 
@@ -24,7 +24,7 @@ def subscribers_import(
         data = file.read_bytes()
     except OSError as exc:
         raise fail("file", f"cannot read {file}: {exc.strerror}") from None
-    engine = ensure_schema()
+    engine = open_engine(announce=True)
     report = import_subscribers(engine, data, dry_run=dry_run)
     out = report.to_json()
     if as_json:

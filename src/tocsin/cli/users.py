@@ -19,7 +19,8 @@ def user_add(
     from tocsin.authorities.services import create_user
 
     try:
-        info = create_user(open_engine(), username, password, authority, role=role)
+        info = create_user(open_engine(announce=True), username, password, authority,
+                           role=role)
     except (LookupError, ValueError) as exc:
         raise fail("user", str(exc)) from None
     err.print(f"user {info.username} ({info.role}) of {info.authority_name}")

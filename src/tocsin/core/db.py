@@ -151,6 +151,17 @@ def read_transaction(engine: Engine | None = None) -> Iterator[Session]:
         yield session
 
 
+def database_problem(engine: Engine) -> str | None:
+    """None when the database answers ``SELECT 1``; else the driver error's class name
+    (``OperationalError``…), for readiness probes."""
+    try:
+        with engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any driver error means "not ready"
+        return type(exc).__name__
+    return None
+
+
 def is_postgres(engine: Engine) -> bool:
     """True when ``engine`` talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,12 +20,15 @@ class Settings(BaseSettings):
     always use the built-in simulators.
     """
 
-    model_config = SettingsConfigDict(env_prefix="TOCSIN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TOCSIN_", extra="ignore",
+                                      populate_by_name=True)
 
     database_url: str = Field(
-        default="", description="SQLAlchemy URL; empty = SQLite in ./var/tocsin.db"
+        default="", description="SQLAlchemy URL; empty = SQLite <var_dir>/tocsin.db"
     )
-    var_dir: Path = Field(default=Path("var"), description="Embedded-storage directory")
+    var_dir: Path = Field(default_factory=lambda: default_var_dir(),
+                          description="Embedded-storage directory (absolute; see "
+                                      "default_var_dir)")
 
     # Live providers (F21, F23). Space-separated smpp:// URLs; one smtp(s):// URL.
     smpp_url: str = ""
@@ -37,7 +42,13 @@ class Settings(BaseSettings):
                            pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
     # CAP 1.2 §3.2.1: sender without spaces, commas or restricted characters.
     cap_sender: str = Field(default="alert@tocsin.example", pattern=r"^[^\s,<&]+$")
-    public_base_url: str = "http://127.0.0.1:8000"
+    # Base of every absolute link the CLI, e-mails and feeds print (unsubscribe links,
+    # CAP URLs). Empty: the web uses each request's own base URL; the CLI and the
+    # worker fall back to LOCAL_PUBLIC_URL. ``TOCSIN_PUBLIC_BASE_URL`` is the older name.
+    public_base_url: str = Field(
+        default="", validation_alias=AliasChoices("TOCSIN_PUBLIC_URL", "TOCSIN_PUBLIC_BASE_URL"),
+        pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$",
+        description="Public base URL, e.g. https://alert.example.be (no query, no fragment)")
     voice_caller: str = Field(default="+3278151789", pattern=r"^\+[1-9]\d{6,14}$",
                               description="Voice calls' caller number, E.164 (F20)")
     # DKIM (RFC 6376) of every outgoing e-mail; all three empty = unsigned.
@@ -75,12 +86,63 @@ class Settings(BaseSettings):
     lease_seconds: float = 30.0
     batch_size: int = 500
 
+    @field_validator("var_dir")
+    @classmethod
+    def _absolute_var_dir(cls, value: Path) -> Path:
+        # Resolved once, when read: a later chdir never moves the database.
+        return value.expanduser().resolve()
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
     def resolved_database_url(self) -> str:
-        """The database URL, defaulting to SQLite (WAL) at ``<var_dir>/tocsin.db``."""
+        """The database URL, defaulting to SQLite (WAL) at ``<var_dir>/tocsin.db``.
+
+        Pure: creates no folder and no file (only ``tocsin db init``, ``db upgrade``
+        and ``demo`` create the embedded database).
+        """
         if self.database_url:
             return self.database_url
-        self.var_dir.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{(self.var_dir / 'tocsin.db').resolve()}"
+        return f"sqlite:///{self.var_dir / 'tocsin.db'}"
+
+    def public_url(self) -> str:
+        """The base of absolute links printed outside a web request (CLI, e-mails):
+        ``TOCSIN_PUBLIC_URL`` without its trailing slash, else ``LOCAL_PUBLIC_URL``."""
+        return self.public_base_url or LOCAL_PUBLIC_URL
+
+
+#: Base of links when ``TOCSIN_PUBLIC_URL`` is unset and no request says better: the
+#: address ``tocsin serve`` and ``make demo`` listen on by default.
+LOCAL_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def default_var_dir() -> Path:
+    """Where the embedded database lives by default, whatever the current folder.
+
+    From a source checkout (the package imported from ``<checkout>/src/tocsin`` and
+    ``<checkout>/pyproject.toml`` naming the project ``tocsin``, as in ``make demo``):
+    ``<checkout>/var``. Installed with pip: the user's data folder,
+    ``$XDG_DATA_HOME/tocsin`` (default ``~/.local/share/tocsin``) on Linux,
+    ``~/Library/Application Support/tocsin`` on macOS, ``%LOCALAPPDATA%\\tocsin`` on
+    Windows. See docs/decisions/0008-embedded-database-location.md.
+    """
+    checkout = Path(__file__).resolve().parents[3]
+    pyproject = checkout / "pyproject.toml"
+    if (checkout / "src" / "tocsin").is_dir() and pyproject.is_file():
+        try:
+            if 'name = "tocsin"' in pyproject.read_text(encoding="utf-8"):
+                return checkout / "var"
+        except OSError:
+            pass
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "tocsin"
 
 
 @lru_cache(maxsize=1)

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from tocsin.campaigns.services import pending_counts
+from tocsin.campaigns.services import CampaignRequest, pending_counts
 from tocsin.core.settings import Settings, get_settings
 from tocsin.dispatch import queue
 from tocsin.dispatch.models import IN_FLIGHT, QUEUED, SENT
@@ -75,3 +77,86 @@ async def send_campaign(
     # given up (its deliveries are still queued; a running worker finishes it later).
     await asyncio.to_thread(queue.finish_campaigns, engine, campaign_id, None, 0.0)
     return given_up
+
+
+#: Progress of a campaign run: channel -> (deliveries handed to the provider, total).
+RunProgress = Callable[[dict[str, tuple[int, int]]], None]
+
+
+@dataclass
+class CampaignRun:
+    """What :func:`run_campaign` did: the campaign written, whether it was only
+    scheduled (nothing sent yet; ``report`` None), its report once sending ended
+    (``campaign_report`` shape plus ``"unfinished_channels"``) and the channels that
+    could not finish (their deliveries stay queued for a running worker)."""
+
+    campaign_id: str
+    scheduled: bool
+    report: dict[str, Any] | None = None
+    unfinished: list[str] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+
+def run_campaign(engine: Engine, action: str, req: CampaignRequest, *,
+                 campaign_id: str | None = None, settings: Settings | None = None,
+                 receipt_timeout: float = 30.0, send_timeout: float = 120.0,
+                 on_accepted: Callable[[str, list[dict[str, str]]], None] | None = None,
+                 on_progress: RunProgress | None = None) -> CampaignRun:
+    """One command's whole use case: write the campaign, then send it here until done.
+
+    ``action``: ``"launch"`` (``launch_campaign(req)``), ``"update"``
+    (``update_campaign(campaign_id, req)``) or ``"all_clear"`` (``all_clear``). A
+    launch with ``req.scheduled_for`` is only scheduled (a running worker sends it).
+    Otherwise the simulators start, the configured providers are used for live
+    campaigns, and sending goes on until every delivery is settled (see
+    :func:`send_campaign`; ``receipt_timeout`` / ``send_timeout`` in seconds).
+    ``on_accepted(campaign_id, warnings)`` is called once the campaign is written
+    (``warnings``: the estimate's, ``launch``; empty for a follow-up),
+    ``on_progress`` with each channel's (handed to the provider, total).
+
+    Raises ``CampaignInputError`` (nothing written) and ``ValueError`` for an unknown
+    ``action``.
+    """
+    from tocsin.campaigns import services as campaigns
+
+    settings = settings or get_settings()
+    warnings: list[dict[str, str]] = []
+    if action == "launch":
+        launched = campaigns.launch(engine, req, settings)
+        new_id, warnings = launched.campaign_id, launched.warnings
+    elif action in ("update", "all_clear") and campaign_id is not None:
+        service = campaigns.update_campaign if action == "update" else campaigns.all_clear
+        new_id = service(engine, campaign_id, req)
+    else:
+        raise ValueError(f"action: {action!r} is not launch, update or all_clear "
+                         f"(the last two need campaign_id)")
+    if action == "launch" and req.scheduled_for is not None:
+        if on_accepted is not None:
+            on_accepted(new_id, warnings)
+        return CampaignRun(new_id, scheduled=True, warnings=warnings)
+    if on_accepted is not None:
+        on_accepted(new_id, warnings)
+
+    def progress(counts: dict[str, dict[str, int]]) -> None:
+        if on_progress is not None:
+            on_progress({ch: (sum(states.values()) - states.get(QUEUED, 0)
+                              - states.get(IN_FLIGHT, 0), sum(states.values()))
+                         for ch, states in counts.items()})
+
+    async def send() -> list[str]:
+        from tocsin.dispatch.worker import sender_factories, start_simulators, stop_simulators
+
+        sims = await start_simulators()
+        try:
+            return await send_campaign(engine, new_id, sender_factories(settings, sims),
+                                       receipt_timeout=receipt_timeout,
+                                       send_timeout=send_timeout, on_progress=progress,
+                                       settings=settings)
+        finally:
+            await stop_simulators(sims)
+
+    unfinished = asyncio.run(send())
+    report = campaigns.campaign_report(engine, new_id, settings)
+    report["unfinished_channels"] = unfinished
+    return CampaignRun(new_id, scheduled=False, report=report, unfinished=unfinished,
+                       warnings=warnings)

@@ -270,7 +270,7 @@ class Worker:
                 if not self._unsubscribe_secret:
                     self._unsubscribe_secret = await asyncio.to_thread(
                         unsubscribe_secret, self.settings)
-                unsubscribe = unsubscribe_url(self.settings.public_base_url,
+                unsubscribe = unsubscribe_url(self.settings.public_url(),
                                               self._unsubscribe_secret, c.address, lang)
             return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, mail.text,
                                    subject=mail.subject, source=content.mail_from,

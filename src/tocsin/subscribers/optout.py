@@ -1,6 +1,6 @@
 """Opting out of general-interest information by e-mail link (SPEC F8, F12; RFC 8058).
 
-Each information e-mail carries a link ``<public_base_url>/unsubscribe/<token>``
+Each information e-mail carries a link ``<TOCSIN_PUBLIC_URL>/unsubscribe/<token>``
 where ``token`` is the recipient's address signed with HMAC-SHA256 under a key
 derived from the deployment secret (``web.security.resolve_secret_key``) and a
 purpose salt, so a link cannot be forged for another address, and building one

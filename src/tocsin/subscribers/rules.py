@@ -175,6 +175,52 @@ def _delimiter(header_line: str) -> str:
     return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
+#: Characters of a bad value quoted in a row error.
+MAX_QUOTED_VALUE = 60
+
+
+def _csv_error(text: str, line: int, delimiter: str, header: list[str],
+               exc: csv.Error) -> RowError:
+    """The row error of a record the csv module refused (RFC 4180 structure), naming the
+    line where the record starts and, for an over-long field, its column."""
+    limit = csv.field_size_limit()
+    reason = str(exc)
+    field = ""
+    if "field larger than field limit" in reason:
+        column = _overlong_column(text, line, delimiter, limit)
+        if column is not None:
+            field = header[column] if column < len(header) else f"column {column + 1}"
+        reason = f"a field longer than {limit:,} characters"
+    else:
+        reason = f"not valid CSV ({reason})"
+    return {"line": line, "field": field, "value": "",
+            "reason": f"{reason}; the lines after it were not checked"}
+
+
+def _overlong_column(text: str, line: int, delimiter: str, limit: int) -> int | None:
+    """The 0-based column of the first field over ``limit`` characters in the record that
+    starts on physical ``line`` (quotes followed as the csv module does), or None."""
+    start = 0
+    for _ in range(line - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return None
+    column, length, quoted = 0, 0, False
+    for char in text[start:]:
+        if char == '"':
+            quoted = not quoted
+            continue
+        if not quoted and char == delimiter:
+            column, length = column + 1, 0
+            continue
+        if not quoted and char in "\r\n":
+            return None
+        length += 1
+        if length > limit:
+            return column
+    return None
+
+
 def parse_subscriber_csv(data: bytes) -> ImportPlan:
     """Parse and validate a contact list in CSV (SPEC F10), without touching the database.
 
@@ -202,8 +248,13 @@ def parse_subscriber_csv(data: bytes) -> ImportPlan:
     if not first_line.strip():
         plan.errors.append({"line": 1, "field": "", "value": "", "reason": "no header line"})
         return plan
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line))
-    header = [name.strip() for name in next(reader)]
+    delimiter = _delimiter(first_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [name.strip() for name in next(reader)]
+    except csv.Error as exc:
+        plan.errors.append(_csv_error(text, 1, delimiter, [], exc))
+        return plan
     header_errors: list[RowError] = []
     for name in header:
         if name not in CSV_COLUMNS:
@@ -234,8 +285,16 @@ def parse_subscriber_csv(data: bytes) -> ImportPlan:
     set_on: dict[tuple[str, str], int] = {}
     invalid: set[tuple[str, str]] = set()  # (subscriber_id, field) with an error
     line_end = reader.line_num
-    for row in reader:
+    while True:
         line = line_end + 1  # first physical line of this record
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # The reader cannot resume inside a broken record: report it and stop.
+            plan.errors.append(_csv_error(text, line, delimiter, header, exc))
+            break
         line_end = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
@@ -263,6 +322,11 @@ def parse_subscriber_csv(data: bytes) -> ImportPlan:
                 "reason": "a mobile or an e-mail is required",
             })
     plan.errors.sort(key=lambda e: e["line"])
+    for error in plan.errors:
+        # An error line quotes the value, not a whole over-long cell.
+        if len(error["value"]) > MAX_QUOTED_VALUE:
+            error["value"] = (f"{error['value'][:MAX_QUOTED_VALUE]}… "
+                              f"({len(error['value']):,} characters)")
     return plan
 
 

@@ -11,14 +11,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
@@ -41,6 +40,9 @@ from tocsin.web.routes import (
 )
 from tocsin.web.routes._campaigns import CampaignsUnavailable
 from tocsin.web.security import LoginRateLimiter, resolve_secret_key
+
+if TYPE_CHECKING:  # type names only: web modules never use SQLAlchemy themselves
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -6,16 +6,18 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.engine import Engine
 from starlette.responses import Response
 
 from tocsin.core.settings import Settings
 from tocsin.web.security import CSRF_HEADER, csrf_token, csrf_valid
+
+if TYPE_CHECKING:  # type names only: web modules never use SQLAlchemy themselves
+    from sqlalchemy.engine import Engine
 
 BRUSSELS = ZoneInfo("Europe/Brussels")  # F33: stored in UTC, shown in Brussels time
 ENVIRONMENTS = ("simulation", "live")
@@ -87,6 +89,12 @@ def settings_of(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+def public_url_of(request: Request) -> str:
+    """The base of absolute links in this response: ``TOCSIN_PUBLIC_URL`` when set, else
+    the request's own base URL (scheme, host and port it was reached on), no trailing /."""
+    return settings_of(request).public_base_url or str(request.base_url).rstrip("/")
 
 
 def client_ip(request: Request) -> str:

@@ -19,6 +19,7 @@ from tocsin.web.deps import (
     client_ip,
     current_operator,
     engine_of,
+    public_url_of,
     require_api_csrf,
     settings_of,
 )
@@ -175,7 +176,8 @@ def report(
 ) -> JSONResponse:
     """The campaign's live progress / final report (F26); ``?download=1`` as an attachment."""
     services = campaign_services()
-    data = services.campaign_report(engine_of(request), campaign_id, settings=settings_of(request))
+    data = services.campaign_report(engine_of(request), campaign_id, settings=settings_of(request),
+                                    public_url=public_url_of(request))
     if data.get("authority_id") != op.authority_id and op.role != "federal_operator":
         raise LookupError(campaign_id)
     headers = {"Cache-Control": "no-store"}
@@ -191,7 +193,8 @@ def _original_for(request: Request, op: Operator, campaign_id: str,
     """404 unless the operator's authority owns the campaign; live: the typed area name (F34)."""
     services = campaign_services()
     data = services.campaign_report(engine_of(request), campaign_id,
-                                    settings=settings_of(request))
+                                    settings=settings_of(request),
+                                    public_url=public_url_of(request))
     if data.get("authority_id") != op.authority_id:
         raise LookupError(campaign_id)
     if op.is_live:

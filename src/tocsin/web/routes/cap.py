@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from tocsin.cap.feed import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE
 from tocsin.cap.gateway import GatewayKey, authenticate, gateway_cap_xml, gateway_feed
 from tocsin.cap.services import FeedScope, cap_feed, get_cap_xml
+from tocsin.web.deps import public_url_of
 
 router = APIRouter(tags=["cap"])
 Endpoint = Callable[..., Response]
@@ -87,8 +88,9 @@ def _feed(request: Request, environment: str, page: int, archive: bool,
           authority_id: str | None = None) -> Response:
     try:
         feed = cap_feed(request.app.state.engine, environment, request.app.state.settings,
-                        page=page, scope=FeedScope(environment=environment,
-                                                   authority_id=authority_id, archive=archive))
+                        page=page, public_url=public_url_of(request),
+                        scope=FeedScope(environment=environment, authority_id=authority_id,
+                                        archive=archive))
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     return _respond(request, feed.body, ATOM_TYPE, FEED_CACHE)
@@ -163,7 +165,8 @@ def gateway_feed_route(request: Request, page: int = PAGE, archive: bool = ALL) 
         return _unauthorized()
     try:
         feed = gateway_feed(request.app.state.engine, key, page=page, archive=archive,
-                            settings=request.app.state.settings)
+                            settings=request.app.state.settings,
+                            public_url=public_url_of(request))
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     response = _respond(request, feed.body, ATOM_TYPE, GATEWAY_FEED_CACHE)

@@ -19,8 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.authorities.models import Authority
-from tocsin.core.db import transaction
+from tocsin.authorities.services import sms_max_segments
 from tocsin.messages import language as lang_tools
 from tocsin.messages import sms, voice
 from tocsin.web.deps import Operator, current_operator, engine_of, require_api_csrf, settings_of
@@ -124,11 +123,10 @@ def _max_segments(request: Request, op: Operator, authority_id: str | None) -> i
     wanted = authority_id or op.authority_id
     if wanted != op.authority_id and op.role != "federal_operator":
         raise ApiError(403, "authority_id", "you may only preview for your own authority")
-    with transaction(engine_of(request)) as session:
-        authority = session.get(Authority, wanted)
-        if authority is None:
-            raise ApiError(404, "authority_id", f"unknown authority {wanted!r}")
-        cap = authority.sms_max_segments
+    try:
+        cap = sms_max_segments(engine_of(request), wanted)
+    except LookupError:
+        raise ApiError(404, "authority_id", f"unknown authority {wanted!r}") from None
     # Empty (or out of the 1..255 a concatenated SMS allows): the deployment's default.
     return int(cap) if cap and 1 <= cap <= sms.MAX_PARTS else settings.sms_max_segments
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,13 @@ from starlette.responses import FileResponse, Response
 
 from tocsin.authorities import services as authorities
 from tocsin.campaigns import rules
-from tocsin.campaigns.models import Campaign
-from tocsin.core.db import read_transaction
 from tocsin.messages import templates as tpl
 from tocsin.web.deps import (
     Operator,
     brussels_time,
     current_operator,
     engine_of,
+    public_url_of,
     render,
     settings_of,
 )
@@ -153,11 +151,6 @@ def _template_prefill(t: tpl.TemplateInfo) -> dict[str, Any]:
     }
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    """A stored time as an aware UTC datetime (SQLite gives naive UTC)."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _local_input(value: Any) -> str:
     """An RFC 3339 time (or aware datetime) as a ``datetime-local`` value in Brussels time."""
     return brussels_time(value, "%Y-%m-%dT%H:%M") if value else ""
@@ -181,52 +174,26 @@ def _draft_prefill(draft: dict[str, Any], draft_id: str) -> dict[str, Any]:
         "fields": [], "area_geojson": area,
         "municipality_nis": None if area else draft.get("area_nis"),
         "area_label": draft.get("area_name") or "imported area", "warnings": warnings,
+        "blocking": [f"{b['element']}: {b['message']}" for b in draft.get("blocking") or []],
         "expires_local": _local_input(draft.get("expires_at")),
     }
 
 
-#: Content fields an update keeps from the original only when the operator wrote them
-#: (the others are derived again at launch: the e-mail subject then says "update").
-_UPDATE_KEEPS = ("voice", "email_text", "cap_description", "cap_instruction")
-
-
 def _update_prefill(engine: Any, campaign_id: str, op: Operator) -> dict[str, Any]:
-    """The composer's prefill for an update of campaign ``campaign_id`` (CAP Update, F19).
-
-    The original's type, texts, channels, CAP values and area (which the operator
-    may enlarge); per-channel texts only where they differed from the SMS text.
-    Raises ``LookupError`` for another authority's campaign, a draft, a scheduled,
-    cancelled campaign or a cancellation (nothing to update).
-    """
-    with read_transaction(engine) as s:
-        c = s.get(Campaign, campaign_id)
-        if (c is None or c.authority_id != op.authority_id or c.environment != op.environment
-                or c.status in ("draft", "scheduled", "cancelled") or c.msg_type == "Cancel"):
-            raise LookupError(campaign_id)
-        texts = {lang: str(t) for lang, t in (c.texts or {}).items()}
-        content: dict[str, dict[str, str]] = {}
-        for lang, entry in (c.content or {}).items():
-            base = (entry or {}).get("sms") or texts.get(lang, "")
-            kept = {f: str(entry[f]) for f in _UPDATE_KEEPS
-                    if (entry or {}).get(f) and str(entry[f]).strip() != base.strip()}
-            event = (entry or {}).get("cap_event")
-            if event and event != rules.kind_label(c.kind, lang).capitalize():
-                kept["cap_event"] = str(event)
-            if kept and lang in texts:
-                content[lang] = kept
-        return {
-            "source": "update", "update_id": c.id, "template_name": c.area_name,
-            "kind": c.kind, "texts": texts, "content": content,
-            "channels": c.channel_list,
-            "cap": {k: str(v) for k, v in (c.cap_params or {}).items()
-                    if k in ("event", "urgency", "severity", "certainty") and v},
-            "fields": [], "area_geojson": json.loads(c.area),
-            "municipality_nis": c.area_nis, "area_label": c.area_name, "warnings": [],
-            # An expiry already past is not kept: the estimate's default replaces it.
-            "expires_local": _local_input(c.expires_at) if c.expires_at and _aware(
-                c.expires_at) > dt.datetime.now(dt.UTC) else "",
-            "original_launched_at": brussels_time(c.launched_at, "%Y-%m-%d %H:%M"),
-        }
+    """The composer's prefill for an update of campaign ``campaign_id`` (CAP Update, F19),
+    from ``campaigns.followups.update_source``. Raises ``LookupError`` when there is
+    nothing of this operator's to update."""
+    src = campaign_services().update_source(engine, campaign_id, op.authority_id,
+                                            op.environment)
+    return {
+        "source": "update", "update_id": src["campaign_id"], "template_name": src["area_name"],
+        "kind": src["kind"], "texts": src["texts"], "content": src["content"],
+        "channels": src["channels"], "cap": src["cap"], "fields": [],
+        "area_geojson": src["area"], "municipality_nis": src["area_nis"],
+        "area_label": src["area_name"], "warnings": [],
+        "expires_local": _local_input(src["expires_at"]),
+        "original_launched_at": brussels_time(src["launched_at"], "%Y-%m-%d %H:%M"),
+    }
 
 
 def _schedule_supported() -> bool:
@@ -292,8 +259,8 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
 
 def _report(request: Request, op: Operator, campaign_id: str) -> dict:
     data: dict = campaign_services().campaign_report(
-        engine_of(request), campaign_id, settings=settings_of(request)
-    )
+        engine_of(request), campaign_id, settings=settings_of(request),
+        public_url=public_url_of(request))
     if data.get("authority_id") != op.authority_id and op.role != "federal_operator":
         raise LookupError(campaign_id)  # other authorities' campaigns do not exist for you
     return data
@@ -301,21 +268,14 @@ def _report(request: Request, op: Operator, campaign_id: str) -> dict:
 
 def _report_context(request: Request, op: Operator, report: dict[str, Any]) -> dict[str, Any]:
     """What the report page shows besides the report: labels, follow-ups, the actions."""
-    engine = engine_of(request)
     report["label"] = message_label(report)
     report["badge"] = message_badge(report["label"])
     follow_ups = report["follow_ups"]
     for f in follow_ups:
         f["label"] = message_label(f)
-    original: dict[str, Any] | None = None
-    if report.get("references_id"):
-        with read_transaction(engine) as s:
-            o = s.get(Campaign, report["references_id"])
-            if o is not None:
-                original = {"campaign_id": o.id, "kind": o.kind, "area_name": o.area_name,
-                            "launched_at": o.launched_at.isoformat() if o.launched_at else None,
-                            "label": message_label({"msg_type": o.msg_type,
-                                                    "response_type": o.response_type})}
+    original: dict[str, Any] | None = report.get("original")
+    if original is not None:
+        original["label"] = message_label(original)
     status = report.get("status")
     cap = (report.get("channels") or {}).get("cap") or {}
     own = (report.get("authority_id") == op.authority_id and op.role in SENDING_ROLES

@@ -257,21 +257,49 @@ async def import_cap(request: Request, op: Operator = Depends(current_operator))
         return _import_error(request, 503, "CAP import is not available on this server.")
     engine, settings = engine_of(request), settings_of(request)
     try:
-        imported = importer.import_cap(data, max_bytes=MAX_CAP_UPLOAD)
-        draft_id = drafts.save_draft(engine, op.authority_id, imported, op.username,
-                                     source=client_ip(request), settings=settings)
+        draft = drafts.import_cap_draft(engine, op.authority_id, data, op.username,
+                                        source=client_ip(request), settings=settings,
+                                        max_bytes=MAX_CAP_UPLOAD)
+    except importer.CapImportError as exc:
+        problems = [f"{p.element}: {p.message}" for p in exc.problems]
+        if len(problems) == 1:
+            return _import_error(request, 422, f"{upload.filename}: {problems[0]}.")
+        return _import_error(request, 422, f"{upload.filename}: {len(problems)} problems.",
+                             problems)
     except ValueError as exc:
-        # CapImportError names the XML element, CampaignInputError the field.
-        where = getattr(exc, "element", None) or getattr(exc, "field", None)
+        # CampaignInputError names the field.
+        where = getattr(exc, "field", None)
         reason = getattr(exc, "reason", None) or str(exc)
         message = f"{where}: {reason}" if where else reason
         return _import_error(request, 422, f"{upload.filename}: {message}.")
-    return RedirectResponse(f"/campaigns/new?draft={draft_id}", status_code=303)
+    return RedirectResponse(f"/campaigns/new?draft={draft['campaign_id']}", status_code=303)
 
 
-def _import_error(request: Request, status: int, message: str) -> Response:
+@router.post("/campaigns/{campaign_id}/delete-draft")
+async def delete_draft(campaign_id: str, request: Request,
+                       op: Operator = Depends(current_operator)) -> Response:
+    """Delete a draft (confirmed on the page); anything that is not a draft is refused."""
+    form = await request.form()
+    check_form_csrf(request, _str(form.get("csrf_token")))
+    if op.role not in tpl.EDIT_ROLES:
+        return render(request, "error.html", 403, title="Not allowed",
+                      message=f"A {op.role} cannot delete drafts.")
+    from tocsin.campaigns import drafts
+    from tocsin.campaigns.services import CampaignInputError
+
+    try:
+        drafts.delete_draft(engine_of(request), campaign_id, op.authority_id, op.username,
+                            source=client_ip(request))
+    except CampaignInputError as exc:
+        return render(request, "error.html", 422, title="Draft not deleted",
+                      message=f"{exc.field}: {exc.reason}.")
+    return RedirectResponse("/?deleted=draft", status_code=303)
+
+
+def _import_error(request: Request, status: int, message: str,
+                  problems: list[str] | None = None) -> Response:
     return render(request, "error.html", status, title="CAP alert not imported",
-                  message=message + " Nothing was saved.")
+                  message=message + " Nothing was saved.", problems=problems or [])
 
 
 def _str(value: object) -> str | None:

@@ -1,0 +1,89 @@
+"""Setting a database up: ``tocsin db init`` and ``tocsin demo`` (F1).
+
+The only code that creates a database (with ``tocsin db upgrade``, which only
+migrates): every other command opens an initialised one with
+``tocsin.core.migrate.open_database`` and is refused, naming the file, otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tocsin.core.db import transaction
+from tocsin.core.migrate import create_database, database_location
+from tocsin.geo.reference import LoadReport, load_authorities
+
+
+@dataclass
+class InitReport:
+    """What :func:`initialise_database` did: ``location`` is the SQLite file or the URL
+    (password hidden); ``demo`` the demo population's report (``DemoReport.to_json()``)
+    when one was generated, else None."""
+
+    engine: Engine
+    location: str
+    authorities: LoadReport
+    demo: dict[str, Any] | None = None
+
+
+def initialise_database(demo_subscribers: int = 0, seed: int | None = None,
+                        url: str | None = None) -> InitReport:
+    """Create or upgrade the schema of ``url`` (default: the settings' database) and load
+    (or refresh) the Belgian authorities; then, if ``demo_subscribers`` > 0, generate that
+    many reproducible demo subscribers. Safe to run again.
+
+    Raises ValueError when demo subscribers already exist (the authorities are loaded).
+    """
+    from tocsin.subscribers.demo import DEFAULT_SEED, generate_demo_population
+
+    engine = create_database(url)
+    with transaction(engine) as s:
+        loaded = load_authorities(s)
+    report = InitReport(engine, database_location(url), loaded)
+    if demo_subscribers:
+        report.demo = generate_demo_population(
+            engine, demo_subscribers, seed=DEFAULT_SEED if seed is None else seed).to_json()
+    return report
+
+
+@dataclass
+class DemoSetup:
+    """What :func:`prepare_demo` did: ``generated`` demo subscribers (0 when the database
+    already had subscribers), ``templates`` demo templates added."""
+
+    engine: Engine
+    location: str
+    authorities: LoadReport
+    generated: int
+    templates: int
+
+
+def prepare_demo(subscribers: int, accounts: Iterable[tuple[str, str, str, str]],
+                 url: str | None = None) -> DemoSetup:
+    """Initialise the database for ``tocsin demo``: schema, authorities, ``subscribers``
+    demo subscribers when it has none yet, the demo ``accounts`` (username, password,
+    authority id, role; passwords reset each run) and their demo templates.
+
+    Raises LookupError / ValueError (from ``create_user``) on a bad account.
+    """
+    from tocsin.authorities.services import create_user
+    from tocsin.messages.templates import seed_demo_templates
+    from tocsin.subscribers.demo import generate_demo_population
+    from tocsin.subscribers.models import Subscriber
+
+    init = initialise_database(url=url)
+    with transaction(init.engine) as s:
+        have = s.scalar(sa.select(sa.func.count()).select_from(Subscriber))
+    generated = 0
+    if not have and subscribers:
+        generated = generate_demo_population(init.engine, subscribers).subscribers
+    accounts = list(accounts)
+    for username, password, authority, role in accounts:
+        create_user(init.engine, username, password, authority, role=role)
+    made = seed_demo_templates(init.engine, dict.fromkeys(a for _, _, a, _ in accounts))
+    return DemoSetup(init.engine, init.location, init.authorities, generated, made)
