@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from tocsin.authorities.models import AuditEntry, Authority, User
-from tocsin.authorities.policy import ROLES
+from tocsin.authorities.policy import ROLES, Actor
 from tocsin.core.db import transaction
 
 _hasher = PasswordHasher()
@@ -145,12 +145,19 @@ def create_user(
     authority_id: str,
     role: str = "operator",
     display_name: str | None = None,
+    actor: Actor | None = None,
 ) -> UserInfo:
     """Create the user, or update its password, authority, role and name if it exists.
 
-    Raises ValueError naming the field when ``role`` is unknown or ``username``
-    or ``password`` is empty, LookupError when the authority does not exist.
+    ``actor``: who does it (``policy``: USERS_MANAGE on the authority, and on the
+    user's current one when it moves); ``None`` is the command line on the server,
+    which bootstraps the first federal operator. Raises ValueError naming the field
+    when ``role`` is unknown or ``username`` or ``password`` is empty, LookupError
+    when the authority does not exist, ``access.Denied`` (audited).
     """
+    from tocsin.authorities.access import audited_denials, authority_facts, require
+    from tocsin.authorities.policy import Action, Target
+
     username = username.strip()
     if not username:
         raise ValueError("username: must not be empty")
@@ -158,11 +165,20 @@ def create_user(
         raise ValueError("password: must not be empty")
     if role not in ROLES:
         raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
-    with transaction(engine) as session:
+    with audited_denials(engine), transaction(engine) as session:
         authority = session.get(Authority, authority_id)
         if authority is None:
             raise LookupError(f"authority_id: no authority {authority_id!r}")
         user = session.scalar(sa.select(User).where(User.username == username))
+        if actor is not None:
+            require(actor, Action.USERS_MANAGE, Target(authority=authority_facts(authority),
+                                                       target_role=role), authority_id)
+            if user is not None and user.authority_id != authority_id:
+                current = session.get(Authority, user.authority_id)
+                assert current is not None  # foreign key
+                require(actor, Action.USERS_MANAGE,
+                        Target(authority=authority_facts(current), target_role=user.role),
+                        user.authority_id)
         action = "user.update"
         if user is None:
             user = User(username=username, display_name=display_name or username)
@@ -174,7 +190,8 @@ def create_user(
         user.authority_id = authority_id
         user.role = role
         session.flush()
-        record_audit(session, "cli", action, target=username, source="cli",
+        record_audit(session, actor.username if actor else "cli", action, target=username,
+                     source="cli" if actor is None else None,
                      detail={"authority_id": authority_id, "role": role})
         return _user_info(user, authority)
 

@@ -14,7 +14,14 @@ import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
+from tocsin.authorities.access import (
+    Denied,
+    authority_facts,
+    cli_actor,
+    targetable_territory,
+)
 from tocsin.authorities.models import Authority
+from tocsin.authorities.policy import Action, Actor, Decision, Target, decide
 from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.core.db import utcnow
@@ -69,6 +76,11 @@ class CampaignRequest:
     (a deleted template never blocks an alert; the estimate warns).
     ``draft_id``: a draft (e.g. an imported CAP alert) this launch replaces.
     ``kind`` ``""`` on an update means "the original's kind".
+    ``actor``: who acts (the web passes the logged-in user's); ``None`` is the
+    command line acting for ``authority_id`` (``access.cli_actor``: that
+    authority's admin, the federal operator for ``BE``). ``on_behalf_request``:
+    when the federal operator acts for another authority, who asked and how
+    (``{"requested_by", "requested_at", "channel", "note"}``); required then.
     """
 
     authority_id: str
@@ -87,6 +99,8 @@ class CampaignRequest:
     template_id: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     draft_id: str | None = None
+    actor: Actor | None = None
+    on_behalf_request: dict[str, str] | None = None
 
 
 @dataclass
@@ -104,6 +118,7 @@ class _Checked:
     expires_at: dt.datetime | None = None
     template_id: str | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)
+    actor: Actor | None = None
 
 
 def _input_error(exc: ContentError) -> CampaignInputError:
@@ -181,12 +196,16 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
 
 
 def _check_area(session: Session, req: CampaignRequest, authority: Authority,
-                optional: bool = False
+                optional: bool = False, actor: Actor | None = None
                 ) -> tuple[BaseGeometry, dict[str, str], str | None] | None:
-    """The requested area clipped to the territory, its name per language
+    """The requested area clipped to what the campaign's authority may target (its
+    territory, its cooperation's and its partners' in force; Belgium for the federal
+    authority, ``access.targetable_territory``), its name per language
     (``_area_names``) and NIS code (a municipality).
 
     ``optional``: no area at all is allowed (returns ``None``), for an update.
+    Raises ``Denied`` (rule ``outside_territory``, field ``area`` or
+    ``municipality``) when nothing of the area may be targeted.
     """
     if req.area_geojson is None and req.municipality_nis is None and optional:
         return None
@@ -201,10 +220,68 @@ def _check_area(session: Session, req: CampaignRequest, authority: Authority,
         else:
             area = parse_area_geojson(req.area_geojson)  # type: ignore[arg-type]
             nis = None
-        area = clip_to_territory(area, authority, field="municipality" if nis else "area")
     except AreaError as exc:
         raise CampaignInputError(exc.field, exc.reason) from None
+    field_name = "municipality" if nis else "area"
+    try:
+        area = clip_to_territory(area, _territory(session, authority), authority.name(
+            authority.language_list[0]), field=field_name)
+    except AreaError as exc:
+        who = actor or acting_actor(session, req, authority)
+        raise Denied(who, Action.CAMPAIGN_PREPARE, Decision(False, "outside_territory",
+                                                            exc.reason),
+                     authority.id, field=field_name) from None
     return area, _area_names(session, area, nis, authority), nis
+
+
+def _territory(session: Session, authority: Authority) -> BaseGeometry:
+    """What campaigns of ``authority`` may target (Belgium for the federal authority)."""
+    from tocsin.geo.areas import territory_of
+
+    territory = targetable_territory(session, authority.id)
+    if territory is not None:
+        return territory
+    be = session.get(Authority, "BE")
+    return territory_of(be if be is not None else authority)
+
+
+def acting_actor(session: Session, req: CampaignRequest, authority: Authority) -> Actor:
+    """``req.actor``, or the command line acting for ``authority`` (``cli_actor``)."""
+    return req.actor if req.actor is not None else cli_actor(session, authority.id)
+
+
+def check_may(session: Session, actor: Actor, action: Action, authority: Authority,
+              environment: str, campaign: Campaign | None = None) -> None:
+    """Raise ``Denied`` unless ``actor`` may do ``action`` on a campaign of ``authority``
+    (``campaign``: an existing one). A campaign the actor may not even read is
+    ``hidden`` (answered as not found)."""
+    target = Target(authority=authority_facts(authority), environment=environment,
+                    prepared_by=campaign.created_by if campaign is not None else None)
+    target_id = campaign.id if campaign is not None else authority.id
+    if campaign is not None:
+        readable = decide(actor, Action.CAMPAIGN_READ, target)
+        if not readable:
+            raise Denied(actor, action, readable, target_id, hidden=True)
+    decision = decide(actor, action, target)
+    if not decision:
+        raise Denied(actor, action, decision, target_id)
+
+
+def _check_on_behalf(actor: Actor, authority: Authority, req: CampaignRequest) -> None:
+    """The federal operator acting for another authority records who asked (F: acting
+    on behalf); everyone else acts for their own (or their cooperation's) authority."""
+    if actor.authority.id == authority.id or authority.id in actor.cooperation:
+        return
+    request = req.on_behalf_request or {}
+    if not str(request.get("requested_by", "")).strip():
+        raise CampaignInputError(
+            "on_behalf_request.requested_by", f"you are acting for {authority.name('fr')}: "
+            "record who asked for this campaign (name and function)")
+    for key, value in request.items():
+        if key not in ("requested_by", "requested_at", "channel", "note"):
+            raise CampaignInputError(f"on_behalf_request.{key}", "unknown field "
+                                     "(requested_by, requested_at, channel, note)")
+        _check_text(f"on_behalf_request.{key}", str(value).strip(), 500, single_line=False)
 
 
 def _complete(authority: Authority, req: CampaignRequest, kind: str, texts: dict[str, str],
@@ -313,11 +390,17 @@ def _local(when: dt.datetime) -> str:
 
 
 def _check(session: Session, req: CampaignRequest, settings: Settings,
-           now: dt.datetime | None = None) -> _Checked:
+           now: dt.datetime | None = None,
+           action: Action = Action.CAMPAIGN_PREPARE) -> _Checked:
+    """Every check of a new campaign, the permission first (``action``: prepare for an
+    estimate, launch for a launch). Raises ``Denied`` or ``CampaignInputError``."""
     now = now or utcnow()
     authority, channels, texts = _check_common(session, req, settings, req.kind)
+    actor = acting_actor(session, req, authority)
+    check_may(session, actor, action, authority, req.environment)
+    _check_on_behalf(actor, authority, req)
     when, expires = _check_times(req, now, req.kind)
-    located = _check_area(session, req, authority)
+    located = _check_area(session, req, authority, actor=actor)
     assert located is not None
     area, names, nis = located
     name = _first_name(names, authority)
@@ -325,6 +408,7 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
                                           settings)
     checked = _Checked(authority, area, name, nis, base, channels, content, req.kind,
                        sms_fields, {lang: names[lang] for lang in base}, expires)
+    checked.actor = actor
     _check_sms(checked, settings)
     if req.template_id:
         checked.template_id = _template(session, req.template_id, authority.id)

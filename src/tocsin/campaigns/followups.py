@@ -47,7 +47,9 @@ from shapely.geometry import shape
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from tocsin.authorities.access import audited_denials, cli_actor
 from tocsin.authorities.models import Authority
+from tocsin.authorities.policy import Action, Actor
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.campaigns.checks import (
@@ -62,6 +64,7 @@ from tocsin.campaigns.checks import (
     _Checked,
     _complete,
     _first_name,
+    check_may,
 )
 from tocsin.campaigns.launch import _fan_out, _new_campaign, _with
 from tocsin.campaigns.models import Campaign
@@ -87,18 +90,28 @@ def _find(s: Session, key: str) -> Campaign | None:
 
 
 def _original(s: Session, campaign_id: str, authority_id: str | None,
-              action: str) -> tuple[Campaign, Authority]:
-    """The campaign an update / all-clear / cancel acts on, with checks.
+              action: str, actor: Actor | None = None) -> tuple[Campaign, Authority, Actor]:
+    """The campaign an update / all-clear / cancel acts on, with checks, and who acts.
 
-    ``campaign_id``: its id or CAP identifier. The chain's first message is
-    locked first (PostgreSQL ``FOR UPDATE``), so two follow-ups of one chain
-    never interleave. Refused (``rules.follow_up_refusal``): a draft, a chain
-    with any message cancelled, a chain whose all-clear was sent, a scheduled
-    campaign (except to cancel it).
+    ``campaign_id``: its id or CAP identifier. ``actor``: who acts (``None``: the
+    command line acting for ``authority_id``, or for the campaign's own authority
+    when that is ``None``). A campaign the actor may not read is not found
+    (``Denied`` with ``hidden``); one it may read but not change is ``Denied``
+    (``access``/``policy``: CAMPAIGN_UPDATE for update and all-clear,
+    CAMPAIGN_CANCEL). The chain's first message is locked first (PostgreSQL ``FOR
+    UPDATE``), so two follow-ups of one chain never interleave. Refused
+    (``rules.follow_up_refusal``): a draft, a chain with any message cancelled, a
+    chain whose all-clear was sent, a scheduled campaign (except to cancel it).
     """
     c = _find(s, campaign_id)
-    if c is None or (authority_id is not None and c.authority_id != authority_id):
+    if c is None or (actor is None and authority_id is not None
+                     and c.authority_id != authority_id):
         raise CampaignNotFound("campaign_id", f"no campaign {campaign_id!r} of this authority")
+    authority = s.get(Authority, c.authority_id)
+    assert authority is not None
+    who = actor if actor is not None else cli_actor(s, authority_id or c.authority_id)
+    check_may(s, who, Action.CAMPAIGN_CANCEL if action == "cancel" else Action.CAMPAIGN_UPDATE,
+              authority, c.environment, c)
     if s.get_bind().dialect.name == "postgresql":
         root = _root(s, c)
         s.execute(sa.select(Campaign.id).where(Campaign.id == root.id).with_for_update())
@@ -107,9 +120,7 @@ def _original(s: Session, campaign_id: str, authority_id: str | None,
                                       [_chain_message(m) for m in _chain(s, c)])
     if refusal is not None:
         raise CampaignInputError("campaign_id", refusal)
-    authority = s.get(Authority, c.authority_id)
-    assert authority is not None
-    return c, authority
+    return c, authority, who
 
 
 def _chain_message(c: Campaign) -> rules.ChainMessage:
@@ -207,7 +218,7 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
     keep = (original.expires_at if action == "update" and original.expires_at is not None
             and _aware(original.expires_at) - now > rules.UPDATE_KEEPS_EXPIRY else None)
     _, expires = _check_times(req, now, kind, _aware(keep) if keep is not None else None)
-    located = _check_area(s, req, authority, optional=True)
+    located = _check_area(s, req, authority, optional=True, actor=req.actor)
     original_area = shape(json.loads(original.area))
     if located is None or action == "all_clear":
         area, nis = original_area, original.area_nis
@@ -267,10 +278,12 @@ def update_campaign(engine: Engine, original_id: str, req: CampaignRequest,
     """
     settings = settings or get_settings()
     now = utcnow()
-    with transaction(engine) as s:
-        original, authority = _original(s, original_id, req.authority_id or None, "update")
+    with audited_denials(engine, req.source), transaction(engine) as s:
+        original, authority, actor = _original(s, original_id, req.authority_id or None,
+                                               "update", req.actor)
+        req = _with(req, actor=actor)
         campaign, count = _follow_up(s, original, authority, req, settings, now, "update")
-        record_audit(s, req.created_by, "campaign.update", target=campaign.id,
+        record_audit(s, _name(req), "campaign.update", target=campaign.id,
                      source=req.source,
                      detail={"references": original.id, "authority": authority.id,
                              "area": campaign.area_name, "channels": campaign.channel_list,
@@ -304,15 +317,16 @@ def all_clear(engine: Engine, original_id: str, req: CampaignRequest,
     """
     settings = settings or get_settings()
     now = utcnow()
-    with transaction(engine) as s:
-        original, authority = _original(s, original_id, req.authority_id or None,
-                                        "all_clear")
+    with audited_denials(engine, req.source), transaction(engine) as s:
+        original, authority, actor = _original(s, original_id, req.authority_id or None,
+                                               "all_clear", req.actor)
+        req = _with(req, actor=actor)
         texts = req.texts or {lang: rules.ALL_CLEAR_TEXT[lang] for lang in original.texts}
         channels = req.channels or original.channel_list
         req = _with(req, texts=texts, channels=channels, area_geojson=None,
                     municipality_nis=None)
         campaign, count = _follow_up(s, original, authority, req, settings, now, "all_clear")
-        record_audit(s, req.created_by, "campaign.all_clear", target=campaign.id,
+        record_audit(s, _name(req), "campaign.all_clear", target=campaign.id,
                      source=req.source,
                      detail={"references": original.id, "authority": authority.id,
                              "channels": campaign.channel_list, "recipients": count})
@@ -327,7 +341,7 @@ _CANCEL_TEXT = {
 }
 
 
-def cancel_campaign(engine: Engine, campaign_id: str, actor: str, *,
+def cancel_campaign(engine: Engine, campaign_id: str, actor: Actor | str, *,
                     authority_id: str | None = None, source: str = "cli",
                     settings: Settings | None = None) -> dict[str, Any]:
     """Cancel a campaign and its whole chain (SPEC F19): stop what is not sent, publish
@@ -340,8 +354,10 @@ def cancel_campaign(engine: Engine, campaign_id: str, actor: str, *,
     published CAP, a new campaign row (msgType Cancel, channel cap, no
     deliveries, ``references_id`` = ``campaign_id``) carries the CAP Cancel whose
     ``references`` name every published message of the chain. A scheduled
-    campaign just stops: it never sent or published anything. ``authority_id``
-    (``None`` = any, the CLI) must own the campaign. One transaction. Returns
+    campaign just stops: it never sent or published anything. ``actor``: who
+    cancels (an ``Actor``, checked by the policy), or a name for the command line,
+    which acts for ``authority_id`` (``None``: the campaign's own authority; any
+    other authority does not see it). One transaction. Returns
     ``{"campaign_id", "stopped" (deliveries of the whole chain),
     "cancel_campaign_id" (or None), "cap_identifier" (or None), "status_was"
     (the campaign's status before), "summary" (what happened, in one sentence:
@@ -352,8 +368,10 @@ def cancel_campaign(engine: Engine, campaign_id: str, actor: str, *,
     settings = settings or get_settings()
     now = utcnow()
     d = table(Delivery)
-    with transaction(engine) as s:
-        original, authority = _original(s, campaign_id, authority_id, "cancel")
+    with audited_denials(engine, source), transaction(engine) as s:
+        original, authority, who = _original(s, campaign_id, authority_id, "cancel",
+                                             actor if isinstance(actor, Actor) else None)
+        actor = who.username if isinstance(actor, Actor) else actor
         chain = _chain(s, original)
         result = s.execute(
             sa.update(d).where(d.c.campaign_id.in_([m.id for m in chain]),
@@ -430,6 +448,12 @@ def cancel_campaign(engine: Engine, campaign_id: str, actor: str, *,
 #: Content fields an update keeps from the original only when the operator wrote them
 #: (the others are derived again at launch: the e-mail subject then says "update").
 _UPDATE_KEEPS = ("voice", "email_text", "cap_description", "cap_instruction")
+
+
+def _name(req: CampaignRequest) -> str:
+    """Who the audit log names for a request: the acting user, else ``created_by``."""
+    return req.actor.username if req.actor is not None and req.actor.username != "cli" \
+        else req.created_by
 
 
 def update_source(engine: Engine, campaign_id: str, authority_id: str,

@@ -21,7 +21,9 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from tocsin.authorities.access import audited_denials
 from tocsin.authorities.models import Authority
+from tocsin.authorities.policy import Action
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.campaigns.checks import CampaignRequest, _check, _Checked, _draft
@@ -60,10 +62,28 @@ def _new_campaign(checked: _Checked, req: CampaignRequest, settings: Settings,
                           f"{campaign_id[:8]}",
         "sms_source": settings.sms_source, "mail_from": settings.mail_from,
         "voice_caller": settings.voice_caller,
-        "created_by": req.created_by, "created_at": now,
+        "created_by": _author(checked, req), "created_at": now,
+        "acting_authority_id": _acting_authority(checked),
+        "on_behalf_request": dict(req.on_behalf_request or {}) if _acting_authority(checked)
+        else None,
     }
     values.update(extra)
     return Campaign(**values)
+
+
+def _author(checked: _Checked, req: CampaignRequest) -> str:
+    """Who prepared it: the acting user, else ``req.created_by`` (the CLI)."""
+    actor = checked.actor
+    return actor.username if actor is not None and actor.username != "cli" else req.created_by
+
+
+def _acting_authority(checked: _Checked) -> str | None:
+    """The federal operator's authority when it acts for another authority, else None."""
+    actor = checked.actor
+    if actor is None or actor.authority.id == checked.authority.id \
+            or checked.authority.id in actor.cooperation:
+        return None
+    return actor.authority.id
 
 
 def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeometry,
@@ -148,17 +168,25 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
     if draft_id and req.draft_id != draft_id:
         req = _with(req, draft_id=draft_id)
     now = utcnow()
-    with transaction(engine) as s:
-        checked = _check(s, req, settings, now)
+    with audited_denials(engine, req.source), transaction(engine) as s:
+        checked = _check(s, req, settings, now, action=Action.CAMPAIGN_LAUNCH)
         scheduled = req.scheduled_for is not None
+        # Two-person rule: a live alert of an authority that requires it waits, like a
+        # scheduled one (no deliveries, no CAP), until another user approves it.
+        held = req.environment == "live" and bool(checked.authority.two_person_rule)
         campaign = _new_campaign(
             checked, req, settings, now,
-            status="scheduled" if scheduled else "sending",
+            status="awaiting_approval" if held else "scheduled" if scheduled else "sending",
             scheduled_for=req.scheduled_for.astimezone(dt.UTC)
             if req.scheduled_for is not None else None)
         recipients = resolve_recipients(s, checked)
         warnings = estimate_warnings(checked, recipients)
-        if scheduled:
+        if held:
+            warnings.append({"code": "awaiting_approval", "field": "approval",
+                             "message": "Your authority requires a second user's approval "
+                                        "of live alerts: nothing is sent until another user "
+                                        "approves it."})
+        if scheduled or held:
             if "cap" in checked.channels:
                 # Build it once now so that a CAP problem is refused at scheduling time.
                 from tocsin.cap.services import build_campaign_cap
@@ -173,9 +201,15 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
                              settings, now)
         if draft_id:
             s.delete(_draft(s, draft_id, checked.authority.id))
-        record_audit(s, req.created_by, "campaign.schedule" if scheduled else "campaign.launch",
+        record_audit(s, campaign.created_by,
+                     "campaign.hold" if held else "campaign.schedule" if scheduled
+                     else "campaign.launch",
                      target=campaign.id, source=req.source,
                      detail={"authority": checked.authority.id, "kind": checked.kind,
+                             **({"on_behalf_of": checked.authority.id,
+                                 "acting_authority": campaign.acting_authority_id,
+                                 "request": campaign.on_behalf_request}
+                                if campaign.acting_authority_id else {}),
                              "environment": req.environment, "area": checked.area_name,
                              "channels": checked.channels, "recipients": count,
                              **({"scheduled_for": iso_utc(campaign.scheduled_for)}

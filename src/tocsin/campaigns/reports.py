@@ -15,7 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from tocsin.authorities.access import audited_denials, readable_authority_ids
+from tocsin.authorities.models import Authority
+from tocsin.authorities.policy import Action, Actor
 from tocsin.campaigns import rules
+from tocsin.campaigns.checks import check_may
 from tocsin.campaigns.followups import _chain, _sent_order, follow_up_refusals
 from tocsin.campaigns.models import Campaign
 from tocsin.core.db import iso_utc, read_transaction, table
@@ -62,8 +66,11 @@ def _follow_ups(s: Session, root_ids: list[str]) -> dict[str, list[dict[str, Any
 
 def campaign_report(engine: Engine, campaign_id: str,
                     settings: Settings | None = None, *,
-                    public_url: str | None = None) -> dict[str, Any]:
-    """Progress and final report of a campaign (SPEC F26). Raises ``LookupError``.
+                    public_url: str | None = None,
+                    actor: Actor | None = None) -> dict[str, Any]:
+    """Progress and final report of a campaign (SPEC F26). Raises ``LookupError``, and
+    ``access.Denied`` (``hidden``: answered as not found) when ``actor`` may not read
+    it (``None``: the system and the command line, which read every campaign).
 
     Shape: ``{"campaign_id", "cap_identifier", "environment", "kind", "status"
     (scheduled | sending | finished | cancelled | draft: the stored status; the
@@ -93,10 +100,14 @@ def campaign_report(engine: Engine, campaign_id: str,
     settings = settings or get_settings()
     base_url = (public_url or settings.public_url()).rstrip("/")
     d = table(Delivery)
-    with read_transaction(engine) as s:
+    with audited_denials(engine), read_transaction(engine) as s:
         c = s.get(Campaign, campaign_id)
         if c is None:
             raise LookupError(f"campaign {campaign_id!r} not found")
+        if actor is not None:
+            owner = s.get(Authority, c.authority_id)
+            assert owner is not None  # foreign key
+            check_may(s, actor, Action.CAMPAIGN_READ, owner, c.environment, c)
         by_status = s.execute(
             sa.select(d.c.channel, d.c.state, sa.func.count())
             .where(d.c.campaign_id == campaign_id).group_by(d.c.channel, d.c.state)
@@ -190,10 +201,12 @@ def _failed_state(d: sa.Table) -> sa.ColumnElement[bool]:
     return sa.or_(d.c.state == "failed", d.c.state == "expired")
 
 
-def list_campaigns(engine: Engine, authority_id: str | None,
+def list_campaigns(engine: Engine, viewer: Actor | str | None,
                    environment: str) -> list[dict[str, Any]]:
-    """Campaigns of an authority (all when ``None``) in one environment, newest first
-    (at most 200).
+    """Campaigns in one environment, newest first (at most 200): those ``viewer`` may
+    read (an ``Actor``: own, cooperation's and, for a province, its municipalities';
+    everything for the federal operator), of one authority (an authority id), or all
+    (``None``).
 
     Each: ``{"campaign_id", "kind", "status", "msg_type", "response_type",
     "references_id", "label" (Alert | Update | All clear | Cancel),
@@ -204,8 +217,12 @@ def list_campaigns(engine: Engine, authority_id: str | None,
     d = table(Delivery)
     with read_transaction(engine) as s:
         q = sa.select(Campaign).where(Campaign.environment == environment)
-        if authority_id is not None:
-            q = q.where(Campaign.authority_id == authority_id)
+        if isinstance(viewer, Actor):
+            readable = readable_authority_ids(s, viewer)
+            if readable is not None:
+                q = q.where(Campaign.authority_id.in_(sorted(readable)))
+        elif viewer is not None:
+            q = q.where(Campaign.authority_id == viewer)
         campaigns = s.scalars(q.order_by(Campaign.created_at.desc()).limit(200)).all()
         counts: dict[str, int] = dict(s.execute(
             sa.select(d.c.campaign_id, sa.func.count())

@@ -14,6 +14,10 @@ web routes, the CLI and the worker import from one place:
 
 from __future__ import annotations
 
+from tocsin.campaigns.approval import (
+    approve_campaign,
+    reject_campaign,
+)
 from tocsin.campaigns.checks import (
     MAX_SCHEDULE_AHEAD,
     CampaignInputError,
@@ -48,6 +52,8 @@ from tocsin.campaigns.targeting import (
 )
 
 __all__ = [
+    "approve_campaign",
+    "reject_campaign",
     "CampaignInputError",
     "CampaignNotFound",
     "CampaignRequest",

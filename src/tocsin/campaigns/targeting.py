@@ -13,6 +13,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from tocsin.authorities.access import audited_denials
 from tocsin.authorities.models import Authority
 from tocsin.campaigns import rules
 from tocsin.campaigns.checks import CampaignRequest, _check, _Checked, _local
@@ -265,11 +266,12 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     (``estimate_warnings``). Warnings never block a launch: an official language
     of the authority without a text (and how many recipients get which language
     instead), a text that reads as another language, a channel that reaches
-    nobody, a template deleted since. Raises ``CampaignInputError``.
+    nobody, a template deleted since. Raises ``CampaignInputError``, and
+    ``access.Denied`` when ``req.actor`` may not prepare it (audited).
     """
     settings = settings or get_settings()
     price = Decimal(settings.sms_segment_price_eur)
-    with read_transaction(engine) as s:
+    with audited_denials(engine, req.source), read_transaction(engine) as s:
         checked = _check(s, req, settings)
         recipients = resolve_recipients(s, checked)
     return _estimate(checked, recipients, price)
