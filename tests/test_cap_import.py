@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from test_cap_validate import BEERSEL, FIXTURES, LAUGHS, area_xml, cap_xml, info_xml
-from tocsin.authorities.models import AuditEntry, Authority
+from tocsin.authorities.models import AuditEntry, AuditPersonal, Authority
 from tocsin.campaigns.drafts import get_draft, save_draft
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.services import CampaignInputError
@@ -237,8 +237,12 @@ def test_save_and_get_draft(engine: Engine) -> None:
         assert c is not None and c.cap_xml is None and c.launched_at is None
         assert c.cap_identifier == f"BE-TOCSIN-DRAFT-{campaign_id}"
         audit = s.scalars(sa.select(AuditEntry).where(AuditEntry.target == campaign_id)).one()
-        assert (audit.action, audit.actor, audit.source) == ("campaign.draft", "beersel",
-                                                             "127.0.0.1")
+        # Pseudonymous in the hash chain; the name and address on the side (F6).
+        assert audit.action == "campaign.draft" and audit.actor_id == audit.actor
+        assert audit.actor.startswith("name:") and audit.source.startswith("addr:")
+        personal = s.get(AuditPersonal, audit.id)
+        assert personal is not None
+        assert (personal.actor_name, personal.address) == ("beersel", "127.0.0.1")
     assert _count(engine, Delivery) == deliveries
     # Another authority cannot read it; the federal view (None) can.
     with pytest.raises(LookupError):

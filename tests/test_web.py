@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from tocsin.authorities import services as authorities
-from tocsin.authorities.models import AuditEntry, Authority
+from tocsin.authorities.models import AuditEntry, AuditPersonal, Authority, User
 from tocsin.core.db import make_engine, transaction
 from tocsin.core.migrate import upgrade
 from tocsin.core.settings import Settings
@@ -83,9 +83,13 @@ def test_login_ok_opens_session_and_audits(client: TestClient, engine: Engine) -
     r = client.get("/campaigns/new")
     assert r.status_code == 200
     assert "Brabant wallon" in r.text and "Olivia Operator" in r.text
+    # The chained entry names the user by id; the user name and address sit on the side (F6).
     with transaction(engine) as s:
-        actions = s.scalars(sa.select(AuditEntry.action).where(AuditEntry.actor == "op")).all()
-    assert "login" in actions
+        uid = s.scalar(sa.select(User.id).where(User.username == "op"))
+        rows = s.execute(sa.select(AuditEntry.action, AuditEntry.actor, AuditPersonal.actor_name)
+                         .join(AuditPersonal, AuditPersonal.entry_id == AuditEntry.id)
+                         .where(AuditEntry.actor_id == f"user:{uid}")).all()
+    assert ("login", f"user:{uid}", "op") in rows
 
 
 def test_login_bad_password(client: TestClient) -> None:

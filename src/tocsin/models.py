@@ -1,6 +1,6 @@
 """Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from tocsin.authorities.models import AuditEntry, Authority, User
+from tocsin.authorities.models import AuditEntry, AuditPersonal, Authority, User
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
@@ -9,6 +9,7 @@ from tocsin.messages.models import MessageTemplate
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 
 __all__ = [
-    "Address", "AuditEntry", "Authority", "Base", "Campaign", "CapGatewayKey", "ContactPoint",
-    "Delivery", "DeliveryReceipt", "MessageTemplate", "SmsPartId", "Subscriber", "User",
+    "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey",
+    "ContactPoint", "Delivery", "DeliveryReceipt", "MessageTemplate", "SmsPartId", "Subscriber",
+    "User",
 ]

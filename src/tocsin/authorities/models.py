@@ -70,18 +70,56 @@ class User(Base):
 
 
 class AuditEntry(Base):
-    """One row of the append-only audit log (F6): who did what, when, from where."""
+    """One row of the append-only, hash-chained audit log (F6).
+
+    Who (``actor_id``, a pseudonymous id such as ``user:42``, ``key:7``, ``cli``),
+    what (``action``, ``target``, ``detail``), when (``at``, UTC), on behalf of
+    which authority (``on_behalf_of``) and from where (``source``: ``cli``,
+    ``scheduler`` or ``addr:<keyed hash>`` of an IP address). Personal data
+    (user names, addresses) is kept in ``audit_personal``, outside the hash.
+
+    ``seq`` numbers the chain from 1 without gaps; ``hash`` is the SHA-256 of
+    the canonical serialisation of this row with ``prev_hash`` (the previous
+    entry's hash, or 64 zeros for the first); see ``authorities.audit`` and
+    docs/decisions/0009. Rows from before the chain (migration 0005) have
+    ``seq``/``hash`` NULL and carry ``actor``/``source`` as they were written.
+    """
 
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
                                     primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(sa.String(120))
+    actor: Mapped[str] = mapped_column(sa.String(120))  # = actor_id in chained rows
     action: Mapped[str] = mapped_column(sa.String(64))
     target: Mapped[str | None] = mapped_column(sa.String(200))
-    source: Mapped[str | None] = mapped_column(sa.String(200))  # IP address, "cli", ...
+    source: Mapped[str | None] = mapped_column(sa.String(200))  # "cli", "addr:<hmac>", ...
     detail: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    actor_id: Mapped[str | None] = mapped_column(sa.String(120), index=True)
+    on_behalf_of: Mapped[str | None] = mapped_column(sa.String(8))  # authority id
+    seq: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True, index=True)
+    prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    hash: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class AuditPersonal(Base):
+    """Personal data of one audit entry, outside the hash chain (GDPR, F6).
+
+    ``actor_name`` is the user name (or the name typed at a failed login),
+    ``address`` the client IP address, ``data`` any other personal detail
+    (e.g. ``{"username": …}`` of a user created). ``at`` copies the entry's
+    time so that retention (``purge_personal``) needs no join. Deleting a row
+    here never breaks the chain.
+    """
+
+    __tablename__ = "audit_personal"
+
+    entry_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("audit_log.id"),
+                                          primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    actor_name: Mapped[str | None] = mapped_column(sa.String(200))
+    address: Mapped[str | None] = mapped_column(sa.String(200))
+    data: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
 
 class Partnership(Base):

@@ -1,4 +1,7 @@
-"""Use cases of the authorities area: users, login, audit log, territories (F1, F5, F6).
+"""Use cases of the authorities area: users, login, territories (F1, F5).
+
+The audit log (F6) lives in ``authorities.audit``; ``record_audit`` is re-exported
+here for the services that import it from this module.
 
 Passwords are hashed with Argon2id (argon2-cffi defaults, RFC 9106). Territories
 are stored as GeoJSON geometries in WGS84 and returned here as GeoJSON
@@ -17,7 +20,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from tocsin.authorities.models import AuditEntry, Authority, User
+from tocsin.authorities.audit import record_audit as record_audit  # re-exported
+from tocsin.authorities.models import Authority, User
 from tocsin.authorities.policy import ROLES, Actor
 from tocsin.core.db import transaction
 
@@ -78,25 +82,6 @@ def _user_info(user: User, authority: Authority) -> UserInfo:
     )
 
 
-def record_audit(
-    session: Session,
-    actor: str,
-    action: str,
-    target: str | None = None,
-    source: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Append one row to the audit log (F6) inside the caller's transaction.
-
-    ``actor`` is a username (or ``"cli"``/``"system"``), ``action`` a short verb
-    such as ``"login"`` or ``"campaign.launch"``, ``source`` where it came from
-    (IP address, ``"cli"``). The log is append-only: nothing updates or deletes it.
-    """
-    session.add(
-        AuditEntry(actor=actor, action=action, target=target, source=source, detail=detail)
-    )
-
-
 def log_action(
     engine: Engine,
     actor: str,
@@ -104,10 +89,16 @@ def log_action(
     target: str | None = None,
     source: str | None = None,
     detail: dict[str, Any] | None = None,
+    *,
+    on_behalf_of: str | None = None,
 ) -> None:
-    """Append one audit row (F6) in its own transaction (e.g. a logout)."""
+    """Append one audit entry (F6) in its own transaction (e.g. a logout).
+
+    Same arguments as ``authorities.audit.record_audit``.
+    """
     with transaction(engine) as session:
-        record_audit(session, actor, action, target=target, source=source, detail=detail)
+        record_audit(session, actor, action, target=target, source=source, detail=detail,
+                     on_behalf_of=on_behalf_of)
 
 
 def authenticate(
@@ -190,9 +181,10 @@ def create_user(
         user.authority_id = authority_id
         user.role = role
         session.flush()
-        record_audit(session, actor.username if actor else "cli", action, target=username,
-                     source="cli" if actor is None else None,
-                     detail={"authority_id": authority_id, "role": role})
+        record_audit(session, actor.username if actor else "cli", action,
+                     target=f"user:{user.id}", source="cli" if actor is None else None,
+                     detail={"authority_id": authority_id, "role": role},
+                     personal={"username": username})
         return _user_info(user, authority)
 
 

@@ -1,4 +1,4 @@
-"""The ``tocsin`` command: database, subscribers, campaigns, CAP, worker, web server.
+"""The ``tocsin`` command: database, subscribers, campaigns, CAP, audit, worker, web server.
 
 One module per area; each defines its commands on its own Typer group, which this
 package mounts. Commands parse input, call one service and render its result.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tocsin.cli import db, email, messages, processes, subscribers, users  # noqa: F401
 from tocsin.cli.app import app
+from tocsin.cli.audit import audit_app
 from tocsin.cli.authorities import authorities_app
 from tocsin.cli.campaigns import campaign_app
 from tocsin.cli.cap import cap_app
@@ -25,5 +26,6 @@ app.add_typer(cap_app, name="cap")
 app.add_typer(message_app, name="message")
 app.add_typer(email_app, name="email")
 app.add_typer(authorities_app, name="authorities")
+app.add_typer(audit_app, name="audit")
 
 __all__ = ["app"]
