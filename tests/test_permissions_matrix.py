@@ -139,9 +139,7 @@ def run_prepare(world: World, actor: Actor, target: str) -> str:
 
     requested = world.territory(target)
     result = estimate_campaign(world.engine, _request(world, actor, target))
-    used = area_km2(shape(result["area"])) if "area" in result else None
-    assert used is not None, "the estimate returns the area it will use"
-    return "C" if used < area_km2(shape(requested)) * 0.98 else "A"
+    return "C" if result["area_km2"] < area_km2(shape(requested)) * 0.98 else "A"
 
 
 def run_launch(world: World, actor: Actor, target: str) -> str:
@@ -164,7 +162,7 @@ def run_list(world: World, actor: Actor, target: str) -> str:
 
     cid = world.campaign_of(target)
     rows = list_campaigns(world.engine, actor, "simulation")
-    return "A" if any(r["id"] == cid for r in rows) else "H"
+    return "A" if any(r["campaign_id"] == cid for r in rows) else "H"
 
 
 def run_update(world: World, actor: Actor, target: str) -> str:
@@ -291,8 +289,8 @@ def outcome(run: Callable[[World, Actor, str], str], world: World, actor: Actor,
 
     try:
         return run(world, actor, target)
-    except Denied:
-        return "D"
+    except Denied as exc:
+        return "H" if exc.hidden else "D"
     except (CampaignNotFound, LookupError):
         return "H"
     except ValueError as exc:

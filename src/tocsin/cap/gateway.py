@@ -35,6 +35,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from tocsin.authorities.access import audited_denials, require
+from tocsin.authorities.policy import Action, Actor
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.build import BRUSSELS
@@ -138,7 +140,7 @@ def _readable(reason: str) -> str:
     return re.sub(r"\s*\(\[Errno [^)]*\)", "", reason).replace("'", "")
 
 
-def create_key(engine: Engine, name: str, created_by: str, *,
+def create_key(engine: Engine, name: str, created_by: str | Actor, *,
                area: str | bytes | None = None, webhook_url: str | None = None,
                source: str = "cli", settings: Settings | None = None) -> CreatedKey:
     """Create an integrator's key; returns it with the token and webhook secret (shown once).
@@ -149,10 +151,18 @@ def create_key(engine: Engine, name: str, created_by: str, *,
     the SSRF rules of ``channels.webhook``, host resolved). Audited as
     ``cap.key.create``.
 
+    ``created_by``: the user (``policy``: GATEWAY_KEYS_MANAGE, the federal
+    operator only; ``access.Denied`` otherwise, audited) or a name (the CLI).
+
     Raises ``GatewayKeyError`` naming ``name``, ``area`` or ``webhook_url``;
     nothing is written then.
     """
     from tocsin.geo.areas import AreaError, parse_area_geojson
+
+    if isinstance(created_by, Actor):
+        with audited_denials(engine, source):
+            require(created_by, Action.GATEWAY_KEYS_MANAGE)
+        created_by = created_by.username
 
     settings = settings or get_settings()
     name = (name or "").strip()

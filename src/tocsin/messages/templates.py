@@ -35,7 +35,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tocsin.authorities.access import audited_denials, authority_facts, require
 from tocsin.authorities.models import Authority
+from tocsin.authorities.policy import Action, Target
+from tocsin.authorities.policy import Actor as PolicyActor
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.core.db import transaction, utcnow
@@ -481,31 +484,50 @@ def _may_edit(role: str) -> None:
         raise TemplatePermissionError(f"role: a {role} may read templates but not change them")
 
 
+def _who(actor: str | PolicyActor, role: str | None) -> str:
+    """The name the audit log gives; a plain name (the CLI) is checked by ``role``."""
+    if isinstance(actor, PolicyActor):
+        return actor.username
+    _may_edit(role or "viewer")
+    return actor
+
+
+def _require_edit(actor: str | PolicyActor, authority: Authority) -> None:
+    """A user (``PolicyActor``) needs ``policy``: TEMPLATES_MANAGE on ``authority``."""
+    if isinstance(actor, PolicyActor):
+        require(actor, Action.TEMPLATES_MANAGE, Target(authority=authority_facts(authority)),
+                authority.id)
+
+
 def _audit_detail(c: _Checked) -> dict[str, Any]:
     return {"name": c.name, "kind": c.kind, "channels": c.channels, "languages": list(c.texts),
             "fields": c.fields, "area_nis": c.area_nis, "area_drawn": c.area is not None}
 
 
-def create_template(engine: Engine, authority_id: str, data: TemplateInput, *, actor: str,
-                    role: str, source: str = "cli") -> TemplateInfo:
+def create_template(engine: Engine, authority_id: str, data: TemplateInput, *,
+                    actor: str | PolicyActor, role: str | None = None,
+                    source: str = "cli") -> TemplateInfo:
     """Check ``data`` and store it as a new template of ``authority_id``.
 
-    Raises ``TemplatePermissionError`` (viewer), ``LookupError`` (unknown
-    authority), ``TemplateInputError`` naming the field (nothing written).
-    Audited as ``template.create``.
+    ``actor``: the user (``policy``: TEMPLATES_MANAGE on the authority), or a name
+    with its ``role`` (the CLI). Raises ``access.Denied`` or
+    ``TemplatePermissionError`` (viewer), ``LookupError`` (unknown authority),
+    ``TemplateInputError`` naming the field (nothing written). Audited as
+    ``template.create``.
     """
-    _may_edit(role)
+    name = _who(actor, role)
     now = utcnow()
     try:
-        with transaction(engine) as s:
+        with audited_denials(engine, source), transaction(engine) as s:
             authority = _authority(s, authority_id)
+            _require_edit(actor, authority)
             c = _check(s, authority, data, None)
             row = MessageTemplate(id=uuid.uuid4().hex, authority_id=authority.id,
-                                  created_by=actor, created_at=now)
+                                  created_by=name, created_at=now)
             _apply(row, c, now)
             s.add(row)
             s.flush()
-            record_audit(s, actor, "template.create", target=row.id, source=source,
+            record_audit(s, name, "template.create", target=row.id, source=source,
                          detail={"authority": authority.id, **_audit_detail(c)})
             return _info(s, row, authority.language_list[0])
     except IntegrityError:
@@ -514,22 +536,25 @@ def create_template(engine: Engine, authority_id: str, data: TemplateInput, *, a
 
 
 def update_template(engine: Engine, template_id: str, authority_id: str, data: TemplateInput,
-                    *, actor: str, role: str, source: str = "cli") -> TemplateInfo:
-    """Replace the template's content with ``data`` (same checks as ``create_template``).
+                    *, actor: str | PolicyActor, role: str | None = None,
+                    source: str = "cli") -> TemplateInfo:
+    """Replace the template's content with ``data`` (same checks and rights as
+    ``create_template``).
 
     Raises ``TemplatePermissionError``, ``LookupError`` (unknown or another
     authority's template), ``TemplateInputError`` (nothing written). Audited as
     ``template.update``.
     """
-    _may_edit(role)
+    name = _who(actor, role)
     try:
-        with transaction(engine) as s:
+        with audited_denials(engine, source), transaction(engine) as s:
             authority = _authority(s, authority_id)
             row = _load(s, template_id, authority_id)
+            _require_edit(actor, authority)
             c = _check(s, authority, data, row.id)
             _apply(row, c, utcnow())
             s.flush()
-            record_audit(s, actor, "template.update", target=row.id, source=source,
+            record_audit(s, name, "template.update", target=row.id, source=source,
                          detail={"authority": authority.id, **_audit_detail(c)})
             return _info(s, row, authority.language_list[0])
     except IntegrityError:
@@ -548,16 +573,20 @@ def _apply(row: MessageTemplate, c: _Checked, now: dt.datetime) -> None:
     row.updated_at = now
 
 
-def delete_template(engine: Engine, template_id: str, authority_id: str, *, actor: str,
-                    role: str, source: str = "cli") -> None:
+def delete_template(engine: Engine, template_id: str, authority_id: str, *,
+                    actor: str | PolicyActor, role: str | None = None,
+                    source: str = "cli") -> None:
     """Delete the template (campaigns launched from it keep their ``template_id``).
+    Same rights as ``create_template``.
 
-    Raises ``TemplatePermissionError`` and ``LookupError``. Audited as ``template.delete``.
+    Raises ``access.Denied``, ``TemplatePermissionError`` and ``LookupError``. Audited
+    as ``template.delete``.
     """
-    _may_edit(role)
-    with transaction(engine) as s:
+    name = _who(actor, role)
+    with audited_denials(engine, source), transaction(engine) as s:
         row = _load(s, template_id, authority_id)
-        record_audit(s, actor, "template.delete", target=row.id, source=source,
+        _require_edit(actor, _authority(s, authority_id))
+        record_audit(s, name, "template.delete", target=row.id, source=source,
                      detail={"authority": authority_id, "name": row.name})
         s.delete(row)
 

@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from tocsin.core.db import transaction, utcnow
+from tocsin.authorities.access import audited_denials, facts_of, require
+from tocsin.authorities.policy import Action, Actor, Target
+from tocsin.core.db import read_transaction, transaction, utcnow
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 from tocsin.subscribers.rules import (
     ImportPlan,
@@ -54,8 +56,13 @@ class ImportReport:
         }
 
 
-def import_subscribers(engine: Engine, data: bytes, dry_run: bool = False) -> ImportReport:
+def import_subscribers(engine: Engine, data: bytes, dry_run: bool = False,
+                       actor: Actor | None = None) -> ImportReport:
     """Validate a contact-list CSV (format: :func:`parse_subscriber_csv`) and write it.
+
+    The subscribers are the national registry's: a user (``actor``) needs
+    ``policy``: SUBSCRIBERS_MANAGE on the federal authority (``access.Denied``
+    otherwise, audited); ``None`` is the command line on the server.
 
     All or nothing (SPEC F10): every row is checked first; if any is bad,
     nothing is written and the report lists every error. Otherwise all
@@ -69,6 +76,10 @@ def import_subscribers(engine: Engine, data: bytes, dry_run: bool = False) -> Im
     subscribers, it never changes existing ones. With ``dry_run`` the checks,
     including that one, run but nothing is written.
     """
+    if actor is not None:
+        with audited_denials(engine), read_transaction(engine) as session:
+            require(actor, Action.SUBSCRIBERS_MANAGE,
+                    Target(authority=facts_of(session, "BE")), "BE")
     plan = parse_subscriber_csv(data)
     report = ImportReport(rows=plan.rows, dry_run=dry_run)
     with transaction(engine) as session:
