@@ -3,7 +3,7 @@
 An authority may require that its live alerts are approved by a second user before
 they go out (``Authority.two_person_rule``; off by default so that a lone operator
 at night is never blocked; simulation never waits). ``launch`` then writes the
-campaign ``awaiting_approval`` with no deliveries and no CAP. The approver sees
+campaign ``pending_approval`` with no deliveries and no CAP. The approver sees
 exactly what will go out (the campaign's stored content and area) and approves it:
 it is sent then (or scheduled, when it had a time still ahead). Nobody approves
 their own campaign (``policy``: CAMPAIGN_APPROVE).
@@ -29,7 +29,7 @@ from tocsin.campaigns.targeting import _recipients_in_area
 from tocsin.core.db import transaction, utcnow
 from tocsin.core.settings import Settings, get_settings
 
-AWAITING = "awaiting_approval"
+AWAITING = "pending_approval"
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -176,13 +176,13 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
         held = req.environment == "live" and bool(checked.authority.two_person_rule)
         campaign = _new_campaign(
             checked, req, settings, now,
-            status="awaiting_approval" if held else "scheduled" if scheduled else "sending",
+            status="pending_approval" if held else "scheduled" if scheduled else "sending",
             scheduled_for=req.scheduled_for.astimezone(dt.UTC)
             if req.scheduled_for is not None else None)
         recipients = resolve_recipients(s, checked)
         warnings = estimate_warnings(checked, recipients)
         if held:
-            warnings.append({"code": "awaiting_approval", "field": "approval",
+            warnings.append({"code": "pending_approval", "field": "approval",
                              "message": "Your authority requires a second user's approval "
                                         "of live alerts: nothing is sent until another user "
                                         "approves it."})

@@ -21,9 +21,9 @@ class Campaign(Base):
     ``cap_headline``, ``cap_description``, ``cap_instruction``), every field
     filled at launch. ``area`` is the target GeoJSON geometry (WGS84) already
     clipped to the authority's territory; ``channels`` e.g. ``"sms,email,cap"``.
-    ``status``: draft | awaiting_approval | scheduled | sending | finished | cancelled.
+    ``status``: draft | pending_approval | scheduled | sending | finished | cancelled.
     Two-person rule: a live campaign of an authority that requires it waits in
-    ``awaiting_approval`` until ``approved_by`` (never ``created_by``) approves it.
+    ``pending_approval`` until ``approved_by`` (never ``created_by``) approves it.
     Acting on behalf: ``acting_authority_id`` is the authority whose operator
     prepared it for ``authority_id`` (the federal operator on duty), and
     ``on_behalf_request`` records who asked, when and how.

@@ -15,9 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from tocsin.authorities.access import audited_denials, readable_authority_ids
+from tocsin.authorities.access import (
+    audited_denials,
+    authority_facts,
+    readable_authority_ids,
+)
 from tocsin.authorities.models import Authority
-from tocsin.authorities.policy import Action, Actor
+from tocsin.authorities.policy import Action, Actor, Target, decide
 from tocsin.campaigns import rules
 from tocsin.campaigns.checks import check_may
 from tocsin.campaigns.followups import _chain, _sent_order, follow_up_refusals
@@ -90,7 +94,10 @@ def campaign_report(engine: Engine, campaign_id: str,
     {"sms": {"recipients", "segments", "cost_eur", "first_sent_at",
     "last_sent_at", "throughput_per_s", "by_status", "by_language"}, "email":
     {…}, "cap": {"published", "url"}}, "cancel_summary" (a cancelled campaign: what
-    the cancellation did here, ``rules.cancel_summary``; else None)}``. Times are
+    the cancellation did here, ``rules.cancel_summary``; else None), "permissions"
+    (with ``actor``: ``{"update", "cancel", "approve"}`` -> whether the policy lets
+    the actor do it; else None), "created_by", "approved_by", "acting_authority_id"
+    and "on_behalf_request" (acting on behalf: who asked)}``. Times are
     RFC 3339 UTC. Costs count
     messages accepted by the provider; simulation campaigns are never billed
     (``billed_eur`` 0, SPEC F27/F29). ``public_url`` is the base of the absolute CAP
@@ -104,10 +111,16 @@ def campaign_report(engine: Engine, campaign_id: str,
         c = s.get(Campaign, campaign_id)
         if c is None:
             raise LookupError(f"campaign {campaign_id!r} not found")
+        permissions: dict[str, bool] | None = None
         if actor is not None:
             owner = s.get(Authority, c.authority_id)
             assert owner is not None  # foreign key
             check_may(s, actor, Action.CAMPAIGN_READ, owner, c.environment, c)
+            target = Target(authority=authority_facts(owner), environment=c.environment,
+                            prepared_by=c.created_by)
+            permissions = {name: decide(actor, action, target).allowed for name, action in (
+                ("update", Action.CAMPAIGN_UPDATE), ("cancel", Action.CAMPAIGN_CANCEL),
+                ("approve", Action.CAMPAIGN_APPROVE))}
         by_status = s.execute(
             sa.select(d.c.channel, d.c.state, sa.func.count())
             .where(d.c.campaign_id == campaign_id).group_by(d.c.channel, d.c.state)
@@ -193,7 +206,10 @@ def campaign_report(engine: Engine, campaign_id: str,
         "msg_type": c.msg_type or "Alert", "references_id": c.references_id,
         "response_type": c.response_type, "label": message_label(c.msg_type, c.response_type),
         "follow_ups": follow_ups, "original": original, "chain": chain, "channels": channels,
-        "cancel_summary": cancel_summary,
+        "cancel_summary": cancel_summary, "permissions": permissions,
+        "created_by": c.created_by, "approved_by": c.approved_by,
+        "acting_authority_id": c.acting_authority_id,
+        "on_behalf_request": c.on_behalf_request,
     }
 
 

@@ -11,7 +11,8 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tocsin.cli.common import EXIT_INPUT, EXIT_UNFINISHED, err, fail, open_engine, out
+from tocsin.authorities.access import Denied
+from tocsin.cli.common import EXIT_INPUT, EXIT_UNFINISHED, err, fail, open_engine, out, refused
 from tocsin.core.settings import get_settings
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns (alerts and other messages).")
@@ -142,6 +143,8 @@ def campaign_send(
             estimate = estimate_campaign(engine, req)
         except CampaignInputError as exc:
             raise fail(exc.field, exc.reason) from None
+        except Denied as exc:
+            raise refused(exc) from None
         _print_warnings(estimate["warnings"])
         shown = True
         if not typer.confirm(f"Send a LIVE {kind} to the real population of {authority}?"):
@@ -151,6 +154,8 @@ def campaign_send(
                    f" ({environment})", show_warnings=not shown)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
+    except Denied as exc:
+        raise refused(exc) from None
     if run.scheduled and scheduled_for is not None:
         err.print(f"campaign {run.campaign_id} scheduled for {at} Europe/Brussels "
                   f"({environment}); a running `tocsin worker` sends it then")
@@ -203,6 +208,8 @@ def _run_follow_up(action: str, campaign_id: str, req: Any, receipt_timeout: flo
         run = _run(engine, action, req, campaign_id, receipt_timeout, send_timeout)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
+    except Denied as exc:
+        raise refused(exc) from None
     _show_run(run, as_json)
 
 
@@ -317,6 +324,8 @@ def campaign_cancel(
         result = cancel_campaign(engine, campaign_id, "cli", authority_id=authority or None)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
+    except Denied as exc:
+        raise refused(exc) from None
     if as_json:
         print(json.dumps(result))
         return
@@ -342,6 +351,8 @@ def campaign_delete_draft(
         gone = delete_draft(engine, campaign_id, authority or None, "cli", source="cli")
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
+    except Denied as exc:
+        raise refused(exc) from None
     if as_json:
         print(json.dumps({"deleted": True, **gone}, ensure_ascii=False))
         return

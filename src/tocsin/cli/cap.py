@@ -9,7 +9,8 @@ from typing import Any
 
 import typer
 
-from tocsin.cli.common import EXIT_INPUT, err, fail, open_engine
+from tocsin.authorities.access import Denied
+from tocsin.cli.common import EXIT_INPUT, err, fail, open_engine, refused
 
 cap_app = typer.Typer(no_args_is_help=True, help="CAP 1.2 alerts.")
 
@@ -155,6 +156,8 @@ def cap_import(
     except CapImportError as exc:
         raise _import_failed(as_json, exc.element, exc.reason, EXIT_INPUT,
                              errors=[p.to_json() for p in exc.problems]) from None
+    except Denied as exc:
+        raise refused(exc) from None
     except CampaignInputError as exc:
         raise _import_failed(as_json, exc.field, exc.reason, EXIT_INPUT,
                              getattr(exc, "warnings", None)) from None

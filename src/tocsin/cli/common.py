@@ -20,6 +20,16 @@ def fail(field: str, reason: str) -> typer.Exit:
     return typer.Exit(EXIT_INPUT)
 
 
+def refused(exc: Exception) -> typer.Exit:
+    """An ``access.Denied`` as the CLI says it: exit 1 with the policy's words and rule
+    (or "no such …" when the object is not even visible)."""
+    if getattr(exc, "hidden", False):
+        return fail("campaign_id", f"no campaign {getattr(exc, 'target_id', '')!r} "
+                                   "of this authority")
+    return fail(getattr(exc, "field", None) or "permission",
+                f"not allowed: {getattr(exc, 'reason', exc)} (rule {getattr(exc, 'rule', '?')})")
+
+
 def open_engine(announce: bool = False) -> Any:
     """The engine of the initialised database the settings name; never creates one.
 

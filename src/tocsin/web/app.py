@@ -107,9 +107,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Denied)
     async def denied(request: Request, exc: Denied) -> Response:
+        if exc.hidden:  # not even readable: answered as not found, confirming nothing
+            if _is_api(request):
+                return _api_error(404, "id", "not found")
+            return _page_error(request, 404, "Not found", "There is nothing at this address.")
         if _is_api(request):
-            return JSONResponse({"error": {"field": "permission", "reason": exc.reason,
-                                           "rule": exc.rule}}, status_code=403)
+            return JSONResponse({"error": {"field": exc.field or "permission",
+                                           "reason": exc.reason, "rule": exc.rule}},
+                                status_code=403)
         return _page_error(request, 403, "Not allowed", exc.reason[:1].upper()
                            + exc.reason[1:] + f". (Rule: {exc.rule}.)")
 

@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tocsin.authorities import services as authorities
+from tocsin.authorities.policy import Actor
+from tocsin.web.actors import acting
 from tocsin.web.deps import (
     Operator,
     client_ip,
@@ -27,7 +29,6 @@ from tocsin.web.routes._campaigns import campaign_services
 
 router = APIRouter(prefix="/api")
 
-SENDING_ROLES = frozenset({"operator", "admin", "federal_operator"})
 
 
 class ApiError(Exception):
@@ -90,7 +91,8 @@ def _time(body_value: str | None, field: str) -> Any:
         raise ApiError(422, field, str(exc)) from None
 
 
-def _request(body: CampaignBody, op: Operator, source: str, default_kind: str = "alert") -> Any:
+def _request(body: CampaignBody, op: Operator, source: str, actor: Actor,
+             default_kind: str = "alert") -> Any:
     services = campaign_services()
     return services.CampaignRequest(
         authority_id=op.authority_id,
@@ -110,12 +112,8 @@ def _request(body: CampaignBody, op: Operator, source: str, default_kind: str = 
         expires_at=_time(body.expires_at, "expires_at"),
         template_id=body.template_id or None,
         draft_id=body.draft_id or None,
+        actor=actor,
     )
-
-
-def _may_send(op: Operator) -> None:
-    if op.role not in SENDING_ROLES:
-        raise ApiError(403, "role", f"a {op.role} cannot prepare or launch campaigns")
 
 
 @router.get("/authority/territory.geojson")
@@ -135,11 +133,10 @@ def estimate(
     body: CampaignBody, request: Request, op: Operator = Depends(current_operator)
 ) -> Any:
     """Recipients per channel and language, SMS segments and cost, before launch (F14, F17)."""
-    _may_send(op)
     services = campaign_services()
     result = services.estimate_campaign(
-        engine_of(request), _request(body, op, client_ip(request)), settings=settings_of(request)
-    )
+        engine_of(request), _request(body, op, client_ip(request), acting(request, op)),
+        settings=settings_of(request))
     return jsonable_encoder(result)
 
 
@@ -150,12 +147,11 @@ def launch(body: CampaignBody, request: Request, op: Operator = Depends(current_
     Live campaigns need ``confirm_area_name`` equal to the estimated area name
     (F34: a live alert is never sent by a click alone).
     """
-    _may_send(op)
     if body.kind is None:
         raise ApiError(422, "kind", "confirm the type of message (alert, warning, information, "
                                     "test, exercise, group)")
     services = campaign_services()
-    req = _request(body, op, client_ip(request))
+    req = _request(body, op, client_ip(request), acting(request, op))
     engine, settings = engine_of(request), settings_of(request)
     if op.is_live:
         expected = str(services.estimate_campaign(engine, req, settings=settings)["area_name"])
@@ -177,9 +173,8 @@ def report(
     """The campaign's live progress / final report (F26); ``?download=1`` as an attachment."""
     services = campaign_services()
     data = services.campaign_report(engine_of(request), campaign_id, settings=settings_of(request),
-                                    public_url=public_url_of(request))
-    if data.get("authority_id") != op.authority_id and op.role != "federal_operator":
-        raise LookupError(campaign_id)
+                                    public_url=public_url_of(request),
+                                    actor=acting(request, op))
     headers = {"Cache-Control": "no-store"}
     if download:
         headers["Content-Disposition"] = (
@@ -190,13 +185,12 @@ def report(
 
 def _original_for(request: Request, op: Operator, campaign_id: str,
                   confirm: str | None) -> None:
-    """404 unless the operator's authority owns the campaign; live: the typed area name (F34)."""
+    """404 unless the operator may read the campaign; live: the typed area name (F34)."""
     services = campaign_services()
     data = services.campaign_report(engine_of(request), campaign_id,
                                     settings=settings_of(request),
-                                    public_url=public_url_of(request))
-    if data.get("authority_id") != op.authority_id:
-        raise LookupError(campaign_id)
+                                    public_url=public_url_of(request),
+                                    actor=acting(request, op))
     if op.is_live:
         expected = str(data["area_name"])
         if (confirm or "").strip().casefold() != expected.strip().casefold():
@@ -205,10 +199,9 @@ def _original_for(request: Request, op: Operator, campaign_id: str,
 
 def _follow_up(action: str, campaign_id: str, body: FollowUpBody, request: Request,
                op: Operator) -> Any:
-    _may_send(op)
     _original_for(request, op, campaign_id, body.confirm_area_name)
     services = campaign_services()
-    req = _request(body, op, client_ip(request), default_kind="")
+    req = _request(body, op, client_ip(request), acting(request, op), default_kind="")
     function = services.update_campaign if action == "update" else services.all_clear
     try:
         new_id = function(engine_of(request), campaign_id, req, settings=settings_of(request))
@@ -241,12 +234,10 @@ def cancel(campaign_id: str, body: CancelBody, request: Request,
 
     ``{"campaign_id", "stopped", "cancel_campaign_id", "cap_identifier"}``.
     """
-    _may_send(op)
     _original_for(request, op, campaign_id, body.confirm_area_name)
     services = campaign_services()
     try:
-        return services.cancel_campaign(engine_of(request), campaign_id, op.username,
-                                        authority_id=op.authority_id,
+        return services.cancel_campaign(engine_of(request), campaign_id, acting(request, op),
                                         source=client_ip(request),
                                         settings=settings_of(request))
     except services.CampaignNotFound:

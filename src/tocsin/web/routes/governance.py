@@ -14,8 +14,8 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from tocsin.authorities import governance
-from tocsin.authorities.access import actor_for
-from tocsin.authorities.policy import AGREEMENTS, Actor
+from tocsin.authorities.policy import AGREEMENTS
+from tocsin.web.actors import acting
 from tocsin.web.deps import (
     Operator,
     check_form_csrf,
@@ -33,13 +33,8 @@ FIELD_LABELS = {"partner": "Neighbouring municipality", "ends_at": "End date",
                 "members": "Members", "partnership": "Partnership", "topic": "Topic"}
 
 
-def _actor(request: Request, op: Operator) -> Actor:
-    return actor_for(engine_of(request), op.username,
-                     second_factor=bool(getattr(op, "second_factor", False)))
-
-
 def _page(request: Request, op: Operator, status: int = 200, **context: object) -> Response:
-    overview = governance.governance_overview(engine_of(request), _actor(request, op))
+    overview = governance.governance_overview(engine_of(request), acting(request, op))
     return render(request, "governance.html", status, overview=overview, agreements=AGREEMENTS,
                   field_labels=FIELD_LABELS, today=dt.date.today().isoformat(), **context)
 
@@ -54,7 +49,7 @@ def governance_page(request: Request, done: str = "",
 
 def _run(request: Request, op: Operator, call, done: str, form: dict[str, str]) -> Response:  # type: ignore[no-untyped-def]
     try:
-        call(_actor(request, op))
+        call(acting(request, op))
     except governance.GovernanceError as exc:
         return _page(request, op, 422, error=exc, form=form)
     return RedirectResponse(f"/admin/governance?done={done}", status_code=303)

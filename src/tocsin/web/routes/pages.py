@@ -12,6 +12,7 @@ from starlette.responses import FileResponse, Response
 from tocsin.authorities import services as authorities
 from tocsin.campaigns import rules
 from tocsin.messages import templates as tpl
+from tocsin.web.actors import acting
 from tocsin.web.deps import (
     Operator,
     brussels_time,
@@ -26,7 +27,6 @@ from tocsin.web.routes._campaigns import campaign_services
 router = APIRouter()
 
 FAVICON = Path(__file__).resolve().parent.parent / "static" / "favicon.svg"
-SENDING_ROLES = frozenset({"operator", "admin", "federal_operator"})
 
 ALL_LANGUAGES = ("fr", "nl", "de", "en")
 LANGUAGE_NAMES = {"fr": "French", "nl": "Dutch", "de": "German", "en": "English"}
@@ -131,8 +131,7 @@ def message_badge(label: str) -> str:
 def dashboard(request: Request, op: Operator = Depends(current_operator)) -> Response:
     """The templates (launch in three steps) and the campaigns of the operator's authority."""
     engine = engine_of(request)
-    authority_id = None if op.role == "federal_operator" else op.authority_id
-    rows = campaign_services().list_campaigns(engine, authority_id, op.environment)
+    rows = campaign_services().list_campaigns(engine, acting(request, op), op.environment)
     for row in rows:
         row["label"] = message_label(row)
         row["badge"] = message_badge(row["label"])
@@ -260,9 +259,7 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
 def _report(request: Request, op: Operator, campaign_id: str) -> dict:
     data: dict = campaign_services().campaign_report(
         engine_of(request), campaign_id, settings=settings_of(request),
-        public_url=public_url_of(request))
-    if data.get("authority_id") != op.authority_id and op.role != "federal_operator":
-        raise LookupError(campaign_id)  # other authorities' campaigns do not exist for you
+        public_url=public_url_of(request), actor=acting(request, op))
     return data
 
 
@@ -278,8 +275,8 @@ def _report_context(request: Request, op: Operator, report: dict[str, Any]) -> d
         original["label"] = message_label(original)
     status = report.get("status")
     cap = (report.get("channels") or {}).get("cap") or {}
-    own = (report.get("authority_id") == op.authority_id and op.role in SENDING_ROLES
-           and report.get("environment") == op.environment)
+    may = report.get("permissions") or {}
+    own = bool(may.get("update")) and report.get("environment") == op.environment
     follow = own and status in ("sending", "finished") and report.get("msg_type") != "Cancel"
     sent_with_cap = status == "finished" and bool(cap.get("published"))
     chain = report.get("chain") or {}
@@ -291,7 +288,8 @@ def _report_context(request: Request, op: Operator, report: dict[str, Any]) -> d
     # more once the all-clear was sent).
     refused = chain.get("refused") or {}
     actions = {
-        "cancel": own and report.get("msg_type") != "Cancel" and (
+        "cancel": bool(may.get("cancel")) and report.get("environment") == op.environment
+        and report.get("msg_type") != "Cancel" and (
             status in ("scheduled", "sending") or sent_with_cap)
         and not refused.get("cancel"),
         "send_update": follow and is_latest and not over and not refused.get("update"),
