@@ -81,6 +81,9 @@ class CampaignRequest:
     authority's admin, the federal operator for ``BE``). ``on_behalf_request``:
     when the federal operator acts for another authority, who asked and how
     (``{"requested_by", "requested_at", "channel", "note"}``); required then.
+    ``confirmation_required`` (set by the web and the CLI, the ways people launch):
+    a live launch needs ``confirm_area_name`` and ``confirm_recipients`` typed by
+    the operator (``rules.live_confirmation_problems``, SPEC F34).
     """
 
     authority_id: str
@@ -101,6 +104,9 @@ class CampaignRequest:
     draft_id: str | None = None
     actor: Actor | None = None
     on_behalf_request: dict[str, str] | None = None
+    confirmation_required: bool = False
+    confirm_area_name: str | None = None
+    confirm_recipients: int | str | None = None
 
 
 @dataclass

@@ -26,7 +26,7 @@ from tocsin.authorities.models import Authority
 from tocsin.authorities.policy import Action
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
-from tocsin.campaigns.checks import CampaignRequest, _check, _Checked, _draft
+from tocsin.campaigns.checks import CampaignInputError, CampaignRequest, _check, _Checked, _draft
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.targeting import (
     Recipient,
@@ -180,6 +180,11 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
             scheduled_for=req.scheduled_for.astimezone(dt.UTC)
             if req.scheduled_for is not None else None)
         recipients = resolve_recipients(s, checked)
+        if req.environment == "live" and req.confirmation_required:
+            for name, reason in rules.live_confirmation_problems(
+                    checked.area_name, len(recipients), req.confirm_area_name,
+                    req.confirm_recipients):
+                raise CampaignInputError(name, reason)
         warnings = estimate_warnings(checked, recipients)
         if held:
             warnings.append({"code": "pending_approval", "field": "approval",

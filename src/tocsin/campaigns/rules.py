@@ -350,3 +350,21 @@ def cancel_summary(was_sent: bool, stopped: int, cap_cancel: bool = False) -> st
     if cap_cancel:
         text += " A CAP Cancel was published: alert maps and display panels withdraw it."
     return text
+
+
+def live_confirmation_problems(area_name: str, recipients: int, typed_name: str | None,
+                               typed_count: int | str | None) -> list[tuple[str, str]]:
+    """What is wrong with the operator's confirmation of a live launch (SPEC F34): they
+    type the area name (case and surrounding spaces ignored) and the number of
+    deliveries shown (``recipients``; thousands separators and spaces ignored).
+    Returns ``[(field, reason)]``, empty when both match; the reason repeats the
+    expected value, so that a count that changed since the estimate is shown again."""
+    problems: list[tuple[str, str]] = []
+    if (typed_name or "").strip().casefold() != area_name.strip().casefold():
+        problems.append(("confirm_area_name", f"type the area name exactly: {area_name}"))
+    digits = "".join(ch for ch in str(typed_count if typed_count is not None else "")
+                     if ch.isdigit())
+    if not digits or int(digits) != recipients:
+        problems.append(("confirm_recipients",
+                         f"type the number of deliveries: {recipients:,}".replace(",", " ")))
+    return problems

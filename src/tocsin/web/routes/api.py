@@ -55,6 +55,10 @@ class CampaignBody(BaseModel):
         None, description="live only: the area name, typed by the operator (a live alert "
         "is never sent by a click alone)"
     )
+    confirm_recipients: str | None = Field(
+        None, description="live launch only: the number of deliveries shown in the "
+        "estimate, typed by the operator"
+    )
     content: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="language -> field -> text overriding a default "
         "(sms, voice, email_subject, email_text, email_html, cap_event, cap_headline, "
@@ -113,6 +117,9 @@ def _request(body: CampaignBody, op: Operator, source: str, actor: Actor,
         template_id=body.template_id or None,
         draft_id=body.draft_id or None,
         actor=actor,
+        confirmation_required=True,
+        confirm_area_name=body.confirm_area_name,
+        confirm_recipients=body.confirm_recipients,
     )
 
 
@@ -144,8 +151,9 @@ def estimate(
 def launch(body: CampaignBody, request: Request, op: Operator = Depends(current_operator)) -> Any:
     """Launch the campaign; ``{"campaign_id": ...}``.
 
-    Live campaigns need ``confirm_area_name`` equal to the estimated area name
-    (F34: a live alert is never sent by a click alone).
+    Live campaigns need ``confirm_area_name`` and ``confirm_recipients`` equal to the
+    area name and the number of deliveries (F34: a live alert is never sent by a
+    click alone; the service checks them, 422 naming the field).
     """
     if body.kind is None:
         raise ApiError(422, "kind", "confirm the type of message (alert, warning, information, "
@@ -153,13 +161,6 @@ def launch(body: CampaignBody, request: Request, op: Operator = Depends(current_
     services = campaign_services()
     req = _request(body, op, client_ip(request), acting(request, op))
     engine, settings = engine_of(request), settings_of(request)
-    if op.is_live:
-        expected = str(services.estimate_campaign(engine, req, settings=settings)["area_name"])
-        typed = (body.confirm_area_name or "").strip()
-        if typed.casefold() != expected.strip().casefold():
-            raise ApiError(
-                422, "confirm_area_name", f"type the area name exactly: {expected}"
-            )
     return {"campaign_id": services.launch_campaign(engine, req, settings=settings)}
 
 

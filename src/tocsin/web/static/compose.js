@@ -396,16 +396,23 @@
   /* ---------- launch (F34: live has its own typed confirmation) ---------- */
   const go = document.getElementById("confirm-go");
   const confirmInput = document.getElementById("confirm-area");
+  /* Live launch: the number of deliveries shown, typed too (an update types the area only). */
+  const countInput = isUpdate ? null : document.getElementById("confirm-count");
+  let expectedCount = 0;
   /* Live: the area name to type; an update names the original's area (the API checks it). */
   function confirmName() {
     if (isUpdate) return String(prefill.area_label || "");
     return state.estimate ? String(state.estimate.area_name) : "";
   }
   function typedOk() {
-    return !confirmInput || (!!state.estimate &&
+    const nameOk = !confirmInput || (!!state.estimate &&
       confirmInput.value.trim().toLowerCase() === confirmName().trim().toLowerCase());
+    const countOk = !countInput ||
+      Number(countInput.value.replace(/\D/g, "") || "-1") === expectedCount;
+    return nameOk && countOk;
   }
   if (confirmInput) confirmInput.addEventListener("input", () => { go.disabled = !typedOk(); });
+  if (countInput) countInput.addEventListener("input", () => { go.disabled = !typedOk(); });
   document.getElementById("confirm-cancel").addEventListener("click", () => dialog.close());
 
   form.addEventListener("submit", async (ev) => {
@@ -457,6 +464,11 @@
       confirmInput.value = "";
       go.disabled = true;
     }
+    if (countInput) {
+      expectedCount = total;
+      document.getElementById("confirm-count-value").textContent = fmt.format(total);
+      countInput.value = "";
+    }
     dialog.showModal();
     (confirmInput || go).focus();
   });
@@ -466,6 +478,7 @@
     go.disabled = true;
     const payload = body();
     if (confirmInput) payload.confirm_area_name = confirmInput.value;
+    if (countInput) payload.confirm_recipients = countInput.value;
     try {
       const url = isUpdate ? `/api/campaigns/${encodeURIComponent(prefill.update_id)}/update` : "/api/campaigns";
       const r = await postJSON(url, payload);
@@ -474,7 +487,7 @@
         return;
       }
       const err = (r.data && r.data.error) || { field: "_general", reason: `Error ${r.status}` };
-      if (err.field !== "confirm_area_name") dialog.close();
+      if (err.field !== "confirm_area_name" && err.field !== "confirm_recipients") dialog.close();
       showError(err.field, err.reason, true);
     } catch (e) {
       dialog.close();
