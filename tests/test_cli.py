@@ -90,10 +90,15 @@ def test_unreachable_smsc_does_not_stop_email_and_cap(db, tmp_path, monkeypatch)
         monkeypatch.setenv("TOCSIN_SMPP_URL", f"smpp://tocsin:pw@127.0.0.1:{_closed_port()}")
         monkeypatch.setenv("TOCSIN_SMTP_URL", sink.url)
         get_settings.cache_clear()
+        area = _write(tmp_path, "a.geojson", BEERSEL_BOX)
+        estimate = json.loads(runner.invoke(app, [
+            "campaign", "estimate", "--authority", "23003", "--area", area,
+            "--environment", "live", "--json"]).stdout)
         result = runner.invoke(app, [
-            "campaign", "send", "--authority", "23003", "--area",
-            _write(tmp_path, "a.geojson", BEERSEL_BOX), "--text", "fr=Alerte", "--text",
-            "nl=Alarm", "--environment", "live", "--yes", "--send-timeout", "3", "--json"])
+            "campaign", "send", "--authority", "23003", "--area", area, "--text", "fr=Alerte",
+            "--text", "nl=Alarm", "--environment", "live", "--yes",
+            "--confirm-area", estimate["area_name"], "--confirm-count",
+            str(estimate["deliveries"]), "--send-timeout", "3", "--json"])
     finally:
         sink.stop()
     assert result.exit_code == 3, result.output
@@ -350,3 +355,44 @@ def test_a_csv_field_over_the_limit_is_a_clear_error_not_a_traceback(db, tmp_pat
     if as_json:
         errors = json.loads(result.stdout)["errors"]
         assert [(e["line"], e["field"]) for e in errors] == [(2, "email")]
+
+
+@pytest.mark.parametrize("extra, flag", [
+    ([], "--confirm-area"),
+    (["--confirm-area", "{NAME}"], "--confirm-count"),
+    (["--confirm-area", "{NAME}", "--confirm-count", "999"], "--confirm-count"),
+    (["--confirm-area", "Brussel", "--confirm-count", "{COUNT}"], "--confirm-area"),
+])
+def test_live_yes_needs_the_area_name_and_count(db, tmp_path, monkeypatch, extra, flag):
+    """F34: ``--yes`` for a live campaign requires the same facts an operator types in the
+    web dialog; a wrong or missing one names its flag and writes nothing."""
+    sink = SmtpSink(keep=True).start()
+    try:
+        monkeypatch.setenv("TOCSIN_SMTP_URL", sink.url)
+        get_settings.cache_clear()
+        area = _write(tmp_path, "a.geojson", BEERSEL_BOX)
+        estimate = json.loads(runner.invoke(app, [
+            "campaign", "estimate", "--authority", "23003", "--area", area, "--channels",
+            "email", "--environment", "live", "--json"]).stdout)
+        assert estimate["deliveries"] == 2
+        args = [{"{NAME}": estimate["area_name"], "{COUNT}": "2"}.get(a, a) for a in extra]
+        result = runner.invoke(app, [
+            "campaign", "send", "--authority", "23003", "--area", area, "--text", "fr=Alerte",
+            "--text", "nl=Alarm", "--channels", "email", "--environment", "live", "--yes",
+            *args])
+    finally:
+        sink.stop()
+    assert result.exit_code == 1, result.output
+    assert f"error: {flag}:" in result.output
+    assert _campaigns(db) == 0
+
+
+def test_estimate_needs_no_text_and_names_denials(db, tmp_path):
+    ok = runner.invoke(app, ["campaign", "estimate", "--authority", "23003", "--municipality",
+                             "23003", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["recipients"]["sms"] == 2
+    denied = runner.invoke(app, ["campaign", "estimate", "--authority", "23027",
+                                 "--municipality", "23003", "--json"])
+    assert denied.exit_code == 1 and "outside_territory" in denied.output
+    assert "Traceback" not in denied.output

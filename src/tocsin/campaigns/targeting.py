@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -253,7 +253,8 @@ def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
 
 
 def estimate_campaign(engine: Engine, req: CampaignRequest,
-                      settings: Settings | None = None) -> dict[str, Any]:
+                      settings: Settings | None = None, *,
+                      texts_optional: bool = False) -> dict[str, Any]:
     """Recipients per channel and language, SMS segments and cost, before launch (F14, F17).
 
     Returns ``{"area_name", "area_names": {lang: name}, "area_km2",
@@ -266,12 +267,19 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     (``estimate_warnings``). Warnings never block a launch: an official language
     of the authority without a text (and how many recipients get which language
     instead), a text that reads as another language, a channel that reaches
-    nobody, a template deleted since. Raises ``CampaignInputError``, and
+    nobody, a template deleted since. ``texts_optional``: without texts, estimate
+    with a neutral one per official language. Raises ``CampaignInputError``, and
     ``access.Denied`` when ``req.actor`` may not prepare it (audited).
     """
     settings = settings or get_settings()
     price = Decimal(settings.sms_segment_price_eur)
     with audited_denials(engine, req.source), read_transaction(engine) as s:
+        if texts_optional and not req.texts:
+            # Reach does not depend on the words: estimate with a neutral text in each
+            # official language of the authority (``texts_optional``, the CLI's estimate).
+            authority = s.get(Authority, str(req.authority_id).strip())
+            if authority is not None:
+                req = replace(req, texts={lang: "Test." for lang in authority.language_list})
         checked = _check(s, req, settings)
         recipients = resolve_recipients(s, checked)
     return _estimate(checked, recipients, price)

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tocsin.authorities.access import Denied
-from tocsin.cli.common import EXIT_INPUT, EXIT_UNFINISHED, err, fail, open_engine, out, refused
+from tocsin.cli.common import EXIT_UNFINISHED, err, fail, open_engine, out, refused
 from tocsin.core.settings import get_settings
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns (alerts and other messages).")
@@ -69,6 +69,49 @@ def _parse_time(option: str, text: str) -> Any:
         raise fail(field, str(exc)) from None
 
 
+@campaign_app.command("estimate")
+def campaign_estimate(
+    authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
+    area: Path | None = typer.Option(None, "--area", help="GeoJSON Polygon/MultiPolygon file."),
+    municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
+    text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
+    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
+    kind: str = typer.Option("alert", "--kind",
+                             help="alert|warning|information|test|exercise|group"),
+    environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
+    as_json: bool = typer.Option(False, "--json", help="Print the estimate as JSON."),
+) -> None:
+    """Who a campaign would reach, per channel and language, and its warnings; sends
+    nothing. Texts are optional (a placeholder is estimated when none is given)."""
+    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, estimate_campaign
+
+    area_data: bytes | None = None
+    if area is not None:
+        try:
+            area_data = area.read_bytes()
+        except OSError as exc:
+            raise fail("area", f"cannot read {area}: {exc.strerror}") from None
+    texts = _parse_texts(text) or {}
+    req = CampaignRequest(authority_id=authority, texts=texts, channels=channels.split(","),
+                          area_geojson=area_data, municipality_nis=municipality, kind=kind,
+                          environment=environment, created_by="cli", source="cli")
+    engine = open_engine()
+    try:
+        estimate = estimate_campaign(engine, req, texts_optional=True)
+    except CampaignInputError as exc:
+        raise fail(exc.field, exc.reason) from None
+    except Denied as exc:
+        raise refused(exc) from None
+    total = sum(estimate["recipients"].values())
+    if as_json:
+        print(json.dumps({**estimate, "deliveries": total}, ensure_ascii=False, default=str))
+        return
+    _print_warnings(estimate["warnings"])
+    out.print(f"{estimate['area_name']}: {total} deliveries "
+              + " · ".join(f"{ch} {n}" for ch, n in estimate["recipients"].items()),
+              highlight=False, markup=False)
+
+
 @campaign_app.command("send")
 def campaign_send(
     authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
@@ -79,7 +122,12 @@ def campaign_send(
     kind: str = typer.Option("alert", "--kind",
                              help="alert|warning|information|test|exercise|group"),
     environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
-    yes: bool = typer.Option(False, "--yes", help="Do not ask to confirm a live campaign."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask to confirm a live campaign: "
+                             "then give --confirm-area and --confirm-count."),
+    confirm_area: str = typer.Option("", "--confirm-area", help="Live with --yes: the area "
+                                     "name, as the estimate gives it."),
+    confirm_count: str = typer.Option("", "--confirm-count", help="Live with --yes: the "
+                                      "number of deliveries, as the estimate gives it."),
     at: str = typer.Option("", "--at", help='Send later: "YYYY-MM-DD HH:MM", Europe/Brussels '
                                             "time (a running `tocsin worker` sends it)."),
     expires: str = typer.Option("", "--expires", help='CAP expires: "YYYY-MM-DD HH:MM", '
@@ -132,6 +180,8 @@ def campaign_send(
         cap={"category": category, "event": event, "urgency": urgency, "severity": severity,
              "certainty": certainty},
         content=overrides, fields=values, scheduled_for=scheduled_for, expires_at=expires_at,
+        confirmation_required=True, confirm_area_name=confirm_area or None,
+        confirm_recipients=confirm_count or None,
     )
     engine = open_engine(announce=True)
     shown = False
@@ -147,13 +197,18 @@ def campaign_send(
             raise refused(exc) from None
         _print_warnings(estimate["warnings"])
         shown = True
-        if not typer.confirm(f"Send a LIVE {kind} to the real population of {authority}?"):
-            raise typer.Exit(EXIT_INPUT)
+        total = sum(estimate["recipients"].values())
+        err.print(f"[bold red]LIVE {escape(kind)}[/]: {total} deliveries in "
+                  f"{escape(str(estimate['area_name']))}; real people will receive it.")
+        req.confirm_area_name = typer.prompt("To confirm, type the area name")
+        req.confirm_recipients = typer.prompt("and the number of deliveries")
     try:
         run = _run(engine, "launch", req, None, receipt_timeout, send_timeout,
                    f" ({environment})", show_warnings=not shown)
     except CampaignInputError as exc:
-        raise fail(exc.field, exc.reason) from None
+        flag = {"confirm_area_name": "--confirm-area",
+                "confirm_recipients": "--confirm-count"}.get(exc.field, exc.field)
+        raise fail(flag, exc.reason) from None
     except Denied as exc:
         raise refused(exc) from None
     if run.scheduled and scheduled_for is not None:
