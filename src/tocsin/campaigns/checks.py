@@ -10,7 +10,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
@@ -19,7 +18,7 @@ from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.core.db import utcnow
 from tocsin.core.settings import Settings
-from tocsin.geo.areas import AreaError, clip_to_territory, parse_area_geojson
+from tocsin.geo.areas import AreaError, area_names, clip_with_warning, parse_area_geojson
 from tocsin.geo.areas import municipality_area as _municipality_area
 from tocsin.messages.content import (
     FIELD_MAX,
@@ -103,7 +102,7 @@ class _Checked:
     area_names: dict[str, str] = field(default_factory=dict)
     expires_at: dt.datetime | None = None
     template_id: str | None = None
-    warnings: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _input_error(exc: ContentError) -> CampaignInputError:
@@ -182,9 +181,11 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
 
 def _check_area(session: Session, req: CampaignRequest, authority: Authority,
                 optional: bool = False
-                ) -> tuple[BaseGeometry, dict[str, str], str | None] | None:
+                ) -> tuple[BaseGeometry, dict[str, str], str | None,
+                           dict[str, Any] | None] | None:
     """The requested area clipped to the territory, its name per language
-    (``_area_names``) and NIS code (a municipality).
+    (``_area_names``), NIS code (a municipality) and the warning that it was cut
+    at the territory's border (``tocsin.geo.areas.cut_warning``, or ``None``).
 
     ``optional``: no area at all is allowed (returns ``None``), for an update.
     """
@@ -201,10 +202,10 @@ def _check_area(session: Session, req: CampaignRequest, authority: Authority,
         else:
             area = parse_area_geojson(req.area_geojson)  # type: ignore[arg-type]
             nis = None
-        area = clip_to_territory(area, authority, field="municipality" if nis else "area")
+        area, cut = clip_with_warning(area, authority, field="municipality" if nis else "area")
     except AreaError as exc:
         raise CampaignInputError(exc.field, exc.reason) from None
-    return area, _area_names(session, area, nis, authority), nis
+    return area, _area_names(session, area, nis, authority), nis, cut
 
 
 def _complete(authority: Authority, req: CampaignRequest, kind: str, texts: dict[str, str],
@@ -319,12 +320,14 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     when, expires = _check_times(req, now, req.kind)
     located = _check_area(session, req, authority)
     assert located is not None
-    area, names, nis = located
+    area, names, nis, cut = located
     name = _first_name(names, authority)
     base, content, sms_fields = _complete(authority, req, req.kind, texts, names, when,
                                           settings)
     checked = _Checked(authority, area, name, nis, base, channels, content, req.kind,
                        sms_fields, {lang: names[lang] for lang in base}, expires)
+    if cut is not None:
+        checked.warnings.append(cut)
     _check_sms(checked, settings)
     if req.template_id:
         checked.template_id = _template(session, req.template_id, authority.id)
@@ -382,31 +385,7 @@ def _check_cap_params(cap: dict[str, str]) -> None:
 
 def _area_names(session: Session, area: BaseGeometry, nis: str | None,
                 authority: Authority) -> dict[str, str]:
-    """The area's name in every language (``rules.LANGUAGES``).
-
-    A whole municipality (``nis``): its name in that language. A drawn area of a
-    municipality: ``<its name> (zone)``; of a bigger authority: the
-    municipalities it covers, named in that language (at most three, ``+N``
-    more), or the authority's name when it covers none.
-    """
-    from tocsin.geo.areas import territory_of
-
-    if nis is not None:
-        m = session.get(Authority, nis)
-        if m is not None:
-            return {lang: m.name(lang) for lang in rules.LANGUAGES}
-    if authority.kind == "municipality":
-        return {lang: f"{authority.name(lang)} (zone)" for lang in rules.LANGUAGES}
-    minx, miny, maxx, maxy = area.bounds
-    covered = [m for m in session.scalars(sa.select(Authority).where(
-        Authority.kind == "municipality", Authority.min_lon <= maxx,
-        Authority.max_lon >= minx, Authority.min_lat <= maxy, Authority.max_lat >= miny))
-        if territory_of(m).intersects(area)]
-    out: dict[str, str] = {}
-    for lang in rules.LANGUAGES:
-        names = sorted(m.name(lang) for m in covered)
-        out[lang] = (", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
-                     if names else authority.name(lang))
-    return out
-
-
+    """The area's name in every language (``rules.LANGUAGES``), as people say it:
+    the country, a province, "3 communes de Hal-Vilvorde", a municipality
+    (``tocsin.geo.areas.area_names``). Never "(zone)": it is read in public texts."""
+    return area_names(session, area, nis, authority)

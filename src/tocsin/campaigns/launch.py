@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -103,6 +104,17 @@ def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeo
     return len(rows)
 
 
+@dataclass(frozen=True)
+class Launched:
+    """A campaign accepted: ``campaign_id`` and the ``warnings`` its checks gave
+    (``[{"field", "message", …}]``, as in the estimate: the area cut at the
+    territory's border, ``code`` ``area_cut``; a template deleted since), for the
+    operator to read. Warnings never block a launch."""
+
+    campaign_id: str
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
 def launch_campaign(engine: Engine, req: CampaignRequest,
                     settings: Settings | None = None, *, draft_id: str | None = None) -> str:
     """Check ``req``, then write the campaign, its deliveries and its CAP in one transaction.
@@ -111,10 +123,20 @@ def launch_campaign(engine: Engine, req: CampaignRequest,
     ``req.scheduled_for`` the campaign is written ``scheduled`` instead: no
     deliveries and no CAP until ``fan_out_scheduled`` runs when it is due.
     ``draft_id`` (or ``req.draft_id``): the draft this launch replaces is deleted
-    in the same transaction. Returns the campaign id. Raises
+    in the same transaction. Returns the campaign id
+    (:func:`launch_with_warnings` also returns the warnings). Raises
     ``CampaignInputError`` (nothing written). Deliveries are then sent by any
     running worker.
     """
+    return launch_with_warnings(engine, req, settings, draft_id=draft_id).campaign_id
+
+
+def launch_with_warnings(engine: Engine, req: CampaignRequest,
+                         settings: Settings | None = None, *,
+                         draft_id: str | None = None) -> Launched:
+    """:func:`launch_campaign`, returning the campaign id and the checks' warnings
+    (:class:`Launched`) so that the CLI can tell what the estimate would have said
+    (e.g. the part of the area cut at the border). Raises ``CampaignInputError``."""
     settings = settings or get_settings()
     draft_id = draft_id or req.draft_id
     if draft_id and req.draft_id != draft_id:
@@ -152,8 +174,10 @@ def launch_campaign(engine: Engine, req: CampaignRequest,
                              **({"scheduled_for": iso_utc(campaign.scheduled_for)}
                                 if scheduled else {}),
                              **({"template_id": req.template_id} if req.template_id else {}),
-                             **({"draft_id": draft_id} if draft_id else {})})
-        return campaign.id
+                             **({"draft_id": draft_id} if draft_id else {}),
+                             **({"warnings": [w["message"] for w in checked.warnings]}
+                                if checked.warnings else {})})
+        return Launched(campaign.id, list(checked.warnings))
 
 
 def _with(req: CampaignRequest, **changes: Any) -> CampaignRequest:

@@ -24,11 +24,14 @@ from tocsin.campaigns.followups import (
     cancel_campaign,
     default_all_clear_texts,
     update_campaign,
+    update_with_warnings,
 )
 from tocsin.campaigns.launch import (
+    Launched,
     due_scheduled,
     fan_out_scheduled,
     launch_campaign,
+    launch_with_warnings,
 )
 from tocsin.campaigns.reports import (
     RECEIPT_GRACE_SECONDS,
@@ -47,6 +50,7 @@ __all__ = [
     "CampaignInputError",
     "CampaignNotFound",
     "CampaignRequest",
+    "Launched",
     "MAX_SCHEDULE_AHEAD",
     "RECEIPT_GRACE_SECONDS",
     "Recipient",
@@ -58,9 +62,11 @@ __all__ = [
     "estimate_campaign",
     "fan_out_scheduled",
     "launch_campaign",
+    "launch_with_warnings",
     "list_campaigns",
     "message_label",
     "pending_counts",
     "resolve_recipients",
     "update_campaign",
+    "update_with_warnings",
 ]

@@ -110,7 +110,11 @@ def campaign_send(
     Exit 0: every channel finished; 1: input error (nothing written); 3: some
     channel could not finish (its deliveries stay queued for a running worker).
     """
-    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, launch_campaign
+    from tocsin.campaigns.services import (
+        CampaignInputError,
+        CampaignRequest,
+        launch_with_warnings,
+    )
 
     texts = _parse_texts(text)
     overrides, values = _parse_content(content), _parse_fields(fields)
@@ -136,18 +140,27 @@ def campaign_send(
         if not typer.confirm(f"Send a LIVE {kind} to the real population of {authority}?"):
             raise typer.Exit(EXIT_INPUT)
     try:
-        campaign_id = launch_campaign(engine, req)
+        launched = launch_with_warnings(engine, req)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
+    campaign_id = launched.campaign_id
     if scheduled_for is not None:
         err.print(f"campaign {campaign_id} scheduled for {at} Europe/Brussels "
                   f"({environment}); a running `tocsin worker` sends it then")
+        _print_warnings(launched.warnings)
         if as_json:
             print(json.dumps({"campaign_id": campaign_id, "status": "scheduled",
-                              "scheduled_for": scheduled_for.isoformat()}))
+                              "scheduled_for": scheduled_for.isoformat(),
+                              "warnings": launched.warnings}, ensure_ascii=False))
         return
     _send_follow_up(engine, campaign_id, receipt_timeout, send_timeout, as_json,
-                    f" ({environment})")
+                    f" ({environment})", launched.warnings)
+
+
+def _print_warnings(warnings: list[dict[str, Any]]) -> None:
+    """Each warning of the launch checks on its own stderr line (the estimate's words)."""
+    for w in warnings:
+        err.print(f"[yellow]warning:[/] {w['message']}", markup=True, highlight=False)
 
 
 def _follow_up_request(authority: str, text: list[str], channels: str, kind: str,
@@ -173,30 +186,39 @@ def _follow_up_request(authority: str, text: list[str], channels: str, kind: str
     )
 
 
-def _run_follow_up(service: Callable[..., str], campaign_id: str, req: Any,
+def _run_follow_up(service: Callable[..., Any], campaign_id: str, req: Any,
                    receipt_timeout: float, send_timeout: float, as_json: bool) -> None:
-    """Write an update or all-clear with ``service`` (nothing on an input error), then send it."""
+    """Write an update or all-clear with ``service`` (nothing on an input error), then send
+    it. ``service`` returns the new campaign id, or a ``Launched`` (id and warnings)."""
     from tocsin.campaigns.services import CampaignInputError
 
     engine = ensure_schema()
     try:
-        new_id = service(engine, campaign_id, req)
+        result = service(engine, campaign_id, req)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
-    _send_follow_up(engine, new_id, receipt_timeout, send_timeout, as_json)
+    new_id, warnings = ((result, []) if isinstance(result, str)
+                        else (result.campaign_id, result.warnings))
+    _send_follow_up(engine, new_id, receipt_timeout, send_timeout, as_json,
+                    warnings=warnings)
 
 
 def _send_follow_up(engine: Any, campaign_id: str, receipt_timeout: float,
-                    send_timeout: float, as_json: bool, note: str = "") -> None:
+                    send_timeout: float, as_json: bool, note: str = "",
+                    warnings: list[dict[str, Any]] | None = None) -> None:
     """Send an accepted campaign here until done, print its report; exit 3 if a channel
-    could not send (its deliveries stay queued for a running worker)."""
+    could not send (its deliveries stay queued for a running worker). ``warnings``
+    (the launch checks', e.g. the area cut at the border) are printed on stderr at
+    once and repeated in the JSON report (``"warnings"``)."""
     from tocsin.campaigns.services import campaign_report
 
     err.print(f"campaign {campaign_id} accepted{note}")
+    _print_warnings(warnings or [])
     unfinished = asyncio.run(_send_until_done(engine, campaign_id, receipt_timeout,
                                               send_timeout))
     report = campaign_report(engine, campaign_id)
     report["unfinished_channels"] = unfinished
+    report["warnings"] = list(warnings or [])
     if as_json:
         print(json.dumps(report, ensure_ascii=False))
     else:
@@ -232,11 +254,12 @@ def campaign_update(
     as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
 ) -> None:
     """Send an update (CAP Update) to the original recipients and everyone in the new area."""
-    from tocsin.campaigns.services import update_campaign
+    from tocsin.campaigns.services import update_with_warnings
 
     req = _follow_up_request(authority, text, channels, kind, area, municipality, content,
                              fields, expires, category, event, urgency, severity, certainty)
-    _run_follow_up(update_campaign, campaign_id, req, receipt_timeout, send_timeout, as_json)
+    _run_follow_up(update_with_warnings, campaign_id, req, receipt_timeout, send_timeout,
+                   as_json)
 
 
 @campaign_app.command("all-clear")
@@ -329,5 +352,7 @@ def _print_report(report: dict[str, Any]) -> None:
         out.print(f"  {ch}: {c['recipients']} recipients {c['by_status']} "
                   f"languages {c['by_language']} {cost} "
                   f"{c['throughput_per_s']}/s", highlight=False)
+    for w in report.get("warnings") or []:
+        out.print(f"  warning: {w['message']}", highlight=False, markup=False)
 
 
