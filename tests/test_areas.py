@@ -262,3 +262,174 @@ def test_cli_campaign_send_with_a_deeply_nested_area(engine, tmp_path, monkeypat
                                       str(deep), "--text", "fr=Alerte", "--channels", "cap"])
     assert result.exit_code == 1 and "nested too deeply" in result.output
     assert "Traceback" not in result.output
+
+
+# --- issue 7.4: a MultiPolygon whose parts overlap is their union -------------------------
+
+def test_overlapping_multipolygon_parts_are_merged():
+    shifted = [[x + 0.01, y] for x, y in SQUARE]  # overlaps SQUARE by half
+    area = parse_area_geojson({"type": "MultiPolygon", "coordinates": [[SQUARE], [shifted]]})
+    assert isinstance(area, Polygon) and area.is_valid
+    assert area.bounds == pytest.approx((4.30, 50.80, 4.33, 50.82))
+    # A part inside another, and a part touching along an edge: still one area.
+    inner = [[4.305, 50.805], [4.31, 50.805], [4.31, 50.81], [4.305, 50.81], [4.305, 50.805]]
+    beside = [[x + 0.02, y] for x, y in SQUARE]
+    area = parse_area_geojson(_feature({"type": "MultiPolygon",
+                                        "coordinates": [[SQUARE], [inner], [beside]]}))
+    assert area.is_valid and area.bounds == pytest.approx((4.30, 50.80, 4.34, 50.82))
+    assert area_km2(area) == pytest.approx(area_km2(box(4.30, 50.80, 4.34, 50.82)), rel=1e-6)
+
+
+def test_a_multipolygon_part_that_crosses_itself_is_still_refused():
+    bowtie = [[4.0, 50.0], [5.0, 51.0], [5.0, 50.0], [4.0, 51.0], [4.0, 50.0]]
+    with pytest.raises(AreaError) as err:
+        parse_area_geojson({"type": "MultiPolygon", "coordinates": [[SQUARE], [bowtie]]})
+    assert err.value.field == "area"
+    assert err.value.reason == ("polygon 2 is not a valid polygon: the outline crosses itself "
+                                "at lon 4.500000, lat 50.500000")
+
+
+# --- issue 7.3: one message for an area cut at the territory's border ---------------------
+
+def test_cut_warning_says_km2_and_share():
+    from tocsin.geo.areas import cut_warning
+
+    w = cut_warning(12.5, 10.0, "Beersel")
+    assert w == {"code": "area_cut", "field": "area", "km2": 2.5, "share": 0.2,
+                 "message": "The area was cut at the border of Beersel: 2.5 km² (20% of the "
+                            "area) lies outside and will not be alerted."}
+    assert cut_warning(10.0, 10.0, "Beersel") is None
+    assert cut_warning(10.0, 9.95, "Beersel") is None  # 0.5 %: a border drawn a bit off
+    big = cut_warning(3000.0, 2998.0, "Belgium")  # 0.07 % but 2 km²: a village is left out
+    assert big is not None and "2.0 km² (less than 1% of the area)" in big["message"]
+    assert cut_warning(0.0, 0.0, "Beersel") is None
+
+
+def test_clip_with_warning_names_the_country_for_the_federal_authority(engine):
+    from tocsin.geo.areas import clip_with_warning
+
+    with transaction(engine) as session:
+        be = session.get(Authority, "BE")
+        # From Bouillon into France: the French part is never targeted (SPEC F3).
+        across = box(5.0, 49.70, 5.1, 49.85)
+        clipped, cut = clip_with_warning(across, be)
+        assert area_km2(clipped) < area_km2(across)
+        assert cut is not None and cut["message"].startswith(
+            "The area was cut at the border of Belgium: ")
+        assert 0 < cut["share"] < 1
+        assert clip_with_warning(box(4.30, 50.80, 4.31, 50.81), be)[1] is None
+
+
+# --- issue 7.10: areas named as people do ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def places():
+    """Real Belgian places (the shipped reference data) as the pure naming rule sees them."""
+    from tocsin.geo import naming
+    from tocsin.geo.reference import arrondissements, reference_authorities
+
+    refs, _ = reference_authorities()
+    km2 = {r.id: area_km2(r.territory) for r in refs}
+    by_id = {r.id: r for r in refs}
+    provinces = {r.id: naming.province_place(r.id, r.name_fr, r.name_nl, km2[r.id])
+                 for r in refs if r.kind == "province"}
+    arrs = arrondissements()
+
+    def piece(nis: str, share: float = 1.0):
+        r = by_id[nis]
+        muni = naming.municipality_place(nis, r.name_fr, r.name_nl, r.name_de, r.languages,
+                                         km2[nis])
+        return naming.Piece(muni, km2[nis] * share, provinces[str(r.parent_id)], arrs[nis])
+
+    municipalities = [r.id for r in refs if r.kind == "municipality"]
+    country = naming.Place("BE", naming.COUNTRY_NAMES, km2=km2["BE"])
+    return piece, municipalities, by_id, len(provinces), country
+
+
+def test_area_names_the_country_a_province_or_a_municipality(places):
+    from tocsin.geo.naming import area_names
+
+    piece, municipalities, by_id, count, country = places
+
+    def name(pieces):
+        return area_names(pieces, province_count=count, country=country)
+
+    everything = [piece(n) for n in municipalities]
+    assert name(everything) == {
+        "fr": "Belgique", "nl": "België", "de": "Belgien", "en": "Belgium"}
+    # Nearly all of it (a strip along the border left out) is still the country.
+    nearly = [piece(n, 0.97) for n in municipalities]
+    assert name(nearly)["nl"] == "België"
+    # Without the country's surface (or one province left out) it is never the country.
+    assert area_names(everything, province_count=count)["en"] == \
+        "581 municipalities in 11 provinces"
+    no_wb = [piece(n) for n in municipalities if by_id[n].parent_id != "20002"]
+    assert name(no_wb)["en"] == "554 municipalities in 10 provinces"
+    namur = [piece(n) for n in municipalities if by_id[n].parent_id == "90000"]
+    assert name(namur) == {
+        "fr": "Province de Namur", "nl": "Provincie Namen", "de": "Provinz Namur",
+        "en": "Province of Namur"}
+    liege = [piece(n) for n in municipalities if by_id[n].parent_id == "60000"]
+    assert name(liege)["de"] == "Provinz Lüttich"
+    brussels = [piece(n) for n in municipalities if by_id[n].parent_id == "04000"]
+    assert name(brussels)["en"] == "Brussels-Capital Region"
+    # One municipality, whole or a drawn part of it: its name, never "(zone)".
+    assert name([piece("23003")])["fr"] == "Beersel"
+    assert name([piece("23003", 0.01)]) == dict.fromkeys(("fr", "nl", "de", "en"), "Beersel")
+    assert name([piece("62063", 0.2)]) == {
+        "fr": "Liège", "nl": "Luik", "de": "Lüttich", "en": "Liège"}
+    assert name([piece("11002", 0.2)])["en"] == "Antwerp"
+    assert name([piece("63001")])["de"] == "Amel"
+    assert name([]) == {}
+
+
+def test_area_names_several_municipalities(places):
+    from tocsin.geo.naming import area_names
+
+    piece, municipalities, by_id, count, country = places
+
+    def name(pieces):
+        return area_names(pieces, province_count=count, country=country)
+
+    # Beersel, Dilbeek and Halle: all in the arrondissement of Halle-Vilvoorde.
+    three = [piece("23003", 0.5), piece("23016", 0.3), piece("23027", 0.4)]
+    assert name(three) == {
+        "fr": "3 communes de Hal-Vilvorde", "nl": "3 gemeenten in Halle-Vilvoorde",
+        "de": "3 Gemeinden in Halle-Vilvoorde", "en": "3 municipalities in Halle-Vilvoorde"}
+    # An arrondissement named after its chief town says "arrondissement".
+    mechelen = [piece(n) for n in ("12025", "12007", "12009")]
+    assert name(mechelen) == {
+        "fr": "3 communes de l'arrondissement de Malines",
+        "nl": "3 gemeenten in het arrondissement Mechelen",
+        "de": "3 Gemeinden im Bezirk Mechelen",
+        "en": "3 municipalities in the arrondissement of Mechelen"}
+    # Two arrondissements of one province: the province.
+    namur = [piece("92094", 0.3), piece("91034", 0.3), piece("93014", 0.5)]
+    assert name(namur)["fr"] == "3 communes de la province de Namur"
+    assert name(namur)["nl"] == "3 gemeenten in de provincie Namen"
+    # Brussels municipalities: the region (their arrondissement is the region itself).
+    ixl = [piece("21009", 0.5), piece("21004", 0.1), piece("21015", 0.5)]
+    assert name(ixl)["nl"] == "3 gemeenten in het Brussels Hoofdstedelijk Gewest"
+    # Across provinces: how many.
+    across = [piece("23003"), piece("21016"), piece("25031", 0.5)]
+    assert name(across)["en"] == "3 municipalities in 3 provinces"
+    # Two: both names, in each language.
+    assert name([piece("23003", 0.5), piece("23016", 0.5)]) == {
+        "fr": "Beersel et Dilbeek", "nl": "Beersel en Dilbeek", "de": "Beersel und Dilbeek",
+        "en": "Beersel and Dilbeek"}
+    # A sliver over a border (a line drawn a few metres off) does not count.
+    assert name([piece("23003", 0.3), piece("23016", 0.0005)])["fr"] == "Beersel"
+
+
+def test_area_names_from_the_database(engine):
+    """The collector (geo.areas.area_names) feeds the rule real surfaces."""
+    from tocsin.geo.areas import area_names
+
+    with transaction(engine) as session:
+        be = session.get(Authority, "BE")
+        assert area_names(session, territory_of(be), None, be)["fr"] == "Belgique"
+        halle = session.get(Authority, "23027")
+        spot = territory_of(halle).representative_point().buffer(0.002)
+        assert area_names(session, spot, None, halle)["nl"] == "Halle"
+        assert area_names(session, territory_of(session.get(Authority, "20001")), None,
+                          be)["de"] == "Provinz Flämisch-Brabant"

@@ -260,8 +260,28 @@ def test_draft_area_clipped_to_the_territory(engine: Engine) -> None:
         beersel = territory_of(s.get(Authority, "23003"))  # type: ignore[arg-type]
     area = shape(draft["area"])
     assert area.difference(beersel).area < 1e-12
-    assert any(w["element"] == "area" and "clipped" in w["message"]
-               for w in draft["warnings"])
+    # The shared message (tocsin.geo.areas.cut_warning): what was cut, in km² and share.
+    cut = [w["message"] for w in draft["warnings"] if w["element"] == "area"]
+    assert len(cut) == 1 and cut[0].startswith("The area was cut at the border of Beersel: ")
+    assert "km² (" in cut[0] and "% of the area) lies outside" in cut[0]
+
+
+def test_draft_and_composer_say_the_same_cut(engine: Engine) -> None:
+    """Issue 7.3: the CAP import, the composer's estimate and the CLI share one message."""
+    from tocsin.campaigns.services import CampaignRequest, estimate_campaign
+    from tocsin.cap.validate import parse_polygon_text
+
+    doc = cap_xml(info_xml(areas=(area_xml("Ouest", polygons=(ACROSS_BORDER,)),)))
+    campaign_id = save_draft(engine, "23003", import_cap(doc, now=NOW), "beersel")
+    draft = get_draft(engine, campaign_id, "23003")
+    ring = parse_polygon_text(ACROSS_BORDER)
+    drawn = {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in ring]]}
+    est = estimate_campaign(engine, CampaignRequest(
+        authority_id="23003", area_geojson=drawn, channels=["cap"],
+        texts={"nl": "Blijf binnen"}))
+    [cut] = [w for w in est["warnings"] if w.get("code") == "area_cut"]
+    assert [w["message"] for w in draft["warnings"] if w["element"] == "area"] == \
+        [cut["message"]]
 
 
 def test_draft_from_nis_geocode(engine: Engine) -> None:

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 
 import pytest
+from shapely.geometry import mapping
 
 from tocsin.campaigns import rules
 from tocsin.messages.content import (
@@ -477,3 +478,50 @@ def test_parse_local_time_never_overflows(text):
                                          ("exercise", 1)])
 def test_default_expiry_by_kind(kind, hours):
     assert rules.default_expires(kind, WINTER) == WINTER + dt.timedelta(hours=hours)
+
+
+def test_a_national_area_is_named_after_the_country(engine):
+    """Issue 7.10: not "Aalter, Aarschot, Aartselaar +578" in {area_name} and the CAP areaDesc."""
+    from lxml import etree
+
+    from tocsin.authorities.models import Authority
+    from tocsin.campaigns.models import Campaign
+    from tocsin.campaigns.services import CampaignRequest, estimate_campaign, launch_campaign
+    from tocsin.core.db import transaction
+    from tocsin.geo.areas import territory_of
+
+    with transaction(engine) as s:
+        be = s.get(Authority, "BE")
+        assert be is not None
+        country = json.loads(json.dumps(mapping(territory_of(be))))
+    texts = {"fr": "Alerte {area_name}", "nl": "Alarm {area_name}", "de": "Warnung {area_name}",
+             "en": "Alert {area_name}"}
+    req = CampaignRequest(authority_id="BE", area_geojson=country, channels=["cap"],
+                          texts=texts)
+    est = estimate_campaign(engine, req)
+    assert est["area_names"] == {"fr": "Belgique", "nl": "België", "de": "Belgien",
+                                 "en": "Belgium"}
+    assert {lang: e["sms"] for lang, e in est["content"].items()} == {
+        "fr": "Alerte Belgique", "nl": "Alarm België", "de": "Warnung Belgien",
+        "en": "Alert Belgium"}
+    campaign_id = launch_campaign(engine, req)
+    with transaction(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        assert c is not None and c.area_name == "Belgique"
+        doc = etree.fromstring(c.cap_xml.encode())
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    assert {e.text for e in doc.iterfind("cap:info/cap:area/cap:areaDesc", ns)} == {"Belgique"}
+
+
+def test_a_drawn_area_of_a_municipality_has_no_zone_suffix(engine):
+    """Issue 7.11: "(zone)" never appears in a public text; the area is in Beersel."""
+    from shapely.geometry import box
+
+    from tocsin.campaigns.services import CampaignRequest, estimate_campaign
+
+    est = estimate_campaign(engine, CampaignRequest(
+        authority_id="23003", area_geojson=json.dumps(mapping(box(4.295, 50.7445, 4.311, 50.754))),
+        channels=["email", "cap"], texts={"nl": "Alarm {area_name}: blijf binnen."}))
+    assert est["area_name"] == "Beersel"
+    assert "(zone)" not in json.dumps(est["content"], ensure_ascii=False)
+    assert est["content"]["nl"]["sms"] == "Alarm Beersel: blijf binnen."

@@ -303,7 +303,8 @@ def test_all_clear_goes_to_the_original_recipients_only(db):
     c = _campaign(db, new)
     assert c.response_type == "AllClear" and c.msg_type == "Update"
     assert c.texts["fr"].startswith("Fin de l'alerte pour Beersel")
-    assert c.content["fr"]["email_subject"] == "FIN D'ALERTE – Beersel (zone)"
+    # Issue 7.11: no "(zone)" in public texts for a drawn area: it is in Beersel.
+    assert c.content["fr"]["email_subject"] == "FIN D'ALERTE – Beersel"
     doc = _cap(db, new)
     assert [e.text for e in doc.iterfind("cap:info/cap:responseType", NS)] == ["AllClear"] * 2
     assert doc.findtext("cap:info/cap:urgency", namespaces=NS) == "Past"
@@ -732,3 +733,61 @@ def test_cli_and_web_refuse_to_reopen_an_all_cleared_chain(engine, monkeypatch, 
             assert "this alert is over" in page
     with transaction(engine) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 2
+
+
+# ----------------------------------------------------------------------------- areas (issue 7)
+
+# Across Beersel's western border (into Dilbeek/Sint-Pieters-Leeuw): part of it is cut.
+ACROSS = box(4.25, 50.745, 4.29, 50.755)
+
+
+def test_launch_and_update_say_what_was_cut_at_the_border(db):
+    """Issue 7.3: the launch (CLI path) and an update with a new area say what was cut."""
+    from tocsin.campaigns.services import launch, update_with_warnings
+    from tocsin.geo.areas import area_km2
+
+    launched = launch(db, _req(ACROSS))
+    [cut] = [w for w in launched.warnings if w.get("code") == "area_cut"]
+    kept = area_km2(json_shape(_campaign(db, launched.campaign_id).area))
+    assert cut["km2"] == pytest.approx(area_km2(ACROSS) - kept, abs=0.01)
+    assert cut["share"] == pytest.approx(cut["km2"] / area_km2(ACROSS), abs=0.002)
+    assert cut["message"].startswith("The area was cut at the border of Beersel: ")
+    inside = launch(db, _req(AREA_A)).warnings  # inside: no cut to tell
+    assert [w for w in inside if w["code"] == "area_cut"] == []
+    updated = update_with_warnings(db, launched.campaign_id,
+                                   _req(ACROSS.union(AREA_B), kind="", environment=""))
+    assert [w["code"] for w in updated.warnings] == ["area_cut"]
+    # The drawn area is named after the municipality, never "(zone)" (issue 7.11).
+    c = _campaign(db, launched.campaign_id)
+    assert c.area_name == "Beersel"
+    assert "(zone)" not in json.dumps(c.content, ensure_ascii=False)
+
+
+def test_cli_send_says_what_was_cut_in_text_and_json(engine, monkeypatch, tmp_path):
+    from tocsin.cli import app
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
+    area = tmp_path / "a.geojson"
+    area.write_text(_area(ACROSS))
+    runner = CliRunner()
+    day = _next(7, 1)
+    common = ["campaign", "send", "--authority", "23003", "--area", str(area),
+              "--text", "fr=Alerte", "--channels", "cap", "--receipt-timeout", "0"]
+    result = runner.invoke(app, [*common, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    # Every warning of the launch (here also Dutch, Beersel's language, missing).
+    assert "area_cut" in [w["code"] for w in report["warnings"]]
+    assert "warning: area: The area was cut at the border of Beersel: " in result.stderr
+    result = runner.invoke(app, common)
+    assert result.exit_code == 0, result.output
+    assert "warning: The area was cut at the border of Beersel: " in result.stdout
+    result = runner.invoke(app, [*common, "--at", f"{day:%Y-%m-%d} 08:00", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "area_cut" in [w["code"] for w in json.loads(result.stdout)["warnings"]]
+
+
+def json_shape(text: str):
+    from shapely.geometry import shape
+
+    return shape(json.loads(text))

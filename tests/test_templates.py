@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from shapely.geometry import shape
 from sqlalchemy.engine import Engine
 
 from tocsin.authorities import services as authorities
@@ -406,3 +407,18 @@ def test_a_template_that_could_not_be_launched_is_refused_when_saved(engine: Eng
     assert err.field == "content.fr.email_subject" and "one line" in err.reason
     err = _error(engine, texts={"fr": "Alerte \u0085 zone"})
     assert err.field == "texts.fr" and "U+0085" in err.reason
+
+
+def test_saving_a_drawn_area_across_the_border_says_what_was_cut(engine: Engine) -> None:
+    """Issue 7.3 elsewhere: a template's drawn area is cut when saved; say so then."""
+    inside = _create(engine, name="Inside", area_geojson=SQUARE_IN_WAVRE)
+    assert inside.warnings == []
+    minx, miny, maxx, maxy = shape(SQUARE_IN_WAVRE).bounds
+    across = {"type": "Polygon", "coordinates": [[[minx, miny], [minx + 0.3, miny],
+                                                  [minx + 0.3, maxy], [minx, maxy],
+                                                  [minx, miny]]]}
+    t = _create(engine, name="Across", area_geojson=across)
+    assert [w["code"] for w in t.warnings] == ["area_cut"]
+    assert t.warnings[0]["message"].startswith("The area was cut at the border of Wavre: ")
+    assert t.to_json()["warnings"] == t.warnings  # what the composer's "Save" shows
+    assert tpl.get_template(engine, t.id, WAVRE).warnings == []  # said once, when saved

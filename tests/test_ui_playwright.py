@@ -727,3 +727,42 @@ def test_launch_dialog_repeats_every_warning(page, monkeypatch) -> None:  # type
     page.screenshot(path=str(SCREENSHOTS / "44-confirm-every-warning.png"))
     dialog.get_by_role("button", name="Back to editing").click()
     assert not dialog.is_visible()
+
+
+    dialog.get_by_role("button", name="Cancel").click()
+
+
+def test_a_drawing_across_the_border_shows_the_area_used_and_the_cut(page) -> None:  # type: ignore[no-untyped-def]
+    """Issue 7.3: the map draws the area really used; the cut is said beside it and on the
+    launch confirmation."""
+    _login(page, "simulation")
+    _open_composer(page)
+    page.locator(".leaflet-pm-icon-polygon").click()
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    # From inside Ottignies to well past the province's eastern border.
+    pts = [(0.60, 0.30), (0.98, 0.30), (0.98, 0.65), (0.60, 0.65), (0.60, 0.30)]
+    for fx, fy in pts:
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        page.wait_for_timeout(150)
+    _expect(page.locator("#area-label")).to_have_text("drawn area")
+    page.get_by_label("Text in French").fill("EXERCICE: restez à l'intérieur.")
+    page.get_by_label("Type of message").select_option("exercise")
+    cut = page.locator("#area-cut")
+    _expect(cut).to_be_visible()
+    _expect(cut).to_contain_text("The area was cut at the border of Brabant wallon:")
+    _expect(cut).to_contain_text("% of the area) lies outside and will not be alerted.")
+    _expect(page.locator("path.area-used")).to_have_count(1)
+    used = page.locator("path.area-used").bounding_box()
+    assert used is not None and used["x"] + used["width"] < box["x"] + 0.95 * box["width"]
+    page.screenshot(path=str(SCREENSHOTS / "06-composer-area-cut.png"), full_page=True)
+    page.get_by_role("button", name="Launch simulation…").click()
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    _expect(dialog.locator(".confirm-warnings")).to_contain_text(
+        "The area was cut at the border of Brabant wallon:")
+    dialog.locator("#confirm-cancel").click()
+    # Clearing the area removes the used area and the message.
+    page.get_by_role("button", name="Clear area").click()
+    _expect(page.locator("path.area-used")).to_have_count(0)
+    _expect(cut).to_be_hidden()

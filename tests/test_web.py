@@ -566,3 +566,29 @@ def test_links_use_the_request_base_url_unless_the_public_url_is_set(
             assert rep["channels"]["cap"]["url"].startswith(f"{expected}/simulation/cap/")
             feed = c.get("/simulation/cap/feed.atom").text
             assert f"{expected}/simulation/cap/{rep['cap_identifier']}.xml" in feed
+
+
+def test_estimate_draws_the_area_used_and_says_what_was_cut(client: TestClient) -> None:
+    """Issue 7.3: a drawing across the territory's border is cut; the estimate says how much
+    (the warning the launch confirmation repeats) and returns the area really used."""
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    body = {"texts": {"fr": "Alerte à {area_name}"}, "channels": ["cap"], "kind": "alert",
+            "area_geojson": _square(4.65, 50.70, 4.80, 50.75)}  # 2/3 east of the province
+    r = client.post("/api/campaigns/estimate", json=body, headers={"X-CSRF-Token": token})
+    assert r.status_code == 200, r.text
+    est = r.json()
+    [cut] = [w for w in est["warnings"] if w.get("code") == "area_cut"]
+    assert cut["field"] == "area" and cut["share"] == pytest.approx(2 / 3, abs=0.01)
+    assert cut["km2"] == pytest.approx(2 * est["area_km2"], rel=0.01)
+    assert cut["message"].startswith("The area was cut at the border of Brabant wallon: ")
+    assert "(67% of the area) lies outside" in cut["message"]
+    assert est["area"]["type"] == "Polygon"
+    lons = [p[0] for p in est["area"]["coordinates"][0]]
+    assert min(lons) == pytest.approx(4.65) and max(lons) == pytest.approx(4.70)
+    # Inside the territory: nothing cut, nothing said; the area is the drawing.
+    body["area_geojson"] = _square(4.52, 50.70, 4.55, 50.75)
+    est = client.post("/api/campaigns/estimate", json=body,
+                      headers={"X-CSRF-Token": token}).json()
+    assert not [w for w in est["warnings"] if w.get("code") == "area_cut"]
+    assert est["area_name"] == "Wavre" and est["content"]["fr"]["sms"] == "Alerte à Wavre"

@@ -10,7 +10,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
@@ -26,7 +25,14 @@ from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.core.db import utcnow
 from tocsin.core.settings import Settings
-from tocsin.geo.areas import AreaError, clip_to_territory, parse_area_geojson
+from tocsin.geo.areas import (
+    AreaError,
+    area_km2,
+    area_names,
+    clip_to_territory,
+    cut_warning,
+    parse_area_geojson,
+)
 from tocsin.geo.areas import municipality_area as _municipality_area
 from tocsin.messages.content import (
     FIELD_MAX,
@@ -123,7 +129,7 @@ class _Checked:
     area_names: dict[str, str] = field(default_factory=dict)
     expires_at: dt.datetime | None = None
     template_id: str | None = None
-    warnings: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     actor: Actor | None = None
 
 
@@ -203,11 +209,13 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
 
 def _check_area(session: Session, req: CampaignRequest, authority: Authority,
                 optional: bool = False, actor: Actor | None = None
-                ) -> tuple[BaseGeometry, dict[str, str], str | None] | None:
+                ) -> tuple[BaseGeometry, dict[str, str], str | None,
+                           dict[str, Any] | None] | None:
     """The requested area clipped to what the campaign's authority may target (its
     territory, its cooperation's and its partners' in force; Belgium for the federal
     authority, ``access.targetable_territory``), its name per language
-    (``_area_names``) and NIS code (a municipality).
+    (``_area_names``), NIS code (a municipality) and the warning that it was cut
+    at that border (``tocsin.geo.areas.cut_warning``, or ``None``).
 
     ``optional``: no area at all is allowed (returns ``None``), for an update.
     Raises ``Denied`` (rule ``outside_territory``, field ``area`` or
@@ -229,26 +237,31 @@ def _check_area(session: Session, req: CampaignRequest, authority: Authority,
     except AreaError as exc:
         raise CampaignInputError(exc.field, exc.reason) from None
     field_name = "municipality" if nis else "area"
+    territory, label = _territory(session, authority)
     try:
-        area = clip_to_territory(area, _territory(session, authority), authority.name(
-            authority.language_list[0]), field=field_name)
+        clipped = clip_to_territory(area, territory, label, field=field_name)
     except AreaError as exc:
         who = actor or acting_actor(session, req, authority)
         raise Denied(who, Action.CAMPAIGN_PREPARE, Decision(False, "outside_territory",
                                                             exc.reason),
                      authority.id, field=field_name) from None
-    return area, _area_names(session, area, nis, authority), nis
+    cut = cut_warning(area_km2(area), area_km2(clipped), label)
+    return clipped, _area_names(session, clipped, nis, authority), nis, cut
 
 
-def _territory(session: Session, authority: Authority) -> BaseGeometry:
-    """What campaigns of ``authority`` may target (Belgium for the federal authority)."""
-    from tocsin.geo.areas import territory_of
+def _territory(session: Session, authority: Authority) -> tuple[BaseGeometry, str]:
+    """What campaigns of ``authority`` may target (Belgium for the federal authority),
+    and its name for the operator ("Beersel", "Halle and its partners", "Belgium")."""
+    from tocsin.geo.areas import territory_label, territory_of
 
     territory = targetable_territory(session, authority.id)
-    if territory is not None:
-        return territory
-    be = session.get(Authority, "BE")
-    return territory_of(be if be is not None else authority)
+    label = territory_label(authority)
+    if territory is None:
+        be = session.get(Authority, "BE")
+        return territory_of(be if be is not None else authority), label
+    if not territory.equals(territory_of(authority)):
+        label = f"{label} and the municipalities it may target (partners, cooperation)"
+    return territory, label
 
 
 def acting_actor(session: Session, req: CampaignRequest, authority: Authority) -> Actor:
@@ -408,13 +421,15 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     when, expires = _check_times(req, now, req.kind)
     located = _check_area(session, req, authority, actor=actor)
     assert located is not None
-    area, names, nis = located
+    area, names, nis, cut = located
     name = _first_name(names, authority)
     base, content, sms_fields = _complete(authority, req, req.kind, texts, names, when,
                                           settings)
     checked = _Checked(authority, area, name, nis, base, channels, content, req.kind,
                        sms_fields, {lang: names[lang] for lang in base}, expires)
     checked.actor = actor
+    if cut is not None:
+        checked.warnings.append(cut)
     _check_sms(checked, settings)
     if req.template_id:
         checked.template_id = _template(session, req.template_id, authority.id)
@@ -476,31 +491,7 @@ def _check_cap_params(cap: dict[str, str]) -> None:
 
 def _area_names(session: Session, area: BaseGeometry, nis: str | None,
                 authority: Authority) -> dict[str, str]:
-    """The area's name in every language (``rules.LANGUAGES``).
-
-    A whole municipality (``nis``): its name in that language. A drawn area of a
-    municipality: ``<its name> (zone)``; of a bigger authority: the
-    municipalities it covers, named in that language (at most three, ``+N``
-    more), or the authority's name when it covers none.
-    """
-    from tocsin.geo.areas import territory_of
-
-    if nis is not None:
-        m = session.get(Authority, nis)
-        if m is not None:
-            return {lang: m.name(lang) for lang in rules.LANGUAGES}
-    if authority.kind == "municipality":
-        return {lang: f"{authority.name(lang)} (zone)" for lang in rules.LANGUAGES}
-    minx, miny, maxx, maxy = area.bounds
-    covered = [m for m in session.scalars(sa.select(Authority).where(
-        Authority.kind == "municipality", Authority.min_lon <= maxx,
-        Authority.max_lon >= minx, Authority.min_lat <= maxy, Authority.max_lat >= miny))
-        if territory_of(m).intersects(area)]
-    out: dict[str, str] = {}
-    for lang in rules.LANGUAGES:
-        names = sorted(m.name(lang) for m in covered)
-        out[lang] = (", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
-                     if names else authority.name(lang))
-    return out
-
-
+    """The area's name in every language (``rules.LANGUAGES``), as people say it:
+    the country, a province, "3 communes de Hal-Vilvorde", a municipality
+    (``tocsin.geo.areas.area_names``). Never "(zone)": it is read in public texts."""
+    return area_names(session, area, nis, authority)

@@ -26,18 +26,16 @@ from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.services import CampaignInputError
 from tocsin.cap.importer import ImportedAlert, blocking_field, shorten_sms
-from tocsin.cap.validate import COUNTRIES, Issue, utc_problem
+from tocsin.cap.validate import Issue, utc_problem
 from tocsin.core.db import iso_utc, transaction, utcnow
 from tocsin.core.settings import Settings, get_settings
-from tocsin.geo.areas import AreaError, area_km2, clip_to_territory, territory_of
+from tocsin.geo.areas import AreaError, clip_with_warning, territory_label, territory_of
 from tocsin.geo.reference import polygonal
 from tocsin.messages.sms import analyse
 
 DRAFT = "draft"
 #: Channels a draft proposes; the operator chooses before launch.
 DRAFT_CHANNELS = ("sms", "email", "cap")
-#: Share of the imported area (by surface) lost to clipping above which a warning is given.
-CLIP_WARNING_SHARE = 0.01
 
 
 def _area(session: sa.orm.Session, imported: ImportedAlert,
@@ -60,14 +58,6 @@ def _area(session: sa.orm.Session, imported: ImportedAlert,
     return polygonal(shapely.union_all(parts)), only_nis
 
 
-def authority_label(authority: Authority) -> str:
-    """The authority's name for an English-speaking operator: "Belgium" for the federal
-    authority, otherwise its name in its first official language ("Beersel", "Liège")."""
-    if authority.kind == "federal":
-        return COUNTRIES.get(authority.id, authority.name(authority.language_list[0]))
-    return authority.name(authority.language_list[0] if authority.language_list else "fr")
-
-
 def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, created_by: str,
                *, source: str = "cli", settings: Settings | None = None) -> str:
     """Store an imported CAP alert as a draft campaign of ``authority_id``; return its id.
@@ -78,7 +68,8 @@ def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, creat
     (``campaign.draft``), in one transaction; no delivery. The area is the
     imported geometry plus the territories of its NIS geocodes, clipped to the
     authority's territory (SPEC F3/F16); a warning is added when more than 1 %
-    of it lay outside. SMS texts longer than the authority's segment maximum
+    (or 1 km²) of it lay outside (``tocsin.geo.areas.cut_warning``, the message the composer
+    and the CLI give too). SMS texts longer than the authority's segment maximum
     are shortened again.
 
     Raises:
@@ -104,19 +95,15 @@ def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, creat
         if authority is None:
             raise CampaignInputError("authority", f"unknown authority {authority_id!r}")
         area, area_nis = _area(s, imported, warnings)
-        name = authority_label(authority)
+        name = territory_label(authority)
         try:
-            clipped = clip_to_territory(area, authority, name=name, field="area")
+            clipped, cut = clip_with_warning(area, authority, field="area", name=name)
         except AreaError as exc:
             raise CampaignInputError(exc.field, (
                 f"{exc.reason}. To alert {name} anyway, write the alert in the composer and "
                 f"draw the area yourself (within {name})")) from None
-        before, after = area_km2(area), area_km2(clipped)
-        if before > 0 and (before - after) / before > CLIP_WARNING_SHARE:
-            warnings.append(Issue("area", (
-                f"clipped to the territory of {name}: "
-                f"{(before - after) / before:.0%} of the imported area "
-                f"({before - after:,.1f} km²) lay outside it")))
+        if cut is not None:
+            warnings.append(Issue("area", cut["message"]))
         maximum = authority.sms_max_segments or settings.sms_max_segments
         texts, content = dict(imported.texts), {k: dict(v) for k, v in imported.content.items()}
         for lang, text in texts.items():

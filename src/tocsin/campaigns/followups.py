@@ -66,7 +66,7 @@ from tocsin.campaigns.checks import (
     _first_name,
     check_may,
 )
-from tocsin.campaigns.launch import _fan_out, _new_campaign, _with
+from tocsin.campaigns.launch import Launched, _fan_out, _new_campaign, _with
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.targeting import _recipients_in_area, _recipients_of
 from tocsin.core.db import read_transaction, table, transaction, utcnow
@@ -197,8 +197,10 @@ def _cap_references(s: Session, original: Campaign) -> str:
 
 
 def _follow_up(s: Session, original: Campaign, authority: Authority, req: CampaignRequest,
-               settings: Settings, now: dt.datetime, action: str) -> tuple[Campaign, int]:
-    """Write an Update (``action`` update or all_clear) of ``original`` and its deliveries."""
+               settings: Settings, now: dt.datetime, action: str
+               ) -> tuple[Campaign, int, list[dict[str, Any]]]:
+    """Write an Update (``action`` update or all_clear) of ``original`` and its deliveries;
+    returns it, its number of deliveries and the checks' warnings (a new area cut)."""
     kind = req.kind or original.kind
     req = _with(req, environment=req.environment or original.environment)
     if req.environment != original.environment:
@@ -220,12 +222,13 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
     _, expires = _check_times(req, now, kind, _aware(keep) if keep is not None else None)
     located = _check_area(s, req, authority, optional=True, actor=req.actor)
     original_area = shape(json.loads(original.area))
+    cut = None
     if located is None or action == "all_clear":
         area, nis = original_area, original.area_nis
         names = _area_names(s, area, nis, authority)
         names[authority.language_list[0]] = original.area_name
     else:
-        area, names, nis = located
+        area, names, nis, cut = located
     name = _first_name(names, authority)
     # The alert's own CAP event (not its kind's default name) carries over to the chain.
     events = {lang: str(entry["cap_event"]) for lang, entry in (original.content or {}).items()
@@ -235,6 +238,8 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
                                           action=action, events=events)
     checked = _Checked(authority, area, name, nis, base, channels, content, kind, sms_fields,
                        {lang: names[lang] for lang in base}, expires)
+    if cut is not None:
+        checked.warnings.append(cut)
     _check_sms(checked, settings)
     recipients = _recipients_of(s, _thread(s, original), authority, channels, list(base),
                                 kind)
@@ -256,11 +261,20 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
         response_type="AllClear" if action == "all_clear" else None,
         template_id=None)
     count = _fan_out(s, campaign, authority, area, recipients, settings, now)
-    return campaign, count
+    return campaign, count, list(checked.warnings)
 
 
 def update_campaign(engine: Engine, original_id: str, req: CampaignRequest,
                     settings: Settings | None = None) -> str:
+    """Send an update of a sent (or sending) campaign; returns the new campaign id.
+
+    :func:`update_with_warnings` without the warnings; see it for the rules.
+    """
+    return update_with_warnings(engine, original_id, req, settings).campaign_id
+
+
+def update_with_warnings(engine: Engine, original_id: str, req: CampaignRequest,
+                         settings: Settings | None = None) -> Launched:
     """Send an update of a sent (or sending) campaign: CAP ``Update`` (SPEC F19).
 
     ``req``: new texts/content and optionally a new (bigger) area; no area =
@@ -273,8 +287,10 @@ def update_campaign(engine: Engine, original_id: str, req: CampaignRequest,
     (``sender,identifier,sent`` as written in its CAP) and what it referenced;
     published whenever the original published CAP. Deliveries of the original
     still queued are kept (see module docstring). One transaction; returns the
-    new campaign id. Raises ``CampaignInputError`` (field ``campaign_id``: a draft,
-    a scheduled campaign, a chain cancelled or whose all-clear was sent).
+    new campaign id and the warnings (a new area cut at the territory's border:
+    ``code`` ``area_cut``) as a ``Launched``. Raises ``CampaignInputError`` (field
+    ``campaign_id``: a draft, a scheduled campaign, a chain cancelled or whose
+    all-clear was sent) and ``access.Denied``.
     """
     settings = settings or get_settings()
     now = utcnow()
@@ -282,13 +298,16 @@ def update_campaign(engine: Engine, original_id: str, req: CampaignRequest,
         original, authority, actor = _original(s, original_id, req.authority_id or None,
                                                "update", req.actor)
         req = _with(req, actor=actor)
-        campaign, count = _follow_up(s, original, authority, req, settings, now, "update")
+        campaign, count, warnings = _follow_up(s, original, authority, req, settings, now,
+                                               "update")
         record_audit(s, _name(req), "campaign.update", target=campaign.id,
                      source=req.source,
                      detail={"references": original.id, "authority": authority.id,
                              "area": campaign.area_name, "channels": campaign.channel_list,
-                             "recipients": count})
-        return campaign.id
+                             "recipients": count,
+                             **({"warnings": [w["message"] for w in warnings]}
+                                if warnings else {})})
+        return Launched(campaign.id, count, warnings)
 
 
 def default_all_clear_texts(engine: Engine, campaign_id: str) -> dict[str, str]:
@@ -325,7 +344,8 @@ def all_clear(engine: Engine, original_id: str, req: CampaignRequest,
         channels = req.channels or original.channel_list
         req = _with(req, texts=texts, channels=channels, area_geojson=None,
                     municipality_nis=None)
-        campaign, count = _follow_up(s, original, authority, req, settings, now, "all_clear")
+        campaign, count, _ = _follow_up(s, original, authority, req, settings, now,
+                                        "all_clear")
         record_audit(s, _name(req), "campaign.all_clear", target=campaign.id,
                      source=req.source,
                      detail={"references": original.id, "authority": authority.id,

@@ -220,7 +220,9 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
                              **({"scheduled_for": iso_utc(campaign.scheduled_for)}
                                 if scheduled else {}),
                              **({"template_id": req.template_id} if req.template_id else {}),
-                             **({"draft_id": draft_id} if draft_id else {})})
+                             **({"draft_id": draft_id} if draft_id else {}),
+                             **({"warnings": [w["message"] for w in checked.warnings]}
+                                if checked.warnings else {})})
         return Launched(campaign.id, count, warnings)
 
 

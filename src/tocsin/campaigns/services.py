@@ -30,6 +30,7 @@ from tocsin.campaigns.followups import (
     default_all_clear_texts,
     update_campaign,
     update_source,
+    update_with_warnings,
 )
 from tocsin.campaigns.launch import (
     Launched,
@@ -76,4 +77,5 @@ __all__ = [
     "resolve_recipients",
     "update_campaign",
     "update_source",
+    "update_with_warnings",
 ]

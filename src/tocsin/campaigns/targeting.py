@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -235,6 +236,7 @@ def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
         "area_name": checked.area_name,
         "area_names": checked.area_names,
         "area_km2": round(area_km2(checked.area), 3),
+        "area": mapping(checked.area),
         "recipients": {c: sum(by_lang[c].values()) for c in ("sms", "email")
                        if c in checked.channels},
         "by_language": {c: dict(by_lang[c]) for c in ("sms", "email") if c in checked.channels},
@@ -257,8 +259,10 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
                       texts_optional: bool = False) -> dict[str, Any]:
     """Recipients per channel and language, SMS segments and cost, before launch (F14, F17).
 
-    Returns ``{"area_name", "area_names": {lang: name}, "area_km2",
-    "recipients": {"sms": n, "email": n}, "by_language": {"sms": {"fr": n},
+    Returns ``{"area_name", "area_names": {lang: name}, "area_km2", "area" (the
+    area that will really be used: GeoJSON geometry, WGS84, clipped to the
+    authority's territory), "recipients": {"sms": n, "email": n},
+    "by_language": {"sms": {"fr": n},
     "email": {…}}, "sms": {"encoding", "segments", "by_language", "cost_eur"},
     "content": {lang: {field: text}} (the complete content that would be sent),
     "email_mode", "cap": {"msg_type", "scope"}, "expires_at" (RFC 3339 UTC, the
@@ -267,7 +271,9 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     (``estimate_warnings``). Warnings never block a launch: an official language
     of the authority without a text (and how many recipients get which language
     instead), a text that reads as another language, a channel that reaches
-    nobody, a template deleted since. ``texts_optional``: without texts, estimate
+    nobody, a template deleted since, the area cut at the territory's border
+    (``{"code": "area_cut", "field": "area", "km2", "share", "message"}``,
+    ``tocsin.geo.areas.cut_warning``). ``texts_optional``: without texts, estimate
     with a neutral one per official language. Raises ``CampaignInputError``, and
     ``access.Denied`` when ``req.actor`` may not prepare it (audited).
     """

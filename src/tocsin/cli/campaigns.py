@@ -216,7 +216,8 @@ def campaign_send(
                   f"({environment}); a running `tocsin worker` sends it then")
         if as_json:
             print(json.dumps({"campaign_id": run.campaign_id, "status": "scheduled",
-                              "scheduled_for": scheduled_for.isoformat()}))
+                              "scheduled_for": scheduled_for.isoformat(),
+                              "warnings": run.warnings}, ensure_ascii=False))
         return
     _show_run(run, as_json)
 
@@ -303,6 +304,7 @@ def _accepted(campaign_id: str, note: str, warnings: list[dict[str, str]],
 def _show_run(run: Any, as_json: bool) -> None:
     """Print a sent campaign's report; exit 3 if a channel could not send (its
     deliveries stay queued for a running worker)."""
+    run.report["warnings"] = list(run.warnings)
     if as_json:
         print(json.dumps(run.report, ensure_ascii=False))
     else:
@@ -430,5 +432,7 @@ def _print_report(report: dict[str, Any]) -> None:
         out.print(f"  {ch}: {c['recipients']} recipients {c['by_status']} "
                   f"languages {c['by_language']} {cost} "
                   f"{c['throughput_per_s']}/s", highlight=False)
+    for w in report.get("warnings") or []:
+        out.print(f"  warning: {w['message']}", highlight=False, markup=False)
 
 

@@ -111,7 +111,8 @@ def run_campaign(engine: Engine, action: str, req: CampaignRequest, *,
     campaigns, and sending goes on until every delivery is settled (see
     :func:`send_campaign`; ``receipt_timeout`` / ``send_timeout`` in seconds).
     ``on_accepted(campaign_id, warnings)`` is called once the campaign is written
-    (``warnings``: the estimate's, ``launch``; empty for a follow-up),
+    (``warnings``: the estimate's for a launch, the area cut for an update; empty for
+    an all-clear),
     ``on_progress`` with each channel's (handed to the provider, total).
 
     Raises ``CampaignInputError`` (nothing written) and ``ValueError`` for an unknown
@@ -124,9 +125,11 @@ def run_campaign(engine: Engine, action: str, req: CampaignRequest, *,
     if action == "launch":
         launched = campaigns.launch(engine, req, settings)
         new_id, warnings = launched.campaign_id, launched.warnings
-    elif action in ("update", "all_clear") and campaign_id is not None:
-        service = campaigns.update_campaign if action == "update" else campaigns.all_clear
-        new_id = service(engine, campaign_id, req)
+    elif action == "update" and campaign_id is not None:
+        updated = campaigns.update_with_warnings(engine, campaign_id, req, settings)
+        new_id, warnings = updated.campaign_id, updated.warnings
+    elif action == "all_clear" and campaign_id is not None:
+        new_id = campaigns.all_clear(engine, campaign_id, req, settings)
     else:
         raise ValueError(f"action: {action!r} is not launch, update or all_clear "
                          f"(the last two need campaign_id)")

@@ -23,6 +23,7 @@ from shapely.validation import explain_validity
 from sqlalchemy.orm import Session
 
 from tocsin.authorities.models import Authority
+from tocsin.geo.naming import Place, municipality_place
 from tocsin.geo.reference import polygonal
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ MAX_JSON_DEPTH = 64
 #: Deepest nesting of GeometryCollections (RFC 7946 §3.1.8 advises against any).
 MAX_COLLECTION_DEPTH = 4
 MIN_AREA_M2 = 1.0  # below this an intersection is a sliver along a shared border
+#: A cut is reported when more than this share of the area lies outside the territory…
+CUT_WARNING_SHARE = 0.01
+#: …or at least this many km² (a 1 % cut of a province-wide area is a town).
+CUT_WARNING_KM2 = 1.0
 #: Generous bounding box of Belgium (lon/lat, degrees), used for the swapped-axes hint.
 BELGIUM_BBOX = (2.3, 49.3, 6.5, 51.6)
 
@@ -179,14 +184,38 @@ def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0) -> Polygon |
     # written lat,lon (a frequent slip: CAP polygons are lat,lon, GeoJSON lon,lat).
     if not any(_in_belgium(lon, lat) for lon, lat in points) and _swap_hint(points):
         raise AreaError(field, f"lies outside Belgium{_swap_hint(points)}")
-    geom = shape({"type": "MultiPolygon", "coordinates": polygons})
-    if len(polygons) == 1:
-        geom = geom.geoms[0]
+    if len(polygons) > 1:
+        return _union_of_parts(polygons, field)
+    geom = shape({"type": "Polygon", "coordinates": polygons[0]})
     if geom.is_empty:
         raise AreaError(field, "contains no polygon")
     if not geom.is_valid:
         raise AreaError(field, f"is not a valid polygon: {_describe_invalidity(geom)}")
     return geom
+
+
+def _union_of_parts(polygons: list[list[list[tuple[float, float]]]],
+                    field: str) -> Polygon | MultiPolygon:
+    """The union of the parts of a MultiPolygon, each checked on its own.
+
+    Parts that overlap or touch are merged: operators draw a multi-part area as
+    several shapes, and a point in two of them is simply in the area (RFC 7946
+    §3.1.7 asks for non-overlapping parts, but a union is what was meant). A part
+    whose own outline crosses itself is still an error, naming the part.
+    """
+    parts: list[BaseGeometry] = []
+    for p, rings in enumerate(polygons, start=1):
+        part = shape({"type": "Polygon", "coordinates": rings})
+        if part.is_empty:
+            continue
+        if not part.is_valid:
+            raise AreaError(field, f"polygon {p} is not a valid polygon: "
+                                   f"{_describe_invalidity(part)}")
+        parts.append(part)
+    merged = polygonal(shapely.union_all(parts)) if parts else Polygon()
+    if merged.is_empty:
+        raise AreaError(field, "contains no polygon")
+    return merged
 
 
 def _union_polygonal(items: list[Any], field: str, what: str,
@@ -351,6 +380,64 @@ def clip_to_territory(
     return clipped
 
 
+def territory_label(authority: Authority) -> str:
+    """The authority's territory named for an operator: "Belgium" for the federal
+    authority (its territory is the country), otherwise its name in its first
+    official language ("Beersel", "Liège")."""
+    if authority.kind == "federal":
+        return "Belgium"
+    return authority.name(authority.language_list[0] if authority.language_list else "fr")
+
+
+def _format_km2(km2: float) -> str:
+    if km2 >= 10:
+        return f"{km2:,.0f}"
+    return f"{km2:.1f}" if km2 >= 0.1 else f"{km2:.2f}"
+
+
+def cut_warning(area_km2_before: float, area_km2_after: float,
+                territory: str) -> dict[str, Any] | None:
+    """The warning that an area was cut at the border of ``territory``, or ``None``.
+
+    ``area_km2_before``: the area as drawn or imported, ``area_km2_after``: what is
+    left inside the territory (km², EPSG:3812); ``territory``: its name for the
+    operator (:func:`territory_label`: "Belgium", "Beersel"). Nothing is ever
+    targeted outside the authority's territory nor outside Belgium (SPEC F3); this
+    says so whenever the part left out is more than :data:`CUT_WARNING_SHARE` of
+    the area or at least :data:`CUT_WARNING_KM2`.
+
+    Returns ``{"code": "area_cut", "field": "area", "km2": left out (rounded to
+    0.01 km²), "share": left out / before (0..1, rounded to 0.001), "message"}``:
+    one message for the composer's estimate, the launch confirmation, the CLI and
+    the CAP import. Pure.
+    """
+    cut = max(area_km2_before - area_km2_after, 0.0)
+    if area_km2_before <= 0 or (cut / area_km2_before <= CUT_WARNING_SHARE
+                                and cut < CUT_WARNING_KM2):
+        return None
+    share = cut / area_km2_before
+    percent = f"{share:.0%}" if share >= 0.01 else "less than 1%"
+    return {
+        "code": "area_cut", "field": "area", "km2": round(cut, 2), "share": round(share, 3),
+        "message": f"The area was cut at the border of {territory}: {_format_km2(cut)} km² "
+                   f"({percent} of the area) lies outside and will not be alerted.",
+    }
+
+
+def clip_with_warning(area: BaseGeometry, authority: Authority, field: str = "area",
+                      name: str | None = None
+                      ) -> tuple[Polygon | MultiPolygon, dict[str, Any] | None]:
+    """``(area clipped to the authority's territory, cut warning or None)``.
+
+    :func:`clip_to_territory` then :func:`cut_warning`, the territory named by
+    :func:`territory_label` unless ``name`` is given. Raises what
+    :func:`clip_to_territory` raises.
+    """
+    label = name or territory_label(authority)
+    clipped = clip_to_territory(area, territory_of(authority), name=label, field=field)
+    return clipped, cut_warning(area_km2(area), area_km2(clipped), label)
+
+
 def _where_outside(area: BaseGeometry) -> str:
     """``": it lies around 52.950,-1.010 (lat,lon), outside Belgium"`` when ``area`` is
     nowhere near Belgium (within ~3 km of its outline), else ``""``."""
@@ -379,3 +466,77 @@ def municipality_area(
     if authority is None:
         raise AreaError("municipality", f"unknown NIS code {nis!r}")
     return territory_of(authority), authority.name(language)
+
+
+@lru_cache(maxsize=2048)
+def _km2_of_text(text: str) -> float:
+    return area_km2(_territory_from_text(text))
+
+
+def territory_km2(authority: Authority) -> float:
+    """The authority's surface in km² (EPSG:3812), cached by territory text."""
+    return _km2_of_text(authority.territory)
+
+
+def _municipality_place(m: Authority) -> Place:
+    return municipality_place(m.id, m.name_fr, m.name_nl, m.name_de, m.language_list,
+                              territory_km2(m))
+
+
+def _piece_km2(area: BaseGeometry, municipality: Authority) -> float:
+    """km² of ``area`` (prepared) inside ``municipality``; 0 when they only touch."""
+    territory = territory_of(municipality)
+    if not area.intersects(territory):
+        return 0.0
+    if area.contains(territory):
+        return territory_km2(municipality)
+    # Cut the (possibly country-wide) area to the municipality's box first: the
+    # intersection then works on a few hundred vertices instead of the whole area.
+    # (Not shapely.clip_by_rect: its output may be invalid, and then so is the area.)
+    near = shapely.intersection(area, shapely.box(*territory.bounds))
+    return area_km2(polygonal(shapely.intersection(near, territory)))
+
+
+def area_names(session: Session, area: BaseGeometry, nis: str | None,
+               authority: Authority) -> dict[str, str]:
+    """The area's name in fr, nl, de and en (:func:`tocsin.geo.naming.area_names`).
+
+    ``area``: WGS84, already clipped to the authority's territory; ``nis``: the
+    municipality chosen whole (then named after it). Reads the municipalities the
+    area touches, their provinces (and arrondissements from the shipped data) and
+    the country; falls back to the authority's name when the area touches no
+    municipality.
+    """
+    from tocsin.geo import naming
+    from tocsin.geo.reference import arrondissements
+
+    if nis is not None:
+        chosen = session.get(Authority, nis)
+        if chosen is not None and chosen.kind == "municipality":
+            return dict(_municipality_place(chosen).names)
+    minx, miny, maxx, maxy = area.bounds
+    candidates = session.scalars(sa.select(Authority).where(
+        Authority.kind == "municipality", Authority.min_lon <= maxx,
+        Authority.max_lon >= minx, Authority.min_lat <= maxy,
+        Authority.max_lat >= miny)).all()
+    # A copy to prepare: ``area`` may be shared (a cached territory).
+    prepared = shapely.from_wkb(shapely.to_wkb(area))
+    shapely.prepare(prepared)
+    touched = [(m, km2) for m in candidates if (km2 := _piece_km2(prepared, m)) > 0]
+    parents = {p.id: p for p in session.scalars(sa.select(Authority).where(
+        Authority.id.in_({m.parent_id for m, _ in touched if m.parent_id})))}
+    provinces = {pid: naming.province_place(p.id, p.name_fr, p.name_nl, territory_km2(p))
+                 for pid, p in parents.items()}
+    arrs = arrondissements()
+    pieces = [naming.Piece(_municipality_place(m), km2,
+                           provinces.get(m.parent_id or "") or naming.Place(
+                               m.parent_id or "", {}, km2=0.0),
+                           arrs.get(m.id))
+              for m, km2 in touched]
+    province_count = session.scalar(sa.select(sa.func.count()).select_from(Authority)
+                                    .where(Authority.kind == "province")) or 0
+    federal = session.scalars(sa.select(Authority).where(Authority.kind == "federal")).first()
+    country = (naming.Place(federal.id, naming.COUNTRY_NAMES, km2=territory_km2(federal))
+               if federal is not None else None)
+    names = naming.area_names(pieces, country=country, province_count=int(province_count))
+    return names or {lang: authority.name(lang) for lang in naming.LANGUAGES}

@@ -29,9 +29,11 @@ from tocsin.authorities.models import Authority
 from tocsin.authorities.reference_rules import (
     BRUSSELS_REGION_NIS,
     FEDERAL_ID,
+    FLEMISH_REGION_NIS,
     LIEGE_PROVINCE_NIS,
     official_languages,
 )
+from tocsin.geo.naming import Place, arrondissement_place
 
 MUNICIPALITIES_FILE = "belgium-municipalities.geojson"
 PROVINCES_FILE = "belgium-provinces.geojson"
@@ -218,6 +220,37 @@ def reference_authorities() -> tuple[tuple[ReferenceAuthority, ...], tuple[Repai
         territory=polygonal(shapely.union_all([m.territory for m in municipalities])),
     )
     return (federal, *provinces, *municipalities), tuple(repaired)
+
+
+@lru_cache(maxsize=1)
+def arrondissements() -> dict[str, Place | None]:
+    """Municipality NIS code -> its administrative arrondissement, from the shipped data.
+
+    ``None`` for the 19 Brussels municipalities: their arrondissement is the
+    Brussels-Capital Region itself (authority ``04000``). Names as in the data
+    (``arr_fr``, ``arr_nl``, REFNIS 2019); see :func:`tocsin.geo.naming.arrondissement_place`.
+    Cached: the file is read once per process.
+    """
+    rows = [f["properties"] for f in _read_features(MUNICIPALITIES_FILE)]
+    towns: dict[str, set[str]] = {}
+    for props in rows:
+        towns.setdefault(props["arr_nis"], set()).update((props["name_fr"], props["name_nl"]))
+    places: dict[str, Place] = {}
+    out: dict[str, Place | None] = {}
+    for props in rows:
+        arr = props["arr_nis"]
+        if not props.get("prov_nis"):
+            out[props["nis"]] = None
+            continue
+        if arr not in places:
+            short_fr = props["arr_fr"].removeprefix("Arrondissement ").removeprefix(
+                "de ").removeprefix("d'")
+            short_nl = props["arr_nl"].removeprefix("Arrondissement ")
+            places[arr] = arrondissement_place(
+                arr, props["arr_fr"], props["arr_nl"], dutch=props["reg_nis"] == FLEMISH_REGION_NIS,
+                named_after_town=bool({short_fr, short_nl} & towns[arr]))
+        out[props["nis"]] = places[arr]
+    return out
 
 
 def _row_values(ref: ReferenceAuthority) -> dict[str, Any]:

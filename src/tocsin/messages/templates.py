@@ -42,7 +42,13 @@ from tocsin.authorities.policy import Actor as PolicyActor
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.core.db import transaction, utcnow
-from tocsin.geo.areas import AreaError, clip_to_territory, municipality_area, parse_area_geojson
+from tocsin.geo.areas import (
+    AreaError,
+    clip_to_territory,
+    clip_with_warning,
+    municipality_area,
+    parse_area_geojson,
+)
 from tocsin.messages.content import (
     BUILTIN_PLACEHOLDERS,
     CONTENT_FIELDS,
@@ -143,6 +149,9 @@ class TemplateInfo:
     created_by: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: Only when just saved: what the operator must know (the drawn area cut at the
+    #: territory's border, ``tocsin.geo.areas.cut_warning``).
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def languages(self) -> list[str]:
@@ -225,6 +234,7 @@ class _Checked:
     area: str | None
     area_nis: str | None
     cap: dict[str, str]
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def normalise_name(name: str) -> str:
@@ -333,10 +343,10 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
         raise TemplateInputError("fields", f"{{{unused[0]}}} is declared but used in no text: "
                                            "use it or remove it")
 
-    area, area_nis = _check_area(session, authority, data.area_geojson, data.area_nis)
+    area, area_nis, cut = _check_area(session, authority, data.area_geojson, data.area_nis)
     cap = _check_cap(data.cap or {})
     return _Checked(name, description, data.kind, channels, texts, content, declared, area,
-                    area_nis, cap)
+                    area_nis, cap, [cut] if cut is not None else [])
 
 
 def _check_fields(values: Iterable[str]) -> list[str]:
@@ -360,7 +370,8 @@ def _check_fields(values: Iterable[str]) -> list[str]:
 
 
 def _check_area(session: Session, authority: Authority, geojson: dict[str, Any] | str | None,
-                nis: str | None) -> tuple[str | None, str | None]:
+                nis: str | None) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    """``(drawn area as GeoJSON text clipped to the territory, NIS code, cut warning)``."""
     nis = (nis or "").strip() or None
     if isinstance(geojson, str) and not geojson.strip():
         geojson = None
@@ -370,14 +381,15 @@ def _check_area(session: Session, authority: Authority, geojson: dict[str, Any] 
         if nis is not None:
             geometry, _ = municipality_area(session, nis)
             clip_to_territory(geometry, authority, field="area_nis")
-            return None, nis
+            return None, nis, None
         if geojson is not None:
-            geometry = clip_to_territory(parse_area_geojson(geojson), authority, field="area")
-            return json.dumps(mapping(geometry)), None
+            geometry, cut = clip_with_warning(parse_area_geojson(geojson), authority,
+                                              field="area")
+            return json.dumps(mapping(geometry)), None, cut
     except AreaError as exc:
         field_name = "area_nis" if exc.field == "municipality" else exc.field
         raise TemplateInputError(field_name, exc.reason) from None
-    return None, None
+    return None, None, None
 
 
 def _check_cap(cap: Mapping[str, str]) -> dict[str, str]:
@@ -529,7 +541,8 @@ def create_template(engine: Engine, authority_id: str, data: TemplateInput, *,
             s.flush()
             record_audit(s, name, "template.create", target=row.id, source=source,
                          detail={"authority": authority.id, **_audit_detail(c)})
-            return _info(s, row, authority.language_list[0])
+            return dataclasses.replace(_info(s, row, authority.language_list[0]),
+                                       warnings=c.warnings)
     except IntegrityError:
         # Two users saving the same name at once: the unique constraint decides.
         raise _name_race() from None
@@ -556,7 +569,8 @@ def update_template(engine: Engine, template_id: str, authority_id: str, data: T
             s.flush()
             record_audit(s, name, "template.update", target=row.id, source=source,
                          detail={"authority": authority.id, **_audit_detail(c)})
-            return _info(s, row, authority.language_list[0])
+            return dataclasses.replace(_info(s, row, authority.language_list[0]),
+                                       warnings=c.warnings)
     except IntegrityError:
         raise _name_race() from None
 

@@ -150,8 +150,10 @@
   }
   /* The estimate's warnings (e.g. an official language without a text), next to the tabs. */
   function showWarnings(est) {
-    // A text that reads as another language is already said in its own tab.
-    const list = ((est && est.warnings) || []).filter((w) => !w || w.code !== "wrong_language");
+    // Said elsewhere: a text in another language in its own tab, the area cut beside the
+    // map (showUsedArea); the launch dialog repeats all of them.
+    const list = ((est && est.warnings) || []).filter(
+      (w) => !w || (w.code !== "wrong_language" && w.code !== "area_cut"));
     if (!warningsBox) return;
     warningsBox.replaceChildren();
     warningsBox.hidden = !list.length;
@@ -174,6 +176,7 @@
   function renderEstimate(est) {
     estimateBox.replaceChildren();
     showWarnings(est);
+    showUsedArea(est);
     showExpires(est);
     const head = el("p", { class: "estimate-area" });
     head.append("Area: ", el("strong", {}, est.area_name),
@@ -218,6 +221,7 @@
     clearErrors();
     if (!state.area && !state.nis) {
       state.estimate = null;
+      showUsedArea(null);
       tools.showRecipients(null);
       estimateBox.replaceChildren(el("p", { class: "hint" }, "Choose an area to see how many people will be reached."));
       return null;
@@ -229,6 +233,7 @@
       if (seq !== state.seq) return null; // a newer estimate is on its way
       if (r.ok) { state.estimate = r.data; renderEstimate(r.data); return r.data; }
       state.estimate = null;
+      showUsedArea(null);
       estimateBox.replaceChildren(el("p", { class: "hint" }, "No estimate: correct the field marked in red."));
       const err = (r.data && r.data.error) || { field: "_general", reason: `Error ${r.status}` };
       showError(err.field, err.reason, explicit);
@@ -252,6 +257,34 @@
   map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [10, 10] });
   const MUNI_STYLE = { color: "#4a5568", weight: 1, fillColor: "#4a5568", fillOpacity: 0.04 };
   const MUNI_SELECTED = { color: "#b30000", weight: 3, fillColor: "#e53e3e", fillOpacity: 0.3 };
+
+  /* The area really used (the estimate's, clipped to the territory and to Belgium) when
+     the drawing was cut at the border: drawn filled over the drawing, which is then only
+     outlined (dashed), and the cut said beside the map in the estimate's words. */
+  const DRAWN_STYLE = { color: "#b30000", weight: 3, dashArray: null, fillColor: "#e53e3e", fillOpacity: 0.3 };
+  const DRAWN_CUT_STYLE = { color: "#b30000", weight: 2, dashArray: "6 5", fillColor: "#e53e3e", fillOpacity: 0.04 };
+  const USED_STYLE = { color: "#b30000", weight: 3, fillColor: "#e53e3e", fillOpacity: 0.45, className: "area-used" };
+  const areaCutBox = document.getElementById("area-cut");
+  let usedLayer = null;
+  function showUsedArea(est) {
+    if (usedLayer) { map.removeLayer(usedLayer); usedLayer = null; }
+    const cut = est && (est.warnings || []).find((w) => w.code === "area_cut");
+    if (state.drawn && state.drawn.setStyle) state.drawn.setStyle(cut ? DRAWN_CUT_STYLE : DRAWN_STYLE);
+    if (areaCutBox) {
+      areaCutBox.replaceChildren();
+      areaCutBox.hidden = !cut;
+    }
+    if (!cut) return;
+    if (est.area) {
+      usedLayer = L.geoJSON(est.area, { pmIgnore: true, interactive: false, style: USED_STYLE }).addTo(map);
+    }
+    if (areaCutBox) {
+      const legend = el("p", { class: "hint" });
+      legend.append(el("span", { class: "legend-used", "aria-hidden": "true" }), "Area used ",
+        el("span", { class: "legend-drawn", "aria-hidden": "true" }), "what you drew");
+      areaCutBox.append(el("p", { class: "area-cut-message" }, "⚠ " + cleanReason(cut.message)), legend);
+    }
+  }
 
   function setArea(geometry, nis, label) {
     state.area = geometry; state.nis = nis; state.label = label;
@@ -521,6 +554,7 @@
           saved.hidden = false;
           saved.replaceChildren(`Saved as “${r.data.name}” (area: ${r.data.area_label}). `,
             el("a", { href: "/templates" }, "See the templates"));
+          (r.data.warnings || []).forEach((w) => saved.append(el("span", { class: "template-warning" }, " ⚠ " + cleanReason(w.message))));
           return;
         }
         const err = (r.data && r.data.error) || { field: "", reason: `Error ${r.status}` };
