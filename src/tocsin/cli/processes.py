@@ -72,7 +72,8 @@ def demo(
         from tocsin.subscribers.demo import generate_demo_population
 
         report = generate_demo_population(engine, subscribers)
-        err.print(f"generated {report.subscribers} demo subscribers")
+        err.print(f"generated {report.subscribers} demo subscribers "
+                  f"({report.info_opt_ins} opted in to information)")
     for username, password, authority, role in DEMO_ACCOUNTS:
         create_user(engine, username, password, authority, role=role)
     from tocsin.messages.templates import seed_demo_templates
