@@ -15,6 +15,7 @@ from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.core.db import read_transaction
 from tocsin.messages import templates as tpl
+from tocsin.messages.content import FIELD_MAX, FIELD_VALUE_MAX, TEXT_MAX
 from tocsin.web.deps import (
     Operator,
     brussels_time,
@@ -287,6 +288,9 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
         can_save_template=op.role in tpl.EDIT_ROLES,
         schedule=_schedule_supported() and (prefill or {}).get("source") != "update",
         sms_max_segments=settings_of(request).sms_max_segments,
+        # The services' limits, so that the browser stops typing where they would refuse.
+        limits={"text": TEXT_MAX, "field_value": FIELD_VALUE_MAX, "content": FIELD_MAX,
+                "template_name": tpl.MAX_NAME},
     )
 
 
