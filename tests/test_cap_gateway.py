@@ -472,3 +472,68 @@ def test_admin_page_huge_ids_deep_areas_and_revoking_twice(engine):
     r = client.post(f"/admin/gateway/keys/{kid}/revoke", data={"csrf_token": csrf},
                     follow_redirects=False)
     assert r.status_code == 409 and "already revoked (at " in r.text
+
+
+# ----------------------------------------------------------------------------- limits (7.12)
+
+PARIS_AREA = json.dumps({"type": "Polygon", "coordinates": [[
+    [2.25, 48.80], [2.45, 48.80], [2.45, 48.90], [2.25, 48.90], [2.25, 48.80]]]})
+# Over the border at Tournai / Lille: partly in Belgium, the Belgian part is what counts.
+BORDER_AREA = json.dumps({"type": "Polygon", "coordinates": [[
+    [3.00, 50.55], [3.40, 50.55], [3.40, 50.70], [3.00, 50.70], [3.00, 50.55]]]})
+
+
+@pytest.mark.parametrize(("kwargs", "field", "words"), [
+    ({"name": "N" * 5000}, "name", "5,000 characters; at most 200"),
+    ({"name": "Panel\nvendor"}, "name", "one line"),
+    ({"name": "Panel\x1bvendor"}, "name", "U+001B"),
+    ({"name": "\u200b"}, "name", "required"),
+    ({"name": "Paris panels", "area": PARIS_AREA}, "area", "wholly outside Belgium"),
+])
+def test_key_limits_name_the_field_and_write_nothing(engine, kwargs, field, words):
+    with pytest.raises(GatewayKeyError) as exc:
+        create_key(engine, created_by="crisis", **kwargs)
+    assert exc.value.field == field and words in exc.value.reason, exc.value
+    assert list_keys(engine) == []
+
+
+def test_key_name_is_normalised_and_a_border_area_is_kept(engine):
+    created = create_key(engine, "  Panel\u200b   vendor ", "crisis", area=BORDER_AREA)
+    assert created.info.name == "Panel vendor"
+    assert created.info.area is not None
+
+
+def test_cli_refuses_a_key_outside_belgium_and_a_long_name(engine, monkeypatch, tmp_path):
+    from tocsin.cli import app
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    area = tmp_path / "paris.geojson"
+    area.write_text(PARIS_AREA)
+    outside = runner.invoke(app, ["cap", "key", "create", "--name", "Paris", "--area",
+                                  str(area)])
+    assert outside.exit_code == 1 and "area" in outside.output
+    assert "wholly outside Belgium" in outside.output
+    long = runner.invoke(app, ["cap", "key", "create", "--name", "N" * 5000])
+    assert long.exit_code == 1 and "name" in long.output and "at most 200" in long.output
+    assert list_keys(engine) == []
+
+
+def test_admin_page_refuses_an_area_outside_belgium(engine):
+    import re
+
+    authorities.create_user(engine, "crisis", PASSWORD, "BE", role="federal_operator")
+    client = TestClient(create_app(engine, start_worker=False))
+    page = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    client.post("/login", data={"username": "crisis", "password": PASSWORD,
+                                "environment": "live", "csrf_token": token})
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/gateway").text)[1]
+    r = client.post("/admin/gateway/keys", data={"name": "Paris panels", "area": PARIS_AREA,
+                                                 "csrf_token": csrf})
+    assert r.status_code == 422 and "wholly outside Belgium" in r.text
+    assert 'id="key-area-error"' in r.text
+    r = client.post("/admin/gateway/keys", data={"name": "N" * 5000, "csrf_token": csrf})
+    assert r.status_code == 422 and "5,000 characters; at most 200" in r.text
+    assert list_keys(engine) == []

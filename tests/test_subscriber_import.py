@@ -223,3 +223,80 @@ def test_a_field_over_the_csv_limit_is_a_row_error_naming_line_and_column(engine
 def test_long_bad_values_are_quoted_short():
     plan = parse_subscriber_csv(f"{HEADER}\nA1,nl,,{'y' * 5000},50.8466,4.3528\n".encode())
     assert plan.errors and all(len(e["value"]) < 100 for e in plan.errors)
+
+
+# ------------------------------------------------ general-interest opt-in column (issue 7.9)
+
+OPT_HEADER = f"{HEADER},general_interest"
+
+
+def _opt_ins(engine) -> dict[str, set[bool]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(Subscriber.external_id, ContactPoint.info_opt_in)
+                            .join(ContactPoint, ContactPoint.subscriber_id == Subscriber.id))
+        out: dict[str, set[bool]] = {}
+        for external_id, opt_in in rows:
+            out.setdefault(external_id, set()).add(opt_in)
+    return out
+
+
+def test_general_interest_column_sets_the_opt_in(engine):
+    data = f"""{OPT_HEADER}
+Y1,fr,0475 00 00 11,y1@example.org,50.85,4.35,yes
+Y2,fr,,y2@example.org,50.85,4.35,TRUE
+Y3,nl,0475 00 00 13,,50.85,4.35, 1
+N1,fr,,n1@example.org,50.85,4.35,no
+N2,fr,,n2@example.org,50.85,4.35,False
+N3,fr,,n3@example.org,50.85,4.35,0
+N4,fr,,n4@example.org,50.85,4.35,
+N4,,,,50.86,4.36,no
+""".encode()
+    report = import_subscribers(engine, data)
+    assert report.errors == [] and report.subscribers == 7
+    assert _opt_ins(engine) == {"Y1": {True}, "Y2": {True}, "Y3": {True}, "N1": {False},
+                                "N2": {False}, "N3": {False}, "N4": {False}}
+
+
+def test_general_interest_column_is_optional(engine):
+    assert import_subscribers(engine, GOOD).ok
+    assert all(v == {False} for v in _opt_ins(engine).values())
+
+
+def test_general_interest_bad_value_names_line_field_value(engine):
+    data = f"""{OPT_HEADER}
+A,fr,,a@example.org,50.85,4.35,yes
+B,fr,,b@example.org,50.85,4.35,maybe
+C,fr,,c@example.org,50.85,4.35,yes
+C,,,,50.86,4.36,no
+""".encode()
+    report = import_subscribers(engine, data)
+    assert [(e["line"], e["field"], e["value"]) for e in report.errors] == [
+        (3, "general_interest", "maybe"), (5, "general_interest", "no")]
+    assert "yes, no, true, false, 1 or 0" in report.errors[0]["reason"]
+    assert report.errors[1]["reason"] == "contradicts line 4"
+    assert counts(engine) == (0, 0, 0)
+
+
+def test_cli_import_reports_a_bad_general_interest(engine, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tocsin.cli import app
+
+    path = tmp_path / "list.csv"
+    path.write_text(f"{OPT_HEADER}\nA,fr,,a@example.org,50.85,4.35,perhaps\n", encoding="utf-8")
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
+    result = CliRunner().invoke(app, ["subscribers", "import", str(path)])
+    assert result.exit_code != 0
+    assert "line 2" in result.output and "general_interest" in result.output
+    assert "perhaps" in result.output
+
+
+def test_write_subscriber_csv_round_trips_the_opt_in(engine, tmp_path):
+    path = write_subscriber_csv(
+        [{"subscriber_id": "O", "language": "fr", "email": "o@example.org",
+          "lat": 50.85, "lon": 4.35, "general_interest": True},
+         {"subscriber_id": "P", "language": "fr", "email": "p@example.org",
+          "lat": 50.85, "lon": 4.35, "general_interest": False}],
+        tmp_path / "o.csv")
+    assert import_subscribers(engine, path.read_bytes()).ok
+    assert _opt_ins(engine) == {"O": {True}, "P": {False}}

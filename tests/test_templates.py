@@ -422,3 +422,56 @@ def test_saving_a_drawn_area_across_the_border_says_what_was_cut(engine: Engine)
     assert t.warnings[0]["message"].startswith("The area was cut at the border of Wavre: ")
     assert t.to_json()["warnings"] == t.warnings  # what the composer's "Save" shows
     assert tpl.get_template(engine, t.id, WAVRE).warnings == []  # said once, when saved
+
+
+# ---------------------------------------------------------------- form limits (issue 7.12)
+
+
+@pytest.mark.parametrize(("kw", "field", "words"), [
+    ({"name": ""}, "name", "the name is empty"),
+    ({"name": " \u200b "}, "name", "the name is empty"),
+    ({"name": "x" * 3000}, "name", "3,000 characters; at most 200"),
+    ({"name": "Fuite\nde gaz"}, "name", "one line"),
+    ({"name": "Fuite\x07"}, "name", "U+0007"),
+    ({"description": "x" * 2001}, "description", "2,001 characters; at most 2,000"),
+    ({"cap": {"event": "x" * 201}}, "cap.event", "201 characters; at most 200"),
+    ({"cap": {"event": "Gas\nleak"}}, "cap.event", "one line"),
+])
+def test_names_and_free_text_have_limits_naming_the_field(engine: Engine, kw: dict, field: str,
+                                                          words: str) -> None:
+    err = _error(engine, **kw)
+    assert err.field == field and words in err.reason, (err.field, err.reason)
+    assert "text is empty" not in err.reason
+    assert tpl.list_templates(engine, WAVRE) == []
+
+
+def test_web_form_refuses_a_long_or_empty_name_naming_the_field(client: TestClient,
+                                                                 engine: Engine) -> None:
+    token = _login(client)
+    r = client.post("/templates/new", data=_form(token, name="N" * 3000))
+    assert r.status_code == 422
+    assert "name: 3,000 characters; at most 200" in r.text
+    r = client.post("/templates/new", data=_form(token, name="   "))
+    assert r.status_code == 422 and "name: the name is empty" in r.text
+    assert "text is empty" not in r.text
+    assert tpl.list_templates(engine, WAVRE) == []
+
+
+def test_web_forms_declare_the_service_limits(client: TestClient) -> None:
+    """The browser stops typing where the service would refuse (the service still decides)."""
+    _login(client)
+    page = client.get("/templates/new").text
+    assert f'id="name" name="name" type="text" value="" maxlength="{tpl.MAX_NAME}"' in page
+    assert f'maxlength="{tpl.MAX_DESCRIPTION}"' in page
+    assert 'id="cap-event" name="cap-event" type="text" value="" maxlength="200"' in page
+
+
+def test_long_template_names_wrap_on_the_dashboard(client: TestClient, engine: Engine) -> None:
+    """A 200-character name without a space must wrap inside its card, never widen the
+    page: the card text may break anywhere (the browser test looks at the result)."""
+    _create(engine, name="W" * tpl.MAX_NAME, description="D" * 500)
+    _login(client)
+    assert "W" * tpl.MAX_NAME in client.get("/").text
+    css = client.get("/static/tocsin.css").text
+    rule = css[css.index(".template-name"):]
+    assert "overflow-wrap: anywhere" in rule[:rule.index("}")]

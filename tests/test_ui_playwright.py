@@ -70,6 +70,9 @@ def _seed(engine) -> None:  # type: ignore[no-untyped-def]
                         _square(4.30, 50.80, 4.45, 50.90), languages="fr,nl"))
     authorities.create_user(engine, "op", PASSWORD, "25000", display_name="Olivia Operator")
     authorities.create_user(engine, "brux", PASSWORD, "04000", display_name="Bram Brussels")
+    # The longest display name the service accepts, one word: the header must not widen.
+    authorities.create_user(engine, "long", PASSWORD, "25000",
+                            display_name=("Wolfeschlegelsteinhausenbergerdorff" * 6)[:200])
     lines = ["subscriber_id,language,mobile,email,lat,lon"]
     for i in range(40):
         lang = "fr" if i % 4 else "nl"
@@ -766,3 +769,33 @@ def test_a_drawing_across_the_border_shows_the_area_used_and_the_cut(page) -> No
     page.get_by_role("button", name="Clear area").click()
     _expect(page.locator("path.area-used")).to_have_count(0)
     _expect(cut).to_be_hidden()
+
+
+def test_long_names_never_break_the_dashboard(page) -> None:  # type: ignore[no-untyped-def]
+    """Issue 7.12: the longest template name, description and display name the services
+    accept (no space to break at) wrap inside their boxes at 1280 and 390 px."""
+    from tocsin.messages.templates import MAX_DESCRIPTION, MAX_NAME
+
+    _login(page, "simulation", username="long")
+    _open_composer(page)  # where the session's CSRF token is read
+    name = ("Hochwasserschutzmaßnahmenkoordinierungsstelle" * 5)[:MAX_NAME]
+    for form in ({"name": name, "description": "D" * MAX_DESCRIPTION},
+                 {"name": "Coupure " * (MAX_NAME // 8), "description": "Eau " * 300}):
+        r = page.request.post("/templates/new", form={
+            "csrf_token": _csrf(page), "kind": "alert", "channels": "sms",
+            "text-fr": "ALERTE {area_name}: restez à l'intérieur.", "area": "25112", **form},
+            max_redirects=0)
+        assert r.status == 303, r.text()
+    overflowing = """() => [...document.querySelectorAll(
+        '.template-card, .template-main, .site-header, .who, main, .card')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1)
+        .map(e => e.className + ' ' + e.scrollWidth + '>' + e.clientWidth)"""
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        for where, url in (("dashboard", "/"), ("templates", "/templates")):
+            page.goto(url)
+            _expect(page.locator(".template-name").first).to_be_visible()
+            page.screenshot(path=str(SCREENSHOTS / f"44-long-names-{where}-{width}.png"),
+                            full_page=True)
+            assert _page_width(page) <= width, (where, width, _page_width(page))
+            assert page.evaluate(overflowing) == [], (where, width)

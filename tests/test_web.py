@@ -209,6 +209,59 @@ def test_create_user_is_idempotent(engine: Engine) -> None:
     assert user.display_name == "Olivia Operator"
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"username": "u" * 121}, "username: 121 characters; at most 120"),
+    ({"username": "olivia\nadmin"}, "username: must be one line"),
+    ({"username": " \u200b"}, "username: must not be empty"),
+    ({"display_name": "O" * 3000}, "display_name: 3,000 characters; at most 200"),
+    ({"display_name": "Olivia\x1b[31m"}, "display_name: contains the control character U+001B"),
+    ({"password": "p" * 1025}, "password: 1,025 characters; at most 1,024"),
+])
+def test_user_names_have_limits_naming_the_field(engine: Engine, kwargs: dict,
+                                                 message: str) -> None:
+    """Issue 7.12: a display name is shown in every page header; one too long or holding
+    terminal escapes is refused by the service, so the CLI and any form share the rule."""
+    args = {"username": "newbie", "password": "a long password", "display_name": None, **kwargs}
+
+    def audit_rows() -> int:
+        with transaction(engine) as s:
+            return int(s.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) or 0)
+
+    before = audit_rows()
+    with pytest.raises(ValueError) as exc:
+        authorities.create_user(engine, args["username"], args["password"], "25000",
+                                display_name=args["display_name"])
+    assert str(exc.value).startswith(message), str(exc.value)
+    assert audit_rows() == before
+    assert authorities.authenticate(engine, "newbie", "a long password") is None
+
+
+def test_user_display_name_is_normalised(engine: Engine) -> None:
+    info = authorities.create_user(engine, " newbie ", "a long password", "25000",
+                                   display_name="  Nora \u200b  Newbie ")
+    assert info.username == "newbie" and info.display_name == "Nora Newbie"
+
+
+def test_cli_user_display_name_and_limits(engine: Engine, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    from typer.testing import CliRunner
+
+    from tocsin.cli import app
+    from tocsin.core.settings import get_settings
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    ok = runner.invoke(app, ["user", "nora", "--authority", "25000", "--password", "pw pw pw",
+                             "--display-name", "Nora Newbie"])
+    assert ok.exit_code == 0, ok.output
+    assert authorities.authenticate(engine, "nora", "pw pw pw").display_name == "Nora Newbie"
+    bad = runner.invoke(app, ["user", "nina", "--authority", "25000", "--password", "pw",
+                              "--display-name", "N" * 500])
+    assert bad.exit_code != 0 and "display_name: 500 characters; at most 200" in bad.output
+    assert authorities.authenticate(engine, "nina", "pw") is None
+
+
 def test_get_authority(engine: Engine) -> None:
     a = authorities.get_authority(engine, "25112")
     assert a.name == "Wavre" and a.parent_id == "25000" and a.languages == ["fr"]
@@ -592,3 +645,16 @@ def test_estimate_draws_the_area_used_and_says_what_was_cut(client: TestClient) 
                       headers={"X-CSRF-Token": token}).json()
     assert not [w for w in est["warnings"] if w.get("code") == "area_cut"]
     assert est["area_name"] == "Wavre" and est["content"]["fr"]["sms"] == "Alerte à Wavre"
+
+
+def test_composer_inputs_declare_the_service_limits(client: TestClient) -> None:
+    """Issue 7.12: the composer's typed fields stop where the services would refuse."""
+    from tocsin.messages.content import FIELD_MAX, TEXT_MAX
+    from tocsin.messages.templates import MAX_NAME
+
+    login(client)
+    page = client.get("/campaigns/new").text
+    assert f'rows="4" maxlength="{TEXT_MAX}"' in page
+    assert f'data-content-field="email_subject" value="" maxlength="{FIELD_MAX["email_subject"]}"' \
+        in page
+    assert f'id="template-name" type="text" maxlength="{MAX_NAME}"' in page

@@ -24,6 +24,11 @@ from tocsin.authorities.audit import record_audit as record_audit  # re-exported
 from tocsin.authorities.models import Authority, User
 from tocsin.authorities.policy import ROLES, Actor
 from tocsin.core.db import transaction
+from tocsin.core.text import TextInputError, check_name
+
+MAX_USERNAME = 120  # characters; User.username is String(120)
+MAX_DISPLAY_NAME = 200  # characters; User.display_name is String(200)
+MAX_PASSWORD = 1_024  # characters: a passphrase, never a file (Argon2 reads all of it)
 
 _hasher = PasswordHasher()
 # Verified when the username is unknown, so that a failed login takes the same
@@ -142,18 +147,29 @@ def create_user(
 
     ``actor``: who does it (``policy``: USERS_MANAGE on the authority, and on the
     user's current one when it moves); ``None`` is the command line on the server,
-    which bootstraps the first federal operator. Raises ValueError naming the field
-    when ``role`` is unknown or ``username`` or ``password`` is empty, LookupError
-    when the authority does not exist, ``access.Denied`` (audited).
+    which bootstraps the first federal operator. ``username`` (at most
+    ``MAX_USERNAME`` characters) and ``display_name`` (at most
+    ``MAX_DISPLAY_NAME``, shown in every page header; default the username) are
+    one line each, stored normalised (``tocsin.core.text.check_name``);
+    ``password`` has 1 to ``MAX_PASSWORD`` characters. Raises ValueError
+    ``"<field>: <reason>"`` for any of them or an unknown ``role``, LookupError
+    when the authority does not exist, ``access.Denied`` (audited); nothing is
+    written then.
     """
     from tocsin.authorities.access import audited_denials, authority_facts, require
     from tocsin.authorities.policy import Action, Target
 
-    username = username.strip()
-    if not username:
-        raise ValueError("username: must not be empty")
+    try:
+        username = check_name(username, "username", limit=MAX_USERNAME,
+                              empty="must not be empty")
+        display_name = check_name(display_name, "display_name", limit=MAX_DISPLAY_NAME,
+                                  required=False) or None
+    except TextInputError as exc:
+        raise ValueError(str(exc)) from None
     if not password:
         raise ValueError("password: must not be empty")
+    if len(password) > MAX_PASSWORD:
+        raise ValueError(f"password: {len(password):,} characters; at most {MAX_PASSWORD:,}")
     if role not in ROLES:
         raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
     with audited_denials(engine), transaction(engine) as session:

@@ -54,13 +54,15 @@ def initialise_database(demo_subscribers: int = 0, seed: int | None = None,
 @dataclass
 class DemoSetup:
     """What :func:`prepare_demo` did: ``generated`` demo subscribers (0 when the database
-    already had subscribers), ``templates`` demo templates added."""
+    already had subscribers), ``templates`` demo templates added, ``opted_in`` of the
+    generated subscribers opted in to general-interest information."""
 
     engine: Engine
     location: str
     authorities: LoadReport
     generated: int
     templates: int
+    opted_in: int = 0
 
 
 def prepare_demo(subscribers: int, accounts: Iterable[tuple[str, str, str, str]],
@@ -79,11 +81,12 @@ def prepare_demo(subscribers: int, accounts: Iterable[tuple[str, str, str, str]]
     init = initialise_database(url=url)
     with transaction(init.engine) as s:
         have = s.scalar(sa.select(sa.func.count()).select_from(Subscriber))
-    generated = 0
+    generated = opted_in = 0
     if not have and subscribers:
-        generated = generate_demo_population(init.engine, subscribers).subscribers
+        report = generate_demo_population(init.engine, subscribers)
+        generated, opted_in = report.subscribers, report.info_opt_ins
     accounts = list(accounts)
     for username, password, authority, role in accounts:
         create_user(init.engine, username, password, authority, role=role)
     made = seed_demo_templates(init.engine, dict.fromkeys(a for _, _, a, _ in accounts))
-    return DemoSetup(init.engine, init.location, init.authorities, generated, made)
+    return DemoSetup(init.engine, init.location, init.authorities, generated, made, opted_in)

@@ -36,15 +36,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from tocsin.authorities.access import audited_denials, require
+from tocsin.authorities.models import Authority
 from tocsin.authorities.policy import Action, Actor
+from tocsin.authorities.reference_rules import FEDERAL_ID
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.build import BRUSSELS
 from tocsin.cap.models import CapGatewayKey
 from tocsin.cap.services import FeedPage, FeedScope, cap_feed, published_clause
 from tocsin.channels.webhook import WebhookTarget, WebhookUrlError, check_webhook_url
-from tocsin.core.db import transaction, utcnow
+from tocsin.core.db import read_transaction, transaction, utcnow
 from tocsin.core.settings import Settings, get_settings
+from tocsin.core.text import TextInputError, check_name
 from tocsin.dispatch.models import QUEUED
 
 WEBHOOK_CHANNEL = "webhook"
@@ -77,6 +80,8 @@ class AlreadyRevoked(GatewayKeyError):
 
 #: Largest key id: the ``id`` column is a 32-bit integer on PostgreSQL.
 MAX_KEY_ID = 2**31 - 1
+#: Longest integrator name, in characters (``CapGatewayKey.name`` is String(200)).
+MAX_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -145,11 +150,14 @@ def create_key(engine: Engine, name: str, created_by: str | Actor, *,
                source: str = "cli", settings: Settings | None = None) -> CreatedKey:
     """Create an integrator's key; returns it with the token and webhook secret (shown once).
 
-    ``area``: GeoJSON (Polygon, MultiPolygon, Feature or FeatureCollection,
-    RFC 7946) limiting what the key sees and receives; None = all of the
-    country. ``webhook_url``: where new alerts are pushed (checked now against
-    the SSRF rules of ``channels.webhook``, host resolved). Audited as
-    ``cap.key.create``.
+    ``name``: the integrator, one line of at most ``MAX_NAME`` characters,
+    stored normalised (``tocsin.core.text.check_name``). ``area``: GeoJSON
+    (Polygon, MultiPolygon, Feature or FeatureCollection, RFC 7946) limiting
+    what the key sees and receives; None = all of the country; an area with
+    no part in Belgium (the federal authority's territory) is refused, since
+    the key would never see an alert. ``webhook_url``: where new alerts are
+    pushed (checked now against the SSRF rules of ``channels.webhook``, host
+    resolved). Audited as ``cap.key.create``.
 
     ``created_by``: the user (``policy``: GATEWAY_KEYS_MANAGE, the federal
     operator only; ``access.Denied`` otherwise, audited) or a name (the CLI).
@@ -165,11 +173,10 @@ def create_key(engine: Engine, name: str, created_by: str | Actor, *,
         created_by = created_by.username
 
     settings = settings or get_settings()
-    name = (name or "").strip()
-    if not name:
-        raise GatewayKeyError("name", "required: the integrator's name")
-    if len(name) > 200:
-        raise GatewayKeyError("name", "at most 200 characters")
+    try:
+        name = check_name(name, "name", limit=MAX_NAME, empty="required: the integrator's name")
+    except TextInputError as exc:
+        raise GatewayKeyError(exc.field, exc.reason) from None
     area_text = None
     if area is not None and area.strip():
         text = area.decode("utf-8", "replace") if isinstance(area, bytes) else area
@@ -177,6 +184,7 @@ def create_key(engine: Engine, name: str, created_by: str | Actor, *,
             geom = parse_area_geojson(text, "area")
         except AreaError as exc:
             raise GatewayKeyError("area", exc.reason) from None
+        _check_in_belgium(engine, geom)
         area_text = json.dumps(mapping(geom))
     url = None
     if webhook_url is not None and webhook_url.strip():
@@ -198,6 +206,28 @@ def create_key(engine: Engine, name: str, created_by: str | Actor, *,
                              "area": area_text is not None})
         info = _info(row)
     return CreatedKey(info, token, webhook_secret)
+
+
+def _check_in_belgium(engine: Engine, area: BaseGeometry) -> None:
+    """Refuse a key area with no part in Belgium (the federal authority's territory).
+
+    Without the reference authorities loaded there is no territory to compare
+    with, and no alert either: the area is then accepted as given.
+    """
+    from tocsin.geo.areas import territory_of
+
+    with read_transaction(engine) as s:
+        federal = s.get(Authority, FEDERAL_ID)
+        belgium = territory_of(federal) if federal is not None else None
+    if belgium is None or shapely.intersects(area, belgium):
+        return
+    swapped = shapely.transform(area, lambda xy: xy[:, ::-1])
+    hint = (" (its coordinates look like lat,lon: GeoJSON positions are lon,lat)"
+            if shapely.intersects(swapped, belgium) else "")
+    point = area.representative_point()
+    raise GatewayKeyError("area", f"wholly outside Belgium (around {point.y:.3f},"
+                                  f"{point.x:.3f} lat,lon){hint}: a key limited to it "
+                                  "would never see an alert")
 
 
 def list_keys(engine: Engine) -> list[GatewayKey]:

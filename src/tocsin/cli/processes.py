@@ -62,7 +62,8 @@ def demo(
         get_settings.cache_clear()
     setup = prepare_demo(subscribers, DEMO_ACCOUNTS)
     if setup.generated:
-        err.print(f"generated {setup.generated} demo subscribers")
+        err.print(f"generated {setup.generated} demo subscribers "
+                  f"({setup.opted_in} opted in to information)")
     if setup.templates:
         err.print(f"added {setup.templates} demo templates")
     err.print(f"\n[bold]Tocsin demo[/] on http://{host}:{port}/  (database: "

@@ -13,7 +13,8 @@ subscribers_app = typer.Typer(no_args_is_help=True, help="Subscriber registratio
 
 @subscribers_app.command("import")
 def subscribers_import(
-    file: Path = typer.Argument(..., help="CSV: subscriber_id,language,mobile,email,lat,lon"),
+    file: Path = typer.Argument(
+        ..., help="CSV: subscriber_id,language,mobile,email,lat,lon[,general_interest]"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check only; write nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:

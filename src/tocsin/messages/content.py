@@ -50,6 +50,7 @@ from zoneinfo import ZoneInfo
 
 from tocsin.authorities.reference_rules import BRUSSELS_REGION_NIS, GERMAN_SPEAKING_NIS
 from tocsin.campaigns import rules
+from tocsin.core.text import forbidden_char
 
 CONTENT_FIELDS = ("sms", "voice", "email_subject", "email_text", "email_html",
                   "cap_event", "cap_headline", "cap_description", "cap_instruction")
@@ -151,15 +152,6 @@ def _literal(text: str, field: str) -> str:
             raise ContentError(field, f"stray {ch!r} in …{snippet}…: placeholders are "
                                       f"written {{name}} (letters, digits, _)")
     return text
-
-
-def forbidden_char(ch: str) -> bool:
-    """True for a character no text may hold: XML 1.0 (CAP) cannot carry C0 controls but
-    tab, line feed and carriage return, nor U+FFFE/U+FFFF; C1 controls (U+0080–U+009F)
-    are invisible, break e-mail headers (U+0085 is a line break) and no SMS can carry them.
-    """
-    o = ord(ch)
-    return (o < 0x20 and ch not in "\t\n\r") or 0x7F <= o <= 0x9F or ch in "\ufffe\uffff"
 
 
 def check_text(field: str, text: str, limit: int, *, single_line: bool = False) -> None:

@@ -42,6 +42,8 @@ from tocsin.authorities.policy import Actor as PolicyActor
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.core.db import transaction, utcnow
+from tocsin.core.text import TextInputError, check_name, forbidden_char
+from tocsin.core.text import normalise_name as _normalise_name
 from tocsin.geo.areas import (
     AreaError,
     clip_to_territory,
@@ -58,13 +60,12 @@ from tocsin.messages.content import (
     ContentError,
     check_required_languages,
     check_text,
-    forbidden_char,
 )
 from tocsin.messages.models import MessageTemplate
 
 EDIT_ROLES = frozenset({"admin", "operator", "federal_operator"})
 MAX_FIELDS = 10
-MAX_NAME = 200
+MAX_NAME = 200  # characters; MessageTemplate.name is String(200)
 MAX_DESCRIPTION = 2000
 MAX_TEXT = 20_000  # characters of one content field (an HTML e-mail body is the longest)
 
@@ -212,7 +213,7 @@ def _clean_text(value: object, field_name: str, *, required: bool) -> str:
     if required and not text:
         raise TemplateInputError(field_name, "the text is empty")
     if len(text) > MAX_TEXT:
-        raise TemplateInputError(field_name, f"longer than {MAX_TEXT:,} characters")
+        raise TemplateInputError(field_name, f"{len(text):,} characters; at most {MAX_TEXT:,}")
     bad = next((ch for ch in text if forbidden_char(ch)), None)
     if bad is not None:
         raise TemplateInputError(field_name, f"contains the control character U+{ord(bad):04X}")
@@ -238,10 +239,9 @@ class _Checked:
 
 
 def normalise_name(name: str) -> str:
-    """A template name as stored: NFC, invisible format characters removed, spaces collapsed."""
-    visible = "".join(c for c in unicodedata.normalize("NFC", name)
-                      if unicodedata.category(c) != "Cf")
-    return " ".join(visible.split())
+    """A template name as stored: NFC, invisible format characters removed, spaces collapsed
+    (``tocsin.core.text.normalise_name``)."""
+    return _normalise_name(name)
 
 
 def name_key(name: str) -> str:
@@ -252,14 +252,11 @@ def name_key(name: str) -> str:
 
 def _check(session: Session, authority: Authority, data: TemplateInput,
            template_id: str | None) -> _Checked:
-    name = _clean_text(data.name, "name", required=True)
-    if "\n" in name or "\r" in name:
-        raise TemplateInputError("name", "must be one line")
-    name = normalise_name(name)
-    if not name:
-        raise TemplateInputError("name", "is empty")
-    if len(name) > MAX_NAME:
-        raise TemplateInputError("name", f"longer than {MAX_NAME} characters")
+    try:
+        name = check_name(data.name, "name", limit=MAX_NAME,
+                          empty="the name is empty: give the template a name")
+    except TextInputError as exc:
+        raise TemplateInputError(exc.field, exc.reason) from None
     others = session.execute(sa.select(MessageTemplate.id, MessageTemplate.name).where(
         MessageTemplate.authority_id == authority.id)).all()
     clash = next((other for tid, other in others
@@ -269,7 +266,8 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
                                          f"already has a template named {clash!r}")
     description = _clean_text(data.description, "description", required=False)
     if len(description) > MAX_DESCRIPTION:
-        raise TemplateInputError("description", f"longer than {MAX_DESCRIPTION} characters")
+        raise TemplateInputError("description", f"{len(description):,} characters; at most "
+                                                f"{MAX_DESCRIPTION:,}")
 
     if data.kind not in rules.KINDS:
         raise TemplateInputError("kind", f"{data.kind!r} is not one of {', '.join(rules.KINDS)}")
@@ -407,8 +405,8 @@ def _check_cap(cap: Mapping[str, str]) -> dict[str, str]:
         if not value:
             continue
         if key == "event":
-            if len(value) > 200:
-                raise TemplateInputError("cap.event", "longer than 200 characters")
+            # As at launch: CAP ``event`` is one line of at most FIELD_MAX["cap_event"].
+            _within_launch_limits("cap.event", value, FIELD_MAX["cap_event"], single_line=True)
         elif value not in allowed[key]:
             raise TemplateInputError(f"cap.{key}", f"{value!r} is not one of "
                                                    f"{', '.join(allowed[key])} (CAP 1.2)")

@@ -1,9 +1,12 @@
 """A reproducible, realistic population of demo subscribers for the demo and the benchmarks.
 
-Where the packaged BeST sample has addresses (Brussels, Halle, Malmedy)
-subscribers live on real official addresses; elsewhere on random points inside
-their municipality. Municipalities are drawn in proportion to their population
-(Statbel, 1 Jan 2020), languages follow the region. See ``data/PROVENANCE.md``.
+Municipalities are drawn in proportion to their population (Statbel, 1 Jan
+2020), then each address is a uniform random point inside the municipality's
+territory, so that any area over an inhabited place reaches someone. Where the
+packaged BeST sample has addresses (parts of Brussels, Halle and Malmedy), a
+point that falls in the part the sample covers moves to the nearest real
+official address. Languages follow the region; about 30 % opt in to
+general-interest information. See ``data/PROVENANCE.md``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -27,7 +30,13 @@ from sqlalchemy.engine import Engine
 from tocsin.core.db import transaction, utcnow
 from tocsin.subscribers.importer import write_subscribers
 from tocsin.subscribers.models import Subscriber
-from tocsin.subscribers.rules import CSV_COLUMNS, AddressRecord, SubscriberRecord, in_belgium
+from tocsin.subscribers.rules import (
+    CSV_COLUMNS,
+    OPTIONAL_CSV_COLUMNS,
+    AddressRecord,
+    SubscriberRecord,
+    in_belgium,
+)
 
 DEMO_PREFIX = "DEMO-"
 DEFAULT_SEED = 1789
@@ -45,6 +54,9 @@ EMAIL_SHARE = 0.70
 SECOND_ADDRESS_SHARE = 0.20
 SECOND_ADDRESS_SAME_MUNICIPALITY = 0.5  # otherwise in a neighbouring municipality
 FAMILY_PHONE_SHARE = 0.02  # shares the previous subscriber's home and mobile
+# Share opted in to general-interest information (SPEC F12). An assumption for the
+# demo, near the uptake of opt-in municipal alert services; the demo needs some.
+INFO_OPT_IN_SHARE = 0.30
 EMAIL_DOMAINS = ("example.org", "example.net", "example.com")  # RFC 2606 reserved
 
 _FIRST_NAMES = {
@@ -81,6 +93,7 @@ class DemoReport:
     ``best_addresses``: addresses placed on real BeST addresses;
     ``random_addresses``: random points inside a municipality;
     ``skipped_zero_coordinates``: BeST rows skipped for their (0,0) coordinates;
+    ``info_opt_ins``: subscribers opted in to general-interest information;
     ``shared_mobiles``: subscribers whose mobile is also another's (family phone),
     counting every holder of a shared number.
     """
@@ -93,6 +106,7 @@ class DemoReport:
     mobiles: int = 0
     emails: int = 0
     shared_mobiles: int = 0
+    info_opt_ins: int = 0
     languages: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -145,7 +159,10 @@ def load_best_addresses() -> tuple[dict[str, list[BestAddress]], int]:
     """Current BeST sample addresses by NIS code, and the number of (0,0) rows skipped.
 
     Rows whose Lambert 72 or WGS84 coordinates are 0,0 (a known defect of 47
-    Malmedy rows; their WGS84 is Lambert (0,0) converted, in France) are skipped.
+    Malmedy rows; their WGS84 is Lambert (0,0) converted, in France) are skipped
+    and counted. Addresses outside their municipality's (simplified) territory
+    are left out without being counted: a demo address must be inside the
+    territory that would warn it.
     """
     by_nis: dict[str, list[BestAddress]] = {}
     skipped = 0
@@ -168,6 +185,11 @@ def load_best_addresses() -> tuple[dict[str, list[BestAddress]], int]:
             labels[lang] = f"{street} {number}, {row['postcode']} {town}"
         labels["en"] = labels["fr"]
         by_nis.setdefault(row["nis"], []).append(BestAddress(row["nis"], lat, lon, labels))
+    territory = {m.nis: m.geometry for m in load_municipalities()}
+    for nis, rows in list(by_nis.items()):
+        inside = shapely.contains_xy(territory[nis], [a.lon for a in rows],
+                                     [a.lat for a in rows])
+        by_nis[nis] = [a for a, keep in zip(rows, inside.tolist(), strict=True) if keep]
     return by_nis, skipped
 
 
@@ -189,21 +211,69 @@ def random_points_in(geometry: Any, count: int, rng: np.random.Generator) -> np.
 
     Rejection sampling in the bounding box, vectorised with shapely.contains_xy.
     """
-    if count == 0:
-        return np.empty((0, 2))
-    minx, miny, maxx, maxy = geometry.bounds
-    shapely.prepare(geometry)
-    found: list[np.ndarray] = []
-    have = 0
-    while have < count:
-        batch = max(64, 3 * (count - have))
-        xs = rng.uniform(minx, maxx, batch)
-        ys = rng.uniform(miny, maxy, batch)
-        inside = shapely.contains_xy(geometry, xs, ys)
-        points = np.column_stack((xs[inside], ys[inside]))
-        found.append(points)
-        have += len(points)
-    return np.concatenate(found)[:count]
+    return random_points_in_each([geometry], [count], rng)[0]
+
+
+def random_points_in_each(geometries: Sequence[Any], counts: Sequence[int],
+                          rng: np.random.Generator) -> list[np.ndarray]:
+    """``counts[i]`` uniform random points inside ``geometries[i]``, for every i at once.
+
+    Returns one array of (lon, lat) rows (WGS84 degrees) per geometry.
+    Rejection sampling in each bounding box, all geometries tested in one
+    vectorised ``shapely.contains_xy`` call per round; each round draws
+    enough candidates for the geometry's share of its box, so one or two
+    rounds suffice. Uniform in degrees, which over a municipality (< 20 km)
+    differs from uniform in area by well under 1 %. Same ``rng`` state, same
+    points. Raises ValueError if a geometry with a positive count is empty.
+    """
+    geoms = np.array(geometries, dtype=object)
+    need = np.asarray(counts, dtype=np.int64)
+    if ((need > 0) & shapely.is_empty(geoms)).any():
+        raise ValueError("cannot place points in an empty geometry")
+    shapely.prepare(geoms)
+    bounds = shapely.bounds(geoms)
+    box_area = (bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1])
+    fill = np.divide(shapely.area(geoms), box_area, out=np.ones(len(geoms)),
+                     where=box_area > 0)
+    found: list[list[np.ndarray]] = [[] for _ in geometries]
+    have = np.zeros(len(geoms), dtype=np.int64)
+    while (pending := np.flatnonzero(have < need)).size:
+        missing = need[pending] - have[pending]
+        batch = np.ceil(missing / np.maximum(fill[pending], 0.01) * 1.25).astype(np.int64) + 8
+        owner = np.repeat(pending, batch)
+        xs = rng.uniform(bounds[owner, 0], bounds[owner, 2])
+        ys = rng.uniform(bounds[owner, 1], bounds[owner, 3])
+        inside = shapely.contains_xy(geoms[owner], xs, ys)
+        owner, xs, ys = owner[inside], xs[inside], ys[inside]
+        order = np.argsort(owner, kind="stable")
+        owner, xs, ys = owner[order], xs[order], ys[order]
+        starts = np.searchsorted(owner, pending)
+        ends = np.searchsorted(owner, pending, side="right")
+        for index, start, end in zip(pending.tolist(), starts.tolist(), ends.tolist(),
+                                     strict=True):
+            take = min(end - start, int(need[index] - have[index]))
+            found[index].append(np.column_stack((xs[start:start + take],
+                                                 ys[start:start + take])))
+            have[index] += take
+    return [np.concatenate(parts) if parts else np.empty((0, 2)) for parts in found]
+
+
+def _snap_to_best(points: np.ndarray, best: Sequence[BestAddress]) -> np.ndarray:
+    """For each (lon, lat) row, the index of the nearest BeST address if the point lies
+    in the convex hull of the sample (the part of the municipality it covers), else -1."""
+    coords = np.array([(a.lon, a.lat) for a in best])
+    hull = shapely.convex_hull(shapely.multipoints(coords))
+    picked = np.full(len(points), -1, dtype=np.int64)
+    if len(points) == 0 or hull.area == 0:
+        return picked
+    inside = np.flatnonzero(shapely.contains_xy(hull, points[:, 0], points[:, 1]))
+    if inside.size:
+        # Equirectangular distance: fine at street scale; lon shrinks by cos(latitude).
+        scale = np.cos(np.radians(coords[:, 1].mean()))
+        dx = (points[inside, 0, None] - coords[None, :, 0]) * scale
+        dy = points[inside, 1, None] - coords[None, :, 1]
+        picked[inside] = np.argmin(dx * dx + dy * dy, axis=1)
+    return picked
 
 
 def _language(municipality: Municipality, draw: float) -> str:
@@ -260,28 +330,28 @@ def build_demo_population(
         if near:
             work[i] = near[int(neighbour_draw[i] * len(near))]
 
-    # Points: draw every municipality's random points in one vectorised pass.
+    # Points: uniform in each municipality, all municipalities in one vectorised pass;
+    # those in the part a BeST sample covers move to the nearest real address.
     wanted = Counter(home.tolist()) + Counter(work[has_work].tolist())
-    random_points: dict[int, np.ndarray] = {}
-    best_picks: dict[int, np.ndarray] = {}
-    for index in sorted(wanted):
-        best = best_by_nis.get(municipalities[index].nis)
-        if best:
-            best_picks[index] = rng.integers(0, len(best), size=wanted[index])
-        else:
-            random_points[index] = random_points_in(
-                municipalities[index].geometry, wanted[index], rng
-            )
+    indices = sorted(wanted)
+    drawn = random_points_in_each([municipalities[i].geometry for i in indices],
+                                  [wanted[i] for i in indices], rng)
+    random_points = dict(zip(indices, drawn, strict=True))
+    best_picks = {i: _snap_to_best(random_points[i], best_by_nis[municipalities[i].nis])
+                  for i in indices if best_by_nis.get(municipalities[i].nis)}
     cursor: Counter[int] = Counter()
+    on_best: set[int] = set()  # id() of the AddressRecords placed on a BeST address
 
     def address(index: int, language: str) -> AddressRecord:
         k = cursor[index]
         cursor[index] += 1
         municipality = municipalities[index]
-        best = best_by_nis.get(municipality.nis)
-        if best:
-            picked = best[int(best_picks[index][k])]
-            return AddressRecord(picked.lat, picked.lon, picked.labels[language], municipality.nis)
+        if index in best_picks and best_picks[index][k] >= 0:
+            picked = best_by_nis[municipality.nis][int(best_picks[index][k])]
+            record = AddressRecord(picked.lat, picked.lon, picked.labels[language],
+                                   municipality.nis)
+            on_best.add(id(record))
+            return record
         lon, lat = random_points[index][k]
         name = municipality.name_nl if language == "nl" else municipality.name_fr
         return AddressRecord(round(float(lat), 7), round(float(lon), 7), name, municipality.nis)
@@ -290,6 +360,7 @@ def build_demo_population(
     first_pick = rng.integers(0, 10, size=n)
     last_pick = rng.integers(0, 8, size=n)
     domain_pick = rng.integers(0, len(EMAIL_DOMAINS), size=n)
+    info_opt_in = rng.random(n) < INFO_OPT_IN_SHARE
     records: list[SubscriberRecord] = []
     languages: Counter[str] = Counter()
     for i in range(n):
@@ -309,6 +380,8 @@ def build_demo_population(
             email = f"subscriber.{i + 1}@{EMAIL_DOMAINS[domain_pick[i]]}"
         if previous:
             addresses = [AddressRecord(**previous.addresses[0].__dict__)]
+            if id(previous.addresses[0]) in on_best:
+                on_best.add(id(addresses[0]))
             cursor[home[i]] += 1  # keep the other draws aligned
         else:
             addresses = [address(int(home[i]), language)]
@@ -317,14 +390,14 @@ def build_demo_population(
         records.append(SubscriberRecord(
             external_id=f"{DEMO_PREFIX}{i + 1:06d}", language=language,
             mobile=mobile, email=email, addresses=addresses, line=0,
+            info_opt_in=bool(info_opt_in[i]),
         ))
         languages[language] += 1
         report.mobiles += mobile is not None
         report.emails += email is not None
+        report.info_opt_ins += bool(info_opt_in[i])
         report.addresses += len(addresses)
-    report.best_addresses = sum(
-        1 for r in records for a in r.addresses if a.nis in best_by_nis
-    )
+    report.best_addresses = len(on_best)
     report.random_addresses = report.addresses - report.best_addresses
     mobile_users = Counter(r.mobile for r in records if r.mobile)
     report.shared_mobiles = sum(c for c in mobile_users.values() if c > 1)
@@ -335,14 +408,16 @@ def build_demo_population(
 def generate_demo_population(engine: Engine, n: int, seed: int = DEFAULT_SEED) -> DemoReport:
     """Create ``n`` reproducible demo subscribers ``DEMO-000001``… in one transaction.
 
-    Addresses: real BeST addresses where the packaged sample has them, random
-    points in the municipality elsewhere; municipalities drawn by population;
+    Addresses: municipalities drawn by population, then a uniform random point
+    in the municipality's territory, moved to the nearest real BeST address
+    where the point falls in the part the packaged sample covers;
     language by region (nl Flanders, fr Wallonia, fr/nl 70/30 Brussels, de in
     the nine German-speaking municipalities); ~85 % have a unique Belgian
     mobile (+32 4[5-9]…), ~70 % an e-mail on RFC 2606 reserved domains, ~20 %
     a second address in the same or a neighbouring municipality, ~2 % share
-    the previous subscriber's home and mobile (a family phone). All contact
-    points are verified. Raises ValueError if demo subscribers already exist.
+    the previous subscriber's home and mobile (a family phone), ~30 % opted
+    in to general-interest information. All contact points are verified.
+    Raises ValueError if demo subscribers already exist.
     """
     start = utcnow()
     records, report = build_demo_population(n, seed)
@@ -363,13 +438,23 @@ def write_subscriber_csv(rows: Iterable[Mapping[str, Any]], path: str | Path,
                          delimiter: str = ",", bom: bool = False) -> Path:
     """Write ``rows`` (dicts keyed by the import columns; missing keys = blank) as an import CSV.
 
-    The header is ``subscriber_id,language,mobile,email,lat,lon``; UTF-8, with
-    a BOM when ``bom``. Returns the path. Raises OSError if it cannot write.
+    The header is ``subscriber_id,language,mobile,email,lat,lon,general_interest``;
+    a boolean ``general_interest`` is written ``yes`` / ``no``. UTF-8, with a
+    BOM when ``bom``. Returns the path. Raises OSError if it cannot write.
     """
+    columns = CSV_COLUMNS + OPTIONAL_CSV_COLUMNS
     target = Path(path)
+
+    def cell(value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return value
+
     with target.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
         writer = csv.writer(fh, delimiter=delimiter)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(columns)
         for row in rows:
-            writer.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
+            writer.writerow([cell(row.get(c)) for c in columns])
     return target

@@ -126,8 +126,8 @@ def write_subscribers(
     No validation here: ``records`` come from :func:`parse_subscriber_csv` or
     another trusted generator. Returns the new subscriber ids, in the order of
     ``records`` (ids increase in that order). ``verified_at`` (aware UTC) is
-    set on every contact point. Raises sqlalchemy.exc.IntegrityError on a
-    duplicate ``external_id``.
+    set on every contact point, and ``info_opt_in`` from its record. Raises
+    sqlalchemy.exc.IntegrityError on a duplicate ``external_id``.
     """
     now = utcnow()
     subscriber_table = cast(sa.Table, Subscriber.__table__)
@@ -148,7 +148,7 @@ def write_subscribers(
             if value is not None:
                 contact_rows.append({
                     "subscriber_id": subscriber_id, "kind": kind, "value": value,
-                    "verified_at": verified_at,
+                    "verified_at": verified_at, "info_opt_in": record.info_opt_in,
                 })
         for position, address in enumerate(record.addresses):
             address_rows.append({

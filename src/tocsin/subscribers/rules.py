@@ -27,6 +27,8 @@ BELGIUM_LAT = (49.49, 51.51)
 BELGIUM_LON = (2.54, 6.41)
 
 CSV_COLUMNS = ("subscriber_id", "language", "mobile", "email", "lat", "lon")
+OPTIONAL_CSV_COLUMNS = ("general_interest",)  # opt-in to information (SPEC F12); blank = no
+_YES_NO = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 
 _MOBILE_TYPES = frozenset(
     {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
@@ -66,6 +68,8 @@ class SubscriberRecord:
 
     ``mobile`` is E.164 (``+32475123456``), ``email`` the normalised address;
     at least one of them is set. ``line`` is the file line where it first appears.
+    ``info_opt_in``: the subscriber's contact points receive general-interest
+    information (campaign kind ``information``, SPEC F12); alerts reach them anyway.
     """
 
     external_id: str
@@ -74,6 +78,7 @@ class SubscriberRecord:
     email: str | None
     addresses: list[AddressRecord] = field(default_factory=list)
     line: int = 0
+    info_opt_in: bool = False
 
 
 @dataclass
@@ -154,6 +159,15 @@ def check_position(lat_text: str, lon_text: str) -> tuple[float, float]:
     raise InvalidValue("outside Belgium")
 
 
+def parse_yes_no(value: str) -> bool:
+    """``yes`` / ``true`` / ``1`` -> True, ``no`` / ``false`` / ``0`` -> False (any case,
+    surrounding blanks ignored). Raises InvalidValue for anything else, blank included."""
+    try:
+        return _YES_NO[value.strip().lower()]
+    except KeyError:
+        raise InvalidValue("not yes, no, true, false, 1 or 0") from None
+
+
 def _is_number(text: str) -> bool:
     try:
         value = float(text.replace(",", "."))
@@ -225,14 +239,18 @@ def parse_subscriber_csv(data: bytes) -> ImportPlan:
     """Parse and validate a contact list in CSV (SPEC F10), without touching the database.
 
     Format: UTF-8 (a BOM is allowed), ``,`` or ``;`` separated (detected on the
-    header), header on line 1 with exactly the columns ``subscriber_id,
-    language, mobile, email, lat, lon`` in any order. Each row is one address
+    header), header on line 1 with the columns ``subscriber_id, language,
+    mobile, email, lat, lon`` in any order, and optionally ``general_interest``:
+    ``yes`` / ``no`` / ``true`` / ``false`` / ``1`` / ``0`` (blank = no), whether
+    the subscriber's contact points get general-interest information (campaign
+    kind ``information``, SPEC F12). Each row is one address
     (WGS84 decimal degrees); several rows with the same ``subscriber_id`` add
     addresses to that subscriber, at most 5 (SPEC F7), the first row being the
     primary residence. Later rows may repeat or leave blank ``language``,
-    ``mobile`` and ``email`` but not contradict them; a later row may fill in a
-    value left blank before. Each subscriber needs a language (fr, nl, de, en)
-    and a mobile (E.164 after normalisation, region BE) or an e-mail.
+    ``mobile``, ``email`` and ``general_interest`` but not contradict them; a
+    later row may fill in a value left blank before. Each subscriber needs a
+    language (fr, nl, de, en) and a mobile (E.164 after normalisation, region
+    BE) or an e-mail.
     The same mobile or e-mail for several subscribers is allowed (a family phone).
 
     Never raises on bad input: every problem found is an entry of
@@ -257,7 +275,7 @@ def parse_subscriber_csv(data: bytes) -> ImportPlan:
         return plan
     header_errors: list[RowError] = []
     for name in header:
-        if name not in CSV_COLUMNS:
+        if name not in CSV_COLUMNS + OPTIONAL_CSV_COLUMNS:
             header_errors.append(
                 {"line": 1, "field": name, "value": name, "reason": "unknown column"}
             )
@@ -278,7 +296,8 @@ def parse_subscriber_csv(data: bytes) -> ImportPlan:
                 seen.add((err["field"], err["reason"]))
                 plan.errors.append(err)
         return plan
-    index = {name: header.index(name) for name in CSV_COLUMNS}
+    index = {name: header.index(name) for name in CSV_COLUMNS + OPTIONAL_CSV_COLUMNS
+             if name in header}
 
     by_id: dict[str, SubscriberRecord] = {}
     # Line where each subscriber's language/mobile/email was first given.
@@ -305,7 +324,8 @@ def parse_subscriber_csv(data: bytes) -> ImportPlan:
                 "reason": f"{len(row)} fields, the header has {len(header)}",
             })
             continue
-        values = {name: row[i].strip() for name, i in index.items()}
+        values = dict.fromkeys(OPTIONAL_CSV_COLUMNS, "")
+        values.update({name: row[i].strip() for name, i in index.items()})
         errors = _check_row(values, line, by_id, set_on, invalid, plan)
         plan.errors.extend(errors)
 
@@ -368,6 +388,13 @@ def _check_row(
             bad(name, values[name], exc.reason)
             normalised[name] = None
 
+    opt_in: bool | None = None
+    if values["general_interest"]:
+        try:
+            opt_in = parse_yes_no(values["general_interest"])
+        except InvalidValue as exc:
+            bad("general_interest", values["general_interest"], exc.reason)
+
     position: tuple[float, float] | None = None
     parse_ok = True
     for name in ("lat", "lon"):
@@ -402,6 +429,13 @@ def _check_row(
             set_on[(external_id, name)] = line
         elif current != value:
             bad(name, values[name], f"contradicts line {set_on[(external_id, name)]}")
+    if opt_in is not None:
+        first = set_on.get((external_id, "general_interest"))
+        if first is None:
+            record.info_opt_in = opt_in
+            set_on[(external_id, "general_interest")] = line
+        elif record.info_opt_in != opt_in:
+            bad("general_interest", values["general_interest"], f"contradicts line {first}")
     if position is not None:
         record.addresses.append(AddressRecord(*position))
     invalid.update((external_id, e["field"]) for e in errors)

@@ -12,6 +12,7 @@ from starlette.responses import FileResponse, Response
 from tocsin.authorities import services as authorities
 from tocsin.campaigns import rules
 from tocsin.messages import templates as tpl
+from tocsin.messages.content import FIELD_MAX, FIELD_VALUE_MAX, TEXT_MAX
 from tocsin.web.actors import acting
 from tocsin.web.deps import (
     Operator,
@@ -253,6 +254,9 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
         can_save_template=op.role in tpl.EDIT_ROLES,
         schedule=_schedule_supported() and (prefill or {}).get("source") != "update",
         sms_max_segments=settings_of(request).sms_max_segments,
+        # The services' limits, so that the browser stops typing where they would refuse.
+        limits={"text": TEXT_MAX, "field_value": FIELD_VALUE_MAX, "content": FIELD_MAX,
+                "template_name": tpl.MAX_NAME},
     )
 
 

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from tocsin.campaigns import rules
 from tocsin.messages import templates as tpl
+from tocsin.messages.content import FIELD_MAX
 from tocsin.web.deps import (
     Operator,
     check_form_csrf,
@@ -115,7 +116,9 @@ def _form_page(request: Request, op: Operator, values: dict[str, Any],
         error=error, languages=_languages(engine, op), official=authority.languages,
         language_names=LANGUAGE_NAMES, content_labels=CONTENT_LABELS,
         kinds=rules.KINDS, channels=rules.CHANNELS, cap_choices=CAP_CHOICES,
-        municipalities=tpl.municipality_choices(engine, op.authority_id))
+        municipalities=tpl.municipality_choices(engine, op.authority_id),
+        limits={"name": tpl.MAX_NAME, "description": tpl.MAX_DESCRIPTION,
+                "cap_event": FIELD_MAX["cap_event"]})
 
 
 @router.get("/templates")
