@@ -277,14 +277,18 @@ C,,,,50.86,4.36,no
     assert counts(engine) == (0, 0, 0)
 
 
-def test_cli_import_reports_a_bad_general_interest(engine, tmp_path, monkeypatch):
+def test_cli_import_reports_a_bad_general_interest(reference_db, tmp_path, monkeypatch):
+    """The CLI needs an initialised database (authorities loaded): the reference one."""
+    import shutil
+
     from typer.testing import CliRunner
 
     from tocsin.cli import app
 
     path = tmp_path / "list.csv"
     path.write_text(f"{OPT_HEADER}\nA,fr,,a@example.org,50.85,4.35,perhaps\n", encoding="utf-8")
-    monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
+    shutil.copy(reference_db, tmp_path / "ref.db")
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", f"sqlite:///{tmp_path / 'ref.db'}")
     result = CliRunner().invoke(app, ["subscribers", "import", str(path)])
     assert result.exit_code != 0
     assert "line 2" in result.output and "general_interest" in result.output
