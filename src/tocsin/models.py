@@ -1,6 +1,13 @@
 """Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from tocsin.authorities.models import AuditEntry, Authority, User
+from tocsin.authorities.models import (
+    AuditEntry,
+    Authority,
+    LoginAttempt,
+    User,
+    UserInvitation,
+    WebSession,
+)
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
@@ -10,5 +17,6 @@ from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 
 __all__ = [
     "Address", "AuditEntry", "Authority", "Base", "Campaign", "CapGatewayKey", "ContactPoint",
-    "Delivery", "DeliveryReceipt", "MessageTemplate", "SmsPartId", "Subscriber", "User",
+    "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate", "SmsPartId", "Subscriber",
+    "User", "UserInvitation", "WebSession",
 ]

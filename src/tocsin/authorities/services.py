@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.authorities.models import AuditEntry, Authority, User
 from tocsin.authorities.policy import ROLES
-from tocsin.core.db import transaction
+from tocsin.core.db import transaction, utcnow
 
 _hasher = PasswordHasher()
 # Verified when the username is unknown, so that a failed login takes the same
@@ -60,6 +60,14 @@ class AuthorityInfo:
 def hash_password(password: str) -> str:
     """An Argon2id hash of ``password`` (PHC string format)."""
     return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when ``password`` matches the Argon2 ``password_hash`` (never raises)."""
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
 
 
 def _authority_name(authority: Authority) -> str:
@@ -116,7 +124,7 @@ def authenticate(
     """The user whose ``username`` and ``password`` match, or None.
 
     Every attempt is written to the audit log (``login`` / ``login_failed``)
-    with ``source`` (the client IP address). A hash made with older Argon2
+    with ``source`` (the client IP address). A disabled user never matches. A hash made with older Argon2
     parameters is upgraded on a successful login.
     """
     username = username.strip()
@@ -127,7 +135,7 @@ def authenticate(
             ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
-        if user is None or not ok:
+        if user is None or not ok or user.disabled_at is not None:
             record_audit(session, username[:120] or "?", "login_failed", source=source)
             return None
         if _hasher.check_needs_rehash(user.password_hash):
@@ -145,17 +153,22 @@ def create_user(
     authority_id: str,
     role: str = "operator",
     display_name: str | None = None,
+    email: str | None = None,
 ) -> UserInfo:
     """Create the user, or update its password, authority, role and name if it exists.
 
-    Raises ValueError naming the field when ``role`` is unknown or ``username``
-    or ``password`` is empty, LookupError when the authority does not exist.
+    The password follows :func:`tocsin.authorities.passwords.check_password`;
+    changing an existing user's password ends its web sessions. Raises
+    ValueError naming the field when ``role`` is unknown, ``username`` is empty
+    or the password is refused, LookupError when the authority does not exist.
     """
+    from tocsin.authorities.passwords import check_password
+    from tocsin.authorities.sessions import revoke_sessions
+
     username = username.strip()
     if not username:
         raise ValueError("username: must not be empty")
-    if not password:
-        raise ValueError("password: must not be empty")
+    check_password(password, username)
     if role not in ROLES:
         raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
     with transaction(engine) as session:
@@ -168,9 +181,15 @@ def create_user(
             user = User(username=username, display_name=display_name or username)
             session.add(user)
             action = "user.create"
-        elif display_name:
-            user.display_name = display_name
+        else:
+            if display_name:
+                user.display_name = display_name
+            if not verify_password(user.password_hash, password):
+                revoke_sessions(session, user.id)
         user.password_hash = hash_password(password)
+        user.password_changed_at = utcnow()
+        if email:
+            user.email = email
         user.authority_id = authority_id
         user.role = role
         session.flush()
