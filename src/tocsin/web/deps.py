@@ -17,6 +17,7 @@ from starlette.responses import Response
 from tocsin.authorities.policy import LIVE_SENDER_ROLES
 from tocsin.authorities.sessions import SessionInfo, resolve_session
 from tocsin.core.settings import Settings
+from tocsin.messages.voice import engine_available as voice_engine_available
 from tocsin.web.security import CSRF_HEADER, client_address, csrf_token, csrf_valid
 
 BRUSSELS = ZoneInfo("Europe/Brussels")  # F33: stored in UTC, shown in Brussels time
@@ -84,6 +85,7 @@ def eur(value: Any) -> str:
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters["brussels"] = brussels_time
 templates.env.filters["eur"] = eur
+templates.env.globals["tts_available"] = voice_engine_available
 
 
 def engine_of(request: Request) -> Engine:
