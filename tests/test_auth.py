@@ -423,7 +423,8 @@ def test_every_unsafe_route_refuses_a_post_without_csrf_token(client: TestClient
             for who in (client, anonymous):
                 for kwargs in ({"data": {"x": "1"}}, {"json": {"x": 1}}):
                     r = who.request(method, path, **kwargs)
-                    expected = {401, 403} if who is anonymous and path.startswith("/api/") else {403}
+                    api = path.startswith("/api/")
+                    expected = {401, 403} if who is anonymous and api else {403}
                     if who is anonymous and not path.startswith("/api/"):
                         expected = {403, 303}  # no session: refused, or sent to /login
                     assert r.status_code in expected, (method, route.path, r.status_code)

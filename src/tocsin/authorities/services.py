@@ -124,8 +124,8 @@ def authenticate(
     """The user whose ``username`` and ``password`` match, or None.
 
     Every attempt is written to the audit log (``login`` / ``login_failed``)
-    with ``source`` (the client IP address). A disabled user never matches. A hash made with older Argon2
-    parameters is upgraded on a successful login.
+    with ``source`` (the client IP address). A disabled user never matches. A
+    hash made with older Argon2 parameters is upgraded on a successful login.
     """
     username = username.strip()
     with transaction(engine) as session:

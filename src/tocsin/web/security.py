@@ -15,7 +15,7 @@ import os
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
@@ -155,9 +155,11 @@ class SessionCookieMiddleware(SessionMiddleware):
     request came over HTTPS (directly or through a trusted proxy). The cookie holds
     only the server-side session id (or, before login, the login form's CSRF token)."""
 
-    def __init__(self, app: ASGIApp, *, trusted: Sequence[Network] = (),
-                 **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
+    def __init__(self, app: ASGIApp, secret_key: str, session_cookie: str = "session",
+                 max_age: int | None = None, same_site: Literal["lax", "strict", "none"] = "lax",
+                 https_only: bool = False, trusted: Sequence[Network] = ()) -> None:
+        super().__init__(app, secret_key=secret_key, session_cookie=session_cookie,
+                         max_age=max_age, same_site=same_site, https_only=https_only)
         self.trusted = tuple(trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
