@@ -229,9 +229,16 @@ def test_forwarded_address_only_from_trusted_proxies(engine: Engine, tmp_path: P
         assert s.scalar(sa.text("SELECT client FROM login_attempt")) == "198.51.100.23"
     r = log_in(c, "wavre", PASSWORD)
     assert r.status_code == 303
-    r = c.get("/login", headers={"X-Forwarded-Proto": "https"})
-    cookie = r.headers.get("set-cookie", "")
-    assert cookie == "" or "secure" in cookie.lower()
+    # Secure cookie when the browser talks HTTPS to the trusted proxy, not otherwise
+    fresh = TestClient(app, client=("127.0.0.1", 5001))
+    cookie = fresh.get("/login", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
+    assert "secure" in cookie.lower() and "httponly" in cookie.lower()
+    assert "samesite=lax" in cookie.lower()
+    fresh = TestClient(app, client=("127.0.0.1", 5002))
+    assert "secure" not in fresh.get("/login").headers["set-cookie"].lower()
+    forged = TestClient(app, client=("203.0.113.5", 5003))
+    cookie = forged.get("/login", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
+    assert "secure" not in cookie.lower()  # not from a trusted proxy: the header is ignored
 
 
 # ----------------------------------------------------------------------------- TOTP
