@@ -370,8 +370,8 @@ def _client(engine, tmp_path):
     from tocsin.core.settings import Settings
     from tocsin.web.app import create_app
 
-    create_user(engine, "beersel", "beersel-password-1", "23003")
-    create_user(engine, "halle", "halle-password-1", "23027")
+    create_user(engine, "beersel", "dike-watch-password-1", "23003")
+    create_user(engine, "halle", "senne-valley-password-1", "23027")
     settings = Settings(var_dir=tmp_path / "var", database_url=str(engine.url))
     return TestClient(create_app(engine, start_worker=False, settings=settings))
 
@@ -383,7 +383,7 @@ def _login(client: TestClient, username: str, password: str) -> str:
 def test_api_lifecycle(engine, tmp_path):
     import_subscribers(engine, CSV.encode())
     with _client(engine, tmp_path) as client:
-        h = {"X-CSRF-Token": _login(client, "beersel", "beersel-password-1")}
+        h = {"X-CSRF-Token": _login(client, "beersel", "dike-watch-password-1")}
         body = {"texts": TEXTS, "channels": ["sms", "email", "cap"],
                 "area_geojson": json.loads(_area(AREA_A))}
         r = client.post("/api/campaigns", json=body, headers=h)
@@ -417,7 +417,7 @@ def test_api_lifecycle(engine, tmp_path):
         other = client.post("/api/campaigns", json={**body, "kind": "warning"},
                             headers=h).json()["campaign_id"]
         client.post("/logout", data={"csrf_token": h["X-CSRF-Token"]})
-        h = {"X-CSRF-Token": _login(client, "halle", "halle-password-1")}
+        h = {"X-CSRF-Token": _login(client, "halle", "senne-valley-password-1")}
         r = client.post(f"/api/campaigns/{other}/cancel", headers=h, json={})
         assert r.status_code == 404
         assert _campaign(engine, other).status == "sending"
@@ -618,7 +618,7 @@ def test_deleted_template_does_not_block_an_alert(db):
 def test_api_bad_times_and_bad_json_name_the_field(engine, tmp_path):
     import_subscribers(engine, CSV.encode())
     with _client(engine, tmp_path) as client:
-        h = {"X-CSRF-Token": _login(client, "beersel", "beersel-password-1")}
+        h = {"X-CSRF-Token": _login(client, "beersel", "dike-watch-password-1")}
         body = {"texts": TEXTS, "channels": ["sms", "email", "cap"], "kind": "alert",
                 "area_geojson": json.loads(_area(AREA_A))}
         for key, value in (("scheduled_for", "9999-12-31T23:59:59-14:00"),

@@ -227,14 +227,19 @@ def test_voice_preview_limits(client: TestClient) -> None:
     assert r.status_code == 422 and r.json()["error"]["field"] == "script"
 
 
-def test_voice_preview_503_without_engine(client: TestClient,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_voice_preview_says_so_without_engine(client: TestClient,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Security probe (issue 8): a missing optional engine was a 503; it is a fact to show.
     h = _login(client)
     monkeypatch.setenv("PATH", "/nonexistent")  # as on a server without espeak-ng
     r = client.post("/api/messages/voice-preview",
                     json={"script": "Close doors and windows.", "language": "en"}, headers=h)
-    assert r.status_code == 503
-    assert r.json() == {"error": "no text-to-speech engine installed"}
+    assert r.status_code == 200
+    assert r.json()["available"] is False
+    assert "No text-to-speech engine on this server" in r.json()["message"]
+    page = client.get("/campaigns/new").text
+    assert "voice-listen" not in page  # no Listen button to press in vain
+    assert "No text-to-speech engine on this server" in page
 
 
 def test_language_check_endpoint(client: TestClient) -> None:

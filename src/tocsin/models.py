@@ -1,6 +1,14 @@
 """Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from tocsin.authorities.models import AuditEntry, AuditPersonal, Authority, User
+from tocsin.authorities.models import (
+    AuditEntry,
+    AuditPersonal,
+    Authority,
+    LoginAttempt,
+    User,
+    UserInvitation,
+    WebSession,
+)
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
@@ -10,6 +18,6 @@ from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 
 __all__ = [
     "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey",
-    "ContactPoint", "Delivery", "DeliveryReceipt", "MessageTemplate", "SmsPartId", "Subscriber",
-    "User",
+    "ContactPoint", "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate",
+    "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
 ]

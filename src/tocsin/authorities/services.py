@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from tocsin.authorities.audit import record_audit as record_audit  # re-exported
 from tocsin.authorities.models import Authority, User
 from tocsin.authorities.policy import ROLES, Actor
-from tocsin.core.db import transaction
+from tocsin.core.db import transaction, utcnow
 from tocsin.core.text import TextInputError, check_name
 
 MAX_USERNAME = 120  # characters; User.username is String(120)
@@ -71,6 +71,14 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when ``password`` matches the Argon2 ``password_hash`` (never raises)."""
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
 def _authority_name(authority: Authority) -> str:
     langs = authority.language_list
     return authority.name(langs[0] if langs else "fr")
@@ -112,8 +120,8 @@ def authenticate(
     """The user whose ``username`` and ``password`` match, or None.
 
     Every attempt is written to the audit log (``login`` / ``login_failed``)
-    with ``source`` (the client IP address). A hash made with older Argon2
-    parameters is upgraded on a successful login.
+    with ``source`` (the client IP address). A disabled user never matches. A
+    hash made with older Argon2 parameters is upgraded on a successful login.
     """
     username = username.strip()
     with transaction(engine) as session:
@@ -123,7 +131,7 @@ def authenticate(
             ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
-        if user is None or not ok:
+        if user is None or not ok or user.disabled_at is not None:
             record_audit(session, username[:120] or "?", "login_failed", source=source)
             return None
         if _hasher.check_needs_rehash(user.password_hash):
@@ -142,6 +150,7 @@ def create_user(
     role: str = "operator",
     display_name: str | None = None,
     actor: Actor | None = None,
+    email: str | None = None,
 ) -> UserInfo:
     """Create the user, or update its password, authority, role and name if it exists.
 
@@ -150,14 +159,17 @@ def create_user(
     which bootstraps the first federal operator. ``username`` (at most
     ``MAX_USERNAME`` characters) and ``display_name`` (at most
     ``MAX_DISPLAY_NAME``, shown in every page header; default the username) are
-    one line each, stored normalised (``tocsin.core.text.check_name``);
-    ``password`` has 1 to ``MAX_PASSWORD`` characters. Raises ValueError
+    one line each, stored normalised (``tocsin.core.text.check_name``). The
+    password follows :func:`tocsin.authorities.passwords.check_password`;
+    changing an existing user's password ends its web sessions. Raises ValueError
     ``"<field>: <reason>"`` for any of them or an unknown ``role``, LookupError
     when the authority does not exist, ``access.Denied`` (audited); nothing is
     written then.
     """
     from tocsin.authorities.access import audited_denials, authority_facts, require
+    from tocsin.authorities.passwords import check_password
     from tocsin.authorities.policy import Action, Target
+    from tocsin.authorities.sessions import revoke_sessions
 
     try:
         username = check_name(username, "username", limit=MAX_USERNAME,
@@ -166,10 +178,9 @@ def create_user(
                                   required=False) or None
     except TextInputError as exc:
         raise ValueError(str(exc)) from None
-    if not password:
-        raise ValueError("password: must not be empty")
     if len(password) > MAX_PASSWORD:
         raise ValueError(f"password: {len(password):,} characters; at most {MAX_PASSWORD:,}")
+    check_password(password, username)
     if role not in ROLES:
         raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
     with audited_denials(engine), transaction(engine) as session:
@@ -191,9 +202,15 @@ def create_user(
             user = User(username=username, display_name=display_name or username)
             session.add(user)
             action = "user.create"
-        elif display_name:
-            user.display_name = display_name
+        else:
+            if display_name:
+                user.display_name = display_name
+            if not verify_password(user.password_hash, password):
+                revoke_sessions(session, user.id)
         user.password_hash = hash_password(password)
+        user.password_changed_at = utcnow()
+        if email:
+            user.email = email
         user.authority_id = authority_id
         user.role = role
         session.flush()

@@ -18,6 +18,7 @@ from tocsin.cli.db import db_app
 from tocsin.cli.email import email_app
 from tocsin.cli.messages import message_app
 from tocsin.cli.subscribers import subscribers_app
+from tocsin.cli.users import users_app
 
 app.add_typer(db_app, name="db")
 app.add_typer(subscribers_app, name="subscribers")
@@ -27,5 +28,6 @@ app.add_typer(message_app, name="message")
 app.add_typer(email_app, name="email")
 app.add_typer(authorities_app, name="authorities")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
 
 __all__ = ["app"]

@@ -38,10 +38,13 @@ def worker_cmd() -> None:
 
 DEMO_ACCOUNTS = (
     # username, password, authority, role
-    ("beersel", "beersel-demo", "23003", "operator"),
-    ("bruxelles", "bruxelles-demo", "21004", "operator"),
-    ("eupen", "eupen-demo", "63023", "operator"),
-    ("crisis", "crisis-demo", "BE", "federal_operator"),
+    # Passwords follow the policy (12+ characters, not the username, not common).
+    # No TOTP is pre-enrolled: simulation needs none; the first live login of a
+    # sender shows the enrolment page (QR code) before Live opens.
+    ("beersel", "dike-watch-2041", "23003", "operator"),
+    ("bruxelles", "canal-storm-1302", "21004", "operator"),
+    ("eupen", "hill-fog-4700-demo", "63023", "operator"),
+    ("crisis", "federal-desk-1789", "BE", "federal_operator"),
 )
 
 
@@ -70,7 +73,9 @@ def demo(
               f"{setup.location}; SMS and e-mail go to built-in simulators)")
     err.print("Demo accounts (username / password — authority):")
     for username, password, authority, role in DEMO_ACCOUNTS:
-        err.print(f"  {username:10} / {password:16} — {authority} ({role})", highlight=False)
+        err.print(f"  {username:10} / {password:18} — {authority} ({role})", highlight=False)
+    err.print("Simulation needs no second factor; the first Live login asks to set up an "
+              "authenticator app (TOTP, QR code).")
     _serve(setup.engine, host, port, worker=True)
 
 
@@ -89,8 +94,9 @@ def _serve(engine: Any, host: str, port: int, worker: bool) -> None:
 
     from tocsin.web.app import create_app
 
+    # Forwarded headers are read by the app, only from TOCSIN_TRUSTED_PROXIES.
     uvicorn.run(create_app(engine, start_worker=worker), host=host, port=port,
-                log_level="info", proxy_headers=True)
+                log_level="info", proxy_headers=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from functools import lru_cache
@@ -68,6 +69,16 @@ class Settings(BaseSettings):
     # Web.
     secret_key: str = Field(default="", description="Cookie signing key; empty = per-var-dir key")
     map_tile_url: str = Field(default="", description="Optional raster tile URL template")
+    trusted_proxies: str = Field(
+        default="", description="Reverse proxies whose X-Forwarded-For / Forwarded headers "
+                                "name the client: CIDR list, comma or space separated; "
+                                "empty = trust no forwarded header")
+    session_idle_timeout_s: int = Field(
+        default=3600, ge=60, le=86_400,
+        description="A web session ends after this many seconds without a request")
+    session_lifetime_s: int = Field(
+        default=12 * 3600, ge=300, le=7 * 86_400,
+        description="A web session ends this many seconds after login, whatever happens")
     feed_cache_seconds: float = Field(
         default=1.0, ge=0, le=60,
         description="How long one process reuses a built CAP feed page (0 = never)")
@@ -96,6 +107,21 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        for part in value.replace(",", " ").split():
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
+        return value
+
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``trusted_proxies`` parsed: the networks whose forwarded headers are believed."""
+        return tuple(ipaddress.ip_network(p, strict=False)
+                     for p in self.trusted_proxies.replace(",", " ").split())
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite (WAL) at ``<var_dir>/tocsin.db``.

@@ -222,6 +222,11 @@ def estimate_voice(
     return VoiceEstimate(words, seconds, minutes, minutes * price)
 
 
+def engine_available() -> bool:
+    """True when espeak-ng, the engine of :func:`render_voice_preview`, is on the PATH."""
+    return shutil.which("espeak-ng") is not None
+
+
 def render_voice_preview(
     script: str,
     language: str,

@@ -14,18 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
 from tocsin.authorities.access import Denied
 from tocsin.core.db import get_engine
 from tocsin.core.settings import Settings, get_settings
-from tocsin.web.deps import CsrfFailed, NotLoggedIn, render
+from tocsin.web.deps import CsrfFailed, NotLoggedIn, render, web_session_of
 from tocsin.web.routes import (
     api,
     auth,
@@ -39,7 +40,12 @@ from tocsin.web.routes import (
     unsubscribe,
 )
 from tocsin.web.routes._campaigns import CampaignsUnavailable
-from tocsin.web.security import LoginRateLimiter, resolve_secret_key
+from tocsin.web.security import (
+    CSRF_HEADER,
+    SessionCookieMiddleware,
+    csrf_valid,
+    resolve_secret_key,
+)
 
 if TYPE_CHECKING:  # type names only: web modules never use SQLAlchemy themselves
     from sqlalchemy.engine import Engine
@@ -47,7 +53,34 @@ if TYPE_CHECKING:  # type names only: web modules never use SQLAlchemy themselve
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-SESSION_MAX_AGE_S = 12 * 3600  # one shift
+#: POSTs that carry their own credential instead of the session cookie: the RFC 8058
+#: one-click unsubscribe (a mail client posts it, with the signed token in the URL).
+CSRF_EXEMPT_PREFIXES = ("/unsubscribe/",)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def csrf_guard(request: Request) -> None:
+    """App-wide dependency: every unsafe request carries the CSRF token (403 otherwise).
+
+    The token is the ``X-CSRF-Token`` header or the form field ``csrf_token``.
+    Runs before any route code, so no route can forget it. An ``/api`` call
+    without a session is let through to answer 401 (log in) rather than 403.
+    """
+    if request.method in _SAFE_METHODS or request.url.path.startswith(CSRF_EXEMPT_PREFIXES):
+        return
+    info = await run_in_threadpool(web_session_of, request)
+    if info is None and _is_api(request):
+        return
+    token = request.headers.get(CSRF_HEADER)
+    if not token and request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        try:
+            value = (await request.form()).get("csrf_token")
+        except Exception:  # noqa: BLE001 - an unreadable body has no valid token
+            value = None
+        token = value if isinstance(value, str) else None
+    if not csrf_valid(request, token):
+        raise CsrfFailed()
 
 
 def _is_api(request: Request) -> bool:
@@ -196,13 +229,13 @@ def create_app(
     app = FastAPI(
         title="Tocsin operator platform",
         lifespan=lifespan,
+        dependencies=[Depends(csrf_guard)],
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
     app.state.engine = engine
     app.state.settings = settings
-    app.state.login_limiter = LoginRateLimiter()
     csp = _content_security_policy(settings.map_tile_url)
 
     @app.middleware("http")
@@ -216,11 +249,13 @@ def create_app(
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    # The cookie holds only the server-side session id (web_session), signed.
     app.add_middleware(
-        SessionMiddleware,
+        SessionCookieMiddleware,
+        trusted=settings.trusted_proxy_networks(),
         secret_key=resolve_secret_key(settings),
         session_cookie="tocsin_session",
-        max_age=SESSION_MAX_AGE_S,
+        max_age=settings.session_lifetime_s,
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
     )

@@ -13,8 +13,11 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from tocsin.authorities.policy import LIVE_SENDER_ROLES
+from tocsin.authorities.sessions import SessionInfo, resolve_session
 from tocsin.core.settings import Settings
-from tocsin.web.security import CSRF_HEADER, csrf_token, csrf_valid
+from tocsin.messages.voice import engine_available as voice_engine_available
+from tocsin.web.security import CSRF_HEADER, client_address, csrf_token, csrf_valid
 
 if TYPE_CHECKING:  # type names only: web modules never use SQLAlchemy themselves
     from sqlalchemy.engine import Engine
@@ -34,7 +37,11 @@ class CsrfFailed(Exception):
 
 @dataclass(frozen=True)
 class Operator:
-    """The operator of this request, as kept in the signed session cookie."""
+    """The operator of this request, from its server-side session (``web_session``).
+
+    ``second_factor``: the session passed TOTP; ``totp_enrolled``: the user has
+    TOTP (pages nudge sender roles that have not).
+    """
 
     username: str
     display_name: str
@@ -42,6 +49,9 @@ class Operator:
     authority_name: str
     role: str
     environment: str  # simulation | live (F27)
+    user_id: int = 0
+    second_factor: bool = False
+    totp_enrolled: bool = False
 
     @property
     def is_live(self) -> bool:
@@ -77,6 +87,7 @@ def eur(value: Any) -> str:
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters["brussels"] = brussels_time
 templates.env.filters["eur"] = eur
+templates.env.globals["tts_available"] = voice_engine_available
 
 
 def engine_of(request: Request) -> Engine:
@@ -98,19 +109,55 @@ def public_url_of(request: Request) -> str:
 
 
 def client_ip(request: Request) -> str:
-    """The peer address (a reverse proxy must be trusted explicitly to use X-Forwarded-For)."""
-    return request.client.host if request.client else "unknown"
+    """The client address: the peer, or what a trusted proxy (``TOCSIN_TRUSTED_PROXIES``)
+    forwarded (``Forwarded`` / ``X-Forwarded-For``)."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers, settings_of(request).trusted_proxy_networks())
+
+
+SESSION_KEY = "sid"
+
+
+def web_session_of(request: Request) -> SessionInfo | None:
+    """The request's server-side session (also one awaiting its second factor), or None.
+
+    Looked up once per request; a revoked, idle or expired session is None.
+    """
+    if getattr(request.state, "web_session_loaded", False):
+        info: SessionInfo | None = request.state.web_session
+        return info
+    sid = request.session.get(SESSION_KEY) if "session" in request.scope else None
+    info = resolve_session(engine_of(request), sid) if isinstance(sid, str) else None
+    request.state.web_session = info
+    request.state.web_session_loaded = True
+    return info
+
+
+def open_session(request: Request, token: str) -> None:
+    """Make ``token`` this browser's session id (a new cookie: nothing from before survives)."""
+    request.session.clear()
+    request.session[SESSION_KEY] = token
+    request.state.web_session_loaded = False
+    web_session_of(request)
+
+
+def close_session(request: Request) -> None:
+    """Forget the session cookie (the server-side session is ended by the service)."""
+    request.session.clear()
+    request.state.web_session = None
+    request.state.web_session_loaded = True
 
 
 def optional_operator(request: Request) -> Operator | None:
-    """The logged-in operator, or None."""
-    data = request.session.get("user")
-    if not isinstance(data, dict):
+    """The logged-in operator (second factor done when required), or None."""
+    info = web_session_of(request)
+    if info is None or info.pending is not None:
         return None
-    try:
-        return Operator(**data)
-    except TypeError:
-        return None
+    return Operator(
+        username=info.username, display_name=info.display_name,
+        authority_id=info.authority_id, authority_name=info.authority_name, role=info.role,
+        environment=info.environment, user_id=info.user_id,
+        second_factor=info.second_factor, totp_enrolled=info.totp_enrolled)
 
 
 def current_operator(request: Request) -> Operator:
@@ -145,6 +192,7 @@ def render(
         {
             "operator": op,
             "environment": op.environment if op else None,
+            "nudge_totp": bool(op and op.role in LIVE_SENDER_ROLES and not op.totp_enrolled),
             "csrf_token": csrf_token(request),
             "map_tile_url": settings.map_tile_url,
             **context,

@@ -5,8 +5,10 @@ Every endpoint needs a logged-in operator session and the ``X-CSRF-Token``
 header, like the rest of ``/api``; nothing is written. Errors are
 ``{"error": {"field", "reason"}}`` with 422 (bad input, e.g. a text over
 10,000 characters), 401 (not logged in), 403 (CSRF, another authority), 404
-(unknown authority); the audio preview answers 503
-``{"error": "no text-to-speech engine installed"}`` when espeak-ng is missing.
+(unknown authority). Without espeak-ng on the server the audio preview answers
+200 ``{"available": false, "message": "…"}`` (JSON instead of audio): a missing
+optional engine is a fact to show, not a server error; the composer hides its
+Listen buttons then. A failing engine answers 503.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ router = APIRouter(prefix="/api/messages", tags=["messages"])
 MAX_TEXT_CHARS = 10_000
 
 Lang = Literal["fr", "nl", "de", "en"]
+
+NO_TTS = ("No text-to-speech engine on this server: the audio preview is not available. "
+          "The duration estimate still holds.")
 
 # Login first, then CSRF: a logged-out caller gets 401 (log in), not 403 (reload).
 _GUARDS = [Depends(current_operator), Depends(require_api_csrf)]
@@ -166,11 +171,14 @@ def voice_estimate(
     response_class=Response,
     dependencies=_GUARDS,
     responses={
-        200: {"content": {"audio/wav": {}}, "description": "the script spoken, WAV"},
+        200: {"content": {
+            "audio/wav": {},
+            "application/json": {"example": {"available": False, "message": NO_TTS}}},
+            "description": "the script spoken, WAV; or JSON saying no engine is installed"},
         503: {
-            "description": "no text-to-speech engine on the server",
+            "description": "the text-to-speech engine failed",
             "content": {"application/json": {
-                "example": {"error": "no text-to-speech engine installed"}}},
+                "example": {"error": "text-to-speech failed: …"}}},
         },
     },
 )
@@ -193,7 +201,7 @@ async def voice_preview(
     try:
         audio = await run_in_threadpool(voice.render_voice_preview, body.script, body.language)
     except voice.VoiceEngineUnavailable:
-        return JSONResponse({"error": "no text-to-speech engine installed"}, status_code=503)
+        return JSONResponse({"available": False, "message": NO_TTS})
     except voice.VoiceEngineError as exc:
         return JSONResponse({"error": f"text-to-speech failed: {exc}"}, status_code=503)
     return Response(

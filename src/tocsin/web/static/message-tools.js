@@ -493,6 +493,11 @@
         headers: { "Content-Type": "application/json", "X-CSRF-Token": opts.csrf },
         body: JSON.stringify({ script: script, language: lang }),
       });
+      if (r.ok && (r.headers.get("Content-Type") || "").startsWith("application/json")) {
+        const d = await r.json();
+        ttsUnavailable(d.message || "No text-to-speech engine on this server.");
+        return;
+      }
       if (r.status === 503 || r.status === 404) {
         ttsUnavailable("No text-to-speech engine on this server: the audio preview is not available. " +
                        "The duration estimate above still holds.");
