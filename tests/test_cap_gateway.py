@@ -524,11 +524,10 @@ def test_admin_page_refuses_an_area_outside_belgium(engine):
     import re
 
     authorities.create_user(engine, "crisis", PASSWORD, "BE", role="federal_operator")
+    from weblogin import log_in
+
     client = TestClient(create_app(engine, start_worker=False))
-    page = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-    client.post("/login", data={"username": "crisis", "password": PASSWORD,
-                                "environment": "live", "csrf_token": token})
+    assert log_in(client, "crisis", PASSWORD, "live").status_code == 303
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/gateway").text)[1]
     r = client.post("/admin/gateway/keys", data={"name": "Paris panels", "area": PARIS_AREA,
                                                  "csrf_token": csrf})

@@ -718,7 +718,7 @@ def test_cli_and_web_refuse_to_reopen_an_all_cleared_chain(engine, monkeypatch, 
         assert "error: campaign_id:" in result.output and "all-clear" in result.output
         assert "Traceback" not in result.output
     with _client(engine, tmp_path) as client:
-        h = {"X-CSRF-Token": _login(client, "beersel", "beersel-password-1")}
+        h = {"X-CSRF-Token": _login(client, "beersel", "dike-watch-password-1")}
         for path, body in ((f"/api/campaigns/{ac}/update", {"texts": {"fr": "Encore"}}),
                            (f"/api/campaigns/{b}/all-clear", {}),
                            (f"/api/campaigns/{ac}/cancel", {})):

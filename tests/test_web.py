@@ -253,10 +253,10 @@ def test_cli_user_display_name_and_limits(engine: Engine, monkeypatch: pytest.Mo
     monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
     get_settings.cache_clear()
     runner = CliRunner()
-    ok = runner.invoke(app, ["user", "nora", "--authority", "25000", "--password", "pw pw pw",
+    ok = runner.invoke(app, ["user", "nora", "--authority", "25000", "--password", "pw pw pw pw pw",
                              "--display-name", "Nora Newbie"])
     assert ok.exit_code == 0, ok.output
-    assert authorities.authenticate(engine, "nora", "pw pw pw").display_name == "Nora Newbie"
+    assert authorities.authenticate(engine, "nora", "pw pw pw pw pw").display_name == "Nora Newbie"
     bad = runner.invoke(app, ["user", "nina", "--authority", "25000", "--password", "pw",
                               "--display-name", "N" * 500])
     assert bad.exit_code != 0 and "display_name: 500 characters; at most 200" in bad.output

@@ -150,14 +150,17 @@ def send_invitation(settings: Settings, invitation: Invitation, authority_name: 
 
 
 def invite_and_send(engine: Engine, actor: Actor, email: str, role: str, authority_id: str,
-                    settings: Settings, source: str | None = None) -> Invitation:
+                    settings: Settings, source: str | None = None,
+                    base_url: str | None = None) -> Invitation:
     """:func:`invite_user` then :func:`send_invitation`; ``emailed`` says whether it went out.
+    ``base_url``: where the link points (default ``settings.public_url()``; the web
+    passes the address it was reached at when ``TOCSIN_PUBLIC_URL`` is unset).
 
     Errors as :func:`invite_user`; a relay that refuses leaves the invitation
     valid (``emailed`` False) so the admin can hand over the link.
     """
     invitation = invite_user(engine, actor, email, role, authority_id,
-                             settings.public_base_url, source=source)
+                             base_url or settings.public_url(), source=source)
     with audited_denials(engine, source), transaction(engine) as s:
         authority = s.get(Authority, authority_id)
         name = authority.name() if authority else authority_id

@@ -67,7 +67,7 @@ def users_invite(
     try:
         if print_link:
             invitation = accounts.invite_user(engine, accounts.CLI_ACTOR, email, role, authority,
-                                              settings.public_base_url, source="cli")
+                                              settings.public_url(), source="cli")
         else:
             invitation = accounts.invite_and_send(engine, accounts.CLI_ACTOR, email, role,
                                                   authority, settings, source="cli")

@@ -21,6 +21,7 @@ from tocsin.web.deps import (
     engine_of,
     open_session,
     optional_operator,
+    public_url_of,
     render,
     settings_of,
     web_session_of,
@@ -225,7 +226,7 @@ def users_invite(
         invitation = accounts.invite_and_send(
             engine_of(request), _actor(request, op), email, role,
             authority_id.strip() or op.authority_id, settings_of(request),
-            source=client_ip(request))
+            source=client_ip(request), base_url=public_url_of(request))
     except accounts.Denied as exc:
         return render(request, "users_admin.html", 403, error=f"Not allowed: {exc.reason}.",
                       form_authority=authority_id)
