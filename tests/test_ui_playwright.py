@@ -69,6 +69,8 @@ def _seed(engine) -> None:  # type: ignore[no-untyped-def]
         s.add(authority("21004", "municipality", "Bruxelles", "04000",
                         _square(4.30, 50.80, 4.45, 50.90), languages="fr,nl"))
     authorities.create_user(engine, "op", PASSWORD, "25000", display_name="Olivia Operator")
+    authorities.create_user(engine, "ada", PASSWORD, "25000", role="admin",
+                            display_name="Ada Admin")
     authorities.create_user(engine, "brux", PASSWORD, "04000", display_name="Bram Brussels")
     # The longest display name the service accepts, one word: the header must not widen.
     authorities.create_user(engine, "long", PASSWORD, "25000",
@@ -822,3 +824,54 @@ def test_long_names_never_break_the_dashboard(page) -> None:  # type: ignore[no-
                             full_page=True)
             assert _page_width(page) <= width, (where, width, _page_width(page))
             assert page.evaluate(overflowing) == [], (where, width)
+
+
+def test_two_person_rule_in_two_browsers(server: str) -> None:
+    """Issue 8: with the two-person rule on, a live alert prepared by one user waits; a
+    second user (another browser) sees exactly what will go out and approves it; the
+    preparer cannot approve their own."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-gpu"])
+        admin = browser.new_context(viewport={"width": 1280, "height": 900},
+                                    base_url=server).new_page()
+        operator = browser.new_context(viewport={"width": 1280, "height": 900},
+                                       base_url=server).new_page()
+        _login(admin, "live", "ada")
+        admin.goto("/admin/governance")
+        admin.get_by_role("button", name="Require a second user's approval of live alerts").click()
+        _expect(admin.locator("#governance-done")).to_contain_text("two-person rule")
+
+        _login(operator, "live", "op")
+        _open_composer(operator)
+        operator.get_by_label("Whole municipality").select_option("25112")
+        for name in ("SMS", "E-mail"):
+            operator.get_by_label(name, exact=True).uncheck()
+        operator.get_by_label("Text in French").fill("ALERTE: incendie à Wavre, restez chez vous.")
+        operator.wait_for_selector("text=CAP feed only: no SMS or e-mail recipients.")
+        operator.get_by_role("button", name="Review LIVE launch…").click()
+        dialog = operator.locator("#confirm-dialog")
+        dialog.get_by_label("To confirm, type the area name").fill("Wavre")
+        dialog.get_by_label("and the number of deliveries").fill("0")
+        dialog.get_by_role("button", name="Send LIVE alert now").click()
+        operator.wait_for_url("**/campaigns/*")
+        _expect(operator.locator("#h-approval")).to_have_text(
+            "Waiting for a second user's approval")
+        _expect(operator.locator("#approval-own")).to_be_visible()
+        assert operator.locator("#approve").count() == 0
+        url = operator.url
+        operator.screenshot(path=str(SCREENSHOTS / "45-awaiting-approval.png"), full_page=True)
+
+        admin.goto(url)
+        section = admin.locator("section.approval")
+        _expect(section).to_contain_text("incendie à Wavre")
+        _expect(section).to_contain_text("Prepared by op")
+        admin.screenshot(path=str(SCREENSHOTS / "45-approve.png"), full_page=True)
+        admin.get_by_role("button", name="Approve and send now").click()
+        admin.wait_for_url(url)
+        _expect(admin.locator("#campaign-status")).not_to_have_text("pending_approval")
+        _expect(admin.locator("#cap-state")).to_have_text("published")
+        browser.close()

@@ -187,6 +187,9 @@ def create_user(
         authority = session.get(Authority, authority_id)
         if authority is None:
             raise LookupError(f"authority_id: no authority {authority_id!r}")
+        if role == "federal_operator" and authority.kind != "federal":
+            raise ValueError("role: the federal operator belongs to the federal authority "
+                             "(BE), not to " + authority.name(authority.language_list[0]))
         user = session.scalar(sa.select(User).where(User.username == username))
         if actor is not None:
             require(actor, Action.USERS_MANAGE, Target(authority=authority_facts(authority),

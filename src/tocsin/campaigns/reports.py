@@ -79,7 +79,8 @@ def campaign_report(engine: Engine, campaign_id: str,
     Shape: ``{"campaign_id", "cap_identifier", "environment", "kind", "status"
     (scheduled | sending | finished | cancelled | draft: the stored status; the
     worker finishes a campaign when its last delivery is final), "authority_id",
-    "area_name", "texts", "launched_at", "scheduled_for", "expires_at",
+    "area_name", "texts", "content" (per language, every channel's text: what goes
+    out), "channel_list", "launched_at", "scheduled_for", "expires_at",
     "msg_type" (Alert | Update | Cancel), "references_id", "response_type"
     (AllClear or None), "label" (``message_label``: Alert | Update | All clear |
     Cancel), "original" (on a follow-up: the message it refers to, ``{"campaign_id", "kind",
@@ -201,7 +202,8 @@ def campaign_report(engine: Engine, campaign_id: str,
     return {
         "campaign_id": c.id, "cap_identifier": c.cap_identifier, "environment": c.environment,
         "kind": c.kind, "status": status, "failed": failed, "authority_id": c.authority_id,
-        "area_name": c.area_name, "texts": c.texts, "launched_at": iso_utc(c.launched_at),
+        "area_name": c.area_name, "texts": c.texts, "content": c.content or {},
+        "channel_list": c.channel_list, "launched_at": iso_utc(c.launched_at),
         "scheduled_for": iso_utc(c.scheduled_for), "expires_at": iso_utc(c.expires_at),
         "msg_type": c.msg_type or "Alert", "references_id": c.references_id,
         "response_type": c.response_type, "label": message_label(c.msg_type, c.response_type),

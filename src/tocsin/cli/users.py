@@ -35,14 +35,22 @@ users_app = typer.Typer(no_args_is_help=True, help="Users: create, invite, sessi
 @users_app.command("create")
 def users_create(
     username: str = typer.Argument(...),
-    authority: str = typer.Option(..., "--authority", help="Authority id (BE, NIS code)."),
+    authority: str = typer.Option("", "--authority", help="Authority id (BE, NIS code); "
+                                  "BE for the federal role."),
     password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
-    role: str = typer.Option("operator", help="federal_operator, admin, operator or viewer"),
+    role: str = typer.Option("operator", help="federal (the federal operator), admin, "
+                             "operator or viewer"),
     email: str = typer.Option("", help="E-mail address (optional)."),
 ) -> None:
-    """Create a user (or reset the password of an existing one); the password policy applies."""
+    """Create a user (or reset the password of an existing one); the password policy applies.
+    On a fresh install, bootstrap the first federal operator with ``--role federal``."""
     from tocsin.authorities.services import create_user
 
+    role = {"federal": "federal_operator"}.get(role, role)
+    if not authority:
+        if role != "federal_operator":
+            raise fail("authority", "give the user's authority (--authority NIS)")
+        authority = "BE"
     try:
         info = create_user(open_engine(), username, password, authority, role=role,
                            email=email or None)

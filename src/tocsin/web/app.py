@@ -28,6 +28,7 @@ from tocsin.core.settings import Settings, get_settings
 from tocsin.web.deps import CsrfFailed, NotLoggedIn, render, web_session_of
 from tocsin.web.routes import (
     api,
+    approvals,
     auth,
     cap,
     gateway_admin,
@@ -261,6 +262,6 @@ def create_app(
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
-                   gateway_admin, governance):
+                   gateway_admin, governance, approvals):
         app.include_router(module.router)
     return app
