@@ -152,3 +152,36 @@ def test_cooperation_members_share_one_territory(engine: Engine) -> None:
         create_cooperation(engine, _actor(engine, "BE"), "Other", [HALLE, "23077"])
     with transaction(engine) as s:  # nothing half-written by the refused one
         assert s.scalar(sa.text("SELECT count(*) FROM cooperation")) == 1
+
+
+def test_federal_operator_acts_on_behalf_with_the_request_recorded(engine: Engine,
+                                                                    monkeypatch) -> None:
+    """Issue 8.6: the federal operator on duty sends for an authority that asked; the
+    campaign, its report and the audit log show both; without the request it refuses."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from tocsin.authorities.audit import verify_chain
+    from tocsin.campaigns.services import campaign_report
+    from tocsin.cli import app
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
+    runner = CliRunner()
+    base = ["campaign", "send", "--authority", HALLE, "--municipality", HALLE, "--as", "BE",
+            "--text", "nl=Oefening: blijf binnen.", "--channels", "cap", "--kind", "exercise",
+            "--json"]
+    refused = runner.invoke(app, base)
+    assert refused.exit_code == 1
+    assert "on_behalf_request.requested_by" in refused.output
+    ok = runner.invoke(app, [*base, "--requested-by", "Burgemeester van Halle, telefoon 03:12"])
+    assert ok.exit_code == 0, ok.output
+    report = json.loads(ok.stdout.strip().splitlines()[-1])
+    full = campaign_report(engine, report["campaign_id"])
+    assert full["authority_id"] == HALLE and full["acting_authority_id"] == "BE"
+    assert full["on_behalf_request"]["requested_by"].startswith("Burgemeester van Halle")
+    with read_transaction(engine) as s:
+        entry = s.scalars(sa.select(AuditEntry).where(AuditEntry.action == "campaign.launch")
+                          ).one()
+        assert entry.on_behalf_of == HALLE
+    assert verify_chain(engine).ok

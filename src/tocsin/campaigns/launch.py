@@ -210,6 +210,8 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
                      "campaign.hold" if held else "campaign.schedule" if scheduled
                      else "campaign.launch",
                      target=campaign.id, source=req.source,
+                     on_behalf_of=checked.authority.id if campaign.acting_authority_id
+                     else None,
                      detail={"authority": checked.authority.id, "kind": checked.kind,
                              **({"on_behalf_of": checked.authority.id,
                                  "acting_authority": campaign.acting_authority_id,

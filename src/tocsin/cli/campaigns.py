@@ -69,6 +69,16 @@ def _parse_time(option: str, text: str) -> Any:
         raise fail(field, str(exc)) from None
 
 
+def _acting_as(authority: str) -> Any:
+    """The command line acting as ``authority``'s admin (the federal operator for BE)."""
+    from tocsin.authorities.access import command_line_actor
+
+    try:
+        return command_line_actor(open_engine(), authority)
+    except LookupError as exc:
+        raise fail("as", str(exc).split(": ", 1)[-1]) from None
+
+
 @campaign_app.command("estimate")
 def campaign_estimate(
     authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
@@ -128,6 +138,11 @@ def campaign_send(
                                      "name, as the estimate gives it."),
     confirm_count: str = typer.Option("", "--confirm-count", help="Live with --yes: the "
                                       "number of deliveries, as the estimate gives it."),
+    as_: str = typer.Option("", "--as", help="Act as this authority's operator (BE: the "
+                            "federal operator on duty, acting on behalf of --authority)."),
+    requested_by: str = typer.Option("", "--requested-by", help="Acting on behalf: who "
+                                     "asked for it, and how (e.g. \"Mayor of Halle, by "
+                                     "phone 03:12\")."),
     at: str = typer.Option("", "--at", help='Send later: "YYYY-MM-DD HH:MM", Europe/Brussels '
                                             "time (a running `tocsin worker` sends it)."),
     expires: str = typer.Option("", "--expires", help='CAP expires: "YYYY-MM-DD HH:MM", '
@@ -180,6 +195,9 @@ def campaign_send(
         cap={"category": category, "event": event, "urgency": urgency, "severity": severity,
              "certainty": certainty},
         content=overrides, fields=values, scheduled_for=scheduled_for, expires_at=expires_at,
+        actor=_acting_as(as_) if as_ else None,
+        on_behalf_request={"requested_by": requested_by, "channel": "cli"}
+        if requested_by else None,
         confirmation_required=True, confirm_area_name=confirm_area or None,
         confirm_recipients=confirm_count or None,
     )
