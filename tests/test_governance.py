@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -185,3 +186,31 @@ def test_federal_operator_acts_on_behalf_with_the_request_recorded(engine: Engin
                           ).one()
         assert entry.on_behalf_of == HALLE
     assert verify_chain(engine).ok
+
+
+def test_cooperation_campaign_records_each_members_reach(engine: Engine) -> None:
+    """Issue 8.3 (F4): a campaign of a cooperation member over both members' territories
+    records how many recipients each member reached, by primary residence."""
+    from tocsin.campaigns.services import CampaignRequest, campaign_report, launch_campaign
+    from tocsin.subscribers.importer import import_subscribers
+
+    csv = ("subscriber_id,language,mobile,email,lat,lon\n"
+           "H1,nl,+32470000001,,50.7350,4.2390\n"      # Halle
+           "H2,nl,+32470000002,,50.7330,4.2350\n"      # Halle
+           "B1,nl,+32470000003,,50.7650,4.3000\n"      # Beersel
+           "B2,nl,+32470000004,,50.7680,4.3050\n"      # Beersel (primary residence)
+           "B2,nl,+32470000004,,50.7350,4.2390\n")     # and a second address in Halle
+    report = import_subscribers(engine, csv.encode())
+    assert not report.errors, report.errors
+    create_cooperation(engine, _actor(engine, "BE"), "Zennevallei", [HALLE, BEERSEL])
+    with read_transaction(engine) as s:
+        halle = json.loads(s.get(Authority, HALLE).territory)
+        beersel = json.loads(s.get(Authority, BEERSEL).territory)
+    import shapely
+    from shapely.geometry import shape
+
+    both = json.loads(shapely.to_geojson(shape(halle).union(shape(beersel))))
+    cid = launch_campaign(engine, CampaignRequest(
+        authority_id=HALLE, texts={"nl": "Oefening."}, channels=["sms"], area_geojson=both,
+        kind="exercise"))
+    assert campaign_report(engine, cid)["member_reach"] == {HALLE: 2, BEERSEL: 2}

@@ -71,6 +71,38 @@ def _new_campaign(checked: _Checked, req: CampaignRequest, settings: Settings,
     return Campaign(**values)
 
 
+def _record_member_reach(s: Session, campaign: Campaign, authority: Authority,
+                         recipients: list[Recipient]) -> None:
+    """For a campaign of a structural cooperation's member (F4): how many recipients
+    each member reached, counted once per subscriber by primary residence (address
+    position 0), so that billing can split the campaign. Subscribers living outside
+    every member are not counted. Nothing for authorities outside a cooperation."""
+    import shapely
+
+    from tocsin.authorities.access import cooperation_of
+    from tocsin.campaigns.models import CampaignMemberReach
+    from tocsin.geo.areas import territory_of
+    from tocsin.subscribers.models import Address
+
+    members = cooperation_of(s, authority.id)
+    subscribers = sorted({int(r.subscriber) for r in recipients if r.subscriber})
+    if not members or not subscribers:
+        return
+    rows = s.scalars(sa.select(Authority).where(Authority.id.in_([authority.id, *members])))
+    territories = {a.id: territory_of(a) for a in rows}
+    counts = dict.fromkeys(territories, 0)
+    for start in range(0, len(subscribers), _BATCH):
+        points = s.execute(sa.select(Address.lon, Address.lat).where(
+            Address.subscriber_id.in_(subscribers[start:start + _BATCH]),
+            Address.position == 0)).all()
+        lons = [p[0] for p in points]
+        lats = [p[1] for p in points]
+        for member_id, territory in territories.items():
+            counts[member_id] += int(shapely.contains_xy(territory, lons, lats).sum())
+    s.add_all(CampaignMemberReach(campaign_id=campaign.id, authority_id=member_id,
+                                  recipients=n) for member_id, n in sorted(counts.items()))
+
+
 def _author(checked: _Checked, req: CampaignRequest) -> str:
     """Who prepared it: the acting user, else ``req.created_by`` (the CLI)."""
     actor = checked.actor
@@ -123,6 +155,7 @@ def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeo
     hooks = webhook_delivery_rows(s, campaign, area)  # CAP gateway pushes (F24)
     if hooks:
         s.execute(sa.insert(table(Delivery)), hooks)
+    _record_member_reach(s, campaign, authority, recipients)
     campaign.fanout_done_at = utcnow()
     if not rows and not hooks:
         # Nothing to deliver (CAP only, or nobody in the area): done once published.

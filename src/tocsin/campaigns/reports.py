@@ -98,7 +98,9 @@ def campaign_report(engine: Engine, campaign_id: str,
     the cancellation did here, ``rules.cancel_summary``; else None), "permissions"
     (with ``actor``: ``{"update", "cancel", "approve"}`` -> whether the policy lets
     the actor do it; else None), "created_by", "approved_by", "acting_authority_id"
-    and "on_behalf_request" (acting on behalf: who asked)}``. Times are
+    and "on_behalf_request" (acting on behalf: who asked), "member_reach" (a
+    structural cooperation's campaign: member authority id -> recipients reached by
+    primary residence, for billing; ``{}`` otherwise)}``. Times are
     RFC 3339 UTC. Costs count
     messages accepted by the provider; simulation campaigns are never billed
     (``billed_eur`` 0, SPEC F27/F29). ``public_url`` is the base of the absolute CAP
@@ -136,6 +138,10 @@ def campaign_report(engine: Engine, campaign_id: str,
             .group_by(d.c.channel, d.c.error)
         ).all()
         follow_ups = (_follow_ups(s, [c.id])[c.id] if c.references_id is None else [])
+        from tocsin.campaigns.models import CampaignMemberReach
+
+        member_reach = {r.authority_id: r.recipients for r in s.scalars(
+            sa.select(CampaignMemberReach).where(CampaignMemberReach.campaign_id == c.id))}
         o = s.get(Campaign, c.references_id) if c.references_id else None
         original = None if o is None else {
             "campaign_id": o.id, "kind": o.kind, "area_name": o.area_name,
@@ -209,6 +215,7 @@ def campaign_report(engine: Engine, campaign_id: str,
         "response_type": c.response_type, "label": message_label(c.msg_type, c.response_type),
         "follow_ups": follow_ups, "original": original, "chain": chain, "channels": channels,
         "cancel_summary": cancel_summary, "permissions": permissions,
+        "member_reach": member_reach,
         "created_by": c.created_by, "approved_by": c.approved_by,
         "acting_authority_id": c.acting_authority_id,
         "on_behalf_request": c.on_behalf_request,
