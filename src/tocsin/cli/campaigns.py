@@ -69,6 +69,16 @@ def _parse_time(option: str, text: str) -> Any:
         raise fail(field, str(exc)) from None
 
 
+def _read_area(area: Path | None) -> bytes | None:
+    """The ``--area`` file's bytes (``None`` without one); exit 1 naming it when unreadable."""
+    if area is None:
+        return None
+    try:
+        return area.read_bytes()
+    except OSError as exc:
+        raise fail("area", f"cannot read {area}: {exc.strerror}") from None
+
+
 def _acting_as(authority: str) -> Any:
     """The command line acting as ``authority``'s admin (the federal operator for BE)."""
     from tocsin.authorities.access import command_line_actor
@@ -95,12 +105,7 @@ def campaign_estimate(
     nothing. Texts are optional (a placeholder is estimated when none is given)."""
     from tocsin.campaigns.services import CampaignInputError, CampaignRequest, estimate_campaign
 
-    area_data: bytes | None = None
-    if area is not None:
-        try:
-            area_data = area.read_bytes()
-        except OSError as exc:
-            raise fail("area", f"cannot read {area}: {exc.strerror}") from None
+    area_data = _read_area(area)
     texts = _parse_texts(text) or {}
     req = CampaignRequest(authority_id=authority, texts=texts, channels=channels.split(","),
                           area_geojson=area_data, municipality_nis=municipality, kind=kind,
@@ -182,12 +187,7 @@ def campaign_send(
     texts = _parse_texts(text)
     overrides, values = _parse_content(content), _parse_fields(fields)
     scheduled_for, expires_at = _parse_time("at", at), _parse_time("expires", expires)
-    area_data: bytes | None = None
-    if area is not None:
-        try:
-            area_data = area.read_bytes()
-        except OSError as exc:
-            raise fail("area", f"cannot read {area}: {exc.strerror}") from None
+    area_data = _read_area(area)
     req = CampaignRequest(
         authority_id=authority, texts=texts, channels=channels.split(","),
         area_geojson=area_data, municipality_nis=municipality, kind=kind,
@@ -255,12 +255,7 @@ def _follow_up_request(authority: str, text: list[str], channels: str, kind: str
                        urgency: str, severity: str, certainty: str) -> Any:
     from tocsin.campaigns.services import CampaignRequest
 
-    area_data: bytes | None = None
-    if area is not None:
-        try:
-            area_data = area.read_bytes()
-        except OSError as exc:
-            raise fail("area", f"cannot read {area}: {exc.strerror}") from None
+    area_data = _read_area(area)
     return CampaignRequest(
         authority_id=authority, texts=_parse_texts(text),
         channels=[c for c in channels.split(",") if c.strip()], area_geojson=area_data,
