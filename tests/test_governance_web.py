@@ -96,3 +96,47 @@ def _in_days(days: int) -> str:
     import datetime as dt
 
     return (dt.date.today() + dt.timedelta(days=days)).isoformat()
+
+
+def test_federal_operator_acts_for_an_authority_that_asked(users: Engine,
+                                                            client: TestClient) -> None:
+    """Issue 8.6 on the web: the federal operator acts for Halle on its request; the
+    campaign is Halle's, its page and the audit log show both; stopping ends it."""
+    import sqlalchemy as sa
+
+    from tocsin.authorities.models import AuditEntry
+
+    token = session_csrf(client, "federal", PASSWORD, page="/admin/governance")
+    r = client.post("/admin/acting", data={"authority_id": "23027", "requested_by": "",
+                                           "channel": "phone", "csrf_token": token})
+    assert r.status_code == 422 and "Requested by" in r.text
+    r = client.post("/admin/acting", data={
+        "authority_id": "23027", "requested_by": "Burgemeester van Halle",
+        "channel": "phone", "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get("/campaigns/new").text
+    assert "Acting for Halle" in page and "Burgemeester van Halle" in page
+    h = {"X-CSRF-Token": token}
+    body = {"texts": {"nl": "Oefening: blijf binnen."}, "channels": ["cap"],
+            "municipality_nis": "23027", "kind": "exercise"}
+    r = client.post("/api/campaigns", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    cid = r.json()["campaign_id"]
+    report = client.get(f"/api/campaigns/{cid}/report").json()
+    assert report["authority_id"] == "23027" and report["acting_authority_id"] == "BE"
+    assert report["on_behalf_request"]["requested_by"] == "Burgemeester van Halle"
+    assert "at the request of" in client.get(f"/campaigns/{cid}").text
+    with read_transaction(users) as s:
+        launched = s.scalars(sa.select(AuditEntry).where(
+            AuditEntry.action == "campaign.launch")).one()
+        assert launched.on_behalf_of == "23027"
+    r = client.post("/admin/acting/stop", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    assert "Acting for" not in client.get("/campaigns/new").text
+
+
+def test_only_the_federal_operator_acts_for_others(client: TestClient) -> None:
+    token = session_csrf(client, "admin.halle", PASSWORD, page="/admin/governance")
+    r = client.post("/admin/acting", data={"authority_id": "23003", "requested_by": "X",
+                                           "channel": "phone", "csrf_token": token})
+    assert r.status_code == 403 and "other_authority" in r.text

@@ -381,3 +381,49 @@ def governance_overview(engine: Engine, actor: Actor) -> GovernanceOverview:
         own_row = _row(own, coops)
     return GovernanceOverview(own_row, list_partnerships(engine, actor), near, rows, training,
                               cooperations)
+
+
+@dataclass(frozen=True)
+class ActingFor:
+    """The federal operator on duty acting for ``authority_id`` (``name``), at the
+    request recorded in ``request`` (``{"requested_by", "channel", "note",
+    "requested_at"}``): carried by the session, recorded on every campaign."""
+
+    authority_id: str
+    name: str
+    request: dict[str, str]
+
+
+ON_BEHALF_CHANNELS = ("phone", "e-mail", "radio", "in person", "other")
+
+
+def start_acting_for(engine: Engine, actor: Actor, authority_id: str, requested_by: str,
+                     channel: str = "phone", note: str = "",
+                     source: str | None = None) -> ActingFor:
+    """Check that ``actor`` may prepare campaigns for ``authority_id`` on its request
+    (``policy``: CAMPAIGN_PREPARE; the federal operator for any authority) and record
+    who asked. Raises ``GovernanceError`` naming the field, ``Denied`` (audited).
+    Audited as ``authority.acting_for``."""
+    requested_by = " ".join(requested_by.split())
+    if not requested_by:
+        raise GovernanceError("requested_by", "record who asked (name and function)")
+    if len(requested_by) > NAME_MAX:
+        raise GovernanceError("requested_by", f"at most {NAME_MAX} characters")
+    if channel not in ON_BEHALF_CHANNELS:
+        raise GovernanceError("channel", f"one of {', '.join(ON_BEHALF_CHANNELS)}")
+    note = note.strip()
+    if len(note) > REASON_MAX:
+        raise GovernanceError("note", f"at most {REASON_MAX} characters")
+    with audited_denials(engine, source), transaction(engine) as s:
+        authority = _authority(s, authority_id.strip())
+        if authority.id == actor.authority.id:
+            raise GovernanceError("authority", "this is your own authority")
+        require(actor, Action.CAMPAIGN_PREPARE, Target(authority=authority_facts(authority)),
+                authority.id)
+        request = {"requested_by": requested_by, "channel": channel,
+                   "requested_at": utcnow().isoformat(timespec="seconds")}
+        if note:
+            request["note"] = note
+        record_audit(s, actor.username, "authority.acting_for", target=authority.id,
+                     source=source, on_behalf_of=authority.id, detail={"channel": channel})
+        return ActingFor(authority.id, authority.name(authority.language_list[0]), request)

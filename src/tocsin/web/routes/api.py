@@ -14,8 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tocsin.authorities import services as authorities
-from tocsin.authorities.policy import Actor
-from tocsin.web.actors import acting
+from tocsin.web.actors import acting, acting_for, authority_of
 from tocsin.web.deps import (
     Operator,
     client_ip,
@@ -95,11 +94,14 @@ def _time(body_value: str | None, field: str) -> Any:
         raise ApiError(422, field, str(exc)) from None
 
 
-def _request(body: CampaignBody, op: Operator, source: str, actor: Actor,
+def _request(request: Request, body: CampaignBody, op: Operator,
              default_kind: str = "alert") -> Any:
+    """The ``CampaignRequest`` of this body, for the authority this session works for
+    (its own, or the one the federal operator acts for, with the request recorded)."""
     services = campaign_services()
+    source, actor = client_ip(request), acting(request, op)
     return services.CampaignRequest(
-        authority_id=op.authority_id,
+        authority_id=authority_of(request, op),
         texts={k: v for k, v in body.texts.items() if v.strip()},
         channels=body.channels,
         area_geojson=body.area_geojson,
@@ -117,6 +119,7 @@ def _request(body: CampaignBody, op: Operator, source: str, actor: Actor,
         template_id=body.template_id or None,
         draft_id=body.draft_id or None,
         actor=actor,
+        on_behalf_request=(acting_for(request, op) or {}).get("request"),
         confirmation_required=True,
         confirm_area_name=body.confirm_area_name,
         confirm_recipients=body.confirm_recipients,
@@ -126,13 +129,13 @@ def _request(body: CampaignBody, op: Operator, source: str, actor: Actor,
 @router.get("/authority/territory.geojson")
 def territory(request: Request, op: Operator = Depends(current_operator)) -> dict[str, Any]:
     """The operator's authority territory, a GeoJSON Feature."""
-    return authorities.authority_feature(engine_of(request), op.authority_id)
+    return authorities.authority_feature(engine_of(request), authority_of(request, op))
 
 
 @router.get("/authority/municipalities.geojson")
 def municipalities(request: Request, op: Operator = Depends(current_operator)) -> dict[str, Any]:
     """The municipalities within the operator's authority, a GeoJSON FeatureCollection."""
-    return authorities.municipalities_geojson(engine_of(request), op.authority_id)
+    return authorities.municipalities_geojson(engine_of(request), authority_of(request, op))
 
 
 @router.post("/campaigns/estimate", dependencies=[Depends(require_api_csrf)])
@@ -142,7 +145,7 @@ def estimate(
     """Recipients per channel and language, SMS segments and cost, before launch (F14, F17)."""
     services = campaign_services()
     result = services.estimate_campaign(
-        engine_of(request), _request(body, op, client_ip(request), acting(request, op)),
+        engine_of(request), _request(request, body, op),
         settings=settings_of(request))
     return jsonable_encoder(result)
 
@@ -159,7 +162,7 @@ def launch(body: CampaignBody, request: Request, op: Operator = Depends(current_
         raise ApiError(422, "kind", "confirm the type of message (alert, warning, information, "
                                     "test, exercise, group)")
     services = campaign_services()
-    req = _request(body, op, client_ip(request), acting(request, op))
+    req = _request(request, body, op)
     engine, settings = engine_of(request), settings_of(request)
     return {"campaign_id": services.launch_campaign(engine, req, settings=settings)}
 
@@ -202,7 +205,7 @@ def _follow_up(action: str, campaign_id: str, body: FollowUpBody, request: Reque
                op: Operator) -> Any:
     _original_for(request, op, campaign_id, body.confirm_area_name)
     services = campaign_services()
-    req = _request(body, op, client_ip(request), acting(request, op), default_kind="")
+    req = _request(request, body, op, default_kind="")
     function = services.update_campaign if action == "update" else services.all_clear
     try:
         new_id = function(engine_of(request), campaign_id, req, settings=settings_of(request))

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from tocsin.authorities import governance
 from tocsin.authorities.policy import AGREEMENTS
-from tocsin.web.actors import acting
+from tocsin.web.actors import acting, set_acting_for, stop_acting_for
 from tocsin.web.deps import (
     Operator,
     check_form_csrf,
@@ -27,7 +27,9 @@ from tocsin.web.deps import (
 
 router = APIRouter()
 
-FIELD_LABELS = {"partner": "Neighbouring municipality", "ends_at": "End date",
+FIELD_LABELS = {"requested_by": "Requested by", "channel": "How", "note": "Note",
+                "authority": "Authority",
+                "partner": "Neighbouring municipality", "ends_at": "End date",
                 "reason": "Reason", "agreement_type": "Agreement", "username": "User",
                 "trainer": "Trainer", "trained_on": "Training date", "name": "Name",
                 "members": "Members", "partnership": "Partnership", "topic": "Topic"}
@@ -135,3 +137,30 @@ def cooperation(request: Request, name: str = Form(""), members: str = Form(""),
     return _run(request, op, lambda a: governance.create_cooperation(
         engine_of(request), a, name, ids, client_ip(request)), "cooperation",
         {"name": name, "members": members})
+
+
+@router.post("/admin/acting")
+def start_acting(request: Request, authority_id: str = Form(""), requested_by: str = Form(""),
+                 channel: str = Form("phone"), note: str = Form(""), csrf_token: str = Form(""),
+                 op: Operator = Depends(current_operator)) -> Response:
+    """The federal operator on duty acts for an authority that asked: every campaign
+    prepared until *Stop* is that authority's, with the request recorded."""
+    check_form_csrf(request, csrf_token)
+    form = {"authority_id": authority_id, "requested_by": requested_by, "note": note}
+    try:
+        acting_as = governance.start_acting_for(engine_of(request), acting(request, op),
+                                                authority_id, requested_by, channel, note,
+                                                client_ip(request))
+    except governance.GovernanceError as exc:
+        return _page(request, op, 422, error=exc, form=form)
+    set_acting_for(request, op, acting_as.authority_id, acting_as.name, acting_as.request)
+    return RedirectResponse("/campaigns/new", status_code=303)
+
+
+@router.post("/admin/acting/stop")
+def stop_acting(request: Request, csrf_token: str = Form(""),
+                op: Operator = Depends(current_operator)) -> Response:
+    """Back to the operator's own authority."""
+    check_form_csrf(request, csrf_token)
+    stop_acting_for(request)
+    return RedirectResponse("/", status_code=303)

@@ -13,7 +13,7 @@ from tocsin.authorities import services as authorities
 from tocsin.campaigns import rules
 from tocsin.messages import templates as tpl
 from tocsin.messages.content import FIELD_MAX, FIELD_VALUE_MAX, TEXT_MAX
-from tocsin.web.actors import acting
+from tocsin.web.actors import acting, authority_of
 from tocsin.web.deps import (
     Operator,
     brussels_time,
@@ -214,7 +214,7 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
     draft or campaign: 404.
     """
     engine = engine_of(request)
-    authority = authorities.get_authority(engine, op.authority_id)
+    authority = authorities.get_authority(engine, authority_of(request, op))
     official = [lang for lang in authority.languages if lang in ALL_LANGUAGES]
     others = [lang for lang in ALL_LANGUAGES if lang not in official]
     prefill: dict[str, Any] | None = None
