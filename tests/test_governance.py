@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from tocsin.authorities.access import (
     Denied,
     cli_actor,
+    load_actor,
     partners_in_force,
     targetable_territory,
 )
@@ -214,3 +215,22 @@ def test_cooperation_campaign_records_each_members_reach(engine: Engine) -> None
         authority_id=HALLE, texts={"nl": "Oefening."}, channels=["sms"], area_geojson=both,
         kind="exercise"))
     assert campaign_report(engine, cid)["member_reach"] == {HALLE: 2, BEERSEL: 2}
+
+
+def test_demo_seeds_both_agreement_types(tmp_path) -> None:
+    """Issue 8.1: the demo has a type-2 authority, so a newcomer sees the difference."""
+    from tocsin.authorities.setup import prepare_demo
+    from tocsin.campaigns.services import CampaignRequest, launch_campaign
+    from tocsin.cli.processes import DEMO_ACCOUNTS, DEMO_AGREEMENTS
+
+    setup = prepare_demo(0, DEMO_ACCOUNTS, url=f"sqlite:///{tmp_path / 'demo.db'}",
+                         agreements=DEMO_AGREEMENTS)
+    with read_transaction(setup.engine) as s:
+        kinds = {a: s.get(Authority, a).agreement_type for _, _, a, _ in DEMO_ACCOUNTS}
+        lennik = load_actor(s, "lennik")
+    assert set(kinds.values()) == {1, 2}
+    with pytest.raises(Denied) as exc:
+        launch_campaign(setup.engine, CampaignRequest(
+            authority_id="23104", texts={"nl": "Oefening."}, channels=["sms"],
+            municipality_nis="23104", kind="exercise", actor=lennik))
+    assert exc.value.rule == "agreement_groups_only"

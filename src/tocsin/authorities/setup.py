@@ -66,10 +66,12 @@ class DemoSetup:
 
 
 def prepare_demo(subscribers: int, accounts: Iterable[tuple[str, str, str, str]],
-                 url: str | None = None) -> DemoSetup:
+                 url: str | None = None,
+                 agreements: dict[str, int] | None = None) -> DemoSetup:
     """Initialise the database for ``tocsin demo``: schema, authorities, ``subscribers``
     demo subscribers when it has none yet, the demo ``accounts`` (username, password,
-    authority id, role; passwords reset each run) and their demo templates.
+    authority id, role; passwords reset each run), their demo templates, and the
+    demo ``agreements`` (authority id -> type, set as the federal operator would).
 
     Raises LookupError / ValueError (from ``create_user``) on a bad account.
     """
@@ -89,4 +91,11 @@ def prepare_demo(subscribers: int, accounts: Iterable[tuple[str, str, str, str]]
     for username, password, authority, role in accounts:
         create_user(init.engine, username, password, authority, role=role)
     made = seed_demo_templates(init.engine, dict.fromkeys(a for _, _, a, _ in accounts))
+    if agreements:
+        from tocsin.authorities.access import command_line_actor
+        from tocsin.authorities.governance import set_agreement
+
+        federal = command_line_actor(init.engine, "BE")
+        for authority_id, agreement in agreements.items():
+            set_agreement(init.engine, federal, authority_id, agreement, source="demo")
     return DemoSetup(init.engine, init.location, init.authorities, generated, made, opted_in)

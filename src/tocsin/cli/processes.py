@@ -45,7 +45,13 @@ DEMO_ACCOUNTS = (
     ("bruxelles", "canal-storm-1302", "21004", "operator"),
     ("eupen", "hill-fog-4700-demo", "63023", "operator"),
     ("crisis", "federal-desk-1789", "BE", "federal_operator"),
+    # An admin (users, partnerships, the two-person rule) and an authority with a
+    # type-2 agreement (groups only: it can never alert an area), to see the difference.
+    ("halle-admin", "senne-bridge-3150", "23027", "admin"),
+    ("lennik", "pajot-field-1750", "23104", "operator"),
 )
+#: Agreements the demo sets (authority -> type): the others keep type 1.
+DEMO_AGREEMENTS = {"23104": 2}
 
 
 @app.command("demo")
@@ -63,7 +69,7 @@ def demo(
         # Links printed by the demo's worker (unsubscribe links) point at this server.
         os.environ["TOCSIN_PUBLIC_URL"] = f"http://{host}:{port}"
         get_settings.cache_clear()
-    setup = prepare_demo(subscribers, DEMO_ACCOUNTS)
+    setup = prepare_demo(subscribers, DEMO_ACCOUNTS, agreements=DEMO_AGREEMENTS)
     if setup.generated:
         err.print(f"generated {setup.generated} demo subscribers "
                   f"({setup.opted_in} opted in to information)")
@@ -73,7 +79,10 @@ def demo(
               f"{setup.location}; SMS and e-mail go to built-in simulators)")
     err.print("Demo accounts (username / password — authority):")
     for username, password, authority, role in DEMO_ACCOUNTS:
-        err.print(f"  {username:10} / {password:18} — {authority} ({role})", highlight=False)
+        agreement = DEMO_AGREEMENTS.get(authority)
+        note = " — type-2 agreement: groups only, never an area" if agreement == 2 else ""
+        err.print(f"  {username:11} / {password:18} — {authority} ({role}){note}",
+                  highlight=False)
     err.print("Simulation needs no second factor; the first Live login asks to set up an "
               "authenticator app (TOTP, QR code).")
     _serve(setup.engine, host, port, worker=True)
