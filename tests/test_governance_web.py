@@ -140,3 +140,28 @@ def test_only_the_federal_operator_acts_for_others(client: TestClient) -> None:
     r = client.post("/admin/acting", data={"authority_id": "23003", "requested_by": "X",
                                            "channel": "phone", "csrf_token": token})
     assert r.status_code == 403 and "other_authority" in r.text
+
+
+def test_viewer_gets_no_composer(client: TestClient) -> None:
+    """Trial defect: a viewer was offered the whole composer, every estimate refused."""
+    session_csrf(client, "viewer.halle", PASSWORD, page="/")
+    assert 'href="/campaigns/new"' not in client.get("/").text
+    r = client.get("/campaigns/new")
+    assert r.status_code == 403 and "cannot prepare" in r.text
+
+
+def test_estimate_says_a_live_alert_will_wait_for_approval(users: Engine) -> None:
+    """Trial defect: with the two-person rule on, the launch dialog said "Sent now"."""
+    from tocsin.authorities.access import cli_actor
+    from tocsin.authorities.governance import set_two_person_rule
+    from tocsin.campaigns.services import CampaignRequest, estimate_campaign
+
+    with read_transaction(users) as s:
+        halle = cli_actor(s, "23027")
+    req = CampaignRequest(authority_id="23027", texts={"nl": "Oefening."}, channels=["cap"],
+                          municipality_nis="23027", kind="exercise", environment="live")
+    assert estimate_campaign(users, req)["approval_required"] is False
+    set_two_person_rule(users, halle, "23027", True)
+    est = estimate_campaign(users, req)
+    assert est["approval_required"] is True
+    assert "approval_required" in [w["code"] for w in est["warnings"]]

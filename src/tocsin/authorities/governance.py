@@ -82,6 +82,11 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _name(authority: Authority) -> str:
+    """The authority's name in its own first language (Halle, not Hal)."""
+    return authority.name(authority.language_list[0])
+
+
 def territories_touch(a: Authority, b: Authority) -> bool:
     """Whether the territories of ``a`` and ``b`` share a border (within
     ``NEIGHBOUR_TOLERANCE_DEG``)."""
@@ -198,12 +203,12 @@ def propose_partnership(engine: Engine, actor: Actor, partner_id: str, ends_at: 
                 target_id=partner_id)
         partner = _authority(s, partner_id, "partner")
         if partner.kind != MUNICIPALITY:
-            raise GovernanceError("partner", f"{partner.name('fr')} is not a municipality")
+            raise GovernanceError("partner", f"{_name(partner)} is not a municipality")
         if partner.id == own.id:
             raise GovernanceError("partner", "a municipality cannot partner with itself")
         if not territories_touch(own, partner):
-            raise GovernanceError("partner", f"{partner.name('fr')} does not border "
-                                  f"{own.name('fr')}: partnerships join neighbours only")
+            raise GovernanceError("partner", f"{_name(partner)} does not border "
+                                  f"{_name(own)}: partnerships join neighbours only")
         if partner.id in partners_in_force(s, own.id, now):
             raise GovernanceError("partner", "a partnership with it is already in force")
         p = Partnership(proposer_id=own.id, partner_id=partner.id, reason=reason,
@@ -230,6 +235,9 @@ def accept_partnership(engine: Engine, actor: Actor, partnership_id: int,
     with audited_denials(engine, source), transaction(engine) as s:
         p = _partnership(s, actor, partnership_id)
         partner = _authority(s, p.partner_id)
+        if actor.authority.id == p.proposer_id:
+            raise GovernanceError("partnership", f"the partner, {_name(partner)}, must "
+                                  "accept it: its admin accepts, not the proposer")
         require(actor, Action.PARTNERSHIP_MANAGE, Target(authority=authority_facts(partner)),
                 target_id=str(partnership_id))
         if p.accepted_at is not None:
@@ -269,7 +277,8 @@ def list_partnerships(engine: Engine, actor: Actor) -> list[PartnershipInfo]:
             assert a is not None and b is not None  # foreign keys
             state = ("ended" if p.ended_at else "expired" if _aware(p.ends_at) <= now
                      else "accepted" if p.accepted_at else "proposed")
-            out.append(PartnershipInfo(p.id, a.id, a.name("fr"), b.id, b.name("fr"), p.reason,
+            out.append(PartnershipInfo(p.id, a.id, a.name(a.language_list[0]), b.id,
+                                       b.name(b.language_list[0]), p.reason,
                                        _aware(p.ends_at), state, p.proposed_by, p.accepted_by))
         return out
 

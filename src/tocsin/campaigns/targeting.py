@@ -266,7 +266,8 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     "email": {…}}, "sms": {"encoding", "segments", "by_language", "cost_eur"},
     "content": {lang: {field: text}} (the complete content that would be sent),
     "email_mode", "cap": {"msg_type", "scope"}, "expires_at" (RFC 3339 UTC, the
-    given or default expiry), "expires_local" (``YYYY-MM-DD HH:MM``
+    given or default expiry), "approval_required" (a live alert of an authority with
+    the two-person rule waits for a second user), "expires_local" (``YYYY-MM-DD HH:MM``
     Europe/Brussels), "warnings": [{"code", "field", "message", …}]}``
     (``estimate_warnings``). Warnings never block a launch: an official language
     of the authority without a text (and how many recipients get which language
@@ -288,6 +289,15 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
                 req = replace(req, texts={lang: "Test." for lang in authority.language_list})
         checked = _check(s, req, settings)
         recipients = resolve_recipients(s, checked)
-    return _estimate(checked, recipients, price)
+    result = _estimate(checked, recipients, price)
+    # Two-person rule: say before launch that a live alert will wait for a second user.
+    result["approval_required"] = (req.environment == "live"
+                                   and bool(checked.authority.two_person_rule))
+    if result["approval_required"]:
+        result["warnings"].append({
+            "code": "approval_required", "field": "approval",
+            "message": "Your authority requires a second user's approval of live alerts: "
+                       "nothing is sent until another user approves it"})
+    return result
 
 

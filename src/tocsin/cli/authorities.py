@@ -168,6 +168,11 @@ def partnership_list(
     if as_json:
         print(json.dumps([{**r.__dict__, "ends_at": r.ends_at.isoformat()} for r in rows]))
         return
+    if not rows:
+        err.print("no partnership")
+    from tocsin.campaigns.rules import BRUSSELS
+
     for r in rows:
         out.print(f"{r.id}\t{r.state}\t{r.proposer_id} {r.proposer_name} ↔ {r.partner_id} "
-                  f"{r.partner_name}\tuntil {r.ends_at:%Y-%m-%d %H:%M} UTC", highlight=False)
+                  f"{r.partner_name}\tuntil {r.ends_at.astimezone(BRUSSELS):%Y-%m-%d %H:%M} "
+                  "(Brussels)", highlight=False)

@@ -211,8 +211,16 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
     launch: check); ``?draft=<id>`` from a draft (an imported CAP alert);
     ``?update=<id>`` prefilled with a sent campaign's content, to send its update
     (POST /api/campaigns/<id>/update). Unknown or another authority's template,
-    draft or campaign: 404.
+    draft or campaign: 404. A role that cannot prepare campaigns (a viewer) gets a page
+    saying so (403) instead of a composer whose every estimate would be refused.
     """
+    from tocsin.authorities.policy import Action, Target, decide
+
+    actor = acting(request, op)
+    refusal = decide(actor, Action.CAMPAIGN_PREPARE, Target(authority=actor.authority))
+    if not refusal:
+        return render(request, "error.html", 403, title="Not for your role",
+                      message=refusal.reason[:1].upper() + refusal.reason[1:] + ".")
     engine = engine_of(request)
     authority = authorities.get_authority(engine, authority_of(request, op))
     official = [lang for lang in authority.languages if lang in ALL_LANGUAGES]

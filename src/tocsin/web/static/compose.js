@@ -462,6 +462,7 @@
     summary.replaceChildren(
       el("p", { class: "confirm-kind kind-sentence-" + kind.value }, kindText()),
       el("p", {}, isUpdate ? "An update of the message sent before, sent now to everyone who received it."
+        : est.approval_required ? "It waits for a second user's approval: nothing is sent until another user of your authority approves it."
         : (when ? `Scheduled for ${when} (Brussels time).` : "Sent now.")),
       el("p", { class: "confirm-big" }, Object.keys(est.recipients || {}).length
         ? `${fmt.format(total)} ${total === 1 ? "delivery" : "deliveries"} in ${est.area_name}${isUpdate ? " (plus the original's recipients)" : ""}`
@@ -497,6 +498,7 @@
       confirmInput.value = "";
       go.disabled = true;
     }
+    if (est.approval_required && !isUpdate) go.textContent = "Send for approval";
     if (countInput) {
       expectedCount = total;
       document.getElementById("confirm-count-value").textContent = fmt.format(total);
