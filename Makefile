@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO_SUBSCRIBERS ?= 20000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint bench clean
+.PHONY: help venv demo test test-fast lint bench clean messages
 
 help: ## List the developer tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,18 @@ bench: $(STAMP) ## Throughput of SMS and e-mail (100,000 deliveries), the CAP fe
 	$(BIN)/python benchmarks/bench_dispatch.py
 	$(BIN)/python benchmarks/bench_feed.py
 	$(BIN)/python benchmarks/bench_language.py
+
+LOCALES := fr nl de en
+LOCALE_DIR := src/tocsin/locale
+
+messages: $(STAMP) ## Extract the interface's messages (pybabel) and update the fr/nl/de/en catalogues
+	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _ -k gettext -k translate:2 \
+		--project tocsin -o $(LOCALE_DIR)/messages.pot .
+	for l in $(LOCALES); do \
+		if [ -f $(LOCALE_DIR)/$$l/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l $$l; \
+		else $(BIN)/pybabel init -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l $$l; fi; \
+	done
 
 clean: ## Remove the virtual environment and the embedded database
 	rm -rf $(VENV) var

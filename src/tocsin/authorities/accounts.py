@@ -255,6 +255,30 @@ def change_password(engine: Engine, user_id: int, current: str, new: str,
         record_audit(s, user.username, "user.password", target=user.username, source=source)
 
 
+#: The interface languages (issue 9): Belgium's three official languages and English.
+INTERFACE_LANGUAGES = ("fr", "nl", "de", "en")
+
+
+def set_language(engine: Engine, user_id: int, language: str,
+                 source: str | None = None) -> None:
+    """Set the user's own interface language: one of :data:`INTERFACE_LANGUAGES`, or
+    ``""`` to follow the browser (``Accept-Language``).
+
+    Raises ValueError ``language: ...`` for any other value, LookupError when the
+    user is gone. Audited ``user.language``.
+    """
+    if language not in (*INTERFACE_LANGUAGES, ""):
+        raise ValueError(f"language: must be one of {', '.join(INTERFACE_LANGUAGES)} "
+                         f"or empty, not {language[:20]!r}")
+    with transaction(engine) as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise LookupError("user: gone")
+        user.language = language or None
+        record_audit(s, user.username, "user.language", target=user.username, source=source,
+                     detail={"language": language or None})
+
+
 def _target_user(session: Session, actor: Actor, username: str, source: str | None) -> User:
     user = session.scalar(sa.select(User).where(User.username == username.strip()))
     if user is None:

@@ -74,6 +74,8 @@ class User(Base):
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The interface language the user chose (fr, nl, de, en); NULL = from the browser.
+    language: Mapped[str | None] = mapped_column(sa.String(8))
 
 
 class WebSession(Base):

@@ -78,6 +78,7 @@ class SessionInfo:
     totp_enrolled: bool
     csrf_secret: str
     totp_enrol_secret: str | None
+    language: str | None = None  # the user's interface language setting (None: not set)
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,8 @@ def _info(session: Session, row: WebSession) -> SessionInfo | None:
         authority_id=user.authority_id, authority_name=authority.name(langs[0] if langs else "fr"),
         role=user.role, environment=row.environment, pending=row.pending,
         second_factor=row.second_factor, totp_enrolled=bool(user.totp_secret),
-        csrf_secret=row.csrf_secret, totp_enrol_secret=row.totp_enrol_secret)
+        csrf_secret=row.csrf_secret, totp_enrol_secret=row.totp_enrol_secret,
+        language=user.language)
 
 
 def resolve_session(engine: Engine, token: str,

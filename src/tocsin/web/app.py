@@ -25,7 +25,7 @@ from starlette.responses import Response
 from tocsin.authorities.access import Denied
 from tocsin.core.db import get_engine
 from tocsin.core.settings import Settings, get_settings
-from tocsin.web.deps import CsrfFailed, NotLoggedIn, render, web_session_of
+from tocsin.web.deps import CsrfFailed, NotLoggedIn, render, translate, web_session_of
 from tocsin.web.routes import (
     api,
     approvals,
@@ -123,9 +123,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _is_api(request):
             return _api_error(403, "csrf_token", "missing or invalid CSRF token; reload the page")
         return _page_error(
-            request, 403, "Form expired",
-            "This form has expired or was not sent from Tocsin. Go back, reload the page "
-            "and try again.",
+            request, 403, translate(request, "Form expired"),
+            translate(request, "This form has expired or was not sent from Tocsin. Go back, "
+                      "reload the page and try again."),
         )
 
     @app.exception_handler(api.ApiError)
@@ -136,26 +136,30 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def campaigns_unavailable(request: Request, exc: CampaignsUnavailable) -> Response:
         if _is_api(request):
             return _api_error(503, "campaigns", "campaign services are not available")
-        return _page_error(request, 503, "Unavailable", "Campaign services are not available.")
+        return _page_error(request, 503, translate(request, "Unavailable"),
+                           translate(request, "Campaign services are not available."))
 
     @app.exception_handler(Denied)
     async def denied(request: Request, exc: Denied) -> Response:
         if exc.hidden:  # not even readable: answered as not found, confirming nothing
             if _is_api(request):
                 return _api_error(404, "id", "not found")
-            return _page_error(request, 404, "Not found", "There is nothing at this address.")
+            return _page_error(request, 404, translate(request, "Not found"),
+                               translate(request, "There is nothing at this address."))
         if _is_api(request):
             return JSONResponse({"error": {"field": exc.field or "permission",
                                            "reason": exc.reason, "rule": exc.rule}},
                                 status_code=403)
-        return _page_error(request, 403, "Not allowed", exc.reason[:1].upper()
-                           + exc.reason[1:] + f". (Rule: {exc.rule}.)")
+        return _page_error(request, 403, translate(request, "Not allowed"), exc.reason[:1].upper()
+                           + exc.reason[1:] + ". "
+                           + translate(request, "(Rule: %(rule)s.)", rule=exc.rule))
 
     @app.exception_handler(LookupError)
     async def not_found(request: Request, exc: LookupError) -> Response:
         if _is_api(request):
             return _api_error(404, "id", "not found")
-        return _page_error(request, 404, "Not found", "There is nothing at this address.")
+        return _page_error(request, 404, translate(request, "Not found"),
+                               translate(request, "There is nothing at this address."))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -169,7 +173,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _is_api(request) or exc.status_code == 405:
             return _api_error(exc.status_code, "request", str(exc.detail))
-        return _page_error(request, exc.status_code, "Error", str(exc.detail))
+        return _page_error(request, exc.status_code, translate(request, "Error"),
+                           str(exc.detail))
 
     # CampaignInputError subclasses ValueError; registered by name to keep the import guarded.
     @app.exception_handler(ValueError)
@@ -180,7 +185,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         reason = str(getattr(exc, "reason", exc))
         if _is_api(request):
             return _api_error(422, str(field), reason)
-        return _page_error(request, 422, "Invalid input", f"{field}: {reason}")
+        return _page_error(request, 422, translate(request, "Invalid input"),
+                           f"{field}: {reason}")
 
 
 async def _json_problem(request: Request) -> str:

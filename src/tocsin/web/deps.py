@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from starlette.responses import Response
 
 from tocsin.authorities.policy import LIVE_SENDER_ROLES
 from tocsin.authorities.sessions import SessionInfo, resolve_session
 from tocsin.core.settings import Settings
 from tocsin.messages.voice import engine_available as voice_engine_available
+from tocsin.web import i18n
 from tocsin.web.security import CSRF_HEADER, client_address, csrf_token, csrf_valid
 
 if TYPE_CHECKING:  # type names only: web modules never use SQLAlchemy themselves
@@ -52,42 +52,58 @@ class Operator:
     user_id: int = 0
     second_factor: bool = False
     totp_enrolled: bool = False
+    language: str | None = None  # the user's interface language setting, if any
 
     @property
     def is_live(self) -> bool:
         return self.environment == "live"
 
 
-def brussels_time(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
-    """Format an aware datetime or ISO 8601 string in Europe/Brussels time ("" for None)."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.astimezone(BRUSSELS).strftime(fmt)
-    return str(value)
+def brussels_time(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S %Z",
+                  language: str = i18n.DEFAULT_LANGUAGE) -> str:
+    """Format an aware datetime or ISO 8601 string in Europe/Brussels time ("" for None),
+    for ``language`` (see :func:`tocsin.web.i18n.format_brussels`)."""
+    return i18n.format_brussels(value, language, fmt)
 
 
-def eur(value: Any) -> str:
+def eur(value: Any, language: str = i18n.DEFAULT_LANGUAGE) -> str:
     """Format an amount in EUR with 3 decimals (SMS segments cost fractions of a cent)."""
-    if value is None or value == "":
-        return "—"
-    try:
-        return f"{Decimal(str(value)):,.3f} €"
-    except ArithmeticError:
-        return str(value)
+    return i18n.format_eur(value, language)
+
+
+def _lang(context: Any) -> str:
+    lang = context.get("lang")
+    return lang if lang in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+
+
+@pass_context
+def _gettext(context: Any, message: str) -> str:
+    return i18n.translations(_lang(context)).ugettext(message)
+
+
+@pass_context
+def _ngettext(context: Any, singular: str, plural: str, n: int) -> str:
+    return i18n.translations(_lang(context)).ungettext(singular, plural, n)
+
+
+@pass_context
+def _brussels_filter(context: Any, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
+    return brussels_time(value, fmt, _lang(context))
+
+
+@pass_context
+def _eur_filter(context: Any, value: Any) -> str:
+    return eur(value, _lang(context))
 
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-templates.env.filters["brussels"] = brussels_time
-templates.env.filters["eur"] = eur
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    _gettext, _ngettext, newstyle=True)
+templates.env.filters["brussels"] = _brussels_filter
+templates.env.filters["eur"] = _eur_filter
 templates.env.globals["tts_available"] = voice_engine_available
+templates.env.globals["LANGUAGE_NAMES"] = i18n.LANGUAGE_NAMES
 
 
 def engine_of(request: Request) -> Engine:
@@ -135,15 +151,22 @@ def web_session_of(request: Request) -> SessionInfo | None:
 
 def open_session(request: Request, token: str) -> None:
     """Make ``token`` this browser's session id (a new cookie: nothing from before survives)."""
+    lang = request.session.get(i18n.SESSION_LANG_KEY)
     request.session.clear()
+    if lang in i18n.LANGUAGES:
+        request.session[i18n.SESSION_LANG_KEY] = lang
     request.session[SESSION_KEY] = token
     request.state.web_session_loaded = False
     web_session_of(request)
 
 
 def close_session(request: Request) -> None:
-    """Forget the session cookie (the server-side session is ended by the service)."""
+    """Forget the session cookie (the server-side session is ended by the service);
+    the chosen interface language stays."""
+    lang = request.session.get(i18n.SESSION_LANG_KEY)
     request.session.clear()
+    if lang in i18n.LANGUAGES:
+        request.session[i18n.SESSION_LANG_KEY] = lang
     request.state.web_session = None
     request.state.web_session_loaded = True
 
@@ -157,7 +180,8 @@ def optional_operator(request: Request) -> Operator | None:
         username=info.username, display_name=info.display_name,
         authority_id=info.authority_id, authority_name=info.authority_name, role=info.role,
         environment=info.environment, user_id=info.user_id,
-        second_factor=info.second_factor, totp_enrolled=info.totp_enrolled)
+        second_factor=info.second_factor, totp_enrolled=info.totp_enrolled,
+        language=info.language)
 
 
 def current_operator(request: Request) -> Operator:
@@ -180,6 +204,32 @@ def check_form_csrf(request: Request, token: str | None) -> None:
         raise CsrfFailed()
 
 
+def language_of(request: Request) -> str:
+    """The interface language of this request (fr, nl, de or en; see :mod:`tocsin.web.i18n`).
+
+    A valid ``?lang=`` is remembered in the session cookie. Computed once per request.
+    """
+    cached = getattr(request.state, "language", None)
+    if cached is not None:
+        return str(cached)
+    query = request.query_params.get("lang")
+    query = query if query in i18n.LANGUAGES else None
+    has_session = "session" in request.scope
+    if query and has_session:
+        request.session[i18n.SESSION_LANG_KEY] = query
+    info = web_session_of(request) if has_session else None
+    remembered = request.session.get(i18n.SESSION_LANG_KEY) if has_session else None
+    language = i18n.choose_language(query, info.language if info else None, remembered,
+                                    request.headers.get("accept-language"))
+    request.state.language = language
+    return language
+
+
+def translate(request: Request, message: str, **params: Any) -> str:
+    """``message`` in the request's language, with ``%(name)s`` params filled in."""
+    return i18n.gettext(language_of(request), message, **params)
+
+
 def render(
     request: Request, template: str, status_code: int = 200, **context: Any
 ) -> Response:
@@ -195,6 +245,7 @@ def render(
             "nudge_totp": bool(op and op.role in LIVE_SENDER_ROLES and not op.totp_enrolled),
             "csrf_token": csrf_token(request),
             "map_tile_url": settings.map_tile_url,
+            "lang": language_of(request),
             **context,
         },
         status_code=status_code,

@@ -24,6 +24,7 @@ from tocsin.web.deps import (
     public_url_of,
     render,
     settings_of,
+    translate,
     web_session_of,
 )
 
@@ -42,8 +43,8 @@ def login_page(request: Request, done: str = "") -> Response:
     """The login form (username, password, environment)."""
     if optional_operator(request) is not None:
         return RedirectResponse("/", status_code=303)
-    notice = {"password": "Password changed: log in with the new one.",
-              "logout": "You are logged out."}.get(done, "")
+    notice = {"password": translate(request, "Password changed: log in with the new one."),
+              "logout": translate(request, "You are logged out.")}.get(done, "")
     return _login_page(request, notice=notice)
 
 
@@ -58,19 +59,23 @@ def login(
     """Check the credentials (rate-limited); on success open a new server-side session."""
     check_form_csrf(request, csrf_token_field)
     if environment not in ENVIRONMENTS:
-        return _login_page(request, 422, "Choose Simulation or Live.", username)
+        return _login_page(request, 422, translate(request, "Choose Simulation or Live."),
+                           username)
     if not username.strip() or not password:
-        return _login_page(request, 422, "Type your username and password.", username,
+        return _login_page(request, 422, translate(request, "Type your username and password."),
+                           username,
                            environment)
     settings = settings_of(request)
     result = sessions.log_in(engine_of(request), username, password, environment,
                              client_ip(request), idle_timeout_s=settings.session_idle_timeout_s,
                              lifetime_s=settings.session_lifetime_s)
     if result.outcome == "throttled":
-        return _login_page(request, 429, f"Too many failed attempts. Try again in "
-                           f"{result.wait_s} s.", username, environment)
+        return _login_page(request, 429, translate(
+            request, "Too many failed attempts. Try again in %(seconds)s s.",
+            seconds=result.wait_s), username, environment)
     if result.outcome != "ok":
-        return _login_page(request, 401, "Wrong username or password.", username, environment)
+        return _login_page(request, 401, translate(request, "Wrong username or password."),
+                           username, environment)
     # A new session id at login: nothing from before (including the CSRF token) survives.
     open_session(request, result.token)
     if result.pending == "totp":
@@ -170,8 +175,28 @@ def totp_enrol(request: Request, code: str = Form(""),
 
 @router.get("/account")
 def account_page(request: Request, op: Operator = Depends(current_operator)) -> Response:
-    """The operator's account: second factor and password."""
+    """The operator's account: interface language, second factor and password."""
     return render(request, "account.html", live_sender=op.role in LIVE_SENDER_ROLES)
+
+
+@router.post("/account/language")
+def language_change(
+    request: Request,
+    language: str = Form(""),
+    csrf_token_field: str = Form("", alias="csrf_token"),
+    op: Operator = Depends(current_operator),
+) -> Response:
+    """Set the user's interface language (``fr|nl|de|en``, or empty: follow the browser)."""
+    check_form_csrf(request, csrf_token_field)
+    try:
+        accounts.set_language(engine_of(request), op.user_id, language,
+                              source=client_ip(request))
+    except ValueError as exc:
+        return render(request, "account.html", 422, error=str(exc),
+                      live_sender=op.role in LIVE_SENDER_ROLES)
+    if language:  # the new setting wins over an earlier ?lang= of this browser
+        request.session.pop("lang", None)
+    return RedirectResponse("/account", status_code=303)
 
 
 @router.post("/account/password")

@@ -1,0 +1,170 @@
+"""Interface languages (issue 9.1): gettext catalogues, the language of a request, and
+locale-aware formatting of dates and amounts.
+
+The catalogues are ``src/tocsin/locale/<lang>/LC_MESSAGES/messages.po`` (Babel/gettext
+PO files, the only committed form). They are compiled in memory the first time a
+language is used (docs/decisions/0011), so no ``.mo`` file is built, shipped or stale.
+
+The language of a request (:func:`choose_language`), first match wins:
+
+1. ``?lang=fr|nl|de|en`` in the URL of this request (also remembered in the session);
+2. the logged-in user's setting (``app_user.language``);
+3. the language remembered in the session cookie (an earlier ``?lang=``);
+4. the browser's ``Accept-Language`` (RFC 9110 §12.5.4, q-values honoured);
+5. English.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.core import Locale
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency
+from babel.support import NullTranslations, Translations
+
+#: The interface languages: Belgium's three official languages and English.
+LANGUAGES = ("fr", "nl", "de", "en")
+DEFAULT_LANGUAGE = "en"
+#: Each language's own name, for the language switch.
+LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "de": "Deutsch", "en": "English"}
+#: The session key that remembers an explicit ``?lang=`` choice.
+SESSION_LANG_KEY = "lang"
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+DOMAIN = "messages"
+BRUSSELS = ZoneInfo("Europe/Brussels")
+#: The Belgian variant of each language, for dates and numbers (e.g. 1.234,5 in nl_BE).
+_FORMAT_LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "de": "de_BE", "en": "en_GB"}
+
+
+def po_path(language: str) -> Path:
+    """The PO catalogue of ``language`` (``LOCALE_DIR/<lang>/LC_MESSAGES/messages.po``)."""
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@functools.cache
+def translations(language: str) -> NullTranslations:
+    """The gettext translations of ``language``, compiled in memory from its PO file.
+
+    English (the source language) and unknown languages give ``NullTranslations``
+    (the msgid itself). Fuzzy and empty entries are not used (gettext's rule).
+    """
+    path = po_path(language)
+    if language == DEFAULT_LANGUAGE or language not in LANGUAGES or not path.is_file():
+        return NullTranslations()
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=language, domain=DOMAIN)
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    buf.seek(0)
+    return Translations(buf, domain=DOMAIN)
+
+
+def gettext(language: str, message: str, **params: Any) -> str:
+    """``message`` translated into ``language``, with ``%(name)s`` params filled in."""
+    text = translations(language).ugettext(message)
+    return text % params if params else text
+
+
+def accepted_language(header: str | None) -> str | None:
+    """The best interface language for an ``Accept-Language`` header, or None.
+
+    Ranges are taken by q-value (ties in header order); ``nl-BE`` matches ``nl``;
+    ``q=0`` excludes; ``*`` is ignored (it names no language).
+    """
+    if not header:
+        return None
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                continue
+        primary = tag.strip().lower().split("-")[0]
+        if q > 0 and primary in LANGUAGES:
+            ranked.append((-q, index, primary))
+    return min(ranked)[2] if ranked else None
+
+
+def choose_language(query_lang: str | None, user_setting: str | None,
+                    session_lang: str | None, accept_language: str | None) -> str:
+    """The language of a request from its four sources, in the order of the module doc."""
+    for candidate in (query_lang, user_setting, session_lang):
+        if candidate in LANGUAGES:
+            return candidate  # type: ignore[return-value]
+    return accepted_language(accept_language) or DEFAULT_LANGUAGE
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, dt.datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+#: strftime formats used by the templates → CLDR patterns (the locale orders the words).
+_PATTERNS = {
+    "%H:%M": "HH:mm",
+    "%Y-%m-%d %H:%M": "short",
+    "%Y-%m-%d %H:%M:%S %Z": "medium",
+    "%A %d %B %Y at %H:%M": "full",
+}
+
+
+def format_brussels(value: Any, language: str, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
+    """An aware datetime (or ISO 8601 string) in Europe/Brussels time for ``language``.
+
+    English keeps ``fmt`` (a strftime format); other languages use Babel's CLDR
+    pattern for the Belgian locale that matches ``fmt`` (e.g. ``03/12/2026 10:25``
+    in French). ``None`` or ``""`` give ``""``; an unparsable string is returned as is.
+    """
+    if value is None or value == "":
+        return ""
+    moment = _aware(value)
+    if moment is None:
+        return str(value)
+    local = moment.astimezone(BRUSSELS)
+    if language not in LANGUAGES or language == DEFAULT_LANGUAGE:
+        return local.strftime(fmt)
+    pattern = _PATTERNS.get(fmt, "medium")
+    locale = Locale.parse(_FORMAT_LOCALES[language])
+    if pattern == "full":
+        return format_datetime(local, "EEEE d MMMM y HH:mm", tzinfo=BRUSSELS, locale=locale)
+    if pattern == "medium":
+        return format_datetime(local, "short", tzinfo=BRUSSELS, locale=locale) + " " + \
+            local.strftime("%Z")
+    return format_datetime(local, pattern, tzinfo=BRUSSELS, locale=locale)
+
+
+def format_eur(value: Any, language: str) -> str:
+    """An amount in EUR with 3 decimals (SMS segments cost fractions of a cent).
+
+    English keeps ``1,234.500 €``; other languages use the Belgian locale's
+    separators (``1.234,500 €`` in nl_BE). ``None``/``""`` give ``—``.
+    """
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = Decimal(str(value))
+    except (ArithmeticError, InvalidOperation):
+        return str(value)
+    if language not in LANGUAGES or language == DEFAULT_LANGUAGE:
+        return f"{amount:,.3f} €"
+    return format_currency(amount, "EUR", format="#,##0.000\u00a0¤",
+                           locale=_FORMAT_LOCALES[language], currency_digits=False)
