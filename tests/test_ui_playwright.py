@@ -875,3 +875,50 @@ def test_two_person_rule_in_two_browsers(server: str) -> None:
         _expect(admin.locator("#campaign-status")).not_to_have_text("pending_approval")
         _expect(admin.locator("#cap-state")).to_have_text("published")
         browser.close()
+
+
+def test_live_monitor_follows_a_simulation_to_the_end(page) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9 point 3 (F26): launch a simulation, open its live monitor from the campaign
+    page, watch its counters reach the final state; wall-screen view and a 360 px phone."""
+    _login(page, "simulation")
+    _open_composer(page)
+    page.get_by_label("Whole municipality").select_option("25112")
+    page.get_by_label("Text in French").fill("EXERCICE Tocsin: restez à l'intérieur.")
+    page.get_by_label("Type of message").select_option("exercise")
+    page.wait_for_selector(".estimate-table")
+    page.get_by_role("button", name="Launch simulation…").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Launch simulation").click()
+    import re
+
+    page.wait_for_url(re.compile(r".*/campaigns/(?!new)[^/?]+$"))
+    campaign_id = page.url.rstrip("/").rsplit("/", 1)[1]
+
+    page.get_by_role("link", name="Open the live monitor").click()
+    page.wait_for_url(f"**/monitor/{campaign_id}")
+    monitor = page.locator("#monitor")
+    seen = [(monitor.get_attribute("data-status"),
+             page.locator('[data-figure="done"]').inner_text())]
+    _expect(monitor).to_have_attribute("data-status", "finished", timeout=60_000)
+    seen.append((monitor.get_attribute("data-status"),
+                 page.locator('[data-figure="done"]').inner_text()))
+    total = page.locator('[data-figure="total"]').inner_text()
+    assert total == "80" and seen[-1] == ("finished", "80"), seen  # 40 SMS + 40 e-mails
+    _expect(page.locator("#monitor-summary")).to_contain_text("Finished: 80 of 80")
+    assert page.locator('[data-cell="sms.queued"]').inner_text() == "0"
+    assert page.locator("#monitor-map .leaflet-interactive").count() == 1  # the area drawn
+    assert page.get_by_role("link", name="Live monitor").get_attribute("aria-current") == "page"
+    page.screenshot(path=str(SCREENSHOTS / "40-monitor.png"), full_page=True)
+
+    page.get_by_role("link", name="Wall-screen view").click()
+    page.wait_for_url("**?large=1")
+    assert not page.get_by_role("navigation", name="Main").is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "41-monitor-large.png"), full_page=True)
+
+    page.set_viewport_size({"width": 360, "height": 780})
+    page.goto(f"/monitor/{campaign_id}")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"the monitor is {width} px wide on a 360 px screen"
+    page.screenshot(path=str(SCREENSHOTS / "42-monitor-360.png"), full_page=True)
+    page.goto("/monitor")
+    _expect(page.locator(f'tr[data-campaign="{campaign_id}"]')).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "43-monitor-list-360.png"), full_page=True)
