@@ -213,7 +213,8 @@ def test_pages_show_the_running_campaign(client: TestClient) -> None:
     one = client.get(f"/monitor/{cid}")
     assert one.status_code == 200
     assert 'aria-live="polite"' in one.text and one.text.count("aria-live") == 1
-    assert '<th scope="col" class="num">Queued</th>' in one.text
+    assert '<th scope="col" class="num">SMS</th>' in one.text
+    assert '<th scope="row">Queued</th>' in one.text
     assert 'data-cell="sms.queued">12<' in one.text
     assert "/static/vendor/leaflet/leaflet.js" in one.text and "unpkg" not in one.text
     assert 'href="/monitor"' in client.get("/").text  # main navigation

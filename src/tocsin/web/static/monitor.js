@@ -42,6 +42,7 @@
     setText('[data-figure="throughput_per_s"]', String(d.throughput_per_s));
     setText('[data-figure="time_left"]', d.time_left);
     setText('[data-figure="failed"]', fmt.format(d.failed));
+    document.getElementById("figure-failed").classList.toggle("has-failed", d.failed > 0);
     const bar = document.getElementById("monitor-bar");
     bar.max = Math.max(d.total, 1);
     bar.value = d.done;
