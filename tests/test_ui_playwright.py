@@ -107,7 +107,9 @@ def _seed_templates(engine) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The platform on a free port; ``{"worker": False}`` as an indirect parameter: without
+    its dispatch worker (the test starts one when it wants deliveries to move)."""
     import uvicorn
 
     from tocsin.core.db import make_engine
@@ -122,7 +124,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     settings = Settings(var_dir=tmp_path / "var", public_base_url=base,
                         database_url=str(engine.url))
-    app = create_app(engine, start_worker=True, settings=settings)
+    worker = getattr(request, "param", {}).get("worker", True)
+    app = create_app(engine, start_worker=worker, settings=settings)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -875,3 +878,67 @@ def test_two_person_rule_in_two_browsers(server: str) -> None:
         _expect(admin.locator("#campaign-status")).not_to_have_text("pending_approval")
         _expect(admin.locator("#cap-state")).to_have_text("published")
         browser.close()
+
+
+@pytest.mark.parametrize("server", [{"worker": False}], indirect=True)
+def test_live_monitor_follows_a_simulation_to_the_end(page, server: str,  # type: ignore[no-untyped-def]
+                                                      tmp_path: Path) -> None:
+    """Issue 9 point 3 (F26): launch a simulation, open its live monitor from the campaign
+    page while nothing has moved yet, start the dispatch worker and watch the counters
+    reach the final state through server-sent events; wall-screen view and 360 px."""
+    import re
+
+    from tocsin.core.db import make_engine
+    from tocsin.core.settings import Settings
+    from tocsin.dispatch.worker import start_background_worker
+
+    _login(page, "simulation")
+    _open_composer(page)
+    page.get_by_label("Whole municipality").select_option("25112")
+    page.get_by_label("Text in French").fill("EXERCICE Tocsin: restez à l'intérieur.")
+    page.get_by_label("Type of message").select_option("exercise")
+    page.wait_for_selector(".estimate-table")
+    page.get_by_role("button", name="Launch simulation…").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Launch simulation").click()
+    page.wait_for_url(re.compile(r".*/campaigns/(?!new)[^/?]+$"))
+    campaign_id = page.url.rstrip("/").rsplit("/", 1)[1]
+
+    page.get_by_role("link", name="Open the live monitor").click()
+    page.wait_for_url(f"**/monitor/{campaign_id}")
+    monitor = page.locator("#monitor")
+    assert monitor.get_attribute("data-status") == "sending"
+    assert page.locator('[data-figure="done"]').inner_text() == "0"
+    assert page.locator('[data-figure="total"]').inner_text() == "80"  # 40 SMS + 40 e-mails
+    assert page.locator('[data-cell="sms.queued"]').inner_text() == "40"
+    assert page.locator('[data-figure="time_left"]').inner_text() == "unknown"
+    assert page.locator("#monitor-map .leaflet-interactive").count() == 1  # the area drawn
+    assert page.get_by_role("link", name="Live monitor").get_attribute("aria-current") == "page"
+    page.screenshot(path=str(SCREENSHOTS / "40-monitor-sending.png"), full_page=True)
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'ui.db'}")
+    worker = start_background_worker(engine, Settings(var_dir=tmp_path / "var",
+                                                      database_url=str(engine.url)))
+    try:
+        _expect(monitor).to_have_attribute("data-status", "finished", timeout=60_000)
+    finally:
+        worker.stop()
+    # The page was not reloaded: the events brought the counters.
+    assert page.url.endswith(f"/monitor/{campaign_id}")
+    assert page.locator('[data-figure="done"]').inner_text() == "80"
+    assert page.locator('[data-cell="sms.queued"]').inner_text() == "0"
+    _expect(page.locator("#monitor-summary")).to_contain_text("Finished: 80 of 80")
+    page.screenshot(path=str(SCREENSHOTS / "41-monitor-finished.png"), full_page=True)
+
+    page.get_by_role("link", name="Wall-screen view").click()
+    page.wait_for_url("**?large=1")
+    assert not page.get_by_role("navigation", name="Main").is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "42-monitor-large.png"), full_page=True)
+
+    page.set_viewport_size({"width": 360, "height": 780})
+    page.goto(f"/monitor/{campaign_id}")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"the monitor is {width} px wide on a 360 px screen"
+    page.screenshot(path=str(SCREENSHOTS / "43-monitor-360.png"), full_page=True)
+    page.goto("/monitor")
+    _expect(page.locator(f'tr[data-campaign="{campaign_id}"]')).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "44-monitor-list-360.png"), full_page=True)

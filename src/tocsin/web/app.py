@@ -35,6 +35,7 @@ from tocsin.web.routes import (
     governance,
     health,
     messages_api,
+    monitor,
     pages,
     templates_pages,
     unsubscribe,
@@ -268,6 +269,6 @@ def create_app(
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
-                   gateway_admin, governance, approvals):
+                   gateway_admin, governance, approvals, monitor):
         app.include_router(module.router)
     return app
