@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
 
 from tocsin.authorities.models import Authority
+from tocsin.campaigns.checks import CampaignInputError
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.report_labels import LABELS, REPORT_LANGUAGES, label
 from tocsin.campaigns.reports import campaign_report
@@ -56,9 +57,9 @@ class ReportFile:
 
 def _check(fmt: str, lang: str) -> None:
     if fmt not in FORMATS:
-        raise ValueError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise CampaignInputError("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
     if lang not in REPORT_LANGUAGES:
-        raise ValueError(f"lang: {lang!r} is not one of {', '.join(REPORT_LANGUAGES)}")
+        raise CampaignInputError("lang", f"{lang!r} is not one of {', '.join(REPORT_LANGUAGES)}")
 
 
 def export_report(engine: Engine, campaign_id: str, fmt: str, *, lang: str = "en",
@@ -69,7 +70,7 @@ def export_report(engine: Engine, campaign_id: str, fmt: str, *, lang: str = "en
     labels in ``lang``: fr | nl | de | en, times in Europe/Brussels).
 
     ``actor`` as in ``campaign_report`` (``None``: the command line, reads every
-    campaign). Raises ``ValueError`` naming ``format`` or ``lang``, ``LookupError`` for
+    campaign). Raises ``CampaignInputError`` naming ``format`` or ``lang``, ``LookupError`` for
     an unknown campaign and ``access.Denied`` (hidden) for one the actor may not read.
     """
     _check(fmt, lang)
