@@ -4,6 +4,7 @@ web downloads. The CSV and the PDF say what the JSON report says."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import shutil
@@ -25,11 +26,9 @@ from tocsin.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def sent(engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple:
-    """A finished simulation campaign to Beersel: 3 subscribers on SMS and e-mail, one
-    SMS then marked failed with a reason that looks like a spreadsheet formula."""
-    monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
+def _send(engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A finished simulation campaign to Beersel: 3 subscribers on SMS and e-mail."""
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     subs = tmp_path / "subs.csv"
     subs.write_text("subscriber_id,language,mobile,email,lat,lon\n"
                     "S1,fr,+32470123456,s1@example.org,50.7480,4.3000\n"
@@ -41,7 +40,14 @@ def sent(engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple:
                             "--text", "nl=Test: blijf binnen.", "--channels", "sms,email,cap",
                             "--json", "--receipt-timeout", "10"])
     assert r.exit_code == 0, r.output
-    cid = json.loads(r.stdout.strip().splitlines()[-1])["campaign_id"]
+    return str(json.loads(r.stdout.strip().splitlines()[-1])["campaign_id"])
+
+
+@pytest.fixture
+def sent(engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple:
+    """``_send``, then one SMS marked failed with a reason that looks like a spreadsheet
+    formula."""
+    cid = _send(engine, monkeypatch, tmp_path)
     with engine.begin() as c:
         one = c.execute(sa.text("SELECT min(id) FROM delivery WHERE campaign_id = :c AND "
                                 "channel = 'sms'"), {"c": cid}).scalar_one()
@@ -127,6 +133,43 @@ def test_cli_writes_pdf_atomically_and_refuses_bad_input(sent, tmp_path: Path) -
         assert r.exit_code == 1 and f"error: {field}:" in r.output, r.output
     r = runner.invoke(app, ["campaign", "report", "nope", "--format", "csv"])
     assert r.exit_code == 1 and "error: campaign_id:" in r.output
+
+
+@pytest.mark.parametrize("spread_s, step", [(170, 1), (1800, 60)])
+def test_timeline_counts_every_sent_delivery_per_bucket(any_engine, monkeypatch, tmp_path,
+                                                        spread_s: int, step: int) -> None:
+    """Per second when sending took at most 10 minutes, else per minute; on SQLite and
+    PostgreSQL; the chart merges buckets into at most ``MAX_BARS`` bars."""
+    from tocsin.campaigns.report_export import MAX_BARS, chart_svg, report_timeline
+    from tocsin.dispatch.models import Delivery
+
+    cid = _send(any_engine, monkeypatch, tmp_path)
+    t0 = dt.datetime(2026, 3, 1, 8, 0, 0, 250000, tzinfo=dt.UTC)
+    with any_engine.begin() as c:
+        ids = c.scalars(sa.select(Delivery.id).where(Delivery.campaign_id == cid)
+                        .order_by(Delivery.id)).all()
+        offsets = [i * spread_s // (len(ids) - 1) for i in range(len(ids))]
+        for i, off in zip(ids, offsets, strict=True):
+            c.execute(sa.update(Delivery).where(Delivery.id == i)
+                      .values(sent_at=t0 + dt.timedelta(seconds=off)))
+    report = json.loads(export_report(any_engine, cid, "json").content)
+    first = min(ch["first_sent_at"] for ch in report["channels"].values()
+                if ch.get("first_sent_at"))
+    last = max(ch["last_sent_at"] for ch in report["channels"].values()
+               if ch.get("last_sent_at"))
+    got_step, buckets = report_timeline(any_engine, cid, first, last)
+    assert got_step == step
+    assert sum(n for _, _, n in buckets) == len(ids)
+    expected: dict[tuple[dt.datetime, str], int] = {}
+    with any_engine.connect() as c:
+        for ch, at in c.execute(sa.select(Delivery.channel, Delivery.sent_at)
+                                .where(Delivery.campaign_id == cid)):
+            key = at.replace(microsecond=0, second=at.second if step == 1 else 0)
+            expected[(key, ch)] = expected.get((key, ch), 0) + 1
+    assert {(t, ch): n for t, ch, n in buckets} == expected
+    svg = chart_svg(step, buckets, report["channel_list"], "nl")
+    assert svg.startswith("<svg") and 0 < svg.count("<rect") - 2 <= MAX_BARS * 2
+    assert "Sms" in svg and "E-mail" in svg
 
 
 # --- web ---------------------------------------------------------------------------------

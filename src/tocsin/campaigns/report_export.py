@@ -153,8 +153,15 @@ def _extras(engine: Engine, campaign_id: str, report: dict[str, Any]) -> dict[st
         c = s.get(Campaign, campaign_id)
         assert c is not None  # campaign_report found it
         owner = s.get(Authority, c.authority_id)
-        names = ({"fr": owner.name_fr, "nl": owner.name_nl, "de": owner.name_de or owner.name_fr}
-                 if owner else {})
+        names: dict[str, str] = {}
+        if owner is not None:
+            # German and English: the German name, else the name in the authority's own
+            # first language (Antwerpen, not Anvers).
+            own = {"fr": owner.name_fr, "nl": owner.name_nl, "de": owner.name_de}
+            first_lang = (owner.languages or "fr").split(",")[0].strip()
+            local = own.get(first_lang) or owner.name_fr
+            names = {"fr": owner.name_fr, "nl": owner.name_nl,
+                     "de": owner.name_de or local, "en": local}
         area = c.area
         reasons: dict[str, dict[str, dict[str, int]]] = {}
         for ch, st, err, n in s.execute(
@@ -277,7 +284,7 @@ def chart_svg(step: int, timeline: list[tuple[dt.datetime, str, int]], channels:
             hgt = n / top * plot_h
             y -= hgt
             out.append(f'<rect x="{left + i * bw + bw * 0.1:.1f}" y="{y:.1f}" '
-                       f'width="{max(bw * 0.8, 0.5):.1f}" height="{hgt:.1f}" '
+                       f'width="{min(max(bw * 0.8, 0.5), 40):.1f}" height="{hgt:.1f}" '
                        f'fill="{CHANNEL_COLOURS.get(ch, "#777")}"/>')
     fmt = "HH:mm:ss" if step == 1 else "HH:mm"
     last_bar_end = start + dt.timedelta(seconds=nbars * per * step)
@@ -317,11 +324,12 @@ def _pdf(report: dict[str, Any], extra: dict[str, Any], lang: str) -> bytes:
         return str(format_decimal(x, locale=lang))
 
     def eur(x: float) -> str:
-        return str(format_currency(x, "EUR", locale=lang, format="¤ #,##0.000"))
+        # Costs are kept to the thousandth of a euro (SMS prices): never rounded away.
+        return str(format_currency(x, "EUR", locale=lang, currency_digits=False,
+                                   decimal_quantization=False))
 
     names = extra["names"]
-    authority = (names.get(lang) if lang != "en" else
-                 " / ".join(dict.fromkeys(n for n in (names.get("fr"), names.get("nl")) if n)))
+    authority = names.get(lang)
     launched = report.get("launched_at")
     duration = "—"
     if launched and extra["last"]:
