@@ -117,6 +117,21 @@ def test_pdf_shows_the_area_figures_and_launch_time(sent, lang: str, tmp_path: P
         assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5000
 
 
+def test_pdf_names_who_approved_and_who_asked_on_behalf(sent, tmp_path: Path) -> None:
+    from tocsin.campaigns.models import Campaign
+
+    engine, cid = sent
+    with engine.begin() as c:
+        c.execute(sa.update(Campaign).where(Campaign.id == cid).values(
+            approved_by="bourgmestre", acting_authority_id="BE",
+            on_behalf_request={"requested_by": "Gouverneur du Brabant", "channel": "phone"}))
+    pdf = export_report(engine, cid, "pdf", lang="fr").content
+    # Words only: a long name wraps in its table cell.
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
+    assert "bourgmestre" in text
+    assert "Gouverneur du Brabant" in text and "à la demande de" in text
+
+
 def test_cli_writes_pdf_atomically_and_refuses_bad_input(sent, tmp_path: Path) -> None:
     engine, cid = sent
     out = tmp_path / "report.pdf"
