@@ -9,7 +9,8 @@ web routes, the CLI and the worker import from one place:
 - ``launch``: ``launch_campaign`` (``launch`` also returns the warnings) and scheduled
   fan-out;
 - ``followups``: ``update_campaign``, ``all_clear``, ``cancel_campaign``;
-- ``reports``: ``campaign_report``, ``list_campaigns``, ``pending_counts``.
+- ``reports``: ``campaign_report``, ``list_campaigns``, ``pending_counts``;
+- ``report_export``: ``export_report`` (the report as a PDF, CSV or JSON file).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tocsin.campaigns.launch import (
     launch,
     launch_campaign,
 )
+from tocsin.campaigns.report_export import ReportFile, export_report
 from tocsin.campaigns.reports import (
     RECEIPT_GRACE_SECONDS,
     campaign_report,
@@ -53,6 +55,8 @@ from tocsin.campaigns.targeting import (
 )
 
 __all__ = [
+    "ReportFile",
+    "export_report",
     "approve_campaign",
     "reject_campaign",
     "CampaignInputError",

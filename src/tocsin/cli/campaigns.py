@@ -449,3 +449,43 @@ def _print_report(report: dict[str, Any]) -> None:
         out.print(f"  warning: {w['message']}", highlight=False, markup=False)
 
 
+
+
+@campaign_app.command("report")
+def campaign_report_file(
+    campaign_id: str = typer.Argument(..., help="The campaign: its id."),
+    fmt: str = typer.Option("json", "--format", help="pdf | csv | json"),
+    lang: str = typer.Option("en", "--lang", help="Language of the labels: fr | nl | de | en."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write to this file "
+                                        "(needed for pdf); else csv/json go to stdout."),
+) -> None:
+    """A campaign's report (SPEC F26): JSON, CSV (one row per channel × state × failure
+    reason) or a printable A4 PDF (area map, chart over time, timings, costs, who
+    launched and approved it), labels in ``--lang``, times in Brussels time."""
+    from tocsin.campaigns.report_export import FORMATS, REPORT_LANGUAGES, export_report
+
+    fmt, lang = fmt.strip().lower(), lang.strip().lower()
+    if fmt not in FORMATS:
+        raise fail("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+    if lang not in REPORT_LANGUAGES:
+        raise fail("lang", f"{lang!r} is not one of {', '.join(REPORT_LANGUAGES)}")
+    if fmt == "pdf" and output is None:
+        raise fail("output", "a PDF is written to a file: give -o FILE")
+    engine = open_engine()
+    try:
+        report = export_report(engine, campaign_id, fmt, lang=lang)
+    except LookupError:
+        raise fail("campaign_id", f"no campaign {campaign_id!r}") from None
+    if output is None:
+        sys.stdout.buffer.write(report.content)
+        sys.stdout.flush()
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        tmp.write_bytes(report.content)
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise fail("output", f"cannot write {output}: {exc.strerror}") from None
+    err.print(f"report written to {output} ({len(report.content)} bytes)",
+              highlight=False, markup=False)

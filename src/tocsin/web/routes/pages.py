@@ -328,6 +328,36 @@ def campaign_page(
     return render(request, "campaign.html", report=report, **_report_context(request, op, report))
 
 
+def _report_language(request: Request, lang: str | None) -> str:
+    """``?lang=`` when given (checked by the service), else the first of fr/nl/de/en the
+    browser's ``Accept-Language`` names, else English."""
+    if lang:
+        return lang.strip().lower()
+    ranked = []
+    for part in request.headers.get("accept-language", "").split(","):
+        tag, _, q = part.strip().partition(";q=")
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            continue
+        ranked.append((-weight, tag.strip().lower()[:2]))
+    return next((code for _, code in sorted(ranked) if code in ALL_LANGUAGES), "en")
+
+
+@router.get("/campaigns/{campaign_id}/report.{fmt}")
+def campaign_report_file(
+    campaign_id: str, fmt: str, request: Request, lang: str | None = None,
+    op: Operator = Depends(current_operator),
+) -> Response:
+    """The report as a file to keep or print: ``report.pdf``, ``report.csv`` or
+    ``report.json`` (``?lang=fr|nl|de|en``, else the browser's language)."""
+    report = campaign_services().export_report(engine_of(request), campaign_id, fmt,
+                           lang=_report_language(request, lang), actor=acting(request, op),
+                           settings=settings_of(request), public_url=public_url_of(request))
+    return Response(report.content, media_type=report.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{report.filename}"'})
+
+
 @router.get("/campaigns/{campaign_id}/final")
 def campaign_final(
     campaign_id: str, request: Request, op: Operator = Depends(current_operator)
