@@ -34,9 +34,16 @@
     .replace(/\s*\((?:texts?|content|fields)\.[\w.]+\)/g, "");
 
   /* ---------- errors next to fields ---------- */
+  /* The area pickers' own errors (a name that is no municipality, a circle's centre,
+     pasted GeoJSON) stay until their field changes or an area is chosen. */
+  const PICKER_ERRORS = '[data-error-for="municipality_name"], [data-error-for^="circle."], [data-error-for="geojson"]';
+  const PICKER_INPUTS = "#municipality-name, #circle-center, #circle-radius, #area-geojson";
   function clearErrors() {
-    document.querySelectorAll("[data-error-for]").forEach((el) => { el.hidden = true; el.textContent = ""; });
+    document.querySelectorAll("[data-error-for]").forEach((el) => {
+      if (!el.matches(PICKER_ERRORS)) { el.hidden = true; el.textContent = ""; }
+    });
     document.querySelectorAll("[aria-invalid]").forEach((el) => {
+      if (el.matches(PICKER_INPUTS)) return;
       if (!el.closest(".sms-preview.over") && !(el.matches("textarea[data-lang]") &&
           document.getElementById("preview-" + el.dataset.lang).classList.contains("over"))) {
         el.removeAttribute("aria-invalid");
@@ -306,6 +313,10 @@
     muniLayers.forEach((layer, code) => layer.setStyle(code === nis ? MUNI_SELECTED : MUNI_STYLE));
     muniSelect.value = nis || "";
     if (muniName && !nis && document.activeElement !== muniName) muniName.value = "";
+    if (geometry || nis) {
+      document.querySelectorAll(PICKER_ERRORS).forEach((e) => { e.hidden = true; e.textContent = ""; });
+      document.querySelectorAll(PICKER_INPUTS).forEach((i) => i.removeAttribute("aria-invalid"));
+    }
     saveDraft();
     scheduleEstimate();
   }
@@ -463,6 +474,11 @@
       if (ev.key === "Enter") { ev.preventDefault(); circleUse.click(); }
     });
   });
+  [["circle-center", "circle.center"], ["circle-radius", "circle.radius_km"], ["area-geojson", "geojson"]]
+    .forEach(([id, field]) => {
+      const input = document.getElementById(id);
+      if (input) input.addEventListener("input", () => { fieldError(field, ""); input.removeAttribute("aria-invalid"); });
+    });
   const geojsonUse = document.getElementById("geojson-use");
   if (geojsonUse) geojsonUse.addEventListener("click", () => {
     areaFromServer("/api/areas/geojson", { geojson: document.getElementById("area-geojson").value },
