@@ -27,6 +27,7 @@ TEMPLATES = Path(i18n.__file__).parent / "templates"
 TRANSLATED_TEMPLATES = (
     "base.html", "login.html", "login_totp.html", "totp_enrol.html", "account.html",
     "dashboard.html", "error.html", "_template_cards.html", "_cap_import_form.html",
+    "compose.html", "_compose_i18n.html", "_delete_draft.html",
 )
 
 
@@ -236,3 +237,73 @@ def test_translated_templates_have_no_bare_english(name: str) -> None:
         if words:
             bare.append(text.strip())
     assert bare == [], f"{name}: text outside {{% trans %}} / _(): {bare}"
+
+
+# ----------------------------------------------------------------------------- scripts
+
+STATIC = TEMPLATES.parent / "static"
+#: Scripts whose every user-facing word comes from the template's JSON dictionary.
+TRANSLATED_SCRIPTS = ("compose.js", "message-tools.js")
+_JS_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`(?:[^`\\]|\\.)*`')
+_JS_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+_JS_NOT_WORDS = {"Enter", "Home", "End", "ArrowRight", "ArrowLeft", "Content-Type", "Shift"}
+
+
+def _js_bare_english(source: str) -> list[str]:
+    """String literals of a script that read as English words: two words separated by a
+    space ("Send now"), or one capitalised word ("Undo"); selectors, paths, event names
+    and keys are not words."""
+    bare = []
+    for m in _JS_STRING.finditer(_JS_COMMENT.sub(" ", source)):
+        text = re.sub(r"\$\{[^}]*\}", " ", m.group(0)[1:-1])
+        phrase = (re.search(r"[A-Za-z]{2,}[,.:!?]?\s+[A-Za-z]{2,}", text)
+                  and not re.search(r"[\[\]=#>]|^\s*[.#]?[\w-]+(\s+[.#]?[\w-]+)*\s*$", text))
+        word = (re.fullmatch(r"[A-Z][a-z]+(?: [a-z]+)*[.:]?", text.strip())
+                and text.strip() not in _JS_NOT_WORDS)
+        if phrase or word:
+            bare.append(text)
+    return bare
+
+
+def test_the_script_check_finds_english() -> None:
+    assert _js_bare_english('el("p", {}, "Sent now."); x = `Error ${n}`; t("undo")') == [
+        "Sent now.", "Error  "]
+    assert _js_bare_english('q("[data-x=\\"a b\\"]"); on("pm:create"); k === "Enter"') == []
+
+
+@pytest.mark.parametrize("name", TRANSLATED_SCRIPTS)
+def test_translated_scripts_have_no_bare_english(name: str) -> None:
+    bare = _js_bare_english((STATIC / name).read_text(encoding="utf-8"))
+    assert bare == [], f"{name}: words outside the compose-i18n dictionary: {bare}"
+
+
+def test_every_script_word_is_in_the_dictionary() -> None:
+    """Each t("key") / tNodes("key") of the composer's scripts has its entry in
+    _compose_i18n.html (a missing one would show the key to the operator)."""
+    keys = set(re.findall(r'^\s*"(\w+)":', (TEMPLATES / "_compose_i18n.html").read_text(
+        encoding="utf-8"), re.M))
+    used: set[str] = set()
+    for name in TRANSLATED_SCRIPTS:
+        source = (STATIC / name).read_text(encoding="utf-8")
+        for first in re.findall(r'\bt(?:Nodes)?\(([^,()]*)', source):  # incl. a ? "b" : "c"
+            used |= set(re.findall(r'(?<![=!]== )"(\w+)"', first))
+    assert used - keys == set()
+
+
+def test_composer_in_german_has_no_english_left(client: TestClient) -> None:
+    """The composer in German: the visible words and the scripts' dictionary."""
+    import json
+
+    _log_in(client, "op")
+    html = client.get("/campaigns/new?lang=de").text
+    for word in ("Gebiet", "Gemeinde nach Namen", "Art der Meldung", "Kanäle", "Schätzung",
+                 "Simulation starten…", "Ein Kreis", "GeoJSON einfügen"):
+        assert word in html, word
+    m = re.search(r'<script type="application/json" id="compose-i18n">(.*?)</script>', html, re.S)
+    assert m
+    words = json.loads(m.group(1))
+    assert words["locale"] == "de-BE"
+    assert words["segments"] == {"one": "{n} Segment", "other": "{n} Segmente"}
+    assert words["no_estimate"] == "Keine Schätzung: {reason}"
+    for text in ("New alert", "Type of message", "Whole municipality", "Launch simulation"):
+        assert text not in html, text

@@ -944,3 +944,172 @@ def test_live_monitor_follows_a_simulation_to_the_end(page, server: str,  # type
     page.goto("/monitor")
     _expect(page.locator(f'tr[data-campaign="{campaign_id}"]')).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "44-monitor-list-360.png"), full_page=True)
+
+
+def _tab_to(page, selector: str, limit: int = 120, back: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Press Tab (Shift+Tab when ``back``) until the focus is on ``selector``, as a
+    keyboard user moves through the page; fails if it never gets there (a focus trap or
+    an element out of the tab order). Only reads where the focus is: never clicks."""
+    for _ in range(limit):
+        if page.evaluate("(s) => !!document.activeElement && document.activeElement.matches(s)",
+                         selector):
+            # What has the focus shows it (WCAG 2.4.7): an outline or a box shadow.
+            visible = page.evaluate("""() => { const s = getComputedStyle(document.activeElement);
+                return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)
+                       || s.boxShadow !== 'none'; }""")
+            assert visible, f"no visible focus on {selector}"
+            return
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+    raise AssertionError(f"the keyboard never reaches {selector}")
+
+
+@pytest.mark.parametrize("server", [{"worker": True}], indirect=True)
+def test_compose_and_launch_in_dutch_with_the_keyboard_only(page) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9 (done when): in Dutch, with the keyboard alone — log in, open the composer,
+    choose the area by typing a municipality's name, write the texts (language tabs with
+    the arrow keys), choose the type, launch through the confirmation dialog, open the
+    live monitor and read the deliveries. No click, no fill: Tab, typing, Enter, arrows."""
+    import re
+
+    page.goto("/login?lang=nl")
+    _tab_to(page, "#username")
+    page.keyboard.type("op")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    _tab_to(page, 'button[type="submit"]')
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/")
+    assert page.locator("html").get_attribute("lang") == "nl"
+
+    _tab_to(page, 'a[href="/campaigns/new"]')
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/campaigns/new")
+    _expect(page.locator("#municipality-names option")).to_have_count(2)  # the names loaded
+    _expect(page.locator("#h-area")).to_contain_text("Gebied")
+
+    # The area by name: typed in full, the municipality is chosen (no map, no mouse).
+    _tab_to(page, "#municipality-name")
+    page.keyboard.type("Wavre")
+    _expect(page.locator("#area-label")).to_have_text("Wavre")
+    # A name that is no municipality is said next to the field, in Dutch, on Enter.
+    page.keyboard.press("Control+a")
+    page.keyboard.type("Atlantis")
+    page.keyboard.press("Enter")
+    error = page.locator('[data-error-for="municipality_name"]')
+    _expect(error).to_contain_text("Geen gemeente heet hier")
+    assert page.locator("#municipality-name").get_attribute("aria-invalid") == "true"
+    _expect(page.locator("#area-label")).to_have_text("Wavre")  # the choice stays
+    page.keyboard.press("Control+a")
+    page.keyboard.type("wav")  # the start of the one name, then Enter
+    page.keyboard.press("Enter")
+    _expect(page.locator("#municipality-name")).to_have_value("Wavre")
+    _expect(error).to_be_hidden()
+
+    # The type of message with the arrow keys (alert, warning, information, test, exercise).
+    _tab_to(page, "#kind")
+    for _ in range(4):
+        page.keyboard.press("ArrowDown")
+    _expect(page.locator("#kind")).to_have_value("exercise")
+    _expect(page.locator("#kind-sentence")).to_contain_text("OEFENING")
+
+    # The French text in the first tab; the Dutch one: ArrowRight to its tab, Tab into it.
+    _tab_to(page, "#text-fr")
+    page.keyboard.type("EXERCICE Tocsin : restez à l'intérieur.")
+    _tab_to(page, "#tab-fr", back=True)
+    page.keyboard.press("ArrowRight")
+    _expect(page.locator("#tab-nl")).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("Tab")
+    _expect(page.locator("#text-nl")).to_be_focused()
+    page.keyboard.type("OEFENING Tocsin: blijf binnen.")
+    _expect(page.locator(".estimate-table")).to_be_visible()
+    _expect(page.locator("#estimate")).to_contain_text("Gebied: ")
+    page.screenshot(path=str(SCREENSHOTS / "50-composer-nl-keyboard.png"), full_page=True)
+
+    # Launch: the dialog opens with the focus on its button; Enter launches.
+    _tab_to(page, "#launch")
+    page.keyboard.press("Enter")
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    _expect(dialog.locator("#confirm-title")).to_have_text("Deze SIMULATIE starten?")
+    _expect(dialog).to_contain_text("zendingen in")
+    _expect(page.locator("#confirm-go")).to_be_focused()
+    page.screenshot(path=str(SCREENSHOTS / "51-confirm-nl-keyboard.png"))
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/campaigns/(?!new)[^/?]+$"))
+    campaign_id = page.url.rstrip("/").rsplit("/", 1)[1]
+
+    # The live monitor, reached with the keyboard, shows the deliveries as they happen.
+    _tab_to(page, f'a[href="/monitor/{campaign_id}"]')
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/monitor/{campaign_id}")
+    assert page.locator('[data-figure="total"]').inner_text() == "80"  # 40 SMS + 40 e-mails
+    page.wait_for_function(
+        "() => Number(document.querySelector('[data-figure=\"done\"]').textContent"
+        ".replace(/\\D/g, '')) > 0", timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "52-monitor-nl-keyboard.png"), full_page=True)
+
+
+def test_compose_area_by_circle_and_geojson_with_the_keyboard(page) -> None:  # type: ignore[no-untyped-def]
+    """The other ways without the map: a circle from coordinates (errors named next to the
+    field and focused), pasted GeoJSON; both clipped to the territory with the cut said."""
+    _login(page, "simulation")
+    _open_composer(page)
+    page.get_by_label("Text in French").fill("EXERCICE: restez à l'intérieur.")
+    page.locator("#area-circle-box summary").focus()
+    page.keyboard.press("Enter")  # opens the <details>
+    _tab_to(page, "#circle-center")
+    page.keyboard.type("4.55, 50.7")  # swapped: the server says so, the field is focused
+    _tab_to(page, "#circle-use")
+    page.keyboard.press("Enter")
+    _expect(page.locator('[data-error-for="circle.center"]')).to_contain_text(
+        "latitude first: 50.7, 4.55")
+    _expect(page.locator("#circle-center")).to_be_focused()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("50.7, 4.55")
+    _tab_to(page, "#circle-radius")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("20")
+    page.keyboard.press("Enter")
+    _expect(page.locator("#area-label")).to_have_text("circle of 20 km around 50.7, 4.55")
+    _expect(page.locator("#area-cut")).to_be_visible()  # 20 km spill over the province
+    _expect(page.locator(".estimate-table")).to_be_visible()
+
+    page.locator("#area-geojson-box summary").focus()
+    page.keyboard.press("Enter")
+    _tab_to(page, "#area-geojson")
+    page.keyboard.type('{"type": "Point", "coordinates": [4.55, 50.7]}')
+    _tab_to(page, "#geojson-use")
+    page.keyboard.press("Enter")
+    _expect(page.locator('[data-error-for="geojson"]')).to_be_visible()
+    _expect(page.locator("#area-geojson")).to_be_focused()
+    page.keyboard.press("Control+a")
+    page.keyboard.type(json.dumps(_square(4.52, 50.65, 4.58, 50.70)))
+    _tab_to(page, "#geojson-use")
+    page.keyboard.press("Enter")
+    _expect(page.locator("#area-label")).to_have_text("pasted GeoJSON area")
+    _expect(page.locator("#area-cut")).to_be_hidden()
+
+
+def test_compose_draft_survives_the_end_of_the_session(page, server: str) -> None:  # type: ignore[no-untyped-def]
+    """No time limit loses a draft (WCAG 2.2.5): the session ends while composing; the
+    estimate's 401 leads to the login; after it, the composer gives the texts back."""
+    import re
+
+    _login(page, "simulation")
+    _open_composer(page)
+    page.get_by_label("Whole municipality").select_option("25112")
+    page.get_by_label("Text in French").fill("ALERTE: restez à l'intérieur, texte long à garder.")
+    page.wait_for_selector(".estimate-table")
+    page.context.clear_cookies()  # the session ends (as after its time limit)
+    # The next keystroke's preview meets the ended session: to the login page.
+    page.get_by_label("Text in French").press_sequentially(" Fin.")
+    page.wait_for_url("**/login")
+    _login(page, "simulation")
+    _open_composer(page)
+    _expect(page.locator("#draft-restored")).to_be_visible()
+    _expect(page.get_by_label("Text in French")).to_have_value(
+        re.compile(r"^ALERTE: restez à l'intérieur, texte long à garder\. ?F?i?n?\.?$"))
+    _expect(page.locator("#area-label")).to_have_text("Wavre")
+    page.locator("#draft-restored button").click()
+    page.wait_for_load_state()
+    _expect(page.get_by_label("Text in French")).to_have_value("")

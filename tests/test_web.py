@@ -193,7 +193,8 @@ def test_territory_endpoints(client: TestClient) -> None:
 def test_municipality_sees_itself(client: TestClient) -> None:
     login(client, username="wavre")
     fc = client.get("/api/authority/municipalities.geojson").json()
-    assert [x["properties"] for x in fc["features"]] == [{"nis": "25112", "name": "Wavre"}]
+    assert [x["properties"] for x in fc["features"]] == [
+        {"nis": "25112", "name": "Wavre", "names": ["Wavre"]}]
 
 
 def test_security_headers(client: TestClient) -> None:

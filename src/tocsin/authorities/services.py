@@ -300,7 +300,9 @@ def municipalities_geojson(engine: Engine, authority_id: str) -> dict[str, Any]:
             {
                 "type": "Feature",
                 "geometry": json.loads(m.territory),
-                "properties": {"nis": m.id, "name": _authority_name(m)},
+                "properties": {"nis": m.id, "name": _authority_name(m),
+                           # every official name, for choosing by name (issue 9.2)
+                           "names": sorted({n for n in (m.name_fr, m.name_nl, m.name_de) if n})},
             }
             for m in rows
         ]

@@ -29,6 +29,7 @@ from tocsin.web.deps import CsrfFailed, NotLoggedIn, render, translate, web_sess
 from tocsin.web.routes import (
     api,
     approvals,
+    areas_api,
     auth,
     cap,
     gateway_admin,
@@ -269,6 +270,6 @@ def create_app(
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
-                   gateway_admin, governance, approvals, monitor):
+                   gateway_admin, governance, approvals, monitor, areas_api):
         app.include_router(module.router)
     return app

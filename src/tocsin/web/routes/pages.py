@@ -22,6 +22,7 @@ from tocsin.web.deps import (
     public_url_of,
     render,
     settings_of,
+    translate,
 )
 from tocsin.web.routes._campaigns import campaign_services
 
@@ -202,6 +203,35 @@ def _schedule_supported() -> bool:
     return "scheduled_for" in CampaignBody.model_fields
 
 
+def _composer_refused(request: Request, rule: str, reason: str, name: str) -> Response:
+    """The page a user gets instead of the composer (403): what the authority's agreement
+    or the user's role allows, in the page's language (SPEC F2)."""
+    if rule == "agreement_groups_only":
+        return render(
+            request, "error.html", 403,
+            title=translate(request, "%(name)s: no alerts to an area", name=name),
+            message=translate(
+                request, "%(name)s has a type-2 agreement: it may alert named groups and "
+                "contact lists (SMS, voice call, e-mail), never the population of an area.",
+                name=name),
+            problems=[
+                translate(request, "Sending to groups and contact lists is not available on "
+                          "this platform yet, so there is no composer for %(name)s.",
+                          name=name),
+                translate(request, "Only an authority bound by law to warn the population "
+                          "(type-1 agreement) alerts an area; the federal operator records "
+                          "the agreements."),
+            ])
+    if rule == "no_agreement":
+        return render(
+            request, "error.html", 403,
+            title=translate(request, "%(name)s: no alerts", name=name),
+            message=translate(request, "%(name)s has no agreement with the platform: it cannot "
+                              "send. The federal operator records the agreements.", name=name))
+    return render(request, "error.html", 403, title=translate(request, "Not for your role"),
+                  message=reason[:1].upper() + reason[1:] + ".")
+
+
 @router.get("/campaigns/new")
 def compose(request: Request, template: str | None = None, draft: str | None = None,
             update: str | None = None, op: Operator = Depends(current_operator)) -> Response:
@@ -214,15 +244,20 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
     draft or campaign: 404. A role that cannot prepare campaigns (a viewer) gets a page
     saying so (403) instead of a composer whose every estimate would be refused.
     """
-    from tocsin.authorities.policy import Action, Target, decide
+    from tocsin.authorities.policy import Action, AuthorityFacts, Target, decide
 
     actor = acting(request, op)
-    refusal = decide(actor, Action.CAMPAIGN_PREPARE, Target(authority=actor.authority))
-    if not refusal:
-        return render(request, "error.html", 403, title="Not for your role",
-                      message=refusal.reason[:1].upper() + refusal.reason[1:] + ".")
     engine = engine_of(request)
     authority = authorities.get_authority(engine, authority_of(request, op))
+    # The agreement of the authority the campaign is for: the federal operator acting
+    # for a type-2 municipality must see what that municipality may send.
+    facts = AuthorityFacts(id=authority.id, kind=authority.kind,
+                           parent_id=authority.parent_id,
+                           agreement_type=authority.agreement_type)
+    target = Target(authority=facts if authority.id != actor.authority.id else actor.authority)
+    refusal = decide(actor, Action.CAMPAIGN_PREPARE, target)
+    if not refusal:
+        return _composer_refused(request, refusal.rule, refusal.reason, authority.name)
     official = [lang for lang in authority.languages if lang in ALL_LANGUAGES]
     others = [lang for lang in ALL_LANGUAGES if lang not in official]
     prefill: dict[str, Any] | None = None

@@ -24,16 +24,26 @@
   const muniLayers = new Map();
 
   const isUpdate = prefill.source === "update" && !!prefill.update_id;
-  const LANG_NAMES = { fr: "French", nl: "Dutch", de: "German", en: "English" };
+  const i18n = window.TocsinI18n;
+  const t = i18n.t;
+  const LANG_NAMES = i18n.dict.lang_names || {};
+  const CHANNEL_NAMES = i18n.dict.channel_names || {};
   const langError = document.getElementById("lang-error");
   /* Server reasons may cite specification items or field paths in brackets: operators need neither. */
   const cleanReason = (s) => String(s || "").replace(/\s*\((?:SPEC )?F\d+(?:,\s*F\d+)*\)/g, "")
     .replace(/\s*\((?:texts?|content|fields)\.[\w.]+\)/g, "");
 
   /* ---------- errors next to fields ---------- */
+  /* The area pickers' own errors (a name that is no municipality, a circle's centre,
+     pasted GeoJSON) stay until their field changes or an area is chosen. */
+  const PICKER_ERRORS = '[data-error-for="municipality_name"], [data-error-for^="circle."], [data-error-for="geojson"]';
+  const PICKER_INPUTS = "#municipality-name, #circle-center, #circle-radius, #area-geojson";
   function clearErrors() {
-    document.querySelectorAll("[data-error-for]").forEach((el) => { el.hidden = true; el.textContent = ""; });
+    document.querySelectorAll("[data-error-for]").forEach((el) => {
+      if (!el.matches(PICKER_ERRORS)) { el.hidden = true; el.textContent = ""; }
+    });
     document.querySelectorAll("[aria-invalid]").forEach((el) => {
+      if (el.matches(PICKER_INPUTS)) return;
       if (!el.closest(".sms-preview.over") && !(el.matches("textarea[data-lang]") &&
           document.getElementById("preview-" + el.dataset.lang).classList.contains("over"))) {
         el.removeAttribute("aria-invalid");
@@ -69,7 +79,8 @@
       tools.setErrorLanguages([lang[1]]);
       const shown = tools.selectedLanguage();
       if (langError && (lang[1] !== shown || !explicit)) {
-        langError.textContent = `${LANG_NAMES[lang[1]] || lang[1]} text (${lang[1].toUpperCase()} tab): ${reason}`;
+        langError.textContent = t("lang_error", { language: LANG_NAMES[lang[1]] || lang[1],
+                                                  code: lang[1].toUpperCase(), reason: reason });
         langError.hidden = false;
       }
       if (explicit) tools.reveal(lang[1]);
@@ -77,13 +88,22 @@
     const fieldName = /^fields\.(\w+)$/.exec(field || "");
     if (fieldName) input = document.getElementById("field-" + fieldName[1]);
     if (field === "expires_at") input = document.getElementById("expires-at");
+    const areaInputs = { "circle.center": "circle-center", "circle.radius_km": "circle-radius",
+                         geojson: "area-geojson", municipality_name: "municipality-name",
+                         scheduled_for: "schedule-at" };
+    if (areaInputs[field]) input = document.getElementById(areaInputs[field]);
+    if (explicit && !input && /^(area|municipality)/.test(field || "")) input = muniName;
     if (input) {
       input.setAttribute("aria-invalid", "true");
       const det = input.closest("details");
       if (det && explicit) det.open = true;
       if (explicit) input.focus();
     } else if (explicit && !el.closest("dialog")) {
+      // No field to focus (e.g. a rule of the authority): the message itself takes it,
+      // so that a screen reader reads it and the keyboard starts from there.
+      if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "-1");
       el.scrollIntoView({ block: "center" });
+      el.focus();
     }
   }
 
@@ -134,8 +154,8 @@
   const postJSON = tools.postJSON;
 
   /* ---------- estimate ---------- */
-  const fmt = new Intl.NumberFormat("en-GB");
-  const LANG = { fr: "French", nl: "Dutch", de: "German", en: "English" };
+  const fmt = { format: (n) => i18n.number(Number(n)) };
+  const LANG = LANG_NAMES;
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
     Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
@@ -146,7 +166,7 @@
   function fieldWords(field, message) {
     const m = /^(?:texts?|content)\.(\w+)/.exec(field || "");
     const name = m && LANG_NAMES[m[1]];
-    return name && !String(message || "").includes(name) ? `${name} text` : "";
+    return name && !String(message || "").includes(name) ? t("lang_text", { language: name }) : "";
   }
   /* The estimate's warnings (e.g. an official language without a text), next to the tabs. */
   function showWarnings(est) {
@@ -168,10 +188,11 @@
   /* Encoding and segments of each language's SMS ("fr: GSM-7, 1 segment · nl: UCS-2,
      2 segments"): languages are encoded separately, never mixed on one line. */
   function smsPerLanguage(sms) {
-    const segs = (n) => `${n} segment${Number(n) === 1 ? "" : "s"}`;
+    const segs = (n) => t("segments", { n: Number(n) });
     const per = Object.entries(sms.by_language || {});
-    if (!per.length) return `${sms.encoding}, ${segs(sms.segments)} per message`;
-    return per.map(([lang, f]) => `${lang}: ${f.encoding}, ${segs(f.segments)}`).join(" · ");
+    if (!per.length) return t("sms_per_message", { encoding: sms.encoding, segments: segs(sms.segments) });
+    return per.map(([lang, f]) => t("sms_one_language", { code: lang, encoding: f.encoding,
+                                                          segments: segs(f.segments) })).join(" · ");
   }
   function renderEstimate(est) {
     estimateBox.replaceChildren();
@@ -179,40 +200,39 @@
     showUsedArea(est);
     showExpires(est);
     const head = el("p", { class: "estimate-area" });
-    head.append("Area: ", el("strong", {}, est.area_name),
-      ` (${Number(est.area_km2).toLocaleString("en-GB", { maximumFractionDigits: 2 })} km²)`);
+    head.append(...i18n.tNodes("estimate_area", { name: el("strong", {}, est.area_name),
+      km2: Number(est.area_km2).toLocaleString(i18n.locale, { maximumFractionDigits: 2 }) }));
     estimateBox.append(head);
     const table = el("table", { class: "data estimate-table" });
-    table.append(el("caption", { class: "visually-hidden" }, "Estimated recipients per channel and language"));
+    table.append(el("caption", { class: "visually-hidden" }, t("estimate_caption")));
     const thead = el("thead"); const tr = el("tr");
-    tr.append(el("th", { scope: "col" }, "Channel"), el("th", { scope: "col", class: "num" }, "Recipients"),
-      el("th", { scope: "col" }, "By language"));
+    tr.append(el("th", { scope: "col" }, t("col_channel")), el("th", { scope: "col", class: "num" }, t("col_recipients")),
+      el("th", { scope: "col" }, t("col_by_language")));
     thead.append(tr); table.append(thead);
     const tbody = el("tbody");
-    const names = { sms: "SMS", email: "E-mail" };
+    const names = CHANNEL_NAMES;
     Object.entries(est.recipients || {}).forEach(([ch, n]) => {
       const row = el("tr");
       row.append(el("th", { scope: "row" }, names[ch] || ch), el("td", { class: "num big-number" }, fmt.format(n)));
       const langs = (est.by_language || {})[ch] || {};
-      row.append(el("td", {}, Object.entries(langs).map(([l, k]) => `${LANG[l] || l}: ${fmt.format(k)}`).join(" · ") || "—"));
+      row.append(el("td", {}, Object.entries(langs).map(([l, k]) => t("language_count", { language: LANG[l] || l, n: Number(k) })).join(" · ") || "—"));
       tbody.append(row);
     });
     table.append(tbody);
     estimateBox.append(table);
     if (!Object.keys(est.recipients || {}).length) {
       table.remove();
-      estimateBox.append(el("p", {}, "CAP feed only: no SMS or e-mail recipients."));
+      estimateBox.append(el("p", {}, t("cap_only")));
     }
     tools.showRecipients(est);
     tools.refreshAll(); // the previews fill {area_name} with the estimated area's name
     if (est.sms && "sms" in (est.recipients || {})) {
       const p = el("p", { class: "estimate-sms" });
       const cost = Number(est.sms.cost_eur);
-      const money = (v) => v.toLocaleString("en-GB", { style: "currency", currency: "EUR",
-                                                      minimumFractionDigits: 2, maximumFractionDigits: 3 });
-      p.append(`SMS: ${smsPerLanguage(est.sms)} · cost `,
-        el("strong", {}, isLive ? money(cost) : "none (simulation)"));
-      if (!isLive) p.append(el("span", { class: "hint" }, ` — live it would be ${money(cost)}`));
+      const money = (v) => i18n.money(v, 2);
+      p.append(...i18n.tNodes("sms_cost", { per_language: smsPerLanguage(est.sms),
+        cost: el("strong", {}, isLive ? money(cost) : t("cost_none")) }));
+      if (!isLive) p.append(el("span", { class: "hint" }, t("cost_live", { cost: money(cost) })));
       estimateBox.append(p);
     }
   }
@@ -223,7 +243,7 @@
       state.estimate = null;
       showUsedArea(null);
       tools.showRecipients(null);
-      estimateBox.replaceChildren(el("p", { class: "hint" }, "Choose an area to see how many people will be reached."));
+      estimateBox.replaceChildren(el("p", { class: "hint" }, t("choose_area_hint")));
       return null;
     }
     const seq = ++state.seq;
@@ -234,12 +254,13 @@
       if (r.ok) { state.estimate = r.data; renderEstimate(r.data); return r.data; }
       state.estimate = null;
       showUsedArea(null);
-      estimateBox.replaceChildren(el("p", { class: "hint" }, "No estimate: correct the field marked in red."));
-      const err = (r.data && r.data.error) || { field: "_general", reason: `Error ${r.status}` };
+      const err = (r.data && r.data.error) || { field: "_general", reason: t("error_status", { status: String(r.status) }) };
+      // Said in words where the estimate would be: the reason may concern no field at all.
+      estimateBox.replaceChildren(el("p", { class: "hint" }, t("no_estimate", { reason: cleanReason(err.reason) })));
       showError(err.field, err.reason, explicit);
       return null;
     } catch (e) {
-      if (seq === state.seq) showError("_general", "The server cannot be reached. Check the connection and try again.", explicit);
+      if (seq === state.seq) showError("_general", t("server_unreachable"), explicit);
       return null;
     } finally {
       if (seq === state.seq) estimateBox.setAttribute("aria-busy", "false");
@@ -251,7 +272,7 @@
   /* ---------- map ---------- */
   const map = L.map("map", { zoomSnap: 0.25, keyboard: true });
   if (cfg.tile_url) {
-    L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: "Map tiles" }).addTo(map);
+    L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: t("map_tiles") }).addTo(map);
   }
   const b = cfg.bbox;
   map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [10, 10] });
@@ -280,8 +301,8 @@
     }
     if (areaCutBox) {
       const legend = el("p", { class: "hint" });
-      legend.append(el("span", { class: "legend-used", "aria-hidden": "true" }), "Area used ",
-        el("span", { class: "legend-drawn", "aria-hidden": "true" }), "what you drew");
+      legend.append(el("span", { class: "legend-used", "aria-hidden": "true" }), t("legend_used") + " ",
+        el("span", { class: "legend-drawn", "aria-hidden": "true" }), t("legend_drawn"));
       areaCutBox.append(el("p", { class: "area-cut-message" }, "⚠ " + cleanReason(cut.message)), legend);
     }
   }
@@ -291,12 +312,18 @@
     areaLabel.textContent = label;
     muniLayers.forEach((layer, code) => layer.setStyle(code === nis ? MUNI_SELECTED : MUNI_STYLE));
     muniSelect.value = nis || "";
+    if (muniName && !nis && document.activeElement !== muniName) muniName.value = "";
+    if (geometry || nis) {
+      document.querySelectorAll(PICKER_ERRORS).forEach((e) => { e.hidden = true; e.textContent = ""; });
+      document.querySelectorAll(PICKER_INPUTS).forEach((i) => i.removeAttribute("aria-invalid"));
+    }
+    saveDraft();
     scheduleEstimate();
   }
   function removeDrawn() {
     if (state.drawn) { map.removeLayer(state.drawn); state.drawn = null; }
   }
-  function clearArea() { removeDrawn(); setArea(null, null, "none"); }
+  function clearArea() { removeDrawn(); setArea(null, null, t("area_none")); }
 
   fetch("/api/authority/territory.geojson", { credentials: "same-origin" })
     .then((r) => r.json())
@@ -321,8 +348,13 @@
             setArea(feature.geometry, p.nis, p.name);
           });
           muniSelect.append(new Option(p.name, p.nis));
+          (p.names && p.names.length ? p.names : [p.name]).forEach((n) => {
+            muniNames.push([n, p.nis]);
+          });
         },
       }).addTo(map).bringToBack();
+      muniNames.sort((a, b) => a[0].localeCompare(b[0], i18n.locale));
+      muniNames.forEach(([n]) => muniList.append(new Option(n)));
       applyPrefillArea();
     });
 
@@ -334,7 +366,7 @@
   });
   function drawnChanged() {
     if (!state.drawn) return;
-    setArea(state.drawn.toGeoJSON().geometry, null, "drawn area");
+    setArea(state.drawn.toGeoJSON().geometry, null, t("area_drawn"));
   }
   map.on("pm:create", (e) => {
     removeDrawn();
@@ -343,26 +375,138 @@
     e.layer.on("pm:dragend", drawnChanged);
     drawnChanged();
   });
-  map.on("pm:remove", (e) => { if (e.layer === state.drawn) { state.drawn = null; setArea(null, null, "none"); } });
+  map.on("pm:remove", (e) => { if (e.layer === state.drawn) { state.drawn = null; setArea(null, null, t("area_none")); } });
 
   muniSelect.addEventListener("change", () => {
     const nis = muniSelect.value;
     removeDrawn();
-    if (!nis) { setArea(null, null, "none"); return; }
+    if (!nis) { setArea(null, null, t("area_none")); return; }
+    chooseMunicipality(nis);
+  });
+  function chooseMunicipality(nis, typed) {
     const layer = muniLayers.get(nis);
-    setArea(layer.feature.geometry, nis, layer.feature.properties.name);
+    if (!layer) return;
+    removeDrawn();
+    const p = layer.feature.properties;
+    // The name the operator typed when it is one of the municipality's names (Hal, Halle).
+    setArea(layer.feature.geometry, nis, typed && (p.names || []).includes(typed) ? typed : p.name);
     map.fitBounds(layer.getBounds(), { padding: [20, 20] });
+  }
+
+  /* ---------- the area without the map (WCAG 2.1.1): by name, circle, GeoJSON ---------- */
+  const muniName = document.getElementById("municipality-name");
+  const muniList = document.getElementById("municipality-names");
+  const muniNames = []; // [name, nis], every official name of every municipality
+  const fold = (v) => String(v || "").normalize("NFKD").replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase().replace(/[^a-z0-9]+/g, " ").trim();
+  function matchingNames(value) {
+    const v = fold(value);
+    if (!v) return { exact: [], prefix: [] };
+    const exact = muniNames.filter(([n]) => fold(n) === v);
+    const prefix = muniNames.filter(([n]) => fold(n).startsWith(v));
+    return { exact: exact, prefix: prefix };
+  }
+  function fieldError(field, reason) {
+    const box = document.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
+    if (!box) return;
+    box.textContent = reason || "";
+    box.hidden = !reason;
+  }
+  if (muniName) {
+    // A name picked from the list or typed in full chooses the municipality at once.
+    muniName.addEventListener("input", () => {
+      fieldError("municipality_name", "");
+      muniName.removeAttribute("aria-invalid");
+      const m = matchingNames(muniName.value);
+      const codes = new Set(m.exact.map(([, nis]) => nis));
+      if (codes.size === 1 && state.nis !== m.exact[0][1]) chooseMunicipality(m.exact[0][1], m.exact[0][0]);
+    });
+    // Enter: the one municipality whose name starts with what is typed, or say why not.
+    muniName.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Enter") return;
+      ev.preventDefault();
+      const m = matchingNames(muniName.value);
+      const hits = m.exact.length ? m.exact : m.prefix;
+      const codes = new Set(hits.map(([, nis]) => nis));
+      if (codes.size === 1) {
+        muniName.value = hits[0][0];
+        chooseMunicipality(hits[0][1], hits[0][0]);
+        return;
+      }
+      const reason = t(codes.size ? "municipality_several" : "municipality_unknown", { name: muniName.value.trim() });
+      fieldError("municipality_name", reason);
+      muniName.setAttribute("aria-invalid", "true");
+    });
+  }
+  async function areaFromServer(url, payload, errorFields, label) {
+    errorFields.forEach((f) => fieldError(f, ""));
+    let r;
+    try { r = await postJSON(url, payload); } catch (e) {
+      showError("_general", t("server_unreachable"), true);
+      return;
+    }
+    if (!r.ok) {
+      const err = (r.data && r.data.error) || { field: errorFields[0], reason: t("error_status", { status: String(r.status) }) };
+      showError(errorFields.includes(err.field) ? err.field : errorFields[0], err.reason, true);
+      return;
+    }
+    removeDrawn();
+    const layer = L.geoJSON(r.data.geometry, { style: DRAWN_STYLE }).getLayers()[0];
+    if (layer) {
+      layer.addTo(map);
+      state.drawn = layer;
+      map.fitBounds(layer.getBounds(), { padding: [20, 20] });
+    }
+    setArea(r.data.geometry, null, label(r.data));
+  }
+  const circleUse = document.getElementById("circle-use");
+  if (circleUse) circleUse.addEventListener("click", () => {
+    const center = document.getElementById("circle-center").value;
+    const radius = document.getElementById("circle-radius").value;
+    areaFromServer("/api/areas/circle", { center: center, radius_km: radius },
+      ["circle.center", "circle.radius_km"], (d) => d.place
+        ? t("area_circle_place", { km: Number(d.radius_km), place: d.place })
+        : t("area_circle", { km: Number(d.radius_km), center: `${i18n.number(d.lat)}, ${i18n.number(d.lon)}` }));
+  });
+  ["circle-center", "circle-radius"].forEach((id) => {
+    const input = document.getElementById(id);
+    if (input) input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter") { ev.preventDefault(); circleUse.click(); }
+    });
+  });
+  [["circle-center", "circle.center"], ["circle-radius", "circle.radius_km"], ["area-geojson", "geojson"]]
+    .forEach(([id, field]) => {
+      const input = document.getElementById(id);
+      if (input) input.addEventListener("input", () => { fieldError(field, ""); input.removeAttribute("aria-invalid"); });
+    });
+  const geojsonUse = document.getElementById("geojson-use");
+  if (geojsonUse) geojsonUse.addEventListener("click", () => {
+    areaFromServer("/api/areas/geojson", { geojson: document.getElementById("area-geojson").value },
+      ["geojson"], () => t("area_geojson"));
   });
   const whole = document.getElementById("whole-territory");
   if (whole) whole.addEventListener("click", () => {
     if (!state.territory) return;
     removeDrawn();
-    setArea(state.territory.geometry, null, cfg.authority_name + " (whole territory)");
+    setArea(state.territory.geometry, null, t("area_whole", { name: cfg.authority_name }));
   });
   document.getElementById("clear-area").addEventListener("click", clearArea);
 
   /* The template's or draft's saved area (step 2 of a template launch: the estimate follows). */
   function applyPrefillArea() {
+    if (restoredArea) {
+      const a = restoredArea;
+      restoredArea = null;
+      restoring = false;
+      if (a.nis && muniLayers.has(a.nis)) { chooseMunicipality(a.nis, a.label); return; }
+      if (a.area) {
+        const layer = L.geoJSON(a.area, { style: DRAWN_STYLE }).getLayers()[0];
+        if (layer) { removeDrawn(); layer.addTo(map); state.drawn = layer; map.fitBounds(layer.getBounds(), { padding: [20, 20] }); }
+        setArea(a.area, null, a.label || t("area_saved"));
+        return;
+      }
+    }
+    restoring = false;
     if (prefill.municipality_nis && muniLayers.has(prefill.municipality_nis)) {
       const layer = muniLayers.get(prefill.municipality_nis);
       setArea(layer.feature.geometry, prefill.municipality_nis, layer.feature.properties.name);
@@ -376,7 +520,7 @@
       state.drawn = drawn;
       drawn.on("pm:edit", drawnChanged);
       drawn.on("pm:dragend", drawnChanged);
-      setArea(prefill.area_geojson, null, prefill.area_label || "saved area");
+      setArea(prefill.area_geojson, null, prefill.area_label || t("area_saved"));
       map.fitBounds(drawn.getBounds(), { padding: [20, 20] });
     }
   }
@@ -388,26 +532,28 @@
     areaName: (lang) => (state.estimate
       ? ((state.estimate.area_names || {})[lang] || state.estimate.area_name) : ""),
     onChange: scheduleEstimate,
+    onLoggedOut: saveDraft,
   });
   function kindText() {
     const sentence = (cfg.kind_sentences || {})[kindSelect.value] || "";
-    return sentence + (isLive ? "" : " In simulation nothing is really sent.");
+    return sentence + (isLive ? "" : " " + t("simulation_nothing_sent"));
   }
   function showKind() {
     kindSentence.textContent = kindText();
     kindSentence.className = "kind-sentence kind-sentence-" + kindSelect.value;
     const defaults = (cfg.cap_defaults || {})[kindSelect.value] || {};
+    const capWord = (v) => (i18n.dict.cap_values || {})[v] || v;
     document.querySelectorAll("[data-default-for]").forEach((o) => {
       const v = defaults[o.dataset.defaultFor];
-      o.textContent = v ? `default (${v})` : "default";
+      o.textContent = v ? t("default_value", { value: capWord(v) }) : t("default_plain");
     });
     document.querySelectorAll("[data-default-text]").forEach((o) => {
-      o.textContent = defaults[o.dataset.defaultText] || "";
+      o.textContent = capWord(defaults[o.dataset.defaultText] || "");
     });
     const event = (prefill.cap || {}).event;
     document.querySelectorAll("[data-event-placeholder]").forEach((input) => {
       const label = ((cfg.kind_labels || {})[kindSelect.value] || {})[input.dataset.contentLang];
-      input.placeholder = "Default: " + (event || label || "the type of message");
+      input.placeholder = t("default_placeholder", { value: event || label || t("the_type") });
     });
   }
   kindSelect.addEventListener("change", showKind);
@@ -425,6 +571,65 @@
       if (scheduledFor()) scheduleEstimate();
     }));
   }
+
+  /* ---------- the draft survives the end of the session (WCAG 2.2.5, issue 9.2) ----------
+     Everything typed is kept in this tab's sessionStorage as it is typed; when the session
+     ends (time limit, logout elsewhere) the next composer opened in this tab after the
+     login gives it back, with a note. A launch clears it. Nothing leaves the browser. */
+  const DRAFT_KEY = cfg.draft_key;
+  let restoring = false;
+  let restoredArea = null;
+  function saveDraft() {
+    if (restoring || !DRAFT_KEY) return;
+    try {
+      const values = {}, checks = {};
+      form.querySelectorAll("input[id], textarea[id], select[id]").forEach((c) => {
+        if (c.type !== "checkbox" && c.type !== "radio") values[c.id] = c.value;
+      });
+      form.querySelectorAll('input[type="checkbox"], input[type="radio"]').forEach((c) => {
+        checks[c.name + "=" + c.value] = c.checked;
+      });
+      const written = [...form.querySelectorAll("textarea[data-lang]")].some((ta) => ta.value.trim());
+      if (!written && !state.area && !state.nis) { sessionStorage.removeItem(DRAFT_KEY); return; }
+      sessionStorage.setItem(DRAFT_KEY, JSON.stringify({
+        values: values, checks: checks, area: state.nis ? null : state.area, nis: state.nis,
+        label: state.label }));
+    } catch (e) { /* storage full or refused: the page still works */ }
+  }
+  function clearDraft() { try { sessionStorage.removeItem(DRAFT_KEY); } catch (e) { /* none */ } }
+  function restoreDraft() {
+    let d = null;
+    try { d = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null"); } catch (e) { d = null; }
+    if (!d || !d.values) return;
+    restoring = true;
+    const set = (c, v) => { if (c && c.value !== v) { c.value = v; c.dispatchEvent(new Event("input", { bubbles: true })); } };
+    // Texts first: they create the inputs of their {placeholders}, filled in next.
+    form.querySelectorAll("textarea[data-lang], [data-content-field]").forEach((c) => {
+      if (c.id in d.values) set(c, d.values[c.id]);
+    });
+    Object.entries(d.values).forEach(([id, v]) => {
+      const c = document.getElementById(id);
+      if (c && form.contains(c) && !c.matches("textarea[data-lang], [data-content-field]")) {
+        set(c, v);
+        if (c.tagName === "SELECT" || c.type === "datetime-local") c.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    });
+    Object.entries(d.checks || {}).forEach(([key, on]) => {
+      const [name, value] = key.split("=");
+      const c = form.querySelector(`input[name="${CSS.escape(name)}"][value="${CSS.escape(value)}"]`);
+      if (c && c.checked !== on) { c.checked = on; c.dispatchEvent(new Event("change", { bubbles: true })); }
+    });
+    restoredArea = (d.area || d.nis) ? { area: d.area, nis: d.nis, label: d.label } : null;
+    if (!restoredArea) restoring = false;
+    const note = el("div", { class: "from-template draft-restored", role: "status", id: "draft-restored" });
+    const discard = el("button", { type: "button", class: "button-secondary" }, t("draft_discard"));
+    discard.addEventListener("click", () => { clearDraft(); window.location.reload(); });
+    note.append(el("p", {}, t("draft_restored")), discard);
+    form.before(note);
+  }
+  form.addEventListener("input", () => saveDraft());
+  form.addEventListener("change", () => saveDraft());
+  restoreDraft();
 
   /* ---------- launch (F34: live has its own typed confirmation) ---------- */
   const go = document.getElementById("confirm-go");
@@ -451,8 +656,8 @@
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearTimeout(timer);
-    if (!state.area && !state.nis) { showError("area", "Choose an area first: draw it on the map or choose a municipality.", true); return; }
-    if (scheduledFor() === "") { showError("scheduled_for", "Choose the date and time to send it, or choose Now.", true); return; }
+    if (!state.area && !state.nis) { showError("area", t("choose_area_first"), true); return; }
+    if (scheduledFor() === "") { showError("scheduled_for", t("choose_time"), true); return; }
     const est = await refreshEstimate(true);
     if (!est) return;
     const total = Object.values(est.recipients || {}).reduce((a, n) => a + Number(n), 0);
@@ -461,26 +666,24 @@
     const when = scheduledFor();
     summary.replaceChildren(
       el("p", { class: "confirm-kind kind-sentence-" + kind.value }, kindText()),
-      el("p", {}, isUpdate ? "An update of the message sent before, sent now to everyone who received it."
-        : est.approval_required ? "It waits for a second user's approval: nothing is sent until another user of your authority approves it."
-        : (when ? `Scheduled for ${when} (Brussels time).` : "Sent now.")),
+      el("p", {}, isUpdate ? t("confirm_update")
+        : est.approval_required ? t("confirm_approval")
+        : (when ? t("confirm_scheduled", { when: when }) : t("confirm_now"))),
       el("p", { class: "confirm-big" }, Object.keys(est.recipients || {}).length
-        ? `${fmt.format(total)} ${total === 1 ? "delivery" : "deliveries"} in ${est.area_name}${isUpdate ? " (plus the original's recipients)" : ""}`
-        : `CAP feed only, for ${est.area_name}`),
-      el("p", {}, Object.entries(est.recipients || {}).map(([c, n]) => `${c === "sms" ? "SMS" : "E-mail"}: ${fmt.format(n)}`).join(" · ")));
+        ? t("deliveries_in", { n: total, area: est.area_name }) + (isUpdate ? t("plus_original") : "")
+        : t("cap_only_for", { area: est.area_name })),
+      el("p", {}, Object.entries(est.recipients || {}).map(([c, n]) => t("channel_count", { channel: CHANNEL_NAMES[c] || c, n: Number(n) })).join(" · ")));
     const channelsReached = Object.keys(est.recipients || {});
     if (channelsReached.length && total === 0) {
       // A drawn area (or a type) that reaches nobody at all: said before the per-channel lines.
-      summary.append(el("p", { class: "confirm-nobody" },
-        "⚠ Nobody in this area will receive an SMS or an e-mail. Check the area (and the " +
-        "type of message) before launching."));
+      summary.append(el("p", { class: "confirm-nobody" }, t("nobody")));
     }
     /* Every warning the estimate gives (wrong or missing language, a channel that reaches
        nobody, an area cut at the border…), whatever its code: nothing the composer
        showed is dropped from the confirmation. */
     const warnings = est.warnings || [];
     if (warnings.length) {
-      const ul = el("ul", { class: "confirm-warnings", "aria-label": "Warnings" });
+      const ul = el("ul", { class: "confirm-warnings", "aria-label": t("warnings") });
       warnings.forEach((w) => {
         const code = String((w && w.code) || "other").replace(/[^\w-]/g, "");
         const words = fieldWords(w.field, w.message);
@@ -491,14 +694,14 @@
       summary.append(ul);
     }
     if (expiresInput && expiresInput.value) {
-      summary.append(el("p", {}, `Expires ${expiresInput.value.replace("T", " ")} (Brussels time).`));
+      summary.append(el("p", {}, t("expires", { when: expiresInput.value.replace("T", " ") })));
     }
     if (confirmInput) {
       document.getElementById("confirm-area-name").textContent = confirmName();
       confirmInput.value = "";
       go.disabled = true;
     }
-    if (est.approval_required && !isUpdate) go.textContent = "Send for approval";
+    if (est.approval_required && !isUpdate) go.textContent = t("send_for_approval");
     if (countInput) {
       expectedCount = total;
       document.getElementById("confirm-count-value").textContent = fmt.format(total);
@@ -518,15 +721,16 @@
       const url = isUpdate ? `/api/campaigns/${encodeURIComponent(prefill.update_id)}/update` : "/api/campaigns";
       const r = await postJSON(url, payload);
       if (r.ok && r.data && r.data.campaign_id) {
+        clearDraft();
         window.location.href = "/campaigns/" + encodeURIComponent(r.data.campaign_id);
         return;
       }
-      const err = (r.data && r.data.error) || { field: "_general", reason: `Error ${r.status}` };
+      const err = (r.data && r.data.error) || { field: "_general", reason: t("error_status", { status: String(r.status) }) };
       if (err.field !== "confirm_area_name" && err.field !== "confirm_recipients") dialog.close();
       showError(err.field, err.reason, true);
     } catch (e) {
       dialog.close();
-      showError("_general", "The server cannot be reached. Nothing was launched; try again.", true);
+      showError("_general", t("launch_unreachable"), true);
     }
     go.disabled = !typedOk();
   });
@@ -554,16 +758,16 @@
         const r = await postJSON("/api/templates", payload);
         if (r.ok) {
           saved.hidden = false;
-          saved.replaceChildren(`Saved as “${r.data.name}” (area: ${r.data.area_label}). `,
-            el("a", { href: "/templates" }, "See the templates"));
+          saved.replaceChildren(t("template_saved", { name: r.data.name, area: r.data.area_label }),
+            el("a", { href: "/templates" }, t("see_templates")));
           (r.data.warnings || []).forEach((w) => saved.append(el("span", { class: "template-warning" }, " ⚠ " + cleanReason(w.message))));
           return;
         }
-        const err = (r.data && r.data.error) || { field: "", reason: `Error ${r.status}` };
+        const err = (r.data && r.data.error) || { field: "", reason: t("error_status", { status: String(r.status) }) };
         tError.textContent = (err.field && err.field !== "name" ? err.field + ": " : "") + err.reason;
         tError.hidden = false;
       } catch (e) {
-        tError.textContent = "The server cannot be reached: nothing was saved.";
+        tError.textContent = t("template_unreachable");
         tError.hidden = false;
       }
     });

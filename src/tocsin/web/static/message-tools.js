@@ -6,7 +6,33 @@
   "use strict";
 
   const DEBOUNCE_MS = 300;
-  const LANG = { fr: "French", nl: "Dutch", de: "German", en: "English" };
+  /* The words, in the page's language: the JSON dictionary the template renders
+     (_compose_i18n.html). t(key, {name: value}) fills {name}; numbers by the locale. */
+  const dictEl = document.getElementById("compose-i18n");
+  const I18N = dictEl ? JSON.parse(dictEl.textContent) : {};
+  const LOCALE = I18N.locale || "en-GB";
+  const NUMBER = new Intl.NumberFormat(LOCALE);
+  const PLURAL = new Intl.PluralRules(LOCALE);
+  const fmtValue = (v) => (typeof v === "number" ? NUMBER.format(v) : String(v));
+  function t(key, params) {
+    let s = I18N[key];
+    if (s && typeof s === "object") s = s[PLURAL.select(Number((params || {}).n))] || s.other;
+    if (typeof s !== "string") return key;
+    return s.replace(/\{(\w+)\}/g, (m, k) => (params && k in params ? fmtValue(params[k]) : m));
+  }
+  /* The same, as a list of strings and nodes: a parameter that is a DOM node (e.g. a
+     <strong>) is put in its place. */
+  function tNodes(key, params) {
+    const out = [];
+    t(key, Object.fromEntries(Object.entries(params || {}).map(([k, v]) =>
+      [k, v instanceof Node ? "\u0000" + k + "\u0000" : v]))).split("\u0000").forEach((part, i) => {
+      if (i % 2) out.push(params[part]); else if (part) out.push(part);
+    });
+    return out;
+  }
+  const money = (v, digits) => Number(v).toLocaleString(LOCALE, { style: "currency", currency: "EUR",
+    minimumFractionDigits: digits || 3, maximumFractionDigits: 3 });
+  const LANG = I18N.lang_names || {};
   const BUILTIN = ["area_name", "time"];
   const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
@@ -39,14 +65,18 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": opts.csrf },
       body: JSON.stringify(payload),
     });
-    if (r.status === 401) { window.location.href = "/login"; throw new Error("logged out"); }
+    if (r.status === 401) {
+      // The session ended (time limit or logout elsewhere): the draft is kept in this
+      // tab's sessionStorage and comes back after the next login (WCAG 2.2.5).
+      try { opts.onLoggedOut(); } catch (e) { /* the draft is saved as typed anyway */ }
+      window.location.href = "/login";
+      throw new Error("logged out");
+    }
     let data = null;
     try { data = await r.json(); } catch (e) { data = null; }
     return { ok: r.ok, status: r.status, data: data };
   }
 
-  const money = (v) => Number(v).toLocaleString("en-GB", { style: "currency", currency: "EUR",
-    minimumFractionDigits: 3, maximumFractionDigits: 3 });
 
   /* ---------- local fallback (3GPP TS 23.038) when the preview API is unreachable ---------- */
   const GSM_BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
@@ -74,7 +104,7 @@
     return out;
   }
   function brusselsTime() {
-    return new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Brussels", hour: "2-digit",
+    return new Intl.DateTimeFormat(LOCALE, { timeZone: "Europe/Brussels", hour: "2-digit",
                                               minute: "2-digit", hourCycle: "h23" }).format(new Date());
   }
   /* The text as a recipient in `lang` would get it (the area named in that language;
@@ -165,11 +195,11 @@
     const over = document.getElementById("preview-" + lang).classList.contains("over");
     // A compact mark on the tab; the words for screen readers and as a tooltip.
     let icon = "", words = "", cls = "";
-    if (errorLangs.includes(lang)) { icon = "⚠"; words = "fix"; cls = "bad"; }
-    else if (over) { icon = "⚠"; words = "too long"; cls = "bad"; }
-    else if (warn) { icon = "⚠"; words = "check language"; cls = "warn"; }
-    else if (ta.value.trim()) { icon = "✓"; words = "written"; cls = "ok"; }
-    else if (required) { icon = "○"; words = "empty"; cls = "bad"; }
+    if (errorLangs.includes(lang)) { icon = "⚠"; words = t("tab_fix"); cls = "bad"; }
+    else if (over) { icon = "⚠"; words = t("tab_too_long"); cls = "bad"; }
+    else if (warn) { icon = "⚠"; words = t("tab_check_language"); cls = "warn"; }
+    else if (ta.value.trim()) { icon = "✓"; words = t("tab_written"); cls = "ok"; }
+    else if (required) { icon = "○"; words = t("tab_empty"); cls = "bad"; }
     state.replaceChildren();
     if (icon) state.append(el("span", { "aria-hidden": "true" }, icon), el("span", { class: "visually-hidden" }, " " + words));
     state.title = words;
@@ -192,24 +222,16 @@
   /* ---------- SMS preview (H6 API: POST /api/messages/sms-preview) ---------- */
   function schedulePreview(lang) { debounce("sms-" + lang, () => refreshPreview(lang)); }
   function explain(p) {
-    if (p.encoding === "GSM-7") {
-      return "One SMS carries 160 GSM-7 characters; a longer text is split into parts of 153 " +
-        "(7 characters go to the header that joins them). Characters of the extension table " +
-        "(€ [ ] { } ^ ~ | \\) count twice.";
-    }
-    return "UCS-2: one SMS carries only 70 characters; a longer text is split into parts of 67. " +
-      "Every segment costs the same, so this text costs more than it would in GSM-7.";
+    return t(p.encoding === "GSM-7" ? "explain_gsm7" : "explain_ucs2");
   }
   /* Characters that print as nothing (or as a plain space): shown as a named badge. */
-  const INVISIBLE = {
-    "\u00a0": ["NBSP", "no-break space"], "\u202f": ["NNBSP", "narrow no-break space"],
-    "\u2007": ["FIGSP", "figure space"], "\u2009": ["THINSP", "thin space"],
-    "\u200a": ["HAIRSP", "hair space"], "\u2002": ["ENSP", "en space"], "\u2003": ["EMSP", "em space"],
-    "\u200b": ["ZWSP", "zero-width space"], "\u200c": ["ZWNJ", "zero-width non-joiner"],
-    "\u200d": ["ZWJ", "zero-width joiner"], "\u2060": ["WJ", "word joiner"],
-    "\ufeff": ["BOM", "zero-width no-break space"], "\u00ad": ["SHY", "soft hyphen"],
-    "\t": ["TAB", "tab"],
+  const INVISIBLE_CODES = {
+    "\u00a0": "NBSP", "\u202f": "NNBSP", "\u2007": "FIGSP", "\u2009": "THINSP", "\u200a": "HAIRSP",
+    "\u2002": "ENSP", "\u2003": "EMSP", "\u200b": "ZWSP", "\u200c": "ZWNJ", "\u200d": "ZWJ",
+    "\u2060": "WJ", "\ufeff": "BOM", "\u00ad": "SHY", "\t": "TAB",
   };
+  const INVISIBLE = Object.fromEntries(Object.entries(INVISIBLE_CODES).map(
+    ([ch, code]) => [ch, [code, (I18N.invisible || {})[code] || code]]));
   function codePoint(ch) { return "U+" + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0"); }
   /* One character as shown to the operator: visible ones as they are, invisible ones as a
      badge naming them (a blank box tells nothing). */
@@ -222,7 +244,7 @@
   }
   function charWords(ch) {
     const inv = INVISIBLE[ch];
-    return inv ? inv[0] : (ch === " " ? "space" : ch);
+    return inv ? inv[0] : (ch === " " ? t("space") : ch);
   }
   function markedText(text, chars) {
     const frag = document.createDocumentFragment();
@@ -259,12 +281,12 @@
     for (const ch of chars) {
       const to = await rewriteOf(ch);
       if (to !== null && to !== ch) {
-        const shown = to === "" ? "(removed)" : [...to].map(words).join("");
-        pairs.push(`${words(ch)} → ${long && to === " " ? "space" : shown}`);
+        const shown = to === "" ? t("removed") : [...to].map(words).join("");
+        pairs.push(`${words(ch)} → ${long && to === " " ? t("space") : shown}`);
       }
     }
-    if (/«[\s\u00a0\u202f]|[\s\u00a0\u202f]»/.test(text)) pairs.push("spaces inside « » dropped");
-    if (pairs.length) span.prepend((prefix || "Changes: ") + pairs.join(", ") + ".");
+    if (/«[\s\u00a0\u202f]|[\s\u00a0\u202f]»/.test(text)) pairs.push(t("guillemet_spaces"));
+    if (pairs.length) span.prepend(t(prefix || "changes", { list: pairs.join(", ") }));
     else if (long) span.remove();
   }
   /* The text before the last rewrite of each language, to undo it (with the e-mail and CAP
@@ -285,7 +307,7 @@
     const text = substitute(raw, lang);
     const n = nextSeq("sms-" + lang);
     if (!raw.trim()) {
-      count.textContent = "0 characters";
+      count.textContent = t("characters", { n: 0 });
       detail.replaceChildren();
       box.classList.remove("over", "ucs2");
       ta.removeAttribute("aria-invalid");
@@ -314,10 +336,11 @@
     const box = document.getElementById("preview-" + lang);
     const count = document.getElementById("count-" + lang);
     const detail = box.querySelector('[data-role="detail"]');
-    const unitName = p.encoding === "GSM-7" ? "characters (septets)" : "UTF-16 units";
-    let line = `${p.encoding} · ${p.units} ${unitName} · ${p.segments} SMS segment${p.segments > 1 ? "s" : ""}`;
+    const unitName = t(p.encoding === "GSM-7" ? "unit_septets" : "unit_utf16");
+    let line = t("count_line", { encoding: p.encoding, units: p.units, unit: unitName,
+                                 segments: t("sms_segments", { n: p.segments }) });
     if (p.cost_eur !== null && p.cost_eur !== undefined) {
-      line += ` · ${money(p.cost_eur)} per recipient${opts.environment === "live" ? "" : " live (simulation is free)"}`;
+      line += t(opts.environment === "live" ? "per_recipient" : "per_recipient_sim", { cost: money(p.cost_eur) });
     }
     count.textContent = line;
     box.classList.toggle("over", !!p.over_max);
@@ -326,17 +349,17 @@
     const parts = [];
     parts.push(el("p", { class: "sms-explain hint" }, explain(p)));
     if (p.part_units && p.part_units.length > 1) {
-      parts.push(el("p", { class: "hint" }, "Parts: " + p.part_units.join(" + ") + " " + unitName));
+      parts.push(el("p", { class: "hint" }, t("parts", { list: p.part_units.map(fmtValue).join(" + "), unit: unitName })));
     }
     if (p.over_max) {
       parts.push(el("p", { class: "sms-over", role: "alert" },
-        `Too long: ${p.segments} segments, at most ${p.max_segments} are allowed for this authority. Shorten the text.`));
+        t("too_long", { n: p.segments, max: p.max_segments })));
     }
     const nonGsm = p.non_gsm_chars || [];
     const invisible = [...new Set([...text].filter((ch) => INVISIBLE[ch]))];
     if (nonGsm.length) {
       const why = el("p", { class: "sms-ucs2" });
-      why.append("These characters force UCS-2: ");
+      why.append(t("force_ucs2") + " ");
       nonGsm.forEach((ch, i) => {
         if (i) why.append(" ");
         why.append(charBadge(ch));
@@ -344,21 +367,22 @@
       parts.push(why);
     }
     if (nonGsm.length || invisible.length) {
-      const shown = el("p", { class: "sms-marked", "aria-label": "The text with the characters that force UCS-2 and the invisible characters highlighted" });
+      const shown = el("p", { class: "sms-marked", "aria-label": t("marked_text") });
       shown.append(markedText(text, nonGsm));
       parts.push(shown);
     }
     if (nonGsm.length) {
-      const segs = (k) => `${k} segment${k > 1 ? "s" : ""}`;
+      const segs = (k) => t("segments", { n: k });
       const plain = p.gsm7_rewrite !== null && p.gsm7_rewrite !== undefined;
       if (plain) {
         const same = p.rewrite_segments && p.rewrite_segments >= p.segments;
         const btn = el("button", { type: "button", class: "button-secondary sms-rewrite" },
-                       same ? "Rewrite in GSM-7 (same cost)" : "Rewrite in GSM-7");
+                       t(same ? "rewrite_same" : "rewrite"));
         btn.addEventListener("click", () => applyRewrite(lang, raw, text, p.gsm7_rewrite, "gsm7_rewrite"));
         const row = el("div", { class: "sms-rewrite-row" });
         const after = p.rewrite_segments
-          ? (same ? ` Same cost: still ${segs(p.rewrite_segments)}.` : ` ${segs(p.segments)} → ${segs(p.rewrite_segments)}.`) : "";
+          ? (same ? t("same_cost", { segments: segs(p.rewrite_segments) })
+                  : t("fewer", { before: segs(p.segments), after: segs(p.rewrite_segments) })) : "";
         const hint = el("span", { class: "hint sms-rewrite-changes" }, after);
         row.append(btn, hint);
         describeRewrite(hint, text, nonGsm);
@@ -369,17 +393,15 @@
         const same = p.accent_rewrite_segments && p.accent_rewrite_segments >= p.segments;
         const box = el("div", { class: "sms-accent" });
         const btn = el("button", { type: "button", class: "button-secondary sms-accent-rewrite" },
-                       "Also remove accents GSM-7 lacks" + (same ? " (same cost)" : ""));
+                       t(same ? "accents_same" : "accents"));
         btn.addEventListener("click", () => applyRewrite(lang, raw, text, p.accent_rewrite, "accent_rewrite"));
         const after = p.accent_rewrite_segments
-          ? (same ? ` Same cost: still ${segs(p.accent_rewrite_segments)}.`
-                  : ` ${segs(p.segments)} → ${segs(p.accent_rewrite_segments)}.`) : "";
-        box.append(el("p", { class: "hint" },
-          "GSM-7 has no letter for some accents in this text. Without them the SMS is cheaper, " +
-          "but check the spelling of each changed word: a missing accent can change the meaning." + after));
+          ? (same ? t("same_cost", { segments: segs(p.accent_rewrite_segments) })
+                  : t("fewer", { before: segs(p.segments), after: segs(p.accent_rewrite_segments) })) : "";
+        box.append(el("p", { class: "hint" }, t("accents_hint") + after));
         const words = p.accent_changes || [];
         if (words.length) {
-          const ul = el("ul", { class: "accent-changes", "aria-label": "Words changed" });
+          const ul = el("ul", { class: "accent-changes", "aria-label": t("words_changed") });
           words.forEach((w) => {
             const li = el("li");
             li.append(el("span", { lang: lang }, w.from), " → ", el("strong", { lang: lang }, w.to));
@@ -389,21 +411,21 @@
         }
         const also = el("p", { class: "hint accent-also" });
         box.append(also);
-        describeRewrite(also, text, nonGsm.filter((ch) => !/\p{L}/u.test(ch)), "Also changed: ", true);
+        describeRewrite(also, text, nonGsm.filter((ch) => !/\p{L}/u.test(ch)), "also_changed", true);
         if (spellingFields(lang).some((f) => !f.value.trim())) {
-          box.append(el("p", { class: "hint accent-keep" }, "E-mail and CAP keep the original spelling."));
+          box.append(el("p", { class: "hint accent-keep" }, t("keep_spelling")));
         }
         box.append(btn);
         parts.push(box);
       }
       if (!plain && !accent) {
-        parts.push(el("p", { class: "hint" }, "No GSM-7 rewrite keeps the meaning of these characters: the SMS stays in UCS-2."));
+        parts.push(el("p", { class: "hint" }, t("no_rewrite")));
       }
     }
     const undo = undoState[lang];
     if (undo && ta.value === undo.after) {
       const row = el("div", { class: "sms-undo-row" });
-      const btn = el("button", { type: "button", class: "button-secondary sms-undo" }, "Undo");
+      const btn = el("button", { type: "button", class: "button-secondary sms-undo" }, t("undo"));
       btn.addEventListener("click", () => {
         delete undoState[lang];
         undo.filled.forEach((f) => { f.value = ""; f.dispatchEvent(new Event("input", { bubbles: true })); });
@@ -411,7 +433,7 @@
         ta.dispatchEvent(new Event("input", { bubbles: true }));
         ta.focus();
       });
-      row.append(btn, el("span", { class: "hint" }, " Restores the text as it was before the rewrite."));
+      row.append(btn, el("span", { class: "hint" }, t("undo_hint")));
       parts.push(row);
     } else if (undo) {
       delete undoState[lang];
@@ -467,8 +489,8 @@
       if (r.status === 404) { voiceApi = false; out.textContent = ""; return; }
       if (!r.ok) { out.textContent = (r.data && r.data.error && r.data.error.reason) || ""; return; }
       const d = r.data;
-      out.textContent = `Voice call: about ${d.seconds} s spoken (${d.words} words), ` +
-        `${d.billed_minutes} started minute${d.billed_minutes > 1 ? "s" : ""}, ${money(d.cost_eur)} per answered call.`;
+      out.textContent = t("voice_estimate", { n: Number(d.billed_minutes), seconds: Number(d.seconds),
+        words: Number(d.words), minutes: Number(d.billed_minutes), cost: money(d.cost_eur) });
     } catch (e) { /* the estimate is a help, not a condition */ }
   }
   function ttsUnavailable(reason) {
@@ -483,10 +505,10 @@
     if (!ttsAvailable) return;
     const script = voiceScript(lang);
     const note = document.getElementById("voice-note-" + lang);
-    if (!script.trim()) { note.hidden = false; note.textContent = "Write the text first."; return; }
+    if (!script.trim()) { note.hidden = false; note.textContent = t("write_first"); return; }
     button.disabled = true;
     const label = button.textContent;
-    button.textContent = "Preparing…";
+    button.textContent = t("preparing");
     try {
       const r = await fetch("/api/messages/voice-preview", {
         method: "POST", credentials: "same-origin",
@@ -495,16 +517,15 @@
       });
       if (r.ok && (r.headers.get("Content-Type") || "").startsWith("application/json")) {
         const d = await r.json();
-        ttsUnavailable(d.message || "No text-to-speech engine on this server.");
+        ttsUnavailable(d.message || t("no_tts"));
         return;
       }
       if (r.status === 503 || r.status === 404) {
-        ttsUnavailable("No text-to-speech engine on this server: the audio preview is not available. " +
-                       "The duration estimate above still holds.");
+        ttsUnavailable(t("no_tts"));
         return;
       }
       if (!r.ok) {
-        let reason = `Error ${r.status}`;
+        let reason = t("error_status", { status: String(r.status) });
         try { const d = await r.json(); reason = (d.error && (d.error.reason || d.error)) || reason; } catch (e) { /* keep */ }
         note.hidden = false; note.textContent = String(reason);
         return;
@@ -554,14 +575,14 @@
   function languageWarning(w) {
     const here = LANG[w.language], there = LANG[w.detected];
     if (here && there) {
-      return `The ${here} text reads as ${there}: check that it is the ${here} text, or move it to the ${there} tab.`;
+      return t("wrong_language", { here: here, there: there });
     }
-    return String(w.message || "").replace(/\btexts?\.(\w\w)\b/g, (m, l) => `the ${LANG[l] || l} text`);
+    return String(w.message || "").replace(/\btexts?\.(\w\w)\b/g, (m, l) => t("lang_text", { language: LANG[l] || l }));
   }
 
   /* ---------- who gets which language (from the estimate's by_language) ---------- */
   function showRecipients(est) {
-    const names = { sms: "SMS", email: "e-mail" };
+    const names = I18N.channel_names || {};
     languages().forEach((lang) => {
       const out = document.getElementById("who-" + lang);
       if (!out) return;
@@ -569,10 +590,10 @@
       const parts = Object.entries(est.by_language || {})
         .map(([ch, langs]) => [ch, (langs || {})[lang] || 0])
         .filter(([, k]) => k > 0)
-        .map(([ch, k]) => `${new Intl.NumberFormat("en-GB").format(k)} by ${names[ch] || ch}`);
+        .map(([ch, k]) => t("by_channel", { n: Number(k), channel: names[ch] || ch }));
       const has = document.getElementById("text-" + lang).value.trim();
-      out.textContent = parts.length ? `Gets the ${LANG[lang]} text: ${parts.join(", ")}.`
-        : (has ? `Nobody in the area gets the ${LANG[lang]} text.` : "");
+      out.textContent = parts.length ? t("gets_text", { language: LANG[lang] || lang, list: parts.join(", ") })
+        : (has ? t("nobody_gets", { language: LANG[lang] || lang }) : "");
     });
   }
 
@@ -592,7 +613,8 @@
   }
 
   function init(options) {
-    opts = Object.assign({ onChange: () => {}, areaName: () => "", required: [], maxSegments: 6 }, options);
+    opts = Object.assign({ onChange: () => {}, onLoggedOut: () => {}, areaName: () => "", required: [],
+                           maxSegments: 6 }, options);
     initTabs();
     document.querySelectorAll("[data-field-input]").forEach(bindField);
     document.querySelectorAll("textarea[data-lang]").forEach((ta) => {
@@ -622,4 +644,6 @@
     placeholdersIn: placeholdersIn, selectedLanguage: selectedLanguage,
     setErrorLanguages: setErrorLanguages,
   };
+  window.TocsinI18n = { t: t, tNodes: tNodes, money: money, number: fmtValue, locale: LOCALE,
+                        dict: I18N };
 })();
