@@ -188,7 +188,8 @@ def test_catalogue_template_is_current() -> None:
              for msg in extract_from_dir(
                  str(root), method_map, options_map={
                      "src/tocsin/web/templates/**.html": {"extensions": "jinja2.ext.i18n"}},
-                 keywords={"_": None, "gettext": None, "translate": (2,)})}
+                 keywords={"_": None, "gettext": None, "translate": (2,), "N_": None,
+                           "NP_": ((1, "c"), 2)})}
     with (i18n.LOCALE_DIR / "messages.pot").open("rb") as fh:
         template = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(fh) if m.id}
     assert found - template == set()

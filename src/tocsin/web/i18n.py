@@ -17,61 +17,33 @@ The language of a request (:func:`choose_language`), first match wins:
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import io
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.core import Locale
 from babel.dates import format_datetime
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_currency
-from babel.support import NullTranslations, Translations
 
-#: The interface languages: Belgium's three official languages and English.
-LANGUAGES = ("fr", "nl", "de", "en")
-DEFAULT_LANGUAGE = "en"
+from tocsin.core.i18n import (  # noqa: F401 - re-exported: the web layer's one i18n module
+    DEFAULT_LANGUAGE,
+    DOMAIN,
+    LANGUAGES,
+    LOCALE_DIR,
+    N_,
+    gettext,
+    pgettext,
+    po_path,
+    translations,
+)
+
 #: Each language's own name, for the language switch.
 LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "de": "Deutsch", "en": "English"}
 #: The session key that remembers an explicit ``?lang=`` choice.
 SESSION_LANG_KEY = "lang"
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
-DOMAIN = "messages"
 BRUSSELS = ZoneInfo("Europe/Brussels")
 #: The Belgian variant of each language, for dates and numbers (e.g. 1.234,5 in nl_BE).
 _FORMAT_LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "de": "de_BE", "en": "en_GB"}
-
-
-def po_path(language: str) -> Path:
-    """The PO catalogue of ``language`` (``LOCALE_DIR/<lang>/LC_MESSAGES/messages.po``)."""
-    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-
-
-@functools.cache
-def translations(language: str) -> NullTranslations:
-    """The gettext translations of ``language``, compiled in memory from its PO file.
-
-    English (the source language) and unknown languages give ``NullTranslations``
-    (the msgid itself). Fuzzy and empty entries are not used (gettext's rule).
-    """
-    path = po_path(language)
-    if language == DEFAULT_LANGUAGE or language not in LANGUAGES or not path.is_file():
-        return NullTranslations()
-    with path.open("rb") as fh:
-        catalog = read_po(fh, locale=language, domain=DOMAIN)
-    buf = io.BytesIO()
-    write_mo(buf, catalog, use_fuzzy=False)
-    buf.seek(0)
-    return Translations(buf, domain=DOMAIN)
-
-
-def gettext(language: str, message: str, **params: Any) -> str:
-    """``message`` translated into ``language``, with ``%(name)s`` params filled in."""
-    text = translations(language).ugettext(message)
-    return text % params if params else text
 
 
 def accepted_language(header: str | None) -> str | None:
