@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from babel.core import Locale
 from babel.dates import format_datetime
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 
 from tocsin.core.i18n import (  # noqa: F401 - re-exported: the web layer's one i18n module
     DEFAULT_LANGUAGE,
@@ -140,3 +140,52 @@ def format_eur(value: Any, language: str) -> str:
         return f"{amount:,.3f} €"
     return format_currency(amount, "EUR", format="#,##0.000\u00a0¤",
                            locale=_FORMAT_LOCALES[language], currency_digits=False)
+
+
+def format_number(value: Any, language: str, digits: int | None = None) -> str:
+    """A count or measure for ``language``: English keeps ``1,234`` (``digits`` decimals:
+    ``12.5``); other languages use the Belgian locale (``1.234``, ``12,5`` in de_BE).
+    ``None``/``""`` give ``—``; what is not a number is returned as text."""
+    if value is None or value == "":
+        return "—"
+    try:
+        number = Decimal(str(value))
+    except (ArithmeticError, InvalidOperation):
+        return str(value)
+    if digits is not None:
+        number = round(number, digits)
+    if language not in LANGUAGES or language == DEFAULT_LANGUAGE:
+        return f"{number:,.{digits}f}" if digits is not None else f"{number:,}"
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") if digits is not None else None
+    return str(format_decimal(number, format=pattern, locale=_FORMAT_LOCALES[language]))
+
+
+#: The words the pages show for the services' codes (statuses, states, channels, kinds,
+#: message types), as msgids; ``label(kind, code, language)`` translates them.
+LABELS: dict[str, dict[str, str]] = {
+    "status": {"draft": N_("draft"), "scheduled": N_("scheduled"),
+               "pending_approval": N_("awaiting approval"), "sending": N_("sending"),
+               "finished": N_("finished"), "cancelled": N_("cancelled"),
+               "rejected": N_("rejected")},
+    "state": {"queued": N_("Queued"), "in_flight": N_("In flight"), "sent": N_("Sent"),
+              "delivered": N_("Delivered"), "failed": N_("Failed"), "expired": N_("Expired"),
+              "stopped": N_("Stopped")},
+    "channel": {"sms": "SMS", "email": N_("E-mail"), "cap": "CAP", "voice": N_("Voice"),
+                "lbsms": N_("Location SMS"), "cbs": N_("Cell broadcast")},
+    "kind": {"alert": N_("alert"), "warning": N_("warning"), "information": N_("information"),
+             "test": N_("test"), "exercise": N_("exercise"), "group": N_("group message")},
+    "label": {"Alert": N_("Alert"), "New": N_("New"), "Update": N_("Update"),
+              "All clear": N_("All clear"), "Cancel": N_("Cancel")},
+    "language": {"fr": N_("French"), "nl": N_("Dutch"), "de": N_("German"),
+                 "en": N_("English")},
+    "environment": {"simulation": N_("simulation"), "live": "LIVE"},
+}
+
+
+def label(kind: str, code: Any, language: str) -> str:
+    """The word for the service code ``code`` of ``kind`` (a key of :data:`LABELS`) in
+    ``language``; an unknown code is shown as it is (underscores as spaces)."""
+    english = LABELS.get(kind, {}).get(str(code))
+    if english is None:
+        return str(code or "").replace("_", " ")
+    return gettext(language, english)
