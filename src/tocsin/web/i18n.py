@@ -93,6 +93,7 @@ def _aware(value: Any) -> dt.datetime | None:
 #: strftime formats used by the templates → CLDR patterns (the locale orders the words).
 _PATTERNS = {
     "%H:%M": "HH:mm",
+    "%H:%M:%S": "HH:mm:ss",
     "%Y-%m-%d %H:%M": "short",
     "%Y-%m-%d %H:%M:%S %Z": "medium",
     "%A %d %B %Y at %H:%M": "full",
@@ -119,8 +120,9 @@ def format_brussels(value: Any, language: str, fmt: str = "%Y-%m-%d %H:%M:%S %Z"
     if pattern == "full":
         return format_datetime(local, "EEEE d MMMM y HH:mm", tzinfo=BRUSSELS, locale=locale)
     if pattern == "medium":
+        # the zone's abbreviation in the locale's words (MEZ/MESZ in German)
         return format_datetime(local, "short", tzinfo=BRUSSELS, locale=locale) + " " + \
-            local.strftime("%Z")
+            format_datetime(local, "z", tzinfo=BRUSSELS, locale=locale)
     return format_datetime(local, pattern, tzinfo=BRUSSELS, locale=locale)
 
 

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from tocsin.campaigns import monitor
-from tocsin.web.actors import acting
 from tocsin.web import i18n
+from tocsin.web.actors import acting
 from tocsin.web.deps import Operator, current_operator, engine_of, render
 
 router = APIRouter()
