@@ -28,7 +28,9 @@ TRANSLATED_TEMPLATES = (
     "base.html", "login.html", "login_totp.html", "totp_enrol.html", "account.html",
     "dashboard.html", "error.html", "_template_cards.html", "_cap_import_form.html",
     "campaign.html", "_report_final.html", "_delete_draft.html", "_monitor_summary.html",
-    "monitor.html", "monitor_list.html",
+    "monitor.html", "monitor_list.html", "governance.html", "templates.html",
+    "template_form.html", "users_admin.html", "gateway_admin.html", "invitation.html",
+    "unsubscribe.html",
 )
 
 

@@ -42,6 +42,7 @@ from tocsin.authorities.policy import Actor as PolicyActor
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.core.db import transaction, utcnow
+from tocsin.core.errors import InputError
 from tocsin.core.text import TextInputError, check_name, forbidden_char
 from tocsin.core.text import normalise_name as _normalise_name
 from tocsin.geo.areas import (
@@ -74,14 +75,9 @@ _BRACES = re.compile(r"\{([^{}]*)\}|[{}]")
 _CAP_KEYS = ("category", "event", "urgency", "severity", "certainty")
 
 
-class TemplateInputError(ValueError):
+class TemplateInputError(InputError):
     """Bad template input: ``field`` names what is wrong (``name``, ``texts.fr``,
     ``content.nl.email_subject``, ``fields``, ``area``…) and ``reason`` says why."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 class TemplatePermissionError(PermissionError):

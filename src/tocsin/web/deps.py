@@ -121,6 +121,8 @@ templates.env.filters["brussels"] = _brussels_filter
 templates.env.filters["eur"] = _eur_filter
 templates.env.filters["num"] = _num_filter
 templates.env.globals["pgettext"] = _pgettext
+templates.env.globals["error_text"] = pass_context(
+    lambda context, error: i18n.error_text(error, _lang(context)))
 # status_name("sending") → "wird versendet" …: the words for the services' codes.
 for _kind in i18n.LABELS:
     templates.env.globals[f"{_kind}_name"] = _label_of(_kind)
@@ -250,6 +252,11 @@ def language_of(request: Request) -> str:
 def translate(request: Request, message: str, **params: Any) -> str:
     """``message`` in the request's language, with ``%(name)s`` params filled in."""
     return i18n.gettext(language_of(request), message, **params)
+
+
+def error_text(request: Request, error: Any) -> str:
+    """A service error's message in the request's language (docs/decisions/0018)."""
+    return i18n.error_text(error, language_of(request))
 
 
 def render(

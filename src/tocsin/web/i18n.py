@@ -181,6 +181,8 @@ LABELS: dict[str, dict[str, str]] = {
     "language": {"fr": N_("French"), "nl": N_("Dutch"), "de": N_("German"),
                  "en": N_("English")},
     "environment": {"simulation": N_("simulation"), "live": "LIVE"},
+    "role": {"viewer": N_("viewer"), "operator": N_("operator"), "admin": N_("admin"),
+             "federal_operator": N_("federal operator")},
 }
 
 
@@ -191,3 +193,23 @@ def label(kind: str, code: Any, language: str) -> str:
     if english is None:
         return str(code or "").replace("_", " ")
     return gettext(language, english)
+
+
+def error_text(error: Any, language: str) -> str:
+    """The message of a service error in ``language`` (docs/decisions/0018).
+
+    ``error`` carries ``template`` (its English msgid) and ``params`` (an
+    ``InputError``, ``access.Denied``, a policy ``Decision``); the template is translated
+    and filled in with the params (a ``role`` param is translated too). An error without
+    a template gives its ``reason`` (or ``str(error)``) as it is.
+    """
+    template = getattr(error, "template", "") or ""
+    params = dict(getattr(error, "params", None) or {})
+    if not template:
+        return str(getattr(error, "reason", None) or error)
+    if "role" in params:
+        params["role"] = label("role", params["role"], language)
+    try:
+        return gettext(language, template) % params if params else gettext(language, template)
+    except (KeyError, TypeError, ValueError):  # a translation that lost a placeholder
+        return str(getattr(error, "reason", template))

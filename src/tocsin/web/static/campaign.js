@@ -132,7 +132,7 @@
           return;
         }
         const err = (r.data && r.data.error) || { field: "", reason: say(P.error, { status: r.status }) };
-        error.textContent = cleanReason(err.reason);
+        error.textContent = cleanReason(err.message || err.reason);
         error.hidden = false;
       } catch (e) {
         error.textContent = P.offline;
