@@ -20,6 +20,7 @@ from tocsin.web.deps import (
     current_operator,
     engine_of,
     error_text,
+    language_of,
     open_session,
     optional_operator,
     public_url_of,
@@ -252,7 +253,8 @@ def users_invite(
         invitation = accounts.invite_and_send(
             engine_of(request), _actor(request, op), email, role,
             authority_id.strip() or op.authority_id, settings_of(request),
-            source=client_ip(request), base_url=public_url_of(request))
+            source=client_ip(request), base_url=public_url_of(request),
+            language=language_of(request))
     except accounts.Denied as exc:
         return render(request, "users_admin.html", 403,
                       error=translate(request, "Not allowed: %(reason)s.",
