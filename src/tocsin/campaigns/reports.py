@@ -75,8 +75,9 @@ _LAUNCH_ACTIONS = ("campaign.launch", "campaign.hold", "campaign.schedule")
 def _area_facts(s: Session, c: Campaign) -> dict[str, Any]:
     """``{"km2", "municipality_nis", "cut", "cut_known"}``: the targeted area's size
     (km², EPSG:3812), its municipality when it is one, and ``cut`` — ``{"km2",
-    "share"}`` left out at the authority's border when the launch said so (``geo.areas.cut_warning``, recorded in
-    the launch's audit entry), else None; ``cut_known``: that entry was found."""
+    "share"}`` left out at the authority's border when the launch said so
+    (``geo.areas.cut_warning``, recorded in the launch's audit entry), else None;
+    ``cut_known``: that entry was found."""
     import json
 
     from shapely.geometry import shape
