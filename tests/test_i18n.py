@@ -435,3 +435,37 @@ def test_the_german_check_finds_english(client: TestClient, engine: Engine,
     parser.feed(r.text)
     strangers = {w for t in parser.texts for w in _words(t)} - known
     assert {"channel", "delivered", "throughput"} <= strangers
+
+
+# ----------------------------------------------------------------------------- service errors
+# docs/decisions/0018: services raise errors with a code, an English template and params;
+# the web translates the template once per language.
+
+
+def test_input_error_keeps_english_reason_and_translates_its_template() -> None:
+    from tocsin.authorities.governance import GovernanceError
+    from tocsin.core.i18n import N_
+
+    exc = GovernanceError("trainer", N_("at most %(max)s characters"), code="too_long", max=200)
+    assert (exc.field, exc.code, exc.params) == ("trainer", "too_long", {"max": 200})
+    assert exc.reason == "at most 200 characters" and str(exc) == "trainer: at most 200 characters"
+    assert i18n.error_text(exc, "de") == "höchstens 200 Zeichen"
+    assert i18n.error_text(exc, "fr") == "au plus 200 caractères"
+    assert i18n.error_text(exc, "en") == "at most 200 characters"
+    plain = ValueError("no template")
+    assert i18n.error_text(plain, "de") == "no template"
+
+
+def test_policy_refusal_is_translated_with_its_role() -> None:
+    from tocsin.authorities.policy import Action, Actor, AuthorityFacts, Target, decide
+
+    authority = AuthorityFacts(id="25000", kind="province", parent_id=None, agreement_type=1)
+    viewer = Actor(username="v", role="viewer", authority=authority)
+    decision = decide(viewer, Action.CAMPAIGN_LAUNCH, Target(authority=authority,
+                                                             environment="simulation"))
+    assert not decision and decision.reason == "the viewer role cannot send" or \
+        "viewer" in decision.reason
+    assert dict(decision.params) == {"role": "viewer"}
+    german = i18n.error_text(decision, "de")
+    assert "Leser" in german and "viewer" not in german
+

@@ -200,15 +200,16 @@ def error_text(error: Any, language: str) -> str:
 
     ``error`` carries ``template`` (its English msgid) and ``params`` (an
     ``InputError``, ``access.Denied``, a policy ``Decision``); the template is translated
-    and filled in with the params (a ``role`` param is translated too). An error without
-    a template gives its ``reason`` (or ``str(error)``) as it is.
+    and filled in with the params (``role``, ``status``, ``environment`` translated
+    too). An error without a template gives its ``reason`` (or ``str(error)``) as it is.
     """
     template = getattr(error, "template", "") or ""
     params = dict(getattr(error, "params", None) or {})
     if not template:
         return str(getattr(error, "reason", None) or error)
-    if "role" in params:
-        params["role"] = label("role", params["role"], language)
+    for kind in ("role", "status", "environment"):  # service codes among the params
+        if kind in params:
+            params[kind] = label(kind, params[kind], language)
     try:
         return gettext(language, template) % params if params else gettext(language, template)
     except (KeyError, TypeError, ValueError):  # a translation that lost a placeholder
