@@ -120,9 +120,12 @@ def format_brussels(value: Any, language: str, fmt: str = "%Y-%m-%d %H:%M:%S %Z"
     if pattern == "full":
         return format_datetime(local, "EEEE d MMMM y HH:mm", tzinfo=BRUSSELS, locale=locale)
     if pattern == "medium":
-        # the zone's abbreviation in the locale's words (MEZ/MESZ in German)
-        return format_datetime(local, "short", tzinfo=BRUSSELS, locale=locale) + " " + \
-            format_datetime(local, "z", tzinfo=BRUSSELS, locale=locale)
+        # the zone's abbreviation in the locale's words (MEZ/MESZ in German) where CLDR
+        # has one, else the usual CET/CEST (CLDR gives only "+0100" in French)
+        zone = format_datetime(local, "z", tzinfo=BRUSSELS, locale=locale)
+        if not any(ch.isalpha() for ch in zone):
+            zone = local.strftime("%Z")
+        return format_datetime(local, "short", tzinfo=BRUSSELS, locale=locale) + " " + zone
     return format_datetime(local, pattern, tzinfo=BRUSSELS, locale=locale)
 
 
