@@ -143,7 +143,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(api.ApiError)
     async def api_error(request: Request, exc: api.ApiError) -> Response:
-        return _api_error(exc.status, exc.field, exc.reason)
+        return _api_error(exc.status, exc.field, exc.reason, exc.message)
 
     @app.exception_handler(CampaignsUnavailable)
     async def campaigns_unavailable(request: Request, exc: CampaignsUnavailable) -> Response:
