@@ -45,11 +45,11 @@ LOCALES := fr nl de en
 LOCALE_DIR := src/tocsin/locale
 
 messages: $(STAMP) ## Extract the interface's messages (pybabel) and update the fr/nl/de/en catalogues
-	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _ -k gettext -k translate:2 \
+	$(BIN)/pybabel extract --width 100 --no-location --sort-output -F babel.cfg -k _ -k gettext -k translate:2 -k NP_:1c,2 \
 		--project tocsin -o $(LOCALE_DIR)/messages.pot .
 	for l in $(LOCALES); do \
 		if [ -f $(LOCALE_DIR)/$$l/LC_MESSAGES/messages.po ]; then \
-			$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l $$l; \
+			$(BIN)/pybabel update --width 100 --no-fuzzy-matching --ignore-obsolete -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l $$l; \
 		else $(BIN)/pybabel init -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l $$l; fi; \
 	done
 

@@ -165,3 +165,15 @@ def test_estimate_says_a_live_alert_will_wait_for_approval(users: Engine) -> Non
     est = estimate_campaign(users, req)
     assert est["approval_required"] is True
     assert "approval_required" in [w["code"] for w in est["warnings"]]
+
+
+def test_a_refusal_reads_in_the_operators_language(client: TestClient) -> None:
+    """docs/decisions/0018: the service's error (code, template, params) is translated by
+    the page; the English reason stays for the CLI and the API."""
+    token = session_csrf(client, "admin.halle", PASSWORD, page="/admin/governance?lang=de")
+    r = client.post("/admin/governance/partnerships", data={
+        "partner": "23003", "ends_on": "2099-01-01", "reason": "x", "csrf_token": token},
+        follow_redirects=False)
+    assert r.status_code == 422
+    assert "Nicht gespeichert — Enddatum: höchstens" in r.text and "Tage im Voraus" in r.text
+    assert "days ahead" not in r.text

@@ -230,3 +230,48 @@ def test_web_downloads_pdf_and_csv_for_those_who_may_read(client: TestClient) ->
     client.post("/logout", data={"csrf_token": csrf_of(page.text)})
     login(client, username="wavre")
     assert client.get(f"/campaigns/{cid}/report.pdf").status_code == 404
+
+
+def test_report_page_shows_the_area_and_where_it_was_cut(client: TestClient) -> None:
+    """Trial defect: the campaign page showed no area nor that it was cut at the border."""
+    from test_web import login
+    from weblogin import csrf_of
+
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    # half of this square lies east of the province (4.5-4.7 E): cut at its border
+    square = {"type": "Polygon", "coordinates": [[[4.65, 50.65], [4.75, 50.65], [4.75, 50.7],
+                                                  [4.65, 50.7], [4.65, 50.65]]]}
+    body = {"texts": {"fr": "Exercice: restez chez vous."}, "channels": ["sms", "cap"],
+            "area_geojson": square, "kind": "exercise"}
+    r = client.post("/api/campaigns", json=body, headers={"X-CSRF-Token": token})
+    assert r.status_code == 201, r.text
+    cid = r.json()["campaign_id"]
+    report = client.get(f"/api/campaigns/{cid}/report").json()
+    assert report["area"]["cut"]["share"] == pytest.approx(0.5, abs=0.05)
+    assert 10 < report["area"]["km2"] < 25  # what is left: 0.05° × 0.05° at 50.7° N
+    page = client.get(f"/campaigns/{cid}?lang=en").text
+    assert 'id="area-cut"' in page and "cut at the border" in page and "km²" in page
+    de = client.get(f"/campaigns/{cid}?lang=de").text
+    assert "abgeschnitten" in de
+    whole = client.post("/api/campaigns", headers={"X-CSRF-Token": token}, json={
+        **body, "area_geojson": None, "municipality_nis": "25112"}).json()["campaign_id"]
+    page = client.get(f"/campaigns/{whole}?lang=en").text
+    assert 'id="area-not-cut"' in page and "NIS code 25112" in page
+
+
+def test_cap_only_final_report_says_so_instead_of_an_empty_table(client: TestClient) -> None:
+    """Trial defect: a CAP-only campaign showed an empty per-channel table."""
+    from test_web import login
+    from weblogin import csrf_of
+
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    r = client.post("/api/campaigns", headers={"X-CSRF-Token": token}, json={
+        "texts": {"fr": "Exercice."}, "channels": ["cap"], "municipality_nis": "25112",
+        "kind": "exercise"})
+    assert r.status_code == 201, r.text
+    cid = r.json()["campaign_id"]
+    final = client.get(f"/campaigns/{cid}/final?lang=en").text
+    assert 'id="cap-only"' in final and "<table" not in final
+    assert "CAP:" in final

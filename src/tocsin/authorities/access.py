@@ -65,6 +65,10 @@ class Denied(Exception):
         self.action = action
         self.rule = decision.rule
         self.reason = decision.reason
+        # for the web layer's translation (docs/decisions/0018)
+        self.code = decision.rule
+        self.template = decision.template or decision.reason
+        self.params = dict(decision.params)
         self.target_id = target_id
         self.hidden = hidden
         self.field = field

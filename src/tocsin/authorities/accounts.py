@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -34,10 +35,27 @@ from tocsin.authorities.passwords import check_password
 from tocsin.authorities.policy import ROLES, Action, Actor, AuthorityFacts, Target
 from tocsin.authorities.services import hash_password, record_audit
 from tocsin.core.db import transaction, utcnow
+from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings
 
 INVITATION_TTL_S = 72 * 3600
 INVITATION_PATH = "/invitation/"
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+INVITATION_SUBJECT = N_("Your Tocsin account")
+INVITATION_BODY = N_(
+    "You are invited to Tocsin, the public-warning platform, as %(role)s of %(authority)s.\n"
+    "\n"
+    "Open this link to choose your username and password, then set up the second factor (an "
+    "authenticator app):\n"
+    "\n"
+    "%(link)s\n"
+    "\n"
+    "The link works once, until %(until)s (Brussels time).\n"
+    "If you did not expect this e-mail, ignore it.\n")
+#: The roles' words (msgids), for the invitation e-mail in the invitee's language.
+ROLE_WORDS = {"viewer": N_("viewer"), "operator": N_("operator"), "admin": N_("admin"),
+              "federal_operator": N_("federal operator")}
 
 
 def actor_of(session: Session, user_id: int, second_factor: bool = False) -> Actor:
@@ -110,21 +128,29 @@ def invite_user(engine: Engine, actor: Actor, email: str, role: str, authority_i
     return Invitation(address, role, authority_id, link, row.expires_at)
 
 
-def invitation_email(settings: Settings, invitation: Invitation, authority_name: str) -> bytes:
-    """The invitation e-mail (RFC 5322 bytes, from the no-reply sender, DKIM if set)."""
+def invitation_email(settings: Settings, invitation: Invitation, authority_name: str,
+                     language: str = "en") -> bytes:
+    """The invitation e-mail in ``language`` (fr | nl | de | en, through the interface's
+    catalogues; the expiry in Brussels time): RFC 5322 bytes, from the no-reply sender,
+    DKIM if set."""
+    from babel.dates import format_datetime
+
     from tocsin.channels.email import DkimSigner, build_email
+    from tocsin.core.i18n import LANGUAGES, gettext
 
-    body = (f"You are invited to Tocsin, the public-warning platform, as {invitation.role} of "
-            f"{authority_name}.\n\nOpen this link to choose your username and password, then "
-            f"set up the second factor (an authenticator app):\n\n{invitation.link}\n\n"
-            f"The link works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
-            "If you did not expect this e-mail, ignore it.\n")
+    language = language if language in LANGUAGES else "en"
+    role = gettext(language, ROLE_WORDS.get(invitation.role, invitation.role))
+    until = format_datetime(invitation.expires_at, "medium", tzinfo=BRUSSELS,
+                            locale={"en": "en_GB"}.get(language, f"{language}_BE"))
+    body = gettext(language, INVITATION_BODY, role=role, authority=authority_name,
+                   link=invitation.link, until=until)
     dkim = DkimSigner.from_settings(settings)
-    return build_email(settings.mail_from, "Your Tocsin account", body, "en",
-                       recipient=invitation.email, dkim=dkim)
+    return build_email(settings.mail_from, gettext(language, INVITATION_SUBJECT), body,
+                       language, recipient=invitation.email, dkim=dkim)
 
 
-def send_invitation(settings: Settings, invitation: Invitation, authority_name: str) -> bool:
+def send_invitation(settings: Settings, invitation: Invitation, authority_name: str,
+                    language: str = "en") -> bool:
     """Send the invitation through ``TOCSIN_SMTP_URL``; False when none is configured.
 
     Raises OSError / ``aiosmtplib.SMTPException`` when the relay refuses.
@@ -136,7 +162,7 @@ def send_invitation(settings: Settings, invitation: Invitation, authority_name: 
     from tocsin.channels.email import SmtpAccount
 
     account = SmtpAccount.from_url(settings.smtp_url)
-    message = invitation_email(settings, invitation, authority_name)
+    message = invitation_email(settings, invitation, authority_name, language)
 
     async def send() -> None:
         await aiosmtplib.send(
@@ -151,10 +177,12 @@ def send_invitation(settings: Settings, invitation: Invitation, authority_name: 
 
 def invite_and_send(engine: Engine, actor: Actor, email: str, role: str, authority_id: str,
                     settings: Settings, source: str | None = None,
-                    base_url: str | None = None) -> Invitation:
+                    base_url: str | None = None, language: str | None = None) -> Invitation:
     """:func:`invite_user` then :func:`send_invitation`; ``emailed`` says whether it went out.
     ``base_url``: where the link points (default ``settings.public_url()``; the web
-    passes the address it was reached at when ``TOCSIN_PUBLIC_URL`` is unset).
+    passes the address it was reached at when ``TOCSIN_PUBLIC_URL`` is unset);
+    ``language``: the e-mail's language (the web passes the inviting admin's interface
+    language), default the authority's first official language.
 
     Errors as :func:`invite_user`; a relay that refuses leaves the invitation
     valid (``emailed`` False) so the admin can hand over the link.
@@ -163,9 +191,12 @@ def invite_and_send(engine: Engine, actor: Actor, email: str, role: str, authori
                              base_url or settings.public_url(), source=source)
     with audited_denials(engine, source), transaction(engine) as s:
         authority = s.get(Authority, authority_id)
-        name = authority.name() if authority else authority_id
+        if language is None:
+            language = authority.language_list[0] if authority and \
+                authority.language_list else "en"
+        name = authority.name(language) if authority else authority_id
     try:
-        emailed = send_invitation(settings, invitation, name)
+        emailed = send_invitation(settings, invitation, name, language)
     except Exception:  # noqa: BLE001 - any relay failure: the link is still shown
         emailed = False
     return Invitation(invitation.email, invitation.role, invitation.authority_id,

@@ -34,6 +34,8 @@ from tocsin.authorities.models import (
 from tocsin.authorities.policy import AGREEMENTS, MUNICIPALITY, Action, Actor, Target
 from tocsin.authorities.services import record_audit
 from tocsin.core.db import read_transaction, transaction, utcnow
+from tocsin.core.errors import InputError
+from tocsin.core.i18n import N_
 
 #: Two territories closer than this (WGS84 degrees, about 50–70 m in Belgium) touch:
 #: the reference boundaries are simplified, so shared borders are not exact.
@@ -45,13 +47,8 @@ NAME_MAX = 200
 REASON_MAX = 500
 
 
-class GovernanceError(ValueError):
+class GovernanceError(InputError):
     """Bad input: ``field`` names what is wrong, ``reason`` says why."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,8 @@ class PartnershipInfo:
 def _authority(s: Session, authority_id: str, field: str = "authority") -> Authority:
     authority = s.get(Authority, authority_id)
     if authority is None:
-        raise GovernanceError(field, f"no authority {authority_id!r}")
+        raise GovernanceError(field, N_("no authority %(id)s"), code="unknown_authority",
+                              id=repr(authority_id))
     return authority
 
 
@@ -100,7 +98,8 @@ def set_agreement(engine: Engine, actor: Actor, authority_id: str, agreement_typ
     """Give ``authority_id`` agreement ``agreement_type`` (0 none, 1 population and
     groups, 2 groups only; F2). Federal operator only."""
     if agreement_type not in AGREEMENTS:
-        raise GovernanceError("agreement_type", f"{agreement_type!r} is not one of 0, 1, 2")
+        raise GovernanceError("agreement_type", N_("%(value)s is not one of 0, 1, 2"),
+                              code="agreement_unknown", value=repr(agreement_type))
     with audited_denials(engine, source), transaction(engine) as s:
         require(actor, Action.AUTHORITIES_MANAGE, target_id=authority_id)
         authority = _authority(s, authority_id)
@@ -127,19 +126,24 @@ def record_training(engine: Engine, actor: Actor, username: str, trained_on: dt.
     """Record that ``username`` was trained on ``topic`` (F5) by ``trainer`` on
     ``trained_on``; returns the record id. Federal operator only."""
     if topic not in TRAINING_TOPICS:
-        raise GovernanceError("topic", f"{topic!r} is not one of {', '.join(TRAINING_TOPICS)}")
+        raise GovernanceError("topic", N_("%(value)s is not one of %(choices)s"),
+                              code="topic_unknown", value=repr(topic),
+                              choices=", ".join(TRAINING_TOPICS))
     trainer = trainer.strip()
     if not trainer:
-        raise GovernanceError("trainer", "name the trainer")
+        raise GovernanceError("trainer", N_("name the trainer"), code="trainer_missing")
     if len(trainer) > NAME_MAX:
-        raise GovernanceError("trainer", f"at most {NAME_MAX} characters")
+        raise GovernanceError("trainer", N_("at most %(max)s characters"), code="too_long",
+                              max=NAME_MAX)
     if trained_on > utcnow().date():
-        raise GovernanceError("trained_on", "a training cannot be recorded before it happens")
+        raise GovernanceError("trained_on", N_("a training cannot be recorded before it happens"),
+                              code="training_in_future")
     with audited_denials(engine, source), transaction(engine) as s:
         require(actor, Action.AUTHORITIES_MANAGE, target_id=username)
         user = s.scalar(sa.select(User).where(User.username == username))
         if user is None:
-            raise GovernanceError("username", f"no user {username!r}")
+            raise GovernanceError("username", N_("no user %(name)s"), code="unknown_user",
+                                  name=repr(username))
         record = TrainingRecord(user_id=user.id, topic=topic, trained_on=trained_on,
                                 trainer=trainer, recorded_by=actor.username)
         s.add(record)
@@ -155,21 +159,26 @@ def create_cooperation(engine: Engine, actor: Actor, name: str, member_ids: list
     cooperation (F4); returns its id. Federal operator only."""
     name = name.strip()
     if not name:
-        raise GovernanceError("name", "name the cooperation")
+        raise GovernanceError("name", N_("name the cooperation"), code="cooperation_name_missing")
     if len(name) > NAME_MAX:
-        raise GovernanceError("name", f"at most {NAME_MAX} characters")
+        raise GovernanceError("name", N_("at most %(max)s characters"), code="too_long",
+                              max=NAME_MAX)
     members = list(dict.fromkeys(member_ids))
     if len(members) < 2:
-        raise GovernanceError("members", "a cooperation has at least two municipalities")
+        raise GovernanceError("members", N_("a cooperation has at least two municipalities"),
+                              code="cooperation_too_small")
     with audited_denials(engine, source), transaction(engine) as s:
         require(actor, Action.AUTHORITIES_MANAGE, target_id=name)
         for aid in members:
             if _authority(s, aid, "members").kind != MUNICIPALITY:
-                raise GovernanceError("members", f"{aid} is not a municipality")
+                raise GovernanceError("members", N_("%(id)s is not a municipality"),
+                                      code="not_municipality", id=aid)
             if s.get(CooperationMember, aid) is not None:
-                raise GovernanceError("members", f"{aid} is already in a cooperation")
+                raise GovernanceError("members", N_("%(id)s is already in a cooperation"),
+                                      code="already_cooperating", id=aid)
         if s.scalar(sa.select(Cooperation.id).where(Cooperation.name == name)):
-            raise GovernanceError("name", f"a cooperation named {name!r} exists")
+            raise GovernanceError("name", N_("a cooperation named %(name)s exists"),
+                                  code="cooperation_exists", name=repr(name))
         coop = Cooperation(name=name, created_by=actor.username)
         s.add(coop)
         s.flush()
@@ -189,28 +198,34 @@ def propose_partnership(engine: Engine, actor: Actor, partner_id: str, ends_at: 
     """
     now = utcnow()
     if ends_at.tzinfo is None:
-        raise GovernanceError("ends_at", "give a time zone")
+        raise GovernanceError("ends_at", N_("give a time zone"), code="time_zone_missing")
     if ends_at <= now:
-        raise GovernanceError("ends_at", "the end date is in the past")
+        raise GovernanceError("ends_at", N_("the end date is in the past"), code="ends_in_past")
     if ends_at - now > MAX_PARTNERSHIP:
-        raise GovernanceError("ends_at", f"at most {MAX_PARTNERSHIP.days} days ahead")
+        raise GovernanceError("ends_at", N_("at most %(days)s days ahead"), code="ends_too_late",
+                              days=MAX_PARTNERSHIP.days)
     reason = reason.strip()
     if len(reason) > REASON_MAX:
-        raise GovernanceError("reason", f"at most {REASON_MAX} characters")
+        raise GovernanceError("reason", N_("at most %(max)s characters"), code="too_long",
+                              max=REASON_MAX)
     with audited_denials(engine, source), transaction(engine) as s:
         own = _authority(s, actor.authority.id)
         require(actor, Action.PARTNERSHIP_MANAGE, Target(authority=authority_facts(own)),
                 target_id=partner_id)
         partner = _authority(s, partner_id, "partner")
         if partner.kind != MUNICIPALITY:
-            raise GovernanceError("partner", f"{_name(partner)} is not a municipality")
+            raise GovernanceError("partner", N_("%(id)s is not a municipality"),
+                                  code="not_municipality", id=_name(partner))
         if partner.id == own.id:
-            raise GovernanceError("partner", "a municipality cannot partner with itself")
+            raise GovernanceError("partner", N_("a municipality cannot partner with itself"),
+                                  code="partner_self")
         if not territories_touch(own, partner):
-            raise GovernanceError("partner", f"{_name(partner)} does not border "
-                                  f"{_name(own)}: partnerships join neighbours only")
+            raise GovernanceError("partner", N_("%(partner)s does not border %(own)s: "
+                                                 "partnerships join neighbours only"),
+                                  code="not_neighbours", partner=_name(partner), own=_name(own))
         if partner.id in partners_in_force(s, own.id, now):
-            raise GovernanceError("partner", "a partnership with it is already in force")
+            raise GovernanceError("partner", N_("a partnership with it is already in force"),
+                                  code="partnership_in_force")
         p = Partnership(proposer_id=own.id, partner_id=partner.id, reason=reason,
                         ends_at=ends_at, proposed_by=actor.username)
         s.add(p)
@@ -225,7 +240,8 @@ def _partnership(s: Session, actor: Actor, partnership_id: int) -> Partnership:
     p = s.get(Partnership, partnership_id)
     if p is None or (actor.role != "federal_operator"
                      and actor.authority.id not in (p.proposer_id, p.partner_id)):
-        raise GovernanceError("partnership", f"no partnership {partnership_id}")
+        raise GovernanceError("partnership", N_("no partnership %(id)s"),
+                              code="unknown_partnership", id=partnership_id)
     return p
 
 
@@ -236,14 +252,16 @@ def accept_partnership(engine: Engine, actor: Actor, partnership_id: int,
         p = _partnership(s, actor, partnership_id)
         partner = _authority(s, p.partner_id)
         if actor.authority.id == p.proposer_id:
-            raise GovernanceError("partnership", f"the partner, {_name(partner)}, must "
-                                  "accept it: its admin accepts, not the proposer")
+            raise GovernanceError("partnership", N_("the partner, %(partner)s, must accept it: its "
+                                                     "admin accepts, not the proposer"),
+                                  code="proposer_accepts", partner=_name(partner))
         require(actor, Action.PARTNERSHIP_MANAGE, Target(authority=authority_facts(partner)),
                 target_id=str(partnership_id))
         if p.accepted_at is not None:
-            raise GovernanceError("partnership", "already accepted")
+            raise GovernanceError("partnership", N_("already accepted"), code="already_accepted")
         if p.ended_at is not None or _aware(p.ends_at) <= utcnow():
-            raise GovernanceError("partnership", "it has ended; propose a new one")
+            raise GovernanceError("partnership", N_("it has ended; propose a new one"),
+                                  code="partnership_ended")
         p.accepted_by, p.accepted_at = actor.username, utcnow()
         record_audit(s, actor.username, "partnership.accept", target=str(p.id), source=source)
 
@@ -257,7 +275,7 @@ def end_partnership(engine: Engine, actor: Actor, partnership_id: int,
         require(actor, Action.PARTNERSHIP_MANAGE, Target(authority=authority_facts(own)),
                 target_id=str(partnership_id))
         if p.ended_at is not None:
-            raise GovernanceError("partnership", "already ended")
+            raise GovernanceError("partnership", N_("already ended"), code="already_ended")
         p.ended_by, p.ended_at = actor.username, utcnow()
         record_audit(s, actor.username, "partnership.end", target=str(p.id), source=source)
 
@@ -415,18 +433,23 @@ def start_acting_for(engine: Engine, actor: Actor, authority_id: str, requested_
     Audited as ``authority.acting_for``."""
     requested_by = " ".join(requested_by.split())
     if not requested_by:
-        raise GovernanceError("requested_by", "record who asked (name and function)")
+        raise GovernanceError("requested_by", N_("record who asked (name and function)"),
+                              code="requester_missing")
     if len(requested_by) > NAME_MAX:
-        raise GovernanceError("requested_by", f"at most {NAME_MAX} characters")
+        raise GovernanceError("requested_by", N_("at most %(max)s characters"), code="too_long",
+                              max=NAME_MAX)
     if channel not in ON_BEHALF_CHANNELS:
-        raise GovernanceError("channel", f"one of {', '.join(ON_BEHALF_CHANNELS)}")
+        raise GovernanceError("channel", N_("one of %(choices)s"), code="channel_unknown",
+                              choices=", ".join(ON_BEHALF_CHANNELS))
     note = note.strip()
     if len(note) > REASON_MAX:
-        raise GovernanceError("note", f"at most {REASON_MAX} characters")
+        raise GovernanceError("note", N_("at most %(max)s characters"), code="too_long",
+                              max=REASON_MAX)
     with audited_denials(engine, source), transaction(engine) as s:
         authority = _authority(s, authority_id.strip())
         if authority.id == actor.authority.id:
-            raise GovernanceError("authority", "this is your own authority")
+            raise GovernanceError("authority", N_("this is your own authority"),
+                                  code="own_authority")
         require(actor, Action.CAMPAIGN_PREPARE, Target(authority=authority_facts(authority)),
                 authority.id)
         request = {"requested_by": requested_by, "channel": channel,

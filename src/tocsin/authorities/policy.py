@@ -35,6 +35,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from tocsin.core.i18n import N_
+
 FEDERAL = "federal"
 PROVINCE = "province"
 MUNICIPALITY = "municipality"
@@ -115,6 +117,10 @@ class Decision:
     allowed: bool
     rule: str = ""
     reason: str = ""
+    #: ``reason``'s English template (a msgid) and its parameters, for the web layer to
+    #: translate (docs/decisions/0018); ``reason`` is the template filled in.
+    template: str = ""
+    params: tuple[tuple[str, str], ...] = ()
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -123,8 +129,9 @@ class Decision:
 ALLOW = Decision(True)
 
 
-def _deny(rule: str, reason: str) -> Decision:
-    return Decision(False, rule, reason)
+def _deny(rule: str, template: str, **params: str) -> Decision:
+    return Decision(False, rule, template % params if params else template, template,
+                    tuple(sorted(params.items())))
 
 
 @dataclass(frozen=True)
@@ -189,24 +196,25 @@ def targetable(authority: AuthorityFacts, partners: Collection[str] = (),
 def _may_send(actor: Actor, authority: AuthorityFacts, group_only: bool) -> Decision:
     """Agreement rules (F2) for preparing or launching a campaign of ``authority``."""
     if actor.role not in SENDER_ROLES:
-        return _deny("role_read_only", f"the {actor.role} role cannot prepare or send campaigns")
+        return _deny("role_read_only", N_("the %(role)s role cannot prepare or send campaigns"),
+                     role=actor.role)
     if authority.agreement_type == AGREEMENT_NONE:
-        return _deny("no_agreement", "this authority has no agreement: it cannot send")
+        return _deny("no_agreement", N_("this authority has no agreement: it cannot send"))
     if authority.agreement_type == AGREEMENT_GROUPS and not group_only:
-        return _deny("agreement_groups_only", "a type-2 agreement sends only to groups and "
-                     "contact lists, never to an area")
+        return _deny("agreement_groups_only", N_("a type-2 agreement sends only to groups and "
+                     "contact lists, never to an area"))
     return ALLOW
 
 
 def _campaign_scope(actor: Actor, target: Target, *, read: bool) -> Decision:
     authority = target.authority
     if authority is None:
-        return _deny("no_authority", "the campaign has no authority")
+        return _deny("no_authority", N_("the campaign has no authority"))
     if _is_federal(actor) or _own(actor, authority):
         return ALLOW
     if read and _oversees(actor, authority):
         return ALLOW
-    return _deny("other_authority", "this belongs to another authority")
+    return _deny("other_authority", N_("this belongs to another authority"))
 
 
 def decide(actor: Actor, action: Action, target: Target | None = None) -> Decision:
@@ -218,7 +226,7 @@ def decide(actor: Actor, action: Action, target: Target | None = None) -> Decisi
     """
     target = target or Target()
     if actor.role not in ROLES:
-        return _deny("unknown_role", f"unknown role {actor.role!r}")
+        return _deny("unknown_role", N_("unknown role %(role)s"), role=repr(actor.role))
     federal = _is_federal(actor)
     authority = target.authority
 
@@ -234,58 +242,59 @@ def decide(actor: Actor, action: Action, target: Target | None = None) -> Decisi
         if action is Action.CAMPAIGN_CANCEL:
             # Stopping an alert is never blocked by the agreement: only by the role.
             if actor.role not in SENDER_ROLES:
-                return _deny("role_read_only", f"the {actor.role} role cannot cancel campaigns")
+                return _deny("role_read_only", N_("the %(role)s role cannot cancel campaigns"),
+                             role=actor.role)
         else:
             send = _may_send(actor, authority, target.group_only)
             if not send:
                 return send
         if action is Action.CAMPAIGN_APPROVE and target.prepared_by == actor.username:
-            return _deny("own_campaign", "nobody approves their own campaign")
+            return _deny("own_campaign", N_("nobody approves their own campaign"))
         if (action in (Action.CAMPAIGN_LAUNCH, Action.CAMPAIGN_APPROVE, Action.CAMPAIGN_UPDATE)
                 and target.environment == "live" and not actor.second_factor):
             return _deny("second_factor_required",
-                         "live alerts need a login with a second factor (TOTP)")
+                         N_("live alerts need a login with a second factor (TOTP)"))
         return ALLOW
 
     if action is Action.LBSMS_USE:
         if actor.role not in SENDER_ROLES:
-            return _deny("role_read_only", f"the {actor.role} role cannot send")
+            return _deny("role_read_only", N_("the %(role)s role cannot send"), role=actor.role)
         if actor.authority.agreement_type != AGREEMENT_POPULATION and not federal:
-            return _deny("lbsms_agreement", "location-based SMS needs a type-1 agreement")
+            return _deny("lbsms_agreement", N_("location-based SMS needs a type-1 agreement"))
         if not actor.lbsms_trained:
-            return _deny("lbsms_training", "location-based SMS needs a training recorded "
-                         "by the federal operator")
+            return _deny("lbsms_training", N_("location-based SMS needs a training recorded "
+                         "by the federal operator"))
         return ALLOW
 
     if action is Action.USERS_MANAGE:
         if federal:
             return ALLOW
         if actor.role != "admin":
-            return _deny("admin_only", "only an authority admin manages users")
+            return _deny("admin_only", N_("only an authority admin manages users"))
         if authority is None or authority.id != actor.authority.id:
-            return _deny("other_authority", "an admin manages only the users of its authority")
+            return _deny("other_authority", N_("an admin manages only the users of its authority"))
         if target.target_role == "federal_operator":
-            return _deny("federal_only", "only the federal operator gives the federal role")
+            return _deny("federal_only", N_("only the federal operator gives the federal role"))
         return ALLOW
 
     if action is Action.PARTNERSHIP_MANAGE:
         # Partnerships bind two municipalities: their admins propose, accept and end them;
         # the federal operator sees them (list) but is not a party.
         if actor.authority.kind != MUNICIPALITY:
-            return _deny("partnership_municipalities", "only municipalities form partnerships")
+            return _deny("partnership_municipalities", N_("only municipalities form partnerships"))
         if actor.role != "admin":
-            return _deny("admin_only", "only an authority admin manages partnerships")
+            return _deny("admin_only", N_("only an authority admin manages partnerships"))
         if authority is None or authority.id != actor.authority.id:
-            return _deny("other_authority", "an admin acts only for its own municipality")
+            return _deny("other_authority", N_("an admin acts only for its own municipality"))
         return ALLOW
 
     if action is Action.SETTINGS_MANAGE:
         if federal:
             return ALLOW
         if actor.role != "admin":
-            return _deny("admin_only", "only an authority admin changes this")
+            return _deny("admin_only", N_("only an authority admin changes this"))
         if authority is None or authority.id != actor.authority.id:
-            return _deny("other_authority", "an admin changes only its own authority")
+            return _deny("other_authority", N_("an admin changes only its own authority"))
         return ALLOW
 
     if action in (Action.SUBSCRIBERS_MANAGE, Action.TEMPLATES_MANAGE):
@@ -293,17 +302,19 @@ def decide(actor: Actor, action: Action, target: Target | None = None) -> Decisi
         if not scope:
             return scope
         if actor.role not in SENDER_ROLES:
-            return _deny("role_read_only", f"the {actor.role} role cannot change this")
+            return _deny("role_read_only", N_("the %(role)s role cannot change this"),
+                         role=actor.role)
         return ALLOW
 
     if action in (Action.GATEWAY_KEYS_MANAGE, Action.AUTHORITIES_MANAGE):
-        return ALLOW if federal else _deny("federal_only", "only the federal operator does this")
+        return ALLOW if federal else _deny("federal_only",
+                                           N_("only the federal operator does this"))
 
     if action is Action.AUDIT_READ:
         if federal:
             return ALLOW
         if actor.role == "admin" and authority is not None and authority.id == actor.authority.id:
             return ALLOW
-        return _deny("admin_only", "only an admin reads its authority's audit log")
+        return _deny("admin_only", N_("only an admin reads its authority's audit log"))
 
-    return _deny("unknown_action", f"no rule for {action}")
+    return _deny("unknown_action", N_("no rule for %(action)s"), action=str(action))

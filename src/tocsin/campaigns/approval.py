@@ -27,6 +27,7 @@ from tocsin.campaigns.launch import _fan_out
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.targeting import _recipients_in_area
 from tocsin.core.db import transaction, utcnow
+from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings, get_settings
 
 AWAITING = "pending_approval"
@@ -45,8 +46,9 @@ def _held(s: Session, actor: Actor, campaign_id: str,
     assert authority is not None  # foreign key
     check_may(s, actor, action, authority, c.environment, c)
     if c.status != AWAITING:
-        raise CampaignInputError("campaign_id", f"campaign {c.id} is not awaiting approval "
-                                                f"(it is {c.status})")
+        raise CampaignInputError("campaign_id",
+                                 N_("campaign %(id)s is not awaiting approval (it is %(status)s)"),
+                                 code="not_awaiting_approval", id=c.id, status=c.status)
     return c, authority
 
 
@@ -82,9 +84,11 @@ def reject_campaign(engine: Engine, actor: Actor, campaign_id: str, reason: str,
     500 characters) is kept in the audit log. Same rights as approving."""
     reason = reason.strip()
     if not reason:
-        raise CampaignInputError("reason", "say why it is rejected, for the operator")
+        raise CampaignInputError("reason", N_("say why it is rejected, for the operator"),
+                                 code="reason_missing")
     if len(reason) > 500:
-        raise CampaignInputError("reason", "at most 500 characters")
+        raise CampaignInputError("reason", N_("at most %(max)s characters"), code="too_long",
+                                 max=500)
     now = utcnow()
     with audited_denials(engine, source), transaction(engine) as s:
         c, authority = _held(s, actor, campaign_id, Action.CAMPAIGN_APPROVE)

@@ -24,6 +24,7 @@ from tocsin.authorities.policy import Action, Actor, Decision, Target, decide
 from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.core.db import utcnow
+from tocsin.core.errors import InputError
 from tocsin.core.settings import Settings
 from tocsin.geo.areas import (
     AreaError,
@@ -54,14 +55,9 @@ MAX_SCHEDULE_AHEAD = rules.MAX_SCHEDULE_AHEAD
 
 
 
-class CampaignInputError(ValueError):
+class CampaignInputError(InputError):
     """Bad campaign input: ``field`` names what is wrong (``text.de``, ``area``…) and
     ``reason`` says why."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 class CampaignNotFound(CampaignInputError):

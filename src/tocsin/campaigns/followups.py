@@ -70,6 +70,7 @@ from tocsin.campaigns.launch import Launched, _fan_out, _new_campaign, _with
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.targeting import _recipients_in_area, _recipients_of
 from tocsin.core.db import read_transaction, table, transaction, utcnow
+from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings, get_settings
 from tocsin.dispatch.models import QUEUED, STOPPED, Delivery
 from tocsin.messages.content import (
@@ -204,17 +205,20 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
     kind = req.kind or original.kind
     req = _with(req, environment=req.environment or original.environment)
     if req.environment != original.environment:
-        raise CampaignInputError("environment", f"the original is a {original.environment} "
-                                                f"campaign; its update must be too")
+        raise CampaignInputError("environment", N_("the original is a %(environment)s "
+                                                   "campaign; its update must be too"),
+                                 code="update_environment", environment=original.environment)
     if req.scheduled_for is not None:
-        raise CampaignInputError("scheduled_for", "an update is sent now")
+        raise CampaignInputError("scheduled_for", N_("an update is sent now"),
+                                 code="update_scheduled")
     channels_req = list(req.channels) or original.channel_list
     if original.cap_xml is not None and "cap" not in channels_req:
         # Panels still show the original: they must get the update.
         channels_req = [*channels_req, "cap"]
     if "cap" in channels_req and original.cap_xml is None:
-        raise CampaignInputError("channels", "the original published no CAP alert, so a CAP "
-                                             "Update cannot reference it (remove cap)")
+        raise CampaignInputError("channels", N_("the original published no CAP alert, so a CAP "
+                                                "Update cannot reference it (remove cap)"),
+                                 code="update_without_cap")
     req = _with(req, channels=channels_req, authority_id=original.authority_id)
     _, channels, texts = _check_common(s, req, settings, kind)
     keep = (original.expires_at if action == "update" and original.expires_at is not None

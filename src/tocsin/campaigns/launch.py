@@ -175,6 +175,15 @@ class Launched:
     warnings: list[dict[str, str]] = field(default_factory=list)
 
 
+def _area_cut(warnings: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"area_cut": {"km2", "share"}}`` when the area was cut at the authority's border
+    (for the report, which shows it), else ``{}``."""
+    for w in warnings:
+        if isinstance(w, dict) and w.get("code") == "area_cut":
+            return {"area_cut": {"km2": w.get("km2"), "share": w.get("share")}}
+    return {}
+
+
 def launch_campaign(engine: Engine, req: CampaignRequest,
                     settings: Settings | None = None, *, draft_id: str | None = None) -> str:
     """Check ``req``, then write the campaign, its deliveries and its CAP in one transaction.
@@ -257,7 +266,8 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
                              **({"template_id": req.template_id} if req.template_id else {}),
                              **({"draft_id": draft_id} if draft_id else {}),
                              **({"warnings": [w["message"] for w in checked.warnings]}
-                                if checked.warnings else {})})
+                                if checked.warnings else {}),
+                             **_area_cut(checked.warnings)})
         return Launched(campaign.id, count, warnings)
 
 

@@ -1,161 +1,128 @@
-"""The words of the printed and CSV campaign report, per language (SPEC F26, F13).
+"""The words of the printed and CSV campaign report (SPEC F26, F13).
 
-One mapping, so that it can move into the Babel catalogues as it is: ``LABELS[lang][key]``.
-Keys with a dot name a value of the report (``state.failed``, ``kind.alert``).
+The English words are msgids of the interface's catalogues (context ``report``, so
+that a report word keeps its own translation: ``Alert`` is the kind ``Alarm`` in a
+German report), translated by ``tocsin.core.i18n`` like every other interface text.
+``LABELS[lang][key]`` gives the word for ``key`` in ``lang``; keys with a dot name a
+value of the report (``state.failed``, ``kind.alert``).
 """
 
 from __future__ import annotations
 
-REPORT_LANGUAGES = ("fr", "nl", "de", "en")
+from collections.abc import Iterator, Mapping
 
-LABELS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Campaign report", "authority": "Authority", "kind": "Kind", "area": "Area",
-        "environment": "Environment", "status": "Status", "message": "Message",
-        "identifier": "CAP identifier", "timings": "Timings", "launched": "Launched",
-        "first_sent": "First sent", "last_sent": "Last sent", "duration": "Duration",
-        "throughput": "Throughput", "per_second": "per second", "people": "People",
-        "created_by": "Prepared and launched by", "approved_by": "Approved by",
-        "on_behalf": "Acting on behalf of this authority",
-        "requested_by": "at the request of", "none": "none",
-        "deliveries": "Deliveries by channel and status", "channel": "Channel",
-        "state": "State", "reason": "Reason", "count": "Count", "recipients": "Recipients",
-        "failures": "Failures by reason", "no_failures": "No failures.",
-        "by_language": "By language", "costs": "Costs", "cost": "Cost", "billed": "Billed",
-        "segments": "SMS segments", "total": "Total", "chart": "Deliveries sent over time",
-        "no_chart": "Nothing sent yet.", "area_map": "Map of the area",
-        "generated": "Generated on", "times_note": "Times are Brussels time.",
-        "cap_feed": "CAP feed", "published": "published", "not_published": "not published",
-        "language": "Language", "per_bar": "One bar",
-        "state.queued": "Queued", "state.in_flight": "Sending", "state.sent": "Sent",
-        "state.delivered": "Delivered", "state.failed": "Failed",
-        "state.expired": "Expired", "state.stopped": "Stopped",
-        "status.scheduled": "Scheduled", "status.sending": "Sending",
-        "status.finished": "Finished", "status.cancelled": "Cancelled",
-        "status.draft": "Draft",
-        "kind.alert": "Alert", "kind.warning": "Warning", "kind.information": "Information",
-        "kind.test": "Test", "kind.exercise": "Exercise", "kind.group": "Group message",
-        "env.simulation": "Simulation", "env.live": "Live",
-        "channel.sms": "SMS", "channel.email": "E-mail", "channel.voice": "Voice call",
-        "channel.cap": "CAP",
-        "label.Alert": "Alert", "label.Update": "Update", "label.All clear": "All clear",
-        "label.Cancel": "Cancel",
-        "lang.fr": "French", "lang.nl": "Dutch", "lang.de": "German", "lang.en": "English",
-    },
-    "fr": {
-        "title": "Rapport de campagne", "authority": "Autorité", "kind": "Type",
-        "area": "Zone", "environment": "Environnement", "status": "Statut",
-        "message": "Message", "identifier": "Identifiant CAP", "timings": "Chronologie",
-        "launched": "Lancée le", "first_sent": "Premier envoi", "last_sent": "Dernier envoi",
-        "duration": "Durée", "throughput": "Débit", "per_second": "par seconde",
-        "people": "Personnes", "created_by": "Préparée et lancée par",
-        "approved_by": "Approuvée par",
-        "on_behalf": "Envoyée pour le compte de cette autorité",
-        "requested_by": "à la demande de", "none": "aucun",
-        "deliveries": "Envois par canal et par état", "channel": "Canal", "state": "État",
-        "reason": "Motif", "count": "Nombre", "recipients": "Destinataires",
-        "failures": "Échecs par motif", "no_failures": "Aucun échec.",
-        "by_language": "Par langue", "costs": "Coûts", "cost": "Coût", "billed": "Facturé",
-        "segments": "Segments SMS", "total": "Total", "chart": "Envois au fil du temps",
-        "no_chart": "Rien n’a encore été envoyé.", "area_map": "Carte de la zone",
-        "generated": "Généré le", "times_note": "Heures de Bruxelles.",
-        "cap_feed": "Flux CAP", "published": "publié", "not_published": "non publié",
-        "language": "Langue", "per_bar": "Une barre",
-        "state.queued": "En attente", "state.in_flight": "En cours", "state.sent": "Envoyé",
-        "state.delivered": "Remis", "state.failed": "Échoué", "state.expired": "Expiré",
-        "state.stopped": "Arrêté",
-        "status.scheduled": "Programmée", "status.sending": "En cours d’envoi",
-        "status.finished": "Terminée", "status.cancelled": "Annulée",
-        "status.draft": "Brouillon",
-        "kind.alert": "Alerte", "kind.warning": "Avertissement",
-        "kind.information": "Information", "kind.test": "Test", "kind.exercise": "Exercice",
-        "kind.group": "Message de groupe",
-        "env.simulation": "Simulation", "env.live": "Réel",
-        "channel.sms": "SMS", "channel.email": "Courriel", "channel.voice": "Appel vocal",
-        "channel.cap": "CAP",
-        "label.Alert": "Alerte", "label.Update": "Mise à jour",
-        "label.All clear": "Fin d’alerte", "label.Cancel": "Annulation",
-        "lang.fr": "Français", "lang.nl": "Néerlandais", "lang.de": "Allemand",
-        "lang.en": "Anglais",
-    },
-    "nl": {
-        "title": "Campagnerapport", "authority": "Overheid", "kind": "Soort",
-        "area": "Gebied", "environment": "Omgeving", "status": "Status",
-        "message": "Bericht", "identifier": "CAP-kenmerk", "timings": "Tijdlijn",
-        "launched": "Gestart op", "first_sent": "Eerste verzending",
-        "last_sent": "Laatste verzending", "duration": "Duur", "throughput": "Doorvoer",
-        "per_second": "per seconde", "people": "Personen",
-        "created_by": "Voorbereid en gestart door", "approved_by": "Goedgekeurd door",
-        "on_behalf": "Verzonden namens deze overheid", "requested_by": "op verzoek van",
-        "none": "geen",
-        "deliveries": "Verzendingen per kanaal en toestand", "channel": "Kanaal",
-        "state": "Toestand", "reason": "Reden", "count": "Aantal",
-        "recipients": "Ontvangers", "failures": "Mislukkingen per reden",
-        "no_failures": "Geen mislukkingen.", "by_language": "Per taal", "costs": "Kosten",
-        "cost": "Kosten", "billed": "Gefactureerd", "segments": "SMS-segmenten",
-        "total": "Totaal", "chart": "Verzendingen in de tijd",
-        "no_chart": "Nog niets verzonden.", "area_map": "Kaart van het gebied",
-        "generated": "Opgemaakt op", "times_note": "Tijden in Brusselse tijd.",
-        "cap_feed": "CAP-feed", "published": "gepubliceerd",
-        "not_published": "niet gepubliceerd", "language": "Taal", "per_bar": "Eén staaf",
-        "state.queued": "In wachtrij", "state.in_flight": "Bezig",
-        "state.sent": "Verzonden", "state.delivered": "Afgeleverd",
-        "state.failed": "Mislukt", "state.expired": "Verlopen", "state.stopped": "Gestopt",
-        "status.scheduled": "Gepland", "status.sending": "Wordt verzonden",
-        "status.finished": "Afgerond", "status.cancelled": "Geannuleerd",
-        "status.draft": "Concept",
-        "kind.alert": "Alarm", "kind.warning": "Waarschuwing",
-        "kind.information": "Informatie", "kind.test": "Test", "kind.exercise": "Oefening",
-        "kind.group": "Groepsbericht",
-        "env.simulation": "Simulatie", "env.live": "Echt",
-        "channel.sms": "Sms", "channel.email": "E-mail", "channel.voice": "Spraakoproep",
-        "channel.cap": "CAP",
-        "label.Alert": "Alarm", "label.Update": "Bijwerking",
-        "label.All clear": "Einde alarm", "label.Cancel": "Annulering",
-        "lang.fr": "Frans", "lang.nl": "Nederlands", "lang.de": "Duits",
-        "lang.en": "Engels",
-    },
-    "de": {
-        "title": "Kampagnenbericht", "authority": "Behörde", "kind": "Art",
-        "area": "Gebiet", "environment": "Umgebung", "status": "Status",
-        "message": "Meldung", "identifier": "CAP-Kennung", "timings": "Zeitablauf",
-        "launched": "Gestartet am", "first_sent": "Erster Versand",
-        "last_sent": "Letzter Versand", "duration": "Dauer", "throughput": "Durchsatz",
-        "per_second": "pro Sekunde", "people": "Personen",
-        "created_by": "Vorbereitet und gestartet von", "approved_by": "Freigegeben von",
-        "on_behalf": "Im Auftrag dieser Behörde versendet",
-        "requested_by": "auf Anfrage von", "none": "keine",
-        "deliveries": "Zustellungen nach Kanal und Zustand", "channel": "Kanal",
-        "state": "Zustand", "reason": "Grund", "count": "Anzahl",
-        "recipients": "Empfänger", "failures": "Fehler nach Grund",
-        "no_failures": "Keine Fehler.", "by_language": "Nach Sprache", "costs": "Kosten",
-        "cost": "Kosten", "billed": "Berechnet", "segments": "SMS-Segmente",
-        "total": "Gesamt", "chart": "Versand im Zeitverlauf",
-        "no_chart": "Noch nichts versendet.", "area_map": "Karte des Gebiets",
-        "generated": "Erstellt am", "times_note": "Zeiten in Brüsseler Zeit.",
-        "cap_feed": "CAP-Feed", "published": "veröffentlicht",
-        "not_published": "nicht veröffentlicht", "language": "Sprache", "per_bar": "Ein Balken",
-        "state.queued": "In Warteschlange", "state.in_flight": "Wird gesendet",
-        "state.sent": "Gesendet", "state.delivered": "Zugestellt",
-        "state.failed": "Fehlgeschlagen", "state.expired": "Abgelaufen",
-        "state.stopped": "Gestoppt",
-        "status.scheduled": "Geplant", "status.sending": "Wird versendet",
-        "status.finished": "Abgeschlossen", "status.cancelled": "Abgebrochen",
-        "status.draft": "Entwurf",
-        "kind.alert": "Alarm", "kind.warning": "Warnung",
-        "kind.information": "Information", "kind.test": "Test", "kind.exercise": "Übung",
-        "kind.group": "Gruppennachricht",
-        "env.simulation": "Simulation", "env.live": "Echtbetrieb",
-        "channel.sms": "SMS", "channel.email": "E-Mail", "channel.voice": "Sprachanruf",
-        "channel.cap": "CAP",
-        "label.Alert": "Alarm", "label.Update": "Aktualisierung",
-        "label.All clear": "Entwarnung", "label.Cancel": "Widerruf",
-        "lang.fr": "Französisch", "lang.nl": "Niederländisch", "lang.de": "Deutsch",
-        "lang.en": "Englisch",
-    },
-}
+from tocsin.core.i18n import LANGUAGES, NP_, pgettext
+
+REPORT_LANGUAGES = LANGUAGES
+CONTEXT = "report"
+
+#: key → English word (the msgid, in context ``report``).
+ENGLISH: dict[str, str] = {
+    "title": NP_("report", "Campaign report"),
+    "authority": NP_("report", "Authority"),
+    "kind": NP_("report", "Kind"),
+    "area": NP_("report", "Area"),
+    "environment": NP_("report", "Environment"),
+    "status": NP_("report", "Status"),
+    "message": NP_("report", "Message"),
+    "identifier": NP_("report", "CAP identifier"),
+    "timings": NP_("report", "Timings"),
+    "launched": NP_("report", "Launched"),
+    "first_sent": NP_("report", "First sent"),
+    "last_sent": NP_("report", "Last sent"),
+    "duration": NP_("report", "Duration"),
+    "throughput": NP_("report", "Throughput"),
+    "per_second": NP_("report", "per second"),
+    "people": NP_("report", "People"),
+    "created_by": NP_("report", "Prepared and launched by"),
+    "approved_by": NP_("report", "Approved by"),
+    "on_behalf": NP_("report", "Acting on behalf of this authority"),
+    "requested_by": NP_("report", "at the request of"),
+    "none": NP_("report", "none"),
+    "deliveries": NP_("report", "Deliveries by channel and status"),
+    "channel": NP_("report", "Channel"),
+    "state": NP_("report", "State"),
+    "reason": NP_("report", "Reason"),
+    "count": NP_("report", "Count"),
+    "recipients": NP_("report", "Recipients"),
+    "failures": NP_("report", "Failures by reason"),
+    "no_failures": NP_("report", "No failures."),
+    "by_language": NP_("report", "By language"),
+    "costs": NP_("report", "Costs"),
+    "cost": NP_("report", "Cost"),
+    "billed": NP_("report", "Billed"),
+    "segments": NP_("report", "SMS segments"),
+    "total": NP_("report", "Total"),
+    "chart": NP_("report", "Deliveries sent over time"),
+    "no_chart": NP_("report", "Nothing sent yet."),
+    "area_map": NP_("report", "Map of the area"),
+    "generated": NP_("report", "Generated on"),
+    "times_note": NP_("report", "Times are Brussels time."),
+    "cap_feed": NP_("report", "CAP feed"),
+    "published": NP_("report", "published"),
+    "not_published": NP_("report", "not published"),
+    "language": NP_("report", "Language"),
+    "per_bar": NP_("report", "One bar"),
+    "state.queued": NP_("report", "Queued"),
+    "state.in_flight": NP_("report", "Sending"),
+    "state.sent": NP_("report", "Sent"),
+    "state.delivered": NP_("report", "Delivered"),
+    "state.failed": NP_("report", "Failed"),
+    "state.expired": NP_("report", "Expired"),
+    "state.stopped": NP_("report", "Stopped"),
+    "status.scheduled": NP_("report", "Scheduled"),
+    "status.sending": NP_("report", "Sending"),
+    "status.finished": NP_("report", "Finished"),
+    "status.cancelled": NP_("report", "Cancelled"),
+    "status.draft": NP_("report", "Draft"),
+    "kind.alert": NP_("report", "Alert"),
+    "kind.warning": NP_("report", "Warning"),
+    "kind.information": NP_("report", "Information"),
+    "kind.test": NP_("report", "Test"),
+    "kind.exercise": NP_("report", "Exercise"),
+    "kind.group": NP_("report", "Group message"),
+    "env.simulation": NP_("report", "Simulation"),
+    "env.live": NP_("report", "Live"),
+    "channel.sms": NP_("report", "SMS"),
+    "channel.email": NP_("report", "E-mail"),
+    "channel.voice": NP_("report", "Voice call"),
+    "channel.cap": NP_("report", "CAP"),
+    "label.Alert": NP_("report", "Alert"),
+    "label.Update": NP_("report", "Update"),
+    "label.All clear": NP_("report", "All clear"),
+    "label.Cancel": NP_("report", "Cancel"),
+    "lang.fr": NP_("report", "French"),
+    "lang.nl": NP_("report", "Dutch"),
+    "lang.de": NP_("report", "German"),
+    "lang.en": NP_("report", "English"),}
 
 
 def label(lang: str, key: str) -> str:
-    """The word for ``key`` in ``lang``; English, then the key itself, when missing."""
-    return LABELS.get(lang, {}).get(key) or LABELS["en"].get(key) or key.partition(".")[2] or key
+    """The word for ``key`` in ``lang`` (from the catalogue of ``lang``); for an unknown
+    key, the part after the dot (``state.bounced`` → ``bounced``) or the key itself."""
+    english = ENGLISH.get(key)
+    if english is None:
+        return key.partition(".")[2] or key
+    return pgettext(lang, CONTEXT, english)
+
+
+class _Language(Mapping[str, str]):
+    """The report's words in one language, read from its catalogue."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def __getitem__(self, key: str) -> str:
+        if key not in ENGLISH:
+            raise KeyError(key)
+        return label(self.lang, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ENGLISH)
+
+    def __len__(self) -> int:
+        return len(ENGLISH)
+
+
+#: ``LABELS[lang][key]``: the report's words per language (a view of the catalogues).
+LABELS: dict[str, Mapping[str, str]] = {lang: _Language(lang) for lang in REPORT_LANGUAGES}

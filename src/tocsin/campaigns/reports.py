@@ -68,6 +68,41 @@ def _follow_ups(s: Session, root_ids: list[str]) -> dict[str, list[dict[str, Any
             for root, members in out.items()}
 
 
+#: The audit actions that record what a campaign was launched (or held, scheduled) with.
+_LAUNCH_ACTIONS = ("campaign.launch", "campaign.hold", "campaign.schedule")
+
+
+def _area_facts(s: Session, c: Campaign) -> dict[str, Any]:
+    """``{"km2", "municipality_nis", "cut", "cut_known"}``: the targeted area's size
+    (km², EPSG:3812), its municipality when it is one, and ``cut`` — ``{"km2",
+    "share"}`` left out at the authority's border when the launch said so
+    (``geo.areas.cut_warning``, recorded in the launch's audit entry), else None;
+    ``cut_known``: that entry was found."""
+    import json
+
+    from shapely.geometry import shape
+
+    from tocsin.authorities.models import AuditEntry
+    from tocsin.geo.areas import area_km2
+
+    try:
+        km2: float | None = round(area_km2(shape(json.loads(c.area))), 2) if c.area else None
+    except (ValueError, TypeError, AttributeError):
+        km2 = None
+    cut = None
+    # The entry is written in the transaction that creates the campaign: look only
+    # around that moment (``at`` is indexed; the report is polled while sending).
+    around = dt.timedelta(minutes=5)
+    detail = s.scalar(sa.select(AuditEntry.detail).where(
+        AuditEntry.at.between(c.created_at - around, c.created_at + around),
+        AuditEntry.target == c.id, AuditEntry.action.in_(_LAUNCH_ACTIONS))
+        .order_by(AuditEntry.id).limit(1)) if c.created_at else None
+    if isinstance(detail, dict) and isinstance(detail.get("area_cut"), dict):
+        cut = {k: detail["area_cut"].get(k) for k in ("km2", "share")}
+    return {"km2": km2, "municipality_nis": c.area_nis, "cut": cut,
+            "cut_known": isinstance(detail, dict)}
+
+
 def campaign_report(engine: Engine, campaign_id: str,
                     settings: Settings | None = None, *,
                     public_url: str | None = None,
@@ -164,6 +199,7 @@ def campaign_report(engine: Engine, campaign_id: str,
                       sa.func.sum(sa.case((d.c.sent_at.is_not(None), d.c.cost_eur), else_=0)))
             .where(d.c.campaign_id == campaign_id).group_by(d.c.channel)
         ).all()
+        area = _area_facts(s, c)
     channels: dict[str, Any] = {}
     for name in c.channel_list:
         if name == "cap":
@@ -208,7 +244,8 @@ def campaign_report(engine: Engine, campaign_id: str,
     return {
         "campaign_id": c.id, "cap_identifier": c.cap_identifier, "environment": c.environment,
         "kind": c.kind, "status": status, "failed": failed, "authority_id": c.authority_id,
-        "area_name": c.area_name, "texts": c.texts, "content": c.content or {},
+        "area_name": c.area_name, "area": area, "texts": c.texts,
+        "content": c.content or {},
         "channel_list": c.channel_list, "launched_at": iso_utc(c.launched_at),
         "scheduled_for": iso_utc(c.scheduled_for), "expires_at": iso_utc(c.expires_at),
         "msg_type": c.msg_type or "Alert", "references_id": c.references_id,

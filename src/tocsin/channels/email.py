@@ -50,6 +50,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 from tocsin.channels.base import OutgoingMessage, SendOutcome
+from tocsin.core.i18n import N_, gettext
 
 if TYPE_CHECKING:
     from tocsin.core.settings import Settings
@@ -195,20 +196,13 @@ def campaign_of_message_id(message_id: str) -> str | None:
     return m.group(1) if m else None
 
 
-_UNSUBSCRIBE_TEXT = {
-    "fr": ("Vous recevez cette information d'intérêt général parce que vous vous y êtes "
-           "inscrit. Les alertes continueront de vous parvenir.",
-           "Ne plus recevoir les informations d'intérêt général"),
-    "nl": ("U ontvangt deze informatie van algemeen belang omdat u zich daarvoor hebt "
-           "ingeschreven. Alarmberichten blijven u bereiken.",
-           "Geen informatie van algemeen belang meer ontvangen"),
-    "de": ("Sie erhalten diese Information von allgemeinem Interesse, weil Sie sich dafür "
-           "angemeldet haben. Warnungen erreichen Sie weiterhin.",
-           "Keine Informationen von allgemeinem Interesse mehr erhalten"),
-    "en": ("You receive this general-interest information because you signed up for it. "
-           "Alerts will still reach you.",
-           "Stop receiving general-interest information"),
-}
+#: The information e-mail's footer, in the recipient's language through the catalogues:
+#: why they receive it, and the words before the unsubscribe link.
+_UNSUBSCRIBE_TEXT = (
+    N_("You receive this general-interest information because you signed up for it. "
+       "Alerts will still reach you."),
+    N_("Stop receiving general-interest information"),
+)
 
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
@@ -244,7 +238,7 @@ def build_email(sender: str, subject: str, body: str, language: str, *, html: st
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to an alert
     if unsubscribe_url:
         _check_header_url(unsubscribe_url)
-        note, label = _UNSUBSCRIBE_TEXT.get(language, _UNSUBSCRIBE_TEXT["en"])
+        note, label = (gettext(language, text) for text in _UNSUBSCRIBE_TEXT)
         body = f"{body.rstrip()}\n\n-- \n{note}\n{label}: {unsubscribe_url}\n"
         if html:
             link = html_lib.escape(unsubscribe_url, quote=True)

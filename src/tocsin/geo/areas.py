@@ -23,6 +23,7 @@ from shapely.validation import explain_validity
 from sqlalchemy.orm import Session
 
 from tocsin.authorities.models import Authority
+from tocsin.core.errors import InputError
 from tocsin.geo.naming import Place, municipality_place
 from tocsin.geo.reference import polygonal
 
@@ -54,13 +55,8 @@ _GEOMETRY_TYPES = (
 _AT_RE = re.compile(r"^(?P<what>[^\[]+)\[(?P<x>[-0-9.eE+]+) (?P<y>[-0-9.eE+]+)\]$")
 
 
-class AreaError(ValueError):
+class AreaError(InputError):
     """An area that cannot be used, with the input ``field`` and a human ``reason``."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @lru_cache(maxsize=1)

@@ -42,6 +42,8 @@ from tocsin.authorities.policy import Actor as PolicyActor
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.core.db import transaction, utcnow
+from tocsin.core.errors import InputError
+from tocsin.core.i18n import N_
 from tocsin.core.text import TextInputError, check_name, forbidden_char
 from tocsin.core.text import normalise_name as _normalise_name
 from tocsin.geo.areas import (
@@ -74,14 +76,9 @@ _BRACES = re.compile(r"\{([^{}]*)\}|[{}]")
 _CAP_KEYS = ("category", "event", "urgency", "severity", "certainty")
 
 
-class TemplateInputError(ValueError):
+class TemplateInputError(InputError):
     """Bad template input: ``field`` names what is wrong (``name``, ``texts.fr``,
     ``content.nl.email_subject``, ``fields``, ``area``…) and ``reason`` says why."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 class TemplatePermissionError(PermissionError):
@@ -208,12 +205,13 @@ def _clean_text(value: object, field_name: str, *, required: bool) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise TemplateInputError(field_name, "must be text")
+        raise TemplateInputError(field_name, N_("must be text"), code="not_text")
     text = value.strip()
     if required and not text:
-        raise TemplateInputError(field_name, "the text is empty")
+        raise TemplateInputError(field_name, N_("the text is empty"), code="empty")
     if len(text) > MAX_TEXT:
-        raise TemplateInputError(field_name, f"{len(text):,} characters; at most {MAX_TEXT:,}")
+        raise TemplateInputError(field_name, N_("%(count)s characters; at most %(max)s"),
+                                 code="too_long", count=f"{len(text):,}", max=f"{MAX_TEXT:,}")
     bad = next((ch for ch in text if forbidden_char(ch)), None)
     if bad is not None:
         raise TemplateInputError(field_name, f"contains the control character U+{ord(bad):04X}")
@@ -262,27 +260,30 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
     clash = next((other for tid, other in others
                   if tid != template_id and name_key(other) == name_key(name)), None)
     if clash is not None:
-        raise TemplateInputError("name", f"{authority.name(authority.language_list[0])} "
-                                         f"already has a template named {clash!r}")
+        raise TemplateInputError("name", N_("%(authority)s already has a template named "
+                                            "%(name)s"), code="name_taken",
+                                 authority=authority.name(authority.language_list[0]),
+                                 name=repr(clash))
     description = _clean_text(data.description, "description", required=False)
     if len(description) > MAX_DESCRIPTION:
-        raise TemplateInputError("description", f"{len(description):,} characters; at most "
-                                                f"{MAX_DESCRIPTION:,}")
+        raise TemplateInputError("description", N_("%(count)s characters; at most %(max)s"),
+                                 code="too_long", count=f"{len(description):,}",
+                                 max=f"{MAX_DESCRIPTION:,}")
 
     if data.kind not in rules.KINDS:
         raise TemplateInputError("kind", f"{data.kind!r} is not one of {', '.join(rules.KINDS)}")
     channels = list(dict.fromkeys(c.strip() for c in data.channels if c and c.strip()))
     if not channels:
-        raise TemplateInputError("channels", f"choose at least one channel "
-                                             f"({', '.join(rules.CHANNELS)})")
+        raise TemplateInputError("channels", N_("choose at least one channel (%(choices)s)"),
+                                 code="channels_missing", choices=", ".join(rules.CHANNELS))
     for c in channels:
         if c not in rules.CHANNELS:
             raise TemplateInputError("channels", f"unknown channel {c!r} "
                                                  f"({', '.join(rules.CHANNELS)})")
     if data.kind == "group" and "cap" in channels:
         # A group message is not for the public: no CAP is published for it (CAP scope Private).
-        raise TemplateInputError("channels", "a group message is not published as CAP: "
-                                             "untick the CAP feed")
+        raise TemplateInputError("channels", N_("a group message is not published as CAP: "
+                                                "untick the CAP feed"), code="group_cap")
 
     declared = _check_fields(data.fields)
     used: set[str] = set()
@@ -291,8 +292,9 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
         for p in placeholders(text, field_name):
             if p not in BUILTIN_PLACEHOLDERS and p not in declared:
                 raise TemplateInputError(
-                    field_name, f"{{{p}}} is neither {{area_name}}, {{time}} nor a declared "
-                                f"field: add {p!r} to the fields filled at launch")
+                    field_name, N_("{%(name)s} is neither {area_name}, {time} nor a declared "
+                                   "field: add %(quoted)s to the fields filled at launch"),
+                    code="unknown_placeholder", name=p, quoted=repr(p))
             used.add(p)
 
     texts: dict[str, str] = {}
@@ -306,7 +308,8 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
             _placeholders_ok(text, f"texts.{lang}")
             texts[lang] = text
     if not texts:
-        raise TemplateInputError("texts", "write the message in at least one language")
+        raise TemplateInputError("texts", N_("write the message in at least one language"),
+                                 code="texts_missing")
     try:
         check_required_languages(authority.id, authority.parent_id, list(texts))
     except ContentError as exc:
@@ -338,8 +341,9 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
             content[lang] = kept
     unused = [f for f in declared if f not in used]
     if unused:
-        raise TemplateInputError("fields", f"{{{unused[0]}}} is declared but used in no text: "
-                                           "use it or remove it")
+        raise TemplateInputError("fields", N_("{%(name)s} is declared but used in no text: use "
+                                              "it or remove it"), code="unused_field",
+                                 name=unused[0])
 
     area, area_nis, cut = _check_area(session, authority, data.area_geojson, data.area_nis)
     cap = _check_cap(data.cap or {})
@@ -354,16 +358,19 @@ def _check_fields(values: Iterable[str]) -> list[str]:
         if not name:
             continue
         if not _FIELD_NAME.fullmatch(name):
-            raise TemplateInputError("fields", f"{raw!r} is not a field name: use lower-case "
-                                               "letters, digits and _ (e.g. street)")
+            raise TemplateInputError("fields", N_("%(value)s is not a field name: use lower-case "
+                                                  "letters, digits and _ (e.g. street)"),
+                                     code="bad_field_name", value=repr(raw))
         if name in BUILTIN_PLACEHOLDERS:
-            raise TemplateInputError("fields", f"{{{name}}} is filled automatically: do not "
-                                               "declare it")
+            raise TemplateInputError("fields", N_("{%(name)s} is filled automatically: do not "
+                                                  "declare it"), code="builtin_field", name=name)
         if name in declared:
-            raise TemplateInputError("fields", f"{name!r} is declared twice")
+            raise TemplateInputError("fields", N_("%(name)s is declared twice"),
+                                     code="field_twice", name=repr(name))
         declared.append(name)
     if len(declared) > MAX_FIELDS:
-        raise TemplateInputError("fields", f"at most {MAX_FIELDS} fields to fill at launch")
+        raise TemplateInputError("fields", N_("at most %(max)s fields to fill at launch"),
+                                 code="too_many_fields", max=MAX_FIELDS)
     return declared
 
 
@@ -374,7 +381,8 @@ def _check_area(session: Session, authority: Authority, geojson: dict[str, Any] 
     if isinstance(geojson, str) and not geojson.strip():
         geojson = None
     if geojson is not None and nis is not None:
-        raise TemplateInputError("area", "give a drawn area or a municipality, not both")
+        raise TemplateInputError("area", N_("give a drawn area or a municipality, not both"),
+                                 code="area_twice")
     try:
         if nis is not None:
             geometry, _ = municipality_area(session, nis)
@@ -574,7 +582,8 @@ def update_template(engine: Engine, template_id: str, authority_id: str, data: T
 
 
 def _name_race() -> TemplateInputError:
-    return TemplateInputError("name", "another template with this name was just saved")
+    return TemplateInputError("name", N_("another template with this name was just saved"),
+                              code="name_taken")
 
 
 def _apply(row: MessageTemplate, c: _Checked, now: dt.datetime) -> None:

@@ -25,7 +25,14 @@ from starlette.responses import Response
 from tocsin.authorities.access import Denied
 from tocsin.core.db import get_engine
 from tocsin.core.settings import Settings, get_settings
-from tocsin.web.deps import CsrfFailed, NotLoggedIn, render, translate, web_session_of
+from tocsin.web.deps import (
+    CsrfFailed,
+    NotLoggedIn,
+    error_text,
+    render,
+    translate,
+    web_session_of,
+)
 from tocsin.web.routes import (
     api,
     approvals,
@@ -89,8 +96,13 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _api_error(status: int, field: str, reason: str) -> JSONResponse:
-    return JSONResponse({"error": {"field": field, "reason": reason}}, status_code=status)
+def _api_error(status: int, field: str, reason: str, message: str | None = None) -> JSONResponse:
+    """``{"error": {"field", "reason"}}``: ``reason`` in English (stable for programs);
+    ``message``, when the service error can be translated, in the request's language."""
+    body = {"field": field, "reason": reason}
+    if message is not None and message != reason:
+        body["message"] = message
+    return JSONResponse({"error": body}, status_code=status)
 
 
 def _page_error(request: Request, status: int, title: str, message: str) -> Response:
@@ -132,7 +144,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(api.ApiError)
     async def api_error(request: Request, exc: api.ApiError) -> Response:
-        return _api_error(exc.status, exc.field, exc.reason)
+        return _api_error(exc.status, exc.field, exc.reason, exc.message)
 
     @app.exception_handler(CampaignsUnavailable)
     async def campaigns_unavailable(request: Request, exc: CampaignsUnavailable) -> Response:
@@ -150,10 +162,12 @@ def _install_error_handlers(app: FastAPI) -> None:
                                translate(request, "There is nothing at this address."))
         if _is_api(request):
             return JSONResponse({"error": {"field": exc.field or "permission",
-                                           "reason": exc.reason, "rule": exc.rule}},
+                                           "reason": exc.reason, "rule": exc.rule,
+                                           "message": error_text(request, exc)}},
                                 status_code=403)
-        return _page_error(request, 403, translate(request, "Not allowed"), exc.reason[:1].upper()
-                           + exc.reason[1:] + ". "
+        reason = error_text(request, exc)
+        return _page_error(request, 403, translate(request, "Not allowed"), reason[:1].upper()
+                           + reason[1:] + ". "
                            + translate(request, "(Rule: %(rule)s.)", rule=exc.rule))
 
     @app.exception_handler(LookupError)
@@ -175,8 +189,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _is_api(request) or exc.status_code == 405:
             return _api_error(exc.status_code, "request", str(exc.detail))
+        # a detail marked N_ where it is raised is shown in the reader's language
         return _page_error(request, exc.status_code, translate(request, "Error"),
-                           str(exc.detail))
+                           translate(request, str(exc.detail)))
 
     # CampaignInputError subclasses ValueError; registered by name to keep the import guarded.
     @app.exception_handler(ValueError)
@@ -186,9 +201,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             raise exc
         reason = str(getattr(exc, "reason", exc))
         if _is_api(request):
-            return _api_error(422, str(field), reason)
+            return _api_error(422, str(field), reason, error_text(request, exc))
         return _page_error(request, 422, translate(request, "Invalid input"),
-                           f"{field}: {reason}")
+                           f"{field}: {error_text(request, exc)}")
 
 
 async def _json_problem(request: Request) -> str:

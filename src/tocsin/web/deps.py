@@ -96,12 +96,36 @@ def _eur_filter(context: Any, value: Any) -> str:
     return eur(value, _lang(context))
 
 
+@pass_context
+def _num_filter(context: Any, value: Any, digits: int | None = None) -> str:
+    return i18n.format_number(value, _lang(context), digits)
+
+
+@pass_context
+def _pgettext(context: Any, ctx: str, message: str) -> str:
+    return i18n.translations(_lang(context)).upgettext(ctx, message)
+
+
+def _label_of(kind: str) -> Any:
+    @pass_context
+    def word(context: Any, code: Any) -> str:
+        return i18n.label(kind, code, _lang(context))
+    return word
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.add_extension("jinja2.ext.i18n")
 templates.env.install_gettext_callables(  # type: ignore[attr-defined]
     _gettext, _ngettext, newstyle=True)
 templates.env.filters["brussels"] = _brussels_filter
 templates.env.filters["eur"] = _eur_filter
+templates.env.filters["num"] = _num_filter
+templates.env.globals["pgettext"] = _pgettext
+templates.env.globals["error_text"] = pass_context(
+    lambda context, error: i18n.error_text(error, _lang(context)))
+# status_name("sending") → "wird versendet" …: the words for the services' codes.
+for _kind in i18n.LABELS:
+    templates.env.globals[f"{_kind}_name"] = _label_of(_kind)
 templates.env.globals["tts_available"] = voice_engine_available
 templates.env.globals["LANGUAGE_NAMES"] = i18n.LANGUAGE_NAMES
 
@@ -228,6 +252,11 @@ def language_of(request: Request) -> str:
 def translate(request: Request, message: str, **params: Any) -> str:
     """``message`` in the request's language, with ``%(name)s`` params filled in."""
     return i18n.gettext(language_of(request), message, **params)
+
+
+def error_text(request: Request, error: Any) -> str:
+    """A service error's message in the request's language (docs/decisions/0018)."""
+    return i18n.error_text(error, language_of(request))
 
 
 def render(

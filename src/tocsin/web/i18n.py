@@ -17,61 +17,33 @@ The language of a request (:func:`choose_language`), first match wins:
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import io
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.core import Locale
 from babel.dates import format_datetime
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_currency
-from babel.support import NullTranslations, Translations
+from babel.numbers import format_currency, format_decimal
 
-#: The interface languages: Belgium's three official languages and English.
-LANGUAGES = ("fr", "nl", "de", "en")
-DEFAULT_LANGUAGE = "en"
+from tocsin.core.i18n import (  # noqa: F401 - re-exported: the web layer's one i18n module
+    DEFAULT_LANGUAGE,
+    DOMAIN,
+    LANGUAGES,
+    LOCALE_DIR,
+    N_,
+    gettext,
+    pgettext,
+    po_path,
+    translations,
+)
+
 #: Each language's own name, for the language switch.
 LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "de": "Deutsch", "en": "English"}
 #: The session key that remembers an explicit ``?lang=`` choice.
 SESSION_LANG_KEY = "lang"
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
-DOMAIN = "messages"
 BRUSSELS = ZoneInfo("Europe/Brussels")
 #: The Belgian variant of each language, for dates and numbers (e.g. 1.234,5 in nl_BE).
 _FORMAT_LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "de": "de_BE", "en": "en_GB"}
-
-
-def po_path(language: str) -> Path:
-    """The PO catalogue of ``language`` (``LOCALE_DIR/<lang>/LC_MESSAGES/messages.po``)."""
-    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-
-
-@functools.cache
-def translations(language: str) -> NullTranslations:
-    """The gettext translations of ``language``, compiled in memory from its PO file.
-
-    English (the source language) and unknown languages give ``NullTranslations``
-    (the msgid itself). Fuzzy and empty entries are not used (gettext's rule).
-    """
-    path = po_path(language)
-    if language == DEFAULT_LANGUAGE or language not in LANGUAGES or not path.is_file():
-        return NullTranslations()
-    with path.open("rb") as fh:
-        catalog = read_po(fh, locale=language, domain=DOMAIN)
-    buf = io.BytesIO()
-    write_mo(buf, catalog, use_fuzzy=False)
-    buf.seek(0)
-    return Translations(buf, domain=DOMAIN)
-
-
-def gettext(language: str, message: str, **params: Any) -> str:
-    """``message`` translated into ``language``, with ``%(name)s`` params filled in."""
-    text = translations(language).ugettext(message)
-    return text % params if params else text
 
 
 def accepted_language(header: str | None) -> str | None:
@@ -121,6 +93,7 @@ def _aware(value: Any) -> dt.datetime | None:
 #: strftime formats used by the templates → CLDR patterns (the locale orders the words).
 _PATTERNS = {
     "%H:%M": "HH:mm",
+    "%H:%M:%S": "HH:mm:ss",
     "%Y-%m-%d %H:%M": "short",
     "%Y-%m-%d %H:%M:%S %Z": "medium",
     "%A %d %B %Y at %H:%M": "full",
@@ -147,8 +120,12 @@ def format_brussels(value: Any, language: str, fmt: str = "%Y-%m-%d %H:%M:%S %Z"
     if pattern == "full":
         return format_datetime(local, "EEEE d MMMM y HH:mm", tzinfo=BRUSSELS, locale=locale)
     if pattern == "medium":
-        return format_datetime(local, "short", tzinfo=BRUSSELS, locale=locale) + " " + \
-            local.strftime("%Z")
+        # the zone's abbreviation in the locale's words (MEZ/MESZ in German) where CLDR
+        # has one, else the usual CET/CEST (CLDR gives only "+0100" in French)
+        zone = format_datetime(local, "z", tzinfo=BRUSSELS, locale=locale)
+        if not any(ch.isalpha() for ch in zone):
+            zone = local.strftime("%Z")
+        return format_datetime(local, "short", tzinfo=BRUSSELS, locale=locale) + " " + zone
     return format_datetime(local, pattern, tzinfo=BRUSSELS, locale=locale)
 
 
@@ -168,3 +145,75 @@ def format_eur(value: Any, language: str) -> str:
         return f"{amount:,.3f} €"
     return format_currency(amount, "EUR", format="#,##0.000\u00a0¤",
                            locale=_FORMAT_LOCALES[language], currency_digits=False)
+
+
+def format_number(value: Any, language: str, digits: int | None = None) -> str:
+    """A count or measure for ``language``: English keeps ``1,234`` (``digits`` decimals:
+    ``12.5``); other languages use the Belgian locale (``1.234``, ``12,5`` in de_BE).
+    ``None``/``""`` give ``—``; what is not a number is returned as text."""
+    if value is None or value == "":
+        return "—"
+    try:
+        number = Decimal(str(value))
+    except (ArithmeticError, InvalidOperation):
+        return str(value)
+    if digits is not None:
+        number = round(number, digits)
+    if language not in LANGUAGES or language == DEFAULT_LANGUAGE:
+        return f"{number:,.{digits}f}" if digits is not None else f"{number:,}"
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") if digits is not None else None
+    return str(format_decimal(number, format=pattern, locale=_FORMAT_LOCALES[language]))
+
+
+#: The words the pages show for the services' codes (statuses, states, channels, kinds,
+#: message types), as msgids; ``label(kind, code, language)`` translates them.
+LABELS: dict[str, dict[str, str]] = {
+    "status": {"draft": N_("draft"), "scheduled": N_("scheduled"),
+               "pending_approval": N_("awaiting approval"), "sending": N_("sending"),
+               "finished": N_("finished"), "cancelled": N_("cancelled"),
+               "rejected": N_("rejected")},
+    "state": {"queued": N_("Queued"), "in_flight": N_("In flight"), "sent": N_("Sent"),
+              "delivered": N_("Delivered"), "failed": N_("Failed"), "expired": N_("Expired"),
+              "stopped": N_("Stopped")},
+    "channel": {"sms": "SMS", "email": N_("E-mail"), "cap": "CAP", "voice": N_("Voice"),
+                "lbsms": N_("Location SMS"), "cbs": N_("Cell broadcast")},
+    "kind": {"alert": N_("alert"), "warning": N_("warning"), "information": N_("information"),
+             "test": N_("test"), "exercise": N_("exercise"), "group": N_("group message")},
+    "label": {"Alert": N_("Alert"), "New": N_("New"), "Update": N_("Update"),
+              "All clear": N_("All clear"), "Cancel": N_("Cancel")},
+    "language": {"fr": N_("French"), "nl": N_("Dutch"), "de": N_("German"),
+                 "en": N_("English")},
+    "environment": {"simulation": N_("simulation"), "live": "LIVE"},
+    "role": {"viewer": N_("viewer"), "operator": N_("operator"), "admin": N_("admin"),
+             "federal_operator": N_("federal operator")},
+}
+
+
+def label(kind: str, code: Any, language: str) -> str:
+    """The word for the service code ``code`` of ``kind`` (a key of :data:`LABELS`) in
+    ``language``; an unknown code is shown as it is (underscores as spaces)."""
+    english = LABELS.get(kind, {}).get(str(code))
+    if english is None:
+        return str(code or "").replace("_", " ")
+    return gettext(language, english)
+
+
+def error_text(error: Any, language: str) -> str:
+    """The message of a service error in ``language`` (docs/decisions/0018).
+
+    ``error`` carries ``template`` (its English msgid) and ``params`` (an
+    ``InputError``, ``access.Denied``, a policy ``Decision``); the template is translated
+    and filled in with the params (``role``, ``status``, ``environment`` translated
+    too). An error without a template gives its ``reason`` (or ``str(error)``) as it is.
+    """
+    template = getattr(error, "template", "") or ""
+    params = dict(getattr(error, "params", None) or {})
+    if not template:
+        return str(getattr(error, "reason", None) or error)
+    for kind in ("role", "status", "environment"):  # service codes among the params
+        if kind in params:
+            params[kind] = label(kind, params[kind], language)
+    try:
+        return gettext(language, template) % params if params else gettext(language, template)
+    except (KeyError, TypeError, ValueError):  # a translation that lost a placeholder
+        return str(getattr(error, "reason", template))

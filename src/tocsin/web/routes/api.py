@@ -23,6 +23,7 @@ from tocsin.web.deps import (
     public_url_of,
     require_api_csrf,
     settings_of,
+    translate,
 )
 from tocsin.web.routes._campaigns import campaign_services
 
@@ -31,11 +32,13 @@ router = APIRouter(prefix="/api")
 
 
 class ApiError(Exception):
-    """An API error answered as ``{"error": {"field", "reason"}}`` with ``status``."""
+    """An API error answered as ``{"error": {"field", "reason"}}`` with ``status``
+    (plus ``message``, the reason in the request's language, when given)."""
 
-    def __init__(self, status: int, field: str, reason: str) -> None:
+    def __init__(self, status: int, field: str, reason: str, message: str | None = None) -> None:
         super().__init__(f"{field}: {reason}")
         self.status, self.field, self.reason = status, field, reason
+        self.message = message
 
 
 class CampaignBody(BaseModel):
@@ -198,7 +201,9 @@ def _original_for(request: Request, op: Operator, campaign_id: str,
     if op.is_live:
         expected = str(data["area_name"])
         if (confirm or "").strip().casefold() != expected.strip().casefold():
-            raise ApiError(422, "confirm_area_name", f"type the area name exactly: {expected}")
+            raise ApiError(422, "confirm_area_name", f"type the area name exactly: {expected}",
+                           translate(request, "type the area name exactly: %(area)s",
+                                     area=expected))
 
 
 def _follow_up(action: str, campaign_id: str, body: FollowUpBody, request: Request,

@@ -17,8 +17,10 @@ from tocsin.web.deps import (
     client_ip,
     current_operator,
     engine_of,
+    error_text,
     render,
     settings_of,
+    translate,
 )
 from tocsin.web.routes._campaigns import campaign_services
 
@@ -35,8 +37,9 @@ def approve(campaign_id: str, request: Request, csrf_token: str = Form(""),
         services.approve_campaign(engine_of(request), acting(request, op), campaign_id,
                                   source=client_ip(request), settings=settings_of(request))
     except services.CampaignInputError as exc:
-        return render(request, "error.html", 409, title="Not approved",
-                      message=exc.reason[:1].upper() + exc.reason[1:] + ".")
+        text = error_text(request, exc)
+        return render(request, "error.html", 409, title=translate(request, "Not approved"),
+                      message=text[:1].upper() + text[1:] + ".")
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
@@ -50,6 +53,6 @@ def reject(campaign_id: str, request: Request, reason: str = Form(""),
         services.reject_campaign(engine_of(request), acting(request, op), campaign_id, reason,
                                  source=client_ip(request))
     except services.CampaignInputError as exc:
-        return render(request, "error.html", 422, title="Not rejected",
-                      message=f"{exc.field}: {exc.reason}")
+        return render(request, "error.html", 422, title=translate(request, "Not rejected"),
+                      message=f"{exc.field}: {error_text(request, exc)}")
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)

@@ -19,6 +19,8 @@ from tocsin.web.deps import (
     close_session,
     current_operator,
     engine_of,
+    error_text,
+    language_of,
     open_session,
     optional_operator,
     public_url_of,
@@ -251,9 +253,12 @@ def users_invite(
         invitation = accounts.invite_and_send(
             engine_of(request), _actor(request, op), email, role,
             authority_id.strip() or op.authority_id, settings_of(request),
-            source=client_ip(request), base_url=public_url_of(request))
+            source=client_ip(request), base_url=public_url_of(request),
+            language=language_of(request))
     except accounts.Denied as exc:
-        return render(request, "users_admin.html", 403, error=f"Not allowed: {exc.reason}.",
+        return render(request, "users_admin.html", 403,
+                      error=translate(request, "Not allowed: %(reason)s.",
+                                      reason=error_text(request, exc)),
                       form_authority=authority_id)
     except (ValueError, LookupError) as exc:
         return render(request, "users_admin.html", 422, error=str(exc).strip("'\""),
@@ -275,13 +280,16 @@ def users_revoke(
         count = accounts.revoke_user_sessions(engine_of(request), _actor(request, op), username,
                                               source=client_ip(request))
     except accounts.Denied as exc:
-        return render(request, "users_admin.html", 403, error=f"Not allowed: {exc.reason}.",
+        return render(request, "users_admin.html", 403,
+                      error=translate(request, "Not allowed: %(reason)s.",
+                                      reason=error_text(request, exc)),
                       form_authority=op.authority_id)
     except LookupError as exc:
         return render(request, "users_admin.html", 404, error=str(exc).strip("'\""),
                       form_authority=op.authority_id)
     return render(request, "users_admin.html", form_authority=op.authority_id,
-                  notice=f"{count} session(s) of {username} ended.")
+                  notice=translate(request, "%(count)s session(s) of %(name)s ended.",
+                                   count=count, name=username))
 
 
 # ----------------------------------------------------------------------------- invitations
@@ -293,7 +301,7 @@ def invitation_page(request: Request, token: str) -> Response:
     try:
         info = accounts.invitation_info(engine_of(request), token)
     except LookupError as exc:
-        return render(request, "error.html", 404, title="Invitation",
+        return render(request, "error.html", 404, title=translate(request, "Invitation"),
                       message=str(exc).removeprefix("invitation: ").strip("'\""))
     return render(request, "invitation.html", invitation=info, token=token,
                   form_username=info.email.split("@")[0])
@@ -315,11 +323,11 @@ def invitation_accept(
     try:
         info = accounts.invitation_info(engine, token)
     except LookupError as exc:
-        return render(request, "error.html", 404, title="Invitation",
+        return render(request, "error.html", 404, title=translate(request, "Invitation"),
                       message=str(exc).removeprefix("invitation: ").strip("'\""))
     error = ""
     if password != password_again:
-        error = "password_again: the two passwords differ"
+        error = translate(request, "password_again: the two passwords differ")
     else:
         settings = settings_of(request)
         try:

@@ -26,6 +26,7 @@ from tocsin.web.deps import (
     render,
     settings_of,
 )
+from tocsin.web.i18n import N_
 
 router = APIRouter()
 
@@ -35,7 +36,7 @@ ADMIN_ROLE = "federal_operator"
 def federal_operator(op: Operator = Depends(current_operator)) -> Operator:
     """FastAPI dependency: the logged-in operator, who must be a federal operator (else 403)."""
     if op.role != ADMIN_ROLE:
-        raise HTTPException(403, "CAP gateway keys are managed by the federal operator")
+        raise HTTPException(403, N_("CAP gateway keys are managed by the federal operator"))
     return op
 
 
@@ -45,7 +46,8 @@ def _page(request: Request, status: int = 200, **context: object) -> Response:
 
 
 #: How the page names the fields a refusal is about.
-FIELD_LABELS = {"name": "Integrator", "area": "Area", "webhook_url": "Webhook URL", "id": "Key"}
+FIELD_LABELS = {"name": N_("Integrator"), "area": N_("Area"), "webhook_url": N_("Webhook URL"),
+                "id": N_("Key")}
 
 
 @router.get("/admin/gateway")

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from tocsin.authorities import governance
 from tocsin.authorities.policy import AGREEMENTS
+from tocsin.core.i18n import N_
 from tocsin.web.actors import acting, set_acting_for, stop_acting_for
 from tocsin.web.deps import (
     Operator,
@@ -27,17 +28,25 @@ from tocsin.web.deps import (
 
 router = APIRouter()
 
-FIELD_LABELS = {"requested_by": "Requested by", "channel": "How", "note": "Note",
-                "authority": "Authority",
-                "partner": "Neighbouring municipality", "ends_at": "End date",
-                "reason": "Reason", "agreement_type": "Agreement", "username": "User",
-                "trainer": "Trainer", "trained_on": "Training date", "name": "Name",
-                "members": "Members", "partnership": "Partnership", "topic": "Topic"}
+FIELD_LABELS = {"requested_by": N_("Requested by"), "channel": N_("How"), "note": N_("Note"),
+                "authority": N_("Authority"),
+                "partner": N_("Neighbouring municipality"), "ends_at": N_("End date"),
+                "reason": N_("Reason"), "agreement_type": N_("Agreement"), "username": N_("User"),
+                "trainer": N_("Trainer"), "trained_on": N_("Training date"), "name": N_("Name"),
+                "members": N_("Members"), "partnership": N_("Partnership"), "topic": N_("Topic")}
+#: The agreement types' words (policy.AGREEMENTS, as msgids).
+AGREEMENT_LABELS = {0: N_("none"), 1: N_("type 1 (population and groups)"),
+                    2: N_("type 2 (groups only)")}
+#: How a request to act for an authority came (governance.ON_BEHALF_CHANNELS).
+REQUEST_CHANNELS = {"phone": N_("phone"), "e-mail": N_("e-mail"), "radio": N_("radio"),
+                    "in person": N_("in person"), "other": N_("other")}
 
 
 def _page(request: Request, op: Operator, status: int = 200, **context: object) -> Response:
     overview = governance.governance_overview(engine_of(request), acting(request, op))
-    return render(request, "governance.html", status, overview=overview, agreements=AGREEMENTS,
+    agreements = {k: AGREEMENT_LABELS.get(k, v) for k, v in AGREEMENTS.items()}
+    return render(request, "governance.html", status, overview=overview, agreements=agreements,
+                  request_channels=REQUEST_CHANNELS,
                   field_labels=FIELD_LABELS, today=dt.date.today().isoformat(), **context)
 
 
@@ -80,7 +89,7 @@ def propose(request: Request, partner: str = Form(""), ends_on: str = Form(""),
         ends_at = parse_local_time(f"{ends_on.strip()} 23:59")
     except ValueError:
         return _page(request, op, 422, form=form, error=governance.GovernanceError(
-            "ends_at", "give the end date as YYYY-MM-DD"))
+            "ends_at", N_("give the end date as YYYY-MM-DD"), code="date_format"))
     return _run(request, op, lambda a: governance.propose_partnership(
         engine_of(request), a, partner, ends_at, reason, client_ip(request)), "proposed", form)
 
@@ -105,7 +114,7 @@ def agreement(request: Request, authority_id: str = Form(""), agreement_type: st
     check_form_csrf(request, csrf_token)
     if agreement_type not in ("0", "1", "2"):
         return _page(request, op, 422, form={}, error=governance.GovernanceError(
-            "agreement_type", "choose none, type 1 or type 2"))
+            "agreement_type", N_("choose none, type 1 or type 2"), code="agreement_unknown"))
     return _run(request, op, lambda a: governance.set_agreement(
         engine_of(request), a, authority_id, int(agreement_type), client_ip(request)),
         "agreement", {})
@@ -122,7 +131,7 @@ def training(request: Request, username: str = Form(""), trained_on: str = Form(
         day = dt.date.fromisoformat(trained_on.strip())
     except ValueError:
         return _page(request, op, 422, form=form, error=governance.GovernanceError(
-            "trained_on", "give the date as YYYY-MM-DD"))
+            "trained_on", N_("give the date as YYYY-MM-DD"), code="date_format"))
     return _run(request, op, lambda a: governance.record_training(
         engine_of(request), a, username.strip(), day, trainer, "lbsms", client_ip(request)),
         "training", form)

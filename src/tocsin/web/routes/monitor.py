@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from tocsin.campaigns import monitor
+from tocsin.web import i18n
 from tocsin.web.actors import acting
 from tocsin.web.deps import Operator, current_operator, engine_of, render
 
@@ -24,11 +25,8 @@ POLL_S = 1.0
 #: A stream ends after this many seconds; the browser's EventSource then reconnects, so a
 #: forgotten tab never holds a connection for ever.
 STREAM_MAX_S = 300.0
-CHANNEL_NAMES = {"sms": "SMS", "email": "E-mail", "voice": "Voice", "lbsms": "Location SMS",
-                 "cbs": "Cell broadcast"}
-STATE_NAMES = {"queued": "Queued", "in_flight": "In flight", "sent": "Sent",
-               "delivered": "Delivered", "failed": "Failed", "expired": "Expired",
-               "stopped": "Stopped"}
+#: The delivery states in the order of the counters' rows (their words: ``i18n.LABELS``).
+STATE_ORDER = tuple(i18n.LABELS["state"])
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
@@ -65,8 +63,7 @@ def monitor_page(request: Request, large: bool = False,
                  op: Operator = Depends(current_operator)) -> Response:
     """The running campaigns (sending, or ended in the last hour) the operator may read."""
     rows = monitor.monitor_list(engine_of(request), acting(request, op), op.environment)
-    return render(request, "monitor_list.html", campaigns=rows, large=large,
-                  channel_names=CHANNEL_NAMES)
+    return render(request, "monitor_list.html", campaigns=rows, large=large)
 
 
 @router.get("/monitor/events")
@@ -91,7 +88,7 @@ def campaign_monitor_page(campaign_id: str, request: Request, large: bool = Fals
                                     with_area=True)
     area = data.pop("area")
     return render(request, "monitor.html", m=data, area=area, large=large,
-                  channel_names=CHANNEL_NAMES, state_names=STATE_NAMES)
+                  state_names=STATE_ORDER)
 
 
 @router.get("/monitor/{campaign_id}/events")

@@ -109,6 +109,10 @@ def _chain_notes(rows: list[dict[str, Any]]) -> None:
                 "of": ((str(parent.get("kind") or "").lower()
                         if message_label(parent) == "Alert" else message_label(parent).lower())
                        if parent else "an earlier message"),
+                "of_kind": (parent.get("kind") if parent and message_label(parent) == "Alert"
+                            else None),
+                "of_label": (message_label(parent) if parent and message_label(parent) != "Alert"
+                             else None),
                 "area_name": parent.get("area_name") if parent else "",
                 "launched_at": (parent.get("launched_at") or parent.get("created_at"))
                 if parent else None,

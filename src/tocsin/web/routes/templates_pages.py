@@ -20,25 +20,30 @@ from starlette.responses import Response
 from tocsin.campaigns import rules
 from tocsin.messages import templates as tpl
 from tocsin.messages.content import FIELD_MAX
+from tocsin.web import i18n
 from tocsin.web.deps import (
     Operator,
     check_form_csrf,
     client_ip,
     current_operator,
     engine_of,
+    error_text,
+    language_of,
     render,
     require_api_csrf,
     settings_of,
+    translate,
 )
+from tocsin.web.i18n import N_
 
 router = APIRouter()
 
-LANGUAGE_NAMES = {"fr": "French", "nl": "Dutch", "de": "German", "en": "English"}
+LANGUAGE_NAMES = {"fr": N_("French"), "nl": N_("Dutch"), "de": N_("German"), "en": N_("English")}
 CONTENT_LABELS = {
-    "voice": "Voice script", "email_subject": "E-mail subject", "email_text": "E-mail body",
-    "email_html": "E-mail body, HTML version", "cap_event": "CAP event",
-    "cap_headline": "CAP headline", "cap_description": "CAP description",
-    "cap_instruction": "CAP instruction",
+    "voice": N_("Voice script"), "email_subject": N_("E-mail subject"),
+    "email_text": N_("E-mail body"), "email_html": N_("E-mail body, HTML version"),
+    "cap_event": N_("CAP event"), "cap_headline": N_("CAP headline"),
+    "cap_description": N_("CAP description"), "cap_instruction": N_("CAP instruction"),
 }
 CAP_CHOICES = {
     "urgency": ("Immediate", "Expected", "Future", "Past", "Unknown"),
@@ -49,9 +54,10 @@ MAX_CAP_UPLOAD = 1024 * 1024  # bytes: an alert with detailed polygons stays far
 
 
 def _forbidden(request: Request, op: Operator) -> Response:
-    return render(request, "error.html", 403, title="Not allowed",
-                  message=f"A {op.role.replace('_', ' ')} may read templates but not "
-                          "change them. Ask an admin or an operator of your authority.")
+    return render(request, "error.html", 403, title=translate(request, "Not allowed"),
+                  message=translate(request, "A %(role)s may read templates but not change "
+                                    "them. Ask an admin or an operator of your authority.",
+                                    role=i18n.label("role", op.role, language_of(request))))
 
 
 def _languages(engine: Any, op: Operator) -> list[str]:
@@ -242,22 +248,27 @@ async def import_cap(request: Request, op: Operator = Depends(current_operator))
     form = await request.form()
     check_form_csrf(request, _str(form.get("csrf_token")))
     if op.role not in tpl.EDIT_ROLES:
-        return render(request, "error.html", 403, title="Not allowed",
-                      message=f"A {op.role} cannot prepare campaigns.")
+        return render(request, "error.html", 403, title=translate(request, "Not allowed"),
+                      message=translate(request, "A %(role)s cannot prepare campaigns.",
+                                        role=i18n.label("role", op.role, language_of(request))))
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        return _import_error(request, 422, "file: choose a CAP file (.xml) to import.")
+        return _import_error(request, 422, translate(request, "file: choose a CAP file (.xml) "
+                                                     "to import."))
     data = await upload.read(MAX_CAP_UPLOAD + 1)
     if len(data) > MAX_CAP_UPLOAD:
-        return _import_error(request, 413, f"file: {upload.filename} is larger than 1 MiB; a CAP "
-                                           "alert is much smaller. Is it the right file?")
+        return _import_error(request, 413, translate(
+            request, "file: %(name)s is larger than 1 MiB; a CAP alert is much smaller. Is it "
+            "the right file?", name=upload.filename))
     if not data.strip():
-        return _import_error(request, 422, f"file: {upload.filename} is empty.")
+        return _import_error(request, 422, translate(request, "file: %(name)s is empty.",
+                                                     name=upload.filename))
     try:
         from tocsin.campaigns import drafts
         from tocsin.cap import importer
     except ImportError:
-        return _import_error(request, 503, "CAP import is not available on this server.")
+        return _import_error(request, 503, translate(
+            request, "CAP import is not available on this server."))
     engine, settings = engine_of(request), settings_of(request)
     try:
         draft = drafts.import_cap_draft(engine, op.authority_id, data, op.username,
@@ -267,12 +278,13 @@ async def import_cap(request: Request, op: Operator = Depends(current_operator))
         problems = [f"{p.element}: {p.message}" for p in exc.problems]
         if len(problems) == 1:
             return _import_error(request, 422, f"{upload.filename}: {problems[0]}.")
-        return _import_error(request, 422, f"{upload.filename}: {len(problems)} problems.",
+        return _import_error(request, 422, translate(request, "%(name)s: %(count)s problems.",
+                                                     name=upload.filename, count=len(problems)),
                              problems)
     except ValueError as exc:
         # CampaignInputError names the field.
         where = getattr(exc, "field", None)
-        reason = getattr(exc, "reason", None) or str(exc)
+        reason = error_text(request, exc)
         message = f"{where}: {reason}" if where else reason
         return _import_error(request, 422, f"{upload.filename}: {message}.")
     return RedirectResponse(f"/campaigns/new?draft={draft['campaign_id']}", status_code=303)
@@ -285,8 +297,9 @@ async def delete_draft(campaign_id: str, request: Request,
     form = await request.form()
     check_form_csrf(request, _str(form.get("csrf_token")))
     if op.role not in tpl.EDIT_ROLES:
-        return render(request, "error.html", 403, title="Not allowed",
-                      message=f"A {op.role} cannot delete drafts.")
+        return render(request, "error.html", 403, title=translate(request, "Not allowed"),
+                      message=translate(request, "A %(role)s cannot delete drafts.",
+                                        role=i18n.label("role", op.role, language_of(request))))
     from tocsin.campaigns import drafts
     from tocsin.campaigns.services import CampaignInputError
 
@@ -294,15 +307,16 @@ async def delete_draft(campaign_id: str, request: Request,
         drafts.delete_draft(engine_of(request), campaign_id, op.authority_id, op.username,
                             source=client_ip(request))
     except CampaignInputError as exc:
-        return render(request, "error.html", 422, title="Draft not deleted",
-                      message=f"{exc.field}: {exc.reason}.")
+        return render(request, "error.html", 422, title=translate(request, "Draft not deleted"),
+                      message=f"{exc.field}: {error_text(request, exc)}.")
     return RedirectResponse("/?deleted=draft", status_code=303)
 
 
 def _import_error(request: Request, status: int, message: str,
                   problems: list[str] | None = None) -> Response:
-    return render(request, "error.html", status, title="CAP alert not imported",
-                  message=message + " Nothing was saved.", problems=problems or [])
+    return render(request, "error.html", status, title=translate(request, "CAP alert not imported"),
+                  message=message + " " + translate(request, "Nothing was saved."),
+                  problems=problems or [])
 
 
 def _str(value: object) -> str | None:

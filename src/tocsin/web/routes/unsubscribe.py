@@ -21,55 +21,34 @@ from tocsin.subscribers.optout import (
     unsubscribe_secret,
 )
 from tocsin.web.deps import client_ip, engine_of, settings_of, templates
+from tocsin.web.i18n import LANGUAGES, N_
 
 router = APIRouter()
 
+#: The page's words (msgids of the catalogues, translated by the template's ``_``).
 _TEXT = {
-    "fr": {"title": "Informations d'intérêt général", "skip": "Aller au contenu",
-           "question": "Ne plus recevoir par e-mail les informations d'intérêt général "
-                       "(travaux, horaires…) ?",
-           "address": "Adresse :", "button": "Me désabonner",
-           "done": "C'est fait : vous ne recevrez plus d'informations d'intérêt général à "
-                   "cette adresse.",
-           "alerts_continue": "Les alertes (danger, mise à l'abri…) continueront de vous "
-                              "parvenir.",
-           "bad": "Ce lien de désabonnement n'est pas valable.",
-           "bad_hint": "Utilisez le lien complet reçu dans l'e-mail."},
-    "nl": {"title": "Informatie van algemeen belang", "skip": "Naar de inhoud",
-           "question": "Geen informatie van algemeen belang (werken, openingsuren…) meer "
-                       "ontvangen per e-mail?",
-           "address": "Adres:", "button": "Afmelden",
-           "done": "Gedaan: u ontvangt op dit adres geen informatie van algemeen belang meer.",
-           "alerts_continue": "Alarmberichten (gevaar, schuilen…) blijven u bereiken.",
-           "bad": "Deze afmeldlink is niet geldig.",
-           "bad_hint": "Gebruik de volledige link uit de e-mail."},
-    "de": {"title": "Informationen von allgemeinem Interesse", "skip": "Zum Inhalt",
-           "question": "Keine Informationen von allgemeinem Interesse (Bauarbeiten, "
-                       "Öffnungszeiten…) mehr per E-Mail erhalten?",
-           "address": "Adresse:", "button": "Abmelden",
-           "done": "Erledigt: Sie erhalten an diese Adresse keine Informationen von "
-                   "allgemeinem Interesse mehr.",
-           "alerts_continue": "Warnungen (Gefahr, Schutz suchen…) erreichen Sie weiterhin.",
-           "bad": "Dieser Abmeldelink ist nicht gültig.",
-           "bad_hint": "Verwenden Sie den vollständigen Link aus der E-Mail."},
-    "en": {"title": "General-interest information", "skip": "Skip to content",
-           "question": "Stop receiving general-interest information (road works, opening "
-                       "hours…) by e-mail?",
-           "address": "Address:", "button": "Unsubscribe",
-           "done": "Done: this address will no longer receive general-interest information.",
-           "alerts_continue": "Alerts (danger, take shelter…) will still reach you.",
-           "bad": "This unsubscribe link is not valid.",
-           "bad_hint": "Use the complete link from the e-mail."},
+    "title": N_("General-interest information"),
+    "skip": N_("Skip to content"),
+    "question": N_("Stop receiving general-interest information (road works, opening "
+                   "hours…) by e-mail?"),
+    "address": N_("Address:"),
+    "button": N_("Unsubscribe"),
+    "done": N_("Done: this address will no longer receive general-interest "
+               "information."),
+    "alerts_continue": N_("Alerts (danger, take shelter…) will still reach you."),
+    "bad": N_("This unsubscribe link is not valid."),
+    "bad_hint": N_("Use the complete link from the e-mail."),
 }
+
 
 
 def _language(request: Request, lang: str) -> str:
     """``lang`` when supported, else the first supported Accept-Language, else English."""
-    if lang in _TEXT:
+    if lang in LANGUAGES:
         return lang
     for item in request.headers.get("accept-language", "").split(","):
         primary = item.split(";")[0].strip().split("-")[0].lower()
-        if primary in _TEXT:
+        if primary in LANGUAGES:
             return primary
     return "en"
 
@@ -84,7 +63,7 @@ def _page(request: Request, lang: str, state: str, status: int = 200, **ctx: str
     language = _language(request, lang)
     return templates.TemplateResponse(
         request, "unsubscribe.html",
-        {"lang": language, "t": _TEXT[language], "state": state, **ctx},
+        {"lang": language, "t": _TEXT, "state": state, **ctx},
         status_code=status)
 
 
@@ -100,7 +79,7 @@ def unsubscribe_page(request: Request, token: str, lang: str = "") -> Response:
     except BadUnsubscribeToken as exc:
         return _page(request, lang, "bad", 400, reason=exc.reason)
     return _page(request, lang, "confirm", masked=_masked(address),
-                 action=str(request.url.path) + (f"?lang={lang}" if lang in _TEXT else ""))
+                 action=str(request.url.path) + (f"?lang={lang}" if lang in LANGUAGES else ""))
 
 
 @router.post("/unsubscribe/{token}")

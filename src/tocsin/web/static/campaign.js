@@ -4,7 +4,11 @@
 (function () {
   "use strict";
   const cfg = JSON.parse(document.getElementById("campaign-config").textContent);
-  const fmt = new Intl.NumberFormat("en-GB");
+  const LOCALES = { fr: "fr-BE", nl: "nl-BE", de: "de-BE", en: "en-GB" };
+  const fmt = new Intl.NumberFormat(LOCALES[cfg.lang] || "en-GB");
+  const P = cfg.phrases;
+  const say = (text, words) => text.replace(/\{(\w+)\}/g, (_, k) => String(words[k]));
+  const statusName = (s) => cfg.status_names[s] || s.replace("_", " ");
   const statusEl = document.getElementById("campaign-status");
   const note = document.getElementById("live-note");
   const SENDING_POLL_MS = 2000;
@@ -21,37 +25,39 @@
       const bar = row.querySelector("progress");
       bar.max = Math.max(total, 1);
       bar.value = total ? done : 0;
-      row.querySelector('[data-role="text"]').textContent = `${fmt.format(done)} / ${fmt.format(total)} processed`;
+      row.querySelector('[data-role="text"]').textContent = say(P.processed, { done: fmt.format(done), total: fmt.format(total) });
       const states = row.querySelector('[data-role="states"]');
       states.replaceChildren();
       Object.entries(st).forEach(([s, n]) => {
         if (!n) return;
         const span = document.createElement("span");
         span.className = "state state-" + s;
-        span.textContent = `${s.replace("_", " ")}: ${fmt.format(n)}`;
+        span.textContent = `${cfg.state_names[s] || s.replace("_", " ")}: ${fmt.format(n)}`;
         states.append(span, " ");
       });
     });
     const cap = (report.channels || {}).cap;
     const capState = document.getElementById("cap-state");
     if (cap && capState) {
-      capState.textContent = cap.published ? "published" : "not published yet";
+      capState.textContent = cap.published ? P.published : P.not_published;
       if (cap.published && cap.url && !document.getElementById("cap-link")) {
         const a = document.createElement("a");
-        a.id = "cap-link"; a.href = cap.url; a.textContent = "view the CAP message";
+        a.id = "cap-link"; a.href = cap.url; a.textContent = P.view_cap;
         capState.after(" — ", a);
       }
     }
     // A campaign can finish with deliveries that failed: say so, never a plain green "finished".
-    statusEl.textContent = report.failed ? `${report.status} — ${fmt.format(report.failed)} failed` : report.status;
+    statusEl.textContent = report.failed
+      ? say(P.failed, { status: statusName(report.status), failed: fmt.format(report.failed) })
+      : statusName(report.status);
     statusEl.className = "status status-" + (report.failed ? "failed" : report.status);
   }
 
   async function showFinal() {
-    const r = await fetch(`/campaigns/${encodeURIComponent(cfg.campaign_id)}/final`, { credentials: "same-origin" });
+    const r = await fetch(`/campaigns/${encodeURIComponent(cfg.campaign_id)}/final?lang=${encodeURIComponent(cfg.lang)}`, { credentials: "same-origin" });
     if (!r.ok) return;
     document.getElementById("final").innerHTML = await r.text();
-    if (note) note.textContent = "Campaign finished. The final report is below.";
+    if (note) note.textContent = P.finished;
   }
 
   async function poll() {
@@ -72,10 +78,10 @@
       update(report);
       if (report.status === "finished") { await showFinal(); return; }
       if (report.status === "cancelled") { window.location.reload(); return; }
-      if (note) note.textContent = "Updating every few seconds…";
+      if (note) note.textContent = P.updating;
     } catch (e) {
       failures += 1;
-      if (failures >= 3 && note) note.textContent = "Cannot reach the server; still trying…";
+      if (failures >= 3 && note) note.textContent = P.unreachable;
       wait = Math.max(wait, 5000);
     }
     setTimeout(poll, wait);
@@ -125,11 +131,11 @@
           window.location.href = "/campaigns/" + encodeURIComponent(next);
           return;
         }
-        const err = (r.data && r.data.error) || { field: "", reason: `Error ${r.status}` };
-        error.textContent = cleanReason(err.reason);
+        const err = (r.data && r.data.error) || { field: "", reason: say(P.error, { status: r.status }) };
+        error.textContent = cleanReason(err.message || err.reason);
         error.hidden = false;
       } catch (e) {
-        error.textContent = "The server cannot be reached: nothing was sent. Try again.";
+        error.textContent = P.offline;
         error.hidden = false;
       }
       go.disabled = !typedOk();

@@ -4,6 +4,8 @@
   const dialog = document.getElementById("revoke-dialog");
   if (!dialog) return;
   const go = document.getElementById("revoke-go");
+  const cfgEl = document.getElementById("gateway-config");
+  const words = cfgEl ? JSON.parse(cfgEl.textContent) : {};
   const name = dialog.querySelector('[data-role="key-name"]');
   let pending = null;
   document.querySelectorAll("form[data-revoke]").forEach((form) => {
@@ -11,7 +13,7 @@
       if (form.dataset.confirmed) return;
       ev.preventDefault();
       pending = form;
-      name.textContent = form.dataset.keyName || "this key";
+      name.textContent = form.dataset.keyName || words.this_key || "this key";
       dialog.showModal();
       dialog.querySelector("[data-close]").focus();
     });

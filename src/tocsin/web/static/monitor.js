@@ -5,7 +5,10 @@
 (function () {
   "use strict";
   const cfg = JSON.parse(document.getElementById("monitor-config").textContent);
-  const fmt = new Intl.NumberFormat("en-GB");
+  const LOCALE = { fr: "fr-BE", nl: "nl-BE", de: "de-BE", en: "en-GB" }[cfg.lang] || "en-GB";
+  const fmt = new Intl.NumberFormat(LOCALE);
+  const timeLeft = (d) => (d.seconds_left === null || d.seconds_left === undefined
+    ? cfg.phrases.unknown : d.time_left);
   const ANNOUNCE_MS = 10000;
   let lastAnnounce = Date.now();
 
@@ -15,7 +18,7 @@
     const map = L.map(el, { zoomControl: true, attributionControl: !!cfg.tile_url,
                             keyboard: false, scrollWheelZoom: false });
     if (cfg.tile_url) {
-      L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: "Map tiles" }).addTo(map);
+      L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: cfg.phrases.map_tiles }).addTo(map);
     }
     const layer = L.geoJSON(cfg.area, { style: { color: "#b00020", weight: 3, fillOpacity: 0.2 } })
       .addTo(map);
@@ -23,10 +26,11 @@
   }
 
   function phrase(name, d) {
+    const status = cfg.status_names[d.status] || d.status.replace("_", " ");
     const words = {
-      done: fmt.format(d.done), total: fmt.format(d.total), percent: d.percent,
-      failed: fmt.format(d.failed), time_left: d.time_left,
-      status: d.status.charAt(0).toUpperCase() + d.status.slice(1).replace("_", " "),
+      done: fmt.format(d.done), total: fmt.format(d.total), percent: fmt.format(d.percent),
+      failed: fmt.format(d.failed), time_left: timeLeft(d),
+      status: status.charAt(0).toUpperCase() + status.slice(1),
     };
     return cfg.phrases[name].replace(/\{(\w+)\}/g, (_, k) => String(words[k]));
   }
@@ -38,9 +42,9 @@
   function update(d) {
     setText('[data-figure="done"]', fmt.format(d.done));
     setText('[data-figure="total"]', fmt.format(d.total));
-    setText('[data-figure="percent"]', String(d.percent));
-    setText('[data-figure="throughput_per_s"]', String(d.throughput_per_s));
-    setText('[data-figure="time_left"]', d.time_left);
+    setText('[data-figure="percent"]', fmt.format(d.percent));
+    setText('[data-figure="throughput_per_s"]', fmt.format(d.throughput_per_s));
+    setText('[data-figure="time_left"]', timeLeft(d));
     setText('[data-figure="failed"]', fmt.format(d.failed));
     document.getElementById("figure-failed").classList.toggle("has-failed", d.failed > 0);
     const bar = document.getElementById("monitor-bar");
@@ -66,7 +70,7 @@
       body.appendChild(tr);
     });
     const when = new Date(d.updated_at);
-    setText("#monitor-updated", when.toLocaleTimeString("en-GB", { timeZone: "Europe/Brussels" }));
+    setText("#monitor-updated", when.toLocaleTimeString(LOCALE, { timeZone: "Europe/Brussels" }));
     if (d.final || Date.now() - lastAnnounce >= ANNOUNCE_MS) {
       lastAnnounce = Date.now();
       const name = d.final ? "final" : (d.status === "sending" ? "sending" : "other");

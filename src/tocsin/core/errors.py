@@ -1,0 +1,34 @@
+"""Errors the services raise for bad input, written once per language
+(docs/decisions/0018-translated-service-errors.md).
+
+An :class:`InputError` names the input ``field`` and carries a stable ``code``, the
+English ``template`` of its message (a msgid of the interface's catalogues, marked
+with ``N_`` where it is raised so that ``make messages`` extracts it) and its
+``params``. ``reason`` is the English text (the template filled in): the CLI, the JSON
+API and the logs keep it; the web layer shows ``template`` translated into the
+reader's language and filled in with the same ``params``
+(``tocsin.web.i18n.error_text``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class InputError(ValueError):
+    """Bad input: ``field`` names what is wrong, ``reason`` says why (English).
+
+    ``reason`` is a template with ``%(name)s`` placeholders when ``params`` are given
+    (``InputError("ends_at", N_("%(date)s is in the past"), code="date_past",
+    date="2026-01-01")``); ``code`` (default: the field) is stable for programs and
+    tests.
+    """
+
+    def __init__(self, field: str, reason: str, *, code: str | None = None,
+                 **params: Any) -> None:
+        self.field = field
+        self.template = reason
+        self.params = params
+        self.code = code or field
+        self.reason = reason % params if params else reason
+        super().__init__(f"{field}: {self.reason}")
