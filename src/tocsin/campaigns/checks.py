@@ -54,6 +54,11 @@ MAX_SCHEDULE_AHEAD = rules.MAX_SCHEDULE_AHEAD
 
 
 
+#: Why a location-based channel cannot be sent yet (it can be estimated).
+LOCATION_NOT_AVAILABLE = ("{channel}: location-based SMS and cell broadcast can be estimated "
+                          "but not sent yet: no operator adapter is configured")
+
+
 class CampaignInputError(ValueError):
     """Bad campaign input: ``field`` names what is wrong (``text.de``, ``area``…) and
     ``reason`` says why."""
@@ -145,8 +150,13 @@ def _check_text(field_name: str, text: str, limit: int, single_line: bool = Fals
 
 
 def _check_common(session: Session, req: CampaignRequest, settings: Settings,
-                  kind: str) -> tuple[Authority, list[str], dict[str, str]]:
-    """Authority, kind, environment, channels, texts, overrides, CAP values, providers."""
+                  kind: str, location_ok: bool = False
+                  ) -> tuple[Authority, list[str], dict[str, str]]:
+    """Authority, kind, environment, channels, texts, overrides, CAP values, providers.
+
+    ``location_ok``: the location-based channels (``rules.LOCATION_CHANNELS``) are
+    accepted (an estimate, or a launch that checks them itself); otherwise they are
+    refused as not available."""
     authority = session.get(Authority, str(req.authority_id).strip())
     if authority is None:
         raise CampaignInputError("authority", f"unknown authority {req.authority_id!r}")
@@ -158,8 +168,11 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
     if not channels:
         raise CampaignInputError("channels", "choose at least one channel (sms, email, cap)")
     for c in channels:
-        if c not in rules.CHANNELS:
-            raise CampaignInputError("channels", f"unknown channel {c!r} (sms, email, cap)")
+        if c in rules.LOCATION_CHANNELS and not location_ok:
+            raise CampaignInputError("channels", LOCATION_NOT_AVAILABLE.format(channel=c))
+        if c not in rules.CHANNELS and c not in rules.LOCATION_CHANNELS:
+            raise CampaignInputError("channels", f"unknown channel {c!r} ("
+                                     f"{', '.join(rules.CHANNELS + rules.LOCATION_CHANNELS)})")
     channels = list(dict.fromkeys(channels))
     if kind == "group" and "cap" in channels:
         raise CampaignInputError("channels", "a group message is not for the public: it has "
@@ -414,9 +427,18 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     """Every check of a new campaign, the permission first (``action``: prepare for an
     estimate, launch for a launch). Raises ``Denied`` or ``CampaignInputError``."""
     now = now or utcnow()
-    authority, channels, texts = _check_common(session, req, settings, req.kind)
+    authority, channels, texts = _check_common(session, req, settings, req.kind,
+                                               location_ok=True)
     actor = acting_actor(session, req, authority)
     check_may(session, actor, action, authority, req.environment)
+    location = [c for c in channels if c in rules.LOCATION_CHANNELS]
+    if location and action is not Action.CAMPAIGN_PREPARE:
+        # Only trained users of type-1 authorities (SPEC F5, F18); then the adapter.
+        decision = decide(actor, Action.LBSMS_USE)
+        if not decision:
+            raise Denied(actor, Action.LBSMS_USE, decision, authority.id, field="channels")
+        raise CampaignInputError("channels", LOCATION_NOT_AVAILABLE.format(
+            channel=location[0]))
     _check_on_behalf(actor, authority, req)
     when, expires = _check_times(req, now, req.kind)
     located = _check_area(session, req, authority, actor=actor)

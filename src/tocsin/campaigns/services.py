@@ -54,6 +54,19 @@ from tocsin.campaigns.targeting import (
     resolve_recipients,
 )
 
+
+def circle_area_geojson(text: str) -> dict[str, object]:
+    """The circle ``"LAT,LON,RADIUS_KM"`` as a GeoJSON Feature for
+    ``CampaignRequest.area_geojson`` (``tocsin.geo.shapes.circle_feature``).
+    Raises ``CampaignInputError("circle", reason)``."""
+    from tocsin.geo.areas import AreaError
+    from tocsin.geo.shapes import circle_feature
+
+    try:
+        return circle_feature(text)
+    except AreaError as exc:
+        raise CampaignInputError(exc.field, exc.reason) from None
+
 __all__ = [
     "ReportFile",
     "export_report",
@@ -68,6 +81,7 @@ __all__ = [
     "Recipient",
     "all_clear",
     "campaign_report",
+    "circle_area_geojson",
     "cancel_campaign",
     "default_all_clear_texts",
     "due_scheduled",

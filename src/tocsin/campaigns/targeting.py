@@ -22,6 +22,7 @@ from tocsin.core.db import iso_utc, read_transaction, table
 from tocsin.core.settings import Settings, get_settings
 from tocsin.dispatch.models import Delivery
 from tocsin.geo.areas import area_km2
+from tocsin.geo.cellmodel import SYNTHETIC_LABEL
 from tocsin.geo.spatial import subscribers_in_area
 from tocsin.messages.content import (
     language_name,
@@ -254,6 +255,27 @@ def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
     }
 
 
+def channel_estimates(checked: _Checked, registered: dict[str, int],
+                      registered_sms: int | None) -> dict[str, dict[str, Any]]:
+    """Per chosen channel: ``{"registered": n}`` (exact: subscribers with an address in
+    the area), and for the location-based channels the reach and bleed of
+    ``tocsin.geo.reach.channel_estimate`` (``phones_inside``, ``phones_outside``,
+    ``bleed_km2``, ``max_bleed_km``, ``cells``, ``by_operator``, ``model``…).
+    ``lbsms.registered`` counts the registered mobiles that get the extra SMS (F18);
+    ``cb.registered`` is ``None`` (nobody registers for cell broadcast)."""
+    from tocsin.geo.reach import estimate_reach
+
+    out: dict[str, dict[str, Any]] = {
+        c: {"registered": registered.get(c, 0)} for c in checked.channels
+        if c not in rules.LOCATION_CHANNELS}
+    if "cap" in out:
+        out["cap"] = {"registered": None}
+    reach = estimate_reach(checked.area, checked.channels)
+    for c, est in reach.items():
+        out[c] = {"registered": registered_sms if c == "lbsms" else None, **est}
+    return out
+
+
 def estimate_campaign(engine: Engine, req: CampaignRequest,
                       settings: Settings | None = None, *,
                       texts_optional: bool = False) -> dict[str, Any]:
@@ -274,7 +296,11 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     instead), a text that reads as another language, a channel that reaches
     nobody, a template deleted since, the area cut at the territory's border
     (``{"code": "area_cut", "field": "area", "km2", "share", "message"}``,
-    ``tocsin.geo.areas.cut_warning``). ``texts_optional``: without texts, estimate
+    ``tocsin.geo.areas.cut_warning``), the cell model used for location-based channels
+    (``{"code": "cell_model", "label": "synthetic cell model", …}``). ``"channels"``:
+    per chosen channel, ``channel_estimates`` (registered recipients; for ``lbsms`` and
+    ``cb`` phones expected inside and outside the area, bleed, cells, per operator,
+    the model); ``"cell_model"``: the model's label when one was used. ``texts_optional``: without texts, estimate
     with a neutral one per official language. Raises ``CampaignInputError``, and
     ``access.Denied`` when ``req.actor`` may not prepare it (audited).
     """
@@ -289,7 +315,25 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
                 req = replace(req, texts={lang: "Test." for lang in authority.language_list})
         checked = _check(s, req, settings)
         recipients = resolve_recipients(s, checked)
+        registered_sms = None
+        if "lbsms" in checked.channels:
+            # Registered subscribers in the area get the location-based alert as an
+            # ordinary (billed) SMS too (SPEC F18).
+            registered_sms = (sum(r.channel == "sms" for r in recipients)
+                              if "sms" in checked.channels else len(_recipients_in_area(
+                                  s, checked.area, checked.authority, ["sms"],
+                                  list(checked.texts), checked.kind)))
     result = _estimate(checked, recipients, price)
+    result["channels"] = channel_estimates(checked, result["recipients"], registered_sms)
+    if any(c in rules.LOCATION_CHANNELS for c in checked.channels):
+        label = next(v["model_label"] for c, v in result["channels"].items()
+                     if c in rules.LOCATION_CHANNELS)
+        result["cell_model"] = label
+        result["warnings"].append({
+            "code": "cell_model", "field": "channels", "label": label,
+            "message": f"Location-based reach is estimated with the {label}"
+                       + (": generated from population, not operator antenna data"
+                          if label == SYNTHETIC_LABEL else "")})
     # Two-person rule: say before launch that a live alert will wait for a second user.
     result["approval_required"] = (req.environment == "live"
                                    and bool(checked.authority.two_person_rule))

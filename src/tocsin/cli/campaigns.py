@@ -94,8 +94,12 @@ def campaign_estimate(
     authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
     area: Path | None = typer.Option(None, "--area", help="GeoJSON Polygon/MultiPolygon file."),
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
+    circle: str | None = typer.Option(None, "--circle", help="LAT,LON,RADIUS_KM: a circle "
+                                      "(e.g. 50.7346,4.2406,2)."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
-    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
+    channels: str = typer.Option("sms,email,cap", "--channels",
+                                 help="sms,email,cap and the location-based lbsms,cb "
+                                      "(reach and bleed from the cell model)"),
     kind: str = typer.Option("alert", "--kind",
                              help="alert|warning|information|test|exercise|group"),
     environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
@@ -105,7 +109,7 @@ def campaign_estimate(
     nothing. Texts are optional (a placeholder is estimated when none is given)."""
     from tocsin.campaigns.services import CampaignInputError, CampaignRequest, estimate_campaign
 
-    area_data = _read_area(area)
+    area_data = _area_or_circle(area, circle)
     texts = _parse_texts(text) or {}
     req = CampaignRequest(authority_id=authority, texts=texts, channels=channels.split(","),
                           area_geojson=area_data, municipality_nis=municipality, kind=kind,
@@ -125,6 +129,28 @@ def campaign_estimate(
     out.print(f"{estimate['area_name']}: {total} deliveries "
               + " · ".join(f"{ch} {n}" for ch, n in estimate["recipients"].items()),
               highlight=False, markup=False)
+    for ch, e in estimate.get("channels", {}).items():
+        if "phones_inside" in e:
+            out.print(f"{ch}: {e['phones_inside'][0]}–{e['phones_inside'][1]} phones inside, "
+                      f"{e['phones_outside'][0]}–{e['phones_outside'][1]} outside "
+                      f"(bleed {e['bleed_km2']} km², up to {e['max_bleed_km']} km), "
+                      f"{e['cells']} cells — {e['model_label']}",
+                      highlight=False, markup=False)
+
+
+def _area_or_circle(area: Path | None, circle: str | None) -> bytes | None:
+    """The ``--area`` file's bytes, or the ``--circle`` as GeoJSON; exit 1 when both are
+    given or the circle is bad."""
+    if circle is None:
+        return _read_area(area)
+    from tocsin.campaigns.services import CampaignInputError, circle_area_geojson
+
+    if area is not None:
+        raise fail("circle", "give one of --area, --municipality or --circle")
+    try:
+        return json.dumps(circle_area_geojson(circle)).encode()
+    except CampaignInputError as exc:
+        raise fail(exc.field, exc.reason) from None
 
 
 @campaign_app.command("send")
@@ -132,6 +158,8 @@ def campaign_send(
     authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
     area: Path | None = typer.Option(None, "--area", help="GeoJSON Polygon/MultiPolygon file."),
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
+    circle: str | None = typer.Option(None, "--circle", help="LAT,LON,RADIUS_KM: a circle "
+                                      "(e.g. 50.7346,4.2406,2)."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
     channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
     kind: str = typer.Option("alert", "--kind",
@@ -187,7 +215,7 @@ def campaign_send(
     texts = _parse_texts(text)
     overrides, values = _parse_content(content), _parse_fields(fields)
     scheduled_for, expires_at = _parse_time("at", at), _parse_time("expires", expires)
-    area_data = _read_area(area)
+    area_data = _area_or_circle(area, circle)
     req = CampaignRequest(
         authority_id=authority, texts=texts, channels=channels.split(","),
         area_geojson=area_data, municipality_nis=municipality, kind=kind,
