@@ -51,6 +51,7 @@ from tocsin.campaigns.reports import (
 from tocsin.campaigns.targeting import (
     Recipient,
     estimate_campaign,
+    estimate_cells_layer,
     resolve_recipients,
 )
 
@@ -86,6 +87,7 @@ __all__ = [
     "default_all_clear_texts",
     "due_scheduled",
     "estimate_campaign",
+    "estimate_cells_layer",
     "fan_out_scheduled",
     "launch",
     "launch_campaign",

@@ -345,3 +345,28 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     return result
 
 
+
+
+def estimate_cells_layer(engine: Engine, req: CampaignRequest,
+                         settings: Settings | None = None, max_cells: int = 3000
+                         ) -> dict[str, Any]:
+    """The map layer of the cells a location-based campaign would use, and its bleed
+    (SPEC F17): ``tocsin.geo.reach.cells_layer`` of the area ``req`` would really
+    target (checked and clipped as for :func:`estimate_campaign`; texts optional).
+
+    Returns a GeoJSON FeatureCollection (WGS84) with ``tocsin_cell_model`` (its label:
+    ``synthetic: true`` and the disclaimer for the synthetic model) and
+    ``truncated``. Raises ``CampaignInputError`` and ``access.Denied`` as the estimate.
+    """
+    from tocsin.geo.reach import cells_layer
+
+    settings = settings or get_settings()
+    with audited_denials(engine, req.source), read_transaction(engine) as s:
+        if not req.texts:
+            authority = s.get(Authority, str(req.authority_id).strip())
+            if authority is not None:
+                req = replace(req, texts={lang: "Test." for lang in authority.language_list})
+        if not any(c in rules.LOCATION_CHANNELS for c in req.channels):
+            req = replace(req, channels=[*req.channels, "lbsms"])
+        checked = _check(s, req, settings)
+    return cells_layer(checked.area, max_cells=max_cells)
