@@ -180,3 +180,54 @@ def test_web_cells_layer_outside_the_territory_is_refused(client: TestClient):
     r = client.post("/api/campaigns/estimate/cells", headers={"X-CSRF-Token": token},
                     json={"channels": ["lbsms"], "municipality_nis": "23003"})
     assert r.status_code == 403, r.text
+
+
+# --- tocsin cells import ------------------------------------------------------------------
+
+CELLS_CSV = """cell_id,lat,lon,azimuth,beamwidth,range,technology
+206-10-1-1,50.735,4.235,0,120,2000,4G
+206-10-1-2,50.735,4.235,120,120,2000,4G
+206-10-1-3,50.735,4.235,240,120,2000,4G
+"""
+
+
+def _imports(engine) -> int:
+    with engine.connect() as c:
+        return c.execute(sa.text("SELECT count(*) FROM cell_import")).scalar_one()
+
+
+def test_cells_import_replaces_one_operator(db, tmp_path):
+    shown = runner.invoke(app, ["cells", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["label"] == "synthetic cell model"
+    path = tmp_path / "op1.csv"
+    path.write_text(CELLS_CSV)
+    result = runner.invoke(app, ["cells", "import", str(path), "--operator", "op1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["cells"] == 3
+    model = json.loads(runner.invoke(app, ["cells", "show", "--json"]).stdout)
+    assert model["kind"] == "mixed"
+    ops = {o["key"]: o for o in model["operators"]}
+    assert ops["op1"]["model"] == "imported" and ops["op1"]["cells"] == 3
+    assert ops["op2"]["model"] == "synthetic"
+    e = _estimate("--circle", "50.7346,4.2406,1", "--channels", "lbsms")["channels"]["lbsms"]
+    assert e["model"] == "mixed" and e["by_operator"]["op1"]["model"] == "imported"
+    assert e["by_operator"]["op1"]["source"] == "op1.csv"
+    assert "synthetic cell model" in e["model_label"]  # op2 and op3 still are
+    text = runner.invoke(app, ["cells", "show"])
+    assert "op1" in text.stdout and "imported" in text.stdout
+
+
+@pytest.mark.parametrize("content, operator, words", [
+    (CELLS_CSV.replace("2000,4G\n206-10-1-2", "2000,9G\n206-10-1-2"), "op1",
+     "error: technology: line 2:"),
+    (CELLS_CSV, "op9", "error: operator:"),
+    ("cell_id,lat\n1,50\n", "op1", "error: lon: line 1:"),
+])
+def test_bad_cells_import_names_line_and_column(db, tmp_path, content, operator, words):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    result = runner.invoke(app, ["cells", "import", str(path), "--operator", operator])
+    assert result.exit_code == 1, result.output
+    assert words in result.output and "Traceback" not in result.output
+    assert _imports(db) == 0

@@ -22,7 +22,8 @@ from tocsin.core.db import iso_utc, read_transaction, table
 from tocsin.core.settings import Settings, get_settings
 from tocsin.dispatch.models import Delivery
 from tocsin.geo.areas import area_km2
-from tocsin.geo.cellmodel import SYNTHETIC_LABEL
+from tocsin.geo.cellmodel import SYNTHETIC_LABEL, CellModel
+from tocsin.geo.services import cell_model
 from tocsin.geo.spatial import subscribers_in_area
 from tocsin.messages.content import (
     language_name,
@@ -256,13 +257,15 @@ def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
 
 
 def channel_estimates(checked: _Checked, registered: dict[str, int],
-                      registered_sms: int | None) -> dict[str, dict[str, Any]]:
+                      registered_sms: int | None, model: CellModel | None = None
+                      ) -> dict[str, dict[str, Any]]:
     """Per chosen channel: ``{"registered": n}`` (exact: subscribers with an address in
     the area), and for the location-based channels the reach and bleed of
     ``tocsin.geo.reach.channel_estimate`` (``phones_inside``, ``phones_outside``,
     ``bleed_km2``, ``max_bleed_km``, ``cells``, ``by_operator``, ``model``…).
     ``lbsms.registered`` counts the registered mobiles that get the extra SMS (F18);
-    ``cb.registered`` is ``None`` (nobody registers for cell broadcast)."""
+    ``cb.registered`` is ``None`` (nobody registers for cell broadcast). ``model``: the
+    cell model in force (``tocsin.geo.services.cell_model``; default synthetic)."""
     from tocsin.geo.reach import estimate_reach
 
     out: dict[str, dict[str, Any]] = {
@@ -270,7 +273,7 @@ def channel_estimates(checked: _Checked, registered: dict[str, int],
         if c not in rules.LOCATION_CHANNELS}
     if "cap" in out:
         out["cap"] = {"registered": None}
-    reach = estimate_reach(checked.area, checked.channels)
+    reach = estimate_reach(checked.area, checked.channels, model)
     for c, est in reach.items():
         out[c] = {"registered": registered_sms if c == "lbsms" else None, **est}
     return out
@@ -315,7 +318,9 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
                 req = replace(req, texts={lang: "Test." for lang in authority.language_list})
         checked = _check(s, req, settings)
         recipients = resolve_recipients(s, checked)
-        registered_sms = None
+        registered_sms, model = None, None
+        if any(c in rules.LOCATION_CHANNELS for c in checked.channels):
+            model = cell_model(s)
         if "lbsms" in checked.channels:
             # Registered subscribers in the area get the location-based alert as an
             # ordinary (billed) SMS too (SPEC F18).
@@ -324,7 +329,8 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
                                   s, checked.area, checked.authority, ["sms"],
                                   list(checked.texts), checked.kind)))
     result = _estimate(checked, recipients, price)
-    result["channels"] = channel_estimates(checked, result["recipients"], registered_sms)
+    result["channels"] = channel_estimates(checked, result["recipients"], registered_sms,
+                                           model)
     if any(c in rules.LOCATION_CHANNELS for c in checked.channels):
         label = next(v["model_label"] for c, v in result["channels"].items()
                      if c in rules.LOCATION_CHANNELS)
@@ -369,4 +375,5 @@ def estimate_cells_layer(engine: Engine, req: CampaignRequest,
         if not any(c in rules.LOCATION_CHANNELS for c in req.channels):
             req = replace(req, channels=[*req.channels, "lbsms"])
         checked = _check(s, req, settings)
-    return cells_layer(checked.area, max_cells=max_cells)
+        model = cell_model(s)
+    return cells_layer(checked.area, model, max_cells=max_cells)
