@@ -18,8 +18,8 @@ from tocsin.messages.models import MessageTemplate
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 
 __all__ = [
-    "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey", "Cell",
-    "CellImport",
+    "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey",
+    "Cell", "CellImport",
     "ContactPoint", "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate",
     "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
 ]

@@ -303,9 +303,10 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     (``{"code": "cell_model", "label": "synthetic cell model", …}``). ``"channels"``:
     per chosen channel, ``channel_estimates`` (registered recipients; for ``lbsms`` and
     ``cb`` phones expected inside and outside the area, bleed, cells, per operator,
-    the model); ``"cell_model"``: the model's label when one was used. ``texts_optional``: without texts, estimate
-    with a neutral one per official language. Raises ``CampaignInputError``, and
-    ``access.Denied`` when ``req.actor`` may not prepare it (audited).
+    the model); ``"cell_model"``: the model's label when one was used.
+    ``texts_optional``: without texts, estimate with a neutral one per official language.
+    Raises ``CampaignInputError``, and ``access.Denied`` when ``req.actor`` may not
+    prepare it (audited).
     """
     settings = settings or get_settings()
     price = Decimal(settings.sms_segment_price_eur)

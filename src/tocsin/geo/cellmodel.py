@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import shapely
 from pyproj import Transformer
-from shapely.geometry import MultiPoint, Polygon
+from shapely.geometry import MultiPoint
 from shapely.geometry.base import BaseGeometry
 
 if TYPE_CHECKING:
