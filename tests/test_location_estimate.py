@@ -231,3 +231,19 @@ def test_bad_cells_import_names_line_and_column(db, tmp_path, content, operator,
     assert result.exit_code == 1, result.output
     assert words in result.output and "Traceback" not in result.output
     assert _imports(db) == 0
+
+
+def test_a_bowtie_area_is_repaired_and_the_estimate_says_so(db, tmp_path):
+    # Two lobes crossing at 50.735, 4.235 in Halle, the subscribers in the eastern one:
+    # both lobes are kept (never buffer(0), which keeps one).
+    bowtie = {"type": "Polygon", "coordinates": [[[4.215, 50.725], [4.255, 50.745],
+                                                  [4.255, 50.725], [4.215, 50.745],
+                                                  [4.215, 50.725]]]}
+    path = tmp_path / "bowtie.geojson"
+    path.write_text(json.dumps(bowtie))
+    e = _estimate("--area", str(path), "--channels", "sms")
+    (repair,) = [w for w in e["warnings"] if w["code"] == "area_repaired"]
+    assert "crosses itself at lon 4.235000, lat 50.735000" in repair["message"]
+    assert repair["parts"] == 2
+    assert e["area_km2"] > 2 * 0.9 * (0.02 * 71.0) * (0.01 * 111.2) / 2
+    assert e["channels"]["sms"]["registered"] == 2

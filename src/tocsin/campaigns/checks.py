@@ -221,7 +221,8 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
 
 
 def _check_area(session: Session, req: CampaignRequest, authority: Authority,
-                optional: bool = False, actor: Actor | None = None
+                optional: bool = False, actor: Actor | None = None,
+                repairs: list[dict[str, Any]] | None = None
                 ) -> tuple[BaseGeometry, dict[str, str], str | None,
                            dict[str, Any] | None] | None:
     """The requested area clipped to what the campaign's authority may target (its
@@ -231,6 +232,9 @@ def _check_area(session: Session, req: CampaignRequest, authority: Authority,
     at that border (``tocsin.geo.areas.cut_warning``, or ``None``).
 
     ``optional``: no area at all is allowed (returns ``None``), for an update.
+    ``repairs``: a list to repair an invalid outline instead of refusing it (every lobe
+    kept, ``tocsin.geo.areas.repair_polygon``); each repair is appended to it as a
+    warning ``{"code": "area_repaired", "field", "message", …}``.
     Raises ``Denied`` (rule ``outside_territory``, field ``area`` or
     ``municipality``) when nothing of the area may be targeted.
     """
@@ -245,7 +249,8 @@ def _check_area(session: Session, req: CampaignRequest, authority: Authority,
                                          authority.language_list[0])
             nis: str | None = str(req.municipality_nis).strip()
         else:
-            area = parse_area_geojson(req.area_geojson)  # type: ignore[arg-type]
+            area = parse_area_geojson(req.area_geojson,  # type: ignore[arg-type]
+                                      repairs=repairs)
             nis = None
     except AreaError as exc:
         raise CampaignInputError(exc.field, exc.reason) from None
@@ -441,7 +446,8 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
             channel=location[0]))
     _check_on_behalf(actor, authority, req)
     when, expires = _check_times(req, now, req.kind)
-    located = _check_area(session, req, authority, actor=actor)
+    repairs: list[dict[str, Any]] = []
+    located = _check_area(session, req, authority, actor=actor, repairs=repairs)
     assert located is not None
     area, names, nis, cut = located
     name = _first_name(names, authority)
@@ -450,6 +456,7 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     checked = _Checked(authority, area, name, nis, base, channels, content, req.kind,
                        sms_fields, {lang: names[lang] for lang in base}, expires)
     checked.actor = actor
+    checked.warnings.extend(repairs)
     if cut is not None:
         checked.warnings.append(cut)
     _check_sms(checked, settings)
