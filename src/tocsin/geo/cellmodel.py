@@ -189,6 +189,22 @@ def belgium_margin() -> BaseGeometry:
     return grown
 
 
+def phones_per_region(regions: NDArray[Any], phones_per_capita: float = 1.0
+                      ) -> NDArray[Any]:
+    """:func:`phones_in` of each of ``regions`` (EPSG:3812), vectorised (one index query
+    for all of them)."""
+    out = np.zeros(len(regions))
+    if len(regions) == 0:
+        return out
+    m = municipalities()
+    r_idx, m_idx = m.tree.query(regions, predicate="intersects")
+    if len(r_idx) == 0:
+        return out
+    pieces = shapely.area(shapely.intersection(regions[r_idx], m.geoms[m_idx]))
+    np.add.at(out, r_idx, pieces / m.area_m2[m_idx] * m.population[m_idx])
+    return out * phones_per_capita
+
+
 def _rng(seed: int, *key: str) -> np.random.Generator:
     digest = hashlib.sha256("/".join((str(seed), *key)).encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "big"))
