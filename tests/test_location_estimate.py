@@ -247,3 +247,15 @@ def test_a_bowtie_area_is_repaired_and_the_estimate_says_so(db, tmp_path):
     assert repair["parts"] == 2
     assert e["area_km2"] > 2 * 0.9 * (0.02 * 71.0) * (0.01 * 111.2) / 2
     assert e["channels"]["sms"]["registered"] == 2
+
+
+def test_estimate_writes_the_cells_layer(db, tmp_path):
+    out = tmp_path / "cells.geojson"
+    result = runner.invoke(app, ["campaign", "estimate", "--authority", "23027",
+                                 "--circle", "50.7346,4.2406,1", "--channels", "cb",
+                                 "--cells-geojson", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    layer = json.loads(out.read_text())
+    assert layer["tocsin_cell_model"]["label"] == "synthetic cell model"
+    cells = [f for f in layer["features"] if f["properties"]["kind"] == "cell"]
+    assert len(cells) == json.loads(result.stdout)["channels"]["cb"]["cells"]

@@ -104,10 +104,20 @@ def campaign_estimate(
                              help="alert|warning|information|test|exercise|group"),
     environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
     as_json: bool = typer.Option(False, "--json", help="Print the estimate as JSON."),
+    cells_geojson: Path | None = typer.Option(
+        None, "--cells-geojson", help="Also write the map layer of the cells used and the "
+                                      "bleed (GeoJSON, labelled with the cell model)."),
 ) -> None:
     """Who a campaign would reach, per channel and language, and its warnings; sends
-    nothing. Texts are optional (a placeholder is estimated when none is given)."""
-    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, estimate_campaign
+    nothing. Texts are optional (a placeholder is estimated when none is given).
+    With lbsms or cb: phones inside and outside the area from the cell model (the
+    synthetic cell model unless an operator's cells were imported)."""
+    from tocsin.campaigns.services import (
+        CampaignInputError,
+        CampaignRequest,
+        estimate_campaign,
+        estimate_cells_layer,
+    )
 
     area_data = _area_or_circle(area, circle)
     texts = _parse_texts(text) or {}
@@ -117,10 +127,18 @@ def campaign_estimate(
     engine = open_engine()
     try:
         estimate = estimate_campaign(engine, req, texts_optional=True)
+        if cells_geojson is not None:
+            layer = estimate_cells_layer(engine, req)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
     except Denied as exc:
         raise refused(exc) from None
+    if cells_geojson is not None:
+        try:
+            cells_geojson.write_text(json.dumps(layer, ensure_ascii=False), encoding="utf-8")
+        except OSError as exc:
+            raise fail("cells-geojson", f"cannot write {cells_geojson}: {exc.strerror}") \
+                from None
     total = sum(estimate["recipients"].values())
     if as_json:
         print(json.dumps({**estimate, "deliveries": total}, ensure_ascii=False, default=str))
