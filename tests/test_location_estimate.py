@@ -259,3 +259,12 @@ def test_estimate_writes_the_cells_layer(db, tmp_path):
     assert layer["tocsin_cell_model"]["label"] == "synthetic cell model"
     cells = [f for f in layer["features"] if f["properties"]["kind"] == "cell"]
     assert len(cells) == json.loads(result.stdout)["channels"]["cb"]["cells"]
+
+
+def test_simulator_commands_are_there():
+    for args in (["simulate", "lbsms-operator", "--help"], ["simulate", "cbc", "--help"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "--port" in result.output
+    bad = runner.invoke(app, ["simulate", "lbsms-operator", "--operator", "op7",
+                              "--secret", "x"])
+    assert bad.exit_code == 1 and "error: operator:" in bad.output
