@@ -268,3 +268,13 @@ def test_simulator_commands_are_there():
     bad = runner.invoke(app, ["simulate", "lbsms-operator", "--operator", "op7",
                               "--secret", "x"])
     assert bad.exit_code == 1 and "error: operator:" in bad.output
+
+
+def test_location_text_facts(db):
+    long_fr = "Restez à l'intérieur. " * 70  # 1,540 GSM-7 characters: over 15 CB pages
+    e = _estimate("--municipality", "23027", "--channels", "lbsms,cb", "--text", "nl=Blijf binnen.",
+                  "--text", f"fr={long_fr}")
+    lb, cb = e["channels"]["lbsms"], e["channels"]["cb"]
+    assert lb["text_languages"] == ["nl", "fr"] and lb["cost_eur"] == 0.0
+    assert lb["segments"] > 1 and lb["encoding"] == "GSM-7"
+    assert cb["pages"]["nl"] == 1 and cb["pages"]["fr"] is None and cb["too_long"] == ["fr"]

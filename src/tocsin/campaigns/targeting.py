@@ -275,8 +275,39 @@ def channel_estimates(checked: _Checked, registered: dict[str, int],
         out["cap"] = {"registered": None}
     reach = estimate_reach(checked.area, checked.channels, model)
     for c, est in reach.items():
-        out[c] = {"registered": registered_sms if c == "lbsms" else None, **est}
+        out[c] = {"registered": registered_sms if c == "lbsms" else None, **est,
+                  **_location_text_facts(checked, c)}
     return out
+
+
+#: Between the languages of one location-based text (F18: nobody knows a located
+#: phone's language, so one message carries every official language of the area).
+LOCATION_TEXT_JOINER = "\n"
+
+
+def _location_text_facts(checked: _Checked, channel: str) -> dict[str, Any]:
+    """What the text costs on a location-based channel. ``lbsms``: the one text with
+    every language (``text_languages``, ``segments``, ``encoding``; the operators send
+    it at their cost, Royal Decree 2017: ``cost_eur`` 0). ``cb``: pages per language
+    (one message per language, ``tocsin.channels.cell_broadcast.pages``), ``null`` for
+    a text over 15 pages (``too_long`` lists those languages)."""
+    from tocsin.channels.cell_broadcast import CbError, pages
+
+    texts = {lang: entry["sms"] for lang, entry in checked.content.items() if entry.get("sms")}
+    if channel == "lbsms":
+        combined = LOCATION_TEXT_JOINER.join(texts.values())
+        facts = analyse(combined) if combined else None
+        return {"text_languages": list(texts), "cost_eur": 0.0,
+                "segments": facts.segments if facts else 0,
+                "encoding": facts.encoding if facts else None}
+    out: dict[str, int | None] = {}
+    for lang, text in texts.items():
+        try:
+            out[lang] = pages(text).count
+        except CbError:
+            out[lang] = None
+    return {"pages": out, "too_long": [lang for lang, n in out.items() if n is None],
+            "cost_eur": 0.0}
 
 
 def estimate_campaign(engine: Engine, req: CampaignRequest,
