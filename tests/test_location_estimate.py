@@ -278,3 +278,14 @@ def test_location_text_facts(db):
     assert lb["text_languages"] == ["nl", "fr"] and lb["cost_eur"] == 0.0
     assert lb["segments"] > 1 and lb["encoding"] == "GSM-7"
     assert cb["pages"]["nl"] == 1 and cb["pages"]["fr"] is None and cb["too_long"] == ["fr"]
+
+
+def test_a_circle_across_the_border_is_cut_to_belgium(db):
+    # 5 km around Raeren's border with Germany: part of it is German.
+    result = runner.invoke(app, ["campaign", "estimate", "--authority", "BE", "--circle",
+                                 "50.68,6.10,5", "--channels", "cb", "--json"])
+    assert result.exit_code == 0, result.output
+    e = json.loads(result.stdout)
+    (cut,) = [w for w in e["warnings"] if w["code"] == "area_cut"]
+    assert "Belgium" in cut["message"] and 0.05 < cut["share"] < 0.95
+    assert e["area_km2"] < math.pi * 25 * (1 - cut["share"]) * 1.02
