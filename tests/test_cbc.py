@@ -119,3 +119,68 @@ def test_unreachable_cbc_is_named():
     with pytest.raises(cbc.CbcError) as err:
         client.create(_plan()[0])
     assert err.value.code == "unreachable"
+
+
+def test_eu_alert_levels():
+    assert cbc.eu_alert_level(4370) == "1" and cbc.eu_alert_level(4383) == "1"
+    assert cbc.eu_alert_level(4372) == "2" and cbc.eu_alert_level(4385) == "2"
+    assert cbc.eu_alert_level(4378) == "3" and cbc.eu_alert_level(4391) == "3"
+    assert cbc.eu_alert_level(4396) == "4" and cbc.eu_alert_level(4397) == "4"
+    assert cbc.eu_alert_level(4380) == "test" and cbc.eu_alert_level(4399) == "test"
+    with pytest.raises(cbc.CbcError):
+        cbc.eu_alert_level(1234)
+
+
+def test_cap_backend_alert_fits_cb_polygons_and_validates():
+    import datetime as dt
+    import math
+
+    import shapely
+    from lxml import etree
+
+    from tocsin.cap.polygons import cap_polygons_union
+    from tocsin.cap.validate import validate_cap
+
+    n = 5000  # a detailed outline: must come down to <= 250 points, never shrink
+    ring = [(4.24 + 0.05 * math.cos(2 * math.pi * i / n) * (1 + 0.03 * math.sin(41 * i)),
+             50.73 + 0.03 * math.sin(2 * math.pi * i / n)) for i in range(n)]
+    area = shapely.Polygon(ring)
+    sent = dt.datetime(2026, 12, 3, 13, 0, tzinfo=dt.UTC)
+    xml = cbc.cap_for_cbc(identifier="tocsin-c1-cb", sender="nccn@tocsin.example",
+                          sent=sent, status="Exercise", kind="alert", texts=TEXTS,
+                          area=area, area_desc="Halle", event="Chemical fire",
+                          severity="Extreme", urgency="Immediate", certainty="Observed",
+                          expires=sent + dt.timedelta(hours=2))
+    report = validate_cap(xml)
+    assert report.valid, report.to_json()
+    assert not any("cell-broadcast" in w.message for w in report.warnings)
+    root = etree.fromstring(xml)
+    ns = {"c": "urn:oasis:names:tc:emergency:cap:1.2"}
+    infos = root.findall("c:info", ns)
+    assert [i.findtext("c:language", namespaces=ns) for i in infos] == ["fr-BE", "nl-BE",
+                                                                         "de-BE"]
+    params = {(p.findtext("c:valueName", namespaces=ns), p.findtext("c:value", namespaces=ns))
+              for p in infos[1].findall("c:parameter", ns)}
+    assert ("CB-message-id", "4384") in params and ("EU-Alert-level", "2") in params
+    rings = [[tuple(map(float, pt.split(","))) for pt in poly.text.split()]
+             for poly in infos[0].iter("{urn:oasis:names:tc:emergency:cap:1.2}polygon")]
+    assert rings and all(len(r) <= 250 for r in rings)
+    assert cap_polygons_union(rings).covers(area)
+    cancel = cbc.cap_for_cbc(identifier="tocsin-c1-cb-cancel", sender="nccn@tocsin.example",
+                             sent=sent + dt.timedelta(minutes=5), status="Exercise",
+                             kind="alert", texts={"fr": "Fin d'alerte."}, area=area,
+                             area_desc="Halle", event="Chemical fire", msg_type="Cancel",
+                             references=(("nccn@tocsin.example", "tocsin-c1-cb", sent),))
+    assert b"<references>" in cancel and b"Cancel" in cancel
+
+
+def test_cap_backend_refuses_a_text_over_15_pages():
+    import datetime as dt
+
+    import shapely
+
+    with pytest.raises(cb.CbError) as err:
+        cbc.cap_for_cbc(identifier="x", sender="s", sent=dt.datetime.now(dt.UTC),
+                        status="Test", kind="test", texts={"fr": "a" * 1400},
+                        area=shapely.box(4.2, 50.7, 4.3, 50.8), area_desc="x", event="Test")
+    assert err.value.field == "text"

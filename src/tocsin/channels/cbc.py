@@ -144,3 +144,70 @@ class EcbeClient:
     def cancel_alert(self, previous: list[PlannedMessage]) -> list[str]:
         """A cancel: delete every message of the alert."""
         return [self.delete(m.message_id) for m in previous]
+
+
+# ----------------------------------------------------------------------------- CAP backend
+
+#: CAP ``info/language`` of each Tocsin language (RFC 3066 with the country).
+CAP_LANGUAGES = {"fr": "fr-BE", "nl": "nl-BE", "de": "de-BE", "en": "en"}
+
+
+def eu_alert_level(message_id: int) -> str:
+    """The EU-Alert level of a message identifier (ETSI TS 102 900): ``1`` (4370),
+    ``2`` (4371-4372: Extreme, Immediate), ``3`` (4373-4378), ``4`` (public safety,
+    4396), ``amber``, ``test``, ``exercise``, ``operator``; additional-language ids map
+    to their local one. Raises CbcError("message_id", …) outside the EU-Alert range."""
+    base = message_id - 13 if 4383 <= message_id <= 4395 else message_id
+    base = base - 1 if base in (cb.PUBLIC_SAFETY + 1, cb.STATE_LOCAL_TEST + 1) else base
+    levels = {cb.PRESIDENTIAL: "1", cb.AMBER: "amber", cb.TEST: "test",
+              cb.EXERCISE: "exercise", cb.OPERATOR_DEFINED: "operator",
+              cb.PUBLIC_SAFETY: "4", cb.STATE_LOCAL_TEST: "test"}
+    if base in levels:
+        return levels[base]
+    if 4371 <= base <= 4372:
+        return "2"
+    if 4373 <= base <= 4378:
+        return "3"
+    raise CbcError("message_id", f"{message_id} is not an EU-Alert message identifier")
+
+
+def cap_for_cbc(*, identifier: str, sender: str, sent: Any, status: str, kind: str,
+                texts: dict[str, str], area: Any, area_desc: str, event: str,
+                severity: str = "Severe", urgency: str = "Immediate",
+                certainty: str = "Likely", expires: Any = None, msg_type: str = "Alert",
+                references: tuple[tuple[str, str, Any], ...] = (),
+                repetition_period: int = 60) -> bytes:
+    """The CAP 1.2 alert an operator's CBC takes (the UK/cbctest practice; research note
+    §2.3 ``cap`` backend): one ``info`` per language (``fr-BE``…), the text as
+    ``description``, parameters ``EU-Alert-level``, ``CB-message-id`` (local or
+    additional by language order), ``repetition`` (seconds); one ``area`` whose
+    polygons are the area fitted to cell broadcast's 250 points per ring, outward only
+    (``tocsin.geo.shapes.channel_polygons(area, "cb")``). ``msg_type`` Update/Cancel
+    need ``references`` ``(sender, identifier, sent)``.
+
+    Each text is checked against the 15 cell-broadcast pages first. Raises
+    ``cell_broadcast.CbError``, ``tocsin.geo.areas.AreaError`` or
+    ``tocsin.cap.build.CapBuildError`` naming the field.
+    """
+    from tocsin.cap.build import CapAlert, CapArea, CapInfo, build_alert
+    from tocsin.geo.shapes import channel_polygons
+
+    if not texts:
+        raise cb.CbError("text", "no text")
+    for text in texts.values():
+        cb.pages(text)
+    polygons = channel_polygons(area, "cb")
+    infos = []
+    for i, (lang, text) in enumerate(texts.items()):
+        mid = cb.message_id(kind, severity, urgency, certainty,
+                            "local" if i == 0 else "additional")
+        infos.append(CapInfo(
+            language=CAP_LANGUAGES.get(lang, lang), category="Safety", event=event,
+            urgency=urgency, severity=severity, certainty=certainty, description=text,
+            expires=expires,
+            parameters=(("EU-Alert-level", eu_alert_level(mid)), ("CB-message-id", str(mid)),
+                        ("repetition", str(repetition_period))),
+            areas=(CapArea(area_desc, polygons=polygons),)))
+    return build_alert(CapAlert(identifier=identifier, sender=sender, sent=sent,
+                                status=status, msg_type=msg_type, references=references,
+                                infos=infos))
