@@ -60,6 +60,17 @@ def test_same_seed_same_model_other_seed_other_sites(model):
     assert other.info["seed"] == 7
 
 
+def test_the_model_is_the_same_in_another_process(model):
+    import subprocess
+    import sys
+
+    code = ("from tocsin.geo import cellmodel as cm;"
+            "print(cm.model_fingerprint(cm.synthetic_model()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**__import__("os").environ, "PYTHONHASHSEED": "7"})
+    assert out.stdout.strip() == cm.model_fingerprint(model)
+
+
 def test_density_classes_follow_the_thresholds():
     assert cm.density_class(1500 * 10, 10) == "urban"
     assert cm.density_class(1499 * 10, 10) == "suburban"

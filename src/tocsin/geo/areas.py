@@ -179,7 +179,12 @@ def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0,
         return _union_polygonal(members, field, what="geometry", depth=depth + 1,
                                 repairs=repairs)
     if kind not in _POLYGONAL_TYPES:
-        raise AreaError(field, f"must be a Polygon or MultiPolygon, not a {kind}")
+        hint = {"Point": "; for a point and a radius give a circle (LAT,LON,RADIUS_KM)",
+                "MultiPoint": "; for points and a radius give circles (LAT,LON,RADIUS_KM)",
+                "LineString": "; a line encloses no area: close it into a polygon",
+                "MultiLineString": "; lines enclose no area: close them into polygons"}
+        raise AreaError(field, f"must be a Polygon or MultiPolygon, not a {kind}"
+                               f"{hint.get(kind, '')}")
     polygons = _check_positions(geometry.get("coordinates"), kind, field)
     points = [pt for rings in polygons for ring in rings for pt in ring]
     # Tocsin alerts only inside Belgium (SPEC F3): an outline that lies wholly
