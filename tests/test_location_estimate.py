@@ -289,3 +289,13 @@ def test_a_circle_across_the_border_is_cut_to_belgium(db):
     (cut,) = [w for w in e["warnings"] if w["code"] == "area_cut"]
     assert "Belgium" in cut["message"] and 0.05 < cut["share"] < 0.95
     assert e["area_km2"] < math.pi * 25 * (1 - cut["share"]) * 1.02
+
+
+def test_web_launch_with_lbsms_is_refused_to_an_untrained_user(client: TestClient, engine):
+    token = csrf_of(client.get("/campaigns/new").text)
+    r = client.post("/api/campaigns", headers={"X-CSRF-Token": token},
+                    json={"channels": ["sms", "lbsms"], "municipality_nis": "23027",
+                          "texts": {"nl": "Test"}, "kind": "exercise"})
+    assert r.status_code == 403, r.text
+    assert "training" in r.text
+    assert _campaigns(engine) == 0
