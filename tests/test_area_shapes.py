@@ -147,8 +147,9 @@ def test_circle_is_drawn_in_metres():
 @pytest.mark.parametrize("text, words", [
     ("50.7,4.2", "LAT,LON,RADIUS_KM"),
     ("a,b,c", "three numbers"),
-    ("50.7,4.2,0", "more than 0 km"),
-    ("50.7,4.2,-1", "more than 0 km"),
+    ("50.7,4.2,0", "less than 0.1 km"),
+    ("50.7,4.2,-1", "less than 0.1 km"),
+    ("50.7,4.2,0.05", "less than 0.1 km"),
     ("50.7,4.2,2000", "in metres"),
     ("95,4.2,1", "out of range"),
     ("4.2406,50.7346,2", "50.7346,4.2406 would be in Belgium"),

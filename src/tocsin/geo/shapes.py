@@ -34,7 +34,10 @@ CHANNEL_MAX_POINTS = {"cap": 500, "cb": 250, "lbsms": 250}
 
 #: Largest circle radius for an alert area, in km: Belgium is ~280 km across, so a
 #: larger radius is a mistake (a radius in metres, a misplaced decimal point).
+#: The same limits as the composer's circles (``tocsin.geo.places``).
 MAX_AREA_CIRCLE_KM = 300.0
+#: Smallest circle radius, km (100 m: below it a circle holds a building, not an area).
+MIN_AREA_CIRCLE_KM = 0.1
 
 
 def parse_circle(text: str, field: str = "circle") -> tuple[float, float, float]:
@@ -43,9 +46,10 @@ def parse_circle(text: str, field: str = "circle") -> tuple[float, float, float]
     commas is allowed).
 
     Raises AreaError(field, reason) when it is not three numbers, a coordinate is out
-    of range (latitude -90..90, longitude -180..180), the radius is not above 0 or is
-    more than :data:`MAX_AREA_CIRCLE_KM` km, or the centre is not in Belgium (with a
-    hint when swapping latitude and longitude would put it there).
+    of range (latitude -90..90, longitude -180..180), the radius is less than
+    :data:`MIN_AREA_CIRCLE_KM` (0.1 km) or more than :data:`MAX_AREA_CIRCLE_KM` km
+    (300), or the centre is not in Belgium (with a hint when swapping latitude and
+    longitude would put it there).
     """
     parts = [p.strip() for p in str(text).replace(";", ",").split(",")]
     if len(parts) != 3:
@@ -59,8 +63,9 @@ def parse_circle(text: str, field: str = "circle") -> tuple[float, float, float]
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise AreaError(field, f"the centre {lat},{lon} is out of range (latitude -90..90, "
                                f"longitude -180..180)")
-    if radius <= 0:
-        raise AreaError(field, f"the radius {radius:g} km must be more than 0 km")
+    if radius < MIN_AREA_CIRCLE_KM:
+        raise AreaError(field, f"the radius {radius:g} km is less than {MIN_AREA_CIRCLE_KM:g} "
+                               f"km (100 m)")
     if radius > MAX_AREA_CIRCLE_KM:
         raise AreaError(field, f"the radius {radius:,g} km is more than "
                                f"{MAX_AREA_CIRCLE_KM:,.0f} km (Belgium is about 280 km "
