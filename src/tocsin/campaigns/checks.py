@@ -55,6 +55,11 @@ MAX_SCHEDULE_AHEAD = rules.MAX_SCHEDULE_AHEAD
 
 
 
+#: Why a location-based channel cannot be sent yet (it can be estimated).
+LOCATION_NOT_AVAILABLE = ("{channel}: location-based SMS and cell broadcast can be estimated "
+                          "but not sent yet: no operator adapter is configured")
+
+
 class CampaignInputError(InputError):
     """Bad campaign input: ``field`` names what is wrong (``text.de``, ``area``…) and
     ``reason`` says why."""
@@ -141,8 +146,13 @@ def _check_text(field_name: str, text: str, limit: int, single_line: bool = Fals
 
 
 def _check_common(session: Session, req: CampaignRequest, settings: Settings,
-                  kind: str) -> tuple[Authority, list[str], dict[str, str]]:
-    """Authority, kind, environment, channels, texts, overrides, CAP values, providers."""
+                  kind: str, location_ok: bool = False
+                  ) -> tuple[Authority, list[str], dict[str, str]]:
+    """Authority, kind, environment, channels, texts, overrides, CAP values, providers.
+
+    ``location_ok``: the location-based channels (``rules.LOCATION_CHANNELS``) are
+    accepted (an estimate, or a launch that checks them itself); otherwise they are
+    refused as not available."""
     authority = session.get(Authority, str(req.authority_id).strip())
     if authority is None:
         raise CampaignInputError("authority", f"unknown authority {req.authority_id!r}")
@@ -154,8 +164,11 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
     if not channels:
         raise CampaignInputError("channels", "choose at least one channel (sms, email, cap)")
     for c in channels:
-        if c not in rules.CHANNELS:
-            raise CampaignInputError("channels", f"unknown channel {c!r} (sms, email, cap)")
+        if c in rules.LOCATION_CHANNELS and not location_ok:
+            raise CampaignInputError("channels", LOCATION_NOT_AVAILABLE.format(channel=c))
+        if c not in rules.CHANNELS and c not in rules.LOCATION_CHANNELS:
+            raise CampaignInputError("channels", f"unknown channel {c!r} ("
+                                     f"{', '.join(rules.CHANNELS + rules.LOCATION_CHANNELS)})")
     channels = list(dict.fromkeys(channels))
     if kind == "group" and "cap" in channels:
         raise CampaignInputError("channels", "a group message is not for the public: it has "
@@ -204,7 +217,8 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
 
 
 def _check_area(session: Session, req: CampaignRequest, authority: Authority,
-                optional: bool = False, actor: Actor | None = None
+                optional: bool = False, actor: Actor | None = None,
+                repairs: list[dict[str, Any]] | None = None
                 ) -> tuple[BaseGeometry, dict[str, str], str | None,
                            dict[str, Any] | None] | None:
     """The requested area clipped to what the campaign's authority may target (its
@@ -214,6 +228,9 @@ def _check_area(session: Session, req: CampaignRequest, authority: Authority,
     at that border (``tocsin.geo.areas.cut_warning``, or ``None``).
 
     ``optional``: no area at all is allowed (returns ``None``), for an update.
+    ``repairs``: a list to repair an invalid outline instead of refusing it (every lobe
+    kept, ``tocsin.geo.areas.repair_polygon``); each repair is appended to it as a
+    warning ``{"code": "area_repaired", "field", "message", …}``.
     Raises ``Denied`` (rule ``outside_territory``, field ``area`` or
     ``municipality``) when nothing of the area may be targeted.
     """
@@ -228,7 +245,8 @@ def _check_area(session: Session, req: CampaignRequest, authority: Authority,
                                          authority.language_list[0])
             nis: str | None = str(req.municipality_nis).strip()
         else:
-            area = parse_area_geojson(req.area_geojson)  # type: ignore[arg-type]
+            area = parse_area_geojson(req.area_geojson,  # type: ignore[arg-type]
+                                      repairs=repairs)
             nis = None
     except AreaError as exc:
         raise CampaignInputError(exc.field, exc.reason) from None
@@ -410,12 +428,22 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     """Every check of a new campaign, the permission first (``action``: prepare for an
     estimate, launch for a launch). Raises ``Denied`` or ``CampaignInputError``."""
     now = now or utcnow()
-    authority, channels, texts = _check_common(session, req, settings, req.kind)
+    authority, channels, texts = _check_common(session, req, settings, req.kind,
+                                               location_ok=True)
     actor = acting_actor(session, req, authority)
     check_may(session, actor, action, authority, req.environment)
+    location = [c for c in channels if c in rules.LOCATION_CHANNELS]
+    if location and action is not Action.CAMPAIGN_PREPARE:
+        # Only trained users of type-1 authorities (SPEC F5, F18); then the adapter.
+        decision = decide(actor, Action.LBSMS_USE)
+        if not decision:
+            raise Denied(actor, Action.LBSMS_USE, decision, authority.id, field="channels")
+        raise CampaignInputError("channels", LOCATION_NOT_AVAILABLE.format(
+            channel=location[0]))
     _check_on_behalf(actor, authority, req)
     when, expires = _check_times(req, now, req.kind)
-    located = _check_area(session, req, authority, actor=actor)
+    repairs: list[dict[str, Any]] = []
+    located = _check_area(session, req, authority, actor=actor, repairs=repairs)
     assert located is not None
     area, names, nis, cut = located
     name = _first_name(names, authority)
@@ -424,6 +452,7 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     checked = _Checked(authority, area, name, nis, base, channels, content, req.kind,
                        sms_fields, {lang: names[lang] for lang in base}, expires)
     checked.actor = actor
+    checked.warnings.extend(repairs)
     if cut is not None:
         checked.warnings.append(cut)
     _check_sms(checked, settings)

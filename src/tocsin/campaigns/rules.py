@@ -34,6 +34,9 @@ from zoneinfo import ZoneInfo
 
 KINDS = ("alert", "warning", "information", "test", "exercise", "group")
 CHANNELS = ("sms", "email", "cap")
+#: Location-based channels (SPEC F18, F31): estimated before launch (reach and bleed,
+#: ``tocsin.geo.reach``); sending them needs an operator adapter (not configured yet).
+LOCATION_CHANNELS = ("lbsms", "cb")
 LANGUAGES = ("fr", "nl", "de", "en")
 ENVIRONMENTS = ("simulation", "live")
 

@@ -51,8 +51,22 @@ from tocsin.campaigns.reports import (
 from tocsin.campaigns.targeting import (
     Recipient,
     estimate_campaign,
+    estimate_cells_layer,
     resolve_recipients,
 )
+
+
+def circle_area_geojson(text: str) -> dict[str, object]:
+    """The circle ``"LAT,LON,RADIUS_KM"`` as a GeoJSON Feature for
+    ``CampaignRequest.area_geojson`` (``tocsin.geo.shapes.circle_feature``).
+    Raises ``CampaignInputError("circle", reason)``."""
+    from tocsin.geo.areas import AreaError
+    from tocsin.geo.shapes import circle_feature
+
+    try:
+        return circle_feature(text)
+    except AreaError as exc:
+        raise CampaignInputError(exc.field, exc.reason) from None
 
 __all__ = [
     "ReportFile",
@@ -68,10 +82,12 @@ __all__ = [
     "Recipient",
     "all_clear",
     "campaign_report",
+    "circle_area_geojson",
     "cancel_campaign",
     "default_all_clear_texts",
     "due_scheduled",
     "estimate_campaign",
+    "estimate_cells_layer",
     "fan_out_scheduled",
     "launch",
     "launch_campaign",

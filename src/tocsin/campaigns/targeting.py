@@ -22,6 +22,8 @@ from tocsin.core.db import iso_utc, read_transaction, table
 from tocsin.core.settings import Settings, get_settings
 from tocsin.dispatch.models import Delivery
 from tocsin.geo.areas import area_km2
+from tocsin.geo.cellmodel import SYNTHETIC_LABEL, CellModel
+from tocsin.geo.services import cell_model
 from tocsin.geo.spatial import subscribers_in_area
 from tocsin.messages.content import (
     language_name,
@@ -254,6 +256,60 @@ def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
     }
 
 
+def channel_estimates(checked: _Checked, registered: dict[str, int],
+                      registered_sms: int | None, model: CellModel | None = None
+                      ) -> dict[str, dict[str, Any]]:
+    """Per chosen channel: ``{"registered": n}`` (exact: subscribers with an address in
+    the area), and for the location-based channels the reach and bleed of
+    ``tocsin.geo.reach.channel_estimate`` (``phones_inside``, ``phones_outside``,
+    ``bleed_km2``, ``max_bleed_km``, ``cells``, ``by_operator``, ``model``…).
+    ``lbsms.registered`` counts the registered mobiles that get the extra SMS (F18);
+    ``cb.registered`` is ``None`` (nobody registers for cell broadcast). ``model``: the
+    cell model in force (``tocsin.geo.services.cell_model``; default synthetic)."""
+    from tocsin.geo.reach import estimate_reach
+
+    out: dict[str, dict[str, Any]] = {
+        c: {"registered": registered.get(c, 0)} for c in checked.channels
+        if c not in rules.LOCATION_CHANNELS}
+    if "cap" in out:
+        out["cap"] = {"registered": None}
+    reach = estimate_reach(checked.area, checked.channels, model)
+    for c, est in reach.items():
+        out[c] = {"registered": registered_sms if c == "lbsms" else None, **est,
+                  **_location_text_facts(checked, c)}
+    return out
+
+
+#: Between the languages of one location-based text (F18: nobody knows a located
+#: phone's language, so one message carries every official language of the area).
+LOCATION_TEXT_JOINER = "\n"
+
+
+def _location_text_facts(checked: _Checked, channel: str) -> dict[str, Any]:
+    """What the text costs on a location-based channel. ``lbsms``: the one text with
+    every language (``text_languages``, ``segments``, ``encoding``; the operators send
+    it at their cost, Royal Decree 2017: ``cost_eur`` 0). ``cb``: pages per language
+    (one message per language, ``tocsin.channels.cell_broadcast.pages``), ``null`` for
+    a text over 15 pages (``too_long`` lists those languages)."""
+    from tocsin.channels.cell_broadcast import CbError, pages
+
+    texts = {lang: entry["sms"] for lang, entry in checked.content.items() if entry.get("sms")}
+    if channel == "lbsms":
+        combined = LOCATION_TEXT_JOINER.join(texts.values())
+        facts = analyse(combined) if combined else None
+        return {"text_languages": list(texts), "cost_eur": 0.0,
+                "segments": facts.segments if facts else 0,
+                "encoding": facts.encoding if facts else None}
+    out: dict[str, int | None] = {}
+    for lang, text in texts.items():
+        try:
+            out[lang] = pages(text).count
+        except CbError:
+            out[lang] = None
+    return {"pages": out, "too_long": [lang for lang, n in out.items() if n is None],
+            "cost_eur": 0.0}
+
+
 def estimate_campaign(engine: Engine, req: CampaignRequest,
                       settings: Settings | None = None, *,
                       texts_optional: bool = False) -> dict[str, Any]:
@@ -274,9 +330,14 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     instead), a text that reads as another language, a channel that reaches
     nobody, a template deleted since, the area cut at the territory's border
     (``{"code": "area_cut", "field": "area", "km2", "share", "message"}``,
-    ``tocsin.geo.areas.cut_warning``). ``texts_optional``: without texts, estimate
-    with a neutral one per official language. Raises ``CampaignInputError``, and
-    ``access.Denied`` when ``req.actor`` may not prepare it (audited).
+    ``tocsin.geo.areas.cut_warning``), the cell model used for location-based channels
+    (``{"code": "cell_model", "label": "synthetic cell model", …}``). ``"channels"``:
+    per chosen channel, ``channel_estimates`` (registered recipients; for ``lbsms`` and
+    ``cb`` phones expected inside and outside the area, bleed, cells, per operator,
+    the model); ``"cell_model"``: the model's label when one was used.
+    ``texts_optional``: without texts, estimate with a neutral one per official language.
+    Raises ``CampaignInputError``, and ``access.Denied`` when ``req.actor`` may not
+    prepare it (audited).
     """
     settings = settings or get_settings()
     price = Decimal(settings.sms_segment_price_eur)
@@ -289,7 +350,28 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
                 req = replace(req, texts={lang: "Test." for lang in authority.language_list})
         checked = _check(s, req, settings)
         recipients = resolve_recipients(s, checked)
+        registered_sms, model = None, None
+        if any(c in rules.LOCATION_CHANNELS for c in checked.channels):
+            model = cell_model(s)
+        if "lbsms" in checked.channels:
+            # Registered subscribers in the area get the location-based alert as an
+            # ordinary (billed) SMS too (SPEC F18).
+            registered_sms = (sum(r.channel == "sms" for r in recipients)
+                              if "sms" in checked.channels else len(_recipients_in_area(
+                                  s, checked.area, checked.authority, ["sms"],
+                                  list(checked.texts), checked.kind)))
     result = _estimate(checked, recipients, price)
+    result["channels"] = channel_estimates(checked, result["recipients"], registered_sms,
+                                           model)
+    if any(c in rules.LOCATION_CHANNELS for c in checked.channels):
+        label = next(v["model_label"] for c, v in result["channels"].items()
+                     if c in rules.LOCATION_CHANNELS)
+        result["cell_model"] = label
+        result["warnings"].append({
+            "code": "cell_model", "field": "channels", "label": label,
+            "message": f"Location-based reach is estimated with the {label}"
+                       + (": generated from population, not operator antenna data"
+                          if label == SYNTHETIC_LABEL else "")})
     # Two-person rule: say before launch that a live alert will wait for a second user.
     result["approval_required"] = (req.environment == "live"
                                    and bool(checked.authority.two_person_rule))
@@ -301,3 +383,29 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     return result
 
 
+
+
+def estimate_cells_layer(engine: Engine, req: CampaignRequest,
+                         settings: Settings | None = None, max_cells: int = 3000
+                         ) -> dict[str, Any]:
+    """The map layer of the cells a location-based campaign would use, and its bleed
+    (SPEC F17): ``tocsin.geo.reach.cells_layer`` of the area ``req`` would really
+    target (checked and clipped as for :func:`estimate_campaign`; texts optional).
+
+    Returns a GeoJSON FeatureCollection (WGS84) with ``tocsin_cell_model`` (its label:
+    ``synthetic: true`` and the disclaimer for the synthetic model) and
+    ``truncated``. Raises ``CampaignInputError`` and ``access.Denied`` as the estimate.
+    """
+    from tocsin.geo.reach import cells_layer
+
+    settings = settings or get_settings()
+    with audited_denials(engine, req.source), read_transaction(engine) as s:
+        if not req.texts:
+            authority = s.get(Authority, str(req.authority_id).strip())
+            if authority is not None:
+                req = replace(req, texts={lang: "Test." for lang in authority.language_list})
+        if not any(c in rules.LOCATION_CHANNELS for c in req.channels):
+            req = replace(req, channels=[*req.channels, "lbsms"])
+        checked = _check(s, req, settings)
+        model = cell_model(s)
+    return cells_layer(checked.area, model, max_cells=max_cells)

@@ -126,7 +126,8 @@ def _ring(polygon: Polygon) -> list[tuple[float, float]] | None:
     return points if len(points) >= 4 else None
 
 
-def _attempt(polygon: Polygon, tolerance: float) -> list[list[tuple[float, float]]] | None:
+def _attempt(polygon: Polygon, tolerance: float,
+             max_points: int = MAX_POINTS) -> list[list[tuple[float, float]]] | None:
     rings: list[list[tuple[float, float]]] = []
     # Mitre joins add no arc vertices; with a limit >= 1 the bevel still lies
     # outside the round buffer, so the grown shape contains the original.
@@ -137,7 +138,7 @@ def _attempt(polygon: Polygon, tolerance: float) -> list[list[tuple[float, float
             ring = _ring(piece)
             if ring is None:
                 continue
-            if len(ring) > MAX_POINTS:
+            if len(ring) > max_points:
                 return None
             rings.append(ring)
     return rings
@@ -150,7 +151,8 @@ def _covers(rings: list[list[tuple[float, float]]], original: BaseGeometry) -> b
     return bool(shapely.union_all(shapes).covers(original))
 
 
-def area_to_cap_polygons(geom: BaseGeometry) -> list[list[tuple[float, float]]]:
+def area_to_cap_polygons(geom: BaseGeometry, max_points: int = MAX_POINTS
+                         ) -> list[list[tuple[float, float]]]:
     """Convert an area into CAP polygons that together cover it.
 
     Args:
@@ -159,11 +161,14 @@ def area_to_cap_polygons(geom: BaseGeometry) -> list[list[tuple[float, float]]]:
             as in GeoJSON. Invalid input (self-intersections) is repaired with
             ``shapely.make_valid`` first; dangling lines that the repair leaves
             behind are kept as thin polygons so they stay covered.
+        max_points: most points per ring (closing point included): 500 for CAP
+            (:data:`MAX_POINTS`), 250 for cell broadcast
+            (``tocsin.geo.shapes.CHANNEL_MAX_POINTS``); at least 4.
 
     Returns:
         A list of rings, each a list of ``(lat, lon)`` tuples in degrees rounded
         to 6 decimals, counter-clockwise, closed (first == last), at least 4 and
-        at most :data:`MAX_POINTS` points, valid, without holes (CAP 1.2 §3.2.4).
+        at most ``max_points`` points, valid, without holes (CAP 1.2 §3.2.4).
         The union of the rings covers ``geom``: the area is only ever enlarged
         (by about a metre for small areas, by up to a few hundred metres for a
         province whose outline must fit in 500 points), never shrunk. Each part
@@ -174,6 +179,9 @@ def area_to_cap_polygons(geom: BaseGeometry) -> list[list[tuple[float, float]]]:
             WGS84 bounds, or no tolerance up to 0.05 degrees yields rings within
             the point limit that cover the area.
     """
+    if max_points < 4:
+        raise AreaConversionError(f"max_points: {max_points} is fewer than the 4 points of "
+                                  f"the smallest ring")
     if not isinstance(geom, BaseGeometry):
         raise AreaConversionError(f"area: expected a shapely geometry, got {type(geom).__name__}")
     repaired = shapely.make_valid(geom) if not geom.is_valid else geom
@@ -196,13 +204,13 @@ def area_to_cap_polygons(geom: BaseGeometry) -> list[list[tuple[float, float]]]:
     rings: list[list[tuple[float, float]]] = []
     for index, polygon in enumerate(polygons):
         for tolerance in _TOLERANCES:
-            candidate = _attempt(polygon, tolerance)
+            candidate = _attempt(polygon, tolerance, max_points)
             if candidate is not None and _covers(candidate, polygon):
                 rings.extend(candidate)
                 break
         else:
             raise AreaConversionError(
-                f"area: part {index} cannot be covered by CAP polygons of <= {MAX_POINTS} "
+                f"area: part {index} cannot be covered by CAP polygons of <= {max_points} "
                 f"points (tried tolerances up to {_TOLERANCES[-1]} degrees)"
             )
     return rings

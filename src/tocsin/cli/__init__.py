@@ -14,9 +14,11 @@ from tocsin.cli.audit import audit_app
 from tocsin.cli.authorities import authorities_app
 from tocsin.cli.campaigns import campaign_app
 from tocsin.cli.cap import cap_app
+from tocsin.cli.cells import cells_app
 from tocsin.cli.db import db_app
 from tocsin.cli.email import email_app
 from tocsin.cli.messages import message_app
+from tocsin.cli.simulators import simulate_app
 from tocsin.cli.subscribers import subscribers_app
 from tocsin.cli.users import users_app
 
@@ -29,5 +31,7 @@ app.add_typer(email_app, name="email")
 app.add_typer(authorities_app, name="authorities")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+app.add_typer(cells_app, name="cells")
+app.add_typer(simulate_app, name="simulate")
 
 __all__ = ["app"]

@@ -94,18 +94,32 @@ def campaign_estimate(
     authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
     area: Path | None = typer.Option(None, "--area", help="GeoJSON Polygon/MultiPolygon file."),
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
+    circle: str | None = typer.Option(None, "--circle", help="LAT,LON,RADIUS_KM: a circle "
+                                      "(e.g. 50.7346,4.2406,2)."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
-    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
+    channels: str = typer.Option("sms,email,cap", "--channels",
+                                 help="sms,email,cap and the location-based lbsms,cb "
+                                      "(reach and bleed from the cell model)"),
     kind: str = typer.Option("alert", "--kind",
                              help="alert|warning|information|test|exercise|group"),
     environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
     as_json: bool = typer.Option(False, "--json", help="Print the estimate as JSON."),
+    cells_geojson: Path | None = typer.Option(
+        None, "--cells-geojson", help="Also write the map layer of the cells used and the "
+                                      "bleed (GeoJSON, labelled with the cell model)."),
 ) -> None:
     """Who a campaign would reach, per channel and language, and its warnings; sends
-    nothing. Texts are optional (a placeholder is estimated when none is given)."""
-    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, estimate_campaign
+    nothing. Texts are optional (a placeholder is estimated when none is given).
+    With lbsms or cb: phones inside and outside the area from the cell model (the
+    synthetic cell model unless an operator's cells were imported)."""
+    from tocsin.campaigns.services import (
+        CampaignInputError,
+        CampaignRequest,
+        estimate_campaign,
+        estimate_cells_layer,
+    )
 
-    area_data = _read_area(area)
+    area_data = _area_or_circle(area, circle)
     texts = _parse_texts(text) or {}
     req = CampaignRequest(authority_id=authority, texts=texts, channels=channels.split(","),
                           area_geojson=area_data, municipality_nis=municipality, kind=kind,
@@ -113,10 +127,18 @@ def campaign_estimate(
     engine = open_engine()
     try:
         estimate = estimate_campaign(engine, req, texts_optional=True)
+        if cells_geojson is not None:
+            layer = estimate_cells_layer(engine, req)
     except CampaignInputError as exc:
         raise fail(exc.field, exc.reason) from None
     except Denied as exc:
         raise refused(exc) from None
+    if cells_geojson is not None:
+        try:
+            cells_geojson.write_text(json.dumps(layer, ensure_ascii=False), encoding="utf-8")
+        except OSError as exc:
+            raise fail("cells-geojson", f"cannot write {cells_geojson}: {exc.strerror}") \
+                from None
     total = sum(estimate["recipients"].values())
     if as_json:
         print(json.dumps({**estimate, "deliveries": total}, ensure_ascii=False, default=str))
@@ -125,6 +147,28 @@ def campaign_estimate(
     out.print(f"{estimate['area_name']}: {total} deliveries "
               + " · ".join(f"{ch} {n}" for ch, n in estimate["recipients"].items()),
               highlight=False, markup=False)
+    for ch, e in estimate.get("channels", {}).items():
+        if "phones_inside" in e:
+            out.print(f"{ch}: {e['phones_inside'][0]}–{e['phones_inside'][1]} phones inside, "
+                      f"{e['phones_outside'][0]}–{e['phones_outside'][1]} outside "
+                      f"(bleed {e['bleed_km2']} km², up to {e['max_bleed_km']} km), "
+                      f"{e['cells']} cells — {e['model_label']}",
+                      highlight=False, markup=False)
+
+
+def _area_or_circle(area: Path | None, circle: str | None) -> bytes | None:
+    """The ``--area`` file's bytes, or the ``--circle`` as GeoJSON; exit 1 when both are
+    given or the circle is bad."""
+    if circle is None:
+        return _read_area(area)
+    from tocsin.campaigns.services import CampaignInputError, circle_area_geojson
+
+    if area is not None:
+        raise fail("circle", "give one of --area, --municipality or --circle")
+    try:
+        return json.dumps(circle_area_geojson(circle)).encode()
+    except CampaignInputError as exc:
+        raise fail(exc.field, exc.reason) from None
 
 
 @campaign_app.command("send")
@@ -132,6 +176,8 @@ def campaign_send(
     authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
     area: Path | None = typer.Option(None, "--area", help="GeoJSON Polygon/MultiPolygon file."),
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
+    circle: str | None = typer.Option(None, "--circle", help="LAT,LON,RADIUS_KM: a circle "
+                                      "(e.g. 50.7346,4.2406,2)."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
     channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
     kind: str = typer.Option("alert", "--kind",
@@ -187,7 +233,7 @@ def campaign_send(
     texts = _parse_texts(text)
     overrides, values = _parse_content(content), _parse_fields(fields)
     scheduled_for, expires_at = _parse_time("at", at), _parse_time("expires", expires)
-    area_data = _read_area(area)
+    area_data = _area_or_circle(area, circle)
     req = CampaignRequest(
         authority_id=authority, texts=texts, channels=channels.split(","),
         area_geojson=area_data, municipality_nis=municipality, kind=kind,

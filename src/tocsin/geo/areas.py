@@ -158,7 +158,9 @@ def _check_positions(
     return out
 
 
-def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0) -> Polygon | MultiPolygon:
+def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0,
+                         repairs: list[dict[str, Any]] | None = None
+                         ) -> Polygon | MultiPolygon:
     if not isinstance(geometry, dict) or geometry.get("type") not in _GEOMETRY_TYPES:
         raise AreaError(field, "is not a GeoJSON geometry (RFC 7946 §3.1)")
     kind = geometry["type"]
@@ -170,9 +172,15 @@ def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0) -> Polygon |
         members = geometry.get("geometries")
         if not isinstance(members, list):
             raise AreaError(field, "GeometryCollection has no 'geometries' array")
-        return _union_polygonal(members, field, what="geometry", depth=depth + 1)
+        return _union_polygonal(members, field, what="geometry", depth=depth + 1,
+                                repairs=repairs)
     if kind not in _POLYGONAL_TYPES:
-        raise AreaError(field, f"must be a Polygon or MultiPolygon, not a {kind}")
+        hint = {"Point": "; for a point and a radius give a circle (LAT,LON,RADIUS_KM)",
+                "MultiPoint": "; for points and a radius give circles (LAT,LON,RADIUS_KM)",
+                "LineString": "; a line encloses no area: close it into a polygon",
+                "MultiLineString": "; lines enclose no area: close them into polygons"}
+        raise AreaError(field, f"must be a Polygon or MultiPolygon, not a {kind}"
+                               f"{hint.get(kind, '')}")
     polygons = _check_positions(geometry.get("coordinates"), kind, field)
     points = [pt for rings in polygons for ring in rings for pt in ring]
     # Tocsin alerts only inside Belgium (SPEC F3): an outline that lies wholly
@@ -181,17 +189,69 @@ def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0) -> Polygon |
     if not any(_in_belgium(lon, lat) for lon, lat in points) and _swap_hint(points):
         raise AreaError(field, f"lies outside Belgium{_swap_hint(points)}")
     if len(polygons) > 1:
-        return _union_of_parts(polygons, field)
+        return _union_of_parts(polygons, field, repairs)
     geom = shape({"type": "Polygon", "coordinates": polygons[0]})
     if geom.is_empty:
         raise AreaError(field, "contains no polygon")
     if not geom.is_valid:
-        raise AreaError(field, f"is not a valid polygon: {_describe_invalidity(geom)}")
+        if repairs is None:
+            raise AreaError(field, f"is not a valid polygon: {_describe_invalidity(geom)}")
+        return repair_polygon(geom, field, "the polygon", repairs)
     return geom
 
 
+def repair_polygon(geom: BaseGeometry, field: str, label: str,
+                   repairs: list[dict[str, Any]]) -> Polygon | MultiPolygon:
+    """``geom`` (an invalid Polygon) repaired with ``shapely.make_valid``, the repair
+    appended to ``repairs``.
+
+    ``make_valid`` (GEOS "linework" method) keeps every lobe of a bowtie or of a
+    ring that crosses itself, as separate parts; ``buffer(0)``, which drops lobes
+    wound the wrong way, is never used. Parts the repair leaves as lines or points
+    (a spike or a fold of zero width) cover no ground and are dropped; the report
+    says so. The repaired geometry is checked to keep the whole surface the
+    outline encloses (its area is at least the input's unsigned shoelace area of
+    each lobe, to 1e-9 relative): a repair that would lose ground is refused.
+
+    Appends ``{"code": "area_repaired", "field", "label", "problem", "at": [lon, lat]
+    or None, "parts": number of polygons kept, "dropped": "zero-width parts"|None,
+    "message"}``. Raises AreaError(field, reason naming the problem) when nothing
+    polygonal is left (the outline encloses no area).
+    """
+    problem = _describe_invalidity(geom)
+    match = _AT_RE.match(explain_validity(geom))
+    at = [float(match["x"]), float(match["y"])] if match else None
+    fixed = shapely.make_valid(geom)
+    kept = polygonal(fixed)
+    if kept.is_empty or area_km2(kept) * 1e6 < MIN_AREA_M2:
+        raise AreaError(field, f"{label} encloses no area ({problem}); draw it again")
+    dropped = any(not isinstance(p, Polygon | MultiPolygon) and not p.is_empty
+                  for p in shapely.get_parts(fixed))
+    # No lobe lost: every vertex of the outline is still on or inside the area.
+    vertices = shapely.points(shapely.get_coordinates(geom))
+    lost = ~shapely.dwithin(vertices, kept, 1e-9)
+    if dropped:
+        lines = shapely.union_all([p for p in shapely.get_parts(fixed)
+                                   if not isinstance(p, Polygon | MultiPolygon)])
+        lost &= ~shapely.dwithin(vertices, lines, 1e-9)
+    if lost.any():  # pragma: no cover - make_valid keeps every vertex
+        raise AreaError(field, f"{label} is not a valid polygon ({problem}) and cannot be "
+                               f"repaired without losing part of it; draw it again")
+    parts = len(shapely.get_parts(kept))
+    message = (f"{label.capitalize()} was not valid ({problem}); it was repaired into "
+               f"{parts} part{'s' if parts != 1 else ''} keeping every lobe")
+    if dropped:
+        message += "; parts of zero width (spikes, folds) cover no ground and were dropped"
+    repairs.append({"code": "area_repaired", "field": field, "label": label,
+                    "problem": problem, "at": at, "parts": parts,
+                    "dropped": "zero-width parts" if dropped else None,
+                    "message": message + "."})
+    return kept
+
+
 def _union_of_parts(polygons: list[list[list[tuple[float, float]]]],
-                    field: str) -> Polygon | MultiPolygon:
+                    field: str, repairs: list[dict[str, Any]] | None = None
+                    ) -> Polygon | MultiPolygon:
     """The union of the parts of a MultiPolygon, each checked on its own.
 
     Parts that overlap or touch are merged: operators draw a multi-part area as
@@ -205,8 +265,10 @@ def _union_of_parts(polygons: list[list[list[tuple[float, float]]]],
         if part.is_empty:
             continue
         if not part.is_valid:
-            raise AreaError(field, f"polygon {p} is not a valid polygon: "
-                                   f"{_describe_invalidity(part)}")
+            if repairs is None:
+                raise AreaError(field, f"polygon {p} is not a valid polygon: "
+                                       f"{_describe_invalidity(part)}")
+            part = repair_polygon(part, field, f"polygon {p}", repairs)
         parts.append(part)
     merged = polygonal(shapely.union_all(parts)) if parts else Polygon()
     if merged.is_empty:
@@ -215,7 +277,8 @@ def _union_of_parts(polygons: list[list[list[tuple[float, float]]]],
 
 
 def _union_polygonal(items: list[Any], field: str, what: str,
-                     depth: int = 0) -> Polygon | MultiPolygon:
+                     depth: int = 0, repairs: list[dict[str, Any]] | None = None
+                     ) -> Polygon | MultiPolygon:
     parts: list[BaseGeometry] = []
     seen: list[str] = []
     for i, item in enumerate(items, start=1):
@@ -227,7 +290,7 @@ def _union_polygonal(items: list[Any], field: str, what: str,
         # Markers and lines drawn beside the area (labels, routes) are not part of it.
         if kind in _POLYGONAL_TYPES or kind == "GeometryCollection":
             try:
-                parts.append(_geometry_to_polygon(geometry, field, depth))
+                parts.append(_geometry_to_polygon(geometry, field, depth, repairs))
             except AreaError as exc:
                 if "nested too deeply" in exc.reason:
                     raise
@@ -280,7 +343,8 @@ def _load_json(text: str, field: str) -> Any:
         raise AreaError(field, "is nested too deeply to be read as JSON") from None
 
 
-def parse_area_geojson(data: str | bytes | dict[str, Any], field: str = "area") -> BaseGeometry:
+def parse_area_geojson(data: str | bytes | dict[str, Any], field: str = "area",
+                       repairs: list[dict[str, Any]] | None = None) -> BaseGeometry:
     """The (Multi)Polygon described by GeoJSON ``data`` (RFC 7946), WGS84 lon/lat.
 
     Accepts a bare Polygon or MultiPolygon geometry, a Feature holding one, a
@@ -298,6 +362,11 @@ def parse_area_geojson(data: str | bytes | dict[str, Any], field: str = "area") 
     GeoJSON, holds no polygon or the wrong geometry type, has out-of-range
     coordinates (with a hint when they look like lat,lon), too many vertices,
     or a self-intersecting outline (the crossing point is named).
+
+    ``repairs``: a list to repair invalid outlines instead (self-intersections,
+    bowties, holes outside their shell): each is repaired by :func:`repair_polygon`
+    (every lobe kept) and reported by appending to the list. Without it
+    (``None``, the default) an invalid outline is refused.
     """
     if isinstance(data, bytes | bytearray):
         if len(data) > MAX_GEOJSON_BYTES:
@@ -317,14 +386,14 @@ def parse_area_geojson(data: str | bytes | dict[str, Any], field: str = "area") 
         features = data.get("features")
         if not isinstance(features, list):
             raise AreaError(field, "FeatureCollection has no 'features' array")
-        return _union_polygonal(features, field, what="feature")
+        return _union_polygonal(features, field, what="feature", repairs=repairs)
     if kind == "Feature":
         geometry = data.get("geometry")
         if geometry is None:
             raise AreaError(field, "Feature has no geometry")
-        return _geometry_to_polygon(geometry, field)
+        return _geometry_to_polygon(geometry, field, repairs=repairs)
     if kind in _GEOMETRY_TYPES:
-        return _geometry_to_polygon(data, field)
+        return _geometry_to_polygon(data, field, repairs=repairs)
     raise AreaError(field, f"{kind!r} is not a GeoJSON type")
 
 

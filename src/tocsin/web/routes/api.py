@@ -45,7 +45,8 @@ class CampaignBody(BaseModel):
     """What the composer posts to estimate or launch a campaign."""
 
     texts: dict[str, str] = Field(default_factory=dict, description="language -> SMS/e-mail text")
-    channels: list[str] = Field(default_factory=list, description="subset of sms, email, cap")
+    channels: list[str] = Field(default_factory=list, description="subset of sms, email, cap; "
+                                "lbsms, cb (location-based) are estimated, not sent yet")
     area_geojson: dict[str, Any] | None = Field(None, description="drawn area, GeoJSON WGS84")
     municipality_nis: str | None = Field(None, description="a whole municipality (NIS code)")
     kind: Literal["alert", "warning", "information", "test", "exercise", "group"] | None = Field(
@@ -151,6 +152,18 @@ def estimate(
         engine_of(request), _request(request, body, op),
         settings=settings_of(request))
     return jsonable_encoder(result)
+
+
+@router.post("/campaigns/estimate/cells", dependencies=[Depends(require_api_csrf)])
+def estimate_cells(
+    body: CampaignBody, request: Request, op: Operator = Depends(current_operator)
+) -> Any:
+    """The cells a location-based campaign would use and its bleed, a GeoJSON
+    FeatureCollection for the map (F17); ``tocsin_cell_model`` labels the model
+    ("synthetic cell model" unless an operator's cells were imported)."""
+    services = campaign_services()
+    return services.estimate_cells_layer(engine_of(request), _request(request, body, op),
+                                         settings=settings_of(request))
 
 
 @router.post("/campaigns", status_code=201, dependencies=[Depends(require_api_csrf)])
