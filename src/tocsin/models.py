@@ -14,10 +14,18 @@ from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
 from tocsin.dispatch.models import Delivery, DeliveryReceipt, SmsPartId
 from tocsin.messages.models import MessageTemplate
+from tocsin.subscribers.contact_models import (
+    Contact,
+    ContactColumnMapping,
+    ContactGroup,
+    ContactGroupMember,
+    ContactList,
+)
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 
 __all__ = [
     "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey",
     "ContactPoint", "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate",
     "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
+    "Contact", "ContactColumnMapping", "ContactGroup", "ContactGroupMember", "ContactList",
 ]
