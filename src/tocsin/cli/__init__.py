@@ -13,6 +13,7 @@ from tocsin.cli.app import app
 from tocsin.cli.audit import audit_app
 from tocsin.cli.authorities import authorities_app
 from tocsin.cli.campaigns import campaign_app
+from tocsin.cli.contacts import contacts_app, groups_app
 from tocsin.cli.cap import cap_app
 from tocsin.cli.db import db_app
 from tocsin.cli.email import email_app
@@ -29,5 +30,7 @@ app.add_typer(email_app, name="email")
 app.add_typer(authorities_app, name="authorities")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(groups_app, name="groups")
 
 __all__ = ["app"]
