@@ -13,8 +13,8 @@ from tocsin.cli.app import app
 from tocsin.cli.audit import audit_app
 from tocsin.cli.authorities import authorities_app
 from tocsin.cli.campaigns import campaign_app
-from tocsin.cli.contacts import contacts_app, groups_app
 from tocsin.cli.cap import cap_app
+from tocsin.cli.contacts import contacts_app, groups_app
 from tocsin.cli.db import db_app
 from tocsin.cli.email import email_app
 from tocsin.cli.messages import message_app

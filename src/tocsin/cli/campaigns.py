@@ -94,6 +94,10 @@ def campaign_estimate(
     authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
     area: Path | None = typer.Option(None, "--area", help="GeoJSON Polygon/MultiPolygon file."),
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
+    group: list[str] = typer.Option([], "--group", help="A group of the authority (repeat); "
+                                    "beside or instead of an area."),
+    list_: list[str] = typer.Option([], "--list", help="A contact list of the authority "
+                                    "(repeat); beside or instead of an area."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
     channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
     kind: str = typer.Option("alert", "--kind",
@@ -109,7 +113,8 @@ def campaign_estimate(
     texts = _parse_texts(text) or {}
     req = CampaignRequest(authority_id=authority, texts=texts, channels=channels.split(","),
                           area_geojson=area_data, municipality_nis=municipality, kind=kind,
-                          environment=environment, created_by="cli", source="cli")
+                          environment=environment, created_by="cli", source="cli",
+                          groups=group, lists=list_)
     engine = open_engine()
     try:
         estimate = estimate_campaign(engine, req, texts_optional=True)
@@ -132,6 +137,10 @@ def campaign_send(
     authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
     area: Path | None = typer.Option(None, "--area", help="GeoJSON Polygon/MultiPolygon file."),
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
+    group: list[str] = typer.Option([], "--group", help="A group of the authority (repeat); "
+                                    "beside or instead of an area."),
+    list_: list[str] = typer.Option([], "--list", help="A contact list of the authority "
+                                    "(repeat); beside or instead of an area."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
     channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
     kind: str = typer.Option("alert", "--kind",
@@ -199,7 +208,7 @@ def campaign_send(
         on_behalf_request={"requested_by": requested_by, "channel": "cli"}
         if requested_by else None,
         confirmation_required=True, confirm_area_name=confirm_area or None,
-        confirm_recipients=confirm_count or None,
+        confirm_recipients=confirm_count or None, groups=group, lists=list_,
     )
     engine = open_engine(announce=True)
     shown = False

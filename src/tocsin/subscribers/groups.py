@@ -169,8 +169,8 @@ def list_groups(engine: Engine, authority_id: str, actor: Actor | None = None
         owners = [authority_id, *sorted(cooperation_of(s, authority_id))]
         count = sa.select(sa.func.count()).where(
             ContactGroupMember.group_id == ContactGroup.id).scalar_subquery()
-        rows = s.execute(sa.select(ContactGroup, count).where(
-            ContactGroup.authority_id.in_(owners))).all()
+        rows = list(s.execute(sa.select(ContactGroup, count).where(
+            ContactGroup.authority_id.in_(owners))).all())
         order = {a: i for i, a in enumerate(owners)}
         rows.sort(key=lambda r: (order[r[0].authority_id], r[0].name))
         return [{"name": g.name, "kind": g.kind, "authority": g.authority_id,

@@ -25,6 +25,7 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # 10 MiB: a list of 100,000 contacts is ~5 MiB of CSV
 MAX_UNZIPPED_BYTES = 100 * 1024 * 1024
@@ -287,12 +288,12 @@ def _ods_table() -> object:
     return OdsTable
 
 
-def _ods_rows(table: object) -> list[object]:
+def _ods_rows(table: Any) -> list[Any]:
     """The rows of an ODS table, including those inside row groups and header rows."""
-    out: list[object] = []
+    out: list[Any] = []
 
-    def walk(node: object) -> None:
-        for child in node.childNodes:  # type: ignore[attr-defined]
+    def walk(node: Any) -> None:
+        for child in node.childNodes:
             name = child.qname[1] if hasattr(child, "qname") else ""
             if name == "table-row":
                 out.append(child)
@@ -303,13 +304,13 @@ def _ods_rows(table: object) -> list[object]:
     return out
 
 
-def _ods_text(cell: object) -> str:
+def _ods_text(cell: Any) -> str:
     """The text of an ODS cell: its paragraphs joined by line breaks, spaces kept."""
     from odf import teletype
     from odf.text import P
 
     return "\n".join(teletype.extractText(p)
-                     for p in cell.getElementsByType(P))  # type: ignore[attr-defined]
+                     for p in cell.getElementsByType(P))
 
 
 _FORMULA = re.compile(r"^[=+\-@\t\r]")

@@ -1,7 +1,9 @@
 """contact lists and groups (issue 10, points 6 and 7)
 
 Adds the tables ``contact_list``, ``contact``, ``contact_group``,
-``contact_group_member`` and ``contact_column_mapping``. Tables are only added
+``contact_group_member`` and ``contact_column_mapping``, and the column
+``campaign.targets`` (the groups and lists a campaign reaches). Tables and columns
+are only added
 (docs/decisions/0006).
 
 Revision ID: 0012
@@ -74,9 +76,13 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['authority_id'], ['authority.id'], name=op.f('fk_contact_column_mapping_authority_id_authority'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('authority_id', 'header', name=op.f('pk_contact_column_mapping'))
     )
+    with op.batch_alter_table('campaign') as batch:
+        batch.add_column(sa.Column('targets', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('campaign') as batch:
+        batch.drop_column('targets')
     op.drop_table('contact_column_mapping')
     op.drop_index(op.f('ix_contact_group_member_contact_id'), table_name='contact_group_member')
     op.drop_table('contact_group_member')
