@@ -80,7 +80,7 @@ def target_recipients(session: Session, targets: dict[str, list[dict[str, Any]]]
     fallback = rules.fallback_order(authority.language_fallback, authority.language_list)
 
     def add(rows: Sequence[Any]) -> None:
-        for name, mobile, email, language in rows:
+        for _name, mobile, email, language in rows:
             for channel, address in (("sms", mobile), ("email", email)):
                 if address and channel in channels and (channel, address) not in seen:
                     seen.add((channel, address))
