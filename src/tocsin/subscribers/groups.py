@@ -130,11 +130,13 @@ def change_members(engine: Engine, authority_id: str, name: str, list_name: str,
                                              "members are the people living in its area")
         contact_list = find_owned(s, ContactList, authority_id, check_list_name(list_name),
                                   "list")
-        query = sa.select(Contact.id, Contact.key).where(Contact.list_id == contact_list.id)
+        query = sa.select(Contact.id, Contact.mobile, Contact.email).where(
+            Contact.list_id == contact_list.id)
         if wanted:
-            query = query.where(Contact.key.in_(wanted))
-        found = dict(s.execute(query).all())
-        missing = sorted(set(wanted) - set(found.values()))
+            query = query.where(sa.or_(Contact.mobile.in_(wanted), Contact.email.in_(wanted)))
+        rows = s.execute(query).all()
+        found = {r[0]: r for r in rows}
+        missing = sorted(set(wanted) - {v for r in rows for v in (r[1], r[2]) if v})
         if missing:
             raise ContactInputError("contact", f"not in list {contact_list.name!r}: "
                                                + ", ".join(missing[:10]))
