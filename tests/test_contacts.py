@@ -470,3 +470,83 @@ def test_cli_contract_bad_list_exits_1_with_errors(engine: Engine, tmp_path: Pat
     result = CliRunner().invoke(app, ["groups", "add", "Nope", "--authority", HALLE,
                                       "--list", "Test"])
     assert result.exit_code == 1 and "group: no group 'Nope'" in result.stderr
+
+
+# ----------------------------------------------------------------------------- web
+
+
+@pytest.fixture
+def web(engine: Engine):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from tocsin.authorities.services import create_user
+    from tocsin.web.app import create_app
+
+    create_user(engine, "admin.halle", "correct horse battery staple", HALLE, role="admin")
+    create_user(engine, "viewer.halle", "correct horse battery staple", HALLE, role="viewer")
+    with TestClient(create_app(engine, start_worker=False)) as c:
+        yield c
+
+
+def test_web_import_upload_mapping_preview_confirm_result(web, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    from weblogin import session_csrf
+
+    token = session_csrf(web, "admin.halle", "correct horse battery staple", page="/contacts")
+    r = web.post("/contacts/import", data={"list": "Vrijwilligers", "csrf_token": token},
+                 files={"file": ("lijst.csv", fixture("err_unknown_column.csv"), "text/csv")})
+    assert r.status_code == 422 and 'name="map:Functie"' in r.text   # the mapping step
+    action = re.search(r'formaction="(/contacts/import/[^/"]+)/preview"', r.text)
+    assert action
+    base = action.group(1)
+    r = web.post(f"{base}/preview", data={"csrf_token": token, "map:Functie": "ignore",
+                                          "map:name": "name", "map:mobile": "mobile"})
+    assert r.status_code == 200 and "1 contacts: 1 new, 0 updated, 0 removed" in r.text
+    assert contacts_of(engine) == {}                                 # nothing yet
+    r = web.post(f"{base}/confirm", data={"csrf_token": token, "map:Functie": "ignore"})
+    assert r.status_code == 200 and 'id="import-result"' in r.text
+    assert list(contacts_of(engine)) == ["+32470123456"]
+    r = web.post(f"{base}/confirm", data={"csrf_token": token})
+    assert r.status_code == 422 and "upload the file again" in r.text  # used once
+    page = web.get("/contacts?lang=nl").text
+    assert "Vrijwilligers" in page and 'lang="nl"' in page
+
+
+def test_web_import_errors_are_listed_and_the_report_escapes_formulas(web) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    from weblogin import session_csrf
+
+    token = session_csrf(web, "admin.halle", "correct horse battery staple", page="/contacts")
+    r = web.post("/contacts/import?lang=fr", data={"list": "L", "csrf_token": token},
+                 files={"file": ("l.csv", fixture("err_formula.csv"), "text/csv")})
+    assert r.status_code == 422 and 'id="import-errors"' in r.text
+    assert 'formaction="/contacts/import/' in r.text and "/confirm" not in r.text
+    link = re.search(r'href="(/contacts/import/[^"]+/errors\.csv[^"]*)"', r.text)
+    assert link
+    report = web.get(link.group(1).replace("&amp;", "&"))
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+    assert rows[1][0] == "2" and rows[1][3].startswith("'=HYPERLINK")
+
+
+def test_web_groups_and_viewer_refused(web, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    from weblogin import session_csrf
+
+    import_contacts(engine, fixture("ok.xlsx"), HALLE, "Vrijwilligers")
+    token = session_csrf(web, "admin.halle", "correct horse battery staple", page="/groups")
+    r = web.post("/groups", data={"name": "Brandweer", "csrf_token": token},
+                 follow_redirects=False)
+    assert r.status_code == 303
+    r = web.post("/groups/members", data={"group": "Brandweer", "list_name": "Vrijwilligers",
+                                          "action": "add", "csrf_token": token})
+    assert r.status_code == 200 and 'id="groups-done"' in r.text
+    assert group_members(engine, HALLE, "Brandweer")["members"][0]["name"] == "Jan Peeters"
+    r = web.post("/groups", data={"name": "Brandweer", "csrf_token": token})
+    assert r.status_code == 422 and "already" in r.text
+    r = web.post("/groups/delete", data={"group": "Brandweer", "csrf_token": token})
+    assert r.status_code == 200 and list_groups(engine, HALLE) == []
+    web.post("/logout", data={"csrf_token": token})
+    session_csrf(web, "viewer.halle", "correct horse battery staple", page="/")
+    assert web.get("/contacts").status_code == 403

@@ -20,6 +20,7 @@ from tocsin.subscribers.contact_models import (
     ContactGroup,
     ContactGroupMember,
     ContactList,
+    ContactUpload,
 )
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 
@@ -28,4 +29,5 @@ __all__ = [
     "ContactPoint", "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate",
     "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
     "Contact", "ContactColumnMapping", "ContactGroup", "ContactGroupMember", "ContactList",
+    "ContactUpload",
 ]

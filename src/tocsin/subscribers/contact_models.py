@@ -88,6 +88,23 @@ class ContactGroupMember(Base):
         sa.ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
+class ContactUpload(Base):
+    """A file uploaded on the import page, kept between its steps (mapping, preview,
+    confirm) so that any web process can carry on; removed once imported, and after
+    ``contacts.UPLOAD_TTL`` anyway. ``token`` is random (the page's address)."""
+
+    __tablename__ = "contact_upload"
+
+    token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    authority_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("authority.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(sa.String(120))
+    list_name: Mapped[str] = mapped_column(sa.String(100))
+    filename: Mapped[str] = mapped_column(sa.String(200))
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class ContactColumnMapping(Base):
     """A spreadsheet header an authority mapped once to a contact field
     (``header`` as ``contact_rules.header_key`` folds it), reused by later imports."""

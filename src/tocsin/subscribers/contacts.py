@@ -10,7 +10,9 @@ transaction, or nothing when any row is bad.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,5 +296,68 @@ def contact_lists(engine: Engine, authority_id: str, actor: Actor | None = None
                  "updated_at": c.updated_at.isoformat()} for c, n in rows]
 
 
-__all__ = ["ContactInputError", "Denied", "ImportResult", "contact_lists",
-           "error_report_csv", "import_contacts", "parse_mapping"]
+UPLOAD_TTL = dt.timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A stored upload of the import page: ``token``, ``list_name``, ``filename``."""
+
+    token: str
+    authority_id: str
+    list_name: str
+    filename: str
+
+
+def store_upload(engine: Engine, data: bytes, authority_id: str, list_name: str,
+                 filename: str, actor: Actor) -> Upload:
+    """Keep an uploaded file for the next steps of the import page (any web process).
+
+    Checks the permission (CONTACTS_MANAGE), the list name and the size
+    (``spreadsheets.MAX_FILE_BYTES``) first; forgets uploads older than
+    :data:`UPLOAD_TTL`. Raises ContactInputError (``list``, ``file``), Denied."""
+    from tocsin.subscribers.contact_models import ContactUpload
+    from tocsin.subscribers.spreadsheets import MAX_FILE_BYTES
+
+    name = check_list_name(list_name)
+    if not data:
+        raise ContactInputError("file", "choose a file (CSV, TSV, XLSX or ODS)")
+    if len(data) > MAX_FILE_BYTES:
+        raise ContactInputError("file", f"{len(data):,} bytes; at most {MAX_FILE_BYTES:,} "
+                                        f"({MAX_FILE_BYTES // (1024 * 1024)} MiB)")
+    token = secrets.token_urlsafe(24)
+    with audited_denials(engine, "web"), transaction(engine) as s:
+        _require(s, actor, authority_id, Action.CONTACTS_MANAGE)
+        s.execute(sa.delete(ContactUpload).where(ContactUpload.created_at
+                                                 < utcnow() - UPLOAD_TTL))
+        s.add(ContactUpload(token=token, authority_id=authority_id, username=actor.username,
+                            list_name=name, filename=(filename or "upload")[:200], data=data,
+                            created_at=utcnow()))
+    return Upload(token, authority_id, name, filename)
+
+
+def load_upload(engine: Engine, token: str, actor: Actor) -> tuple[Upload, bytes]:
+    """The upload ``token`` of ``actor`` (nobody else's) and its bytes. Raises
+    ContactInputError(``file``) when it is unknown, someone else's or expired."""
+    from tocsin.subscribers.contact_models import ContactUpload
+
+    with read_transaction(engine) as s:
+        u = s.get(ContactUpload, str(token)[:64])
+        if (u is None or u.username != actor.username
+                or u.created_at < utcnow() - UPLOAD_TTL):
+            raise ContactInputError("file", "this upload is no longer available: upload "
+                                            "the file again")
+        return Upload(u.token, u.authority_id, u.list_name, u.filename), bytes(u.data)
+
+
+def forget_upload(engine: Engine, token: str) -> None:
+    """Remove a stored upload (after its import)."""
+    from tocsin.subscribers.contact_models import ContactUpload
+
+    with transaction(engine) as s:
+        s.execute(sa.delete(ContactUpload).where(ContactUpload.token == str(token)[:64]))
+
+
+__all__ = ["ContactInputError", "Denied", "ImportResult", "Upload", "contact_lists",
+           "error_report_csv", "forget_upload", "import_contacts", "load_upload",
+           "parse_mapping", "store_upload"]

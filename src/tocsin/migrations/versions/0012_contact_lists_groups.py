@@ -1,7 +1,7 @@
 """contact lists and groups (issue 10, points 6 and 7)
 
 Adds the tables ``contact_list``, ``contact``, ``contact_group``,
-``contact_group_member`` and ``contact_column_mapping``, and the column
+``contact_group_member``, ``contact_column_mapping`` and ``contact_upload``, and the column
 ``campaign.targets`` (the groups and lists a campaign reaches). Tables and columns
 are only added
 (docs/decisions/0006).
@@ -76,11 +76,25 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['authority_id'], ['authority.id'], name=op.f('fk_contact_column_mapping_authority_id_authority'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('authority_id', 'header', name=op.f('pk_contact_column_mapping'))
     )
+    op.create_table('contact_upload',
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('authority_id', sa.String(length=8), nullable=False),
+    sa.Column('username', sa.String(length=120), nullable=False),
+    sa.Column('list_name', sa.String(length=100), nullable=False),
+    sa.Column('filename', sa.String(length=200), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', UTC, nullable=False),
+    sa.ForeignKeyConstraint(['authority_id'], ['authority.id'], name=op.f('fk_contact_upload_authority_id_authority'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('token', name=op.f('pk_contact_upload'))
+    )
+    op.create_index(op.f('ix_contact_upload_created_at'), 'contact_upload', ['created_at'], unique=False)
     with op.batch_alter_table('campaign') as batch:
         batch.add_column(sa.Column('targets', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_contact_upload_created_at'), table_name='contact_upload')
+    op.drop_table('contact_upload')
     with op.batch_alter_table('campaign') as batch:
         batch.drop_column('targets')
     op.drop_table('contact_column_mapping')
