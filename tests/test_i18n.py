@@ -27,6 +27,7 @@ TEMPLATES = Path(i18n.__file__).parent / "templates"
 TRANSLATED_TEMPLATES = (
     "base.html", "login.html", "login_totp.html", "totp_enrol.html", "account.html",
     "dashboard.html", "error.html", "_template_cards.html", "_cap_import_form.html",
+    "contacts.html", "contacts_import.html", "_contact_errors.html", "groups.html",
 )
 
 
