@@ -176,7 +176,7 @@ def _read_zip(data: bytes) -> Table:
     if "xl/workbook.xml" in names:
         return _read_xlsx(data)
     if "mimetype" in names and archive.read("mimetype").strip() == _ODS_MIME:
-        return _read_ods(archive)
+        return _read_ods(data)
     raise SpreadsheetError("a ZIP archive that is neither an XLSX nor an ODS spreadsheet")
 
 
@@ -234,12 +234,12 @@ def _read_xlsx(data: bytes) -> Table:
 _REPEAT_CAP = 1_000  # repeated non-empty cells/rows kept; ODS pads sheets with huge repeats
 
 
-def _read_ods(archive: zipfile.ZipFile) -> Table:
+def _read_ods(data: bytes) -> Table:
     from odf.namespaces import OFFICENS, TABLENS
     from odf.opendocument import load
 
     try:
-        document = load(archive.fp)  # type: ignore[arg-type]
+        document = load(io.BytesIO(data))
     except Exception as exc:  # odfpy raises many kinds for damaged parts
         raise SpreadsheetError(f"not a readable ODS spreadsheet ({type(exc).__name__}: "
                                f"{str(exc)[:200]})") from None
