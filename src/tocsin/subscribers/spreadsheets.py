@@ -32,7 +32,6 @@ MAX_UNZIPPED_BYTES = 100 * 1024 * 1024
 MAX_RATIO = 200  # ZIP bombs inflate ~1000x; real workbooks 5-30x
 MAX_ROWS = 100_000
 MAX_COLUMNS = 100
-MAX_CELL = 1_000  # characters kept per cell; longer is an error of the row
 
 _ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 
