@@ -504,6 +504,7 @@ def test_web_import_upload_mapping_preview_confirm_result(web, engine: Engine) -
                                           "map:name": "name", "map:mobile": "mobile"})
     assert r.status_code == 200 and "1 contacts: 1 new, 0 updated, 0 removed" in r.text
     assert contacts_of(engine) == {}                                 # nothing yet
+    assert re.search(r'<option value="ignore" selected>', r.text)      # Functie kept ignored
     r = web.post(f"{base}/confirm", data={"csrf_token": token, "map:Functie": "ignore"})
     assert r.status_code == 200 and 'id="import-result"' in r.text
     assert list(contacts_of(engine)) == ["+32470123456"]

@@ -63,6 +63,7 @@ class ImportResult:
     ``imported`` new contacts, ``updated``, ``removed`` and ``unchanged`` ones;
     ``rows`` data rows read; ``repaired``: ``[{"row", "field", "value", "to"}]``
     values changed on the way (a lost leading 0…); ``columns``: header -> field;
+    ``headers``: every column title of the file, in order;
     ``errors``: every bad row (:class:`contact_rules.ContactError`), then nothing
     was written; ``written``: the list was changed.
     """
@@ -76,6 +77,7 @@ class ImportResult:
     unchanged: int = 0
     repaired: list[dict[str, Any]] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
+    headers: list[str] = field(default_factory=list)
     errors: list[ContactError] = field(default_factory=list)
     dry_run: bool = False
     written: bool = False
@@ -174,6 +176,7 @@ def import_contacts(engine: Engine, data: bytes, authority_id: str, list_name: s
             result.errors = [error(0, exc.field, "", "", exc.reason, "file")]
             return result
         result.format, result.rows = table.format, len(table.rows)
+        result.headers = [h for h in table.header if h.strip()]
         remembered = dict(s.execute(sa.select(ContactColumnMapping.header,
                                               ContactColumnMapping.field).where(
             ContactColumnMapping.authority_id == authority_id)).all())

@@ -138,15 +138,11 @@ def _render_preview(request: Request, upload: svc.Upload, result: svc.ImportResu
 
 def _headers(result: svc.ImportResult, mapping: dict[str, str]) -> list[dict[str, str]]:
     """Every column of the file with the field it is mapped to now ('' = not mapped)."""
-    seen: dict[str, dict[str, str]] = {}
-    for title, target in result.columns.items():
-        seen[title] = {"title": title, "field": target}
-    for e in result.errors:
-        if e["code"] in ("unknown_column", "duplicate_column") and e["column"] not in seen:
-            key = header_key(e["column"])
-            seen[e["column"]] = {"title": e["column"],
-                                 "field": mapping.get(key) or known_field(e["column"]) or ""}
-    return list(seen.values())
+    folded = {header_key(k): v for k, v in mapping.items()}
+    return [{"title": title,
+             "field": folded.get(header_key(title)) or result.columns.get(title)
+             or ("" if any(e["column"] == title for e in result.errors) else IGNORE)}
+            for title in dict.fromkeys(result.headers)]
 
 
 def _mapping_of(form: Any) -> dict[str, str]:
