@@ -530,6 +530,7 @@ def test_web_import_errors_are_listed_and_the_report_escapes_formulas(web) -> No
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
     assert rows[1][0] == "2" and rows[1][3].startswith("'=HYPERLINK")
+    assert rows[1][4].startswith("une formule, pas une valeur")      # the user's language
 
 
 def test_web_groups_and_viewer_refused(web, engine: Engine) -> None:  # type: ignore[no-untyped-def]

@@ -18,9 +18,34 @@ from tocsin.subscribers import contacts as svc
 from tocsin.subscribers import groups as grp
 from tocsin.subscribers.contact_rules import FIELDS, IGNORE, header_key, known_field
 from tocsin.web.actors import acting
-from tocsin.web.deps import Operator, check_form_csrf, current_operator, engine_of, render
+from tocsin.web.deps import (
+    Operator,
+    check_form_csrf,
+    current_operator,
+    engine_of,
+    render,
+    translate,
+)
 
 router = APIRouter()
+
+#: The reason of each error code, as _contact_errors.html words it (msgids there).
+REASONS = {
+    "file": "the file cannot be read",
+    "phone": "not a valid phone number",
+    "emergency_number": "an emergency number (112, 100, 101) is never put in a contact list",
+    "premium_rate": "a premium-rate or shared-cost number is refused",
+    "not_mobile": "not a mobile number: a landline cannot receive SMS",
+    "email": "not a valid e-mail address",
+    "language": "unknown language: use fr, nl, de or en",
+    "formula": "a formula, not a value: export the values",
+    "duplicate": "the same contact as an earlier row",
+    "no_contact": "no mobile number and no e-mail address",
+    "name": "the name is too long or holds a control character",
+    "unknown_column": "unknown column: choose what it holds below",
+    "duplicate_column": "two columns hold the same field: set one of them to Ignore",
+    "no_contact_column": "no column of mobile numbers or e-mail addresses",
+}
 
 _MAX_UPLOAD = 10 * 1024 * 1024 + 1
 
@@ -105,7 +130,9 @@ def contacts_errors_csv(token: str, request: Request, map: str = "",
                                      source="web")
     except svc.ContactInputError as exc:
         return _lists_page(request, op, 422, error=exc)
-    body = "\ufeff" + svc.error_report_csv(result.errors)  # BOM: Excel reads it as UTF-8
+    errors = [{**e, "reason": f"{translate(request, REASONS[e['code']])} ({e['reason']})"}
+              if e["code"] in REASONS else e for e in result.errors]
+    body = "\ufeff" + svc.error_report_csv(errors)  # type: ignore[arg-type]  # BOM: Excel reads it as UTF-8
     return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": 'attachment; filename="contact-import-errors.csv"'})
 
