@@ -541,6 +541,15 @@ def test_web_groups_and_viewer_refused(web, engine: Engine) -> None:  # type: ig
     r = web.post("/groups", data={"name": "Brandweer", "csrf_token": token},
                  follow_redirects=False)
     assert r.status_code == 303
+    square = json.dumps({"type": "Polygon", "coordinates": [[[4.22, 50.72], [4.25, 50.72],
+                                                             [4.25, 50.745], [4.22, 50.72]]]})
+    r = web.post("/groups", data={"name": "Centrum", "csrf_token": token},
+                 files={"area": ("c.geojson", square.encode(), "application/geo+json")})
+    assert r.status_code == 200 and "geographic" in r.text
+    r = web.post("/groups", data={"name": "Fout", "csrf_token": token},
+                 files={"area": ("c.geojson", b"{not json", "application/geo+json")})
+    assert r.status_code == 422 and 'id="groups-error"' in r.text
+    delete_group(engine, HALLE, "Centrum")
     r = web.post("/groups/members", data={"group": "Brandweer", "list_name": "Vrijwilligers",
                                           "action": "add", "csrf_token": token})
     assert r.status_code == 200 and 'id="groups-done"' in r.text

@@ -214,12 +214,16 @@ def _group_action(request: Request, op: Operator, call: Any, done: str) -> Respo
 
 
 @router.post("/groups")
-def groups_create(request: Request, name: str = Form(""), csrf_token: str = Form(""),
-                  op: Operator = Depends(current_operator)) -> Response:
-    """Create a static group."""
-    check_form_csrf(request, csrf_token)
+async def groups_create(request: Request, op: Operator = Depends(current_operator)
+                        ) -> Response:
+    """Create a group: static, or geographic when an area file (GeoJSON) is given."""
+    form = await request.form()
+    check_form_csrf(request, _text(form.get("csrf_token")))
+    area = form.get("area")
+    data = await area.read(_MAX_UPLOAD) if isinstance(area, UploadFile) else b""
     return _group_action(request, op, lambda a: grp.create_group(
-        engine_of(request), a.authority.id, name, actor=a, source="web"), "created")
+        engine_of(request), a.authority.id, _text(form.get("name")),
+        area_geojson=data or None, actor=a, source="web"), "created")
 
 
 @router.post("/groups/members")
