@@ -403,6 +403,22 @@ def test_campaign_to_a_list_and_a_group_deduplicates_with_subscribers(
                             ("sms", "+4915123456789")]
 
 
+def test_update_of_a_list_campaign_reaches_the_list_as_it_is_now(engine: Engine) -> None:
+    from tocsin.campaigns.services import CampaignRequest, launch_campaign, update_campaign
+    from tocsin.dispatch.models import Delivery
+
+    import_contacts(engine, b"gsm\n0470 12 34 56\n", HALLE, "Vrijwilligers")
+    original = launch_campaign(engine, _request(lists=["Vrijwilligers"]))
+    import_contacts(engine, b"gsm\n0470 12 34 56\n0471 12 34 56\n", HALLE, "Vrijwilligers")
+    update = update_campaign(engine, original, CampaignRequest(
+        authority_id=HALLE, texts={"nl": "Update.", "fr": "Mise à jour."}, channels=["sms"],
+        kind=""))
+    with read_transaction(engine) as s:
+        sent = sorted(s.scalars(sa.select(Delivery.address).where(
+            Delivery.campaign_id == update)))
+    assert sent == ["+32470123456", "+32471123456"]
+
+
 def test_campaign_to_unknown_list_or_with_cap_is_refused(engine: Engine) -> None:
     from tocsin.campaigns.services import CampaignInputError, estimate_campaign
 
