@@ -419,6 +419,21 @@ def test_update_of_a_list_campaign_reaches_the_list_as_it_is_now(engine: Engine)
     assert sent == ["+32470123456", "+32471123456"]
 
 
+def test_scheduled_list_campaign_resolves_the_list_when_due(engine: Engine) -> None:
+    import datetime as dt
+
+    from tocsin.campaigns.launch import fan_out_scheduled
+    from tocsin.campaigns.services import launch_campaign
+    from tocsin.core.db import utcnow
+
+    import_contacts(engine, b"gsm\n0470 12 34 56\n", HALLE, "Vrijwilligers")
+    when = utcnow() + dt.timedelta(hours=1)
+    campaign_id = launch_campaign(engine, _request(lists=["Vrijwilligers"],
+                                                   scheduled_for=when))
+    import_contacts(engine, b"gsm\n0471 12 34 56\n", HALLE, "Vrijwilligers")
+    assert fan_out_scheduled(engine, campaign_id, now=when + dt.timedelta(seconds=1)) == 1
+
+
 def test_campaign_to_unknown_list_or_with_cap_is_refused(engine: Engine) -> None:
     from tocsin.campaigns.services import CampaignInputError, estimate_campaign
 
