@@ -48,19 +48,22 @@ def contacts_import(
         import_contacts,
     )
 
+    def refuse(field: str, reason: str) -> typer.Exit:
+        if as_json:
+            print(json.dumps({"imported": 0, "updated": 0, "removed": 0, "errors": [
+                {"row": 0, "field": field, "value": "", "reason": reason}]}))
+        return fail(field, reason)
+
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise fail("file", f"cannot read {file}: {exc.strerror}") from None
+        raise refuse("file", f"cannot read {file}: {exc.strerror}") from None
     engine = open_engine(announce=not as_json)
     try:
         result = import_contacts(engine, data, authority, list_name, mapping=mapping,
                                  dry_run=dry_run)
     except ContactInputError as exc:
-        if as_json:
-            print(json.dumps({"imported": 0, "updated": 0, "removed": 0, "errors": [
-                {"row": 0, "field": exc.field, "value": "", "reason": exc.reason}]}))
-        raise _input_error(exc) from None
+        raise refuse(exc.field, exc.reason) from None
     except Denied as exc:
         raise refused(exc) from None
     if as_json:
