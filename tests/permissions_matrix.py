@@ -108,6 +108,14 @@ MATRIX: dict[str, tuple[str, dict[str, str]]] = {
         "read the audit log of the related authority (policy only until its page exists)",
         {"federal": "A----AA", "admin": "ADDDD-D", "operator": "DDDDD-D",
          "viewer": "DDDDD-D", "province": "D--D-DD"}),
+    "contacts.manage": (
+        "import a contact list of the related authority (a dry run); groups alike",
+        {"federal": "A----AA", "admin": "AADDD-D", "operator": "DDDDD-D",
+         "viewer": "DDDDD-D", "province": "D--D-DD"}),
+    "contacts.read": (
+        "list the groups of the related authority (its own and its cooperation's)",
+        {"federal": "A----AA", "admin": "AADDD-D", "operator": "AADDD-D",
+         "viewer": "DDDDD-D", "province": "A--D-DD"}),
 }
 
 #: Agreement and training rows: (description, actor facts, use case, expected outcome).

@@ -32,6 +32,7 @@ TRANSLATED_TEMPLATES = (
     "monitor.html", "monitor_list.html", "governance.html", "templates.html",
     "template_form.html", "users_admin.html", "gateway_admin.html", "invitation.html",
     "unsubscribe.html",
+    "contacts.html", "contacts_import.html", "_contact_errors.html", "groups.html",
 )
 
 

@@ -244,6 +244,22 @@ def run_subscribers(world: World, actor: Actor, target: str) -> str:
     return "A"
 
 
+def run_contacts(world: World, actor: Actor, target: str) -> str:
+    from tocsin.subscribers.contacts import import_contacts
+
+    result = import_contacts(world.engine, b"name,mobile\nJan,0470 12 34 56\n", target,
+                             "Volunteers", dry_run=True, actor=actor)
+    assert not result.errors
+    return "A"
+
+
+def run_contacts_read(world: World, actor: Actor, target: str) -> str:
+    from tocsin.subscribers.groups import list_groups
+
+    list_groups(world.engine, target, actor)
+    return "A"
+
+
 def run_gateway_key(world: World, actor: Actor, target: str) -> str:
     from tocsin.cap.gateway import create_key
 
@@ -279,6 +295,8 @@ RUNNERS: dict[str, Callable[[World, Actor, str], str]] = {
     "gateway_keys.manage": run_gateway_key,
     "lbsms.use": _policy_only(Action.LBSMS_USE),
     "audit.read": _policy_only(Action.AUDIT_READ),
+    "contacts.manage": run_contacts,
+    "contacts.read": run_contacts_read,
 }
 
 

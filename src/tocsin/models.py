@@ -15,6 +15,14 @@ from tocsin.core.db import Base
 from tocsin.dispatch.models import Delivery, DeliveryReceipt, SmsPartId
 from tocsin.geo.models import Cell, CellImport
 from tocsin.messages.models import MessageTemplate
+from tocsin.subscribers.contact_models import (
+    Contact,
+    ContactColumnMapping,
+    ContactGroup,
+    ContactGroupMember,
+    ContactList,
+    ContactUpload,
+)
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 
 __all__ = [
@@ -22,4 +30,6 @@ __all__ = [
     "Cell", "CellImport",
     "ContactPoint", "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate",
     "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
+    "Contact", "ContactColumnMapping", "ContactGroup", "ContactGroupMember", "ContactList",
+    "ContactUpload",
 ]

@@ -72,6 +72,8 @@ class Action(StrEnum):
     AUTHORITIES_MANAGE = "authorities.manage"
     SETTINGS_MANAGE = "settings.manage"
     AUDIT_READ = "audit.read"
+    CONTACTS_MANAGE = "contacts.manage"
+    CONTACTS_READ = "contacts.read"
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,20 @@ def decide(actor: Actor, action: Action, target: Target | None = None) -> Decisi
         if actor.role not in SENDER_ROLES:
             return _deny("role_read_only", N_("the %(role)s role cannot change this"),
                          role=actor.role)
+        return ALLOW
+
+    if action in (Action.CONTACTS_MANAGE, Action.CONTACTS_READ):
+        # Contact lists and groups (F10, F11): the authority's, shared within its
+        # cooperation; an admin manages them (SPEC roles), senders read and use them.
+        scope = _campaign_scope(actor, target, read=False)
+        if not scope:
+            return scope
+        if action is Action.CONTACTS_MANAGE and actor.role not in ("admin",
+                                                                   "federal_operator"):
+            return _deny("admin_only", "only an authority admin manages contact lists "
+                         "and groups")
+        if actor.role not in SENDER_ROLES:
+            return _deny("role_read_only", f"the {actor.role} role cannot see contacts")
         return ALLOW
 
     if action in (Action.GATEWAY_KEYS_MANAGE, Action.AUTHORITIES_MANAGE):

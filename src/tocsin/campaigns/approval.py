@@ -71,6 +71,9 @@ def approve_campaign(engine: Engine, actor: Actor, campaign_id: str, *,
             area = shape(json.loads(c.area))
             recipients = _recipients_in_area(s, area, authority, c.channel_list,
                                              list(c.texts), c.kind)
+            from tocsin.campaigns.launch import _with_targets
+
+            recipients = _with_targets(s, c, authority, recipients)
             count = _fan_out(s, c, authority, area, recipients, settings, now)
         record_audit(s, actor.username, "campaign.approve", target=c.id, source=source,
                      detail={"authority": authority.id, "prepared_by": c.created_by,

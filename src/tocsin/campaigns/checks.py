@@ -88,6 +88,8 @@ class CampaignRequest:
     authority's admin, the federal operator for ``BE``). ``on_behalf_request``:
     when the federal operator acts for another authority, who asked and how
     (``{"requested_by", "requested_at", "channel", "note"}``); required then.
+    ``lists`` / ``groups``: names of contact lists and groups of the authority (or its
+    cooperation) to reach beside the area, or instead of it (``campaigns.group_targets``).
     ``confirmation_required`` (set by the web and the CLI, the ways people launch):
     a live launch needs ``confirm_area_name`` and ``confirm_recipients`` typed by
     the operator (``rules.live_confirmation_problems``, SPEC F34).
@@ -114,6 +116,8 @@ class CampaignRequest:
     confirmation_required: bool = False
     confirm_area_name: str | None = None
     confirm_recipients: int | str | None = None
+    lists: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -132,6 +136,7 @@ class _Checked:
     template_id: str | None = None
     warnings: list[dict[str, Any]] = field(default_factory=list)
     actor: Actor | None = None
+    targets: dict[str, list[dict[str, Any]]] | None = None
 
 
 def _input_error(exc: ContentError) -> CampaignInputError:
@@ -284,12 +289,14 @@ def acting_actor(session: Session, req: CampaignRequest, authority: Authority) -
 
 
 def check_may(session: Session, actor: Actor, action: Action, authority: Authority,
-              environment: str, campaign: Campaign | None = None) -> None:
+              environment: str, campaign: Campaign | None = None, *,
+              group_only: bool = False) -> None:
     """Raise ``Denied`` unless ``actor`` may do ``action`` on a campaign of ``authority``
     (``campaign``: an existing one). A campaign the actor may not even read is
     ``hidden`` (answered as not found)."""
     target = Target(authority=authority_facts(authority), environment=environment,
-                    prepared_by=campaign.created_by if campaign is not None else None)
+                    prepared_by=campaign.created_by if campaign is not None else None,
+                    group_only=group_only)
     target_id = campaign.id if campaign is not None else authority.id
     if campaign is not None:
         readable = decide(actor, Action.CAMPAIGN_READ, target)
@@ -431,7 +438,9 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     authority, channels, texts = _check_common(session, req, settings, req.kind,
                                                location_ok=True)
     actor = acting_actor(session, req, authority)
-    check_may(session, actor, action, authority, req.environment)
+    group_only = (req.area_geojson is None and req.municipality_nis is None
+                  and bool(req.lists or req.groups))
+    check_may(session, actor, action, authority, req.environment, group_only=group_only)
     location = [c for c in channels if c in rules.LOCATION_CHANNELS]
     if location and action is not Action.CAMPAIGN_PREPARE:
         # Only trained users of type-1 authorities (SPEC F5, F18); then the adapter.
@@ -443,9 +452,26 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     _check_on_behalf(actor, authority, req)
     when, expires = _check_times(req, now, req.kind)
     repairs: list[dict[str, Any]] = []
-    located = _check_area(session, req, authority, actor=actor, repairs=repairs)
-    assert located is not None
-    area, names, nis, cut = located
+    targets = None
+    if req.lists or req.groups:
+        from tocsin.campaigns.group_targets import check_targets
+
+        targets = check_targets(session, authority, req.lists, req.groups)
+    if targets is not None and group_only:
+        from shapely.geometry import GeometryCollection
+
+        from tocsin.campaigns.group_targets import targets_label
+
+        if "cap" in channels:
+            raise CampaignInputError("channels", "a campaign to groups and contact lists "
+                                                 "only has no area: no CAP alert (remove cap)")
+        label = targets_label(targets)
+        area, names, nis, cut = (GeometryCollection(), dict.fromkeys(rules.LANGUAGES, label),
+                                 None, None)
+    else:
+        located = _check_area(session, req, authority, actor=actor, repairs=repairs)
+        assert located is not None
+        area, names, nis, cut = located
     name = _first_name(names, authority)
     base, content, sms_fields = _complete(authority, req, req.kind, texts, names, when,
                                           settings)
@@ -453,6 +479,7 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
                        sms_fields, {lang: names[lang] for lang in base}, expires)
     checked.actor = actor
     checked.warnings.extend(repairs)
+    checked.targets = targets
     if cut is not None:
         checked.warnings.append(cut)
     _check_sms(checked, settings)

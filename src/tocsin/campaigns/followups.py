@@ -247,6 +247,13 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
     _check_sms(checked, settings)
     recipients = _recipients_of(s, _thread(s, original), authority, channels, list(base),
                                 kind)
+    if original.targets:
+        # The original's groups and contact lists, resolved now (SPEC F11).
+        from tocsin.campaigns.group_targets import target_recipients
+
+        checked.targets = original.targets
+        recipients = target_recipients(s, original.targets, authority, channels, list(base),
+                                       kind, recipients)
     if action == "update" and located is not None:
         seen = {(r.channel, r.address) for r in recipients}
         for r in _recipients_in_area(s, area, authority, channels, list(base), kind):

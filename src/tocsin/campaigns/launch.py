@@ -66,6 +66,7 @@ def _new_campaign(checked: _Checked, req: CampaignRequest, settings: Settings,
         "acting_authority_id": _acting_authority(checked),
         "on_behalf_request": dict(req.on_behalf_request or {}) if _acting_authority(checked)
         else None,
+        "targets": checked.targets,
     }
     values.update(extra)
     return Campaign(**values)
@@ -306,6 +307,7 @@ def fan_out_scheduled(engine: Engine, campaign_id: str, settings: Settings | Non
         area = shape(json.loads(campaign.area))
         recipients = _recipients_in_area(s, area, authority, campaign.channel_list,
                                          list(campaign.texts), campaign.kind)
+        recipients = _with_targets(s, campaign, authority, recipients)
         count = _fan_out(s, campaign, authority, area, recipients, settings, now)
         record_audit(s, "system", "campaign.launch", target=campaign.id, source="scheduler",
                      detail={"authority": authority.id, "kind": campaign.kind,
@@ -313,6 +315,17 @@ def fan_out_scheduled(engine: Engine, campaign_id: str, settings: Settings | Non
                              "channels": campaign.channel_list, "recipients": count,
                              "scheduled_for": iso_utc(campaign.scheduled_for)})
         return count
+
+
+def _with_targets(s: Session, campaign: Campaign, authority: Authority,
+                  recipients: list[Recipient]) -> list[Recipient]:
+    """``recipients`` and those of the campaign's groups and contact lists, resolved now."""
+    if not campaign.targets:
+        return recipients
+    from tocsin.campaigns.group_targets import target_recipients
+
+    return target_recipients(s, campaign.targets, authority, campaign.channel_list,
+                             list(campaign.texts), campaign.kind, recipients)
 
 
 def due_scheduled(engine: Engine, now: dt.datetime | None = None, limit: int = 100) -> list[str]:

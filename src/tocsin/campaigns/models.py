@@ -84,6 +84,8 @@ class Campaign(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     acting_authority_id: Mapped[str | None] = mapped_column(sa.String(8))
     on_behalf_request: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    #: Groups and contact lists reached (``campaigns.group_targets``), or None.
+    targets: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
     @property
     def channel_list(self) -> list[str]:

@@ -101,8 +101,16 @@ def resolve_recipients(session: Session, checked: _Checked) -> list[Recipient]:
     Only verified contact points (SPEC F8), never one marked invalid (a hard
     bounce); ``information`` only to contact points that opted in (F12).
     """
-    return _recipients_in_area(session, checked.area, checked.authority, checked.channels,
-                               list(checked.texts), checked.kind)
+    recipients = _recipients_in_area(session, checked.area, checked.authority,
+                                     checked.channels, list(checked.texts), checked.kind)
+    if checked.targets:
+        # Groups and contact lists (SPEC F11, F16), after the area's subscribers.
+        from tocsin.campaigns.group_targets import target_recipients
+
+        recipients = target_recipients(session, checked.targets, checked.authority,
+                                       checked.channels, list(checked.texts), checked.kind,
+                                       recipients)
+    return recipients
 
 
 def _recipients_of(session: Session, campaign_ids: list[str], authority: Authority,

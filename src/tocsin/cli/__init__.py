@@ -15,6 +15,7 @@ from tocsin.cli.authorities import authorities_app
 from tocsin.cli.campaigns import campaign_app
 from tocsin.cli.cap import cap_app
 from tocsin.cli.cells import cells_app
+from tocsin.cli.contacts import contacts_app, groups_app
 from tocsin.cli.db import db_app
 from tocsin.cli.email import email_app
 from tocsin.cli.messages import message_app
@@ -33,5 +34,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 app.add_typer(cells_app, name="cells")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(groups_app, name="groups")
 
 __all__ = ["app"]

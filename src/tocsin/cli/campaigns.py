@@ -96,6 +96,10 @@ def campaign_estimate(
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
     circle: str | None = typer.Option(None, "--circle", help="LAT,LON,RADIUS_KM: a circle "
                                       "(e.g. 50.7346,4.2406,2)."),
+    group: list[str] = typer.Option([], "--group", help="A group of the authority (repeat); "
+                                    "beside or instead of an area."),
+    list_: list[str] = typer.Option([], "--list", help="A contact list of the authority "
+                                    "(repeat); beside or instead of an area."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
     channels: str = typer.Option("sms,email,cap", "--channels",
                                  help="sms,email,cap and the location-based lbsms,cb "
@@ -123,7 +127,8 @@ def campaign_estimate(
     texts = _parse_texts(text) or {}
     req = CampaignRequest(authority_id=authority, texts=texts, channels=channels.split(","),
                           area_geojson=area_data, municipality_nis=municipality, kind=kind,
-                          environment=environment, created_by="cli", source="cli")
+                          environment=environment, created_by="cli", source="cli",
+                          groups=group, lists=list_)
     engine = open_engine()
     try:
         estimate = estimate_campaign(engine, req, texts_optional=True)
@@ -178,6 +183,10 @@ def campaign_send(
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
     circle: str | None = typer.Option(None, "--circle", help="LAT,LON,RADIUS_KM: a circle "
                                       "(e.g. 50.7346,4.2406,2)."),
+    group: list[str] = typer.Option([], "--group", help="A group of the authority (repeat); "
+                                    "beside or instead of an area."),
+    list_: list[str] = typer.Option([], "--list", help="A contact list of the authority "
+                                    "(repeat); beside or instead of an area."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
     channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
     kind: str = typer.Option("alert", "--kind",
@@ -245,7 +254,7 @@ def campaign_send(
         on_behalf_request={"requested_by": requested_by, "channel": "cli"}
         if requested_by else None,
         confirmation_required=True, confirm_area_name=confirm_area or None,
-        confirm_recipients=confirm_count or None,
+        confirm_recipients=confirm_count or None, groups=group, lists=list_,
     )
     engine = open_engine(announce=True)
     shown = False

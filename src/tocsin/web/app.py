@@ -39,6 +39,7 @@ from tocsin.web.routes import (
     areas_api,
     auth,
     cap,
+    contacts_pages,
     gateway_admin,
     governance,
     health,
@@ -285,6 +286,7 @@ def create_app(
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
-                   gateway_admin, governance, approvals, monitor, areas_api):
+                   gateway_admin, governance, approvals, monitor, areas_api,
+                   contacts_pages):
         app.include_router(module.router)
     return app

@@ -49,6 +49,10 @@ class CampaignBody(BaseModel):
                                 "lbsms, cb (location-based) are estimated, not sent yet")
     area_geojson: dict[str, Any] | None = Field(None, description="drawn area, GeoJSON WGS84")
     municipality_nis: str | None = Field(None, description="a whole municipality (NIS code)")
+    groups: list[str] = Field(default_factory=list, description="groups of the authority "
+                              "(names), beside or instead of an area")
+    lists: list[str] = Field(default_factory=list, description="contact lists of the "
+                             "authority (names), beside or instead of an area")
     kind: Literal["alert", "warning", "information", "test", "exercise", "group"] | None = Field(
         None, description="the type of message, confirmed by the operator (required to launch; "
         "an update keeps the original's when empty)"
@@ -110,6 +114,7 @@ def _request(request: Request, body: CampaignBody, op: Operator,
         channels=body.channels,
         area_geojson=body.area_geojson,
         municipality_nis=body.municipality_nis or None,
+        groups=body.groups, lists=body.lists,
         kind=body.kind or default_kind,
         environment=op.environment,
         created_by=op.username,
