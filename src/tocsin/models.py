@@ -12,12 +12,12 @@ from tocsin.authorities.models import (
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
-from tocsin.dispatch.models import Delivery, DeliveryReceipt, SmsPartId
+from tocsin.dispatch.models import Delivery, DeliveryReceipt, SmsMessage, SmsPartId
 from tocsin.messages.models import MessageTemplate
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 
 __all__ = [
     "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey",
     "ContactPoint", "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate",
-    "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
+    "SmsMessage", "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
 ]
