@@ -180,3 +180,25 @@ def test_submissions_are_counted_and_billed(engine):
     assert sms["submissions"] == N
     assert sms["unconfirmed_submissions"] == N
     assert sms["cost_max_eur"] == pytest.approx(2 * sms["cost_eur"])
+
+
+def test_receipt_before_its_submission_is_recorded_is_applied_later(engine):
+    # The receipt comes (on another bind or worker) before the submit_sm_resp is written;
+    # a receipt of another account with the same id never touches this delivery.
+    from tocsin.channels.base import ReceiptEvent
+
+    cid = _launch(engine)
+    claimed = queue.claim(engine, "w", "sms", "simulation", 2, lease_seconds=30)
+    a, b = claimed[0].id, claimed[1].id
+    queue.store_receipts(engine, [ReceiptEvent("sms", "00ABC", "DELIVRD", account="acc1"),
+                                  ReceiptEvent("sms", "4711", "UNDELIV", account="acc2")])
+    assert queue.apply_receipts(engine) == 0  # nothing known yet: kept
+    queue.record_outcomes(engine, "sms", [SendOutcome(a, "sent", ("abc",), account="acc1"),
+                                          SendOutcome(b, "sent", ("1267",), account="acc1")])
+    assert queue.apply_receipts(engine) == 1
+    d = table(Delivery)
+    with transaction(engine) as s:
+        states = {i: st for i, st in s.execute(
+            sa.select(d.c.id, d.c.state).where(d.c.campaign_id == cid)).all()}
+    assert states[a] == "delivered"  # hex id matched whatever its case and padding
+    assert states[b] == "sent"  # 4711 = 0x1267, but acc2's receipt is not acc1's message
