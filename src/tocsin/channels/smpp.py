@@ -486,8 +486,13 @@ class _RateLimiter:
         self._tolerance = self._interval * (max(1, int(rate // 20)) - 1)
 
     def slow_down(self, pause: float = 0.0) -> None:
-        """The provider throttled: halve the rate (not below 1/s), optionally pause."""
-        self._set(max(1.0, self._rate / 2))
+        """The provider throttled: halve the rate, optionally pause.
+
+        Never below an eighth of the configured rate (and 1/s): slots are reserved
+        ahead at the current rate, so a rate driven to 1/s by a burst of throttles
+        would hold every waiting submit_sm back for minutes after the SMSC recovers.
+        """
+        self._set(max(1.0, self._max_rate / 8, self._rate / 2))
         if pause > 0:
             self._tat = max(self._tat, asyncio.get_running_loop().time() + pause)
 
