@@ -202,3 +202,36 @@ def test_receipt_before_its_submission_is_recorded_is_applied_later(engine):
             sa.select(d.c.id, d.c.state).where(d.c.campaign_id == cid)).all()}
     assert states[a] == "delivered"  # hex id matched whatever its case and padding
     assert states[b] == "sent"  # 4711 = 0x1267, but acc2's receipt is not acc1's message
+
+
+async def test_a_stale_alert_is_never_submitted(engine):
+    cid = await asyncio.to_thread(_launch, engine)
+
+    def expire() -> None:
+        with transaction(engine) as s:
+            s.execute(sa.text("UPDATE campaign SET expires_at = :t WHERE id = :c"),
+                      {"t": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1), "c": cid})
+
+    await asyncio.to_thread(expire)
+    async with SmscSimulator() as smsc:
+        assert await _send(engine, cid, smsc) == []
+        assert smsc.messages == []
+    assert _states(engine, cid) == {"expired": N}
+    report = await asyncio.to_thread(campaign_report, engine, cid)
+    (reason,) = report["channels"]["sms"]["failure_reasons"]
+    assert reason.startswith("abandoned after 1 attempt, validity ended")
+
+
+def test_heartbeat_renews_only_the_rows_a_worker_has_in_hand(any_engine):
+    # A row whose outcome the worker no longer holds is never renewed: its lease
+    # expires and another worker takes it over.
+    engine = any_engine
+    _launch(engine)
+    claimed = queue.claim(engine, "w1", "sms", "simulation", 3, lease_seconds=0.2)
+    in_hand = claimed[0].id
+    assert queue.renew_leases(engine, "w1", 30, {in_hand}) == 1
+    time.sleep(0.3)
+    assert queue.sweep_expired_leases(engine) == 2
+    d = table(Delivery)
+    with transaction(engine) as s:
+        assert s.scalar(sa.select(d.c.state).where(d.c.id == in_hand)) == "in_flight"

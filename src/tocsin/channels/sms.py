@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 from tocsin.channels.base import OutgoingMessage, ReceiptEvent, SendOutcome
 from tocsin.channels.smpp import (
@@ -86,6 +87,10 @@ class SmppSender:
         queue retries until the message's validity ends). A connection lost or a
         response missing with the submit_sm on the wire is an ``unconfirmed`` retry.
         """
+        if message.valid_until is not None and message.valid_until <= datetime.now(UTC):
+            # A stale alert is never sent; the queue records it as expired (abandoned).
+            return SendOutcome(message.delivery_id, "retry",
+                               error="validity ended before it could be submitted")
         try:
             parts = encode_parts(message.text, next(self._reference) % 256)
         except ValueError as exc:

@@ -92,7 +92,7 @@ class SmsMessage(Base):
     """
 
     __tablename__ = "sms_message"
-    __table_args__ = (sa.Index("ix_sms_message_key", "account", "id_key"),)
+    __table_args__ = (sa.Index("ix_sms_message_key", "id_key", "account"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     account: Mapped[str] = mapped_column(sa.String(200))

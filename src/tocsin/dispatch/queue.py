@@ -188,6 +188,10 @@ def validity_ends(session: Session, campaign_ids: Iterable[str]) -> dict[str, dt
     return out
 
 
+def _attempts(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"
+
+
 def _next_try(now: dt.datetime, o: SendOutcome, attempts: dict[int, int],
               end: dt.datetime | None) -> dt.datetime:
     """When a retried delivery may be claimed again: back-off, never past its validity."""
@@ -282,7 +286,7 @@ def _record_outcomes(engine: Engine, channel: str, outcomes: Sequence[SendOutcom
                         unconfirmed=d.c.unconfirmed + sa.bindparam("unc"),
                         error=sa.bindparam("err")),
                 [{"did": o.delivery_id, "unc": int(o.unconfirmed),
-                  "err": (f"abandoned after {attempts.get(o.delivery_id, 1)} attempts, "
+                  "err": (f"abandoned after {_attempts(attempts.get(o.delivery_id, 1))}, "
                           f"validity ended: {o.error or 'no answer'}")[:500]}
                  for o in abandoned],
                 execution_options={"synchronize_session": False},

@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_sms_message')),
     )
     with op.batch_alter_table('sms_message') as batch:
-        batch.create_index('ix_sms_message_key', ['account', 'id_key'], unique=False)
+        batch.create_index('ix_sms_message_key', ['id_key', 'account'], unique=False)
         batch.create_index(batch.f('ix_sms_message_delivery_id'), ['delivery_id'], unique=False)
     with op.batch_alter_table('delivery_receipt') as batch:
         batch.add_column(sa.Column('account', sa.String(length=200), nullable=True))
