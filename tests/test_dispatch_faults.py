@@ -235,3 +235,18 @@ def test_heartbeat_renews_only_the_rows_a_worker_has_in_hand(any_engine):
     d = table(Delivery)
     with transaction(engine) as s:
         assert s.scalar(sa.select(d.c.state).where(d.c.id == in_hand)) == "in_flight"
+
+
+def test_submit_statuses_are_classified_per_smpp_34():
+    from tocsin.channels.smpp_pdu import classify_status
+
+    assert classify_status(0x08) == "retry"  # ESME_RSYSERR
+    assert classify_status(0x45) == "retry"  # ESME_RSUBMITFAIL
+    assert classify_status(0x64) == "retry"  # ESME_RX_T_APPN
+    assert classify_status(0xFF) == "retry"  # ESME_RUNKNOWNERR
+    assert classify_status(0x0400) == "retry"  # vendor-specific: bounded by validity
+    assert classify_status(0x58) == "throttle"  # ESME_RTHROTTLED
+    assert classify_status(0x14) == "throttle"  # ESME_RMSGQFUL
+    assert classify_status(0x0B) == "final"  # ESME_RINVDSTADR
+    assert classify_status(0x01) == "final"  # ESME_RINVMSGLEN
+    assert classify_status(0x65) == "final"  # ESME_RX_P_APPN
