@@ -215,6 +215,8 @@ async def test_smsc_drops_connections_throttles_and_errs_nothing_lost(pg_engine,
     assert states.get("failed", 0) == 0 and states.get("expired", 0) == 0
     # Duplicates only from submit_sm on the wire when the connections were cut.
     assert sum(counts.values()) - SIZE <= 2 * 50
+    print(f"\nSMSC faults, {SIZE} SMS: {smsc.errors} ESME_RSYSERR, {smsc.throttled} throttled, "
+          f"{sum(counts.values()) - SIZE} duplicates, 0 lost")
 
 
 async def test_smtp_421_for_10_s_all_retried_nothing_lost(pg_engine, monkeypatch):
@@ -241,6 +243,7 @@ async def test_smtp_421_for_10_s_all_retried_nothing_lost(pg_engine, monkeypatch
     assert set(received) == {f"s{i}@example.org" for i in range(1, SIZE + 1)}  # 0 lost
     assert sum(received.values()) == SIZE  # a 421 at DATA: nothing accepted, nothing twice
     assert (await asyncio.to_thread(_states, engine, cid)) == {"sent": SIZE}
+    print(f"\nSMTP 421 for 10 s, {SIZE} e-mails: 0 lost, 0 twice")
 
 
 async def test_database_connections_cut_mid_campaign_workers_reconnect(pg_engine):
@@ -272,6 +275,8 @@ async def test_database_connections_cut_mid_campaign_workers_reconnect(pg_engine
     assert set(counts) == set(_numbers(SIZE))
     assert sum(counts.values()) - SIZE <= 2 * 50 + 2 * 500
     assert await asyncio.to_thread(_open, engine, cid) == 0
+    print(f"\n{cut} connections cut twice, {SIZE} SMS: "
+          f"{sum(counts.values()) - SIZE} duplicates, 0 lost")
 
 
 # ----------------------------------------------------------------------------- private cluster
@@ -378,5 +383,6 @@ async def test_postgres_restart_with_an_outage_over_20_s_loses_and_resends_nothi
             assert set(counts) == set(_numbers(SIZE))  # 0 lost
             assert sum(counts.values()) == SIZE  # nothing accepted was resent
             assert await asyncio.to_thread(_open, engine, cid) == 0
+            print(f"\nPostgreSQL down 22 s after {outage['at']}/{SIZE} SMS: 0 lost, 0 resent")
         finally:
             engine.dispose()
