@@ -250,3 +250,16 @@ def test_submit_statuses_are_classified_per_smpp_34():
     assert classify_status(0x0B) == "final"  # ESME_RINVDSTADR
     assert classify_status(0x01) == "final"  # ESME_RINVMSGLEN
     assert classify_status(0x65) == "final"  # ESME_RX_P_APPN
+
+
+def test_channels_other_than_sms_and_email_still_give_up_after_max_attempts(engine):
+    # A CAP gateway webhook (or a busy voice line) is not retried for a whole day.
+    _launch(engine)
+    d = table(Delivery)
+    claimed = queue.claim(engine, "w", "sms", "simulation", 1, lease_seconds=30)
+    with transaction(engine) as s:
+        s.execute(sa.update(d).where(d.c.id == claimed[0].id).values(channel="webhook"))
+    queue.record_outcomes(engine, "webhook", [SendOutcome(claimed[0].id, "retry", error="503")],
+                          {claimed[0].id: queue.MAX_ATTEMPTS})
+    with transaction(engine) as s:
+        assert s.scalar(sa.select(d.c.state).where(d.c.id == claimed[0].id)) == "failed"

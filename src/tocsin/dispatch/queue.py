@@ -38,8 +38,10 @@ from tocsin.dispatch.models import (
 
 log = logging.getLogger(__name__)
 
-#: Kept for callers that read it; retries no longer stop after a number of attempts
-#: but when the message's validity ends (``validity_end``).
+#: SMS and e-mail retry transient failures until the message's validity ends
+#: (``validity_ends``, issue 13); other channels (CAP gateway webhooks, voice: a
+#: busy line) give up after ``MAX_ATTEMPTS`` attempts too.
+RETRY_UNTIL_VALIDITY = frozenset({"sms", "email"})
 MAX_ATTEMPTS = 8
 #: Validity of a message whose campaign has no ``expires_at``: hours after launch.
 DEFAULT_VALIDITY_HOURS = 24.0
@@ -211,7 +213,8 @@ def record_outcomes(
     ids under the provider account (``outcome.account``, else ``account``): ids
     repeat across SMSC restarts and accounts, so nothing here is unique on the id.
     A ``retry`` goes back to ``queued`` with back-off until the message's validity
-    ends (``validity_ends``); then it is ``expired`` with the error ``abandoned
+    ends (``validity_ends``; channels outside ``RETRY_UNTIL_VALIDITY`` are
+    ``failed`` after ``MAX_ATTEMPTS`` too); then it is ``expired`` with the error ``abandoned
     after N attempts, validity ended: <last error>``. A throttled retry does not
     count as an attempt; an unconfirmed one (connection lost with the message on
     the wire) counts in ``unconfirmed``. Rows already final are left alone.
@@ -260,7 +263,11 @@ def _record_outcomes(engine: Engine, channel: str, outcomes: Sequence[SendOutcom
                     for o in sent if channel == "sms" for m in o.message_ids]
             if rows and parts:
                 s.execute(sa.insert(table(SmsMessage)), rows)
-        retry = [o for o in outcomes if o.result == "retry"]
+        capped = channel not in RETRY_UNTIL_VALIDITY
+        failed = [o for o in outcomes if o.result == "failed" or (
+            capped and o.result == "retry" and attempts.get(o.delivery_id, 0) >= MAX_ATTEMPTS)]
+        failed_ids = {o.delivery_id for o in failed}
+        retry = [o for o in outcomes if o.result == "retry" and o.delivery_id not in failed_ids]
         ends = validity_ends(s, _campaigns_of(s, [o.delivery_id for o in retry])) if retry \
             else {}
         campaign_of: dict[int, str] = {
@@ -269,7 +276,6 @@ def _record_outcomes(engine: Engine, channel: str, outcomes: Sequence[SendOutcom
         end_of = {o.delivery_id: ends.get(campaign_of.get(o.delivery_id, "")) for o in retry}
         abandoned = [o for o in retry
                      if (end := end_of[o.delivery_id]) is not None and end <= now]
-        failed = [o for o in outcomes if o.result == "failed"]
         if failed:
             s.execute(
                 sa.update(d).where(d.c.id == sa.bindparam("did"),
