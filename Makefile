@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO_SUBSCRIBERS ?= 20000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint bench clean messages
+.PHONY: help venv demo test test-fast lint bench clean messages soak-dispatch
 
 help: ## List the developer tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,10 @@ test: $(STAMP) ## Run the whole test suite (PostgreSQL tests need TOCSIN_TEST_DA
 
 test-fast: $(STAMP) ## Tests without browser and slow end-to-end tests
 	$(BIN)/python -m pytest -q -m "not browser and not slow"
+
+SOAK_SIZE ?= 20000
+soak-dispatch: $(STAMP) ## Dispatch fault tests (SIGKILL, SMSC/SMTP faults, DB cut and restart) at SOAK_SIZE recipients; `make test` runs them at 1,500
+	TOCSIN_SOAK_SIZE=$(SOAK_SIZE) $(BIN)/python -m pytest -q -s -rs -m soak tests/test_dispatch_soak.py
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check src tests benchmarks

@@ -47,7 +47,9 @@ def test_claims_never_overlap_and_expired_leases_return_to_the_queue(any_engine)
     assert all(c.attempts == 2 for c in again)
 
 
-def test_retry_backs_off_and_gives_up_after_max_attempts(engine):
+def test_retry_backs_off_and_gives_up_when_validity_ends(engine):
+    # Issue 13: a retry no longer gives up after MAX_ATTEMPTS (8 attempts in ~4 min lost
+    # recipients) but when the message's validity ends; it is then ``expired``.
     from tocsin.channels.base import SendOutcome
 
     _campaign(engine)
@@ -63,7 +65,16 @@ def test_retry_backs_off_and_gives_up_after_max_attempts(engine):
     queue.record_outcomes(engine, "sms", [SendOutcome(claimed[0].id, "retry", error="busy")],
                           {claimed[0].id: queue.MAX_ATTEMPTS})
     with transaction(engine) as s:
-        assert s.get(Delivery, claimed[0].id).state == "failed"
+        assert s.get(Delivery, claimed[0].id).state == "queued"  # still valid: retried
+        s.execute(sa.text("UPDATE campaign SET expires_at = :t"),
+                  {"t": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)})
+        s.execute(sa.update(table(Delivery)).where(table(Delivery).c.id == claimed[0].id)
+                  .values(state="in_flight"))
+    queue.record_outcomes(engine, "sms", [SendOutcome(claimed[0].id, "retry", error="busy")],
+                          {claimed[0].id: queue.MAX_ATTEMPTS + 1})
+    with transaction(engine) as s:
+        row = s.get(Delivery, claimed[0].id)
+        assert row.state == "expired" and row.error.startswith("abandoned after 9 attempts")
 
 
 async def test_undelivered_receipts_are_reported_with_their_reason(engine):

@@ -128,7 +128,12 @@ def campaign_report(engine: Engine, campaign_id: str,
     "refused": {"update", "all_clear", "cancel"}: why the service would refuse that
     follow-up of this message, or None (``rules.follow_up_refusal``)}``), "channels":
     {"sms": {"recipients", "segments", "cost_eur", "first_sent_at",
-    "last_sent_at", "throughput_per_s", "by_status", "by_language"}, "email":
+    "last_sent_at", "throughput_per_s", "by_status", "by_language", "submissions"
+    (submissions the provider accepted, a resend included), "duplicates" (known
+    resends), "unconfirmed_submissions" (submissions whose fate is unknown: a worker
+    died or a connection was lost with them on the wire; each may be a duplicate),
+    "cost_max_eur" (``cost_eur`` plus the unconfirmed ones: the most the provider can
+    bill)}, "email":
     {…}, "cap": {"published", "url"}}, "cancel_summary" (a cancelled campaign: what
     the cancellation did here, ``rules.cancel_summary``; else None), "permissions"
     (with ``actor``: ``{"update", "cancel", "approve"}`` -> whether the policy lets
@@ -136,8 +141,8 @@ def campaign_report(engine: Engine, campaign_id: str,
     and "on_behalf_request" (acting on behalf: who asked), "member_reach" (a
     structural cooperation's campaign: member authority id -> recipients reached by
     primary residence, for billing; ``{}`` otherwise)}``. Times are
-    RFC 3339 UTC. Costs count
-    messages accepted by the provider; simulation campaigns are never billed
+    RFC 3339 UTC. Costs count every submission accepted by the provider (a message
+    sent twice is billed twice); simulation campaigns are never billed
     (``billed_eur`` 0, SPEC F27/F29). ``public_url`` is the base of the absolute CAP
     URL (the web passes the request's when ``TOCSIN_PUBLIC_URL`` is unset); default
     ``settings.public_url()``.
@@ -200,6 +205,17 @@ def campaign_report(engine: Engine, campaign_id: str,
             .where(d.c.campaign_id == campaign_id).group_by(d.c.channel)
         ).all()
         area = _area_facts(s, c)
+        # Every submission counts and is billed, a resend included (issue 13).
+        submitted = {ch: (int(n or 0), int(unc or 0), int(segs or 0), Decimal(cost or 0),
+                          Decimal(unc_cost or 0), int(dups or 0))
+                     for ch, n, unc, segs, cost, unc_cost, dups in s.execute(
+            sa.select(d.c.channel, sa.func.sum(d.c.submissions), sa.func.sum(d.c.unconfirmed),
+                      sa.func.sum(d.c.segments * d.c.submissions),
+                      sa.func.sum(d.c.cost_eur * d.c.submissions),
+                      sa.func.sum(d.c.cost_eur * d.c.unconfirmed),
+                      sa.func.sum(sa.case((d.c.submissions > 1, d.c.submissions - 1),
+                                          else_=0)))
+            .where(d.c.campaign_id == campaign_id).group_by(d.c.channel)).all()}
     channels: dict[str, Any] = {}
     for name in c.channel_list:
         if name == "cap":
@@ -230,6 +246,18 @@ def campaign_report(engine: Engine, campaign_id: str,
             if name == "sms":
                 entry["segments"] = int(segments or 0)
             entry["cost_eur"] = float(Decimal(cost or 0).quantize(Decimal("0.001")))
+        n_sub, n_unc, sub_segments, sub_cost, unc_cost, dups = submitted.get(
+            name, (0, 0, 0, Decimal(0), Decimal(0), 0))
+        if n_sub:
+            # Bill what was submitted: a message sent twice is paid twice.
+            if name == "sms":
+                entry["segments"] = max(entry["segments"], sub_segments)
+            entry["cost_eur"] = max(entry["cost_eur"], float(sub_cost.quantize(Decimal("0.001"))))
+        entry["submissions"] = n_sub
+        entry["duplicates"] = dups
+        entry["unconfirmed_submissions"] = n_unc
+        entry["cost_max_eur"] = float((Decimal(str(entry["cost_eur"])) + unc_cost)
+                                      .quantize(Decimal("0.001")))
         entry["billed_eur"] = entry["cost_eur"] if c.environment == "live" else 0.0
         entry["final"] = sum(n for st, n in statuses.items() if st in FINAL_STATES)
         entry["failure_reasons"] = {(err or "unknown"): n for ch, err, n in reasons

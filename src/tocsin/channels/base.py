@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Protocol
 
 
@@ -24,6 +25,8 @@ class OutgoingMessage:
     of ``text`` (empty = plain text only); ``unsubscribe_url`` the recipient's
     signed one-click unsubscribe link (RFC 8058) — a message that has one is
     personal, so it is sent alone, never batched with other recipients.
+    ``valid_until``: aware UTC datetime after which the message must not be
+    delivered any more (SMS: submit_sm validity_period), or None.
     """
 
     delivery_id: int
@@ -35,6 +38,7 @@ class OutgoingMessage:
     source: str = ""
     html: str = ""
     unsubscribe_url: str = ""
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,12 @@ class SendOutcome:
     receipts and bounces find the delivery. ``hard_bounce``: the provider refused
     the address itself for good (e-mail: RFC 3463 ``5.1.x`` bad address or
     ``5.2.1`` mailbox disabled); the contact points with it are marked invalid.
+    ``account``: the provider account that accepted it (``SmppAccount.key``), so
+    its message ids are keyed by account. ``unconfirmed``: a ``retry`` whose
+    message may have been accepted all the same (the connection was lost or the
+    response timed out with the request on the wire): counted, never billed as
+    sure. ``throttled``: a ``retry`` because the provider asked to slow down
+    (not the message's fault: it does not count as an attempt).
     """
 
     delivery_id: int
@@ -54,6 +64,9 @@ class SendOutcome:
     message_ids: tuple[str, ...] = ()
     error: str = ""
     hard_bounce: bool = False
+    account: str = ""
+    unconfirmed: bool = False
+    throttled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +79,7 @@ class ReceiptEvent:
     err: str = ""
     done_at: object = None  # aware datetime or None
     extra: dict[str, str] = field(default_factory=dict)
+    account: str = ""  # the provider account whose session received it, "" unknown
 
 
 class ChannelSender(Protocol):

@@ -37,12 +37,15 @@ from tocsin.channels.smpp_pdu import (
     INTERFACE_VERSION_34,
     MESSAGE_STATES,
     RESPONSE_BIT,
+    STATUS_RETRY,
+    STATUS_THROTTLE,
     SUBMIT_SM,
     TLV_MESSAGE_STATE,
     TLV_RECEIPTED_MESSAGE_ID,
     UNBIND,
     Pdu,
     PduError,
+    classify_status,
     encode_pdu,
     read_pdu,
     status_name,
@@ -73,15 +76,23 @@ class SmppError(Exception):
 
 
 class SmppConnectionError(SmppError):
-    """The TCP connection could not be opened, or was lost while a request was outstanding."""
+    """The TCP connection could not be opened, or was lost while a request was outstanding.
+
+    ``maybe_sent``: the request was on the wire when the connection was lost, so the
+    SMSC may have accepted it (its submit_sm_resp never came)."""
 
     retryable = True
+
+    def __init__(self, message: str, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
 
 
 class SmppTimeoutError(SmppError):
-    """The SMSC did not answer a request within the response timeout."""
+    """The SMSC did not answer a request within the response timeout (it may have taken it)."""
 
     retryable = True
+    maybe_sent = True
 
 
 class SmppBindError(SmppError):
@@ -98,8 +109,9 @@ class SmppBindError(SmppError):
 class SmppSubmitError(SmppError):
     """The SMSC answered submit_sm with a non-zero command_status (SMPP 3.4 §5.1.3).
 
-    ESME_RTHROTTLED (0x58) and ESME_RMSGQFUL (0x14) are ``retryable``: the same message
-    may be submitted again later.
+    Classified by ``smpp_pdu.classify_status``: ``throttle`` (ESME_RTHROTTLED 0x58,
+    ESME_RMSGQFUL 0x14: send slower), ``retryable`` (those and every transient error,
+    e.g. ESME_RSYSERR 0x08: the same message may be submitted again later), else final.
     """
 
     def __init__(self, command_status: int) -> None:
@@ -107,14 +119,16 @@ class SmppSubmitError(SmppError):
             f"submit_sm refused: {status_name(command_status)} (0x{command_status:08X})"
         )
         self.command_status = command_status
-        self.retryable = command_status in RETRYABLE_STATUSES
+        self.classification = classify_status(command_status)
+        self.throttle = self.classification == STATUS_THROTTLE
+        self.retryable = self.classification in (STATUS_RETRY, STATUS_THROTTLE)
 
 
 # --------------------------------------------------------------------------- account
 
 
 _QUERY_INTS = {"binds": 1, "window": 1, "tps": 1, "source_ton": 0, "source_npi": 0}
-_QUERY_FLOATS = {"timeout", "enquire_link"}
+_QUERY_FLOATS = {"timeout", "enquire_link", "validity", "reconnect_max"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +139,10 @@ class SmppAccount:
     second for the whole client; ``timeout``: seconds to wait for any response;
     ``enquire_link``: seconds between keepalives (SMPP 3.4 §4.11). ``source_ton`` /
     ``source_npi`` force the source address type instead of deriving it from its form.
+    ``validity``: seconds a message stays valid at the SMSC (submit_sm validity_period,
+    SMPP 3.4 §5.2.16; a message's own ``valid_until`` shortens it), so a stale alert is
+    not delivered hours later. ``reconnect_max``: the longest wait between two attempts
+    to reconnect a lost bind, seconds.
     """
 
     host: str
@@ -139,6 +157,8 @@ class SmppAccount:
     source_npi: int | None = None
     timeout: float = 10.0
     enquire_link: float = 30.0
+    validity: float = 3600.0
+    reconnect_max: float = 2.0
 
     def __post_init__(self) -> None:
         # C-Octet string limits of bind_transceiver, SMPP 3.4 §4.1.5.
@@ -161,19 +181,29 @@ class SmppAccount:
                 raise ValueError(f"SMPP {name} must be an octet, got {value}")
         if self.timeout <= 0 or self.enquire_link <= 0:
             raise ValueError("SMPP timeout and enquire_link must be positive seconds")
+        if not 60 <= self.validity <= 7 * 86400:
+            raise ValueError(f"SMPP validity must be 60 s to 7 days, got {self.validity:g}")
+        if self.reconnect_max <= 0:
+            raise ValueError("SMPP reconnect_max must be positive seconds")
 
     @property
     def address(self) -> str:
         """``host:port`` of the SMSC."""
         return f"{self.host}:{self.port}"
 
+    @property
+    def key(self) -> str:
+        """``system_id@host:port``: the account its message ids belong to."""
+        return f"{self.system_id}@{self.host}:{self.port}"
+
     @classmethod
     def from_url(cls, url: str) -> SmppAccount:
         """Parse ``smpp://system_id:password@host:port?binds=2&window=50&tps=500``.
 
         Query keys: binds, window, tps, system_type, source_ton, source_npi, timeout,
-        enquire_link (seconds). The port defaults to 2775; user and password are
-        percent-decoded. Raises ``ValueError`` naming the part of the URL that is wrong.
+        enquire_link, validity, reconnect_max (seconds). The port defaults to 2775; user
+        and password are percent-decoded. Raises ``ValueError`` naming the part of the
+        URL that is wrong.
         """
         try:
             parts = urlsplit(url.strip())
@@ -413,6 +443,19 @@ def destination_address(destination: str) -> tuple[int, int, str]:
     return TON_INTERNATIONAL, NPI_E164, digits
 
 
+def validity_period(seconds: float, valid_until: datetime | None = None,
+                    now: datetime | None = None) -> str:
+    """SMPP 3.4 §7.1.1 absolute time ``YYMMDDhhmmss000+`` (UTC) ``seconds`` from now,
+    or ``valid_until`` if sooner (never before one minute from now)."""
+    from datetime import timedelta
+
+    now = now or datetime.now(UTC)
+    end = now + timedelta(seconds=seconds)
+    if valid_until is not None:
+        end = min(end, max(valid_until.astimezone(UTC), now + timedelta(minutes=1)))
+    return end.astimezone(UTC).strftime("%y%m%d%H%M%S") + "000+"
+
+
 # --------------------------------------------------------------------------- rate limiter
 
 
@@ -423,12 +466,40 @@ class _RateLimiter:
     lock and the long-run rate never exceeds ``rate``.
     """
 
-    __slots__ = ("_interval", "_tolerance", "_tat")
+    __slots__ = ("_interval", "_tolerance", "_tat", "_rate", "_max_rate", "_burst")
 
     def __init__(self, rate: float, burst: int) -> None:
+        self._max_rate = self._rate = float(rate)
+        self._burst = burst
         self._interval = 1.0 / rate
         self._tolerance = self._interval * (burst - 1)
         self._tat = 0.0
+
+    @property
+    def rate(self) -> float:
+        """The rate allowed now, per second."""
+        return self._rate
+
+    def _set(self, rate: float) -> None:
+        self._rate = rate
+        self._interval = 1.0 / rate
+        self._tolerance = self._interval * (max(1, int(rate // 20)) - 1)
+
+    def slow_down(self, pause: float = 0.0) -> None:
+        """The provider throttled: halve the rate, optionally pause.
+
+        Never below an eighth of the configured rate (and 1/s): slots are reserved
+        ahead at the current rate, so a rate driven to 1/s by a burst of throttles
+        would hold every waiting submit_sm back for minutes after the SMSC recovers.
+        """
+        self._set(max(1.0, self._max_rate / 8, self._rate / 2))
+        if pause > 0:
+            self._tat = max(self._tat, asyncio.get_running_loop().time() + pause)
+
+    def speed_up(self) -> None:
+        """An accepted submission: give back 1% of the configured rate (additive increase)."""
+        if self._rate < self._max_rate:
+            self._set(min(self._max_rate, self._rate + max(1.0, self._max_rate / 100)))
 
     async def acquire(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -551,12 +622,15 @@ class _Bind:
             if not future.done():
                 future.set_exception(
                     SmppConnectionError(
-                        f"connection to SMSC {self.client.account.address} lost: {reason}"
+                        f"connection to SMSC {self.client.account.address} lost: {reason}",
+                        maybe_sent=True,
                     )
                 )
 
     async def _reconnect(self) -> None:
-        delay = self.client.reconnect_delay
+        # Capped at ``reconnect_max`` (a few seconds): an alert waits for nothing else
+        # once the SMSC is back (issue 13: a 30 s cap delayed the first SMS by 27 s).
+        delay = min(self.client.reconnect_delay, self.client.account.reconnect_max)
         while not self.client.closing:
             await asyncio.sleep(delay)
             try:
@@ -564,7 +638,7 @@ class _Bind:
                 return
             except SmppError as error:
                 logger.warning("SMPP bind %d reconnect failed: %s", self.index, error)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, self.client.account.reconnect_max)
 
     # -- requests
 
@@ -709,7 +783,8 @@ class SmppClient:
     receipt; the deliver_sm is acknowledged afterwards, with ESME_RX_T_APPN if it raised so
     that the SMSC delivers it again (SMPP 3.4 §4.6.2). Lost connections are re-established
     in the background with exponential back-off (``reconnect_delay`` seconds doubling up to
-    30 s); requests outstanding on them fail with a retryable ``SmppConnectionError``.
+    the account's ``reconnect_max``); requests outstanding on them fail with a retryable
+    ``SmppConnectionError``.
     """
 
     def __init__(
@@ -804,6 +879,7 @@ class SmppClient:
         destination: str,
         parts: Sequence[SmsPartLike] | Sequence[tuple[int, int, bytes]],
         registered_delivery: bool = True,
+        valid_until: datetime | None = None,
     ) -> list[str]:
         """Submit one message as submit_sm PDUs, one per part (SMPP 3.4 §4.4.1).
 
@@ -812,7 +888,9 @@ class SmppClient:
         sent over the same bind. Returns the SMSC message_id of each part, in order.
         Raises ``ValueError`` for bad addresses, ``SmppSubmitError`` when the SMSC refuses a
         part, ``SmppConnectionError`` / ``SmppTimeoutError`` (retryable) when the connection
-        fails. If one part fails, others may already have been accepted.
+        fails. If one part fails, others may already have been accepted. The
+        validity_period is the sooner of ``valid_until`` and the account's ``validity``
+        from now, as an absolute UTC time (``validity_period``).
         """
         if not parts:
             raise ValueError("parts is empty: nothing to submit")
@@ -830,6 +908,7 @@ class SmppClient:
             "destination_addr": dst,
             # SMPP 3.4 §5.2.17: 1 = receipt on final outcome, success or failure.
             "registered_delivery": 1 if registered_delivery else 0,
+            "validity_period": validity_period(self.account.validity, valid_until),
         }
         bind = await self._pick()
         if len(parts) == 1:
@@ -866,4 +945,11 @@ class SmppClient:
                 raise ValueError(str(error)) from None
         if response.command_status != ESME_ROK or response.command_id == GENERIC_NACK:
             raise SmppSubmitError(response.command_status or ESME_RSYSERR)
+        self._limiter.speed_up()
         return str(response.params.get("message_id", ""))
+
+    def slow_down(self, pause: float = 0.0) -> None:
+        """The SMSC throttled (ESME_RTHROTTLED / ESME_RMSGQFUL): halve the submit rate
+        for a while (it recovers by 1% of ``tps`` per accepted submit_sm), pausing
+        ``pause`` seconds first."""
+        self._limiter.slow_down(pause)

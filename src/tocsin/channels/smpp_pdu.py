@@ -90,6 +90,11 @@ STATUS_NAMES: dict[int, str] = {
     ESME_RMSGQFUL: "ESME_RMSGQFUL",
     ESME_RTHROTTLED: "ESME_RTHROTTLED",
     ESME_RX_T_APPN: "ESME_RX_T_APPN",
+    0x45: "ESME_RSUBMITFAIL",
+    0x65: "ESME_RX_P_APPN",
+    0x66: "ESME_RX_R_APPN",
+    0xFE: "ESME_RDELIVERYFAILURE",
+    0x62: "ESME_RINVEXPIRY",
     ESME_RUNKNOWNERR: "ESME_RUNKNOWNERR",
 }
 
@@ -196,6 +201,60 @@ class PduError(ValueError):
         self.framing_lost = framing_lost
         self.command_id = 0
         self.sequence_number = 0
+
+
+#: How a submit_sm command_status is handled (SMPP 3.4 §5.1.3, issue 13).
+STATUS_FINAL, STATUS_RETRY, STATUS_THROTTLE = "final", "retry", "throttle"
+
+#: Refusals that name a fault of the message itself: submitting it again cannot work.
+FINAL_STATUSES = frozenset({
+    0x01,  # ESME_RINVMSGLEN message length invalid
+    0x02,  # ESME_RINVCMDLEN command length invalid
+    0x03,  # ESME_RINVCMDID invalid command id
+    0x06,  # ESME_RINVPRTFLG invalid priority flag
+    0x07,  # ESME_RINVREGDLVFLG invalid registered delivery flag
+    0x0A,  # ESME_RINVSRCADR invalid source address
+    0x0B,  # ESME_RINVDSTADR invalid destination address
+    0x0C,  # ESME_RINVMSGID message id invalid
+    0x13,  # ESME_RINVREPFLAG invalid replace_if_present flag
+    0x33,  # ESME_RINVNUMDESTS invalid number of destinations
+    0x34,  # ESME_RINVDLNAME invalid distribution list name
+    0x40,  # ESME_RINVDESTFLAG invalid destination flag
+    0x42,  # ESME_RINVSUBREP invalid submit with replace
+    0x43,  # ESME_RINVESMCLASS invalid esm_class
+    0x48,  # ESME_RINVSRCTON invalid source TON
+    0x49,  # ESME_RINVSRCNPI invalid source NPI
+    0x50,  # ESME_RINVDSTTON invalid destination TON
+    0x51,  # ESME_RINVDSTNPI invalid destination NPI
+    0x53,  # ESME_RINVSYSTYP invalid system_type
+    0x61,  # ESME_RINVSCHED invalid scheduled delivery time
+    0x62,  # ESME_RINVEXPIRY invalid validity period
+    0x63,  # ESME_RINVDFTMSGID predefined message not found
+    0xC0,  # ESME_RINVOPTPARSTREAM error in the optional part of the PDU
+    0xC1,  # ESME_ROPTPARNOTALLWD optional parameter not allowed
+    0xC2,  # ESME_RINVPARLEN invalid parameter length
+    0xC4,  # ESME_RINVOPTPARAMVAL invalid optional parameter value
+})
+#: The SMSC asks the ESME to slow down: ESME_RMSGQFUL (0x14), ESME_RTHROTTLED (0x58).
+THROTTLE_STATUSES = frozenset({0x14, 0x58})
+
+
+def classify_status(command_status: int) -> str:
+    """``STATUS_FINAL``, ``STATUS_THROTTLE`` or ``STATUS_RETRY`` for a submit_sm_resp status.
+
+    Final: the message itself is wrong (``FINAL_STATUSES``: bad addresses, lengths,
+    parameters, SMPP 3.4 §5.1.3). Throttle: queue full or throttled (0x14, 0x58): send
+    slower, not fail. ESME_RX_P_APPN (0x65, permanent application error) is final too.
+    Everything else — ESME_RSYSERR (0x08), ESME_RSUBMITFAIL (0x45), ESME_RX_T_APPN
+    (0x64), ESME_RUNKNOWNERR (0xFF), bind-state errors, reserved and vendor-specific
+    codes (0x400-0x4FF) — is transient: retried until the message's validity ends,
+    and reported with its status if it never succeeds.
+    """
+    if command_status in THROTTLE_STATUSES:
+        return STATUS_THROTTLE
+    if command_status in FINAL_STATUSES or command_status == 0x65:
+        return STATUS_FINAL
+    return STATUS_RETRY
 
 
 def status_name(command_status: int) -> str:

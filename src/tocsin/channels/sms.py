@@ -10,14 +10,26 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 from tocsin.channels.base import OutgoingMessage, ReceiptEvent, SendOutcome
-from tocsin.channels.smpp import Receipt, SmppAccount, SmppClient, SmppError
+from tocsin.channels.smpp import (
+    Receipt,
+    SmppAccount,
+    SmppClient,
+    SmppError,
+    SmppSubmitError,
+)
 from tocsin.messages.sms import encode_parts
 
 log = logging.getLogger(__name__)
 
 ReceiptSink = Callable[[ReceiptEvent], Awaitable[None]]
+
+#: Submissions of one message to a throttling SMSC before it goes back to the queue.
+THROTTLE_TRIES = 4
+#: First pause after a throttle, seconds (doubling per try).
+THROTTLE_PAUSE_SECONDS = 0.05
 
 
 class SmppSender:
@@ -35,14 +47,17 @@ class SmppSender:
             raise ValueError("SMPP accounts: at least one is required")
         self.name = name
         self._receipts = receipts
-        self._clients = [SmppClient(a, on_receipt=self._on_receipt) for a in accounts]
+        self._clients = [SmppClient(a, on_receipt=self._receipt_handler(a.key))
+                         for a in accounts]
         self._started: list[SmppClient] = []
         self._reference = itertools.count(1)
 
-    async def _on_receipt(self, receipt: Receipt) -> None:
-        await self._receipts(
-            ReceiptEvent("sms", receipt.message_id, receipt.stat, receipt.err, receipt.done_at)
-        )
+    def _receipt_handler(self, account: str) -> Callable[[Receipt], Awaitable[None]]:
+        async def on_receipt(receipt: Receipt) -> None:
+            # The account is kept with the receipt: message ids repeat across accounts.
+            await self._receipts(ReceiptEvent("sms", receipt.message_id, receipt.stat,
+                                              receipt.err, receipt.done_at, account=account))
+        return on_receipt
 
     async def start(self) -> None:
         """Bind every account that answers; raises ``ConnectionError`` when none does."""
@@ -63,24 +78,51 @@ class SmppSender:
         return list(await asyncio.gather(*(self._send_one(m) for m in messages)))
 
     async def _send_one(self, message: OutgoingMessage) -> SendOutcome:
+        """Submit one message to the first SMSC that takes it (issue 13 classification).
+
+        A final refusal (``smpp_pdu.classify_status``) fails the delivery with its
+        status; a throttle slows that account down and tries again a few times
+        (``THROTTLE_TRIES``) before handing the message back as a throttled retry; a
+        transient error tries the next account, then hands it back as a retry (the
+        queue retries until the message's validity ends). A connection lost or a
+        response missing with the submit_sm on the wire is an ``unconfirmed`` retry.
+        """
+        if message.valid_until is not None and message.valid_until <= datetime.now(UTC):
+            # A stale alert is never sent; the queue records it as expired (abandoned).
+            return SendOutcome(message.delivery_id, "retry",
+                               error="validity ended before it could be submitted")
         try:
             parts = encode_parts(message.text, next(self._reference) % 256)
         except ValueError as exc:
             return SendOutcome(message.delivery_id, "failed", error=f"text: {exc}")
-        last_error = "no SMSC bound"
+        last_error, throttled, unconfirmed = "no SMSC bound", False, False
         for client in self._started:
             if client.bound == 0:
                 continue
-            try:
-                ids = await client.submit(message.source, message.address, parts)
-                return SendOutcome(message.delivery_id, "sent", tuple(ids))
-            except ValueError as exc:
-                return SendOutcome(message.delivery_id, "failed", error=str(exc))
-            except SmppError as exc:
-                last_error = str(exc)
-                if not exc.retryable:
-                    return SendOutcome(message.delivery_id, "failed", error=last_error)
-        return SendOutcome(message.delivery_id, "retry", error=last_error)
+            for attempt in range(THROTTLE_TRIES):
+                try:
+                    ids = await client.submit(message.source, message.address, parts,
+                                              valid_until=message.valid_until)
+                    return SendOutcome(message.delivery_id, "sent", tuple(ids),
+                                       account=client.account.key)
+                except ValueError as exc:
+                    return SendOutcome(message.delivery_id, "failed", error=str(exc))
+                except SmppSubmitError as exc:
+                    last_error = str(exc)
+                    if not exc.retryable:
+                        return SendOutcome(message.delivery_id, "failed", error=last_error)
+                    if not exc.throttle:
+                        break  # transient: the next account, or back to the queue
+                    throttled = True
+                    client.slow_down(pause=THROTTLE_PAUSE_SECONDS * 2 ** attempt)
+                except SmppError as exc:
+                    last_error = str(exc)
+                    unconfirmed = unconfirmed or bool(getattr(exc, "maybe_sent", False))
+                    break
+            else:
+                continue
+        return SendOutcome(message.delivery_id, "retry", error=last_error,
+                           unconfirmed=unconfirmed, throttled=throttled and not unconfirmed)
 
     @property
     def connected(self) -> bool:

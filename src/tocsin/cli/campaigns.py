@@ -500,6 +500,11 @@ def _print_report(report: dict[str, Any]) -> None:
         out.print(f"  {ch}: {c['recipients']} recipients {c['by_status']} "
                   f"languages {c['by_language']} {cost} "
                   f"{c['throughput_per_s']}/s", highlight=False)
+        if c.get("duplicates") or c.get("unconfirmed_submissions"):
+            # Every submission is billed; some may have been sent twice (issue 13).
+            out.print(f"    submissions {c['submissions']} (resent {c['duplicates']}, "
+                      f"{c['unconfirmed_submissions']} unconfirmed: at most "
+                      f"{c['cost_max_eur']:.3f} EUR)", highlight=False)
     for w in report.get("warnings") or []:
         out.print(f"  warning: {w['message']}", highlight=False, markup=False)
 

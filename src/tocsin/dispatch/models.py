@@ -54,6 +54,12 @@ class Delivery(Base):
     segments: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
     cost_eur: Mapped[Decimal] = mapped_column(sa.Numeric(10, 3), default=Decimal("0"))
     attempts: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
+    #: Submissions the provider accepted (a resend after a lost outcome counts again).
+    submissions: Mapped[int] = mapped_column(sa.SmallInteger, default=0,
+                                             server_default="0")
+    #: Submissions whose fate is unknown: the worker holding the lease died, or the
+    #: connection was lost with the message on the wire (each may have been accepted).
+    unconfirmed: Mapped[int] = mapped_column(sa.SmallInteger, default=0, server_default="0")
     not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(sa.String(120))
@@ -74,6 +80,32 @@ class SmsPartId(Base):
     )
 
 
+class SmsMessage(Base):
+    """The SMSC message id of one submitted SMS part, keyed by provider account.
+
+    Ids are not unique: an SMSC restart or a second account hands out the same
+    ids again, so a receipt is matched on (``account``, ``id_key``) to the latest
+    submission (``queue.apply_receipts``). ``id_key``: the id in lower case
+    without leading zeros (``queue.message_id_key``), so a hexadecimal id in
+    submit_sm_resp also finds a receipt that writes it in decimal.
+    ``submitted_at``: when the outcome was recorded (UTC).
+    """
+
+    __tablename__ = "sms_message"
+    __table_args__ = (sa.Index("ix_sms_message_key", "id_key", "account"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(sa.String(200))
+    id_key: Mapped[str] = mapped_column(sa.String(100))
+    message_id: Mapped[str] = mapped_column(sa.String(100))
+    delivery_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("delivery.id", ondelete="CASCADE"), index=True
+    )
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: The SMPP 3.4 Appendix B stat of this part's receipt, once applied.
+    stat: Mapped[str | None] = mapped_column(sa.String(16))
+
+
 class DeliveryReceipt(Base):
     """A delivery receipt (SMPP deliver_sm, SMTP bounce) as received, applied in batches.
 
@@ -91,6 +123,12 @@ class DeliveryReceipt(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(sa.String(16))
     message_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    #: The provider account whose bind received it (``SmppAccount.key``); None: any.
+    account: Mapped[str | None] = mapped_column(sa.String(200))
+    #: ``message_id`` normalised (``queue.message_id_key``), and read as a decimal
+    #: number written in hexadecimal (some SMSCs write hex ids in decimal in receipts).
+    id_key: Mapped[str | None] = mapped_column(sa.String(100))
+    alt_key: Mapped[str | None] = mapped_column(sa.String(100))
     stat: Mapped[str] = mapped_column(sa.String(16))
     err: Mapped[str | None] = mapped_column(sa.String(16))
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

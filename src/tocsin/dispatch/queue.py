@@ -13,6 +13,7 @@ handed to one worker at a time while its lease is alive.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -32,10 +33,23 @@ from tocsin.dispatch.models import (
     SENT,
     Delivery,
     DeliveryReceipt,
-    SmsPartId,
+    SmsMessage,
 )
 
+log = logging.getLogger(__name__)
+
+#: SMS and e-mail retry transient failures until the message's validity ends
+#: (``validity_ends``, issue 13); other channels (CAP gateway webhooks, voice: a
+#: busy line) give up after ``MAX_ATTEMPTS`` attempts too.
+RETRY_UNTIL_VALIDITY = frozenset({"sms", "email"})
 MAX_ATTEMPTS = 8
+#: Validity of a message whose campaign has no ``expires_at``: hours after launch.
+DEFAULT_VALIDITY_HOURS = 24.0
+#: A throttled message (the provider asked to slow down) is offered again after this.
+THROTTLE_RETRY_SECONDS = 0.5
+#: A receipt may be stored (its clock) before the submission it answers was recorded
+#: (another worker's clock, or the submit_sm_resp written later): tolerance, seconds.
+RECEIPT_CLOCK_SKEW_SECONDS = 300.0
 #: Seconds after a campaign's last SMS submit during which it still waits for
 #: delivery receipts (SMPP 3.4 §4.6.1 deliver_sm): its SMS that are ``sent`` may
 #: still become ``delivered`` or ``failed``. Then the campaign is finished anyway
@@ -139,21 +153,96 @@ def _lock_in_id_order(session: Session, ids: Iterable[int]) -> None:
                         .order_by(d.c.id).with_for_update())
 
 
+def message_id_key(message_id: str) -> str:
+    """The form a provider message id is matched on: lower case, no leading zeros.
+
+    ``"0001A2"`` and ``"1a2"`` give ``"1a2"``; so a receipt naming the id in another
+    case or padding still finds its submission."""
+    return message_id.strip().lower().lstrip("0") or "0"
+
+
+def receipt_id_keys(message_id: str) -> tuple[str, str | None]:
+    """(``message_id_key``, the id read as decimal and written in hexadecimal or None).
+
+    Some SMSCs answer submit_sm with a hexadecimal id and write it in decimal in the
+    receipt text (issue 13); the receipted_message_id TLV, preferred when present,
+    carries it as submitted."""
+    value = message_id.strip()
+    alt = format(int(value), "x") if value.isdigit() and len(value) < 40 else None
+    return message_id_key(value), (alt if alt != message_id_key(value) else None)
+
+
+def validity_ends(session: Session, campaign_ids: Iterable[str]) -> dict[str, dt.datetime]:
+    """campaign id -> when its messages stop being worth sending (UTC).
+
+    The campaign's ``expires_at`` (CAP ``expires``), else ``DEFAULT_VALIDITY_HOURS``
+    after launch (or after now, for a campaign not launched)."""
+    from tocsin.campaigns.models import Campaign
+
+    now = utcnow()
+    out: dict[str, dt.datetime] = {}
+    ids = sorted(set(campaign_ids))
+    for cid, expires, launched in session.execute(
+            sa.select(Campaign.id, Campaign.expires_at, Campaign.launched_at)
+            .where(Campaign.id.in_(ids))).all():
+        end = expires or ((launched or now) + dt.timedelta(hours=DEFAULT_VALIDITY_HOURS))
+        out[cid] = end if end.tzinfo else end.replace(tzinfo=dt.UTC)
+    return out
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"
+
+
+def _next_try(now: dt.datetime, o: SendOutcome, attempts: dict[int, int],
+              end: dt.datetime | None) -> dt.datetime:
+    """When a retried delivery may be claimed again: back-off, never past its validity."""
+    wait = (THROTTLE_RETRY_SECONDS if o.throttled
+            else retry_delay(attempts.get(o.delivery_id, 1)))
+    at = now + dt.timedelta(seconds=wait)
+    return min(at, end) if end is not None else at
+
+
 def record_outcomes(
     engine: Engine, channel: str, outcomes: Sequence[SendOutcome],
-    attempts: dict[int, int] | None = None,
+    attempts: dict[int, int] | None = None, account: str = "",
 ) -> None:
     """Write what providers answered: ``sent`` (with message ids), ``failed``, ``retry``.
 
-    A ``retry`` goes back to ``queued`` with back-off, or to ``failed`` after
-    ``MAX_ATTEMPTS``. Rows already final (a receipt that overtook its
-    submit_sm_resp cannot exist here: receipts apply only to ``sent`` rows) are
-    left alone.
+    ``sent`` counts a submission (``submissions``) and keeps the SMS parts' message
+    ids under the provider account (``outcome.account``, else ``account``): ids
+    repeat across SMSC restarts and accounts, so nothing here is unique on the id.
+    A ``retry`` goes back to ``queued`` with back-off until the message's validity
+    ends (``validity_ends``; channels outside ``RETRY_UNTIL_VALIDITY`` are
+    ``failed`` after ``MAX_ATTEMPTS`` too); then it is ``expired`` with the error ``abandoned
+    after N attempts, validity ended: <last error>``. A throttled retry does not
+    count as an attempt; an unconfirmed one (connection lost with the message on
+    the wire) counts in ``unconfirmed``. Rows already final are left alone.
+
+    Should the batch violate a constraint, each outcome is written on its own,
+    its SMS part ids dropped only where they alone fail: an outcome is never lost
+    because of its ids. Raises the database's errors otherwise (the worker keeps
+    the outcomes and retries, see ``worker.Worker._record``).
     """
     if not outcomes:
         return
+    try:
+        _record_outcomes(engine, channel, outcomes, attempts or {}, account, parts=True)
+    except sa.exc.IntegrityError:
+        log.exception("recording %d outcomes: constraint violated; writing one by one",
+                      len(outcomes))
+        for o in outcomes:
+            try:
+                _record_outcomes(engine, channel, [o], attempts or {}, account, parts=True)
+            except sa.exc.IntegrityError:
+                log.exception("outcome of delivery %d written without its message ids",
+                              o.delivery_id)
+                _record_outcomes(engine, channel, [o], attempts or {}, account, parts=False)
+
+
+def _record_outcomes(engine: Engine, channel: str, outcomes: Sequence[SendOutcome],
+                     attempts: dict[int, int], account: str, *, parts: bool) -> None:
     now = utcnow()
-    attempts = attempts or {}
     d = table(Delivery)
     sent = [o for o in outcomes if o.result == "sent"]
     with transaction(engine) as s:
@@ -163,23 +252,49 @@ def record_outcomes(
                 sa.update(d).where(d.c.id == sa.bindparam("did"),
                                    _state_in(IN_FLIGHT, QUEUED))
                 .values(state=SENT, sent_at=now, lease_until=None,
+                        submissions=d.c.submissions + 1,
                         provider_message_id=sa.bindparam("mid"), error=None),
                 [{"did": o.delivery_id, "mid": o.message_ids[0] if o.message_ids else None}
                  for o in sent],
                 execution_options={"synchronize_session": False},
             )
-            parts = [{"message_id": m, "delivery_id": o.delivery_id}
-                     for o in sent if channel == "sms" for m in o.message_ids]
-            if parts:
-                s.execute(sa.insert(table(SmsPartId)), parts)
-        failed = [o for o in outcomes if o.result == "failed"
-                  or (o.result == "retry" and attempts.get(o.delivery_id, 0) >= MAX_ATTEMPTS)]
+            rows = [{"account": o.account or account, "id_key": message_id_key(m),
+                     "message_id": m[:100], "delivery_id": o.delivery_id, "submitted_at": now}
+                    for o in sent if channel == "sms" for m in o.message_ids]
+            if rows and parts:
+                s.execute(sa.insert(table(SmsMessage)), rows)
+        capped = channel not in RETRY_UNTIL_VALIDITY
+        failed = [o for o in outcomes if o.result == "failed" or (
+            capped and o.result == "retry" and attempts.get(o.delivery_id, 0) >= MAX_ATTEMPTS)]
+        failed_ids = {o.delivery_id for o in failed}
+        retry = [o for o in outcomes if o.result == "retry" and o.delivery_id not in failed_ids]
+        ends = validity_ends(s, _campaigns_of(s, [o.delivery_id for o in retry])) if retry \
+            else {}
+        campaign_of: dict[int, str] = {
+            did: cid for did, cid in s.execute(sa.select(d.c.id, d.c.campaign_id).where(
+                d.c.id.in_([o.delivery_id for o in retry]))).all()} if retry else {}
+        end_of = {o.delivery_id: ends.get(campaign_of.get(o.delivery_id, "")) for o in retry}
+        abandoned = [o for o in retry
+                     if (end := end_of[o.delivery_id]) is not None and end <= now]
         if failed:
             s.execute(
                 sa.update(d).where(d.c.id == sa.bindparam("did"),
                                    _state_in(IN_FLIGHT, QUEUED))
                 .values(state=FAILED, final_at=now, lease_until=None, error=sa.bindparam("err")),
                 [{"did": o.delivery_id, "err": o.error[:500] or "failed"} for o in failed],
+                execution_options={"synchronize_session": False},
+            )
+        if abandoned:
+            s.execute(
+                sa.update(d).where(d.c.id == sa.bindparam("did"),
+                                   _state_in(IN_FLIGHT, QUEUED))
+                .values(state=EXPIRED, final_at=now, lease_until=None,
+                        unconfirmed=d.c.unconfirmed + sa.bindparam("unc"),
+                        error=sa.bindparam("err")),
+                [{"did": o.delivery_id, "unc": int(o.unconfirmed),
+                  "err": (f"abandoned after {_attempts(attempts.get(o.delivery_id, 1))}, "
+                          f"validity ended: {o.error or 'no answer'}")[:500]}
+                 for o in abandoned],
                 execution_options={"synchronize_session": False},
             )
         bounced = {o.delivery_id: o.error for o in outcomes
@@ -189,76 +304,113 @@ def record_outcomes(
                                   .where(d.c.id.in_(sorted(bounced)))).all()
             mark_contact_points_invalid(
                 s, channel, {a: bounced[i] or "hard bounce" for i, a in addresses}, now)
-        failed_ids = {o.delivery_id for o in failed}
-        retry = [o for o in outcomes if o.result == "retry" and o.delivery_id not in failed_ids]
+        gone = {o.delivery_id for o in abandoned}
+        retry = [o for o in retry if o.delivery_id not in gone]
         if retry:
             s.execute(
                 sa.update(d).where(d.c.id == sa.bindparam("did"), d.c.state == IN_FLIGHT)
                 .values(state=QUEUED, lease_until=None, worker=None, error=sa.bindparam("err"),
+                        attempts=d.c.attempts - sa.bindparam("thr"),
+                        unconfirmed=d.c.unconfirmed + sa.bindparam("unc"),
                         not_before=sa.bindparam("nb")),
-                [{"did": o.delivery_id, "err": o.error[:500],
-                  "nb": now + dt.timedelta(seconds=retry_delay(attempts.get(o.delivery_id, 1)))}
+                [{"did": o.delivery_id, "err": o.error[:500], "thr": int(o.throttled),
+                  "unc": int(o.unconfirmed),
+                  "nb": _next_try(now, o, attempts, end_of[o.delivery_id])}
                  for o in retry],
                 execution_options={"synchronize_session": False},
             )
         # The campaign of a delivery that just became final may be done. An SMS just
         # sent waits for its receipt (``apply_receipts``, ``finish_campaigns``).
-        final = [o.delivery_id for o in failed] + [o.delivery_id for o in sent
-                                                    if channel != "sms"]
+        final = [o.delivery_id for o in failed] + [o.delivery_id for o in abandoned] + [
+            o.delivery_id for o in sent if channel != "sms"]
         if final:
             finish_done(s, _campaigns_of(s, final), now)
 
 
 def store_receipts(engine: Engine, receipts: Iterable[ReceiptEvent]) -> int:
     """Append receipts as received; they are matched to deliveries by ``apply_receipts``."""
-    rows = [{"channel": r.channel, "message_id": r.message_id, "stat": r.stat, "err": r.err,
-             "done_at": r.done_at, "received_at": utcnow()} for r in receipts]
+    rows = []
+    for r in receipts:
+        key, alt = receipt_id_keys(r.message_id)
+        rows.append({"channel": r.channel, "message_id": r.message_id[:100],
+                     "account": r.account or None, "id_key": key[:100], "alt_key": alt,
+                     "stat": r.stat, "err": r.err, "done_at": r.done_at,
+                     "received_at": utcnow()})
     if rows:
         with transaction(engine) as s:
             s.execute(sa.insert(table(DeliveryReceipt)), rows)
     return len(rows)
 
 
+def _matches(session: Session, limit: int) -> dict[int, tuple[int, int]]:
+    """Pending receipts that name a recorded submission: receipt id -> (part id, delivery id).
+
+    Matched on the provider account (when the receipt names one) and the id key (or
+    its decimal reading), to the latest submission recorded before the receipt came
+    (``RECEIPT_CLOCK_SKEW_SECONDS`` of tolerance): after an SMSC restart repeats an id,
+    a new receipt finds the new submission, never the old one."""
+    r, m = table(DeliveryReceipt), table(SmsMessage)
+    skew = dt.timedelta(seconds=RECEIPT_CLOCK_SKEW_SECONDS)
+    best: dict[int, tuple[int, int]] = {}
+    for key_col in (r.c.id_key, r.c.alt_key):
+        rows = session.execute(
+            sa.select(r.c.id, r.c.received_at, m.c.id, m.c.delivery_id, m.c.submitted_at)
+            .join(m, sa.and_(m.c.id_key == key_col,
+                             sa.or_(r.c.account.is_(None), m.c.account == r.c.account)))
+            .where(r.c.applied_at.is_(None), r.c.channel == "sms")
+            .order_by(r.c.id).limit(limit)
+        ).all()
+        for rid, received, mid, did, submitted in rows:
+            if submitted is not None and received is not None and submitted > received + skew:
+                continue
+            if rid not in best or best[rid][0] < mid:
+                best[rid] = (mid, did)
+    return best
+
+
 def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
     """Apply stored SMS receipts to their deliveries; returns how many were applied.
 
-    A receipt whose message id is not known yet (its submit_sm_resp is not recorded)
-    stays pending and is tried again next time. A message of several parts is
-    ``delivered`` when every part is; any part failed or expired decides for the
-    whole message (SMPP 3.4 Appendix B states, one receipt per submitted part).
+    A receipt whose message id is not known yet (its submit_sm_resp is not recorded,
+    or it came in on another bind or worker) stays pending and is tried again next
+    time. A message of several parts is ``delivered`` when every part is; any part
+    failed or expired decides for the whole message (SMPP 3.4 Appendix B states, one
+    receipt per submitted part).
     """
-    r, p, d = table(DeliveryReceipt), table(SmsPartId), table(Delivery)
+    r, m, d = table(DeliveryReceipt), table(SmsMessage), table(Delivery)
     now = utcnow()
     with transaction(engine) as s:
-        rows = s.execute(
-            sa.select(r.c.id, r.c.stat, r.c.done_at, p.c.delivery_id)
-            .join(p, p.c.message_id == r.c.message_id)
-            .where(r.c.applied_at.is_(None))
-            .order_by(r.c.id).limit(limit)
-        ).all()
-        if not rows:
+        matched = _matches(s, limit)
+        if not matched:
             return 0
-        receipt_ids = [row.id for row in rows]
-        delivery_ids = sorted({row.delivery_id for row in rows})
+        receipts = {row.id: row for row in s.execute(
+            sa.select(r.c.id, r.c.stat, r.c.done_at).where(r.c.id.in_(sorted(matched)))).all()}
+        receipt_ids = sorted(matched)
+        delivery_ids = sorted({did for _, did in matched.values()})
         _lock_in_id_order(s, delivery_ids)
+        s.execute(sa.update(m).where(m.c.id == sa.bindparam("pid")).values(
+            stat=sa.bindparam("st")),
+            [{"pid": matched[rid][0], "st": receipts[rid].stat[:16]} for rid in receipt_ids],
+            execution_options={"synchronize_session": False})
         bad: dict[int, tuple[str, dt.datetime | None, str]] = {}
         last_done: dict[int, dt.datetime | None] = {}
-        for row in rows:
+        for rid in receipt_ids:
+            row, did = receipts[rid], matched[rid][1]
             state = RECEIPT_STATES.get(row.stat)
             if state in (FAILED, EXPIRED):
-                bad[row.delivery_id] = (state, row.done_at, row.stat)
-            last_done[row.delivery_id] = row.done_at
-        # Parts of each touched delivery, and how many of them have a DELIVRD receipt.
-        delivered_parts: dict[int, int] = dict(s.execute(
-            sa.select(p.c.delivery_id, sa.func.count())
-            .join(r, r.c.message_id == p.c.message_id)
-            .where(p.c.delivery_id.in_(delivery_ids), r.c.stat == "DELIVRD")
-            .group_by(p.c.delivery_id)
-        ).all())
-        part_counts: dict[int, int] = dict(s.execute(
-            sa.select(p.c.delivery_id, sa.func.count())
-            .where(p.c.delivery_id.in_(delivery_ids)).group_by(p.c.delivery_id)
-        ).all())
+                bad[did] = (state, row.done_at, row.stat)
+            last_done[did] = row.done_at
+        # Parts of each touched delivery, and how many of them were delivered.
+        delivered_parts: dict[int, int] = {}
+        part_counts: dict[int, int] = {}
+        for start in range(0, len(delivery_ids), 1000):
+            chunk = delivery_ids[start:start + 1000]
+            for did, stat, n in s.execute(
+                    sa.select(m.c.delivery_id, m.c.stat, sa.func.count())
+                    .where(m.c.delivery_id.in_(chunk)).group_by(m.c.delivery_id, m.c.stat)):
+                part_counts[did] = part_counts.get(did, 0) + n
+                if stat == "DELIVRD":
+                    delivered_parts[did] = delivered_parts.get(did, 0) + n
         done = [i for i in delivery_ids if i not in bad
                 and delivered_parts.get(i, 0) >= part_counts.get(i, 1)]
         if done:
@@ -282,7 +434,7 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
             s.execute(sa.update(r).where(r.c.id.in_(receipt_ids[start:start + 1000]))
                       .values(applied_at=now))
         finish_done(s, _campaigns_of(s, delivery_ids), now)
-    return len(rows)
+    return len(receipt_ids)
 
 
 # ----------------------------------------------------------------------------- campaign end
@@ -387,21 +539,39 @@ def finish_campaigns(engine: Engine, campaign_id: str | None = None,
                     continue
             if _mark_finished(s, cid, now):
                 finished.append(cid)
+                # The receipt deadline passed: what is still ``sent`` is final as sent
+                # (a receipt that comes later is still applied).
+                s.execute(sa.update(d).where(d.c.campaign_id == cid, d.c.state == SENT,
+                                             d.c.final_at.is_(None))
+                          .values(final_at=now))
     return finished
 
 
-def renew_leases(engine: Engine, worker: str, lease_seconds: float) -> int:
-    """Heartbeat: extend the lease of every row ``worker`` holds in flight."""
+def renew_leases(engine: Engine, worker: str, lease_seconds: float,
+                 ids: Iterable[int] | None = None) -> int:
+    """Heartbeat: extend the lease of the rows ``worker`` holds in flight.
+
+    ``ids``: only these (the rows the worker still has in hand: being sent, or whose
+    outcome waits to be written); a row whose outcome the worker no longer holds is
+    never renewed, so its lease expires and it is taken over. ``None``: all of them.
+    """
     d = table(Delivery)
     # Rows locked right now are being recorded (they leave in_flight): skip, don't wait.
     held = (sa.select(d.c.id).where(d.c.worker == worker, d.c.state == IN_FLIGHT)
             .with_for_update(skip_locked=True))
+    until = utcnow() + dt.timedelta(seconds=lease_seconds)
+    if ids is None:
+        with transaction(engine) as s:
+            result = s.execute(sa.update(d).where(d.c.id.in_(held)).values(lease_until=until))
+        return int(getattr(result, "rowcount", 0) or 0)
+    wanted = sorted(set(ids))
+    renewed = 0
     with transaction(engine) as s:
-        result = s.execute(
-            sa.update(d).where(d.c.id.in_(held))
-            .values(lease_until=utcnow() + dt.timedelta(seconds=lease_seconds))
-        )
-    return int(getattr(result, "rowcount", 0) or 0)
+        for start in range(0, len(wanted), 1000):
+            chunk = held.where(d.c.id.in_(wanted[start:start + 1000]))
+            result = s.execute(sa.update(d).where(d.c.id.in_(chunk)).values(lease_until=until))
+            renewed += int(getattr(result, "rowcount", 0) or 0)
+    return renewed
 
 
 def sweep_expired_leases(engine: Engine) -> int:
@@ -413,15 +583,24 @@ def sweep_expired_leases(engine: Engine) -> int:
     with transaction(engine) as s:
         result = s.execute(
             sa.update(d).where(d.c.id.in_(expired), d.c.state == IN_FLIGHT)
-            .values(state=QUEUED, worker=None, lease_until=None)
+            # Its worker may have submitted it before dying: a possible duplicate.
+            .values(state=QUEUED, worker=None, lease_until=None,
+                    unconfirmed=d.c.unconfirmed + 1)
         )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def release(engine: Engine, worker: str, channel: str | None = None) -> int:
-    """Give back to the queue every row ``worker`` holds in flight (graceful stop)."""
+def release(engine: Engine, worker: str, channel: str | None = None,
+            keep: Iterable[int] = ()) -> int:
+    """Give back to the queue every row ``worker`` holds in flight (graceful stop).
+
+    ``keep``: rows left in flight (their outcome could not be written: the provider
+    may have accepted them; their lease expires and the next worker decides)."""
     d = table(Delivery)
     stmt = sa.update(d).where(d.c.worker == worker, d.c.state == IN_FLIGHT)
+    kept = sorted(set(keep))
+    if kept:
+        stmt = stmt.where(d.c.id.not_in(kept))
     if channel:
         stmt = stmt.where(d.c.channel == channel)
     with transaction(engine) as s:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
@@ -33,6 +34,13 @@ SenderFactory = Callable[["ReceiptBuffer"], ChannelSender]
 IDLE_CHECK_SECONDS = 0.25
 #: How often the periodic loop looks for campaigns to finish (``queue.finish_campaigns``).
 FINISH_CHECK_SECONDS = 2.0
+#: Longest wait between two attempts to open a provider session: an alert must go
+#: out within seconds of the provider coming back (issue 13).
+RECONNECT_MAX_SECONDS = 2.0
+#: Longest wait between two attempts to write outcomes while the database is away.
+RECORD_RETRY_MAX_SECONDS = 5.0
+#: On stop, how long outcomes not yet written are still tried before giving up.
+DRAIN_SECONDS = 15.0
 
 
 def worker_name() -> str:
@@ -107,6 +115,8 @@ class CampaignContent:
     sms: dict[str, str] = field(default_factory=dict)
     email: dict[str, EmailContent] = field(default_factory=dict)
     email_mode: str = "batch"
+    #: When the campaign's messages stop being worth delivering (CAP ``expires``).
+    valid_until: datetime | None = None
 
 
 @dataclass
@@ -142,6 +152,13 @@ class Worker:
         self._content: dict[str, CampaignContent] = {}
         self._unsubscribe_secret = ""
         self.receipts = ReceiptBuffer(engine)
+        #: Deliveries this worker has in hand: claimed and not yet recorded (being sent,
+        #: or their outcome waits for the database). Only their leases are renewed.
+        self.held: set[int] = set()
+        #: Outcomes that could not be written before the worker stopped (their rows
+        #: are left in flight for the lease to expire, never released as unsent).
+        self.unwritten: set[int] = set()
+        self._stopped_at: float | None = None
 
     async def run(self) -> None:
         """Run until ``stop()``; then release what is still held and close senders."""
@@ -156,11 +173,14 @@ class Worker:
             await self.stop_event.wait()
         finally:
             self.stop_event.set()
+            self._stopped_at = time.monotonic()
             for sender in senders.values():
                 with contextlib.suppress(Exception):
                     await sender.close()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.to_thread(queue.release, self.engine, self.name)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(queue.release, self.engine, self.name, None,
+                                        self.unwritten)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -191,9 +211,9 @@ class Worker:
                     log.info("%s/%s connected via %s", *key, sender.name)
                 except Exception as exc:  # noqa: BLE001 - an outage is retried, never fatal
                     status.connected, status.error = False, str(exc)
-                    log.warning("%s/%s: %s (retrying in %.0f s)", *key, exc, delay)
+                    log.warning("%s/%s: %s (retrying in %.1f s)", *key, exc, delay)
                     await self._sleep(delay)
-                    delay = min(delay * 2, 30.0)
+                    delay = min(delay * 2, RECONNECT_MAX_SECONDS)
                     continue
             status.connected = True
             await self._sleep(1.0)
@@ -224,6 +244,7 @@ class Worker:
                 idle = min(idle * 2, 0.5)
                 continue
             idle = 0.05
+            self.held.update(c.id for c in batch)
             try:
                 messages = [await self._message(c) for c in batch]
                 outcomes = await sender.send(messages)
@@ -236,15 +257,35 @@ class Worker:
 
     async def _record(self, channel: str, outcomes: list[SendOutcome],
                       attempts: dict[int, int]) -> None:
-        # Losing this write would re-send the batch after the lease expires: retry it.
-        for delay in (0.1, 0.5, 1, 2, 5, 10):
+        """Write outcomes, retrying until the database takes them.
+
+        Losing this write would re-send messages the provider accepted, so it is
+        never given up while the worker runs: the send loop waits here (claiming
+        nothing more, which bounds what is held in memory to one batch per loop),
+        the heartbeat keeps these rows' leases while it can. After ``stop()`` it is
+        tried for ``DRAIN_SECONDS`` more; what is still unwritten is left in flight
+        (``unwritten``), never released to the queue as unsent.
+        """
+        ids = {o.delivery_id for o in outcomes}
+        delay = 0.1
+        while True:
             try:
                 await asyncio.to_thread(queue.record_outcomes, self.engine, channel, outcomes,
                                         attempts)
+                self.held.difference_update(ids)
                 return
-            except Exception:  # noqa: BLE001
-                log.exception("recording %d outcomes failed; retrying", len(outcomes))
-                await asyncio.sleep(delay)
+            except Exception:  # noqa: BLE001 - the database is away: keep them, retry
+                log.exception("recording %d outcomes failed; keeping them, retrying in %.1f s",
+                              len(outcomes), delay)
+            if (self._stopped_at is not None
+                    and time.monotonic() - self._stopped_at > DRAIN_SECONDS):
+                log.error("worker stopping: %d outcomes could not be written; their rows "
+                          "stay in flight until their lease expires", len(outcomes))
+                self.unwritten.update(ids)
+                self.held.difference_update(ids)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
 
     async def _message(self, c: queue.ClaimedDelivery) -> OutgoingMessage:
         """The message of one claimed delivery, in its language (else the first text's).
@@ -260,7 +301,8 @@ class Worker:
         if c.channel == "sms":
             return OutgoingMessage(c.id, c.campaign_id, c.address, c.language,
                                    content.sms.get(lang) or content.texts[lang],
-                                   source=content.sms_source)
+                                   source=content.sms_source,
+                                   valid_until=content.valid_until)
         if c.channel == "email":
             mail = content.email[lang]
             unsubscribe = ""
@@ -281,14 +323,16 @@ class Worker:
         last_sweep = last_finish = 0.0
         while not self.stop_event.is_set():
             try:
+                # First, so that after a database outage this worker's rows (whose
+                # outcomes wait to be written) are renewed before any sweep sees them.
+                await asyncio.to_thread(queue.renew_leases, self.engine, self.name,
+                                        self.settings.lease_seconds, set(self.held))
                 await asyncio.to_thread(queue.apply_receipts, self.engine)
                 if time.monotonic() - last_finish > FINISH_CHECK_SECONDS:
                     # Campaigns whose SMS receipts are given up (the grace period ended).
                     await asyncio.to_thread(queue.finish_campaigns, self.engine,
                                             self.campaign_id)
                     last_finish = time.monotonic()
-                await asyncio.to_thread(queue.renew_leases, self.engine, self.name,
-                                        self.settings.lease_seconds)
                 if time.monotonic() - last_sweep > self.settings.lease_seconds / 3:
                     await asyncio.to_thread(queue.sweep_expired_leases, self.engine)
                     last_sweep = time.monotonic()
@@ -346,8 +390,10 @@ def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
         # CAP 1.2 §3.2.1: an all-clear is an Update with responseType AllClear.
         action = ("all_clear" if c.response_type == "AllClear"
                   else {"Update": "update", "Cancel": "cancel"}.get(c.msg_type, "alert"))
-        return campaign_content(c.kind, dict(c.texts), dict(c.content or {}), c.area_name,
-                                c.sms_source, c.mail_from, action)
+        content = campaign_content(c.kind, dict(c.texts), dict(c.content or {}),
+                                   c.area_name, c.sms_source, c.mail_from, action)
+        content.valid_until = c.expires_at
+        return content
 
 
 # ----------------------------------------------------------------------------- wiring

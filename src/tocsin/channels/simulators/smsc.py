@@ -31,6 +31,7 @@ from tocsin.channels.smpp_pdu import (
     ESME_RINVPASWD,
     ESME_RINVSYSID,
     ESME_ROK,
+    ESME_RSYSERR,
     ESME_RTHROTTLED,
     GENERIC_NACK,
     MESSAGE_STATE_BY_STAT,
@@ -166,7 +167,8 @@ class SmscMessage:
     """One submit_sm the simulator accepted.
 
     ``source``/``destination`` carry a '+' when their TON is international (1).
-    ``received_at`` is UTC.
+    ``received_at`` is UTC. ``validity_period``: as submitted (SMPP 3.4 §7.1.1 time
+    format, empty = the SMSC default).
     """
 
     source: str
@@ -180,6 +182,7 @@ class SmscMessage:
     registered_delivery: int = 0
     source_ton: int = 0
     dest_ton: int = 0
+    validity_period: str = ""
 
 
 @dataclass(eq=False)
@@ -210,7 +213,14 @@ class SmscSimulator:
     password gives ESME_RINVPASWD 0x0E). ``receipt_delay``: seconds before the receipt.
     ``receipt_stat``: Appendix B stat of receipts; destinations (E.164 with '+') in
     ``fail_destinations`` get UNDELIV instead. ``throttle_every``: when N > 0 every Nth
-    submit_sm is refused with ESME_RTHROTTLED (0x58) and not recorded.
+    submit_sm is refused with ESME_RTHROTTLED (0x58) and not recorded. ``error_every``:
+    when N > 0 every Nth submit_sm is refused with ``error_status`` (default ESME_RSYSERR
+    0x08, a transient system error) and not recorded. ``id_prefix``: the message ids'
+    fixed prefix (default random per instance); two simulators with the same prefix
+    hand out the same ids, as an SMSC does after a restart. ``hex_ids``: ids in
+    hexadecimal in submit_sm_resp (default); the receipt text always carries them as
+    given unless ``decimal_receipt_ids``, which writes the decimal value there (some
+    SMSCs do) and leaves out the receipted_message_id TLV.
     """
 
     def __init__(
@@ -223,6 +233,10 @@ class SmscSimulator:
         receipt_stat: str = "DELIVRD",
         fail_destinations: set[str] | frozenset[str] = frozenset(),
         throttle_every: int = 0,
+        error_every: int = 0,
+        error_status: int = ESME_RSYSERR,
+        id_prefix: str | None = None,
+        decimal_receipt_ids: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -232,6 +246,10 @@ class SmscSimulator:
         self.receipt_stat = receipt_stat
         self.fail_destinations = set(fail_destinations)
         self.throttle_every = throttle_every
+        self.error_every = error_every
+        self.error_status = error_status
+        self.errors = 0
+        self.decimal_receipt_ids = decimal_receipt_ids
         self.messages: list[SmscMessage] = []
         self.receipts_sent = 0
         self.receipts_acknowledged = 0
@@ -243,7 +261,7 @@ class SmscSimulator:
         self._timers: set[asyncio.TimerHandle] = set()
         self._submits = 0
         self._ids = itertools.count(1)
-        self._id_prefix = secrets.token_hex(2).upper()
+        self._id_prefix = secrets.token_hex(2).upper() if id_prefix is None else id_prefix
 
     async def start(self) -> None:
         """Listen on ``host:port``; ``port`` holds the real port afterwards (0 picks one)."""
@@ -390,6 +408,10 @@ class SmscSimulator:
             self.throttled += 1
             session.send(pdu.response(ESME_RTHROTTLED))
             return
+        if self.error_every and self._submits % self.error_every == 0:
+            self.errors += 1
+            session.send(pdu.response(self.error_status))
+            return
         params = pdu.params
         message_id = f"{self._id_prefix}{next(self._ids):08X}"
         source_ton = params["source_addr_ton"]
@@ -406,6 +428,7 @@ class SmscSimulator:
             registered_delivery=params["registered_delivery"],
             source_ton=source_ton,
             dest_ton=dest_ton,
+            validity_period=str(params.get("validity_period", "")),
         )
         self.messages.append(message)
         session.send(pdu.response(message_id=message_id))
@@ -425,8 +448,10 @@ class SmscSimulator:
         decoded, _ = decode_message(message.data_coding, message.esm_class, message.short_message)
         preview = decoded[:20]
         preview = preview.encode("ascii", "replace").decode("ascii")
+        receipt_id = (str(int(message.message_id, 16)) if self.decimal_receipt_ids
+                      else message.message_id)
         text = (
-            f"id:{message.message_id} sub:001 dlvrd:{delivered} submit date:{now}"
+            f"id:{receipt_id} sub:001 dlvrd:{delivered} submit date:{now}"
             f" done date:{now} stat:{stat} err:{'000' if stat == 'DELIVRD' else '001'}"
             f" text:{preview}"
         )
@@ -448,6 +473,8 @@ class SmscSimulator:
                 TLV_MESSAGE_STATE: tlv_u8(MESSAGE_STATE_BY_STAT.get(stat, 7)),
             },
         )
+        if self.decimal_receipt_ids:
+            del receipt.tlvs[TLV_RECEIPTED_MESSAGE_ID]
         loop = asyncio.get_running_loop()
         if self.receipt_delay <= 0:
             loop.call_soon(self._route_receipt, message.system_id, receipt, None)
