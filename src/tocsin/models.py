@@ -12,12 +12,13 @@ from tocsin.authorities.models import (
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
-from tocsin.dispatch.models import Delivery, DeliveryReceipt, SmsPartId
+from tocsin.dispatch.models import Delivery, DeliveryReceipt, ProviderRate, SmsPartId
 from tocsin.messages.models import MessageTemplate
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 
 __all__ = [
     "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey",
     "ContactPoint", "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate",
+    "ProviderRate",
     "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
 ]

@@ -149,6 +149,15 @@ def _sms_texts(content: dict[str, dict[str, str]]) -> dict[str, str]:
 def _language_warnings(checked: _Checked, recipients: list[Recipient]) -> list[dict[str, str]]:
     """One warning per official language of the authority without a text, with how many
     recipients (people) who read it will get which language instead."""
+    people: dict[str, set[str]] = {}
+    for r in recipients:
+        if r.wanted:
+            people.setdefault(r.wanted, set()).add(r.subscriber or r.address)
+    return _language_warnings_counted(checked, Counter({k: len(v) for k, v in people.items()}))
+
+
+def _language_warnings_counted(checked: _Checked, people_by_language: Counter[str]
+                               ) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     authority = checked.authority
     fallback = rules.fallback_order(authority.language_fallback, authority.language_list)
@@ -156,10 +165,9 @@ def _language_warnings(checked: _Checked, recipients: list[Recipient]) -> list[d
         if lang in checked.texts or lang not in rules.LANGUAGES:
             continue
         instead = language_name(rules.choose_language(lang, fallback, list(checked.texts)))
-        people = {r.subscriber or r.address for r in recipients if r.wanted == lang}
+        n = people_by_language.get(lang, 0)
         name = language_name(lang)
-        if people:
-            n = len(people)
+        if n:
             message = (f"No {name} text: the {n} {name}-speaking recipient"
                        f"{'s' if n != 1 else ''} will get {instead}")
         else:
@@ -222,6 +230,21 @@ def estimate_warnings(checked: _Checked, recipients: list[Recipient]
     counts = Counter(r.channel for r in recipients)
     return (_language_warnings(checked, recipients) + _wrong_language_warnings(checked)
             + _no_recipient_warnings(checked, counts) + checked.warnings)
+
+
+def streamed_warnings(checked: _Checked, by_channel: dict[str, int],
+                      people_by_language: Counter[str]) -> list[dict[str, str]]:
+    """``estimate_warnings`` from the counts a streamed fan-out gathered
+    (``dispatch.fanout.FanOutResult``) instead of a list of recipients."""
+    return (_language_warnings_counted(checked, people_by_language)
+            + _wrong_language_warnings(checked)
+            + _no_recipient_warnings(checked, by_channel) + checked.warnings)
+
+
+def count_recipients(session: Session, checked: _Checked) -> int:
+    """How many deliveries a launch of ``checked`` would write now (distinct numbers and
+    addresses), for the live launch's typed confirmation (SPEC F34)."""
+    return len(resolve_recipients(session, checked))
 
 
 def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal

@@ -323,7 +323,8 @@ def _mark_finished(session: Session, campaign_id: str, now: dt.datetime) -> bool
     from tocsin.campaigns.models import Campaign
 
     result = session.execute(
-        sa.update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "sending")
+        sa.update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "sending",
+                                  Campaign.fanout_done_at.is_not(None))
         .values(status="finished", finished_at=now)
         .execution_options(synchronize_session=False))
     return bool(getattr(result, "rowcount", 0))
