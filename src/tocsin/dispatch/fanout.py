@@ -224,8 +224,8 @@ def _insert_batch(s: Session, plan: Plan, ids: list[int]) -> dict[str, int]:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
             stmt = sqlite_insert(d).from_select(columns, rows).on_conflict_do_nothing()
-        result = s.execute(stmt)
-        counts[channel] = int(getattr(result, "rowcount", 0) or 0)
+        # psycopg reports no rowcount for INSERT … SELECT here: count what RETURNING gives.
+        counts[channel] = len(s.execute(stmt.returning(d.c.id)).all())
     return counts
 
 
@@ -273,7 +273,7 @@ def _take(engine: Engine, campaign_id: str, owner: str, now: dt.datetime) -> boo
 
 
 def run(engine: Engine, campaign_id: str, owner: str, settings: Settings | None = None,
-        *, batch: int = BATCH_SUBSCRIBERS, want_languages: bool = False) -> FanOutResult:
+        *, batch: int | None = None, want_languages: bool = False) -> FanOutResult:
     """Write the campaign's remaining deliveries, batch by batch, then mark it fanned out.
 
     Takes the fan-out's lease for ``owner`` first; returns ``FanOutResult(done=False)``
@@ -296,7 +296,7 @@ def run(engine: Engine, campaign_id: str, owner: str, settings: Settings | None 
     reader = engine.execution_options(**{READ_ONLY_OPTION: True})
     stopped = False
     with reader.connect() as conn:
-        for ids in subscriber_batches(conn, plan.area, plan.cursor, batch):
+        for ids in subscriber_batches(conn, plan.area, plan.cursor, batch or BATCH_SUBSCRIBERS):
             with transaction(engine) as s:
                 row = s.execute(sa.select(Campaign.status, Campaign.fanout_owner)
                                 .where(Campaign.id == campaign_id)).one()

@@ -1,0 +1,191 @@
+"""Dispatch at scale (issue 13): streaming resumable fan-out, priority and round-robin
+claims, campaign control, shared rate limits, send-time estimates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from tocsin.campaigns.services import CampaignRequest, launch_campaign
+from tocsin.core.db import table, transaction, utcnow
+from tocsin.dispatch import fanout, queue
+from tocsin.dispatch.models import Delivery
+from tocsin.subscribers.importer import import_subscribers
+
+
+def _subscribers(engine, n: int, shared: bool = False) -> None:
+    """``n`` subscribers in Beersel (NIS 23003), each with a mobile number and an
+    e-mail address; with ``shared`` the last one shares the first one's number."""
+    rows = ["subscriber_id,language,mobile,email,lat,lon"]
+    for i in range(n):
+        lang = ("nl", "fr", "de")[i % 3]
+        mobile = f"+3247{i:07d}"
+        if shared and i == n - 1:
+            mobile = "+32470000000"
+        rows.append(f"S{i},{lang},{mobile},p{i}@example.be,{50.748 + i * 1e-5:.6f},4.3000")
+    report = import_subscribers(engine, ("\n".join(rows) + "\n").encode())
+    assert report.errors == []
+
+
+def _launch(engine, kind: str = "alert", channels=("sms",)) -> str:
+    return launch_campaign(engine, CampaignRequest(
+        authority_id="23003", municipality_nis="23003", kind=kind,
+        texts={"nl": "Alarm", "fr": "Alerte"}, channels=list(channels)))
+
+
+def _deliveries(engine, cid: str) -> list[tuple[str, str, str]]:
+    d = table(Delivery)
+    with transaction(engine) as s:
+        return [tuple(r) for r in s.execute(
+            sa.select(d.c.channel, d.c.address, d.c.language)
+            .where(d.c.campaign_id == cid).order_by(d.c.id))]
+
+
+def _campaign(engine, cid: str):
+    from tocsin.campaigns.models import Campaign
+
+    with transaction(engine) as s:
+        c = s.get(Campaign, cid)
+        s.expunge(c)
+        return c
+
+
+def _only_campaign(engine) -> str:
+    with transaction(engine) as s:
+        return s.scalar(sa.text("SELECT id FROM campaign"))
+
+
+# ----------------------------------------------------------------------------- fan-out
+
+
+def test_fan_out_writes_one_delivery_per_contact_point_in_the_recipients_language(any_engine):
+    engine = any_engine
+    _subscribers(engine, 40, shared=True)
+    cid = _launch(engine, channels=("sms", "email"))
+    rows = _deliveries(engine, cid)
+    sms = [r for r in rows if r[0] == "sms"]
+    assert len(sms) == 39 and len({r[1] for r in sms}) == 39  # the shared number once
+    assert len([r for r in rows if r[0] == "email"]) == 40
+    # The shared number keeps the language of the subscriber imported first (nl);
+    # German speakers get the authority's first fallback language with a text.
+    assert ("sms", "+32470000000", "nl") in rows
+    assert {r[2] for r in rows} == {"nl", "fr"}
+    c = _campaign(engine, cid)
+    assert c.fanout_done_at is not None and c.fanout_count == 79 and c.status == "sending"
+
+
+def test_first_batches_are_claimable_while_the_fan_out_goes_on(any_engine, monkeypatch):
+    """The first SMS can leave while later batches are still being resolved."""
+    engine = any_engine
+    _subscribers(engine, 30)
+    monkeypatch.setattr(fanout, "BATCH_SUBSCRIBERS", 10)
+    seen: list[int] = []
+    real = fanout.subscriber_batches
+
+    def claim_between_batches(*args, **kwargs):
+        for i, ids in enumerate(real(*args, **kwargs)):
+            if i == 1:  # the first batch is committed: a worker can claim it already
+                c = _campaign(engine, ids and _only_campaign(engine))
+                assert c.fanout_done_at is None
+                seen.extend(x.id for x in queue.claim(engine, "w", "sms", "simulation", 100, 30))
+            yield ids
+
+    monkeypatch.setattr(fanout, "subscriber_batches", claim_between_batches)
+    cid = _launch(engine)
+    assert 0 < len(seen) < 30
+    assert len(_deliveries(engine, cid)) == 30
+
+
+def test_a_crashed_fan_out_is_continued_by_another_worker(any_engine, monkeypatch):
+    """Accepted means sent: a fan-out whose process died is resumed from its cursor,
+    no delivery written twice, none missing."""
+    from tocsin.campaigns import launch as launch_module
+
+    engine = any_engine
+    _subscribers(engine, 25, shared=True)
+    monkeypatch.setattr(fanout, "BATCH_SUBSCRIBERS", 10)
+    real = fanout._insert_batch
+    calls = {"n": 0}
+
+    def crash_on_second_batch(s, plan, ids):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("process killed")
+        return real(s, plan, ids)
+
+    monkeypatch.setattr(fanout, "_insert_batch", crash_on_second_batch)
+    with pytest.raises(RuntimeError):
+        _launch(engine, channels=("sms", "email"))
+    [cid] = [c for c in fanout.pending(engine, now=utcnow() + dt.timedelta(minutes=1))]
+    c = _campaign(engine, cid)
+    assert c.status == "sending" and c.fanout_done_at is None and c.fanout_count == 20
+    # The lease is alive: nobody else takes it yet.
+    assert fanout.resume_pending(engine, "worker-2") == 0
+    with transaction(engine) as s:
+        s.execute(sa.text("UPDATE campaign SET fanout_lease_until = :t WHERE id = :c"),
+                  {"t": utcnow() - dt.timedelta(seconds=1), "c": cid})
+    monkeypatch.setattr(fanout, "_insert_batch", real)
+    assert fanout.resume_pending(engine, "worker-2") == 1
+    rows = _deliveries(engine, cid)
+    assert len(rows) == 24 + 25 and len(set(rows)) == len(rows)
+    c = _campaign(engine, cid)
+    assert c.fanout_done_at is not None and c.fanout_count == 49
+    assert launch_module is not None
+
+
+def test_a_campaign_is_not_finished_before_its_fan_out_is(any_engine, monkeypatch):
+    from tocsin.channels.base import SendOutcome
+
+    engine = any_engine
+    _subscribers(engine, 20)
+    monkeypatch.setattr(fanout, "BATCH_SUBSCRIBERS", 10)
+    real = fanout.subscriber_batches
+
+    def send_all_between_batches(*args, **kwargs):
+        for i, ids in enumerate(real(*args, **kwargs)):
+            if i == 1:
+                claimed = queue.claim(engine, "w", "email", "simulation", 100, 30)
+                queue.record_outcomes(engine, "email",
+                                      [SendOutcome(c.id, "sent") for c in claimed])
+                assert _campaign(engine, _only_campaign(engine)).status == "sending"
+            yield ids
+
+    monkeypatch.setattr(fanout, "subscriber_batches", send_all_between_batches)
+    cid = _launch(engine, channels=("email",))
+    assert _campaign(engine, cid).status == "sending"
+    claimed = queue.claim(engine, "w", "email", "simulation", 100, 30)
+    assert len(claimed) == 10
+    queue.record_outcomes(engine, "email", [SendOutcome(c.id, "sent") for c in claimed])
+    assert _campaign(engine, cid).status == "finished"
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def test_priority_first_then_equal_priorities_take_turns(any_engine):
+    """A national test launched first never starves an alert, nor a test launched
+    after it: an alert goes first, then the two tests alternate batch by batch."""
+    engine = any_engine
+    _subscribers(engine, 12)
+    national_test = _launch(engine, kind="test")
+    local_test = _launch(engine, kind="test")
+    alert = _launch(engine, kind="alert")
+    order = []
+    while batch := queue.claim(engine, "w", "sms", "simulation", 4, 30):
+        assert len({c.campaign_id for c in batch}) == 1
+        order.append(batch[0].campaign_id)
+    assert order[:3] == [alert] * 3
+    tests = order[3:]
+    assert sorted(tests) == sorted([national_test] * 3 + [local_test] * 3)
+    assert all(a != b for a, b in zip(tests, tests[1:], strict=False))
+
+
+def test_paused_and_stopped_campaigns_are_not_claimed(any_engine):
+    engine = any_engine
+    _subscribers(engine, 3)
+    cid = _launch(engine)
+    with transaction(engine) as s:
+        s.execute(sa.text("UPDATE campaign SET status = 'paused' WHERE id = :c"), {"c": cid})
+    assert queue.claim(engine, "w", "sms", "simulation", 10, 30) == []
