@@ -189,3 +189,142 @@ def test_paused_and_stopped_campaigns_are_not_claimed(any_engine):
     with transaction(engine) as s:
         s.execute(sa.text("UPDATE campaign SET status = 'paused' WHERE id = :c"), {"c": cid})
     assert queue.claim(engine, "w", "sms", "simulation", 10, 30) == []
+
+
+# ----------------------------------------------------------------------------- control
+
+
+def test_pause_resume_and_stop_a_running_campaign(any_engine):
+    from tocsin.campaigns.services import CampaignInputError, control_campaign
+
+    engine = any_engine
+    _subscribers(engine, 10)
+    cid = _launch(engine)
+    first = queue.claim(engine, "w", "sms", "simulation", 3, 30)
+    assert len(first) == 3
+    assert control_campaign(engine, cid, "pause")["status"] == "paused"
+    assert queue.claim(engine, "w", "sms", "simulation", 10, 30) == []
+    with pytest.raises(CampaignInputError) as exc:
+        control_campaign(engine, cid, "pause")
+    assert exc.value.field == "campaign_id" and "paused" in exc.value.reason
+    assert control_campaign(engine, cid, "resume")["status"] == "sending"
+    assert len(queue.claim(engine, "w", "sms", "simulation", 2, 30)) == 2
+    result = control_campaign(engine, cid, "stop")
+    assert result == {"campaign_id": cid, "status": "stopped", "status_was": "sending",
+                      "stopped": 5}
+    assert queue.claim(engine, "w", "sms", "simulation", 10, 30) == []
+    d = table(Delivery)
+    with transaction(engine) as s:
+        states = dict(s.execute(sa.select(d.c.state, sa.func.count())
+                                .where(d.c.campaign_id == cid).group_by(d.c.state)).all())
+    assert states == {"in_flight": 5, "stopped": 5}
+    with pytest.raises(CampaignInputError):
+        control_campaign(engine, cid, "resume")
+    with pytest.raises(CampaignInputError) as exc:
+        control_campaign(engine, cid, "restart")
+    assert exc.value.field == "action"
+
+
+def test_a_retry_after_a_stop_is_stopped_too(engine):
+    from tocsin.campaigns.control import stop_leftovers
+    from tocsin.campaigns.services import control_campaign
+    from tocsin.channels.base import SendOutcome
+
+    _subscribers(engine, 2)
+    cid = _launch(engine)
+    claimed = queue.claim(engine, "w", "sms", "simulation", 10, 30)
+    control_campaign(engine, cid, "stop")
+    queue.record_outcomes(engine, "sms", [SendOutcome(c.id, "retry", error="busy")
+                                          for c in claimed], {c.id: 1 for c in claimed})
+    assert stop_leftovers(engine) == 2
+    assert _campaign(engine, cid).status == "stopped"
+
+
+def test_progress_counts_per_channel_and_state(any_engine):
+    from tocsin.campaigns.services import campaign_progress
+
+    engine = any_engine
+    _subscribers(engine, 4)
+    cid = _launch(engine, channels=("sms", "email"))
+    queue.claim(engine, "w", "email", "simulation", 1, 30)
+    p = campaign_progress(engine, cid)
+    assert p["status"] == "sending" and p["fanout_done"] and p["fanned_out"] == 8
+    assert p["channels"]["sms"]["queued"] == 4 and p["channels"]["sms"]["total"] == 4
+    assert p["channels"]["email"]["in_flight"] == 1 and p["channels"]["email"]["queued"] == 3
+
+
+# ----------------------------------------------------------------------------- rates
+
+
+def test_a_shared_bucket_grants_no_more_than_the_rate_across_workers(any_engine):
+    from tocsin.dispatch.ratelimit import take
+
+    engine = any_engine
+    t0 = utcnow()
+    # Full at first use (burst = rate / 5 = 20), then nothing until it refills.
+    assert take(engine, "smpp:a", 100, 15, now=t0) == 15
+    assert take(engine, "smpp:a", 100, 15, now=t0) == 5
+    assert take(engine, "smpp:a", 100, 15, now=t0) == 0
+    # 0.1 s later: 10 more, whoever asks (another worker, same row).
+    assert take(engine, "smpp:a", 100, 15, now=t0 + dt.timedelta(seconds=0.1)) == 10
+    assert take(engine, "smpp:b", 100, 15, now=t0) == 15  # another account, its own bucket
+
+
+async def test_workers_sharing_an_account_stay_under_its_rate(any_engine):
+    import asyncio
+    import time
+
+    from tocsin.dispatch.ratelimit import SharedRateLimiter
+
+    engine = any_engine
+    limiters = [SharedRateLimiter(engine, "smpp:shared", 200, block=20) for _ in range(3)]
+    sent = 0
+    start = time.monotonic()
+
+    async def spend(limiter):
+        nonlocal sent
+        while time.monotonic() - start < 1.0:
+            await limiter.acquire()
+            sent += 1
+
+    await asyncio.gather(*(spend(x) for x in limiters))
+    elapsed = time.monotonic() - start
+    # At most the burst (40) plus one block per worker above rate × time.
+    assert sent <= 200 * elapsed + 40 + 3 * 20
+
+
+def test_default_smpp_account_meets_the_reference_floor():
+    from tocsin.channels.smpp import parse_smpp_urls
+
+    [account] = parse_smpp_urls("smpp://tocsin:secret@127.0.0.1:2775")
+    assert account.tps >= 500 and account.binds * account.window >= 100
+
+
+# ----------------------------------------------------------------------------- estimates
+
+
+def test_send_time_is_said_per_channel_at_the_configured_rates(monkeypatch):
+    from tocsin.campaigns.control import send_time, send_times
+    from tocsin.core.settings import get_settings
+
+    assert send_time(412_000, 5000)["text"] == "412,000 ≈ 1 min 23 s at 5,000/s"
+    assert send_time(0, 5000)["seconds"] == 0
+    monkeypatch.setenv("TOCSIN_WORKERS", "3")
+    monkeypatch.setenv("TOCSIN_WORKER_SMS_PER_SECOND", "2000")
+    monkeypatch.setenv("TOCSIN_SMPP_URL", "smpp://a:b@127.0.0.1:2775?tps=5000")
+    get_settings.cache_clear()
+    times = send_times({"sms": 412_000, "email": 10}, get_settings())
+    assert times["sms"]["per_second"] == 5000  # the account's tps bounds 3 × 2,000
+    assert times["email"]["per_second"] == 3 * get_settings().worker_email_per_second
+
+
+def test_the_estimate_gives_each_channels_send_time(engine):
+    from tocsin.campaigns.services import estimate_campaign
+
+    _subscribers(engine, 5)
+    est = estimate_campaign(engine, CampaignRequest(
+        authority_id="23003", municipality_nis="23003", texts={"nl": "Alarm"},
+        channels=["sms", "email"]))
+    assert est["send_time"]["sms"]["count"] == 5
+    assert est["send_time"]["sms"]["text"].startswith("5 ≈ 1 s at ")
+
