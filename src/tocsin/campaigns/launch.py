@@ -32,12 +32,12 @@ from tocsin.campaigns.checks import CampaignInputError, CampaignRequest, _check,
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.targeting import (
     Recipient,
+    RecipientCounts,
     _sms_facts,
     _sms_texts,
     count_recipients,
     estimate_warnings,
     resolve_recipients,
-    streamed_warnings,
 )
 from tocsin.core.db import iso_utc, table, transaction, utcnow
 from tocsin.core.settings import Settings, get_settings
@@ -304,8 +304,8 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
         # in batches that workers already send (a crash here is resumed by a worker).
         result = _stream(engine, campaign_id, settings, want_languages=True)
         count = result.count
-        warnings = streamed_warnings(checked, result.by_channel,
-                                     result.people_by_language) + warnings
+        warnings = estimate_warnings(checked, RecipientCounts(
+            result.by_channel, result.people_by_language)) + warnings
     return Launched(campaign_id, count, warnings)
 
 

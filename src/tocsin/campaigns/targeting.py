@@ -215,7 +215,17 @@ def _no_recipient_warnings(checked: _Checked, counts: dict[str, int]
     return out
 
 
-def estimate_warnings(checked: _Checked, recipients: list[Recipient]
+@dataclass
+class RecipientCounts:
+    """What a streamed fan-out counted instead of a list of recipients
+    (``dispatch.fanout.FanOutResult``): deliveries per channel, and people per
+    their own language."""
+
+    by_channel: dict[str, int]
+    people_by_language: Counter[str]
+
+
+def estimate_warnings(checked: _Checked, recipients: list[Recipient] | RecipientCounts
                       ) -> list[dict[str, str]]:
     """Everything an operator must read before launching, as ``[{"code", "field",
     "message", …}]``; never blocks a launch.
@@ -227,18 +237,13 @@ def estimate_warnings(checked: _Checked, recipients: list[Recipient]
     add, e.g. ``area_cut``). Screens and the CLI show every entry's ``message``
     whatever its code.
     """
+    if isinstance(recipients, RecipientCounts):
+        return (_language_warnings_counted(checked, recipients.people_by_language)
+                + _wrong_language_warnings(checked)
+                + _no_recipient_warnings(checked, recipients.by_channel) + checked.warnings)
     counts = Counter(r.channel for r in recipients)
     return (_language_warnings(checked, recipients) + _wrong_language_warnings(checked)
             + _no_recipient_warnings(checked, counts) + checked.warnings)
-
-
-def streamed_warnings(checked: _Checked, by_channel: dict[str, int],
-                      people_by_language: Counter[str]) -> list[dict[str, str]]:
-    """``estimate_warnings`` from the counts a streamed fan-out gathered
-    (``dispatch.fanout.FanOutResult``) instead of a list of recipients."""
-    return (_language_warnings_counted(checked, people_by_language)
-            + _wrong_language_warnings(checked)
-            + _no_recipient_warnings(checked, by_channel) + checked.warnings)
 
 
 def count_recipients(session: Session, checked: _Checked) -> int:

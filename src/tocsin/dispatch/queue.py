@@ -69,6 +69,18 @@ def _state_in(*states: str) -> sa.ColumnElement[bool]:
     return sa.or_(*(d.c.state == st for st in states))
 
 
+#: Campaign statuses whose queued deliveries wait (``campaigns.control``): never claimed.
+HELD_STATUSES = ("paused", "stopped", "cancelled")
+#: The campaigns that have queued deliveries: a skip scan of ``ix_delivery_queued_campaign``
+#: (one index probe per campaign, however many rows are queued).
+_QUEUED_CAMPAIGNS = sa.text(
+    "WITH RECURSIVE q(cid) AS ("
+    " SELECT (SELECT min(campaign_id) FROM delivery WHERE state = 'queued')"
+    " UNION ALL"
+    " SELECT (SELECT min(campaign_id) FROM delivery WHERE state = 'queued' AND campaign_id > q.cid)"
+    " FROM q WHERE q.cid IS NOT NULL)"
+    " SELECT cid FROM q WHERE cid IS NOT NULL")
+
 #: Per process: the campaign each (channel, environment) claim served last, so that
 #: campaigns of equal priority take turns (round-robin, decision 0014).
 _LAST_SERVED: dict[tuple[str, str], str] = {}
@@ -94,8 +106,8 @@ def claim(
 ) -> list[ClaimedDelivery]:
     """Move up to ``limit`` queued deliveries to ``in_flight`` under a lease for ``worker``.
 
-    Only campaigns that are ``sending`` (not paused, stopped or cancelled) are
-    served. Priority first (alert > warning > information > test/exercise,
+    Campaigns paused, stopped or cancelled (``HELD_STATUSES``) are not served.
+    Priority first (alert > warning > information > test/exercise,
     ``rules.PRIORITY``); campaigns of equal priority take turns, one batch each
     (round-robin), so a national test never starves a local one launched after
     it. Within a campaign, oldest first. Each campaign's rows are claimed with an
@@ -111,10 +123,13 @@ def claim(
     postgres = is_postgres(engine)
     out: list[ClaimedDelivery] = []
     with transaction(engine) as s:
-        q = sa.select(Campaign.id, Campaign.priority).where(
-            Campaign.status == "sending", Campaign.environment == environment)
         if campaign_id is not None:
-            q = q.where(Campaign.id == campaign_id)
+            ids = [campaign_id]
+        else:
+            ids = list(s.scalars(_QUEUED_CAMPAIGNS))
+        q = sa.select(Campaign.id, Campaign.priority).where(
+            Campaign.id.in_(ids), Campaign.environment == environment,
+            Campaign.status.not_in(HELD_STATUSES))
         key = (channel, environment)
         for cid in _serving_order([(r[0], r[1]) for r in s.execute(q)], _LAST_SERVED.get(key)):
             pick = (
