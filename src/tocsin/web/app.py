@@ -31,6 +31,7 @@ from tocsin.web.routes import (
     approvals,
     auth,
     cap,
+    control,
     gateway_admin,
     governance,
     health,
@@ -269,6 +270,6 @@ def create_app(
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
-                   gateway_admin, governance, approvals, monitor):
+                   gateway_admin, governance, approvals, monitor, control):
         app.include_router(module.router)
     return app
