@@ -328,3 +328,74 @@ def test_the_estimate_gives_each_channels_send_time(engine):
     assert est["send_time"]["sms"]["count"] == 5
     assert est["send_time"]["sms"]["text"].startswith("5 ≈ 1 s at ")
 
+
+
+# ----------------------------------------------------------------------------- web
+
+
+def _web(engine, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from tocsin.authorities import services as authorities
+    from tocsin.core.settings import Settings
+    from tocsin.web.app import create_app
+
+    authorities.create_user(engine, "beersel", "correct horse battery staple", "23003")
+    settings = Settings(var_dir=tmp_path / "var", database_url=str(engine.url))
+    return TestClient(create_app(engine, start_worker=False, settings=settings))
+
+
+def test_the_campaign_page_pauses_resumes_and_stops_and_the_api_gives_progress(
+        any_engine, tmp_path):
+    from weblogin import csrf_of, log_in
+
+    engine = any_engine
+    _subscribers(engine, 6)
+    cid = _launch(engine)
+    with _web(engine, tmp_path) as client:
+        assert log_in(client, "beersel", "correct horse battery staple").status_code == 303
+        page = client.get(f"/campaigns/{cid}").text
+        assert 'id="control-pause"' in page and 'id="control-resume"' not in page
+        token = csrf_of(page)
+        r = client.post(f"/campaigns/{cid}/control", data={"action": "pause",
+                                                           "csrf_token": token},
+                        follow_redirects=False)
+        assert r.status_code == 303
+        page = client.get(f"/campaigns/{cid}").text
+        assert 'id="control-resume"' in page and 'id="control-pause"' not in page
+        r = client.post(f"/api/campaigns/{cid}/pause", headers={"X-CSRF-Token": token})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "campaign_id"
+        r = client.post(f"/api/campaigns/{cid}/resume", headers={"X-CSRF-Token": token})
+        assert r.status_code == 200 and r.json()["status"] == "sending"
+        r = client.get(f"/api/v1/campaigns/{cid}/progress")
+        assert r.status_code == 200
+        assert r.json()["channels"]["sms"]["queued"] == 6
+        r = client.post(f"/api/campaigns/{cid}/stop", headers={"X-CSRF-Token": token})
+        assert r.json() == {"campaign_id": cid, "status": "stopped", "status_was": "sending",
+                            "stopped": 6}
+        assert client.get(f"/api/v1/campaigns/{cid}/progress").json()["channels"]["sms"][
+            "stopped"] == 6
+        assert client.get("/api/v1/campaigns/nope/progress").status_code == 404
+        page = client.get(f"/campaigns/{cid}").text
+        assert 'id="control-stop"' not in page
+
+
+def test_metrics_give_deliveries_by_state_and_errors_by_code(any_engine, tmp_path):
+    from tocsin.channels.base import SendOutcome
+
+    engine = any_engine
+    _subscribers(engine, 4)
+    _launch(engine)
+    claimed = queue.claim(engine, "w", "sms", "simulation", 2, 30)
+    queue.record_outcomes(engine, "sms", [
+        SendOutcome(claimed[0].id, "sent", message_ids=["m1"]),
+        SendOutcome(claimed[1].id, "failed", error="submit_sm: ESME_RINVDSTADR (0x0000000B)")])
+    with _web(engine, tmp_path) as client:
+        r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'tocsin_deliveries{channel="sms",state="queued"} 2.0' in text
+    assert 'tocsin_deliveries{channel="sms",state="sent"} 1.0' in text
+    assert 'tocsin_provider_errors{channel="sms",code="ESME_RINVDSTADR"} 1.0' in text
+    assert 'tocsin_throughput_per_second{channel="sms"}' in text
+    assert 'tocsin_campaigns{status="sending"} 1.0' in text
