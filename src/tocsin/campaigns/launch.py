@@ -302,7 +302,9 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
     if streamed:
         # Accepted (committed): from here on nothing can lose it. Deliveries are written
         # in batches that workers already send (a crash here is resumed by a worker).
-        result = _stream(engine, campaign_id, settings, want_languages=True)
+        # People per language are counted only for a language that lacks a text.
+        missing = any(lang not in checked.texts for lang in checked.authority.language_list)
+        result = _stream(engine, campaign_id, settings, want_languages=missing)
         count = result.count
         warnings = estimate_warnings(checked, RecipientCounts(
             result.by_channel, result.people_by_language)) + warnings

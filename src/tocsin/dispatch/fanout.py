@@ -172,21 +172,24 @@ def _plan(s: Session, campaign_id: str, settings: Settings) -> Plan:
                 shape(json.loads(c.area)), int(c.fanout_cursor or 0), int(c.fanout_count or 0))
 
 
+def _in_batch(s: Session, column: Any, ids: list[int]) -> sa.ColumnElement[bool]:
+    """``column`` is one of ``ids``, as one parameter: a PostgreSQL array, or a JSON array
+    read with SQLite's ``json_each`` (never a long ``IN (…)`` list)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.BigInteger)))
+    return column.in_(sa.select(sa.column("value", sa.Integer))
+                      .select_from(sa.func.json_each(sa.bindparam("ids", json.dumps(ids)))))
+
+
 def _insert_batch(s: Session, plan: Plan, ids: list[int]) -> dict[str, int]:
     """Write the deliveries of the subscribers ``ids``; returns how many per channel."""
     from tocsin.subscribers.models import ContactPoint, Subscriber
 
     cp, sub, d = table(ContactPoint), table(Subscriber), table(Delivery)
     postgres = s.get_bind().dialect.name == "postgresql"
-    if postgres:
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        in_batch = cp.c.subscriber_id == sa.any_(
-            sa.bindparam("ids", ids, type_=ARRAY(sa.BigInteger)))
-    else:
-        in_batch = cp.c.subscriber_id.in_(
-            sa.select(sa.column("value", sa.Integer))
-            .select_from(sa.func.json_each(sa.bindparam("ids", json.dumps(ids)))))
+    in_batch = _in_batch(s, cp.c.subscriber_id, ids)
     known = {k: v for k, v in plan.language_of.items() if k is not None}
     language = sa.case(known, value=sub.c.language, else_=plan.language_of[None])
     where: list[sa.ColumnElement[bool]] = [in_batch, cp.c.verified_at.is_not(None),
@@ -224,8 +227,11 @@ def _insert_batch(s: Session, plan: Plan, ids: list[int]) -> dict[str, int]:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
             stmt = sqlite_insert(d).from_select(columns, rows).on_conflict_do_nothing()
-        # psycopg reports no rowcount for INSERT … SELECT here: count what RETURNING gives.
-        counts[channel] = len(s.execute(stmt.returning(d.c.id)).all())
+        if postgres:
+            # psycopg reports no rowcount for this INSERT … SELECT: count what RETURNING gives.
+            counts[channel] = len(s.execute(stmt.returning(d.c.id)).all())
+        else:
+            counts[channel] = int(getattr(s.execute(stmt), "rowcount", 0) or 0)
     return counts
 
 
@@ -236,8 +242,8 @@ def _people_by_language(s: Session, plan: Plan, ids: list[int]) -> Counter[str]:
 
     cp, sub = table(ContactPoint), table(Subscriber)
     where: list[sa.ColumnElement[bool]] = [
-        sub.c.id.in_(ids), cp.c.kind.in_(plan.kinds), cp.c.verified_at.is_not(None),
-        cp.c.invalid_at.is_(None)]
+        _in_batch(s, cp.c.subscriber_id, ids), cp.c.kind.in_(plan.kinds),
+        cp.c.verified_at.is_not(None), cp.c.invalid_at.is_(None)]
     if plan.kind == "information":
         where.append(cp.c.info_opt_in.is_(True))
     rows = s.execute(sa.select(sub.c.language, sa.func.count(sa.distinct(sub.c.id)))
