@@ -228,8 +228,10 @@ def _insert_batch(s: Session, plan: Plan, ids: list[int]) -> dict[str, int]:
 
             stmt = sqlite_insert(d).from_select(columns, rows).on_conflict_do_nothing()
         if postgres:
-            # psycopg reports no rowcount for this INSERT … SELECT: count what RETURNING gives.
-            counts[channel] = len(s.execute(stmt.returning(d.c.id)).all())
+            # psycopg reports no rowcount for this INSERT … SELECT: count its RETURNING
+            # rows in the server (``WITH ins AS (INSERT … RETURNING id) SELECT count(*)``).
+            ins = stmt.returning(d.c.id).cte("ins")
+            counts[channel] = int(s.scalar(sa.select(sa.func.count()).select_from(ins)) or 0)
         else:
             counts[channel] = int(getattr(s.execute(stmt), "rowcount", 0) or 0)
     return counts
