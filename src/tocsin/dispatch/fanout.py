@@ -304,7 +304,9 @@ def run(engine: Engine, campaign_id: str, owner: str, settings: Settings | None 
     reader = engine.execution_options(**{READ_ONLY_OPTION: True})
     stopped = False
     with reader.connect() as conn:
-        for ids in subscriber_batches(conn, plan.area, plan.cursor, batch or BATCH_SUBSCRIBERS):
+        batches = (subscriber_batches(conn, plan.area, plan.cursor, batch or BATCH_SUBSCRIBERS)
+                   if plan.kinds else iter(()))  # CAP only: nobody to write
+        for ids in batches:
             with transaction(engine) as s:
                 row = s.execute(sa.select(Campaign.status, Campaign.fanout_owner)
                                 .where(Campaign.id == campaign_id)).one()
