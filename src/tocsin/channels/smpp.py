@@ -214,8 +214,8 @@ class SmppAccount:
                 options[key] = value
             else:
                 raise ValueError(f"SMPP URL {_redact(url)!r}: unknown parameter {key!r}")
-        for key, value in URL_DEFAULTS.items():
-            options.setdefault(key, value)
+        for name, default in URL_DEFAULTS.items():
+            options.setdefault(name, default)
         try:
             return cls(
                 host=parts.hostname,
