@@ -73,13 +73,22 @@ def _state_in(*states: str) -> sa.ColumnElement[bool]:
 HELD_STATUSES = ("paused", "stopped", "cancelled")
 #: The campaigns that have queued deliveries: a skip scan of ``ix_delivery_queued_campaign``
 #: (one index probe per campaign, however many rows are queued).
-_QUEUED_CAMPAIGNS = sa.text(
+#: SQLite is told which index (else it walks ``ix_delivery_campaign_state`` through every
+#: sent row of the first campaign looking for a queued one).
+_QUEUED_CAMPAIGNS_SQL = (
     "WITH RECURSIVE q(cid) AS ("
-    " SELECT (SELECT min(campaign_id) FROM delivery WHERE state = 'queued')"
+    " SELECT (SELECT campaign_id FROM delivery{hint} WHERE state = 'queued'"
+    " ORDER BY campaign_id LIMIT 1)"
     " UNION ALL"
-    " SELECT (SELECT min(campaign_id) FROM delivery WHERE state = 'queued' AND campaign_id > q.cid)"
+    " SELECT (SELECT campaign_id FROM delivery{hint}"
+    " WHERE state = 'queued' AND campaign_id > q.cid ORDER BY campaign_id LIMIT 1)"
     " FROM q WHERE q.cid IS NOT NULL)"
     " SELECT cid FROM q WHERE cid IS NOT NULL")
+_QUEUED_CAMPAIGNS = {
+    "postgresql": sa.text(_QUEUED_CAMPAIGNS_SQL.format(hint="")),
+    "sqlite": sa.text(_QUEUED_CAMPAIGNS_SQL.format(
+        hint=" INDEXED BY ix_delivery_queued_campaign")),
+}
 
 #: Per process: the campaign each (channel, environment) claim served last, so that
 #: campaigns of equal priority take turns (round-robin, decision 0014).
@@ -126,7 +135,7 @@ def claim(
         if campaign_id is not None:
             ids = [campaign_id]
         else:
-            ids = list(s.scalars(_QUEUED_CAMPAIGNS))
+            ids = list(s.scalars(_QUEUED_CAMPAIGNS["postgresql" if postgres else "sqlite"]))
         q = sa.select(Campaign.id, Campaign.priority).where(
             Campaign.id.in_(ids), Campaign.environment == environment,
             Campaign.status.not_in(HELD_STATUSES))
