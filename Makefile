@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO_SUBSCRIBERS ?= 20000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint bench clean messages soak-dispatch
+.PHONY: help venv demo cluster test test-fast lint bench bench-fanout clean messages soak-dispatch
 
 help: ## List the developer tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ venv: $(STAMP) ## Create the virtual environment (.venv) from the pinned require
 
 demo: $(STAMP) ## Run the platform on SQLite (./var) with simulated providers: http://127.0.0.1:8000
 	$(BIN)/tocsin demo --host $(HOST) --port $(PORT) --subscribers $(DEMO_SUBSCRIBERS)
+
+cluster: $(STAMP) ## 2 web + 3 worker processes against PostgreSQL (CLUSTER_DATABASE_URL; README)
+	BIN=$(BIN) deploy/cluster.sh
 
 test: $(STAMP) ## Run the whole test suite (PostgreSQL tests need TOCSIN_TEST_DATABASE_URL)
 	$(BIN)/python -m pytest -q -rs
@@ -44,6 +47,10 @@ bench: $(STAMP) ## Throughput of SMS and e-mail (100,000 deliveries), the CAP fe
 	$(BIN)/python benchmarks/bench_dispatch.py
 	$(BIN)/python benchmarks/bench_feed.py
 	$(BIN)/python benchmarks/bench_language.py
+	$(BIN)/python benchmarks/bench_fanout.py 20000 100000
+
+bench-fanout: $(STAMP) ## National fan-out time and peak RSS (FANOUT_SIZES, default 100k and 1M: minutes)
+	$(BIN)/python benchmarks/bench_fanout.py $(or $(FANOUT_SIZES),100000 1000000)
 
 LOCALES := fr nl de en
 LOCALE_DIR := src/tocsin/locale

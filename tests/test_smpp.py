@@ -177,7 +177,8 @@ def test_account_from_url_defaults_and_options() -> None:
     plain = SmppAccount.from_url("smpp://tocsin:s%40cret@smsc.example:2776")
     assert (plain.host, plain.port, plain.system_id, plain.password) == (
         "smsc.example", 2776, "tocsin", "s@cret")
-    assert (plain.binds, plain.window, plain.tps) == (1, 10, 100)
+    # A plain URL meets the reference floor of 500 SMS/s (issue 13).
+    assert (plain.binds, plain.window, plain.tps) == (2, 100, 1000)
     assert "s@cret" not in repr(plain)
     tuned = SmppAccount.from_url(
         "smpp://a:b@10.0.0.1?binds=2&window=50&tps=500&system_type=WARN&source_ton=5"
@@ -205,7 +206,7 @@ def test_account_from_url_errors(url: str, message: str) -> None:
 
 def test_parse_smpp_urls() -> None:
     accounts = parse_smpp_urls(" smpp://a:b@one:1  smpp://c:d@two:2?binds=3 ")
-    assert [(a.host, a.binds) for a in accounts] == [("one", 1), ("two", 3)]
+    assert [(a.host, a.binds) for a in accounts] == [("one", 2), ("two", 3)]
     assert parse_smpp_urls("") == []
 
 

@@ -12,7 +12,7 @@ from tocsin.authorities.models import (
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
-from tocsin.dispatch.models import Delivery, DeliveryReceipt, SmsMessage, SmsPartId
+from tocsin.dispatch.models import Delivery, DeliveryReceipt, ProviderRate, SmsMessage, SmsPartId
 from tocsin.geo.models import Cell, CellImport
 from tocsin.messages.models import MessageTemplate
 from tocsin.subscribers.contact_models import (
@@ -29,7 +29,7 @@ __all__ = [
     "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey",
     "Cell", "CellImport",
     "ContactPoint", "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate",
-    "SmsMessage", "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
+    "ProviderRate", "SmsMessage", "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
     "Contact", "ContactColumnMapping", "ContactGroup", "ContactGroupMember", "ContactList",
     "ContactUpload",
 ]

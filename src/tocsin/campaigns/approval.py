@@ -23,9 +23,8 @@ from tocsin.authorities.models import Authority
 from tocsin.authorities.policy import Action, Actor
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns.checks import CampaignInputError, CampaignNotFound, check_may
-from tocsin.campaigns.launch import _fan_out
+from tocsin.campaigns.launch import _accept_streamed, _stream
 from tocsin.campaigns.models import Campaign
-from tocsin.campaigns.targeting import _recipients_in_area
 from tocsin.core.db import transaction, utcnow
 from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings, get_settings
@@ -69,16 +68,14 @@ def approve_campaign(engine: Engine, actor: Actor, campaign_id: str, *,
         else:
             c.status = "sending"
             area = shape(json.loads(c.area))
-            recipients = _recipients_in_area(s, area, authority, c.channel_list,
-                                             list(c.texts), c.kind)
-            from tocsin.campaigns.launch import _with_targets
-
-            recipients = _with_targets(s, c, authority, recipients)
-            count = _fan_out(s, c, authority, area, recipients, settings, now)
+            _accept_streamed(s, c, authority, area, settings, now)
         record_audit(s, actor.username, "campaign.approve", target=c.id, source=source,
                      detail={"authority": authority.id, "prepared_by": c.created_by,
-                             "recipients": count, "status": c.status})
-        return count
+                             "status": c.status})
+        streamed, campaign_id = c.status == "sending", c.id
+    if streamed:  # accepted: the fan-out streams now (resumed by a worker after a crash)
+        count = int(_stream(engine, campaign_id, settings).count)
+    return count
 
 
 def reject_campaign(engine: Engine, actor: Actor, campaign_id: str, reason: str, *,

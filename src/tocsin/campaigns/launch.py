@@ -1,7 +1,9 @@
-"""Launch: write the campaign, its deliveries and its CAP in one transaction; scheduled fan-out.
+"""Launch: accept the campaign and its CAP in one transaction, then stream its fan-out.
 
-Once ``launch_campaign`` returns, the alert is accepted and nothing can lose it;
-any error before that leaves nothing written. A campaign scheduled for later is
+Once the accepting transaction commits, the alert is accepted and nothing can
+lose it (its fan-out is resumable, ``dispatch.fanout``); any error before that
+leaves nothing written. ``launch_campaign`` returns once every delivery is
+queued; workers send the first batches meanwhile. A campaign scheduled for later is
 written with status ``scheduled`` and no deliveries and no CAP;
 ``dispatch.scheduler`` fans it out when it is due (``fan_out_scheduled``).
 """
@@ -30,9 +32,10 @@ from tocsin.campaigns.checks import CampaignInputError, CampaignRequest, _check,
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.targeting import (
     Recipient,
-    _recipients_in_area,
+    RecipientCounts,
     _sms_facts,
     _sms_texts,
+    count_recipients,
     estimate_warnings,
     resolve_recipients,
 )
@@ -119,19 +122,17 @@ def _acting_authority(checked: _Checked) -> str | None:
     return actor.authority.id
 
 
-def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeometry,
-             recipients: list[Recipient], settings: Settings, now: dt.datetime) -> int:
-    """Publish the CAP (when a channel) and write one queued delivery per recipient.
+def _publish(s: Session, campaign: Campaign, authority: Authority, area: BaseGeometry,
+             settings: Settings, now: dt.datetime) -> int:
+    """Publish the CAP (when a channel) and queue the CAP gateway's webhook pushes.
 
-    Returns the number of deliveries to recipients. Sets ``launched_at`` (the CAP
-    ``sent``), ``fanout_done_at`` and status ``sending`` (``finished`` when there is
-    nothing to deliver; otherwise the worker finishes it, ``dispatch.queue``). A
-    published live public CAP is also queued for the CAP gateway's webhooks
-    (``cap.gateway``).
+    Sets ``launched_at`` (the CAP ``sent``) and status ``sending``. A published live
+    public CAP is also queued for the CAP gateway's webhooks (``cap.gateway``).
+    Returns the number of webhook deliveries queued.
     """
+    from tocsin.cap.gateway import webhook_delivery_rows
     from tocsin.cap.services import build_campaign_cap
 
-    price = Decimal(settings.sms_segment_price_eur)
     campaign.launched_at = now
     campaign.status = "sending"
     if "cap" in campaign.channel_list:
@@ -139,6 +140,46 @@ def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeo
                                               settings).decode("utf-8")
     s.add(campaign)
     s.flush()
+    hooks = webhook_delivery_rows(s, campaign, area)  # CAP gateway pushes (F24)
+    if hooks:
+        s.execute(sa.insert(table(Delivery)), hooks)
+    return len(hooks)
+
+
+def _accept_streamed(s: Session, campaign: Campaign, authority: Authority,
+                     area: BaseGeometry, settings: Settings, now: dt.datetime) -> None:
+    """Accept an area campaign in the caller's transaction: CAP published, webhooks
+    queued, and its fan-out marked to run (``dispatch.fanout``). Once committed, the
+    alert is sent whatever crashes: ``_stream`` (or any worker, ``fanout.resume_pending``)
+    writes its deliveries in batches while workers already send the first ones."""
+    from tocsin.dispatch import fanout
+
+    _publish(s, campaign, authority, area, settings, now)
+    fanout.begin(campaign)
+
+
+def _stream(engine: Engine, campaign_id: str, settings: Settings,
+            want_languages: bool = False) -> Any:
+    """Run the accepted campaign's fan-out now, in this process (``fanout.run``)."""
+    import os
+
+    from tocsin.dispatch import fanout
+
+    return fanout.run(engine, campaign_id, f"launch:{os.getpid()}:{uuid.uuid4().hex[:6]}",
+                      settings, want_languages=want_languages)
+
+
+def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeometry,
+             recipients: list[Recipient], settings: Settings, now: dt.datetime) -> int:
+    """Publish the CAP (when a channel) and write one queued delivery per recipient
+    of a given list (updates and cancels reach the recipients of earlier campaigns).
+
+    Returns the number of deliveries to recipients. Sets ``launched_at`` (the CAP
+    ``sent``), ``fanout_done_at`` and status ``sending`` (``finished`` when there is
+    nothing to deliver; otherwise the worker finishes it, ``dispatch.queue``).
+    """
+    price = Decimal(settings.sms_segment_price_eur)
+    hooks = _publish(s, campaign, authority, area, settings, now)
     facts = _sms_facts(_sms_texts(campaign.content) if campaign.content else campaign.texts,
                        price)
     rows = [
@@ -151,11 +192,6 @@ def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeo
     ]
     for start in range(0, len(rows), _BATCH):
         s.execute(sa.insert(table(Delivery)), rows[start:start + _BATCH])
-    from tocsin.cap.gateway import webhook_delivery_rows
-
-    hooks = webhook_delivery_rows(s, campaign, area)  # CAP gateway pushes (F24)
-    if hooks:
-        s.execute(sa.insert(table(Delivery)), hooks)
     _record_member_reach(s, campaign, authority, recipients)
     campaign.fanout_done_at = utcnow()
     if not rows and not hooks:
@@ -222,19 +258,21 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
             status="pending_approval" if held else "scheduled" if scheduled else "sending",
             scheduled_for=req.scheduled_for.astimezone(dt.UTC)
             if req.scheduled_for is not None else None)
-        recipients = resolve_recipients(s, checked)
+        counted: int | None = None
         if req.environment == "live" and req.confirmation_required:
+            counted = count_recipients(s, checked)
             for name, reason in rules.live_confirmation_problems(
-                    checked.area_name, len(recipients), req.confirm_area_name,
+                    checked.area_name, counted, req.confirm_area_name,
                     req.confirm_recipients):
                 raise CampaignInputError(name, reason)
-        warnings = estimate_warnings(checked, recipients)
+        warnings: list[dict[str, str]] = []
         if held:
             warnings.append({"code": "pending_approval", "field": "approval",
                              "message": "Your authority requires a second user's approval "
                                         "of live alerts: nothing is sent until another user "
                                         "approves it."})
         if scheduled or held:
+            warnings = estimate_warnings(checked, resolve_recipients(s, checked)) + warnings
             if "cap" in checked.channels:
                 # Build it once now so that a CAP problem is refused at scheduling time.
                 from tocsin.cap.services import build_campaign_cap
@@ -245,8 +283,8 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
             s.add(campaign)
             count = 0
         else:
-            count = _fan_out(s, campaign, checked.authority, checked.area, recipients,
-                             settings, now)
+            _accept_streamed(s, campaign, checked.authority, checked.area, settings, now)
+            count = counted or 0
         if draft_id:
             s.delete(_draft(s, draft_id, checked.authority.id))
         record_audit(s, campaign.created_by,
@@ -261,7 +299,8 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
                                  "request": campaign.on_behalf_request}
                                 if campaign.acting_authority_id else {}),
                              "environment": req.environment, "area": checked.area_name,
-                             "channels": checked.channels, "recipients": count,
+                             "channels": checked.channels,
+                             **({"recipients": counted} if counted is not None else {}),
                              **({"scheduled_for": iso_utc(campaign.scheduled_for)}
                                 if scheduled else {}),
                              **({"template_id": req.template_id} if req.template_id else {}),
@@ -269,7 +308,18 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
                              **({"warnings": [w["message"] for w in checked.warnings]}
                                 if checked.warnings else {}),
                              **_area_cut(checked.warnings)})
-        return Launched(campaign.id, count, warnings)
+        streamed = not (scheduled or held)
+        campaign_id = campaign.id
+    if streamed:
+        # Accepted (committed): from here on nothing can lose it. Deliveries are written
+        # in batches that workers already send (a crash here is resumed by a worker).
+        # People per language are counted only for a language that lacks a text.
+        missing = any(lang not in checked.texts for lang in checked.authority.language_list)
+        result = _stream(engine, campaign_id, settings, want_languages=missing)
+        count = result.count
+        warnings = estimate_warnings(checked, RecipientCounts(
+            result.by_channel, result.people_by_language)) + warnings
+    return Launched(campaign_id, count, warnings)
 
 
 def _with(req: CampaignRequest, **changes: Any) -> CampaignRequest:
@@ -305,16 +355,13 @@ def fan_out_scheduled(engine: Engine, campaign_id: str, settings: Settings | Non
         authority = s.get(Authority, campaign.authority_id)
         assert authority is not None
         area = shape(json.loads(campaign.area))
-        recipients = _recipients_in_area(s, area, authority, campaign.channel_list,
-                                         list(campaign.texts), campaign.kind)
-        recipients = _with_targets(s, campaign, authority, recipients)
-        count = _fan_out(s, campaign, authority, area, recipients, settings, now)
+        _accept_streamed(s, campaign, authority, area, settings, now)
         record_audit(s, "system", "campaign.launch", target=campaign.id, source="scheduler",
                      detail={"authority": authority.id, "kind": campaign.kind,
                              "environment": campaign.environment, "area": campaign.area_name,
-                             "channels": campaign.channel_list, "recipients": count,
+                             "channels": campaign.channel_list,
                              "scheduled_for": iso_utc(campaign.scheduled_for)})
-        return count
+    return int(_stream(engine, campaign_id, settings).count)
 
 
 def _with_targets(s: Session, campaign: Campaign, authority: Authority,

@@ -21,7 +21,9 @@ class Campaign(Base):
     ``cap_headline``, ``cap_description``, ``cap_instruction``), every field
     filled at launch. ``area`` is the target GeoJSON geometry (WGS84) already
     clipped to the authority's territory; ``channels`` e.g. ``"sms,email,cap"``.
-    ``status``: draft | pending_approval | scheduled | sending | finished | cancelled.
+    ``status``: draft | pending_approval | scheduled | sending | paused | finished |
+    cancelled | stopped (``campaigns.control``: a paused campaign sends nothing until
+    resumed; a stopped one never sends its unsent deliveries, which become ``stopped``).
     Two-person rule: a live campaign of an authority that requires it waits in
     ``pending_approval`` until ``approved_by`` (never ``created_by``) approves it.
     Acting on behalf: ``acting_authority_id`` is the authority whose operator
@@ -79,6 +81,13 @@ class Campaign(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     launched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     fanout_done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Streaming fan-out (``dispatch.fanout``, decision 0014): the last subscriber id
+    # whose deliveries are written (keyset), the deliveries written so far, and who
+    # holds the fan-out until when (a crashed fan-out is continued by another worker).
+    fanout_cursor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    fanout_count: Mapped[int | None] = mapped_column(sa.Integer)
+    fanout_owner: Mapped[str | None] = mapped_column(sa.String(120))
+    fanout_lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     approved_by: Mapped[str | None] = mapped_column(sa.String(120))
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -68,7 +68,7 @@ def monitor_list(engine: Engine, actor: Actor, environment: str,
     """
     now = now or utcnow()
     rows = [r for r in list_campaigns(engine, actor, environment)
-            if r["status"] in ("sending", *progress.FINAL_STATUSES)]
+            if r["status"] in ("sending", "paused", *progress.FINAL_STATUSES)]
     if not rows:
         return []
     ids = [r["campaign_id"] for r in rows]

@@ -17,7 +17,7 @@ THROUGHPUT_WINDOW_S = 20.0
 #: A campaign that ended this long ago still shows on the monitor (seconds).
 RECENT_S = 3600.0
 #: Statuses of a campaign that will change no more: the monitor sends its last event.
-FINAL_STATUSES = frozenset({"finished", "cancelled"})
+FINAL_STATUSES = frozenset({"finished", "cancelled", "stopped"})
 #: Delivery states still waiting to be handed to a provider (SPEC F26).
 WAITING_STATES = frozenset({"queued", "in_flight"})
 #: Delivery states that count as a failure on the monitor (SPEC F26).

@@ -8,6 +8,8 @@ web routes, the CLI and the worker import from one place:
 - ``targeting``: who an area reaches, ``estimate_campaign``;
 - ``launch``: ``launch_campaign`` (``launch`` also returns the warnings) and scheduled
   fan-out;
+- ``control``: ``control_campaign`` (pause, resume, stop), ``campaign_progress``,
+  ``send_times``;
 - ``followups``: ``update_campaign``, ``all_clear``, ``cancel_campaign``;
 - ``reports``: ``campaign_report``, ``list_campaigns``, ``pending_counts``;
 - ``report_export``: ``export_report`` (the report as a PDF, CSV or JSON file).
@@ -24,6 +26,11 @@ from tocsin.campaigns.checks import (
     CampaignInputError,
     CampaignNotFound,
     CampaignRequest,
+)
+from tocsin.campaigns.control import (
+    campaign_progress,
+    control_campaign,
+    send_times,
 )
 from tocsin.campaigns.followups import (
     all_clear,
@@ -69,6 +76,9 @@ def circle_area_geojson(text: str) -> dict[str, object]:
         raise CampaignInputError(exc.field, exc.reason) from None
 
 __all__ = [
+    "campaign_progress",
+    "control_campaign",
+    "send_times",
     "ReportFile",
     "export_report",
     "approve_campaign",

@@ -127,6 +127,10 @@ class SmppSubmitError(SmppError):
 # --------------------------------------------------------------------------- account
 
 
+#: What a plain ``TOCSIN_SMPP_URL`` gets (issue 13, decision 0014): 2 binds × a window of
+#: 100 and 1,000 submit_sm/s, twice the reference floor of 500 SMS/s; lower them in the
+#: URL when the SMSC's contract allows less.
+URL_DEFAULTS = {"binds": 2, "window": 100, "tps": 1000}
 _QUERY_INTS = {"binds": 1, "window": 1, "tps": 1, "source_ton": 0, "source_npi": 0}
 _QUERY_FLOATS = {"timeout", "enquire_link", "validity", "reconnect_max"}
 
@@ -201,9 +205,10 @@ class SmppAccount:
         """Parse ``smpp://system_id:password@host:port?binds=2&window=50&tps=500``.
 
         Query keys: binds, window, tps, system_type, source_ton, source_npi, timeout,
-        enquire_link, validity, reconnect_max (seconds). The port defaults to 2775; user
-        and password are percent-decoded. Raises ``ValueError`` naming the part of the
-        URL that is wrong.
+        enquire_link, validity, reconnect_max (seconds). binds, window and tps default to
+        ``URL_DEFAULTS`` (2, 100, 1,000/s: the reference floor of 500 SMS/s with room).
+        The port defaults to 2775; user and password are percent-decoded. Raises
+        ``ValueError`` naming the part of the URL that is wrong.
         """
         try:
             parts = urlsplit(url.strip())
@@ -238,6 +243,8 @@ class SmppAccount:
                 options[key] = value
             else:
                 raise ValueError(f"SMPP URL {_redact(url)!r}: unknown parameter {key!r}")
+        for name, default in URL_DEFAULTS.items():
+            options.setdefault(name, default)
         try:
             return cls(
                 host=parts.hostname,

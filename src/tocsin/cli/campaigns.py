@@ -1,4 +1,5 @@
-"""Campaigns: ``tocsin campaign send|update|all-clear|cancel|delete-draft``."""
+"""Campaigns: ``tocsin campaign send|update|all-clear|cancel|pause|resume|stop|progress``
+and ``delete-draft``."""
 
 from __future__ import annotations
 
@@ -159,6 +160,11 @@ def campaign_estimate(
                       f"(bleed {e['bleed_km2']} km², up to {e['max_bleed_km']} km), "
                       f"{e['cells']} cells — {e['model_label']}",
                       highlight=False, markup=False)
+    for ch, eta in estimate.get("send_time", {}).items():
+        out.print(f"{_CHANNEL_NAME.get(ch, ch)}: {eta['text']}", highlight=False, markup=False)
+
+
+_CHANNEL_NAME = {"sms": "SMS", "email": "E-mail"}
 
 
 def _area_or_circle(area: Path | None, circle: str | None) -> bytes | None:
@@ -457,6 +463,78 @@ def campaign_cancel(
     err.print(f"campaign {campaign_id} cancelled. {result['summary']}"
               + (f" (CAP Cancel {result['cap_identifier']})" if result["cap_identifier"]
                  else ""), highlight=False, markup=False)
+
+
+def _control(action: str, campaign_id: str, authority: str, as_json: bool) -> None:
+    from tocsin.campaigns.services import CampaignInputError, control_campaign
+
+    engine = open_engine(announce=True)
+    try:
+        result = control_campaign(engine, campaign_id, action, "cli",
+                                  authority_id=authority or None)
+    except CampaignInputError as exc:
+        raise fail(exc.field, exc.reason) from None
+    except Denied as exc:
+        raise refused(exc) from None
+    if as_json:
+        print(json.dumps(result))
+        return
+    err.print(f"campaign {result['campaign_id']} {result['status']}"
+              + (f": {result['stopped']} unsent deliveries stopped" if action == "stop"
+                 else ""), highlight=False, markup=False)
+
+
+_ID_HELP = "The running campaign's id."
+_AUTHORITY_HELP = "Refuse unless it owns the campaign."
+
+
+@campaign_app.command("pause")
+def campaign_pause(
+    campaign_id: str = typer.Argument(..., help=_ID_HELP),
+    authority: str = typer.Option("", "--authority", help=_AUTHORITY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Pause a sending campaign: nothing more leaves until it is resumed."""
+    _control("pause", campaign_id, authority, as_json)
+
+
+@campaign_app.command("resume")
+def campaign_resume(
+    campaign_id: str = typer.Argument(..., help=_ID_HELP),
+    authority: str = typer.Option("", "--authority", help=_AUTHORITY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Resume a paused campaign."""
+    _control("resume", campaign_id, authority, as_json)
+
+
+@campaign_app.command("stop")
+def campaign_stop(
+    campaign_id: str = typer.Argument(..., help=_ID_HELP),
+    authority: str = typer.Option("", "--authority", help=_AUTHORITY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Stop a sending or paused campaign for good: its unsent deliveries are stopped."""
+    _control("stop", campaign_id, authority, as_json)
+
+
+@campaign_app.command("progress")
+def campaign_progress_cmd(
+    campaign_id: str = typer.Argument(..., help="The campaign's id."),
+    authority: str = typer.Option("", "--authority", help=_AUTHORITY_HELP),
+) -> None:
+    """Print the campaign's live counters per channel and state as JSON."""
+    from tocsin.campaigns.services import CampaignInputError, campaign_progress
+
+    engine = open_engine()
+    try:
+        result = campaign_progress(engine, campaign_id, authority_id=authority or None,
+                                   source="cli")
+    except CampaignInputError as exc:
+        raise fail(exc.field, exc.reason) from None
+    except Denied as exc:
+        raise refused(exc) from None
+    print(json.dumps(result))
 
 
 @campaign_app.command("delete-draft")

@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     # Dispatch.
     lease_seconds: float = 30.0
     batch_size: int = 500
+    # Send-time estimates (issue 13): how many ``tocsin worker`` processes the deployment
+    # runs and what one of them sends per second (measured: docs/performance.md).
+    workers: int = Field(default=1, ge=1, le=1000,
+                         description="Worker processes running (for send-time estimates)")
+    worker_sms_per_second: float = Field(
+        default=1600.0, gt=0, description="SMS one worker submits per second (estimates)")
+    worker_email_per_second: float = Field(
+        default=2400.0, gt=0, description="E-mail recipients one worker sends per second "
+                                          "(estimates)")
 
     @field_validator("var_dir")
     @classmethod

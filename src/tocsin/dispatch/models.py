@@ -36,6 +36,13 @@ class Delivery(Base):
             sqlite_where=sa.text("state = 'queued'"),
         ),
         sa.Index("ix_delivery_campaign_state", "campaign_id", "channel", "state"),
+        # The claim serves one campaign at a time (priority, then round-robin):
+        # an index seek per campaign and channel, in id order (decision 0014).
+        sa.Index(
+            "ix_delivery_queued_campaign", "campaign_id", "channel", "id",
+            postgresql_where=sa.text("state = 'queued'"),
+            sqlite_where=sa.text("state = 'queued'"),
+        ),
         sa.Index(
             "ix_delivery_lease", "lease_until",
             postgresql_where=sa.text("state = 'in_flight'"),
@@ -134,3 +141,19 @@ class DeliveryReceipt(Base):
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProviderRate(Base):
+    """A token bucket of one provider account, shared by every worker (decision 0014).
+
+    ``account``: the provider account's key (``smpp:host:port:system_id``); ``tokens``:
+    messages that may still be submitted now (refilled at the account's rate, capped at
+    one second's worth); ``updated_at``: when ``tokens`` was last computed. Workers take
+    tokens in blocks (``dispatch.ratelimit``), one short row-locked update per block.
+    """
+
+    __tablename__ = "provider_rate"
+
+    account: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column(sa.Float)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

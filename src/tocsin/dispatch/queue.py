@@ -83,37 +83,101 @@ def _state_in(*states: str) -> sa.ColumnElement[bool]:
     return sa.or_(*(d.c.state == st for st in states))
 
 
+#: Campaign statuses whose queued deliveries wait (``campaigns.control``): never claimed.
+HELD_STATUSES = ("paused", "stopped", "cancelled")
+#: The campaigns that have queued deliveries: a skip scan of ``ix_delivery_queued_campaign``
+#: (one index probe per campaign, however many rows are queued).
+#: SQLite is told which index (else it walks ``ix_delivery_campaign_state`` through every
+#: sent row of the first campaign looking for a queued one).
+_QUEUED_CAMPAIGNS_SQL = (
+    "WITH RECURSIVE q(cid) AS ("
+    " SELECT (SELECT campaign_id FROM delivery{hint} WHERE state = 'queued'"
+    " ORDER BY campaign_id LIMIT 1)"
+    " UNION ALL"
+    " SELECT (SELECT campaign_id FROM delivery{hint}"
+    " WHERE state = 'queued' AND campaign_id > q.cid ORDER BY campaign_id LIMIT 1)"
+    " FROM q WHERE q.cid IS NOT NULL)"
+    " SELECT cid FROM q WHERE cid IS NOT NULL")
+_QUEUED_CAMPAIGNS = {
+    "postgresql": sa.text(_QUEUED_CAMPAIGNS_SQL.format(hint="")),
+    "sqlite": sa.text(_QUEUED_CAMPAIGNS_SQL.format(
+        hint=" INDEXED BY ix_delivery_queued_campaign")),
+}
+
+#: Per process: the campaign each (channel, environment) claim served last, so that
+#: campaigns of equal priority take turns (round-robin, decision 0014).
+_LAST_SERVED: dict[tuple[str, str], str] = {}
+
+
+def _serving_order(rows: Sequence[tuple[str, int]], last: str | None) -> list[str]:
+    """Campaign ids in claim order: priority first (alert 0 … test 3), then, within a
+    priority, round-robin starting after ``last`` (the campaign served last)."""
+    ordered = sorted(rows, key=lambda r: (r[1], r[0]))
+    out: list[str] = []
+    for prio in sorted({p for _, p in ordered}):
+        group = [cid for cid, p in ordered if p == prio]
+        if last in group:
+            i = group.index(last) + 1
+            group = group[i:] + group[:i]
+        out += group
+    return out
+
+
 def claim(
     engine: Engine, worker: str, channel: str, environment: str, limit: int,
     lease_seconds: float, campaign_id: str | None = None,
 ) -> list[ClaimedDelivery]:
     """Move up to ``limit`` queued deliveries to ``in_flight`` under a lease for ``worker``.
 
-    Highest priority first (lowest number), then oldest. Returns the claimed rows.
+    Campaigns paused, stopped or cancelled (``HELD_STATUSES``) are not served.
+    Priority first (alert > warning > information > test/exercise,
+    ``rules.PRIORITY``); campaigns of equal priority take turns, one batch each
+    (round-robin), so a national test never starves a local one launched after
+    it. Within a campaign, oldest first. Each campaign's rows are claimed with an
+    index seek on ``ix_delivery_queued_campaign`` (campaign, channel, id of queued
+    rows): the cost does not grow with the queue. A batch not filled by the
+    campaign whose turn it is is topped up from the next ones. Returns the
+    claimed rows, by id.
     """
+    from tocsin.campaigns.models import Campaign
+
     now = utcnow()
     d = table(Delivery)
-    pick = (
-        sa.select(d.c.id)
-        .where(d.c.state == QUEUED, d.c.channel == channel, d.c.environment == environment,
-               sa.or_(d.c.not_before.is_(None), d.c.not_before <= now))
-        .order_by(d.c.priority, d.c.id)
-        .limit(limit)
-    )
-    if campaign_id is not None:
-        pick = pick.where(d.c.campaign_id == campaign_id)
-    if is_postgres(engine):
-        pick = pick.with_for_update(skip_locked=True)
-    stmt = (
-        sa.update(d)
-        .where(d.c.id.in_(pick.scalar_subquery()))
-        .values(state=IN_FLIGHT, worker=worker, attempts=d.c.attempts + 1,
-                lease_until=now + dt.timedelta(seconds=lease_seconds))
-        .returning(d.c.id, d.c.campaign_id, d.c.channel, d.c.address, d.c.language, d.c.attempts)
-    )
+    postgres = is_postgres(engine)
+    out: list[ClaimedDelivery] = []
     with transaction(engine) as s:
-        rows = s.execute(stmt).all()
-    return sorted((ClaimedDelivery(*r) for r in rows), key=lambda c: c.id)
+        if campaign_id is not None:
+            ids = [campaign_id]
+        else:
+            ids = list(s.scalars(_QUEUED_CAMPAIGNS["postgresql" if postgres else "sqlite"]))
+        q = sa.select(Campaign.id, Campaign.priority).where(
+            Campaign.id.in_(ids), Campaign.environment == environment,
+            Campaign.status.not_in(HELD_STATUSES))
+        key = (channel, environment)
+        for cid in _serving_order([(r[0], r[1]) for r in s.execute(q)], _LAST_SERVED.get(key)):
+            pick = (
+                sa.select(d.c.id)
+                .where(d.c.campaign_id == cid, d.c.channel == channel, d.c.state == QUEUED,
+                       sa.or_(d.c.not_before.is_(None), d.c.not_before <= now))
+                .order_by(d.c.id)
+                .limit(limit - len(out))
+            )
+            if postgres:
+                pick = pick.with_for_update(skip_locked=True)
+            rows = s.execute(
+                sa.update(d)
+                .where(d.c.id.in_(pick.scalar_subquery()))
+                .values(state=IN_FLIGHT, worker=worker, attempts=d.c.attempts + 1,
+                        lease_until=now + dt.timedelta(seconds=lease_seconds))
+                .returning(d.c.id, d.c.campaign_id, d.c.channel, d.c.address, d.c.language,
+                           d.c.attempts)
+            ).all()
+            if rows and not out:
+                _LAST_SERVED[key] = cid
+            out += (ClaimedDelivery(*r) for r in rows)
+            if len(out) >= limit:
+                break
+    return sorted(out, key=lambda c: c.id)
 
 
 def has_queued(engine: Engine, channel: str, environment: str,
@@ -475,7 +539,8 @@ def _mark_finished(session: Session, campaign_id: str, now: dt.datetime) -> bool
     from tocsin.campaigns.models import Campaign
 
     result = session.execute(
-        sa.update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "sending")
+        sa.update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "sending",
+                                  Campaign.fanout_done_at.is_not(None))
         .values(status="finished", finished_at=now)
         .execution_options(synchronize_session=False))
     return bool(getattr(result, "rowcount", 0))

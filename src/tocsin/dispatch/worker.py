@@ -41,6 +41,8 @@ RECONNECT_MAX_SECONDS = 2.0
 RECORD_RETRY_MAX_SECONDS = 5.0
 #: On stop, how long outcomes not yet written are still tried before giving up.
 DRAIN_SECONDS = 15.0
+#: How often a worker looks for due scheduled campaigns and abandoned fan-outs.
+FANOUT_CHECK_SECONDS = 0.5
 
 
 def worker_name() -> str:
@@ -165,6 +167,8 @@ class Worker:
         senders = {key: factory(self.receipts) for key, factory in self.factories.items()}
         tasks = [asyncio.create_task(self.receipts.run(self.stop_event), name="receipts"),
                  asyncio.create_task(self._housekeeping(), name="housekeeping")]
+        if self.campaign_id is None:
+            tasks.append(asyncio.create_task(self._fan_out_loop(), name="fan-out"))
         for key, sender in senders.items():
             tasks.append(asyncio.create_task(self._connect_loop(key, sender)))
             for _ in range(self.loops_per_channel):
@@ -332,19 +336,33 @@ class Worker:
                     # Campaigns whose SMS receipts are given up (the grace period ended).
                     await asyncio.to_thread(queue.finish_campaigns, self.engine,
                                             self.campaign_id)
+                    # Rows a retry or an expired lease put back after a stop (issue 13).
+                    from tocsin.campaigns.control import stop_leftovers
+
+                    await asyncio.to_thread(stop_leftovers, self.engine)
                     last_finish = time.monotonic()
                 if time.monotonic() - last_sweep > self.settings.lease_seconds / 3:
                     await asyncio.to_thread(queue.sweep_expired_leases, self.engine)
                     last_sweep = time.monotonic()
-                if self.campaign_id is None:
-                    # Scheduled campaigns that are due (F19); a claim makes it safe with
-                    # several workers.
-                    from tocsin.dispatch.scheduler import run_due
-
-                    await asyncio.to_thread(run_due, self.engine, self.settings)
             except Exception:  # noqa: BLE001 - retried on the next tick
                 log.exception("housekeeping failed")
             await self._sleep(0.3)
+
+    async def _fan_out_loop(self) -> None:
+        """Fan-outs, apart from housekeeping so that a long one never holds up leases:
+        scheduled campaigns that are due (F19; a claim makes it safe with several
+        workers) and fan-outs whose process died (``fanout.resume_pending``)."""
+        from tocsin.dispatch import fanout
+        from tocsin.dispatch.scheduler import run_due
+
+        while not self.stop_event.is_set():
+            try:
+                await asyncio.to_thread(run_due, self.engine, self.settings)
+                await asyncio.to_thread(fanout.resume_pending, self.engine, self.name,
+                                        self.settings)
+            except Exception:  # noqa: BLE001 - retried on the next tick
+                log.exception("fan-out failed")
+            await self._sleep(FANOUT_CHECK_SECONDS)
 
 
 def campaign_content(kind: str, texts: dict[str, str], content: dict[str, dict[str, str]],
@@ -447,7 +465,11 @@ def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[
         factories[("email", "simulation")] = lambda rb: SmtpSender(sim_smtp, "simulator", dkim)
     if settings.smpp_url.strip():
         accounts = parse_smpp_urls(settings.smpp_url)
-        factories[("sms", "live")] = lambda rb: SmppSender(accounts, rb.add, "smpp")
+        from tocsin.dispatch.ratelimit import share_limits
+
+        # Each account's tps holds across every worker (a bucket in the database).
+        factories[("sms", "live")] = lambda rb: share_limits(
+            rb.engine, SmppSender(accounts, rb.add, "smpp"))
     if settings.smtp_url.strip():
         account = SmtpAccount.from_url(settings.smtp_url)
         factories[("email", "live")] = lambda rb: SmtpSender(account, "smtp", dkim)

@@ -40,6 +40,7 @@ from tocsin.web.routes import (
     auth,
     cap,
     contacts_pages,
+    control,
     gateway_admin,
     governance,
     health,
@@ -287,6 +288,6 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
                    gateway_admin, governance, approvals, monitor, areas_api,
-                   contacts_pages):
+                   contacts_pages, control):
         app.include_router(module.router)
     return app

@@ -346,6 +346,10 @@ def _report_context(request: Request, op: Operator, report: dict[str, Any]) -> d
         "send_update": follow and is_latest and not over and not refused.get("update"),
         "all_clear": follow and is_latest and not over and not refused.get("all_clear"),
         "open_draft": status == "draft",
+        # Pause, resume, stop a running campaign (``campaigns.control``): the right to
+        # cancel it, in the operator's environment.
+        "control": bool(may.get("cancel")) and report.get("environment") == op.environment
+        and status in ("sending", "paused"),
         "latest": (own and not is_latest and report.get("msg_type") != "Cancel"
                    and status != "cancelled"),
     }

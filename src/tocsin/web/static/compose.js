@@ -224,6 +224,12 @@
       table.remove();
       estimateBox.append(el("p", {}, t("cap_only")));
     }
+    // How long each channel takes at the configured rates and workers (issue 13).
+    const times = Object.entries(est.send_time || {}).filter(([, t]) => t.count > 0);
+    if (times.length) {
+      estimateBox.append(el("p", { class: "estimate-send-time" },
+        times.map(([ch, t]) => `${names[ch] || ch}: ${t.text}`).join(" · ")));
+    }
     tools.showRecipients(est);
     tools.refreshAll(); // the previews fill {area_name} with the estimated area's name
     if (est.sms && "sms" in (est.recipients || {})) {
