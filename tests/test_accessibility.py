@@ -477,6 +477,47 @@ def test_no_wcag_violation(browser: Any, site: Site, lang: str, running: bool) -
     assert not b.errors, f"JavaScript errors: {b.errors}"
 
 
+# --- keyboard focus ---------------------------------------------------------------
+
+_FOCUSED = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const s = getComputedStyle(el);
+  const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
+  const ring = s.boxShadow && s.boxShadow !== 'none';
+  const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+    + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ')[0] : '');
+  return {name, visible: outline || ring, focusVisible: el.matches(':focus-visible')};
+}"""
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.timeout(600)
+def test_keyboard_focus_is_always_visible(browser: Any, site: Site) -> None:
+    """Tabbing through each kind of page (WCAG 2.4.7): every element that takes the focus
+    shows it, with an outline or a ring of at least 2 px."""
+    b = Browsing(browser, site, {"width": 1280, "height": 900})
+    failures: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    try:
+        for spec in PAGES:
+            if spec.running or (spec.route, spec.as_) in seen:
+                continue
+            seen.add((spec.route, spec.as_))
+            page = b.open(spec, "nl")
+            for _ in range(40):
+                page.keyboard.press("Tab")
+                found = page.evaluate(_FOCUSED)
+                if found is None:
+                    break
+                if not found["visible"]:
+                    failures.append(f"{spec.url} as {spec.as_}: {found['name']} shows no focus")
+    finally:
+        b.close()
+    assert not failures, "\n".join(sorted(set(failures)))
+
+
 # --- phones -----------------------------------------------------------------------
 
 _OVERFLOW = """() => {
@@ -530,7 +571,7 @@ SCREENS: tuple[tuple[str, Page], ...] = (
     ("dashboard", Page("/", "/", "operator", campaigns=True)),
     ("compose", Page("/campaigns/new", "/campaigns/new?template={template}", "operator",
                      COMPOSER_READY)),
-    ("report", Page("/campaigns/{campaign_id}", "/campaigns/{finished}", "operator", campaigns=True)),
+    ("report", Page("/campaigns/{campaign_id}", "/campaigns/{finished}", "operator")),
     ("monitor", Page("/monitor/{campaign_id}", "/monitor/{running}", "operator")),
 )
 
