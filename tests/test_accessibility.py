@@ -30,6 +30,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 LANGUAGES = ("fr", "nl", "de", "en")
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PHONE = {"width": 360, "height": 740}
+#: Read at import: the autouse fixture of conftest.py clears TOCSIN_* before each test.
+SCREENSHOT_DIR = os.environ.get("TOCSIN_SCREENSHOT_DIR", "")
 
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed")
@@ -534,7 +536,16 @@ _OVERFLOW = """() => {
       outside.push((el.id ? '#' + el.id : el.tagName.toLowerCase() + '.' + el.className)
                    + ' ' + Math.round(r.left) + '..' + Math.round(r.right));
   }
-  return {width, outside};
+  const wide = [];
+  if (width > window.innerWidth)
+    for (const el of document.querySelectorAll('body *')) {
+      const r = el.getBoundingClientRect();
+      if (r.right > window.innerWidth + 1 && !el.closest('.table-scroll'))
+        wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+                  + (typeof el.className === 'string' && el.className
+                     ? '.' + el.className.split(' ').join('.') : '') + ' ' + Math.round(r.right));
+    }
+  return {width, outside, wide: wide.slice(-6)};
 }"""
 
 
@@ -549,10 +560,12 @@ def test_pages_fit_a_phone(browser: Any, site: Site) -> None:
         for lang in ("de",):  # the longest words
             for spec in PAGES:
                 page = b.open(spec, lang)
+                if spec.ready:  # the composer's estimate and previews come a moment later
+                    page.wait_for_load_state("networkidle")
                 found = page.evaluate(_OVERFLOW)
                 if found["width"] > PHONE["width"]:
                     failures.append(f"[{lang}] {spec.url} as {spec.as_}: page is "
-                                    f"{found['width']} px wide")
+                                    f"{found['width']} px wide: {found['wide']}")
                 if found["outside"]:
                     failures.append(f"[{lang}] {spec.url} as {spec.as_}: off screen: "
                                     f"{found['outside'][:5]}")
@@ -581,10 +594,9 @@ SCREENS: tuple[tuple[str, Page], ...] = (
 def test_screenshots(browser: Any, site: Site) -> None:
     """PNGs of the main pages in French and German, 1280 and 360 px wide, into
     ``$TOCSIN_SCREENSHOT_DIR`` (skipped without it)."""
-    target = os.environ.get("TOCSIN_SCREENSHOT_DIR")
-    if not target:
+    if not SCREENSHOT_DIR:
         pytest.skip("set TOCSIN_SCREENSHOT_DIR to save screenshots")
-    out = Path(target)
+    out = Path(SCREENSHOT_DIR)
     out.mkdir(parents=True, exist_ok=True)
     if "running" not in site.ids:
         site.ids["running"] = _launch_running(site)
