@@ -370,6 +370,9 @@
     drawText: false, drawCircle: false, cutPolygon: false, rotateMode: false,
     drawPolygon: true, drawRectangle: true, editMode: true, dragMode: true, removalMode: true,
   });
+  // Geoman's buttons are empty links titled on their parent: name them (WCAG 4.1.2).
+  map.getContainer().querySelectorAll(".button-container[title] > [role=button]")
+    .forEach((a) => a.setAttribute("aria-label", a.parentElement.title));
   function drawnChanged() {
     if (!state.drawn) return;
     setArea(state.drawn.toGeoJSON().geometry, null, t("area_drawn"));
