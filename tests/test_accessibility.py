@@ -113,6 +113,8 @@ PAGES: tuple[Page, ...] = (
     Page("/", "/", "admin"),
     Page("/admin/governance", "/admin/governance", "admin"),
     Page("/admin/users", "/admin/users", "admin"),
+    Page("/contacts", "/contacts", "admin"),
+    Page("/groups", "/groups", "admin"),
     Page("/account/totp", "/account/totp", "admin"),
     # The federal operator.
     Page("/", "/", "federal"),
@@ -141,6 +143,8 @@ NOT_PAGES = {
                                       "there, on the finished campaign)",
     "/campaigns/{campaign_id}/report.{fmt}": "a file download (PDF, CSV, JSON)",
     "/monitor/events": "server-sent events",
+    "/metrics": "Prometheus metrics (text format)",
+    "/contacts/import/{token}/errors.csv": "a file download (CSV)",
     "/monitor/{campaign_id}/events": "server-sent events",
     "/login/totp": "reached only by a login that needs the second factor: FORM_PAGES "
                    "'totp-step'",
