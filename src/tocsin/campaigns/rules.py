@@ -33,7 +33,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 KINDS = ("alert", "warning", "information", "test", "exercise", "group")
-CHANNELS = ("sms", "email", "cap")
+CHANNELS = ("sms", "email", "cap", "voice")
 LANGUAGES = ("fr", "nl", "de", "en")
 ENVIRONMENTS = ("simulation", "live")
 

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -96,7 +97,8 @@ class CampaignContent:
 
     ``texts``: language -> base text, in the campaign's order (the first is the
     fallback for a delivery in a language without text); ``sms``: language -> SMS
-    text; ``email``: language -> ``EmailContent``; ``email_mode``: ``batch`` or
+    text; ``voice``: language -> voice script, ``voice_caller`` the calls' caller
+    number; ``email``: language -> ``EmailContent``; ``email_mode``: ``batch`` or
     ``per_recipient`` (``campaigns.rules.email_mode``); ``sms_source`` and
     ``mail_from``: the sender identity fixed at launch (SPEC F20).
     """
@@ -107,6 +109,8 @@ class CampaignContent:
     sms: dict[str, str] = field(default_factory=dict)
     email: dict[str, EmailContent] = field(default_factory=dict)
     email_mode: str = "batch"
+    voice: dict[str, str] = field(default_factory=dict)
+    voice_caller: str = ""
 
 
 @dataclass
@@ -152,6 +156,12 @@ class Worker:
             tasks.append(asyncio.create_task(self._connect_loop(key, sender)))
             for _ in range(self.loops_per_channel):
                 tasks.append(asyncio.create_task(self._send_loop(key, sender)))
+            if key[0] == "voice":  # hang-ups on cancel, calls the provider lost
+                from tocsin.dispatch.calls import route_of, voice_upkeep
+
+                tasks.append(asyncio.create_task(voice_upkeep(
+                    sender, self.engine, self.settings, route_of(key[1]),  # type: ignore[arg-type]
+                    self.stop_event)))
         try:
             await self.stop_event.wait()
         finally:
@@ -213,7 +223,9 @@ class Worker:
             try:
                 batch = await asyncio.to_thread(
                     queue.claim, self.engine, self.name, channel, environment,
-                    self.settings.batch_size, self.settings.lease_seconds, self.campaign_id,
+                    self.settings.voice_batch_size if channel == "voice"
+                    else self.settings.batch_size, self.settings.lease_seconds,
+                    self.campaign_id,
                 )
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the loop
                 log.exception("claim failed")
@@ -239,8 +251,14 @@ class Worker:
         # Losing this write would re-send the batch after the lease expires: retry it.
         for delay in (0.1, 0.5, 1, 2, 5, 10):
             try:
-                await asyncio.to_thread(queue.record_outcomes, self.engine, channel, outcomes,
-                                        attempts)
+                if channel == "voice":  # an accepted call waits for its status callbacks
+                    from tocsin.dispatch.calls import record_call_outcomes
+
+                    await asyncio.to_thread(record_call_outcomes, self.engine, self.name,
+                                            outcomes, attempts)
+                else:
+                    await asyncio.to_thread(queue.record_outcomes, self.engine, channel,
+                                            outcomes, attempts)
                 return
             except Exception:  # noqa: BLE001
                 log.exception("recording %d outcomes failed; retrying", len(outcomes))
@@ -275,6 +293,10 @@ class Worker:
             return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, mail.text,
                                    subject=mail.subject, source=content.mail_from,
                                    html=mail.html, unsubscribe_url=unsubscribe)
+        if c.channel == "voice":
+            return OutgoingMessage(c.id, c.campaign_id, c.address, lang,
+                                   content.voice.get(lang) or content.texts[lang],
+                                   source=content.voice_caller or self.settings.voice_caller)
         return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, content.texts[lang])
 
     async def _housekeeping(self) -> None:
@@ -305,7 +327,7 @@ class Worker:
 
 def campaign_content(kind: str, texts: dict[str, str], content: dict[str, dict[str, str]],
                      area_name: str, sms_source: str, mail_from: str,
-                     action: str = "alert") -> CampaignContent:
+                     action: str = "alert", voice_caller: str = "") -> CampaignContent:
     """Render a campaign's per-language, per-channel content (SPEC F13).
 
     ``content[lang]`` fields ``sms``, ``email_subject``, ``email_text``,
@@ -317,10 +339,12 @@ def campaign_content(kind: str, texts: dict[str, str], content: dict[str, dict[s
     e-mail has an HTML alternative only when ``email_html`` is given.
     """
     sms: dict[str, str] = {}
+    voice: dict[str, str] = {}
     email: dict[str, EmailContent] = {}
     for lang, base in texts.items():
         fields = content.get(lang) or {}
         sms[lang] = fields.get("sms") or base
+        voice[lang] = fields.get("voice") or base
         email[lang] = EmailContent(
             subject=fields.get("email_subject") or rules.email_subject(kind, area_name, lang,
                                                                        action),
@@ -328,7 +352,8 @@ def campaign_content(kind: str, texts: dict[str, str], content: dict[str, dict[s
             html=fields.get("email_html") or "",
         )
     return CampaignContent(dict(texts), sms_source, mail_from, sms=sms, email=email,
-                           email_mode=rules.email_mode(kind))
+                           email_mode=rules.email_mode(kind), voice=voice,
+                           voice_caller=voice_caller)
 
 
 def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
@@ -347,7 +372,7 @@ def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
         action = ("all_clear" if c.response_type == "AllClear"
                   else {"Update": "update", "Cancel": "cancel"}.get(c.msg_type, "alert"))
         return campaign_content(c.kind, dict(c.texts), dict(c.content or {}), c.area_name,
-                                c.sms_source, c.mail_from, action)
+                                c.sms_source, c.mail_from, action, c.voice_caller or "")
 
 
 # ----------------------------------------------------------------------------- wiring
@@ -355,7 +380,8 @@ def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
 
 @dataclass
 class Simulators:
-    """The built-in providers of the simulation environment: an SMSC and an SMTP server."""
+    """The built-in providers of the simulation environment: an SMSC and an SMTP server,
+    and (given a database) a voice gateway with Tocsin's callback listener for it."""
 
     smsc_host: str
     smsc_port: int
@@ -363,10 +389,15 @@ class Simulators:
     smtp_port: int
     smsc: object = None
     smtp: object = None
+    voice: object = None
+    voice_listener: object = None
 
 
-async def start_simulators(receipt_delay: float = 0.2) -> Simulators:
-    """Start an SMSC simulator (SMPP) and an SMTP sink on free loopback ports."""
+async def start_simulators(receipt_delay: float = 0.2, engine: Engine | None = None,
+                           settings: Settings | None = None) -> Simulators:
+    """Start an SMSC simulator (SMPP) and an SMTP sink on free loopback ports; with
+    ``engine``, also the voice gateway simulator (``channels.simulators.voice_gateway``)
+    and the loopback listener its TwiML requests and callbacks come back to."""
     from tocsin.channels.simulators.smsc import SmscSimulator
     from tocsin.channels.simulators.smtp_sink import SmtpSink
 
@@ -374,7 +405,67 @@ async def start_simulators(receipt_delay: float = 0.2) -> Simulators:
     await smsc.start()
     smtp = SmtpSink(keep=False)
     await asyncio.to_thread(smtp.start)
-    return Simulators("127.0.0.1", smsc.port, "127.0.0.1", smtp.port, smsc, smtp)
+    sims = Simulators("127.0.0.1", smsc.port, "127.0.0.1", smtp.port, smsc, smtp)
+    if engine is not None:
+        await start_voice_simulator(sims, engine, settings or get_settings())
+    return sims
+
+
+async def start_voice_simulator(sims: Simulators, engine: Engine, settings: Settings,
+                                **options: object) -> None:
+    """Start the voice gateway simulator and Tocsin's callback listener for it (both on
+    loopback) into ``sims``; ``options`` go to ``VoiceGatewaySimulator`` (seed, script,
+    shares, faults…)."""
+    from tocsin.channels.simulators.voice_gateway import VoiceGatewaySimulator
+
+    listener = CallbackListener(engine, settings, "simulator-auth-token")
+    await listener.start()
+    gateway = VoiceGatewaySimulator(auth_token=listener.auth_token,
+                                    time_scale=settings.voice_simulator_time_scale,
+                                    **options)  # type: ignore[arg-type]
+    await gateway.start()
+    sims.voice, sims.voice_listener = gateway, listener
+
+
+class CallbackListener:
+    """Tocsin's ``/voice/calls/…`` routes (``web.routes.voice``) on a loopback port of this
+    process, for the simulation's voice gateway: the CLI's run and a worker need no web
+    server for simulated calls."""
+
+    def __init__(self, engine: Engine, settings: Settings, auth_token: str) -> None:
+        self.engine, self.settings, self.auth_token = engine, settings, auth_token
+        self.port = 0
+        self._server: object = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        import uvicorn
+
+        from tocsin.web.routes.voice import callback_app
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        app = callback_app(self.engine, self.settings, self.auth_token, self.base_url)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                               access_log=False))
+        self._server = server
+        self._task = asyncio.create_task(server.serve(sockets=[sock]))
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True  # type: ignore[attr-defined]
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, timeout=5)
 
 
 async def stop_simulators(sims: Simulators) -> None:
@@ -382,6 +473,10 @@ async def stop_simulators(sims: Simulators) -> None:
         await sims.smsc.stop()  # type: ignore[attr-defined]
     with contextlib.suppress(Exception):
         await asyncio.to_thread(sims.smtp.stop)  # type: ignore[attr-defined]
+    for voice_part in (sims.voice, sims.voice_listener):
+        if voice_part is not None:
+            with contextlib.suppress(Exception):
+                await voice_part.stop()  # type: ignore[attr-defined]
 
 
 def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[str, str],
@@ -405,7 +500,37 @@ def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[
     if settings.smtp_url.strip():
         account = SmtpAccount.from_url(settings.smtp_url)
         factories[("email", "live")] = lambda rb: SmtpSender(account, "smtp", dkim)
+    factories.update(voice_sender_factories(settings, sims))
     factories[("webhook", "live")] = lambda rb: _webhook_sender(rb, settings)
+    return factories
+
+
+def voice_sender_factories(settings: Settings, sims: Simulators | None
+                           ) -> dict[tuple[str, str], SenderFactory]:
+    """Voice senders: the simulator's (when started) and the live provider's
+    (``TOCSIN_VOICE_URL``, account SID, auth token; callbacks to
+    ``TOCSIN_VOICE_CALLBACK_URL`` or ``TOCSIN_PUBLIC_URL``)."""
+    from tocsin.channels.voice import VoiceAccount, VoiceSender
+    from tocsin.dispatch.calls import DbCallPermits
+
+    factories: dict[tuple[str, str], SenderFactory] = {}
+    if sims is not None and sims.voice is not None and sims.voice_listener is not None:
+        gateway: Any = sims.voice
+        sim_account = VoiceAccount(
+            gateway.base_url, gateway.account_sid, gateway.auth_token,
+            sims.voice_listener.base_url,  # type: ignore[attr-defined]
+            ring_timeout=settings.voice_ring_timeout,
+            machine_detection=settings.voice_machine_detection)
+        factories[("voice", "simulation")] = lambda rb: VoiceSender(
+            sim_account, DbCallPermits(rb.engine, "simulation", settings), "simulator")
+    if settings.voice_url.strip():
+        live = VoiceAccount(settings.voice_url, settings.voice_account_sid,
+                            settings.voice_auth_token,
+                            settings.voice_callback_url or settings.public_url(),
+                            ring_timeout=settings.voice_ring_timeout,
+                            machine_detection=settings.voice_machine_detection)
+        factories[("voice", "live")] = lambda rb: VoiceSender(
+            live, DbCallPermits(rb.engine, "live", settings), "voice")
     return factories
 
 
@@ -440,7 +565,7 @@ class BackgroundWorker:
         self.loop.run_until_complete(self._main())
 
     async def _main(self) -> None:
-        self.sims = await start_simulators()
+        self.sims = await start_simulators(engine=self.engine, settings=self.settings)
         self.worker = Worker(self.engine, sender_factories(self.settings, self.sims),
                              settings=self.settings)
         self._ready.set()
