@@ -85,6 +85,7 @@ class SimCall:
     callbacks: list[dict[str, str]] = field(default_factory=list)
     callback_codes: list[int] = field(default_factory=list)
     duration: int = 0
+    scripted: bool = False
 
 
 class VoiceGatewaySimulator:
@@ -184,10 +185,11 @@ class VoiceGatewaySimulator:
                                  "status": 400}, status_code=400)
         self.starts.append(time.monotonic())
         sid = "CA" + secrets.token_hex(16)
+        scripted = bool(self.script.get(to))
         call = SimCall(sid, to, from_, url, str(form.get("StatusCallback", "")),
                        [str(e) for e in form.getlist("StatusCallbackEvent")] or ["completed"],
                        int(str(form.get("Timeout", "30")) or 30), self._outcome(to),
-                       time.monotonic())
+                       time.monotonic(), scripted=scripted)
         self.calls[sid] = call
         self.active += 1
         self.max_active = max(self.max_active, self.active)
@@ -298,7 +300,9 @@ class VoiceGatewaySimulator:
                 extra = {"AnsweredBy": answered_by}
                 call.status = "in-progress"
                 await self._callback(call, "answered", "in-progress", AnsweredBy=answered_by)
-                presses = [k for k in keys.split(",") if k] if keys else None
+                # A scripted call presses exactly the keys given (none: none); the others
+                # draw them (ACK_SHARE, REPEAT_SHARE).
+                presses = [k for k in keys.split(",") if k] if call.scripted else None
                 call.duration = int(await self._answer(call, answered_by, presses))
         if call.hangup and final not in ("completed", "canceled"):
             final = "canceled"
