@@ -292,6 +292,7 @@ async def test_campaign_calls_each_number_once_in_its_language_with_retries(any_
     # Repeat (9) plays the message again: 2 + 2 times, then the thanks.
     assert sum(1 for _, t in answered["+3225550002"].said if t == TEXTS["nl"]) == 4
     assert [t for _, t in answered["+3225550004"].said] == [TEXTS["fr"]]  # voicemail: once
+    assert gateway.max_active <= 4  # the trunk  # type: ignore[attr-defined]
     # Every callback was signed and accepted (no 403, no replay).
     assert {code for c in calls for code in c.callback_codes} <= {204}
 

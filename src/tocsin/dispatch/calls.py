@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds of the sliding window of call starts.
 WINDOW_SECONDS = 60.0
+#: Seconds of lateness the pacing catches up at once (a few starts in a row).
+PACING_SLACK_S = 1.0
 #: Delivery ``error`` / report outcome of each failed final call status.
 FAILED_REASONS = ("busy", "no-answer", "failed", "canceled")
 RETRIED = frozenset({"busy", "no-answer", "failed"})
@@ -117,8 +119,8 @@ def take_start_permit(engine: Engine, route: str, delivery_id: int, campaign_id:
 
     Allowed when fewer than ``per_minute`` calls started in the last ``60 +
     margin_s`` seconds and fewer than ``trunk`` calls started in the last
-    ``stale_after_s`` seconds have not ended. Starts are also spaced by at least
-    half the mean interval, so a backlog is not fired in one burst. Writes the
+    ``stale_after_s`` seconds have not ended, and the next start slot (``60 /
+    per_minute`` seconds after the last one given) has come. Writes the
     ``voice_call`` row (status ``starting``, ``attempt`` = earlier calls of the
     delivery + 1) and returns its id.
     """
@@ -139,17 +141,23 @@ def take_start_permit(engine: Engine, route: str, delivery_id: int, campaign_id:
             c.c.started_at > now - dt.timedelta(seconds=stale_after_s)))
         if (active or 0) >= trunk:
             return Permit(None, 0.1)
-        gap = WINDOW_SECONDS / per_minute / 2
+        # Pacing: start slots ``60 / per_minute`` apart (``last_start_at`` keeps the last
+        # slot given), catching up at most PACING_SLACK_S of lateness, so starts are
+        # spread evenly instead of a minute's worth in one burst.
+        gap = dt.timedelta(seconds=WINDOW_SECONDS / per_minute)
         last = _aware(lock.last_start_at)
-        if last is not None and (now - last).total_seconds() < gap:
-            return Permit(None, gap - (now - last).total_seconds())
+        slot = now - dt.timedelta(seconds=PACING_SLACK_S)
+        if last is not None and last + gap > slot:
+            slot = last + gap
+        if slot > now:
+            return Permit(None, (slot - now).total_seconds())
         attempt = (s.scalar(sa.select(sa.func.count()).where(c.c.delivery_id == delivery_id))
                    or 0) + 1
         call_id = s.execute(sa.insert(c).values(
             delivery_id=delivery_id, campaign_id=campaign_id, route=route, attempt=attempt,
             status="starting", started_at=now, duration_s=0, digits="", acknowledged=False,
         ).returning(c.c.id)).scalar_one()
-        lock.last_start_at = now
+        lock.last_start_at = slot
         return Permit(int(call_id))
 
 

@@ -21,7 +21,7 @@ class VoiceRoute(Base):
     """One voice provider account (``live``, ``simulation``): the row every worker locks
     (PostgreSQL ``SELECT … FOR UPDATE``; SQLite ``BEGIN IMMEDIATE``) before it starts a
     call, so that the starts per sliding minute and the simultaneous calls hold
-    across all workers."""
+    across all workers. ``last_start_at``: the start slot last given (pacing)."""
 
     __tablename__ = "voice_route"
 
