@@ -138,7 +138,7 @@ class _Permits:
         self.failed: dict[int, str] = {}
         self.next = 40
 
-    async def acquire(self, message: OutgoingMessage) -> int:
+    async def acquire(self, message: OutgoingMessage, cancelled=lambda: False) -> int:
         self.next += 1
         return self.next
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -162,9 +162,11 @@ def signature_valid(auth_token: str, url: str, params: Mapping[str, str],
 class CallPermits(Protocol):
     """When a call may start, held across all workers (``dispatch.calls.DbCallPermits``)."""
 
-    async def acquire(self, message: OutgoingMessage) -> int:
+    async def acquire(self, message: OutgoingMessage,
+                      cancelled: Callable[[], bool] = lambda: False) -> int | None:
         """Wait until one more call may start (starts per minute, trunk); return the new
-        call's id, which names it in Tocsin's URLs."""
+        call's id, which names it in Tocsin's URLs, or None once ``cancelled()`` is true
+        (the sender is closing)."""
 
     async def started(self, call_id: int, sid: str) -> None:
         """The provider accepted the call as ``sid``."""
@@ -240,14 +242,22 @@ class VoiceSender:
         """Start one call per message, each once ``permits`` lets it (in order)."""
         if self._client is None:
             raise ConnectionError("voice sender not started")
-        tasks = []
+        tasks, outcomes = [], []
         for message in messages:
-            call_id = await self.permits.acquire(message)
+            call_id = None
+            if self._client is not None:
+                call_id = await self.permits.acquire(message, lambda: self._client is None)
+            if call_id is None:  # closing: the rest goes back to the queue
+                outcomes.append(SendOutcome(message.delivery_id, "retry",
+                                            error="voice sender closed"))
+                continue
             tasks.append(asyncio.create_task(self._place(message, call_id)))
-        return list(await asyncio.gather(*tasks))
+        return outcomes + list(await asyncio.gather(*tasks))
 
     async def _place(self, message: OutgoingMessage, call_id: int) -> SendOutcome:
-        assert self._client is not None
+        if self._client is None:
+            await self.permits.not_started(call_id, "voice sender closed")
+            return SendOutcome(message.delivery_id, "retry", error="voice sender closed")
         try:
             response = await self._client.post(self.account.calls_url,
                                                data=_form_dict(self.call_form(message, call_id)))

@@ -31,7 +31,7 @@ import contextlib
 import datetime as dt
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -183,16 +183,15 @@ def call_not_started(engine: Engine, call_id: int, error: str) -> None:
 class DbCallPermits:
     """``channels.voice.CallPermits`` held in the database for one route."""
 
-    def __init__(self, engine: Engine, route: str, settings: Settings,
-                 stop: asyncio.Event | None = None) -> None:
+    def __init__(self, engine: Engine, route: str, settings: Settings) -> None:
         self.engine = engine
         self.route = route
         self.settings = settings
-        self.stop = stop
 
-    async def acquire(self, message: OutgoingMessage) -> int:
+    async def acquire(self, message: OutgoingMessage,
+                      cancelled: Callable[[], bool] = lambda: False) -> int | None:
         st = self.settings
-        while True:
+        while not cancelled():
             try:
                 permit = await asyncio.to_thread(
                     take_start_permit, self.engine, self.route, message.delivery_id,
@@ -205,6 +204,7 @@ class DbCallPermits:
             if permit.call_id is not None:
                 return permit.call_id
             await asyncio.sleep(min(permit.wait_s, 0.5))
+        return None
 
     async def started(self, call_id: int, sid: str) -> None:
         await asyncio.to_thread(call_started, self.engine, call_id, sid)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from tocsin.dispatch.calls import provider_request
@@ -50,7 +51,10 @@ async def provider_call_request(request: Request, call_id: int, kind: str) -> Re
     """One request of the voice provider (``kind``: twiml, gather, status)."""
     if kind not in ("twiml", "gather", "status"):
         return Response("not found", status_code=404, media_type="text/plain")
-    form = await request.form()
+    try:
+        form = await request.form()
+    except ClientDisconnect:  # the provider gave up on this request
+        return Response("", status_code=400, media_type="text/plain")
     params = {k: str(v) for k, v in form.items()}
     token = getattr(request.app.state, "voice_auth_token", None)
     settings = settings_of(request)
