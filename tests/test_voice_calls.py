@@ -346,3 +346,47 @@ def _audited(engine, action: str) -> int:
     with engine.connect() as conn:
         return int(conn.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                                .where(AuditEntry.action == action)))
+
+
+@pytest.mark.slow
+async def test_cancel_hangs_up_a_ringing_call_and_never_retries_it(engine):
+    from tocsin.campaigns.services import cancel_campaign
+    from tocsin.dispatch.services import send_campaign
+    from tocsin.dispatch.worker import (
+        Simulators,
+        start_voice_simulator,
+        stop_simulators,
+        voice_sender_factories,
+    )
+
+    csv = ("subscriber_id,language,mobile,email,lat,lon,landline\n"
+           f"R1,nl,,,{IN[0].y},{IN[0].x},+3225550101\n")
+    assert (await asyncio.to_thread(import_subscribers, engine, csv.encode())).errors == []
+    # Rings 30 simulated seconds = 6 real seconds before no-answer: time to cancel.
+    settings = Settings(voice_simulator_time_scale=0.2, voice_retry_seconds=1)
+    campaign_id = await asyncio.to_thread(launch_campaign, engine, CampaignRequest(
+        authority_id="23003", texts=TEXTS, channels=["voice"],
+        area_geojson=json.dumps({"type": "Feature", "properties": {},
+                                 "geometry": mapping(AREA)})), settings)
+    sims = Simulators("", 0, "", 0)
+    await start_voice_simulator(sims, engine, settings, script={"+3225550101": ["no-answer"]})
+    gateway = sims.voice
+    try:
+        run = asyncio.create_task(send_campaign(engine, campaign_id,
+                                                voice_sender_factories(settings, sims),
+                                                send_timeout=30, settings=settings))
+        for _ in range(100):
+            if any(c.status == "ringing" for c in gateway.calls.values()):  # type: ignore
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.to_thread(cancel_campaign, engine, campaign_id, "operator")
+        await asyncio.wait_for(run, 30)
+    finally:
+        await stop_simulators(sims)
+    [call] = gateway.calls.values()  # type: ignore[attr-defined]
+    assert call.hangup and call.status == "canceled"
+    final = await asyncio.to_thread(campaign_report, engine, campaign_id)
+    assert final["status"] == "cancelled"
+    assert final["channels"]["voice"]["by_status"] == {"failed": 1}
+    assert final["channels"]["voice"]["failure_reasons"] == {"canceled": 1}
+    assert final["channels"]["voice"]["calls"] == 1
