@@ -95,7 +95,7 @@ def campaign_estimate(
     area: Path | None = typer.Option(None, "--area", help="GeoJSON Polygon/MultiPolygon file."),
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
-    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
+    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap,voice"),
     kind: str = typer.Option("alert", "--kind",
                              help="alert|warning|information|test|exercise|group"),
     environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
@@ -125,6 +125,12 @@ def campaign_estimate(
     out.print(f"{estimate['area_name']}: {total} deliveries "
               + " · ".join(f"{ch} {n}" for ch, n in estimate["recipients"].items()),
               highlight=False, markup=False)
+    if "voice" in estimate:
+        v = estimate["voice"]
+        out.print(f"voice: {v['calls']} calls, {v['minutes']} minutes, at most "
+                  f"{v['cost_eur']:.3f} EUR if every call is answered; about "
+                  f"{v['duration_s'] / 60:.1f} min at {v['calls_per_minute']} calls/min "
+                  f"(trunk {v['trunk']})", highlight=False, markup=False)
 
 
 @campaign_app.command("send")
@@ -133,7 +139,7 @@ def campaign_send(
     area: Path | None = typer.Option(None, "--area", help="GeoJSON Polygon/MultiPolygon file."),
     municipality: str | None = typer.Option(None, "--municipality", help="NIS code."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
-    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
+    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap,voice"),
     kind: str = typer.Option("alert", "--kind",
                              help="alert|warning|information|test|exercise|group"),
     environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
@@ -335,7 +341,7 @@ def campaign_update(
     text: list[str] = typer.Option([], "--text", help='LANG="new text", once per language.'),
     area: Path | None = typer.Option(None, "--area", help="A new (bigger) area, GeoJSON."),
     municipality: str | None = typer.Option(None, "--municipality", help="New area: NIS code."),
-    channels: str = typer.Option("", "--channels", help="sms,email,cap (default: the "
+    channels: str = typer.Option("", "--channels", help="sms,email,cap,voice (default: the "
                                                         "original's)."),
     kind: str = typer.Option("", "--kind", help="Default: the original's kind."),
     authority: str = typer.Option("", "--authority", help="Refuse unless it owns the "
@@ -445,6 +451,10 @@ def _print_report(report: dict[str, Any]) -> None:
         out.print(f"  {ch}: {c['recipients']} recipients {c['by_status']} "
                   f"languages {c['by_language']} {cost} "
                   f"{c['throughput_per_s']}/s", highlight=False)
+        if ch == "voice" and "outcomes" in c:
+            out.print(f"    calls {c['calls']} outcomes {c['outcomes']} attempts "
+                      f"{c['attempts_by_delivery']} acknowledged {c['acknowledged']} "
+                      f"billed minutes {c['billed_minutes']}", highlight=False, markup=False)
     for w in report.get("warnings") or []:
         out.print(f"  warning: {w['message']}", highlight=False, markup=False)
 
