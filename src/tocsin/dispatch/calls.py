@@ -396,7 +396,10 @@ def apply_call_status(engine: Engine, settings: Settings, call_id: int,
     now = utcnow()
     d = table(Delivery)
     with transaction(engine) as s:
-        call = s.get(VoiceCall, call_id)
+        # Locked: two final statuses of one call (a callback and the stale-call sweep)
+        # must not both apply.
+        call = s.scalars(sa.select(VoiceCall).where(VoiceCall.id == call_id)
+                         .with_for_update()).one_or_none()
         if call is None:
             return None
         if params.get("CallSid") and not call.provider_call_sid:
@@ -419,7 +422,13 @@ def apply_call_status(engine: Engine, settings: Settings, call_id: int,
             call.error = f"provider error {params['ErrorCode']}"[:300]
         delivery = s.get(Delivery, call.delivery_id)
         campaign = s.get(Campaign, call.campaign_id)
-        if delivery is None or delivery.state != IN_FLIGHT:
+        latest = s.scalar(sa.select(sa.func.max(VoiceCall.id))
+                          .where(VoiceCall.delivery_id == call.delivery_id))
+        # Only the delivery's latest attempt decides it. ``queued``: the lease expired
+        # after the provider took the call (its worker died); the outcome still counts,
+        # so the number is not called twice.
+        if delivery is None or latest != call.id or delivery.state not in (IN_FLIGHT,
+                                                                           QUEUED):
             return None
         if status == "completed":
             price = Decimal(settings.voice_minute_price_eur)
