@@ -390,3 +390,48 @@ async def test_cancel_hangs_up_a_ringing_call_and_never_retries_it(engine):
     assert final["channels"]["voice"]["by_status"] == {"failed": 1}
     assert final["channels"]["voice"]["failure_reasons"] == {"canceled": 1}
     assert final["channels"]["voice"]["calls"] == 1
+
+
+@pytest.mark.slow
+async def test_provider_faults_lose_nothing_and_call_nobody_twice(engine):
+    """5xx on call starts, final callbacks sent twice, ringing after the end."""
+    from tocsin.dispatch.services import send_campaign
+    from tocsin.dispatch.worker import (
+        Simulators,
+        start_voice_simulator,
+        stop_simulators,
+        voice_sender_factories,
+    )
+
+    numbers = [f"+32255502{i:02d}" for i in range(8)]
+    csv = "subscriber_id,language,mobile,email,lat,lon,landline\n" + "".join(
+        f"F{i},nl,,,{IN[i].y},{IN[i].x},{n}\n" for i, n in enumerate(numbers))
+    assert (await asyncio.to_thread(import_subscribers, engine, csv.encode())).errors == []
+    settings = Settings(voice_simulator_time_scale=0.01, voice_retry_seconds=1)
+    campaign_id = await asyncio.to_thread(launch_campaign, engine, CampaignRequest(
+        authority_id="23003", texts=TEXTS, channels=["voice"],
+        area_geojson=json.dumps({"type": "Feature", "properties": {},
+                                 "geometry": mapping(AREA)})), settings)
+    sims = Simulators("", 0, "", 0)
+    await start_voice_simulator(sims, engine, settings, seed=3,
+                                script={n: ["answered:1"] for n in numbers},
+                                faults={"http_5xx": 0.3, "duplicate": 1.0,
+                                        "out_of_order": 1.0})
+    gateway = sims.voice
+    try:
+        unfinished = await send_campaign(engine, campaign_id,
+                                         voice_sender_factories(settings, sims),
+                                         send_timeout=30, settings=settings)
+    finally:
+        await stop_simulators(sims)
+    assert unfinished == []
+    calls = list(gateway.calls.values())  # type: ignore[attr-defined]
+    assert Counter(c.to for c in calls) == dict.fromkeys(numbers, 1)
+    for call in calls:
+        # final, its duplicate (refused as a replay), then the late "ringing" (ignored)
+        assert call.callback_codes[-3:] == [204, 409, 204], call.callback_codes
+    final = await asyncio.to_thread(campaign_report, engine, campaign_id)
+    voice = final["channels"]["voice"]
+    assert voice["by_status"] == {"delivered": 8}
+    assert voice["outcomes"]["answered"] == 8 and voice["acknowledged"] == 8
+    assert _audited(engine, "voice.callback_rejected") == 8
