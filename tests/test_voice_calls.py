@@ -435,3 +435,22 @@ async def test_provider_faults_lose_nothing_and_call_nobody_twice(engine):
     assert voice["by_status"] == {"delivered": 8}
     assert voice["outcomes"]["answered"] == 8 and voice["acknowledged"] == 8
     assert _audited(engine, "voice.callback_rejected") == 8
+
+
+def test_estimate_gives_calls_minutes_cost_and_duration_at_the_rate(engine):
+    from tocsin.campaigns.services import estimate_campaign
+
+    assert import_subscribers(engine, _csv().encode()).errors == []
+    settings = Settings(voice_calls_per_minute=3, voice_trunk=100)
+    est = estimate_campaign(engine, CampaignRequest(
+        authority_id="23003", texts=TEXTS, channels=["voice", "sms"],
+        area_geojson=json.dumps({"type": "Feature", "properties": {},
+                                 "geometry": mapping(AREA)})), settings)
+    assert est["recipients"] == {"sms": 2, "voice": 6}
+    assert est["by_language"]["voice"] == {"fr": 2, "nl": 4}
+    voice = est["voice"]
+    assert voice["calls"] == 6 and voice["calls_per_minute"] == 3
+    assert voice["duration_s"] == pytest.approx(120.0)  # 6 calls at 3 per minute
+    per_call = {lang: v["minutes_per_call"] for lang, v in voice["by_language"].items()}
+    assert voice["minutes"] == 2 * per_call["fr"] + 4 * per_call["nl"]
+    assert voice["cost_eur"] == pytest.approx(0.055 * voice["minutes"])
