@@ -140,7 +140,7 @@ def _worker(url: str, gateway: str, listener: str) -> None:
 async def _soak(args: argparse.Namespace, url: str) -> dict[str, object]:
     from tocsin.channels.simulators.voice_gateway import VoiceGatewaySimulator
     from tocsin.core.settings import Settings
-    from tocsin.dispatch.worker import CallbackListener
+    from tocsin.dispatch.voice_wiring import CallbackListener
 
     calls = int(args.per_minute * args.seconds / 60 * 1.3) + 20
     await asyncio.to_thread(_prepare, url, calls)

@@ -242,12 +242,8 @@ def _csv() -> str:
 @pytest.mark.slow
 async def test_campaign_calls_each_number_once_in_its_language_with_retries(any_engine):
     from tocsin.dispatch.services import send_campaign
-    from tocsin.dispatch.worker import (
-        Simulators,
-        start_voice_simulator,
-        stop_simulators,
-        voice_sender_factories,
-    )
+    from tocsin.dispatch.voice_wiring import start_voice_simulator, voice_sender_factories
+    from tocsin.dispatch.worker import Simulators, stop_simulators
 
     engine = any_engine
     report = await asyncio.to_thread(import_subscribers, engine, _csv().encode())
@@ -316,7 +312,7 @@ async def test_campaign_calls_each_number_once_in_its_language_with_retries(any_
 
 
 async def test_forged_and_unknown_callbacks_are_refused_or_ignored(engine, caplog):
-    from tocsin.dispatch.worker import CallbackListener
+    from tocsin.dispatch.voice_wiring import CallbackListener
 
     listener = CallbackListener(engine, Settings(), "tok")
     await listener.start()
@@ -352,12 +348,8 @@ def _audited(engine, action: str) -> int:
 async def test_cancel_hangs_up_a_ringing_call_and_never_retries_it(engine):
     from tocsin.campaigns.services import cancel_campaign
     from tocsin.dispatch.services import send_campaign
-    from tocsin.dispatch.worker import (
-        Simulators,
-        start_voice_simulator,
-        stop_simulators,
-        voice_sender_factories,
-    )
+    from tocsin.dispatch.voice_wiring import start_voice_simulator, voice_sender_factories
+    from tocsin.dispatch.worker import Simulators, stop_simulators
 
     csv = ("subscriber_id,language,mobile,email,lat,lon,landline\n"
            f"R1,nl,,,{IN[0].y},{IN[0].x},+3225550101\n")
@@ -396,12 +388,8 @@ async def test_cancel_hangs_up_a_ringing_call_and_never_retries_it(engine):
 async def test_provider_faults_lose_nothing_and_call_nobody_twice(engine):
     """5xx on call starts, final callbacks sent twice, ringing after the end."""
     from tocsin.dispatch.services import send_campaign
-    from tocsin.dispatch.worker import (
-        Simulators,
-        start_voice_simulator,
-        stop_simulators,
-        voice_sender_factories,
-    )
+    from tocsin.dispatch.voice_wiring import start_voice_simulator, voice_sender_factories
+    from tocsin.dispatch.worker import Simulators, stop_simulators
 
     numbers = [f"+32255502{i:02d}" for i in range(8)]
     csv = "subscriber_id,language,mobile,email,lat,lon,landline\n" + "".join(
