@@ -9,7 +9,9 @@ callback listener applying the callbacks. More calls are queued than the run can
 start, so calls remain until the end.
 
 Checked, from the times at which the simulator received the call starts:
-* never more than PER_MINUTE starts in any sliding 60 s;
+* never more than PER_MINUTE starts in any sliding 60 s (and the same at the times
+  Tocsin gave the start permits, ``most_permits_in_60s``: a difference between the
+  two is the time requests took to reach the provider, beyond the 0.5 s margin);
 * on average at least 99 % of PER_MINUTE starts per minute (the window is held
   60 s + ``voice_rate_margin_seconds``, so 600 per 60.5 s = 595/min at most);
 * never more simultaneous calls than TRUNK.
@@ -140,6 +142,7 @@ def _worker(url: str, gateway: str, listener: str) -> None:
 async def _soak(args: argparse.Namespace, url: str) -> dict[str, object]:
     from tocsin.channels.simulators.voice_gateway import VoiceGatewaySimulator
     from tocsin.core.settings import Settings
+    from tocsin.dispatch.voice_models import VoiceCall
     from tocsin.dispatch.voice_wiring import CallbackListener
 
     calls = int(args.per_minute * args.seconds / 60 * 1.3) + 20
@@ -157,7 +160,12 @@ async def _soak(args: argparse.Namespace, url: str) -> dict[str, object]:
                                  listener.base_url], env=env) for _ in range(args.workers)]
     started = time.monotonic()
     try:
-        while time.monotonic() - started < args.seconds:
+        # The run lasts ``seconds`` from the first call start (worker processes take a
+        # while to import and connect on a busy machine).
+        while not gateway.starts and time.monotonic() - started < 180:
+            await asyncio.sleep(0.2)
+        first = gateway.starts[0] if gateway.starts else started
+        while time.monotonic() - first < args.seconds:
             await asyncio.sleep(1.0)
             if any(w.poll() is not None for w in workers):
                 raise SystemExit("a worker process ended early")
@@ -171,8 +179,18 @@ async def _soak(args: argparse.Namespace, url: str) -> dict[str, object]:
                 w.kill()
         await gateway.stop()
         await listener.stop()
+        with engine.connect() as conn:
+            permits = sorted(t.timestamp() for t in conn.scalars(
+                sa.select(VoiceCall.started_at)))
         engine.dispose()
     starts = sorted(gateway.starts)
+    # The same count at permit time (Tocsin's clock), to tell Tocsin's limit from the
+    # time requests take to reach the provider on a busy machine.
+    most_permits, lo = 0, 0
+    for hi, t in enumerate(permits):
+        while t - permits[lo] >= 60.0:
+            lo += 1
+        most_permits = max(most_permits, hi - lo + 1)
     span = (starts[-1] - starts[0]) if len(starts) > 1 else 0.0
     per_minute_avg = (len(starts) - 1) / span * 60 if span else 0.0
     most = gateway.most_starts_in(60.0)
@@ -181,7 +199,8 @@ async def _soak(args: argparse.Namespace, url: str) -> dict[str, object]:
         "database": url.split(":", 1)[0], "workers": args.workers,
         "seconds": args.seconds, "per_minute": args.per_minute, "trunk": args.trunk,
         "queued_calls": calls, "starts": len(starts),
-        "most_starts_in_60s": most, "average_per_minute": round(per_minute_avg, 1),
+        "most_starts_in_60s": most, "most_permits_in_60s": most_permits,
+        "average_per_minute": round(per_minute_avg, 1),
         "max_simultaneous": gateway.max_active,
         "calls_remaining": calls - len(starts),
         "gap_s": {"median": round(gaps[len(gaps) // 2], 3) if gaps else None,
@@ -191,6 +210,7 @@ async def _soak(args: argparse.Namespace, url: str) -> dict[str, object]:
     }
     checks = {
         "window": most <= args.per_minute,
+        "window_at_permit": most_permits <= args.per_minute,
         "average": per_minute_avg >= 0.99 * args.per_minute,
         "trunk": gateway.max_active <= args.trunk,
         "calls_remained": calls > len(starts),

@@ -52,7 +52,7 @@ from tocsin.channels.voice import (
     signature_valid,
     thanks_twiml,
 )
-from tocsin.core.db import is_postgres, table, transaction, utcnow
+from tocsin.core.db import is_postgres, read_transaction, table, transaction, utcnow
 from tocsin.core.settings import Settings
 from tocsin.dispatch.models import DELIVERED, FAILED, IN_FLIGHT, QUEUED, Delivery
 from tocsin.dispatch.voice_models import VoiceCall, VoiceCallEvent, VoiceRoute
@@ -140,7 +140,7 @@ def take_start_permit(engine: Engine, route: str, delivery_id: int, campaign_id:
             c.c.route == route, c.c.ended_at.is_(None),
             c.c.started_at > now - dt.timedelta(seconds=stale_after_s)))
         if (active or 0) >= trunk:
-            return Permit(None, 0.1)
+            return Permit(None, 0.25)
         # Pacing: start slots ``60 / per_minute`` apart (``last_start_at`` keeps the last
         # slot given), catching up at most PACING_SLACK_S of lateness, so starts are
         # spread evenly instead of a minute's worth in one burst.
@@ -159,6 +159,18 @@ def take_start_permit(engine: Engine, route: str, delivery_id: int, campaign_id:
         ).returning(c.c.id)).scalar_one()
         lock.last_start_at = slot
         return Permit(int(call_id))
+
+
+def seconds_to_next_slot(engine: Engine, route: str, per_minute: int) -> float:
+    """Seconds until the route's next start slot (0 when due), read without the write
+    lock: waiting workers look here and take the lock only when a slot may be free."""
+    with read_transaction(engine) as s:
+        last = _aware(s.scalar(sa.select(VoiceRoute.last_start_at)
+                               .where(VoiceRoute.name == route)))
+    if last is None:
+        return 0.0
+    due = last + dt.timedelta(seconds=WINDOW_SECONDS / per_minute)
+    return max(0.0, (due - utcnow()).total_seconds())
 
 
 def call_started(engine: Engine, call_id: int, sid: str) -> None:
@@ -193,6 +205,11 @@ class DbCallPermits:
         st = self.settings
         while not cancelled():
             try:
+                wait = await asyncio.to_thread(seconds_to_next_slot, self.engine, self.route,
+                                               st.voice_calls_per_minute)
+                if wait > 0:
+                    await asyncio.sleep(min(wait, 0.5))
+                    continue
                 permit = await asyncio.to_thread(
                     take_start_permit, self.engine, self.route, message.delivery_id,
                     message.campaign_id, per_minute=st.voice_calls_per_minute,

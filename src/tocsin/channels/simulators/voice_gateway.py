@@ -86,6 +86,7 @@ class SimCall:
     callback_codes: list[int] = field(default_factory=list)
     duration: int = 0
     scripted: bool = False
+    ended: bool = False
 
 
 class VoiceGatewaySimulator:
@@ -231,7 +232,8 @@ class VoiceGatewaySimulator:
 
     async def _sleep(self, call: SimCall, seconds: float) -> float:
         """Sleep ``seconds`` simulated; stops early on hang-up. Returns seconds slept."""
-        step, slept = 0.5, 0.0
+        # Wake about every 0.2 real seconds to notice a hang-up, whatever the time scale.
+        step, slept = max(0.5, 0.2 / self.time_scale), 0.0
         while slept < seconds and not call.hangup:
             part = min(step, seconds - slept)
             await asyncio.sleep(part * self.time_scale)
@@ -271,6 +273,12 @@ class VoiceGatewaySimulator:
         except Exception:  # noqa: BLE001 - one call's problem must not stop the gateway
             log.exception("voice simulator: call %s failed", call.sid)
         finally:
+            self._end(call)
+
+    def _end(self, call: SimCall) -> None:
+        """The call is over (before its final status is reported, as at a real provider)."""
+        if not call.ended:
+            call.ended = True
             self.active -= 1
 
     async def _run_call(self, call: SimCall) -> None:
@@ -308,6 +316,7 @@ class VoiceGatewaySimulator:
             final = "canceled"
         call.status = final
         extra["CallDuration"] = str(call.duration if final == "completed" else 0)
+        self._end(call)
         await self._callback(call, "completed", final, **extra)
         if self.rng.random() < self.faults["duplicate"]:
             call.callbacks.append(call.callbacks[-1])
