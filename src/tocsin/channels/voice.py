@@ -258,6 +258,12 @@ class VoiceSender:
         if self._client is None:
             await self.permits.not_started(call_id, "voice sender closed")
             return SendOutcome(message.delivery_id, "retry", error="voice sender closed")
+        fresh = getattr(self.permits, "fresh", None)
+        if fresh is not None and not fresh(call_id):
+            # Sent now, it could land in the provider's next minute: give the slot up.
+            error = "start permit expired before sending (worker too slow)"
+            await self.permits.not_started(call_id, error)
+            return SendOutcome(message.delivery_id, "retry", error=error)
         try:
             response = await self._client.post(self.account.calls_url,
                                                data=_form_dict(self.call_form(message, call_id)))

@@ -69,6 +69,9 @@ PACING_SLACK_S = 1.0
 #: Delivery ``error`` / report outcome of each failed final call status.
 FAILED_REASONS = ("busy", "no-answer", "failed", "canceled")
 RETRIED = frozenset({"busy", "no-answer", "failed"})
+#: ``voice_call.status`` of a permit whose call was never placed (the provider refused the
+#: request or did not answer, or the permit expired): not an attempt at the number.
+NOT_STARTED = "not-started"
 
 
 def route_of(environment: str) -> str:
@@ -85,6 +88,7 @@ class Permit:
 
     call_id: int | None
     wait_s: float = 0.0
+    at: dt.datetime | None = None
 
 
 def _lock_route(s: Session, route: str) -> VoiceRoute:
@@ -151,14 +155,14 @@ def take_start_permit(engine: Engine, route: str, delivery_id: int, campaign_id:
             slot = last + gap
         if slot > now:
             return Permit(None, (slot - now).total_seconds())
-        attempt = (s.scalar(sa.select(sa.func.count()).where(c.c.delivery_id == delivery_id))
-                   or 0) + 1
+        attempt = (s.scalar(sa.select(sa.func.count()).where(
+            c.c.delivery_id == delivery_id, c.c.status != NOT_STARTED)) or 0) + 1
         call_id = s.execute(sa.insert(c).values(
             delivery_id=delivery_id, campaign_id=campaign_id, route=route, attempt=attempt,
             status="starting", started_at=now, duration_s=0, digits="", acknowledged=False,
         ).returning(c.c.id)).scalar_one()
         lock.last_start_at = slot
-        return Permit(int(call_id))
+        return Permit(int(call_id), 0.0, now)
 
 
 def seconds_to_next_slot(engine: Engine, route: str, per_minute: int) -> float:
@@ -189,7 +193,7 @@ def call_not_started(engine: Engine, call_id: int, error: str) -> None:
     c = table(VoiceCall)
     with transaction(engine) as s:
         s.execute(sa.update(c).where(c.c.id == call_id, c.c.ended_at.is_(None))
-                  .values(status="failed", ended_at=utcnow(), error=error[:300]))
+                  .values(status=NOT_STARTED, ended_at=utcnow(), error=error[:300]))
 
 
 class DbCallPermits:
@@ -199,6 +203,16 @@ class DbCallPermits:
         self.engine = engine
         self.route = route
         self.settings = settings
+        self._issued: dict[int, dt.datetime] = {}
+
+    def fresh(self, call_id: int) -> bool:
+        """Whether the permit of ``call_id`` is still young enough to send its start: a
+        request sent later than ``voice_rate_margin_seconds`` after its permit could reach
+        the provider in the next minute's window (a descheduled process)."""
+        at = self._issued.pop(call_id, None)
+        if at is None:
+            return True
+        return (utcnow() - at).total_seconds() <= self.settings.voice_rate_margin_seconds
 
     async def acquire(self, message: OutgoingMessage,
                       cancelled: Callable[[], bool] = lambda: False) -> int | None:
@@ -219,6 +233,8 @@ class DbCallPermits:
                 log.exception("taking a call start permit failed")
                 permit = Permit(None, 1.0)
             if permit.call_id is not None:
+                if permit.at is not None:
+                    self._issued[permit.call_id] = permit.at
                 return permit.call_id
             await asyncio.sleep(min(permit.wait_s, 0.5))
         return None
@@ -440,7 +456,8 @@ def apply_call_status(engine: Engine, settings: Settings, call_id: int,
         delivery = s.get(Delivery, call.delivery_id)
         campaign = s.get(Campaign, call.campaign_id)
         latest = s.scalar(sa.select(sa.func.max(VoiceCall.id))
-                          .where(VoiceCall.delivery_id == call.delivery_id))
+                          .where(VoiceCall.delivery_id == call.delivery_id,
+                                 VoiceCall.status != NOT_STARTED))
         # Only the delivery's latest attempt decides it. ``queued``: the lease expired
         # after the provider took the call (its worker died); the outcome still counts,
         # so the number is not called twice.
@@ -536,13 +553,14 @@ async def voice_upkeep(sender: VoiceSender, engine: Engine, settings: Settings, 
 def voice_report(session: Session, campaign_id: str) -> dict[str, Any]:
     """Voice facts of one campaign for its report: ``{"outcomes": {answered, voicemail,
     busy, no-answer, failed, canceled: n} (each delivery's last call), "calls" (every
-    attempt), "attempts_by_delivery": {attempts: deliveries}, "acknowledged"
+    call placed), "attempts_by_delivery": {attempts: deliveries}, "acknowledged"
     (deliveries whose recipient pressed 1), "answered_seconds", "billed_minutes"}``."""
     c = table(VoiceCall)
     rows = session.execute(
         sa.select(c.c.delivery_id, c.c.attempt, c.c.status, c.c.answered_by, c.c.duration_s,
                   c.c.acknowledged)
-        .where(c.c.campaign_id == campaign_id).order_by(c.c.delivery_id, c.c.attempt)).all()
+        .where(c.c.campaign_id == campaign_id, c.c.status != NOT_STARTED)
+        .order_by(c.c.delivery_id, c.c.attempt)).all()
     last: dict[int, Any] = {}
     attempts: dict[int, int] = {}
     acknowledged: set[int] = set()

@@ -34,7 +34,8 @@ class VoiceCall(Base):
 
     ``status``: the provider's call status (Twilio ``CallStatus``: ``initiated``,
     ``queued``, ``ringing``, ``in-progress``, ``completed``, ``busy``, ``no-answer``,
-    ``failed``, ``canceled``), ``starting`` before the provider answered the request.
+    ``failed``, ``canceled``), ``starting`` before the provider answered the request,
+    ``not-started`` when it refused it or the start permit expired (not an attempt).
     ``answered_by``: ``human``, ``machine_start``, ``machine_end_beep``… (answering
     machine detection). ``duration_s``: the provider's ``CallDuration`` (seconds, 0
     unless answered). ``digits``: keys pressed, in order (``1`` = heard, ``9`` =
