@@ -250,7 +250,7 @@ class VoiceGatewaySimulator:
         headers = {"X-Twilio-Signature": compute_signature(self.auth_token, url, params)}
         try:
             return await self._client.post(url, data=params, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: stopping
             log.warning("voice simulator: %s unreachable: %s", url, exc)
             return None
 
