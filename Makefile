@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO_SUBSCRIBERS ?= 20000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo cluster test test-fast lint bench bench-fanout clean messages soak-dispatch
+.PHONY: help venv demo cluster test test-fast lint bench bench-fanout soak clean messages soak-dispatch
 
 help: ## List the developer tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,10 @@ bench: $(STAMP) ## Throughput of SMS and e-mail (100,000 deliveries), the CAP fe
 
 bench-fanout: $(STAMP) ## National fan-out time and peak RSS (FANOUT_SIZES, default 100k and 1M: minutes)
 	$(BIN)/python benchmarks/bench_fanout.py $(or $(FANOUT_SIZES),100000 1000000)
+
+SOAK_ARGS ?= --seconds 300 --per-minute 600 --workers 3
+soak: $(STAMP) ## Voice soak: 3 workers, 5 min, never >600 call starts in any 60 s nor more calls than the trunk
+	$(BIN)/python benchmarks/soak_voice.py $(SOAK_ARGS)
 
 LOCALES := fr nl de en
 LOCALE_DIR := src/tocsin/locale

@@ -404,7 +404,9 @@ def test_non_ascii_csrf_token_is_403_not_500(client: TestClient) -> None:
 
 
 #: Unsafe routes that take no cookie: each has its own credential in the request.
-NOT_COOKIE_AUTHENTICATED = {"/unsubscribe/{token}": "RFC 8058 one-click, signed URL token"}
+NOT_COOKIE_AUTHENTICATED = {"/unsubscribe/{token}": "RFC 8058 one-click, signed URL token",
+                            "/voice/calls/{call_id}/{kind}": "the voice provider's requests, "
+                            "signed with X-Twilio-Signature (tests/test_voice_calls.py)"}
 
 
 def _api_routes(routes: list) -> Iterator[APIRoute]:  # type: ignore[type-arg]

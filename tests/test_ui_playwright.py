@@ -589,7 +589,7 @@ def test_composer_accents_invisible_characters_and_empty_channels(page) -> None:
     assert page.locator("#cap-event").count() == 0
     _expect(page.get_by_label("Voice script (FR)")).to_have_attribute("rows", "6")
     _expect(page.locator("#panel-fr label[for='content-fr-voice']")).to_contain_text(
-        "voice is not yet available as a channel")
+        "read aloud by text-to-speech in voice calls")
     _expect(page.locator("#cap-urgency option").first).to_have_text("default (Immediate)")
     page.screenshot(path=str(SCREENSHOTS / "39-composer-advanced.png"), full_page=True)
     page.get_by_label("Type of message").select_option("information")

@@ -13,6 +13,7 @@ from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
 from tocsin.dispatch.models import Delivery, DeliveryReceipt, ProviderRate, SmsMessage, SmsPartId
+from tocsin.dispatch.voice_models import VoiceCall, VoiceCallEvent, VoiceRoute
 from tocsin.geo.models import Cell, CellImport
 from tocsin.messages.models import MessageTemplate
 from tocsin.subscribers.contact_models import (
@@ -29,7 +30,8 @@ __all__ = [
     "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey",
     "Cell", "CellImport",
     "ContactPoint", "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate",
-    "ProviderRate", "SmsMessage", "SmsPartId", "Subscriber", "User", "UserInvitation", "WebSession",
+    "ProviderRate", "SmsMessage", "SmsPartId", "Subscriber", "User", "UserInvitation",
+    "VoiceCall", "VoiceCallEvent", "VoiceRoute", "WebSession",
     "Contact", "ContactColumnMapping", "ContactGroup", "ContactGroupMember", "ContactList",
     "ContactUpload",
 ]

@@ -167,7 +167,7 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
         raise CampaignInputError("environment", f"{req.environment!r} is not simulation or live")
     channels = [c.strip() for c in req.channels if c.strip()]
     if not channels:
-        raise CampaignInputError("channels", "choose at least one channel (sms, email, cap)")
+        raise CampaignInputError("channels", "choose at least one channel (sms, email, cap, voice)")
     for c in channels:
         if c in rules.LOCATION_CHANNELS and not location_ok:
             raise CampaignInputError("channels", LOCATION_NOT_AVAILABLE.format(channel=c))
@@ -210,10 +210,12 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
         except ContentError as exc:
             raise CampaignInputError(exc.field, exc.reason) from None
     if req.environment == "live":
-        missing = [c for c, url in (("sms", settings.smpp_url), ("email", settings.smtp_url))
+        missing = [c for c, url in (("sms", settings.smpp_url), ("email", settings.smtp_url),
+                                    ("voice", settings.voice_url))
                    if c in channels and not url.strip()]
         if missing:
-            env = {"sms": "TOCSIN_SMPP_URL", "email": "TOCSIN_SMTP_URL"}
+            env = {"sms": "TOCSIN_SMPP_URL", "email": "TOCSIN_SMTP_URL",
+                   "voice": "TOCSIN_VOICE_URL"}
             raise CampaignInputError(
                 "channels", "no live provider configured for "
                 + ", ".join(f"{c} ({env[c]})" for c in missing)

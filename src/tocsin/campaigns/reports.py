@@ -134,7 +134,9 @@ def campaign_report(engine: Engine, campaign_id: str,
     died or a connection was lost with them on the wire; each may be a duplicate),
     "cost_max_eur" (``cost_eur`` plus the unconfirmed ones: the most the provider can
     bill)}, "email":
-    {…}, "cap": {"published", "url"}}, "cancel_summary" (a cancelled campaign: what
+    {…}, "voice": {the same, plus ``dispatch.calls.voice_report``: "outcomes",
+    "calls", "attempts_by_delivery", "acknowledged", "answered_seconds",
+    "billed_minutes"}, "cap": {"published", "url"}}, "cancel_summary" (a cancelled campaign: what
     the cancellation did here, ``rules.cancel_summary``; else None), "permissions"
     (with ``actor``: ``{"update", "cancel", "approve"}`` -> whether the policy lets
     the actor do it; else None), "created_by", "approved_by", "acting_authority_id"
@@ -178,6 +180,11 @@ def campaign_report(engine: Engine, campaign_id: str,
             .group_by(d.c.channel, d.c.error)
         ).all()
         follow_ups = (_follow_ups(s, [c.id])[c.id] if c.references_id is None else [])
+        voice_facts: dict[str, Any] | None = None
+        if "voice" in c.channel_list:
+            from tocsin.dispatch.calls import voice_report
+
+            voice_facts = voice_report(s, campaign_id)
         from tocsin.campaigns.models import CampaignMemberReach
 
         member_reach = {r.authority_id: r.recipients for r in s.scalars(
@@ -262,6 +269,8 @@ def campaign_report(engine: Engine, campaign_id: str,
         entry["final"] = sum(n for st, n in statuses.items() if st in FINAL_STATES)
         entry["failure_reasons"] = {(err or "unknown"): n for ch, err, n in reasons
                                     if ch == name}
+        if name == "voice" and voice_facts is not None:
+            entry.update(voice_facts)
         channels[name] = entry
     status = c.status
     cancel_summary = (rules.cancel_summary(

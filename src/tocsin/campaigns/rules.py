@@ -33,7 +33,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 KINDS = ("alert", "warning", "information", "test", "exercise", "group")
-CHANNELS = ("sms", "email", "cap")
+CHANNELS = ("sms", "email", "cap", "voice")
 #: Location-based channels (SPEC F18, F31): estimated before launch (reach and bleed,
 #: ``tocsin.geo.reach``); sending them needs an operator adapter (not configured yet).
 LOCATION_CHANNELS = ("lbsms", "cb")

@@ -49,6 +49,24 @@ class Recipient:
 
 _CHANNEL_OF = {"mobile": "sms", "email": "email"}
 _KIND_OF = {"sms": "mobile", "email": "email"}
+#: Contact point kinds a voice call reaches: landlines, and mobiles chosen for voice.
+VOICE_KINDS = ("landline", "mobile")
+
+
+def _wanted_kinds(channels: list[str]) -> list[str]:
+    kinds = [k for k, c in _CHANNEL_OF.items() if c in channels]
+    if "voice" in channels:
+        kinds += [k for k in VOICE_KINDS if k not in kinds]
+    return kinds
+
+
+def _channels_of(kind: str, voice: bool, channels: list[str]) -> list[str]:
+    """The chosen channels a contact point of ``kind`` takes (a mobile: SMS, and voice
+    when its subscriber chose calls on it; a landline: voice only)."""
+    out = [c for c in (_CHANNEL_OF.get(kind),) if c is not None and c in channels]
+    if "voice" in channels and (kind == "landline" or (kind == "mobile" and voice)):
+        out.append("voice")
+    return out
 
 
 def _reachable(kind: str) -> list[sa.ColumnElement[bool]]:
@@ -63,7 +81,7 @@ def _reachable(kind: str) -> list[sa.ColumnElement[bool]]:
 def _recipients_in_area(session: Session, area: BaseGeometry, authority: Authority,
                         channels: list[str], languages: list[str], kind: str) -> list[Recipient]:
     ids = subscribers_in_area(session, area)
-    wanted = [k for k, c in _CHANNEL_OF.items() if c in channels]
+    wanted = _wanted_kinds(channels)
     if not ids or not wanted:
         return []
     fallback = rules.fallback_order(authority.language_fallback, authority.language_list)
@@ -73,25 +91,28 @@ def _recipients_in_area(session: Session, area: BaseGeometry, authority: Authori
         chunk = ids[start:start + _BATCH]
         rows = session.execute(
             sa.select(ContactPoint.kind, ContactPoint.value, Subscriber.language,
-                      Subscriber.id)
+                      Subscriber.id, ContactPoint.voice)
             .join(Subscriber, Subscriber.id == ContactPoint.subscriber_id)
             .where(ContactPoint.subscriber_id.in_(chunk), ContactPoint.kind.in_(wanted),
                    *_reachable(kind))
             .order_by(ContactPoint.subscriber_id, ContactPoint.id)
         ).all()
-        for ckind, value, language, subscriber in rows:
-            key = (_CHANNEL_OF[ckind], value)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(Recipient(key[0], value,
-                                 rules.choose_language(language, fallback, languages),
-                                 language, str(subscriber)))
+        for ckind, value, language, subscriber, voice in rows:
+            for channel in _channels_of(ckind, bool(voice), channels):
+                key = (channel, value)
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(Recipient(channel, value,
+                                     rules.choose_language(language, fallback, languages),
+                                     language, str(subscriber)))
     return out
 
 
 def resolve_recipients(session: Session, checked: _Checked) -> list[Recipient]:
-    """One recipient per distinct phone number and e-mail address with an address in the area.
+    """One recipient per channel and distinct phone number or e-mail address with an address
+    in the area: SMS to mobiles, e-mail to addresses, voice calls (one per number) to
+    landlines and to mobiles whose subscriber chose calls.
 
     Each gets their own language if a text exists in it, else the first
     language with a text in the authority's fallback order
@@ -119,27 +140,33 @@ def _recipients_of(session: Session, campaign_ids: list[str], authority: Authori
     language they would get now. A contact point deleted since (SPEC F9) is skipped."""
     d = table(Delivery)
     wanted = [_KIND_OF[c] for c in channels if c in _KIND_OF]
+    if "voice" in channels:
+        wanted += [k for k in VOICE_KINDS if k not in wanted]
     if not wanted or not campaign_ids:
         return []
     fallback = rules.fallback_order(authority.language_fallback, authority.language_list)
     rows = session.execute(
-        sa.select(ContactPoint.kind, ContactPoint.value, Subscriber.language)
+        sa.select(ContactPoint.kind, ContactPoint.value, Subscriber.language, d.c.channel)
         .join(Subscriber, Subscriber.id == ContactPoint.subscriber_id)
-        .join(d, sa.and_(d.c.address == ContactPoint.value,
-                         d.c.channel == sa.case((ContactPoint.kind == "mobile", "sms"),
-                                                else_="email")))
+        .join(d, sa.and_(d.c.address == ContactPoint.value, sa.or_(
+            d.c.channel == sa.case((ContactPoint.kind == "mobile", "sms"),
+                                   (ContactPoint.kind == "landline", "voice"),
+                                   else_="email"),
+            sa.and_(d.c.channel == "voice", ContactPoint.kind == "mobile",
+                    ContactPoint.voice.is_(True)))))
         .where(d.c.campaign_id.in_(campaign_ids), ContactPoint.kind.in_(wanted),
-               *_reachable(kind))
+               d.c.channel.in_(channels), *_reachable(kind))
         .order_by(ContactPoint.subscriber_id, ContactPoint.id)
     ).all()
     seen: set[tuple[str, str]] = set()
     out: list[Recipient] = []
-    for ckind, value, language in rows:
-        key = (_CHANNEL_OF[ckind], value)
+    for _ckind, value, language, channel in rows:
+        key = (channel, value)
         if key in seen:
             continue
         seen.add(key)
-        out.append(Recipient(key[0], value, rules.choose_language(language, fallback, languages)))
+        out.append(Recipient(channel, value, rules.choose_language(language, fallback,
+                                                                   languages)))
     return out
 
 
@@ -203,8 +230,9 @@ def _wrong_language_warnings(checked: _Checked) -> list[dict[str, str]]:
     return out
 
 
-_NOBODY_HAS = {"sms": "a mobile number", "email": "an e-mail address"}
-_ONE_MESSAGE = {"sms": "an SMS", "email": "an e-mail"}
+_NOBODY_HAS = {"sms": "a mobile number", "email": "an e-mail address",
+               "voice": "a landline or a mobile chosen for calls"}
+_ONE_MESSAGE = {"sms": "an SMS", "email": "an e-mail", "voice": "a voice call"}
 
 
 def _no_recipient_warnings(checked: _Checked, counts: dict[str, int]
@@ -212,7 +240,7 @@ def _no_recipient_warnings(checked: _Checked, counts: dict[str, int]
     """One warning per chosen channel that reaches nobody (nothing will be sent on it:
     no provider session is opened either)."""
     out: list[dict[str, str]] = []
-    for channel in ("sms", "email"):
+    for channel in ("sms", "email", "voice"):
         if channel not in checked.channels or counts.get(channel, 0):
             continue
         why = ("nobody in the area has opted in to information messages"
@@ -264,7 +292,8 @@ def count_recipients(session: Session, checked: _Checked) -> int:
 
 def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
               ) -> dict[str, Any]:
-    by_lang: dict[str, Counter[str]] = {"sms": Counter(), "email": Counter()}
+    by_lang: dict[str, Counter[str]] = {"sms": Counter(), "email": Counter(),
+                                        "voice": Counter()}
     for r in recipients:
         by_lang[r.channel][r.language] += 1
     facts = _sms_facts(_sms_texts(checked.content), price)
@@ -275,9 +304,10 @@ def _estimate(checked: _Checked, recipients: list[Recipient], price: Decimal
         "area_names": checked.area_names,
         "area_km2": round(area_km2(checked.area), 3),
         "area": mapping(checked.area),
-        "recipients": {c: sum(by_lang[c].values()) for c in ("sms", "email")
+        "recipients": {c: sum(by_lang[c].values()) for c in ("sms", "email", "voice")
                        if c in checked.channels},
-        "by_language": {c: dict(by_lang[c]) for c in ("sms", "email") if c in checked.channels},
+        "by_language": {c: dict(by_lang[c]) for c in ("sms", "email", "voice")
+                        if c in checked.channels},
         "sms": {"encoding": ",".join(sorted({f["encoding"] for f in facts.values()})),
                 "segments": max(f["segments"] for f in facts.values()),
                 "by_language": {k: {"encoding": v["encoding"], "segments": v["segments"]}
@@ -344,6 +374,51 @@ def _location_text_facts(checked: _Checked, channel: str) -> dict[str, Any]:
             out[lang] = None
     return {"pages": out, "too_long": [lang for lang, n in out.items() if n is None],
             "cost_eur": 0.0}
+
+
+def voice_estimate(content: dict[str, dict[str, str]], texts: dict[str, str],
+                   calls_by_language: Counter[str], settings: Settings) -> dict[str, Any]:
+    """Voice calls of a campaign before launch (SPEC F17, F22, F25, F29).
+
+    Each call says the script twice then the key-press prompt; ``seconds_per_call``
+    and ``minutes_per_call`` (started minutes) are per language
+    (``messages.voice.estimate_voice``). Returns ``{"calls", "by_language": {lang:
+    {"calls", "seconds_per_call", "minutes_per_call"}}, "minutes" (if every call is
+    answered), "cost_eur" (the same, at ``voice_minute_price_eur``: billed only for
+    answered calls, so an upper bound), "calls_per_minute", "trunk", "duration_s"
+    (how long the first attempts take: the start rate or the trunk, whichever
+    binds), "retries", "retry_seconds"}``.
+    """
+    import math
+
+    from tocsin.channels.voice import PROMPT
+    from tocsin.messages.voice import estimate_voice
+
+    price = Decimal(settings.voice_minute_price_eur)
+    per_language: dict[str, dict[str, int]] = {}
+    minutes = 0
+    call_seconds = 0.0
+    for lang, n in calls_by_language.items():
+        script = (content.get(lang) or {}).get("voice") or texts.get(lang, "")
+        spoken = estimate_voice(script, lang).seconds if lang in PROMPT else 0
+        prompt = estimate_voice(PROMPT.get(lang, PROMPT["en"]),
+                                lang if lang in PROMPT else "en").seconds
+        seconds = 2 * spoken + 1 + prompt
+        per_call = math.ceil(seconds / 60)
+        per_language[lang] = {"calls": n, "seconds_per_call": seconds,
+                              "minutes_per_call": per_call}
+        minutes += per_call * n
+        call_seconds += seconds * n
+    calls = sum(calls_by_language.values())
+    rate_s = calls / settings.voice_calls_per_minute * 60
+    # Each call holds a trunk line while it rings (~10 s) and speaks.
+    trunk_s = (call_seconds + 10 * calls) / settings.voice_trunk
+    return {"calls": calls, "by_language": per_language, "minutes": minutes,
+            "cost_eur": float((price * minutes).quantize(Decimal("0.001"))),
+            "calls_per_minute": settings.voice_calls_per_minute,
+            "trunk": settings.voice_trunk,
+            "duration_s": round(max(rate_s, trunk_s), 1),
+            "retries": settings.voice_retries, "retry_seconds": settings.voice_retry_seconds}
 
 
 def estimate_campaign(engine: Engine, req: CampaignRequest,
@@ -414,6 +489,10 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
 
     # How long each channel takes at the configured rates and workers (issue 13).
     result["send_time"] = send_times(result["recipients"], settings, req.environment)
+    if "voice" in checked.channels:
+        result["voice"] = voice_estimate(checked.content, checked.texts,
+                                         Counter(r.language for r in recipients
+                                                 if r.channel == "voice"), settings)
     # Two-person rule: say before launch that a live alert will wait for a second user.
     result["approval_required"] = (req.environment == "live"
                                    and bool(checked.authority.two_person_rule))

@@ -103,7 +103,7 @@ def campaign_estimate(
                                     "(repeat); beside or instead of an area."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
     channels: str = typer.Option("sms,email,cap", "--channels",
-                                 help="sms,email,cap and the location-based lbsms,cb "
+                                 help="sms,email,cap,voice and the location-based lbsms,cb "
                                       "(reach and bleed from the cell model)"),
     kind: str = typer.Option("alert", "--kind",
                              help="alert|warning|information|test|exercise|group"),
@@ -163,6 +163,13 @@ def campaign_estimate(
     for ch, eta in estimate.get("send_time", {}).items():
         out.print(f"{_CHANNEL_NAME.get(ch, ch)}: {eta['text']}", highlight=False, markup=False)
 
+    if "voice" in estimate:
+        v = estimate["voice"]
+        out.print(f"voice: {v['calls']} calls, {v['minutes']} minutes, at most "
+                  f"{v['cost_eur']:.3f} EUR if every call is answered; about "
+                  f"{v['duration_s'] / 60:.1f} min at {v['calls_per_minute']} calls/min "
+                  f"(trunk {v['trunk']})", highlight=False, markup=False)
+
 
 _CHANNEL_NAME = {"sms": "SMS", "email": "E-mail"}
 
@@ -194,7 +201,7 @@ def campaign_send(
     list_: list[str] = typer.Option([], "--list", help="A contact list of the authority "
                                     "(repeat); beside or instead of an area."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
-    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap"),
+    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap,voice"),
     kind: str = typer.Option("alert", "--kind",
                              help="alert|warning|information|test|exercise|group"),
     environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
@@ -396,7 +403,7 @@ def campaign_update(
     text: list[str] = typer.Option([], "--text", help='LANG="new text", once per language.'),
     area: Path | None = typer.Option(None, "--area", help="A new (bigger) area, GeoJSON."),
     municipality: str | None = typer.Option(None, "--municipality", help="New area: NIS code."),
-    channels: str = typer.Option("", "--channels", help="sms,email,cap (default: the "
+    channels: str = typer.Option("", "--channels", help="sms,email,cap,voice (default: the "
                                                         "original's)."),
     kind: str = typer.Option("", "--kind", help="Default: the original's kind."),
     authority: str = typer.Option("", "--authority", help="Refuse unless it owns the "
@@ -583,6 +590,10 @@ def _print_report(report: dict[str, Any]) -> None:
             out.print(f"    submissions {c['submissions']} (resent {c['duplicates']}, "
                       f"{c['unconfirmed_submissions']} unconfirmed: at most "
                       f"{c['cost_max_eur']:.3f} EUR)", highlight=False)
+        if ch == "voice" and "outcomes" in c:
+            out.print(f"    calls {c['calls']} outcomes {c['outcomes']} attempts "
+                      f"{c['attempts_by_delivery']} acknowledged {c['acknowledged']} "
+                      f"billed minutes {c['billed_minutes']}", highlight=False, markup=False)
     for w in report.get("warnings") or []:
         out.print(f"  warning: {w['message']}", highlight=False, markup=False)
 

@@ -24,7 +24,7 @@ def worker_cmd() -> None:
     engine = open_engine(announce=True)
 
     async def main() -> None:
-        sims = await start_simulators()
+        sims = await start_simulators(engine=engine, settings=get_settings())
         worker = Worker(engine, sender_factories(get_settings(), sims))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

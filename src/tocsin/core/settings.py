@@ -93,6 +93,43 @@ class Settings(BaseSettings):
         default=False, description="Also allow http:// webhooks to loopback addresses "
                                    "(tests and local simulators only; never in production)")
 
+    # Voice calls (F22) through a Twilio-compatible Calls API (Twilio, Somleng…); see the
+    # README "Voice calls". Empty voice_url = no live voice provider.
+    voice_url: str = Field(default="", pattern=r"^(https?://[^\s?#]+)?$",
+                           description="Base URL of the Calls API, e.g. https://api.twilio.com")
+    voice_account_sid: str = Field(default="", description="Account SID (basic-auth user)")
+    voice_auth_token: str = Field(default="", description="Auth token (basic-auth password, "
+                                                          "and the key of X-Twilio-Signature)")
+    voice_callback_url: str = Field(
+        default="", pattern=r"^(https?://[^\s?#]+)?$",
+        description="Base URL the provider reaches Tocsin's /voice/… routes at (TwiML, status "
+                    "callbacks); empty = TOCSIN_PUBLIC_URL")
+    voice_calls_per_minute: int = Field(default=600, ge=1, le=100_000,
+                                        description="Most call starts in any sliding 60 s")
+    voice_trunk: int = Field(default=200, ge=1, le=100_000,
+                             description="Most simultaneous calls (trunk size)")
+    voice_rate_margin_seconds: float = Field(
+        default=0.5, ge=0, le=10, description="The 60 s window is held this much longer, "
+                                              "for the time a start request takes to arrive")
+    voice_retries: int = Field(default=2, ge=0, le=10,
+                               description="More attempts after busy / no answer / failed")
+    voice_retry_seconds: float = Field(default=300.0, ge=0, le=86_400,
+                                       description="Seconds between attempts at one number")
+    voice_ring_timeout: int = Field(default=30, ge=5, le=600,
+                                    description="Seconds a call rings before no-answer")
+    voice_machine_detection: str = Field(
+        default="DetectMessageEnd", pattern=r"^(|Enable|DetectMessageEnd)$",
+        description="Answering-machine detection (empty = off)")
+    voice_call_max_seconds: int = Field(
+        default=900, ge=60, le=86_400,
+        description="A call with no final status after this long is given up")
+    voice_batch_size: int = Field(default=50, ge=1, le=10_000,
+                                  description="Voice deliveries one worker claims at a time")
+    voice_simulator_time_scale: float = Field(
+        default=0.02, gt=0, le=1,
+        description="Simulation: real seconds per simulated second (rings, speech, retry "
+                    "delays); 1 = real time")
+
     # Dispatch.
     lease_seconds: float = 30.0
     batch_size: int = 500

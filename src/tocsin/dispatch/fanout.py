@@ -127,13 +127,14 @@ class Plan:
     campaign_id: str
     environment: str
     priority: int
-    kinds: list[str]  # contact point kinds wanted: mobile, email
+    kinds: list[str]  # contact point kinds wanted: mobile, email, landline
     kind: str  # the campaign's kind (information: opted-in contact points only)
     language_of: dict[str | None, str]  # subscriber language -> text language
     sms_facts: dict[str, dict[str, Any]]  # text language -> {"segments", "cost_eur"}
     area: BaseGeometry
     cursor: int = 0
     count: int = 0
+    channels: list[str] = field(default_factory=list)  # the campaign's channels
 
 
 @dataclass
@@ -168,8 +169,11 @@ def _plan(s: Session, campaign_id: str, settings: Settings) -> Plan:
     price = Decimal(settings.sms_segment_price_eur)
     facts = _sms_facts(_sms_texts(c.content) if c.content else dict(c.texts), price)
     kinds = [k for k, ch in (("mobile", "sms"), ("email", "email")) if ch in c.channel_list]
+    if "voice" in c.channel_list:  # landlines, and mobiles whose subscriber chose calls
+        kinds += [k for k in ("landline", "mobile") if k not in kinds]
     return Plan(c.id, c.environment, c.priority, kinds, c.kind, language_of, facts,
-                shape(json.loads(c.area)), int(c.fanout_cursor or 0), int(c.fanout_count or 0))
+                shape(json.loads(c.area)), int(c.fanout_cursor or 0), int(c.fanout_count or 0),
+                list(c.channel_list))
 
 
 def _in_batch(s: Session, column: Any, ids: list[int]) -> sa.ColumnElement[bool]:
@@ -197,8 +201,11 @@ def _insert_batch(s: Session, plan: Plan, ids: list[int]) -> dict[str, int]:
     if plan.kind == "information":
         where.append(cp.c.info_opt_in.is_(True))
     counts: dict[str, int] = {}
-    for kind in plan.kinds:
-        channel = "sms" if kind == "mobile" else "email"
+    reaches = {"sms": cp.c.kind == "mobile", "email": cp.c.kind == "email",
+               "voice": sa.or_(cp.c.kind == "landline",
+                               sa.and_(cp.c.kind == "mobile", cp.c.voice.is_(True)))}
+    channels = [ch for ch in ("sms", "email", "voice") if ch in plan.channels]
+    for channel in channels:
         if channel == "sms":
             segments: Any = sa.case(
                 {lang: plan.sms_facts[t]["segments"] for lang, t in known.items()},
@@ -213,7 +220,7 @@ def _insert_batch(s: Session, plan: Plan, ids: list[int]) -> dict[str, int]:
                       sa.literal(QUEUED), sa.literal(plan.priority),
                       sa.literal(plan.environment), sa.literal(0), segments, cost)
             .join_from(cp, sub, sub.c.id == cp.c.subscriber_id)
-            .where(cp.c.kind == kind, *where)
+            .where(reaches[channel], *where)
             .order_by(cp.c.subscriber_id, cp.c.id)
         )
         columns = ["campaign_id", "channel", "address", "language", "state", "priority",

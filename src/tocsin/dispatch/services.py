@@ -149,7 +149,7 @@ def run_campaign(engine: Engine, action: str, req: CampaignRequest, *,
     async def send() -> list[str]:
         from tocsin.dispatch.worker import sender_factories, start_simulators, stop_simulators
 
-        sims = await start_simulators()
+        sims = await start_simulators(engine=engine, settings=settings)
         try:
             return await send_campaign(engine, new_id, sender_factories(settings, sims),
                                        receipt_timeout=receipt_timeout,

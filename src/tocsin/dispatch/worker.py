@@ -106,7 +106,8 @@ class CampaignContent:
 
     ``texts``: language -> base text, in the campaign's order (the first is the
     fallback for a delivery in a language without text); ``sms``: language -> SMS
-    text; ``email``: language -> ``EmailContent``; ``email_mode``: ``batch`` or
+    text; ``voice``: language -> voice script, ``voice_caller`` the calls' caller
+    number; ``email``: language -> ``EmailContent``; ``email_mode``: ``batch`` or
     ``per_recipient`` (``campaigns.rules.email_mode``); ``sms_source`` and
     ``mail_from``: the sender identity fixed at launch (SPEC F20).
     """
@@ -119,6 +120,8 @@ class CampaignContent:
     email_mode: str = "batch"
     #: When the campaign's messages stop being worth delivering (CAP ``expires``).
     valid_until: datetime | None = None
+    voice: dict[str, str] = field(default_factory=dict)
+    voice_caller: str = ""
 
 
 @dataclass
@@ -173,6 +176,12 @@ class Worker:
             tasks.append(asyncio.create_task(self._connect_loop(key, sender)))
             for _ in range(self.loops_per_channel):
                 tasks.append(asyncio.create_task(self._send_loop(key, sender)))
+            if key[0] == "voice":  # hang-ups on cancel, calls the provider lost
+                from tocsin.dispatch.calls import route_of, voice_upkeep
+
+                tasks.append(asyncio.create_task(voice_upkeep(
+                    sender, self.engine, self.settings, route_of(key[1]),  # type: ignore[arg-type]
+                    self.stop_event)))
         try:
             await self.stop_event.wait()
         finally:
@@ -237,7 +246,9 @@ class Worker:
             try:
                 batch = await asyncio.to_thread(
                     queue.claim, self.engine, self.name, channel, environment,
-                    self.settings.batch_size, self.settings.lease_seconds, self.campaign_id,
+                    self.settings.voice_batch_size if channel == "voice"
+                    else self.settings.batch_size, self.settings.lease_seconds,
+                    self.campaign_id,
                 )
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the loop
                 log.exception("claim failed")
@@ -274,8 +285,14 @@ class Worker:
         delay = 0.1
         while True:
             try:
-                await asyncio.to_thread(queue.record_outcomes, self.engine, channel, outcomes,
-                                        attempts)
+                if channel == "voice":  # an accepted call waits for its status callbacks
+                    from tocsin.dispatch.calls import record_call_outcomes
+
+                    await asyncio.to_thread(record_call_outcomes, self.engine, self.name,
+                                            outcomes, attempts)
+                else:
+                    await asyncio.to_thread(queue.record_outcomes, self.engine, channel,
+                                            outcomes, attempts)
                 self.held.difference_update(ids)
                 return
             except Exception:  # noqa: BLE001 - the database is away: keep them, retry
@@ -321,6 +338,10 @@ class Worker:
             return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, mail.text,
                                    subject=mail.subject, source=content.mail_from,
                                    html=mail.html, unsubscribe_url=unsubscribe)
+        if c.channel == "voice":
+            return OutgoingMessage(c.id, c.campaign_id, c.address, lang,
+                                   content.voice.get(lang) or content.texts[lang],
+                                   source=content.voice_caller or self.settings.voice_caller)
         return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, content.texts[lang])
 
     async def _housekeeping(self) -> None:
@@ -367,7 +388,7 @@ class Worker:
 
 def campaign_content(kind: str, texts: dict[str, str], content: dict[str, dict[str, str]],
                      area_name: str, sms_source: str, mail_from: str,
-                     action: str = "alert") -> CampaignContent:
+                     action: str = "alert", voice_caller: str = "") -> CampaignContent:
     """Render a campaign's per-language, per-channel content (SPEC F13).
 
     ``content[lang]`` fields ``sms``, ``email_subject``, ``email_text``,
@@ -379,10 +400,12 @@ def campaign_content(kind: str, texts: dict[str, str], content: dict[str, dict[s
     e-mail has an HTML alternative only when ``email_html`` is given.
     """
     sms: dict[str, str] = {}
+    voice: dict[str, str] = {}
     email: dict[str, EmailContent] = {}
     for lang, base in texts.items():
         fields = content.get(lang) or {}
         sms[lang] = fields.get("sms") or base
+        voice[lang] = fields.get("voice") or base
         email[lang] = EmailContent(
             subject=fields.get("email_subject") or rules.email_subject(kind, area_name, lang,
                                                                        action),
@@ -390,7 +413,8 @@ def campaign_content(kind: str, texts: dict[str, str], content: dict[str, dict[s
             html=fields.get("email_html") or "",
         )
     return CampaignContent(dict(texts), sms_source, mail_from, sms=sms, email=email,
-                           email_mode=rules.email_mode(kind))
+                           email_mode=rules.email_mode(kind), voice=voice,
+                           voice_caller=voice_caller)
 
 
 def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
@@ -409,7 +433,8 @@ def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
         action = ("all_clear" if c.response_type == "AllClear"
                   else {"Update": "update", "Cancel": "cancel"}.get(c.msg_type, "alert"))
         content = campaign_content(c.kind, dict(c.texts), dict(c.content or {}),
-                                   c.area_name, c.sms_source, c.mail_from, action)
+                                   c.area_name, c.sms_source, c.mail_from, action,
+                                   c.voice_caller or "")
         content.valid_until = c.expires_at
         return content
 
@@ -419,7 +444,8 @@ def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
 
 @dataclass
 class Simulators:
-    """The built-in providers of the simulation environment: an SMSC and an SMTP server."""
+    """The built-in providers of the simulation environment: an SMSC and an SMTP server,
+    and (given a database) a voice gateway with Tocsin's callback listener for it."""
 
     smsc_host: str
     smsc_port: int
@@ -427,10 +453,15 @@ class Simulators:
     smtp_port: int
     smsc: object = None
     smtp: object = None
+    voice: object = None
+    voice_listener: object = None
 
 
-async def start_simulators(receipt_delay: float = 0.2) -> Simulators:
-    """Start an SMSC simulator (SMPP) and an SMTP sink on free loopback ports."""
+async def start_simulators(receipt_delay: float = 0.2, engine: Engine | None = None,
+                           settings: Settings | None = None) -> Simulators:
+    """Start an SMSC simulator (SMPP) and an SMTP sink on free loopback ports; with
+    ``engine``, also the voice gateway simulator (``channels.simulators.voice_gateway``)
+    and the loopback listener its TwiML requests and callbacks come back to."""
     from tocsin.channels.simulators.smsc import SmscSimulator
     from tocsin.channels.simulators.smtp_sink import SmtpSink
 
@@ -438,7 +469,12 @@ async def start_simulators(receipt_delay: float = 0.2) -> Simulators:
     await smsc.start()
     smtp = SmtpSink(keep=False)
     await asyncio.to_thread(smtp.start)
-    return Simulators("127.0.0.1", smsc.port, "127.0.0.1", smtp.port, smsc, smtp)
+    sims = Simulators("127.0.0.1", smsc.port, "127.0.0.1", smtp.port, smsc, smtp)
+    if engine is not None:
+        from tocsin.dispatch.voice_wiring import start_voice_simulator
+
+        await start_voice_simulator(sims, engine, settings or get_settings())
+    return sims
 
 
 async def stop_simulators(sims: Simulators) -> None:
@@ -446,6 +482,10 @@ async def stop_simulators(sims: Simulators) -> None:
         await sims.smsc.stop()  # type: ignore[attr-defined]
     with contextlib.suppress(Exception):
         await asyncio.to_thread(sims.smtp.stop)  # type: ignore[attr-defined]
+    for voice_part in (sims.voice, sims.voice_listener):
+        if voice_part is not None:
+            with contextlib.suppress(Exception):
+                await voice_part.stop()  # type: ignore[attr-defined]
 
 
 def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[str, str],
@@ -473,6 +513,9 @@ def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[
     if settings.smtp_url.strip():
         account = SmtpAccount.from_url(settings.smtp_url)
         factories[("email", "live")] = lambda rb: SmtpSender(account, "smtp", dkim)
+    from tocsin.dispatch.voice_wiring import voice_sender_factories
+
+    factories.update(voice_sender_factories(settings, sims))
     factories[("webhook", "live")] = lambda rb: _webhook_sender(rb, settings)
     return factories
 
@@ -508,7 +551,7 @@ class BackgroundWorker:
         self.loop.run_until_complete(self._main())
 
     async def _main(self) -> None:
-        self.sims = await start_simulators()
+        self.sims = await start_simulators(engine=self.engine, settings=self.settings)
         self.worker = Worker(self.engine, sender_factories(self.settings, self.sims),
                              settings=self.settings)
         self._ready.set()

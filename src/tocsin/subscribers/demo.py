@@ -57,6 +57,10 @@ FAMILY_PHONE_SHARE = 0.02  # shares the previous subscriber's home and mobile
 # Share opted in to general-interest information (SPEC F12). An assumption for the
 # demo, near the uptake of opt-in municipal alert services; the demo needs some.
 INFO_OPT_IN_SHARE = 0.30
+#: Voice (SPEC F22): subscribers who also gave a landline, and whose mobile takes calls.
+#: Drawn from a stream of their own so the other draws stay those of earlier versions.
+LANDLINE_SHARE = 0.15
+MOBILE_VOICE_SHARE = 0.10
 EMAIL_DOMAINS = ("example.org", "example.net", "example.com")  # RFC 2606 reserved
 
 _FIRST_NAMES = {
@@ -107,6 +111,8 @@ class DemoReport:
     emails: int = 0
     shared_mobiles: int = 0
     info_opt_ins: int = 0
+    landlines: int = 0
+    voice_mobiles: int = 0
     languages: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -361,6 +367,12 @@ def build_demo_population(
     last_pick = rng.integers(0, 8, size=n)
     domain_pick = rng.integers(0, len(EMAIL_DOMAINS), size=n)
     info_opt_in = rng.random(n) < INFO_OPT_IN_SHARE
+    voice_rng = np.random.default_rng([seed, 22])
+    has_landline = voice_rng.random(n) < LANDLINE_SHARE
+    mobile_voice = voice_rng.random(n) < MOBILE_VOICE_SHARE
+    # +32 2 xxx xx xx: Brussels-zone fixed numbers (BIPT numbering plan), unique.
+    landline_numbers = iter(f"+322{n_}" for n_ in voice_rng.permutation(
+        np.arange(2_000_000, 2_000_000 + max(2 * n, 1), dtype=np.int64))[:n].tolist())
     records: list[SubscriberRecord] = []
     languages: Counter[str] = Counter()
     for i in range(n):
@@ -387,11 +399,16 @@ def build_demo_population(
             addresses = [address(int(home[i]), language)]
         if has_work[i]:
             addresses.append(address(int(work[i]), language))
+        landline = next(landline_numbers)
         records.append(SubscriberRecord(
             external_id=f"{DEMO_PREFIX}{i + 1:06d}", language=language,
             mobile=mobile, email=email, addresses=addresses, line=0,
             info_opt_in=bool(info_opt_in[i]),
+            landline=landline if has_landline[i] else None,
+            voice=bool(mobile_voice[i]) and mobile is not None,
         ))
+        report.landlines += bool(has_landline[i])
+        report.voice_mobiles += bool(mobile_voice[i]) and mobile is not None
         languages[language] += 1
         report.mobiles += mobile is not None
         report.emails += email is not None
@@ -416,7 +433,8 @@ def generate_demo_population(engine: Engine, n: int, seed: int = DEFAULT_SEED) -
     mobile (+32 4[5-9]…), ~70 % an e-mail on RFC 2606 reserved domains, ~20 %
     a second address in the same or a neighbouring municipality, ~2 % share
     the previous subscriber's home and mobile (a family phone), ~30 % opted
-    in to general-interest information. All contact points are verified.
+    in to general-interest information, ~15 % a landline (+32 2…) and ~10 % take voice
+    calls on their mobile (SPEC F22). All contact points are verified.
     Raises ValueError if demo subscribers already exist.
     """
     start = utcnow()

@@ -144,11 +144,13 @@ def write_subscribers(
     contact_rows: list[dict[str, Any]] = []
     address_rows: list[dict[str, Any]] = []
     for subscriber_id, record in zip(ids, records, strict=True):
-        for kind, value in (("mobile", record.mobile), ("email", record.email)):
+        for kind, value in (("mobile", record.mobile), ("email", record.email),
+                            ("landline", record.landline)):
             if value is not None:
                 contact_rows.append({
                     "subscriber_id": subscriber_id, "kind": kind, "value": value,
                     "verified_at": verified_at, "info_opt_in": record.info_opt_in,
+                    "voice": kind == "landline" or (kind == "mobile" and record.voice),
                 })
         for position, address in enumerate(record.addresses):
             address_rows.append({

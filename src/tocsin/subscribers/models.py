@@ -34,8 +34,9 @@ class Subscriber(Base):
 class ContactPoint(Base):
     """A phone number (E.164) or e-mail address of a subscriber.
 
-    ``kind`` is ``mobile`` or ``email``. Nothing is sent to a contact point
-    before ``verified_at`` is set (F8), nor after ``invalid_at`` is set (a hard
+    ``kind`` is ``mobile``, ``landline`` (reached by voice calls only) or ``email``;
+    ``voice``: a mobile that also takes voice calls (SPEC F7, F22). Nothing is sent to
+    a contact point before ``verified_at`` is set (F8), nor after ``invalid_at`` is set (a hard
     bounce, RFC 3463 5.x.x; ``invalid_reason`` says which). General-interest
     information goes only to contact points with ``info_opt_in`` (F8, F12).
     """
@@ -54,6 +55,7 @@ class ContactPoint(Base):
                                               server_default=sa.false())
     invalid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     invalid_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    voice: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="contact_points")
 

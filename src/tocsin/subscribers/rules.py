@@ -27,12 +27,20 @@ BELGIUM_LAT = (49.49, 51.51)
 BELGIUM_LON = (2.54, 6.41)
 
 CSV_COLUMNS = ("subscriber_id", "language", "mobile", "email", "lat", "lon")
-OPTIONAL_CSV_COLUMNS = ("general_interest",)  # opt-in to information (SPEC F12); blank = no
+# general_interest: opt-in to information (SPEC F12), blank = no; landline: a fixed number
+# reached by voice calls (F7, F22); voice: the mobile also takes voice calls, blank = no.
+OPTIONAL_CSV_COLUMNS = ("general_interest", "landline", "voice")
 _YES_NO = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 
 _MOBILE_TYPES = frozenset(
     {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 )
+#: Line types a voice alert can call: fixed lines (and numbers that may be either), VoIP.
+#: Premium-rate, shared-cost, toll-free, pager and personal numbers are refused.
+_VOICE_TYPES = frozenset({
+    phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.VOIP,
+})
 
 
 class RowError(TypedDict):
@@ -70,6 +78,8 @@ class SubscriberRecord:
     at least one of them is set. ``line`` is the file line where it first appears.
     ``info_opt_in``: the subscriber's contact points receive general-interest
     information (campaign kind ``information``, SPEC F12); alerts reach them anyway.
+    ``landline``: an E.164 number called by voice alerts; ``voice``: the mobile also
+    takes voice calls (SPEC F7, F22).
     """
 
     external_id: str
@@ -79,6 +89,8 @@ class SubscriberRecord:
     addresses: list[AddressRecord] = field(default_factory=list)
     line: int = 0
     info_opt_in: bool = False
+    landline: str | None = None
+    voice: bool = False
 
 
 @dataclass
@@ -116,6 +128,31 @@ def normalise_mobile(value: str, region: str = DEFAULT_PHONE_REGION) -> str:
         raise InvalidValue("not a valid phone number")
     if phonenumbers.number_type(number) not in _MOBILE_TYPES:
         raise InvalidValue("not a mobile number (landline or other line type)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=65_536)
+def normalise_landline(value: str, region: str = DEFAULT_PHONE_REGION) -> str:
+    """``value`` as an E.164 number that voice alerts can call, e.g. ``"02 555 12 34"`` ->
+    ``"+3225551234"`` (SPEC F7, F22).
+
+    Raises InvalidValue when the number cannot be parsed, is not valid (too short,
+    unknown range) or is a line type that cannot take an alert call: premium-rate,
+    shared-cost, toll-free, pager, personal or universal access numbers
+    (libphonenumber types; allowed: FIXED_LINE, FIXED_LINE_OR_MOBILE, MOBILE, VOIP).
+    """
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidValue(f"not a phone number ({exc._msg})") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidValue("not a valid phone number (too short, too long or unknown range)")
+    kind = phonenumbers.number_type(number)
+    if kind not in _VOICE_TYPES:
+        name = {phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium-rate",
+                phonenumbers.PhoneNumberType.SHARED_COST: "shared-cost",
+                phonenumbers.PhoneNumberType.TOLL_FREE: "toll-free"}.get(kind, "special")
+        raise InvalidValue(f"a {name} number cannot take alert calls")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -335,11 +372,16 @@ def parse_subscriber_csv(data: bytes) -> ImportPlan:
             plan.errors.append({
                 "line": record.line, "field": "language", "value": "", "reason": "required",
             })
-        no_contact = record.mobile is None and record.email is None
-        if no_contact and not {(key, "mobile"), (key, "email")} & invalid:
+        no_contact = record.mobile is None and record.email is None and record.landline is None
+        if no_contact and not {(key, "mobile"), (key, "email"), (key, "landline")} & invalid:
             plan.errors.append({
                 "line": record.line, "field": "mobile", "value": "",
                 "reason": "a mobile or an e-mail is required",
+            })
+        if record.voice and record.mobile is None and (key, "mobile") not in invalid:
+            plan.errors.append({
+                "line": record.line, "field": "voice", "value": "yes",
+                "reason": "voice calls to the mobile need a mobile",
             })
     plan.errors.sort(key=lambda e: e["line"])
     for error in plan.errors:
@@ -378,7 +420,8 @@ def _check_row(
         normalised["language"] = None
     else:
         normalised["language"] = language or None
-    for name, check in (("mobile", normalise_mobile), ("email", normalise_email)):
+    for name, check in (("mobile", normalise_mobile), ("email", normalise_email),
+                        ("landline", normalise_landline)):
         if not values[name]:
             normalised[name] = None
             continue
@@ -394,6 +437,12 @@ def _check_row(
             opt_in = parse_yes_no(values["general_interest"])
         except InvalidValue as exc:
             bad("general_interest", values["general_interest"], exc.reason)
+    voice: bool | None = None
+    if values["voice"]:
+        try:
+            voice = parse_yes_no(values["voice"])
+        except InvalidValue as exc:
+            bad("voice", values["voice"], exc.reason)
 
     position: tuple[float, float] | None = None
     parse_ok = True
@@ -419,7 +468,7 @@ def _check_row(
         bad("subscriber_id", external_id, f"more than {MAX_ADDRESSES} addresses")
         position = None
 
-    for name in ("language", "mobile", "email"):
+    for name in ("language", "mobile", "email", "landline"):
         value = normalised[name]
         if value is None:
             continue
@@ -436,6 +485,13 @@ def _check_row(
             set_on[(external_id, "general_interest")] = line
         elif record.info_opt_in != opt_in:
             bad("general_interest", values["general_interest"], f"contradicts line {first}")
+    if voice is not None:
+        first = set_on.get((external_id, "voice"))
+        if first is None:
+            record.voice = voice
+            set_on[(external_id, "voice")] = line
+        elif record.voice != voice:
+            bad("voice", values["voice"], f"contradicts line {first}")
     if position is not None:
         record.addresses.append(AddressRecord(*position))
     invalid.update((external_id, e["field"]) for e in errors)

@@ -49,6 +49,7 @@ from tocsin.web.routes import (
     pages,
     templates_pages,
     unsubscribe,
+    voice,
 )
 from tocsin.web.routes._campaigns import CampaignsUnavailable
 from tocsin.web.security import (
@@ -66,7 +67,8 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 #: POSTs that carry their own credential instead of the session cookie: the RFC 8058
 #: one-click unsubscribe (a mail client posts it, with the signed token in the URL).
-CSRF_EXEMPT_PREFIXES = ("/unsubscribe/",)
+#: The voice provider's requests carry X-Twilio-Signature instead (``routes.voice``).
+CSRF_EXEMPT_PREFIXES = ("/unsubscribe/", "/voice/calls/")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -288,6 +290,6 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
                    gateway_admin, governance, approvals, monitor, areas_api,
-                   contacts_pages, control):
+                   contacts_pages, control, voice):
         app.include_router(module.router)
     return app

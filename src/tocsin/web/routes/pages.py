@@ -56,7 +56,8 @@ KIND_SENTENCES = {
     "group": "This is a GROUP message: it goes to a group of contacts, not to the public, and "
              "is not published on alert maps.",
 }
-CHANNEL_LABELS = {"sms": "SMS", "email": "E-mail", "cap": "CAP feed (alert maps, panels)"}
+CHANNEL_LABELS = {"sms": "SMS", "email": "E-mail", "cap": "CAP feed (alert maps, panels)",
+                  "voice": "Voice call (landlines, mobiles chosen for calls)"}
 CONTENT_LABELS = {
     "voice": "Voice script", "email_subject": "E-mail subject", "email_text": "E-mail body",
     "email_html": "E-mail body, HTML version", "cap_event": "CAP event",
