@@ -463,6 +463,43 @@ def test_geographic_group_reaches_registered_subscribers_at_send_time(
     assert estimate_campaign(engine, _request(groups=["Centrum"]))["recipients"]["sms"] == 1
 
 
+def test_report_csv_lists_each_contact_and_only_pseudonyms_of_citizens(
+        any_engine: Engine) -> None:
+    """Issue 9, point 4: the CSV report carries the per-recipient delivery list for the
+    authority's own groups; registered citizens (a geographic group) only under a
+    pseudonym."""
+    import csv
+    import io
+
+    from tocsin.campaigns.report_export import export_report
+    from tocsin.campaigns.services import launch_campaign
+    from tocsin.subscribers.importer import import_subscribers
+
+    import_contacts(any_engine, b"name,gsm,e-mail\nJan,0470 12 34 56,jan@example.org\n"
+                    b"Els,0475 00 00 01,\n", HALLE, "Schooldirecties")
+    square = {"type": "Polygon", "coordinates": [[[4.22, 50.72], [4.25, 50.72],
+                                                  [4.25, 50.745], [4.22, 50.745],
+                                                  [4.22, 50.72]]]}
+    create_group(any_engine, HALLE, "Centrum", area_geojson=square)
+    import_subscribers(any_engine, b"subscriber_id,language,mobile,email,lat,lon\n"
+                       b"S1,nl,+32470000001,,50.7339,4.2350\n")
+    campaign_id = launch_campaign(any_engine, _request(lists=["Schooldirecties"],
+                                                       groups=["Centrum"]))
+    text = export_report(any_engine, campaign_id, "csv", lang="nl").content.decode()
+    assert "+32470000001" not in text  # the citizen's number never appears
+    table = list(csv.reader(io.StringIO(text)))
+    start = table.index([])
+    header, rows = table[start + 1], table[start + 2:]
+    assert header[:4] == ["Ontvanger", "Lijst of groep", "Kanaal", "Nummer of adres"]
+    named = sorted((r[0], r[2], r[3]) for r in rows if not r[0].startswith("citizen-"))
+    assert named == [("Els", "sms", "+32475000001"), ("Jan", "email", "jan@example.org"),
+                     ("Jan", "sms", "+32470123456")]
+    citizens = [r for r in rows if r[0].startswith("citizen-")]
+    assert len(citizens) == 1 and citizens[0][1] == "Centrum" and citizens[0][3] == ""
+    again = export_report(any_engine, campaign_id, "csv", lang="nl").content.decode()
+    assert citizens[0][0] in again  # a stable pseudonym
+
+
 # ----------------------------------------------------------------------------- CLI
 
 

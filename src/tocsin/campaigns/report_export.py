@@ -5,8 +5,10 @@ web page: the area's geometry (drawn as SVG), the authority's name, and deliveri
 sent over time per channel (the chart). The PDF is HTML + print CSS rendered by
 WeasyPrint; no network is used (no tiles, no fonts or images fetched).
 
-The per-recipient delivery list for an authority's own contact groups is not built:
-groups do not exist yet; citizens' addresses never appear in any report.
+The CSV adds, for a campaign sent to the authority's own contact lists and groups,
+the per-recipient delivery list (``recipient_rows``): its contacts by name, number or
+address; registered citizens reached through a geographic group appear only under a
+pseudonym, and citizens reached through the area never appear one by one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import datetime as dt
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -85,15 +88,25 @@ def export_report(engine: Engine, campaign_id: str, fmt: str, *, lang: str = "en
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow([label(lang, k) for k in ("channel", "state", "reason", "count")])
         writer.writerows([_safe(v) for v in row] for row in csv_rows(report, extra["reasons"]))
+        recipients = recipient_rows(engine, campaign_id, settings)
+        if recipients:
+            writer.writerow([])
+            writer.writerow([label(lang, k) for k in RECIPIENT_COLUMNS])
+            writer.writerows([_safe(v) for v in row] for row in recipients)
         return ReportFile(buf.getvalue().encode("utf-8"), "text/csv; charset=utf-8",
                           f"{stem}.csv")
     return ReportFile(_pdf(report, extra, lang), "application/pdf", f"{stem}.pdf")
 
 
+_PHONE_NUMBER = re.compile(r"\+\d{4,15}")
+
+
 def _safe(value: Any) -> Any:
     """A CSV cell a spreadsheet shows as text, never runs: a leading ``'`` before
-    ``= + - @`` (and tab/CR)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    ``= + - @`` (and tab/CR), except for a bare international number (``+`` and digits),
+    which no spreadsheet evaluates as a formula."""
+    if (isinstance(value, str) and value.startswith(_FORMULA_START)
+            and not _PHONE_NUMBER.fullmatch(value)):  # "+32470…" computes nothing
         return "'" + value
     return value
 
@@ -114,6 +127,75 @@ def csv_rows(report: dict[str, Any],
             else:
                 rows.append([name, state, "", n])
     return rows
+
+
+#: The per-recipient list's columns (report labels, ``report_labels``).
+RECIPIENT_COLUMNS = ("recipient", "target", "channel", "address", "state", "reason",
+                     "attempts", "sent_at", "final_at")
+
+
+def _pseudonym(address: str, secret: str) -> str:
+    """A citizen's stable pseudonym in one installation: ``citizen-`` and 10 hex digits of
+    HMAC-SHA-256(secret, address) — the same person twice in one report is recognisable,
+    the number or address is not (GDPR art. 4(5))."""
+    import hashlib
+    import hmac
+
+    digest = hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()
+    return f"citizen-{digest[:10]}"
+
+
+def recipient_rows(engine: Engine, campaign_id: str,
+                   settings: Settings | None = None) -> list[list[Any]]:
+    """The per-recipient deliveries of a campaign to the authority's contact lists and
+    groups (SPEC F26): ``[recipient, target, channel, address, state, reason, attempts,
+    sent_at, final_at]`` (times ISO 8601 UTC), contacts first by name. A contact of a
+    list or static group is named with its number or address; a registered citizen
+    reached through a geographic group gets a pseudonym (``_pseudonym``) and no
+    address (with a geographic group, every delivery not to a named contact is listed
+    so; without one, the area's subscribers are not listed). ``[]`` for a campaign
+    without lists or groups."""
+    from tocsin.subscribers.contact_models import Contact, ContactGroup, ContactGroupMember
+
+    secret = (settings.secret_key if settings and settings.secret_key else campaign_id)
+    d, ct, m = table(Delivery), table(Contact), table(ContactGroupMember)
+    with read_transaction(engine) as s:
+        targets = s.scalar(sa.select(Campaign.targets).where(Campaign.id == campaign_id))
+        if not targets:
+            return []
+        named: dict[tuple[str, str], tuple[str, str]] = {}  # (channel, address) -> (name, target)
+        contacts = [(t["name"], sa.select(ct.c.name, ct.c.mobile, ct.c.email)
+                     .where(ct.c.list_id == t["id"])) for t in targets.get("lists", [])]
+        geographic = False
+        for g in targets.get("groups", []):
+            if s.scalar(sa.select(ContactGroup.kind).where(ContactGroup.id == g["id"])) == \
+                    "geographic":
+                geographic = True
+                continue
+            contacts.append((g["name"], sa.select(ct.c.name, ct.c.mobile, ct.c.email)
+                             .join(m, m.c.contact_id == ct.c.id).where(m.c.group_id == g["id"])))
+        for target, query in contacts:
+            for name, mobile, email in s.execute(query):
+                for channel, address in (("sms", mobile), ("voice", mobile), ("email", email)):
+                    if address:
+                        named.setdefault((channel, address), (name or "", target))
+        rows = s.execute(sa.select(d.c.channel, d.c.address, d.c.state, d.c.error,
+                                   d.c.attempts, d.c.sent_at, d.c.final_at)
+                         .where(d.c.campaign_id == campaign_id).order_by(d.c.id)).all()
+    out: list[list[Any]] = []
+    citizens: list[list[Any]] = []
+    geo_names = ", ".join(g["name"] for g in targets.get("groups", [])
+                          if g.get("kind") == "geographic") or "geographic group"
+    for ch, address, state, error, attempts, sent, final in rows:
+        times = [t.isoformat() if t else "" for t in (sent, final)]
+        if (ch, address) in named:
+            name, target = named[(ch, address)]
+            out.append([name, target, ch, address, state, error or "", attempts, *times])
+        elif geographic:
+            citizens.append([_pseudonym(address, secret), geo_names, ch, "", state,
+                             error or "", attempts, *times])
+    out.sort(key=lambda r: (str(r[0]).casefold(), r[2]))
+    return out + citizens
 
 
 def _time_key(d: sa.Table, engine: Engine, seconds: bool) -> sa.ColumnElement[Any]:
