@@ -327,8 +327,8 @@ def _check_on_behalf(actor: Actor, authority: Authority, req: CampaignRequest) -
                       "(name and function)"), value=authority.name('fr'))
     for key, value in request.items():
         if key not in ("requested_by", "requested_at", "channel", "note"):
-            raise CampaignInputError(f"on_behalf_request.{key}",
-                    N_("unknown field (requested_by, requested_at, channel, note)"))
+            raise CampaignInputError(f"on_behalf_request.{key}", N_("unknown field (%(fields)s)"),
+                                     fields="requested_by, requested_at, channel, note")
         _check_text(f"on_behalf_request.{key}", str(value).strip(), 500, single_line=False)
 
 
