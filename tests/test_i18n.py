@@ -618,3 +618,26 @@ def test_cut_warning_template_is_translated_in_every_language() -> None:
     assert i18n.warning_text(w, "en")["message"] == w["message"]
     small = cut_warning(10000.0, 9999.0, "Belgium")
     assert small is not None and "minder dan 1% van" in i18n.warning_text(small, "nl")["message"]
+
+
+def test_update_refusal_in_french_keeps_the_english_reason(client: TestClient) -> None:
+    """A follow-up of a cancelled alert is refused (rules.follow_up_refusal): the API's
+    reason stays English, its message is French."""
+    h = _api_in(client, "fr")
+    r = client.post("/api/campaigns", headers=h, json={
+        "texts": {"fr": "Exercice."}, "channels": ["cap"], "municipality_nis": "25112",
+        "kind": "exercise"})
+    assert r.status_code == 201, r.text
+    campaign_id = r.json()["campaign_id"]
+    assert client.post(f"/api/campaigns/{campaign_id}/cancel", headers=h,
+                       json={}).status_code == 200
+    r = client.post(f"/api/campaigns/{campaign_id}/update", headers=h,
+                    json={"texts": {"fr": "Mise à jour."}})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == "campaign_id"
+    assert error["reason"] == (f"campaign {campaign_id} is cancelled (it was cancelled): a "
+                               "cancelled alert is closed and cannot be updated; send a new "
+                               "alert instead")
+    assert error["message"].startswith(f"la campagne {campaign_id} est annulée")
+    assert "mise à jour" in error["message"]

@@ -24,7 +24,7 @@ from tocsin.authorities.policy import Action, Actor, Decision, Target, decide
 from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.core.db import utcnow
-from tocsin.core.errors import InputError
+from tocsin.core.errors import InputError, warning
 from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings
 from tocsin.geo.areas import (
@@ -501,10 +501,9 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     if req.template_id:
         checked.template_id = _template(session, req.template_id, authority.id)
         if checked.template_id is None:
-            checked.warnings.append({
-                "code": "template_deleted", "field": "template_id",
-                "message": "The template this message was started from no longer exists; "
-                           "the message is sent all the same, without a link to it"})
+            checked.warnings.append(warning("template_deleted", "template_id", N_(
+                "The template this message was started from no longer exists; the message "
+                "is sent all the same, without a link to it")))
     if req.draft_id:
         from tocsin.campaigns.drafts import launch_blockers
 

@@ -178,7 +178,7 @@ def _language_warnings_counted(checked: _Checked, people_by_language: Counter[st
             continue
         instead = language_name(rules.choose_language(lang, fallback, list(checked.texts)))
         n = people_by_language.get(lang, 0)
-        names = {"lang_name": language_name(lang), "instead_name": instead}
+        names: dict[str, Any] = {"lang_name": language_name(lang), "instead_name": instead}
         field = f"text.{lang}"
         if n == 1:
             out.append(warning("missing_language", field, N_(
