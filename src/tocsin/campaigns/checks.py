@@ -46,8 +46,8 @@ from tocsin.messages.content import (
     check_text,
     complete_content,
     fill,
+    language_name,
     local_time,
-    text_label,
 )
 from tocsin.messages.sms import analyse
 
@@ -141,7 +141,7 @@ class _Checked:
 
 
 def _input_error(exc: ContentError) -> CampaignInputError:
-    return CampaignInputError(exc.field, exc.reason)
+    return CampaignInputError(exc.field, exc.template, code=exc.code, **exc.params)
 
 
 def _check_text(field_name: str, text: str, limit: int, single_line: bool = False) -> None:
@@ -193,8 +193,9 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
                     N_("unknown language %(lang)s (use %(value)s)"), lang=f"{lang!r}",
                     value=', '.join(rules.LANGUAGES))
         if not text or not text.strip():
-            raise CampaignInputError(f"text.{lang}", N_("%(value)s is empty"),
-                    value=text_label(lang))
+            raise CampaignInputError(f"text.{lang}", N_(
+                "the %(lang_name)s text (text.%(lang)s) is empty"), lang=lang,
+                lang_name=language_name(lang))
         texts[lang] = text.strip()
     # Sizes first (a 10 MB text is refused before any other work), then characters.
     for lang, text in texts.items():
@@ -215,7 +216,7 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
         try:
             check_required_languages(authority.id, authority.parent_id, list(texts))
         except ContentError as exc:
-            raise CampaignInputError(exc.field, exc.reason) from None
+            raise _input_error(exc) from None
     if req.environment == "live":
         missing = [c for c, url in (("sms", settings.smpp_url), ("email", settings.smtp_url))
                    if c in channels and not url.strip()]
