@@ -641,3 +641,16 @@ def test_update_refusal_in_french_keeps_the_english_reason(client: TestClient) -
                                "alert instead")
     assert error["message"].startswith(f"la campagne {campaign_id} est annulée")
     assert "mise à jour" in error["message"]
+
+
+def test_bad_unsubscribe_link_says_why_in_the_citizens_language(client: TestClient) -> None:
+    from tocsin.subscribers.optout import unsubscribe_token
+
+    forged = unsubscribe_token("not-the-deployment-secret", "bob@example.org")
+    r = client.get(f"/unsubscribe/{forged}?lang=nl")
+    assert r.status_code == 400
+    assert "de handtekening van de link klopt niet" in r.text
+    assert "signature does not match" not in r.text
+    r = client.get(f"/unsubscribe/{forged}?lang=en")
+    assert "the link&#39;s signature does not match" in r.text or \
+        "the link's signature does not match" in r.text
