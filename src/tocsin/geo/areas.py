@@ -213,6 +213,32 @@ def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0,
     return geom
 
 
+#: The repair report per (a part of a MultiPolygon, more than one part kept, zero-width
+#: parts dropped).
+_REPAIRED = {
+    (False, False, False): N_("The polygon was not valid (%(problem)s); it was repaired into "
+                              "%(parts)s part keeping every lobe."),
+    (False, True, False): N_("The polygon was not valid (%(problem)s); it was repaired into "
+                             "%(parts)s parts keeping every lobe."),
+    (False, False, True): N_("The polygon was not valid (%(problem)s); it was repaired into "
+                             "%(parts)s part keeping every lobe; parts of zero width (spikes, "
+                             "folds) cover no ground and were dropped."),
+    (False, True, True): N_("The polygon was not valid (%(problem)s); it was repaired into "
+                            "%(parts)s parts keeping every lobe; parts of zero width (spikes, "
+                            "folds) cover no ground and were dropped."),
+    (True, False, False): N_("Polygon %(p)s was not valid (%(problem)s); it was repaired into "
+                             "%(parts)s part keeping every lobe."),
+    (True, True, False): N_("Polygon %(p)s was not valid (%(problem)s); it was repaired into "
+                            "%(parts)s parts keeping every lobe."),
+    (True, False, True): N_("Polygon %(p)s was not valid (%(problem)s); it was repaired into "
+                            "%(parts)s part keeping every lobe; parts of zero width (spikes, "
+                            "folds) cover no ground and were dropped."),
+    (True, True, True): N_("Polygon %(p)s was not valid (%(problem)s); it was repaired into "
+                           "%(parts)s parts keeping every lobe; parts of zero width (spikes, "
+                           "folds) cover no ground and were dropped."),
+}
+
+
 def repair_polygon(geom: BaseGeometry, field: str, label: str,
                    repairs: list[dict[str, Any]]) -> Polygon | MultiPolygon:
     """``geom`` (an invalid Polygon) repaired with ``shapely.make_valid``, the repair
@@ -254,14 +280,13 @@ def repair_polygon(geom: BaseGeometry, field: str, label: str,
                       "repaired without losing part of it; draw it again"), label=label,
                               problem=problem)
     parts = len(shapely.get_parts(kept))
-    message = (f"{label.capitalize()} was not valid ({problem}); it was repaired into "
-               f"{parts} part{'s' if parts != 1 else ''} keeping every lobe")
-    if dropped:
-        message += "; parts of zero width (spikes, folds) cover no ground and were dropped"
-    repairs.append({"code": "area_repaired", "field": field, "label": label,
-                    "problem": problem, "at": at, "parts": parts,
-                    "dropped": "zero-width parts" if dropped else None,
-                    "message": message + "."})
+    number = label.removeprefix("polygon ") if label.startswith("polygon ") else None
+    template = _REPAIRED[(number is not None, parts != 1, dropped)]
+    repairs.append(warning(
+        "area_repaired", field, template,
+        extra={"label": label, "problem": problem, "at": at, "parts": parts,
+               "dropped": "zero-width parts" if dropped else None},
+        problem=problem, parts=parts, **({"p": number} if number is not None else {})))
     return kept
 
 
