@@ -986,6 +986,9 @@ def test_compose_and_launch_in_dutch_with_the_keyboard_only(page) -> None:  # ty
     page.wait_for_url("**/campaigns/new")
     _expect(page.locator("#municipality-names option")).to_have_count(2)  # the names loaded
     _expect(page.locator("#h-area")).to_contain_text("Gebied")
+    # The map's drawing buttons are titled in Dutch too (Geoman's own translations).
+    _expect(page.locator(".button-container[title] > [aria-label='Teken een vlak']")
+            ).to_have_count(1)
 
     # The area by name: typed in full, the municipality is chosen (no map, no mouse).
     _tab_to(page, "#municipality-name")
