@@ -547,3 +547,110 @@ def test_policy_refusal_is_translated_with_its_role() -> None:
     german = i18n.error_text(decision, "de")
     assert "Leser" in german and "viewer" not in german
 
+
+
+def _api_in(client: TestClient, lang: str) -> dict[str, str]:
+    """Log in as "op" (province 25000), choose ``lang``; the API headers."""
+    from weblogin import session_csrf
+
+    token = session_csrf(client, "op", PASSWORD)
+    client.get(f"/?lang={lang}")
+    return {"X-CSRF-Token": token}
+
+
+def test_estimate_warnings_in_the_operators_language(client: TestClient) -> None:
+    """docs/decisions/0018: an estimate's warnings keep their code and field and read in
+    the operator's language (the CLI and the logs keep English)."""
+    h = _api_in(client, "de")
+    circle = client.post("/api/areas/circle", json={"center": "Wavre", "radius_km": 20},
+                         headers=h)
+    assert circle.status_code == 200, circle.text
+    body = {"texts": {"fr": "Exercice"}, "channels": ["sms", "email"], "kind": "exercise",
+            "area_geojson": circle.json()["geometry"]}
+    r = client.post("/api/campaigns/estimate", headers=h, json=body)
+    assert r.status_code == 200, r.text
+    warnings = {w["code"]: w for w in r.json()["warnings"]}
+    cut = warnings["area_cut"]
+    assert cut["field"] == "area" and cut["km2"] > 0
+    assert cut["message"].startswith("Das Gebiet wurde an der Grenze von ")
+    assert "werden nicht alarmiert" in cut["message"]
+    assert "template" not in cut and "params" not in cut
+    for w in warnings.values():  # no English left in any warning
+        assert " the " not in w["message"] and "will not" not in w["message"], w
+    # The same estimate in English keeps the English words.
+    client.get("/?lang=en")
+    r = client.post("/api/campaigns/estimate", headers=h, json=body)
+    english = {w["code"]: w for w in r.json()["warnings"]}
+    assert english["area_cut"]["message"].startswith("The area was cut at the border of ")
+    assert set(english) == set(warnings)
+
+
+def test_area_errors_in_dutch_keep_the_english_reason(client: TestClient) -> None:
+    h = _api_in(client, "nl")
+    r = client.post("/api/areas/circle", json={"center": "4.24, 50.73", "radius_km": 1},
+                    headers=h)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["field"] == "circle.center"
+    assert error["reason"].endswith("is outside Belgium; write the latitude first: 50.73, 4.24")
+    assert error["message"] == ("4.24, 50.73 ligt buiten België; schrijf eerst de "
+                                "breedtegraad: 50.73, 4.24")
+    r = client.post("/api/areas/circle", json={"center": "Wavre", "radius_km": 0},
+                    headers=h)
+    assert r.status_code == 422 and "de straal moet tussen" in r.json()["error"]["message"]
+    r = client.post("/api/areas/geojson", headers=h,
+                    json={"geojson": '{"type": "Point", "coordinates": [4.2, 50.7]}'})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["field"] == "geojson" and error["reason"].startswith("must be a Polygon")
+    assert error["message"].startswith("moet een Polygon of MultiPolygon zijn, geen Point")
+
+
+def test_cut_warning_template_is_translated_in_every_language() -> None:
+    from tocsin.geo.areas import cut_warning
+
+    w = cut_warning(12.5, 10.0, "Beersel")
+    assert w is not None
+    assert i18n.warning_text(w, "fr")["message"] == (
+        "La zone a été coupée à la limite de Beersel : 2.5 km² (20% de la zone) se trouvent "
+        "en dehors et ne seront pas alertés.")
+    assert i18n.warning_text(w, "nl")["message"].startswith("Het gebied werd afgesneden")
+    assert i18n.warning_text(w, "en")["message"] == w["message"]
+    small = cut_warning(10000.0, 9999.0, "Belgium")
+    assert small is not None and "minder dan 1% van" in i18n.warning_text(small, "nl")["message"]
+
+
+def test_update_refusal_in_french_keeps_the_english_reason(client: TestClient) -> None:
+    """A follow-up of a cancelled alert is refused (rules.follow_up_refusal): the API's
+    reason stays English, its message is French."""
+    h = _api_in(client, "fr")
+    r = client.post("/api/campaigns", headers=h, json={
+        "texts": {"fr": "Exercice."}, "channels": ["cap"], "municipality_nis": "25112",
+        "kind": "exercise"})
+    assert r.status_code == 201, r.text
+    campaign_id = r.json()["campaign_id"]
+    assert client.post(f"/api/campaigns/{campaign_id}/cancel", headers=h,
+                       json={}).status_code == 200
+    r = client.post(f"/api/campaigns/{campaign_id}/update", headers=h,
+                    json={"texts": {"fr": "Mise à jour."}})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == "campaign_id"
+    assert error["reason"] == (f"campaign {campaign_id} is cancelled (it was cancelled): a "
+                               "cancelled alert is closed and cannot be updated; send a new "
+                               "alert instead")
+    assert error["message"].startswith(f"la campagne {campaign_id} est annulée")
+    assert "mise à jour" in error["message"]
+
+
+def test_bad_unsubscribe_link_says_why_in_the_citizens_language(client: TestClient) -> None:
+    from tocsin.subscribers.optout import unsubscribe_token
+
+    forged = unsubscribe_token("not-the-deployment-secret", "bob@example.org")
+    r = client.get(f"/unsubscribe/{forged}?lang=nl")
+    assert r.status_code == 400
+    assert "de handtekening van de link klopt niet" in r.text
+    assert "signature does not match" not in r.text
+    r = client.get(f"/unsubscribe/{forged}?lang=en")
+    assert "the link&#39;s signature does not match" in r.text or \
+        "the link's signature does not match" in r.text

@@ -204,6 +204,8 @@ def test_draw_launch_and_follow_a_simulation(page) -> None:  # type: ignore[no-u
     # Draw a polygon inside the western municipality with Geoman: click the vertices,
     # then the first vertex again to close it.
     page.locator(".leaflet-pm-icon-polygon").click()
+    # The whole map on screen: a click below the fold would not reach it.
+    page.evaluate("document.getElementById('map').scrollIntoView({block: 'center'})")
     box = page.locator("#map").bounding_box()
     assert box is not None
     pts = [(0.32, 0.30), (0.47, 0.30), (0.47, 0.72), (0.32, 0.72), (0.32, 0.30)]
@@ -986,6 +988,9 @@ def test_compose_and_launch_in_dutch_with_the_keyboard_only(page) -> None:  # ty
     page.wait_for_url("**/campaigns/new")
     _expect(page.locator("#municipality-names option")).to_have_count(2)  # the names loaded
     _expect(page.locator("#h-area")).to_contain_text("Gebied")
+    # The map's drawing buttons are titled in Dutch too (Geoman's own translations).
+    _expect(page.locator(".button-container[title] > [aria-label='Teken een vlak']")
+            ).to_have_count(1)
 
     # The area by name: typed in full, the municipality is chosen (no map, no mouse).
     _tab_to(page, "#municipality-name")

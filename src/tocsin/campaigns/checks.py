@@ -24,7 +24,8 @@ from tocsin.authorities.policy import Action, Actor, Decision, Target, decide
 from tocsin.campaigns import rules
 from tocsin.campaigns.models import Campaign
 from tocsin.core.db import utcnow
-from tocsin.core.errors import InputError
+from tocsin.core.errors import InputError, warning
+from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings
 from tocsin.geo.areas import (
     AreaError,
@@ -45,8 +46,8 @@ from tocsin.messages.content import (
     check_text,
     complete_content,
     fill,
+    language_name,
     local_time,
-    text_label,
 )
 from tocsin.messages.sms import analyse
 
@@ -140,7 +141,7 @@ class _Checked:
 
 
 def _input_error(exc: ContentError) -> CampaignInputError:
-    return CampaignInputError(exc.field, exc.reason)
+    return CampaignInputError(exc.field, exc.template, code=exc.code, **exc.params)
 
 
 def _check_text(field_name: str, text: str, limit: int, single_line: bool = False) -> None:
@@ -160,41 +161,49 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
     refused as not available."""
     authority = session.get(Authority, str(req.authority_id).strip())
     if authority is None:
-        raise CampaignInputError("authority", f"unknown authority {req.authority_id!r}")
+        raise CampaignInputError("authority", N_("unknown authority %(authority_id)s"),
+                authority_id=f"{req.authority_id!r}")
     if kind not in rules.KINDS:
-        raise CampaignInputError("kind", f"{kind!r} is not one of {', '.join(rules.KINDS)}")
+        raise CampaignInputError("kind", N_("%(kind)s is not one of %(value)s"), kind=f"{kind!r}",
+                value=', '.join(rules.KINDS))
     if req.environment not in rules.ENVIRONMENTS:
-        raise CampaignInputError("environment", f"{req.environment!r} is not simulation or live")
+        raise CampaignInputError("environment", N_("%(environment)s is not simulation or live"),
+                environment=f"{req.environment!r}")
     channels = [c.strip() for c in req.channels if c.strip()]
     if not channels:
-        raise CampaignInputError("channels", "choose at least one channel (sms, email, cap, voice)")
+        raise CampaignInputError("channels",
+                                 N_("choose at least one channel (sms, email, cap, voice)"))
     for c in channels:
         if c in rules.LOCATION_CHANNELS and not location_ok:
             raise CampaignInputError("channels", LOCATION_NOT_AVAILABLE.format(channel=c))
         if c not in rules.CHANNELS and c not in rules.LOCATION_CHANNELS:
-            raise CampaignInputError("channels", f"unknown channel {c!r} ("
-                                     f"{', '.join(rules.CHANNELS + rules.LOCATION_CHANNELS)})")
+            raise CampaignInputError("channels", N_("unknown channel %(c)s (%(value)s)"),
+                    c=f"{c!r}", value=', '.join(rules.CHANNELS + rules.LOCATION_CHANNELS))
     channels = list(dict.fromkeys(channels))
     if kind == "group" and "cap" in channels:
-        raise CampaignInputError("channels", "a group message is not for the public: it has "
-                                             "no CAP alert (remove cap)")
+        raise CampaignInputError("channels", N_(
+                      "a group message is not for the public: it has no CAP alert (remove "
+                      "cap)"))
     if not req.texts:
-        raise CampaignInputError("text", "no text given: write the message in at least one "
-                                         "language")
+        raise CampaignInputError("text",
+                N_("no text given: write the message in at least one language"))
     texts: dict[str, str] = {}
     for lang, text in req.texts.items():
         if lang not in rules.LANGUAGES:
-            raise CampaignInputError(f"text.{lang}", f"unknown language {lang!r} "
-                                                     f"(use {', '.join(rules.LANGUAGES)})")
+            raise CampaignInputError(f"text.{lang}",
+                    N_("unknown language %(lang)s (use %(value)s)"), lang=f"{lang!r}",
+                    value=', '.join(rules.LANGUAGES))
         if not text or not text.strip():
-            raise CampaignInputError(f"text.{lang}", f"{text_label(lang)} is empty")
+            raise CampaignInputError(f"text.{lang}", N_(
+                "the %(lang_name)s text (text.%(lang)s) is empty"), lang=lang,
+                lang_name=language_name(lang))
         texts[lang] = text.strip()
     # Sizes first (a 10 MB text is refused before any other work), then characters.
     for lang, text in texts.items():
         _check_text(f"text.{lang}", text, TEXT_MAX)
     for lang, fields in (req.content or {}).items():
         if not isinstance(fields, dict):
-            raise CampaignInputError(f"content.{lang}", "expected field -> text")
+            raise CampaignInputError(f"content.{lang}", N_("expected field -> text"))
         for name, value in fields.items():
             if isinstance(value, str) and name in FIELD_MAX:
                 _check_text(f"content.{lang}.{name}", value.strip(), FIELD_MAX[name],
@@ -208,7 +217,7 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
         try:
             check_required_languages(authority.id, authority.parent_id, list(texts))
         except ContentError as exc:
-            raise CampaignInputError(exc.field, exc.reason) from None
+            raise _input_error(exc) from None
     if req.environment == "live":
         missing = [c for c, url in (("sms", settings.smpp_url), ("email", settings.smtp_url),
                                     ("voice", settings.voice_url))
@@ -244,8 +253,8 @@ def _check_area(session: Session, req: CampaignRequest, authority: Authority,
     if req.area_geojson is None and req.municipality_nis is None and optional:
         return None
     if (req.area_geojson is None) == (req.municipality_nis is None):
-        raise CampaignInputError("area", "give exactly one of an area (GeoJSON) or a "
-                                         "municipality (NIS code)")
+        raise CampaignInputError("area",
+                N_("give exactly one of an area (GeoJSON) or a municipality (NIS code)"))
     try:
         if req.municipality_nis is not None:
             area, _ = _municipality_area(session, req.municipality_nis,
@@ -317,12 +326,13 @@ def _check_on_behalf(actor: Actor, authority: Authority, req: CampaignRequest) -
     request = req.on_behalf_request or {}
     if not str(request.get("requested_by", "")).strip():
         raise CampaignInputError(
-            "on_behalf_request.requested_by", f"you are acting for {authority.name('fr')}: "
-            "record who asked for this campaign (name and function)")
+            "on_behalf_request.requested_by", N_(
+                      "you are acting for %(value)s: record who asked for this campaign "
+                      "(name and function)"), value=authority.name('fr'))
     for key, value in request.items():
         if key not in ("requested_by", "requested_at", "channel", "note"):
-            raise CampaignInputError(f"on_behalf_request.{key}", "unknown field "
-                                     "(requested_by, requested_at, channel, note)")
+            raise CampaignInputError(f"on_behalf_request.{key}", N_("unknown field (%(fields)s)"),
+                                     fields="requested_by, requested_at, channel, note")
         _check_text(f"on_behalf_request.{key}", str(value).strip(), 500, single_line=False)
 
 
@@ -373,15 +383,16 @@ def _check_sms(checked: _Checked, settings: Settings) -> None:
             raise CampaignInputError(name, str(exc).removeprefix("text: ")) from None
         if segments > maximum:
             raise CampaignInputError(
-                name, f"the SMS would need {segments} segments; at most {maximum} are "
-                      f"allowed (shorten the text)")
+                name, N_(
+                          "the SMS would need %(segments)s segments; at most %(maximum)s are "
+                          "allowed (shorten the text)"), segments=segments, maximum=maximum)
 
 
 
 def _zoned(field: str, value: object) -> dt.datetime:
     """``value`` if it is a datetime with a time zone, else ``CampaignInputError(field)``."""
     if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise CampaignInputError(field, "needs a time zone (e.g. 2026-12-01T08:00+01:00)")
+        raise CampaignInputError(field, N_("needs a time zone (e.g. 2026-12-01T08:00+01:00)"))
     return value
 
 def _check_times(req: CampaignRequest, now: dt.datetime, kind: str,
@@ -399,24 +410,29 @@ def _check_times(req: CampaignRequest, now: dt.datetime, kind: str,
         at = _zoned("scheduled_for", req.scheduled_for)
         if at <= now:
             raise CampaignInputError(
-                "scheduled_for", f"{at.astimezone(rules.BRUSSELS):%Y-%m-%d %H:%M} "
-                f"(Europe/Brussels) is in the past; send now or choose a later time")
+                "scheduled_for", N_(
+                          "%(value)s (Europe/Brussels) is in the past; send now or choose a "
+                          "later time"), value=f"{at.astimezone(rules.BRUSSELS):%Y-%m-%d %H:%M}")
         if at - now > rules.MAX_SCHEDULE_AHEAD:
             raise CampaignInputError(
-                "scheduled_for", f"{_local(at)} (Europe/Brussels) is more than "
-                f"{rules.MAX_SCHEDULE_AHEAD.days} days ahead; choose an earlier time")
+                "scheduled_for", N_(
+                          "%(value)s (Europe/Brussels) is more than %(days)s days ahead; "
+                          "choose an earlier time"), value=_local(at),
+                                  days=rules.MAX_SCHEDULE_AHEAD.days)
         when = at.astimezone(dt.UTC)
     if req.expires_at is not None:
         exp = _zoned("expires_at", req.expires_at)
         if exp <= when:
             raise CampaignInputError(
-                "expires_at", f"{_local(exp)} (Europe/Brussels) is not after the sending "
-                f"time {_local(when)}")
+                "expires_at",
+                        N_("%(value)s (Europe/Brussels) is not after the sending time %(value2)s"),
+                        value=_local(exp), value2=_local(when))
         if exp - when > rules.MAX_VALIDITY:
             raise CampaignInputError(
-                "expires_at", f"{_local(exp)} (Europe/Brussels) is more than "
-                f"{rules.MAX_VALIDITY.days} days after the sending time {_local(when)}; "
-                "choose an earlier time")
+                "expires_at", N_(
+                          "%(value)s (Europe/Brussels) is more than %(days)s days after the "
+                          "sending time %(value2)s; choose an earlier time"), value=_local(exp),
+                                  days=rules.MAX_VALIDITY.days, value2=_local(when))
         return when, exp.astimezone(dt.UTC)
     if default_expires is not None and default_expires > when:
         return when, default_expires
@@ -465,8 +481,9 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
         from tocsin.campaigns.group_targets import targets_label
 
         if "cap" in channels:
-            raise CampaignInputError("channels", "a campaign to groups and contact lists "
-                                                 "only has no area: no CAP alert (remove cap)")
+            raise CampaignInputError("channels", N_(
+                          "a campaign to groups and contact lists only has no area: no CAP "
+                          "alert (remove cap)"))
         label = targets_label(targets)
         area, names, nis, cut = (GeometryCollection(), dict.fromkeys(rules.LANGUAGES, label),
                                  None, None)
@@ -488,10 +505,9 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     if req.template_id:
         checked.template_id = _template(session, req.template_id, authority.id)
         if checked.template_id is None:
-            checked.warnings.append({
-                "code": "template_deleted", "field": "template_id",
-                "message": "The template this message was started from no longer exists; "
-                           "the message is sent all the same, without a link to it"})
+            checked.warnings.append(warning("template_deleted", "template_id", N_(
+                "The template this message was started from no longer exists; the message "
+                "is sent all the same, without a link to it")))
     if req.draft_id:
         from tocsin.campaigns.drafts import launch_blockers
 
@@ -518,7 +534,8 @@ def _template(session: Session, template_id: str, authority_id: str) -> str | No
 def _draft(session: Session, draft_id: str, authority_id: str) -> Campaign:
     c = session.get(Campaign, draft_id)
     if c is None or c.authority_id != authority_id or c.status != "draft":
-        raise CampaignInputError("draft_id", f"no draft {draft_id!r} of this authority")
+        raise CampaignInputError("draft_id", N_("no draft %(draft_id)s of this authority"),
+                draft_id=f"{draft_id!r}")
     return c
 
 
@@ -536,11 +553,12 @@ def _check_cap_params(cap: dict[str, str]) -> None:
                             single_line=True)
             continue
         if key not in allowed:
-            raise CampaignInputError(f"cap.{key}", "unknown CAP field (category, event, "
-                                                   "urgency, severity, certainty)")
+            raise CampaignInputError(f"cap.{key}",
+                    N_("unknown CAP field (category, event, urgency, severity, certainty)"))
         if value and value not in allowed[key]:
-            raise CampaignInputError(f"cap.{key}", f"{value!r} is not one of "
-                                                   f"{', '.join(allowed[key])} (CAP 1.2)")
+            raise CampaignInputError(f"cap.{key}",
+                    N_("%(value)s is not one of %(value2)s (CAP 1.2)"), value=f"{value!r}",
+                    value2=', '.join(allowed[key]))
 
 
 def _area_names(session: Session, area: BaseGeometry, nis: str | None,

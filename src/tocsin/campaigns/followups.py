@@ -117,10 +117,11 @@ def _original(s: Session, campaign_id: str, authority_id: str | None,
         root = _root(s, c)
         s.execute(sa.select(Campaign.id).where(Campaign.id == root.id).with_for_update())
         s.refresh(c)
-    refusal = rules.follow_up_refusal(action, _chain_message(c),
-                                      [_chain_message(m) for m in _chain(s, c)])
+    refusal = rules.follow_up_refusal_template(action, _chain_message(c),
+                                               [_chain_message(m) for m in _chain(s, c)])
     if refusal is not None:
-        raise CampaignInputError("campaign_id", refusal)
+        raise CampaignInputError("campaign_id", refusal[0], code="follow_up_refused",
+                                 **refusal[1])
     return c, authority, who
 
 

@@ -40,6 +40,8 @@ from tocsin.campaigns.targeting import (
     resolve_recipients,
 )
 from tocsin.core.db import iso_utc, table, transaction, utcnow
+from tocsin.core.errors import warning
+from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings, get_settings
 from tocsin.dispatch.models import QUEUED, Delivery
 
@@ -209,7 +211,7 @@ class Launched:
 
     campaign_id: str
     recipients: int
-    warnings: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _area_cut(warnings: list[dict[str, Any]]) -> dict[str, Any]:
@@ -261,16 +263,15 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
         counted: int | None = None
         if req.environment == "live" and req.confirmation_required:
             counted = count_recipients(s, checked)
-            for name, reason in rules.live_confirmation_problems(
+            for name, template, params in rules.live_confirmation_templates(
                     checked.area_name, counted, req.confirm_area_name,
                     req.confirm_recipients):
-                raise CampaignInputError(name, reason)
-        warnings: list[dict[str, str]] = []
+                raise CampaignInputError(name, template, **params)
+        warnings: list[dict[str, Any]] = []
         if held:
-            warnings.append({"code": "pending_approval", "field": "approval",
-                             "message": "Your authority requires a second user's approval "
-                                        "of live alerts: nothing is sent until another user "
-                                        "approves it."})
+            warnings.append(warning("pending_approval", "approval", N_(
+                "Your authority requires a second user's approval of live alerts: nothing "
+                "is sent until another user approves it.")))
         if scheduled or held:
             warnings = estimate_warnings(checked, resolve_recipients(s, checked)) + warnings
             if "cap" in checked.channels:

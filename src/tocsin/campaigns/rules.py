@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from tocsin.core.i18n import N_
+
 KINDS = ("alert", "warning", "information", "test", "exercise", "group")
 CHANNELS = ("sms", "email", "cap", "voice")
 #: Location-based channels (SPEC F18, F31): estimated before launch (reach and bleed,
@@ -287,13 +289,65 @@ class ChainMessage:
     response_type: str | None = None
 
 
-#: What each follow-up action is called in a refusal ("cannot be …").
-_ACTION_WORDS = {"cancel": "cancelled", "update": "updated", "all_clear": "given an all-clear"}
+#: A follow-up refused on a closed chain, per action: cancelled by the target itself, by
+#: another message of the chain; the all-clear sent (the target is it, another is).
+_CANCELLED_SELF = {
+    "update": N_("campaign %(id)s is cancelled (it was cancelled): a cancelled alert is "
+                 "closed and cannot be updated; send a new alert instead"),
+    "all_clear": N_("campaign %(id)s is cancelled (it was cancelled): a cancelled alert is "
+                    "closed and cannot be given an all-clear; send a new alert instead"),
+    "cancel": N_("campaign %(id)s is cancelled (it was cancelled): a cancelled alert is "
+                 "closed and cannot be cancelled; send a new alert instead"),
+}
+_CANCELLED_OTHER = {
+    "update": N_("campaign %(id)s is cancelled (campaign %(other)s of the same alert was "
+                 "cancelled): a cancelled alert is closed and cannot be updated; send a new "
+                 "alert instead"),
+    "all_clear": N_("campaign %(id)s is cancelled (campaign %(other)s of the same alert was "
+                    "cancelled): a cancelled alert is closed and cannot be given an "
+                    "all-clear; send a new alert instead"),
+    "cancel": N_("campaign %(id)s is cancelled (campaign %(other)s of the same alert was "
+                 "cancelled): a cancelled alert is closed and cannot be cancelled; send a "
+                 "new alert instead"),
+}
+_ALL_CLEAR_SELF = {
+    "update": N_("the all-clear of this alert was sent (it is the all-clear): the alert is "
+                 "over and cannot be updated; if the danger is back, send a new alert"),
+    "all_clear": N_("the all-clear of this alert was sent (it is the all-clear): the alert "
+                    "is over and cannot be given an all-clear; if the danger is back, send "
+                    "a new alert"),
+    "cancel": N_("the all-clear of this alert was sent (it is the all-clear): the alert is "
+                 "over and cannot be cancelled (an all-clear cannot be taken back, and a CAP "
+                 "Cancel would tell alert maps and panels to disregard it too); if the "
+                 "danger is back, send a new alert"),
+}
+_ALL_CLEAR_OTHER = {
+    "update": N_("the all-clear of this alert was sent (campaign %(other)s is its "
+                 "all-clear): the alert is over and cannot be updated; if the danger is "
+                 "back, send a new alert"),
+    "all_clear": N_("the all-clear of this alert was sent (campaign %(other)s is its "
+                    "all-clear): the alert is over and cannot be given an all-clear; if the "
+                    "danger is back, send a new alert"),
+    "cancel": N_("the all-clear of this alert was sent (campaign %(other)s is its "
+                 "all-clear): the alert is over and cannot be cancelled (an all-clear "
+                 "cannot be taken back, and a CAP Cancel would tell alert maps and panels "
+                 "to disregard it too); if the danger is back, send a new alert"),
+}
 
 
 def follow_up_refusal(action: str, target: ChainMessage,
                       chain: Sequence[ChainMessage]) -> str | None:
-    """Why ``action`` (update | all_clear | cancel) may not act on ``target``, or ``None``.
+    """Why ``action`` (update | all_clear | cancel) may not act on ``target``, or ``None``
+    (English; :func:`follow_up_refusal_template` gives the template and its params)."""
+    found = follow_up_refusal_template(action, target, chain)
+    return None if found is None else found[0] % found[1]
+
+
+def follow_up_refusal_template(action: str, target: ChainMessage,
+                               chain: Sequence[ChainMessage]
+                               ) -> tuple[str, dict[str, str]] | None:
+    """Why ``action`` (update | all_clear | cancel) may not act on ``target``, as
+    ``(English template, params)`` (docs/decisions/0018), or ``None``.
 
     ``chain``: every message of ``target``'s chain (the alert, its updates,
     all-clears and cancellation). SPEC F19, CAP 1.2 §3.2.1 (msgType Update /
@@ -311,25 +365,22 @@ def follow_up_refusal(action: str, target: ChainMessage,
     A draft is never followed up (launch it first); a scheduled campaign can only
     be cancelled (nothing was sent yet).
     """
-    verb = _ACTION_WORDS.get(action, "changed")
+    act = action if action in _CANCELLED_SELF else "update"
     if target.status == "draft":
-        return f"campaign {target.id} is a draft: launch it first"
+        return N_("campaign %(id)s is a draft: launch it first"), {"id": target.id}
     closed = next((m for m in chain if m.status == "cancelled" or m.msg_type == "Cancel"), None)
     if closed is not None:
-        which = "it" if closed.id == target.id else f"campaign {closed.id} of the same alert"
-        return (f"campaign {target.id} is cancelled ({which} was cancelled): a cancelled "
-                f"alert is closed and cannot be {verb}; send a new alert instead")
+        if closed.id == target.id:
+            return _CANCELLED_SELF[act], {"id": target.id}
+        return _CANCELLED_OTHER[act], {"id": target.id, "other": closed.id}
     ended = next((m for m in chain if m.response_type == "AllClear"), None)
     if ended is not None:
-        which = ("it is the all-clear" if ended.id == target.id
-                 else f"campaign {ended.id} is its all-clear")
-        extra = (" (an all-clear cannot be taken back, and a CAP Cancel would tell alert "
-                 "maps and panels to disregard it too)" if action == "cancel" else "")
-        return (f"the all-clear of this alert was sent ({which}): the alert is over and "
-                f"cannot be {verb}{extra}; if the danger is back, send a new alert")
+        if ended.id == target.id:
+            return _ALL_CLEAR_SELF[act], {}
+        return _ALL_CLEAR_OTHER[act], {"other": ended.id}
     if target.status == "scheduled" and action != "cancel":
-        return (f"campaign {target.id} has not been sent yet (scheduled): cancel it and "
-                "schedule again")
+        return (N_("campaign %(id)s has not been sent yet (scheduled): cancel it and "
+                   "schedule again"), {"id": target.id})
     return None
 
 
@@ -363,11 +414,24 @@ def live_confirmation_problems(area_name: str, recipients: int, typed_name: str 
     Returns ``[(field, reason)]``, empty when both match; the reason repeats the
     expected value, so that a count that changed since the estimate is shown again."""
     problems: list[tuple[str, str]] = []
+    for name, template, params in live_confirmation_templates(area_name, recipients,
+                                                             typed_name, typed_count):
+        problems.append((name, template % params))
+    return problems
+
+
+def live_confirmation_templates(area_name: str, recipients: int, typed_name: str | None,
+                                typed_count: int | str | None
+                                ) -> list[tuple[str, str, dict[str, str]]]:
+    """:func:`live_confirmation_problems` as ``[(field, English template, params)]``
+    (docs/decisions/0018)."""
+    problems: list[tuple[str, str, dict[str, str]]] = []
     if (typed_name or "").strip().casefold() != area_name.strip().casefold():
-        problems.append(("confirm_area_name", f"type the area name exactly: {area_name}"))
+        problems.append(("confirm_area_name", N_("type the area name exactly: %(area)s"),
+                         {"area": area_name}))
     digits = "".join(ch for ch in str(typed_count if typed_count is not None else "")
                      if ch.isdigit())
     if not digits or int(digits) != recipients:
-        problems.append(("confirm_recipients",
-                         f"type the number of deliveries: {recipients:,}".replace(",", " ")))
+        problems.append(("confirm_recipients", N_("type the number of deliveries: %(count)s"),
+                         {"count": f"{recipients:,}".replace(",", " ")}))
     return problems

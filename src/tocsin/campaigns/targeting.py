@@ -19,6 +19,8 @@ from tocsin.authorities.models import Authority
 from tocsin.campaigns import rules
 from tocsin.campaigns.checks import CampaignRequest, _check, _Checked, _local
 from tocsin.core.db import iso_utc, read_transaction, table
+from tocsin.core.errors import warning
+from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings, get_settings
 from tocsin.dispatch.models import Delivery
 from tocsin.geo.areas import area_km2
@@ -183,7 +185,7 @@ def _sms_texts(content: dict[str, dict[str, str]]) -> dict[str, str]:
     return {lang: entry["sms"] for lang, entry in content.items()}
 
 
-def _language_warnings(checked: _Checked, recipients: list[Recipient]) -> list[dict[str, str]]:
+def _language_warnings(checked: _Checked, recipients: list[Recipient]) -> list[dict[str, Any]]:
     """One warning per official language of the authority without a text, with how many
     recipients (people) who read it will get which language instead."""
     people: dict[str, set[str]] = {}
@@ -194,8 +196,8 @@ def _language_warnings(checked: _Checked, recipients: list[Recipient]) -> list[d
 
 
 def _language_warnings_counted(checked: _Checked, people_by_language: Counter[str]
-                               ) -> list[dict[str, str]]:
-    out: list[dict[str, str]] = []
+                               ) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     authority = checked.authority
     fallback = rules.fallback_order(authority.language_fallback, authority.language_list)
     for lang in authority.language_list:
@@ -203,53 +205,67 @@ def _language_warnings_counted(checked: _Checked, people_by_language: Counter[st
             continue
         instead = language_name(rules.choose_language(lang, fallback, list(checked.texts)))
         n = people_by_language.get(lang, 0)
-        name = language_name(lang)
-        if n:
-            message = (f"No {name} text: the {n} {name}-speaking recipient"
-                       f"{'s' if n != 1 else ''} will get {instead}")
+        names: dict[str, Any] = {"lang_name": language_name(lang), "instead_name": instead}
+        field = f"text.{lang}"
+        if n == 1:
+            out.append(warning("missing_language", field, N_(
+                "No %(lang_name)s text: the %(n)s %(lang_name)s-speaking recipient will "
+                "get %(instead_name)s"), n=n, **names))
+        elif n:
+            out.append(warning("missing_language", field, N_(
+                "No %(lang_name)s text: the %(n)s %(lang_name)s-speaking recipients will "
+                "get %(instead_name)s"), n=n, **names))
         else:
-            message = (f"No {name} text, although {name} is an official language of "
-                       f"{authority.name(lang)} (nobody in the area reads {name} now; "
-                       f"they would get {instead})")
-        out.append({"code": "missing_language", "field": f"text.{lang}", "message": message})
+            out.append(warning("missing_language", field, N_(
+                "No %(lang_name)s text, although %(lang_name)s is an official language of "
+                "%(authority)s (nobody in the area reads %(lang_name)s now; they would get "
+                "%(instead_name)s)"), authority=authority.name(lang), **names))
     return out
 
 
-def _wrong_language_warnings(checked: _Checked) -> list[dict[str, str]]:
+def _wrong_language_warnings(checked: _Checked) -> list[dict[str, Any]]:
     """One warning per text that reads as another language than its own (SPEC F13,
     ``messages.language.language_warnings``), worded for an operator."""
     from tocsin.messages.language import language_warnings
 
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     for w in language_warnings(checked.texts):
         here, there = language_name(w["language"]), language_name(w["detected"])
-        out.append({"code": "wrong_language", "field": w["field"],
-                    "language": w["language"], "detected": w["detected"],
-                    "message": f"The {here} text reads as {there}: check that it really "
-                               f"is the {here} text"})
+        out.append(warning("wrong_language", w["field"], N_(
+            "The %(lang_name)s text reads as %(detected_name)s: check that it really is "
+            "the %(lang_name)s text"),
+            extra={"language": w["language"], "detected": w["detected"]},
+            lang_name=here, detected_name=there))
     return out
 
 
-_NOBODY_HAS = {"sms": "a mobile number", "email": "an e-mail address",
-               "voice": "a landline or a mobile chosen for calls"}
-_ONE_MESSAGE = {"sms": "an SMS", "email": "an e-mail", "voice": "a voice call"}
+_NO_RECIPIENT = {
+    ("information", "sms"): N_("No subscriber will receive an SMS: nobody in the area has "
+                               "opted in to information messages"),
+    ("information", "email"): N_("No subscriber will receive an e-mail: nobody in the area "
+                                 "has opted in to information messages"),
+    ("", "sms"): N_("No subscriber will receive an SMS: nobody registered in the area has "
+                    "a mobile number that can receive it"),
+    ("", "email"): N_("No subscriber will receive an e-mail: nobody registered in the area "
+                      "has an e-mail address that can receive it"),
+    ("information", "voice"): N_("No subscriber will receive a voice call: nobody in the "
+                                 "area has opted in to information messages"),
+    ("", "voice"): N_("No subscriber will receive a voice call: nobody registered in the area "
+                      "has a landline or a mobile chosen for calls that can receive it"),
+}
 
 
 def _no_recipient_warnings(checked: _Checked, counts: dict[str, int]
-                           ) -> list[dict[str, str]]:
+                           ) -> list[dict[str, Any]]:
     """One warning per chosen channel that reaches nobody (nothing will be sent on it:
     no provider session is opened either)."""
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     for channel in ("sms", "email", "voice"):
         if channel not in checked.channels or counts.get(channel, 0):
             continue
-        why = ("nobody in the area has opted in to information messages"
-               if checked.kind == "information"
-               else f"nobody registered in the area has {_NOBODY_HAS[channel]} "
-                    "that can receive it")
-        out.append({"code": "no_recipients", "field": f"channels.{channel}",
-                    "channel": channel,
-                    "message": f"No subscriber will receive {_ONE_MESSAGE[channel]}: {why}"})
+        kind = "information" if checked.kind == "information" else ""
+        out.append(warning("no_recipients", f"channels.{channel}",
+                           _NO_RECIPIENT[(kind, channel)], extra={"channel": channel}))
     return out
 
 
@@ -264,7 +280,7 @@ class RecipientCounts:
 
 
 def estimate_warnings(checked: _Checked, recipients: list[Recipient] | RecipientCounts
-                      ) -> list[dict[str, str]]:
+                      ) -> list[dict[str, Any]]:
     """Everything an operator must read before launching, as ``[{"code", "field",
     "message", …}]``; never blocks a launch.
 
@@ -480,11 +496,12 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
         label = next(v["model_label"] for c, v in result["channels"].items()
                      if c in rules.LOCATION_CHANNELS)
         result["cell_model"] = label
-        result["warnings"].append({
-            "code": "cell_model", "field": "channels", "label": label,
-            "message": f"Location-based reach is estimated with the {label}"
-                       + (": generated from population, not operator antenna data"
-                          if label == SYNTHETIC_LABEL else "")})
+        result["warnings"].append(warning(
+            "cell_model", "channels",
+            N_("Location-based reach is estimated with the synthetic cell model: generated "
+               "from population, not operator antenna data") if label == SYNTHETIC_LABEL
+            else N_("Location-based reach is estimated with the %(label)s"),
+            extra={"label": label}, **({} if label == SYNTHETIC_LABEL else {"label": label})))
     from tocsin.campaigns.control import send_times
 
     # How long each channel takes at the configured rates and workers (issue 13).
@@ -497,10 +514,10 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     result["approval_required"] = (req.environment == "live"
                                    and bool(checked.authority.two_person_rule))
     if result["approval_required"]:
-        result["warnings"].append({
-            "code": "approval_required", "field": "approval",
-            "message": "Your authority requires a second user's approval of live alerts: "
-                       "nothing is sent until another user approves it"})
+        result["warnings"].append(warning(
+            "approval_required", "approval",
+            N_("Your authority requires a second user's approval of live alerts: nothing is "
+               "sent until another user approves it")))
     return result
 
 

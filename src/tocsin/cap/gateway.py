@@ -46,6 +46,8 @@ from tocsin.cap.models import CapGatewayKey
 from tocsin.cap.services import FeedPage, FeedScope, cap_feed, published_clause
 from tocsin.channels.webhook import WebhookTarget, WebhookUrlError, check_webhook_url
 from tocsin.core.db import read_transaction, transaction, utcnow
+from tocsin.core.errors import InputError
+from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings, get_settings
 from tocsin.core.text import TextInputError, check_name
 from tocsin.dispatch.models import QUEUED
@@ -58,13 +60,9 @@ _TOKEN = re.compile(r"^(tcg_[0-9a-f]{10})_([A-Za-z0-9_-]{43})$")
 LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
 
 
-class GatewayKeyError(ValueError):
-    """Bad key input: ``field`` (``name``, ``area``, ``webhook_url``, ``id``) and ``reason``."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class GatewayKeyError(InputError):
+    """Bad key input: ``field`` (``name``, ``area``, ``webhook_url``, ``id``) and ``reason``
+    (an ``N_`` template and its params, docs/decisions/0018)."""
 
 
 class AlreadyRevoked(GatewayKeyError):
@@ -73,8 +71,9 @@ class AlreadyRevoked(GatewayKeyError):
     def __init__(self, key: GatewayKey) -> None:
         revoked_at = key.revoked_at or utcnow()
         when = revoked_at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M")
-        super().__init__("id", f"key {key.id} ({key.name}) is already revoked (at {when} "
-                               f"Europe/Brussels); nothing changed")
+        super().__init__("id", N_("key %(id)s (%(name)s) is already revoked (at %(when)s "
+                                  "Europe/Brussels); nothing changed"),
+                         code="already_revoked", id=key.id, name=key.name, when=when)
         self.key = key
 
 
@@ -225,9 +224,10 @@ def _check_in_belgium(engine: Engine, area: BaseGeometry) -> None:
     hint = (" (its coordinates look like lat,lon: GeoJSON positions are lon,lat)"
             if shapely.intersects(swapped, belgium) else "")
     point = area.representative_point()
-    raise GatewayKeyError("area", f"wholly outside Belgium (around {point.y:.3f},"
-                                  f"{point.x:.3f} lat,lon){hint}: a key limited to it "
-                                  "would never see an alert")
+    raise GatewayKeyError("area", N_(
+                  "wholly outside Belgium (around %(y)s,%(x)s lat,lon)%(hint)s: a key "
+                  "limited to it would never see an alert"), y=f"{point.y:.3f}", x=f"{point.x:.3f}",
+                          hint=hint)
 
 
 def list_keys(engine: Engine) -> list[GatewayKey]:
@@ -252,14 +252,15 @@ def revoke_key(engine: Engine, key_id: int | str, revoked_by: str,
     try:
         kid = int(str(key_id).strip())
     except (TypeError, ValueError):
-        raise GatewayKeyError("id", f"{key_id!r} is not a key id (a whole number, see "
-                                    f"`tocsin cap key list`)") from None
+        raise GatewayKeyError("id", N_(
+                      "%(key_id)s is not a key id (a whole number, see `tocsin cap key "
+                      "list`)"), key_id=f"{key_id!r}") from None
     if not 1 <= kid <= MAX_KEY_ID:  # no such row, and the database could not compare it
-        raise GatewayKeyError("id", f"no gateway key {kid}")
+        raise GatewayKeyError("id", N_("no gateway key %(kid)s"), kid=kid)
     with transaction(engine) as s:
         row = s.get(CapGatewayKey, kid)
         if row is None:
-            raise GatewayKeyError("id", f"no gateway key {kid}")
+            raise GatewayKeyError("id", N_("no gateway key %(kid)s"), kid=kid)
         if row.revoked_at is not None:
             raise AlreadyRevoked(_info(row))
         row.revoked_at = utcnow()

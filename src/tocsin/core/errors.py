@@ -32,3 +32,29 @@ class InputError(ValueError):
         self.code = code or field
         self.reason = reason % params if params else reason
         super().__init__(f"{field}: {self.reason}")
+
+
+
+class Warning(dict[str, Any]):  # noqa: A001 - a service warning, not the builtin category
+    """A warning's JSON object (``{"code", "field", …, "message"}``, compared and
+    serialised as the plain dict) that also carries its English ``template`` and
+    ``params`` for translation where it is shown."""
+
+    template: str = ""
+    params: dict[str, Any]
+
+
+def warning(code: str, field: str, template: str, *, extra: dict[str, Any] | None = None,
+            **params: Any) -> Warning:
+    """A warning that never blocks (an estimate's, a launch's), written once per language.
+
+    The dict ``{"code", "field", **extra, "message"}`` (``message``: English, the
+    template filled in) with the attributes ``template`` (its msgid, marked with ``N_``
+    where written) and ``params``; the web layer replaces ``message`` with the template
+    translated into the reader's language (``tocsin.web.i18n.warning_text``), the CLI
+    and the logs keep the English one.
+    """
+    out = Warning(code=code, field=field, **(extra or {}),
+                  message=template % params if params else template)
+    out.template, out.params = template, params
+    return out

@@ -23,7 +23,8 @@ from shapely.validation import explain_validity
 from sqlalchemy.orm import Session
 
 from tocsin.authorities.models import Authority
-from tocsin.core.errors import InputError
+from tocsin.core.errors import InputError, warning
+from tocsin.core.i18n import N_
 from tocsin.geo.naming import Place, municipality_place
 from tocsin.geo.reference import polygonal
 
@@ -108,20 +109,22 @@ def _check_positions(
     """Polygons as lists of rings of (lon, lat), checked per RFC 7946 §3.1.6."""
     polygons = [coords] if geometry_type == "Polygon" else coords
     if not isinstance(polygons, list):
-        raise AreaError(field, f"{geometry_type} coordinates must be an array")
+        raise AreaError(field, N_("%(geometry_type)s coordinates must be an array"),
+                geometry_type=geometry_type)
     out: list[list[list[tuple[float, float]]]] = []
     vertices = 0
     for p, rings in enumerate(polygons, start=1):
         if not isinstance(rings, list) or not rings:
-            raise AreaError(field, f"polygon {p} has no rings")
+            raise AreaError(field, N_("polygon %(p)s has no rings"), p=p)
         checked_rings: list[list[tuple[float, float]]] = []
         for r, ring in enumerate(rings, start=1):
             where = f"polygon {p}, ring {r}"
             if not isinstance(ring, list):
-                raise AreaError(field, f"{where} must be an array of positions")
+                raise AreaError(field, N_("%(where)s must be an array of positions"), where=where)
             vertices += len(ring)
             if vertices > MAX_VERTICES:
-                raise AreaError(field, f"has more than {MAX_VERTICES:,} vertices; simplify it")
+                raise AreaError(field, N_("has more than %(MAX_VERTICES)s vertices; simplify it"),
+                        MAX_VERTICES=f"{MAX_VERTICES:,}")
             points: list[tuple[float, float]] = []
             for position in ring:
                 if (
@@ -132,26 +135,33 @@ def _check_positions(
                         for v in position[:2]
                     )
                 ):
-                    raise AreaError(field, f"{where}: {position!r} is not a [lon, lat] position")
+                    raise AreaError(field,
+                            N_("%(where)s: %(position)s is not a [lon, lat] position"), where=where,
+                            position=f"{position!r}")
                 lon, lat = float(position[0]), float(position[1])
                 if not (math.isfinite(lon) and math.isfinite(lat)):
-                    raise AreaError(field, f"{where}: {position!r} is not a finite position")
+                    raise AreaError(field, N_("%(where)s: %(position)s is not a finite position"),
+                            where=where, position=f"{position!r}")
                 points.append((lon, lat))
             bad = [(x, y) for x, y in points if not (-180 <= x <= 180 and -90 <= y <= 90)]
             if bad:
                 lon, lat = bad[0]
                 raise AreaError(
                     field,
-                    f"{where}: position [{lon}, {lat}] is out of range "
-                    f"(longitude -180..180, latitude -90..90){_swap_hint(points)}",
+                    N_(
+                              "%(where)s: position [%(lon)s, %(lat)s] is out of range (longitude "
+                              "-180..180, latitude -90..90)%(value)s"), where=where, lon=lon,
+                                      lat=lat, value=_swap_hint(points),
                 )
             if len(points) < 4:
                 raise AreaError(
-                    field, f"{where} has {len(points)} positions; a ring needs at least 4"
+                    field, N_("%(where)s has %(value)s positions; a ring needs at least 4"),
+                            where=where, value=len(points)
                 )
             if points[0] != points[-1]:
                 raise AreaError(
-                    field, f"{where} is not closed: its first and last positions differ"
+                    field, N_("%(where)s is not closed: its first and last positions differ"),
+                            where=where
                 )
             checked_rings.append(points)
         out.append(checked_rings)
@@ -162,16 +172,18 @@ def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0,
                          repairs: list[dict[str, Any]] | None = None
                          ) -> Polygon | MultiPolygon:
     if not isinstance(geometry, dict) or geometry.get("type") not in _GEOMETRY_TYPES:
-        raise AreaError(field, "is not a GeoJSON geometry (RFC 7946 §3.1)")
+        raise AreaError(field, N_("is not a GeoJSON geometry (RFC 7946 §3.1)"))
     kind = geometry["type"]
     if kind == "GeometryCollection":
         if depth >= MAX_COLLECTION_DEPTH:
-            raise AreaError(field, f"is nested too deeply: GeometryCollections more than "
-                                   f"{MAX_COLLECTION_DEPTH} levels deep (RFC 7946 §3.1.8 "
-                                   f"advises against nesting them at all)")
+            raise AreaError(field, N_(
+                          "is nested too deeply: GeometryCollections more than "
+                          "%(MAX_COLLECTION_DEPTH)s levels deep (RFC 7946 §3.1.8 advises "
+                          "against nesting them at all)"),
+                                  MAX_COLLECTION_DEPTH=MAX_COLLECTION_DEPTH)
         members = geometry.get("geometries")
         if not isinstance(members, list):
-            raise AreaError(field, "GeometryCollection has no 'geometries' array")
+            raise AreaError(field, N_("GeometryCollection has no 'geometries' array"))
         return _union_polygonal(members, field, what="geometry", depth=depth + 1,
                                 repairs=repairs)
     if kind not in _POLYGONAL_TYPES:
@@ -179,25 +191,52 @@ def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0,
                 "MultiPoint": "; for points and a radius give circles (LAT,LON,RADIUS_KM)",
                 "LineString": "; a line encloses no area: close it into a polygon",
                 "MultiLineString": "; lines enclose no area: close them into polygons"}
-        raise AreaError(field, f"must be a Polygon or MultiPolygon, not a {kind}"
-                               f"{hint.get(kind, '')}")
+        raise AreaError(field, N_("must be a Polygon or MultiPolygon, not a %(kind)s%(value)s"),
+                kind=kind, value=hint.get(kind, ''))
     polygons = _check_positions(geometry.get("coordinates"), kind, field)
     points = [pt for rings in polygons for ring in rings for pt in ring]
     # Tocsin alerts only inside Belgium (SPEC F3): an outline that lies wholly
     # off the coast of Somalia but in Belgium once its axes are swapped was
     # written lat,lon (a frequent slip: CAP polygons are lat,lon, GeoJSON lon,lat).
     if not any(_in_belgium(lon, lat) for lon, lat in points) and _swap_hint(points):
-        raise AreaError(field, f"lies outside Belgium{_swap_hint(points)}")
+        raise AreaError(field, N_("lies outside Belgium%(value)s"), value=_swap_hint(points))
     if len(polygons) > 1:
         return _union_of_parts(polygons, field, repairs)
     geom = shape({"type": "Polygon", "coordinates": polygons[0]})
     if geom.is_empty:
-        raise AreaError(field, "contains no polygon")
+        raise AreaError(field, N_("contains no polygon"))
     if not geom.is_valid:
         if repairs is None:
-            raise AreaError(field, f"is not a valid polygon: {_describe_invalidity(geom)}")
+            raise AreaError(field, N_("is not a valid polygon: %(value)s"),
+                    value=_describe_invalidity(geom))
         return repair_polygon(geom, field, "the polygon", repairs)
     return geom
+
+
+#: The repair report per (a part of a MultiPolygon, more than one part kept, zero-width
+#: parts dropped).
+_REPAIRED = {
+    (False, False, False): N_("The polygon was not valid (%(problem)s); it was repaired into "
+                              "%(parts)s part keeping every lobe."),
+    (False, True, False): N_("The polygon was not valid (%(problem)s); it was repaired into "
+                             "%(parts)s parts keeping every lobe."),
+    (False, False, True): N_("The polygon was not valid (%(problem)s); it was repaired into "
+                             "%(parts)s part keeping every lobe; parts of zero width (spikes, "
+                             "folds) cover no ground and were dropped."),
+    (False, True, True): N_("The polygon was not valid (%(problem)s); it was repaired into "
+                            "%(parts)s parts keeping every lobe; parts of zero width (spikes, "
+                            "folds) cover no ground and were dropped."),
+    (True, False, False): N_("Polygon %(p)s was not valid (%(problem)s); it was repaired into "
+                             "%(parts)s part keeping every lobe."),
+    (True, True, False): N_("Polygon %(p)s was not valid (%(problem)s); it was repaired into "
+                            "%(parts)s parts keeping every lobe."),
+    (True, False, True): N_("Polygon %(p)s was not valid (%(problem)s); it was repaired into "
+                            "%(parts)s part keeping every lobe; parts of zero width (spikes, "
+                            "folds) cover no ground and were dropped."),
+    (True, True, True): N_("Polygon %(p)s was not valid (%(problem)s); it was repaired into "
+                           "%(parts)s parts keeping every lobe; parts of zero width (spikes, "
+                           "folds) cover no ground and were dropped."),
+}
 
 
 def repair_polygon(geom: BaseGeometry, field: str, label: str,
@@ -224,7 +263,8 @@ def repair_polygon(geom: BaseGeometry, field: str, label: str,
     fixed = shapely.make_valid(geom)
     kept = polygonal(fixed)
     if kept.is_empty or area_km2(kept) * 1e6 < MIN_AREA_M2:
-        raise AreaError(field, f"{label} encloses no area ({problem}); draw it again")
+        raise AreaError(field, N_("%(label)s encloses no area (%(problem)s); draw it again"),
+                label=label, problem=problem)
     dropped = any(not isinstance(p, Polygon | MultiPolygon) and not p.is_empty
                   for p in shapely.get_parts(fixed))
     # No lobe lost: every vertex of the outline is still on or inside the area.
@@ -235,17 +275,18 @@ def repair_polygon(geom: BaseGeometry, field: str, label: str,
                                    if not isinstance(p, Polygon | MultiPolygon)])
         lost &= ~shapely.dwithin(vertices, lines, 1e-9)
     if lost.any():  # pragma: no cover - make_valid keeps every vertex
-        raise AreaError(field, f"{label} is not a valid polygon ({problem}) and cannot be "
-                               f"repaired without losing part of it; draw it again")
+        raise AreaError(field, N_(
+                      "%(label)s is not a valid polygon (%(problem)s) and cannot be "
+                      "repaired without losing part of it; draw it again"), label=label,
+                              problem=problem)
     parts = len(shapely.get_parts(kept))
-    message = (f"{label.capitalize()} was not valid ({problem}); it was repaired into "
-               f"{parts} part{'s' if parts != 1 else ''} keeping every lobe")
-    if dropped:
-        message += "; parts of zero width (spikes, folds) cover no ground and were dropped"
-    repairs.append({"code": "area_repaired", "field": field, "label": label,
-                    "problem": problem, "at": at, "parts": parts,
-                    "dropped": "zero-width parts" if dropped else None,
-                    "message": message + "."})
+    number = label.removeprefix("polygon ") if label.startswith("polygon ") else None
+    template = _REPAIRED[(number is not None, parts != 1, dropped)]
+    repairs.append(warning(
+        "area_repaired", field, template,
+        extra={"label": label, "problem": problem, "at": at, "parts": parts,
+               "dropped": "zero-width parts" if dropped else None},
+        problem=problem, parts=parts, **({"p": number} if number is not None else {})))
     return kept
 
 
@@ -266,13 +307,13 @@ def _union_of_parts(polygons: list[list[list[tuple[float, float]]]],
             continue
         if not part.is_valid:
             if repairs is None:
-                raise AreaError(field, f"polygon {p} is not a valid polygon: "
-                                       f"{_describe_invalidity(part)}")
+                raise AreaError(field, N_("polygon %(p)s is not a valid polygon: %(value)s"), p=p,
+                        value=_describe_invalidity(part))
             part = repair_polygon(part, field, f"polygon {p}", repairs)
         parts.append(part)
     merged = polygonal(shapely.union_all(parts)) if parts else Polygon()
     if merged.is_empty:
-        raise AreaError(field, "contains no polygon")
+        raise AreaError(field, N_("contains no polygon"))
     return merged
 
 
@@ -284,7 +325,7 @@ def _union_polygonal(items: list[Any], field: str, what: str,
     for i, item in enumerate(items, start=1):
         geometry = item.get("geometry") if what == "feature" and isinstance(item, dict) else item
         if what == "feature" and (not isinstance(item, dict) or item.get("type") != "Feature"):
-            raise AreaError(field, f"feature {i} is not a GeoJSON Feature")
+            raise AreaError(field, N_("feature %(i)s is not a GeoJSON Feature"), i=i)
         kind = geometry.get("type") if isinstance(geometry, dict) else None
         seen.append(str(kind))
         # Markers and lines drawn beside the area (labels, routes) are not part of it.
@@ -294,13 +335,14 @@ def _union_polygonal(items: list[Any], field: str, what: str,
             except AreaError as exc:
                 if "nested too deeply" in exc.reason:
                     raise
-                raise AreaError(field, f"{what} {i}: {exc.reason}") from None
+                raise AreaError(field, N_("%(what)s %(i)s: %(reason_)s"), what=what, i=i,
+                        reason_=exc.reason) from None
     if not parts:
         found = ", ".join(sorted(set(seen))) or "nothing"
-        raise AreaError(field, f"contains no polygon (found: {found})")
+        raise AreaError(field, N_("contains no polygon (found: %(found)s)"), found=found)
     merged = polygonal(shapely.union_all(parts))
     if merged.is_empty:
-        raise AreaError(field, "contains no polygon")
+        raise AreaError(field, N_("contains no polygon"))
     return merged
 
 
@@ -326,21 +368,25 @@ def _load_json(text: str, field: str) -> Any:
     """``json.loads`` of GeoJSON text, refused first when too large or nested too deeply."""
     size = len(text.encode("utf-8")) if len(text) * 4 > MAX_GEOJSON_BYTES else len(text)
     if size > MAX_GEOJSON_BYTES:
-        raise AreaError(field, f"is {size / 1024 / 1024:.1f} MiB of GeoJSON; at most "
-                               f"{MAX_GEOJSON_BYTES // (1024 * 1024)} MiB is accepted "
-                               f"(simplify the outline)")
+        raise AreaError(field, N_(
+                      "is %(value)s MiB of GeoJSON; at most %(value2)s MiB is accepted "
+                      "(simplify the outline)"), value=f"{size / 1024 / 1024:.1f}",
+                              value2=MAX_GEOJSON_BYTES // (1024 * 1024))
     depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:
-        raise AreaError(field, f"is nested too deeply: arrays and objects {depth:,} levels "
-                               f"deep, at most {MAX_JSON_DEPTH} make sense in GeoJSON")
+        raise AreaError(field, N_(
+                      "is nested too deeply: arrays and objects %(depth)s levels deep, at "
+                      "most %(MAX_JSON_DEPTH)s make sense in GeoJSON"), depth=f"{depth:,}",
+                              MAX_JSON_DEPTH=MAX_JSON_DEPTH)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise AreaError(
-            field, f"is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            field, N_("is not JSON: %(msg)s at line %(lineno)s, column %(colno)s"), msg=exc.msg,
+                    lineno=exc.lineno, colno=exc.colno
         ) from None
     except RecursionError:  # not reached after the depth check; a last guard
-        raise AreaError(field, "is nested too deeply to be read as JSON") from None
+        raise AreaError(field, N_("is nested too deeply to be read as JSON")) from None
 
 
 def parse_area_geojson(data: str | bytes | dict[str, Any], field: str = "area",
@@ -370,31 +416,33 @@ def parse_area_geojson(data: str | bytes | dict[str, Any], field: str = "area",
     """
     if isinstance(data, bytes | bytearray):
         if len(data) > MAX_GEOJSON_BYTES:
-            raise AreaError(field, f"is {len(data) / 1024 / 1024:.1f} MiB of GeoJSON; at most "
-                                   f"{MAX_GEOJSON_BYTES // (1024 * 1024)} MiB is accepted "
-                                   f"(simplify the outline)")
+            raise AreaError(field, N_(
+                          "is %(value)s MiB of GeoJSON; at most %(value2)s MiB is accepted "
+                          "(simplify the outline)"), value=f"{len(data) / 1024 / 1024:.1f}",
+                                  value2=MAX_GEOJSON_BYTES // (1024 * 1024))
         try:
             data = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise AreaError(field, f"is not UTF-8 text (byte {exc.start})") from None
+            raise AreaError(field, N_("is not UTF-8 text (byte %(start)s)"),
+                    start=exc.start) from None
     if isinstance(data, str):
         data = _load_json(data, field)
     if not isinstance(data, dict) or "type" not in data:
-        raise AreaError(field, "is not a GeoJSON object (no 'type' member)")
+        raise AreaError(field, N_("is not a GeoJSON object (no 'type' member)"))
     kind = data["type"]
     if kind == "FeatureCollection":
         features = data.get("features")
         if not isinstance(features, list):
-            raise AreaError(field, "FeatureCollection has no 'features' array")
+            raise AreaError(field, N_("FeatureCollection has no 'features' array"))
         return _union_polygonal(features, field, what="feature", repairs=repairs)
     if kind == "Feature":
         geometry = data.get("geometry")
         if geometry is None:
-            raise AreaError(field, "Feature has no geometry")
+            raise AreaError(field, N_("Feature has no geometry"))
         return _geometry_to_polygon(geometry, field, repairs=repairs)
     if kind in _GEOMETRY_TYPES:
         return _geometry_to_polygon(data, field, repairs=repairs)
-    raise AreaError(field, f"{kind!r} is not a GeoJSON type")
+    raise AreaError(field, N_("%(kind)s is not a GeoJSON type"), kind=f"{kind!r}")
 
 
 @lru_cache(maxsize=1024)
@@ -441,7 +489,8 @@ def clip_to_territory(
             hint = " (its coordinates look like lat,lon: GeoJSON positions are lon,lat)"
         else:
             hint = _where_outside(area)
-        raise AreaError(field, f"lies outside the territory of {name}{hint}")
+        raise AreaError(field, N_("lies outside the territory of %(name)s%(hint)s"), name=name,
+                hint=hint)
     return clipped
 
 
@@ -481,12 +530,16 @@ def cut_warning(area_km2_before: float, area_km2_after: float,
                                 and cut < CUT_WARNING_KM2):
         return None
     share = cut / area_km2_before
-    percent = f"{share:.0%}" if share >= 0.01 else "less than 1%"
-    return {
-        "code": "area_cut", "field": "area", "km2": round(cut, 2), "share": round(share, 3),
-        "message": f"The area was cut at the border of {territory}: {_format_km2(cut)} km² "
-                   f"({percent} of the area) lies outside and will not be alerted.",
-    }
+    extra = {"km2": round(cut, 2), "share": round(share, 3)}
+    if share >= 0.01:
+        return warning("area_cut", "area", N_(
+            "The area was cut at the border of %(territory)s: %(km2)s km² (%(percent)s of "
+            "the area) lies outside and will not be alerted."), extra=extra,
+            territory=territory, km2=_format_km2(cut), percent=f"{share:.0%}")
+    return warning("area_cut", "area", N_(
+        "The area was cut at the border of %(territory)s: %(km2)s km² (less than 1%% of "
+        "the area) lies outside and will not be alerted."), extra=extra,
+        territory=territory, km2=_format_km2(cut))
 
 
 def clip_with_warning(area: BaseGeometry, authority: Authority, field: str = "area",
@@ -524,12 +577,12 @@ def municipality_area(
     """
     nis = str(nis).strip()
     if not re.fullmatch(r"\d{5}", nis):
-        raise AreaError("municipality", f"{nis!r} is not a 5-digit NIS code")
+        raise AreaError("municipality", N_("%(nis)s is not a 5-digit NIS code"), nis=f"{nis!r}")
     authority = session.scalars(
         sa.select(Authority).where(Authority.id == nis, Authority.kind == "municipality")
     ).one_or_none()
     if authority is None:
-        raise AreaError("municipality", f"unknown NIS code {nis!r}")
+        raise AreaError("municipality", N_("unknown NIS code %(nis)s"), nis=f"{nis!r}")
     return territory_of(authority), authority.name(language)
 
 

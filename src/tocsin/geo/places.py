@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from tocsin.authorities.models import Authority
 from tocsin.cap.validate import circle_geometry
 from tocsin.core.db import read_transaction
+from tocsin.core.i18n import N_
 from tocsin.geo.areas import BELGIUM_BBOX, AreaError, parse_area_geojson, territory_of
 
 #: Largest circle radius accepted from the composer, km (Belgium is about 280 km across).
@@ -74,13 +75,15 @@ def parse_coordinates(text: str, field: str = "center") -> tuple[float, float] |
         return None
     a, b = (float(v.replace(",", ".")) for v in m.groups())
     if not (-90 <= a <= 90 and -180 <= b <= 180):
-        raise AreaError(field, f"{a:g}, {b:g} are not a latitude and a longitude "
-                               "(latitude first, between -90 and 90)")
+        raise AreaError(field, N_(
+                      "%(a)s, %(b)s are not a latitude and a longitude (latitude first, "
+                      "between -90 and 90)"), a=f"{a:g}", b=f"{b:g}")
     if not _in_belgium(a, b):
         if _in_belgium(b, a):
-            raise AreaError(field, f"{a:g}, {b:g} is outside Belgium; write the latitude "
-                                   f"first: {b:g}, {a:g}")
-        raise AreaError(field, f"{a:g}, {b:g} is outside Belgium")
+            raise AreaError(field, N_(
+                          "%(a)s, %(b)s is outside Belgium; write the latitude first: %(b2)s, "
+                          "%(a2)s"), a=f"{a:g}", b=f"{b:g}", b2=f"{b:g}", a2=f"{a:g}")
+        raise AreaError(field, N_("%(a)s, %(b)s is outside Belgium"), a=f"{a:g}", b=f"{b:g}")
     return a, b
 
 
@@ -92,18 +95,20 @@ def find_municipality(engine: Engine, name: str, field: str = "center"
     several have that name."""
     wanted = _fold(name)
     if not wanted:
-        raise AreaError(field, "give coordinates (latitude, longitude) or a municipality name")
+        raise AreaError(field, N_("give coordinates (latitude, longitude) or a municipality name"))
     with read_transaction(engine) as s:
         rows = s.execute(sa.select(Authority.id, Authority.name_fr, Authority.name_nl,
                                    Authority.name_de)
                          .where(Authority.kind == "municipality")).all()
         hits = [(nis, n) for nis, *names in rows for n in names if n and _fold(n) == wanted]
         if not hits:
-            raise AreaError(field, f"no Belgian municipality is called “{name.strip()}”; "
-                                   "street addresses are not searched yet (give the "
-                                   "coordinates of the place instead)")
+            raise AreaError(field, N_(
+                          "no Belgian municipality is called “%(value)s”; street addresses are "
+                          "not searched yet (give the coordinates of the place instead)"),
+                                  value=name.strip())
         if len({nis for nis, _ in hits}) > 1:
-            raise AreaError(field, f"several municipalities are called “{name.strip()}”")
+            raise AreaError(field, N_("several municipalities are called “%(value)s”"),
+                    value=name.strip())
         nis, label = hits[0]
         authority = s.get(Authority, nis)
         assert authority is not None
@@ -123,10 +128,12 @@ def circle_area(engine: Engine, center: str, radius_km: float | str,
     try:
         radius = float(str(radius_km).strip().replace(",", "."))
     except ValueError:
-        raise AreaError(f"{field}.radius_km", "give the radius in kilometres, e.g. 2.5") from None
+        raise AreaError(f"{field}.radius_km",
+                N_("give the radius in kilometres, e.g. 2.5")) from None
     if not math.isfinite(radius) or not MIN_RADIUS_KM <= radius <= MAX_RADIUS_KM:
-        raise AreaError(f"{field}.radius_km", f"the radius must be between {MIN_RADIUS_KM:g} "
-                                              f"and {MAX_RADIUS_KM:g} km")
+        raise AreaError(f"{field}.radius_km", N_(
+                      "the radius must be between %(MIN_RADIUS_KM)s and %(MAX_RADIUS_KM)s "
+                      "km"), MIN_RADIUS_KM=f"{MIN_RADIUS_KM:g}", MAX_RADIUS_KM=f"{MAX_RADIUS_KM:g}")
     text = (center or "").strip()
     place = nis = None
     coords = parse_coordinates(text, f"{field}.center")
@@ -144,7 +151,7 @@ def checked_geojson(data: str, field: str = "geojson") -> dict[str, Any]:
     :func:`tocsin.geo.areas.parse_area_geojson` for what is accepted). Raises
     AreaError(field, reason) naming what is wrong."""
     if not (data or "").strip():
-        raise AreaError(field, "paste a GeoJSON Polygon, MultiPolygon, Feature or "
-                               "FeatureCollection")
+        raise AreaError(field,
+                N_("paste a GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection"))
     geometry = parse_area_geojson(data, field)
     return json.loads(json.dumps(mapping(geometry)))

@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from tocsin.cap.polygons import AreaConversionError, area_to_cap_polygons, cap_polygons_union
 from tocsin.cap.validate import circle_geometry, near_country
+from tocsin.core.i18n import N_
 from tocsin.geo.areas import AreaError
 from tocsin.geo.reference import polygonal
 
@@ -53,29 +54,37 @@ def parse_circle(text: str, field: str = "circle") -> tuple[float, float, float]
     """
     parts = [p.strip() for p in str(text).replace(";", ",").split(",")]
     if len(parts) != 3:
-        raise AreaError(field, f"{text!r} is not LAT,LON,RADIUS_KM (e.g. 50.7346,4.2406,2)")
+        raise AreaError(field, N_("%(text)s is not LAT,LON,RADIUS_KM (e.g. 50.7346,4.2406,2)"),
+                text=f"{text!r}")
     try:
         lat, lon, radius = (float(p) for p in parts)
     except ValueError:
-        raise AreaError(field, f"{text!r} is not three numbers LAT,LON,RADIUS_KM") from None
+        raise AreaError(field, N_("%(text)s is not three numbers LAT,LON,RADIUS_KM"),
+                text=f"{text!r}") from None
     if not all(math.isfinite(v) for v in (lat, lon, radius)):
-        raise AreaError(field, f"{text!r} is not three finite numbers")
+        raise AreaError(field, N_("%(text)s is not three finite numbers"), text=f"{text!r}")
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise AreaError(field, f"the centre {lat},{lon} is out of range (latitude -90..90, "
-                               f"longitude -180..180)")
+        raise AreaError(field, N_(
+                      "the centre %(lat)s,%(lon)s is out of range (latitude -90..90, "
+                      "longitude -180..180)"), lat=lat, lon=lon)
     if radius < MIN_AREA_CIRCLE_KM:
-        raise AreaError(field, f"the radius {radius:g} km is less than {MIN_AREA_CIRCLE_KM:g} "
-                               f"km (100 m)")
+        raise AreaError(field, N_(
+                      "the radius %(radius)s km is less than %(MIN_AREA_CIRCLE_KM)s km "
+                      "(100 m)"), radius=f"{radius:g}",
+                              MIN_AREA_CIRCLE_KM=f"{MIN_AREA_CIRCLE_KM:g}")
     if radius > MAX_AREA_CIRCLE_KM:
-        raise AreaError(field, f"the radius {radius:,g} km is more than "
-                               f"{MAX_AREA_CIRCLE_KM:,.0f} km (Belgium is about 280 km "
-                               f"across); is it in metres?")
+        raise AreaError(field, N_(
+                      "the radius %(radius)s km is more than %(MAX_AREA_CIRCLE_KM)s km "
+                      "(Belgium is about 280 km across); is it in metres?"), radius=f"{radius:,g}",
+                              MAX_AREA_CIRCLE_KM=f"{MAX_AREA_CIRCLE_KM:,.0f}")
     centre = shapely.Point(lon, lat)
     if not near_country(centre, "BE"):
         if near_country(shapely.Point(lat, lon), "BE"):
-            raise AreaError(field, f"the centre {lat},{lon} is outside Belgium; it is "
-                                   f"written LAT,LON: {lon},{lat} would be in Belgium")
-        raise AreaError(field, f"the centre {lat},{lon} (lat,lon) is outside Belgium")
+            raise AreaError(field, N_(
+                          "the centre %(lat)s,%(lon)s is outside Belgium; it is written "
+                          "LAT,LON: %(lon)s,%(lat)s would be in Belgium"), lat=lat, lon=lon)
+        raise AreaError(field, N_("the centre %(lat)s,%(lon)s (lat,lon) is outside Belgium"),
+                lat=lat, lon=lon)
     return lat, lon, radius
 
 
@@ -107,7 +116,7 @@ def combine_areas(parts: list[BaseGeometry]) -> Polygon | MultiPolygon:
     """
     merged = polygonal(shapely.union_all([polygonal(p) for p in parts])) if parts else Polygon()
     if merged.is_empty:
-        raise AreaError("area", "contains no polygon")
+        raise AreaError("area", N_("contains no polygon"))
     return merged
 
 
@@ -123,8 +132,8 @@ def channel_polygons(area: BaseGeometry, channel: str) -> list[list[tuple[float,
     """
     limit = CHANNEL_MAX_POINTS.get(channel)
     if limit is None:
-        raise AreaError("channels", f"{channel!r} has no polygon outline (one of "
-                                    f"{', '.join(CHANNEL_MAX_POINTS)})")
+        raise AreaError("channels", N_("%(channel)s has no polygon outline (one of %(value)s)"),
+                channel=f"{channel!r}", value=', '.join(CHANNEL_MAX_POINTS))
     try:
         return area_to_cap_polygons(area, max_points=limit)
     except AreaConversionError as exc:

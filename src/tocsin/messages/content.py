@@ -50,6 +50,8 @@ from zoneinfo import ZoneInfo
 
 from tocsin.authorities.reference_rules import BRUSSELS_REGION_NIS, GERMAN_SPEAKING_NIS
 from tocsin.campaigns import rules
+from tocsin.core.errors import InputError
+from tocsin.core.i18n import N_
 from tocsin.core.text import forbidden_char
 
 CONTENT_FIELDS = ("sms", "voice", "email_subject", "email_text", "email_html",
@@ -102,14 +104,10 @@ _FOOTER = {
 }
 
 
-class ContentError(ValueError):
+class ContentError(InputError):
     """Bad content: ``field`` names it (``text.fr``, ``content.nl.email_subject``,
-    ``fields.street``…) and ``reason`` says why."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+    ``fields.street``…) and ``reason`` says why (an ``N_`` template and its params,
+    docs/decisions/0018)."""
 
 
 def local_time(when: dt.datetime) -> str:
@@ -118,7 +116,7 @@ def local_time(when: dt.datetime) -> str:
     Raises ``ContentError`` (``time``) for a naive datetime.
     """
     if when.tzinfo is None or when.utcoffset() is None:
-        raise ContentError("time", f"{when.isoformat()} has no time zone")
+        raise ContentError("time", N_("%(value)s has no time zone"), value=when.isoformat())
     return when.astimezone(BRUSSELS).strftime("%H:%M")
 
 
@@ -136,8 +134,9 @@ def fill(template: str, values: Mapping[str, str], field: str) -> str:
         name = m.group(1)
         value = values.get(name)
         if value is None or not str(value).strip():
-            raise ContentError(field, f"placeholder {{{name}}} is not filled in "
-                                      f"(give a value for {name!r} or remove it)")
+            raise ContentError(field, N_(
+                          "placeholder {%(name)s} is not filled in (give a value for %(name2)s "
+                          "or remove it)"), name=name, name2=f"{name!r}")
         out.append(str(value))
         pos = m.end()
     out.append(_literal(template[pos:], field))
@@ -149,8 +148,9 @@ def _literal(text: str, field: str) -> str:
         at = text.find(ch)
         if at >= 0:
             snippet = text[max(0, at - 10):at + 11]
-            raise ContentError(field, f"stray {ch!r} in …{snippet}…: placeholders are "
-                                      f"written {{name}} (letters, digits, _)")
+            raise ContentError(field, N_(
+                          "stray %(ch)s in …%(snippet)s…: placeholders are written {name} "
+                          "(letters, digits, _)"), ch=f"{ch!r}", snippet=snippet)
     return text
 
 
@@ -161,16 +161,19 @@ def check_text(field: str, text: str, limit: int, *, single_line: bool = False) 
     Raises ``ContentError(field, …)``; the length is checked first (cheap on 10 MB).
     """
     if len(text) > limit:
-        raise ContentError(field, f"{len(text):,} characters; at most {limit:,}")
+        raise ContentError(field, N_("%(value)s characters; at most %(limit)s"),
+                value=f"{len(text):,}", limit=f"{limit:,}")
     bad = next((ch for ch in text if forbidden_char(ch)
                 or (single_line and ch in _LINE_BREAKS)), None)
     if bad is None:
         return
     if single_line and bad in _LINE_BREAKS:
-        raise ContentError(field, f"must be one line: it contains a line break or tab "
-                                  f"(U+{ord(bad):04X})")
-    raise ContentError(field, f"contains the control character U+{ord(bad):04X}, which "
-                              "cannot be sent")
+        raise ContentError(field,
+                N_("must be one line: it contains a line break or tab (U+%(value)s)"),
+                value=f"{ord(bad):04X}")
+    raise ContentError(field,
+            N_("contains the control character U+%(value)s, which cannot be sent"),
+            value=f"{ord(bad):04X}")
 
 
 def placeholders(text: str) -> list[str]:
@@ -214,16 +217,17 @@ def check_fields(fields: Mapping[str, str]) -> dict[str, str]:
     """
     out: dict[str, str] = {}
     if len(fields) > MAX_FREE_FIELDS:
-        raise ContentError("fields", f"{len(fields)} fields; at most {MAX_FREE_FIELDS}")
+        raise ContentError("fields", N_("%(value)s fields; at most %(MAX_FREE_FIELDS)s"),
+                value=len(fields), MAX_FREE_FIELDS=MAX_FREE_FIELDS)
     for name, value in fields.items():
         if not isinstance(name, str) or not _FIELD_NAME.match(name):
-            raise ContentError(f"fields.{name}", "a field name is letters, digits and _ "
-                                                 "(e.g. street)")
+            raise ContentError(f"fields.{name}",
+                    N_("a field name is letters, digits and _ (e.g. street)"))
         if name in BUILTIN_PLACEHOLDERS:
-            raise ContentError(f"fields.{name}", f"{{{name}}} is filled in by Tocsin; "
-                                                 "choose another field name")
+            raise ContentError(f"fields.{name}",
+                    N_("{%(name)s} is filled in by Tocsin; choose another field name"), name=name)
         if not isinstance(value, str):
-            raise ContentError(f"fields.{name}", "the value must be text")
+            raise ContentError(f"fields.{name}", N_("the value must be text"))
         check_text(f"fields.{name}", value, FIELD_VALUE_MAX)
         out[name] = value.strip()
     return out
@@ -268,11 +272,12 @@ def complete_content(
     langs = list(languages) if languages is not None else list(texts)
     for lang in overrides:
         if lang not in rules.LANGUAGES:
-            raise ContentError(f"content.{lang}", f"unknown language {lang!r} "
-                                                  f"(use {', '.join(rules.LANGUAGES)})")
+            raise ContentError(f"content.{lang}", N_("unknown language %(lang)s (use %(value)s)"),
+                    lang=f"{lang!r}", value=', '.join(rules.LANGUAGES))
         if lang not in texts:
-            raise ContentError(f"content.{lang}", f"no text.{lang} given: write "
-                                                  f"{text_label(lang)} first")
+            raise ContentError(f"content.{lang}", N_(
+                "no text.%(lang)s given: write the %(lang_name)s text (text.%(lang)s) first"),
+                lang=lang, lang_name=language_name(lang))
     event_template = (cap_event or "").strip()
     if event_template:
         check_text("cap.event", event_template, FIELD_MAX["cap_event"], single_line=True)
@@ -282,19 +287,21 @@ def complete_content(
         values = {**free, "area_name": area_here, "time": local_time(when)}
         base_template = texts.get(lang)
         if base_template is None or not base_template.strip():
-            raise ContentError(f"text.{lang}", f"{text_label(lang)} is empty")
+            raise ContentError(f"text.{lang}", N_(
+                "the %(lang_name)s text (text.%(lang)s) is empty"), lang=lang,
+                lang_name=language_name(lang))
         check_text(f"text.{lang}", base_template.strip(), TEXT_MAX)
         base = fill(base_template.strip(), values, f"text.{lang}")
         check_text(f"text.{lang}", base, TEXT_MAX)
         given: dict[str, str] = {}
         for name, value in (overrides.get(lang) or {}).items():
             if name not in CONTENT_FIELDS:
-                raise ContentError(f"content.{lang}.{name}", "unknown field (one of "
-                                   + ", ".join(CONTENT_FIELDS) + ")")
+                raise ContentError(f"content.{lang}.{name}", N_(
+                    "unknown field (one of %(fields)s)"), fields=", ".join(CONTENT_FIELDS))
             if value is None:
                 continue
             if not isinstance(value, str):
-                raise ContentError(f"content.{lang}.{name}", "must be text")
+                raise ContentError(f"content.{lang}.{name}", N_("must be text"))
             if value.strip():
                 label = f"content.{lang}.{name}"
                 check_text(label, value.strip(), FIELD_MAX[name],
@@ -363,8 +370,11 @@ def check_required_languages(authority_id: str, parent_id: str | None,
     required = required_languages(authority_id, parent_id)
     for lang in required:
         if lang not in languages:
-            who = ("Brussels authorities" if "nl" in required
-                   else "German-speaking municipalities")
-            names = " and ".join(_LANGUAGE_NAMES[x] for x in required)
-            raise ContentError(f"text.{lang}", f"{who} must send in {names}: "
-                                               f"add {text_label(lang)}")
+            if "nl" in required:  # ("fr", "nl")
+                template = N_("Brussels authorities must send in French and Dutch: add the "
+                              "%(lang_name)s text (text.%(lang)s)")
+            else:  # ("de", "fr")
+                template = N_("German-speaking municipalities must send in German and "
+                              "French: add the %(lang_name)s text (text.%(lang)s)")
+            raise ContentError(f"text.{lang}", template, lang=lang,
+                               lang_name=language_name(lang))

@@ -181,12 +181,15 @@ def placeholders(text: str, field_name: str) -> list[str]:
         inner = m.group(1)
         if inner is None:
             raise TemplateInputError(
-                field_name, f"unmatched {m.group(0)!r} at character {m.start() + 1}: "
-                            "placeholders are written {area_name}, {time} or {a_field}")
+                field_name, N_(
+                          "unmatched %(value)s at character %(value2)s: placeholders are "
+                          "written {area_name}, {time} or {a_field}"), value=f"{m.group(0)!r}",
+                                  value2=m.start() + 1)
         if not _FIELD_NAME.fullmatch(inner):
             raise TemplateInputError(
-                field_name, f"{m.group(0)!r} is not a placeholder: use lower-case letters, "
-                            "digits and _ (e.g. {street})")
+                field_name, N_(
+                          "%(value)s is not a placeholder: use lower-case letters, digits and "
+                          "_ (e.g. {street})"), value=f"{m.group(0)!r}")
         names.append(inner)
     return names
 
@@ -198,7 +201,7 @@ def _within_launch_limits(field_name: str, text: str, limit: int, *,
     try:
         check_text(field_name, text, limit, single_line=single_line)
     except ContentError as exc:
-        raise TemplateInputError(exc.field, exc.reason) from None
+        raise TemplateInputError(exc.field, exc.template, code=exc.code, **exc.params) from None
 
 
 def _clean_text(value: object, field_name: str, *, required: bool) -> str:
@@ -214,7 +217,8 @@ def _clean_text(value: object, field_name: str, *, required: bool) -> str:
                                  code="too_long", count=f"{len(text):,}", max=f"{MAX_TEXT:,}")
     bad = next((ch for ch in text if forbidden_char(ch)), None)
     if bad is not None:
-        raise TemplateInputError(field_name, f"contains the control character U+{ord(bad):04X}")
+        raise TemplateInputError(field_name, N_("contains the control character U+%(value)s"),
+                value=f"{ord(bad):04X}")
     return text
 
 
@@ -271,15 +275,16 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
                                  max=f"{MAX_DESCRIPTION:,}")
 
     if data.kind not in rules.KINDS:
-        raise TemplateInputError("kind", f"{data.kind!r} is not one of {', '.join(rules.KINDS)}")
+        raise TemplateInputError("kind", N_("%(kind)s is not one of %(value)s"),
+                kind=f"{data.kind!r}", value=', '.join(rules.KINDS))
     channels = list(dict.fromkeys(c.strip() for c in data.channels if c and c.strip()))
     if not channels:
         raise TemplateInputError("channels", N_("choose at least one channel (%(choices)s)"),
                                  code="channels_missing", choices=", ".join(rules.CHANNELS))
     for c in channels:
         if c not in rules.CHANNELS:
-            raise TemplateInputError("channels", f"unknown channel {c!r} "
-                                                 f"({', '.join(rules.CHANNELS)})")
+            raise TemplateInputError("channels", N_("unknown channel %(c)s (%(value)s)"),
+                    c=f"{c!r}", value=', '.join(rules.CHANNELS))
     if data.kind == "group" and "cap" in channels:
         # A group message is not for the public: no CAP is published for it (CAP scope Private).
         raise TemplateInputError("channels", N_("a group message is not published as CAP: "
@@ -300,8 +305,9 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
     texts: dict[str, str] = {}
     for lang, raw in (data.texts or {}).items():
         if lang not in rules.LANGUAGES:
-            raise TemplateInputError(f"texts.{lang}", f"unknown language {lang!r} "
-                                                      f"(use {', '.join(rules.LANGUAGES)})")
+            raise TemplateInputError(f"texts.{lang}",
+                    N_("unknown language %(lang)s (use %(value)s)"), lang=f"{lang!r}",
+                    value=', '.join(rules.LANGUAGES))
         text = _clean_text(raw, f"texts.{lang}", required=False)
         if text:
             _within_launch_limits(f"texts.{lang}", text, TEXT_MAX)
@@ -313,7 +319,8 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
     try:
         check_required_languages(authority.id, authority.parent_id, list(texts))
     except ContentError as exc:
-        raise TemplateInputError(exc.field.replace("text.", "texts.", 1), exc.reason) from None
+        raise TemplateInputError(exc.field.replace("text.", "texts.", 1), exc.template,
+                                 code=exc.code, **exc.params) from None
     # Ordered as the authority's languages, then the others: the campaign's language order.
     order = [*authority.language_list, *rules.LANGUAGES]
     texts = {lang: texts[lang] for lang in sorted(texts, key=order.index)}
@@ -321,16 +328,17 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
     content: dict[str, dict[str, str]] = {}
     for lang, per_field in (data.content or {}).items():
         if lang not in texts:
-            raise TemplateInputError(f"content.{lang}", "per-channel content for a language "
-                                                        "without a base text: write it first")
+            raise TemplateInputError(f"content.{lang}", N_(
+                          "per-channel content for a language without a base text: write it "
+                          "first"))
         if not isinstance(per_field, Mapping):
-            raise TemplateInputError(f"content.{lang}", "must map content fields to texts")
+            raise TemplateInputError(f"content.{lang}", N_("must map content fields to texts"))
         kept: dict[str, str] = {}
         for key, raw in per_field.items():
             if key not in CONTENT_FIELDS:
                 raise TemplateInputError(f"content.{lang}.{key}",
-                                         f"unknown content field (one of "
-                                         f"{', '.join(CONTENT_FIELDS)})")
+                                         N_("unknown content field (one of %(value)s)"),
+                                                 value=', '.join(CONTENT_FIELDS))
             text = _clean_text(raw, f"content.{lang}.{key}", required=False)
             if text:
                 _within_launch_limits(f"content.{lang}.{key}", text, FIELD_MAX[key],
@@ -408,16 +416,17 @@ def _check_cap(cap: Mapping[str, str]) -> dict[str, str]:
     for key, raw in cap.items():
         value = (raw or "").strip()
         if key not in _CAP_KEYS:
-            raise TemplateInputError(f"cap.{key}", f"unknown CAP value (one of "
-                                                   f"{', '.join(_CAP_KEYS)})")
+            raise TemplateInputError(f"cap.{key}", N_("unknown CAP value (one of %(value)s)"),
+                    value=', '.join(_CAP_KEYS))
         if not value:
             continue
         if key == "event":
             # As at launch: CAP ``event`` is one line of at most FIELD_MAX["cap_event"].
             _within_launch_limits("cap.event", value, FIELD_MAX["cap_event"], single_line=True)
         elif value not in allowed[key]:
-            raise TemplateInputError(f"cap.{key}", f"{value!r} is not one of "
-                                                   f"{', '.join(allowed[key])} (CAP 1.2)")
+            raise TemplateInputError(f"cap.{key}",
+                    N_("%(value)s is not one of %(value2)s (CAP 1.2)"), value=f"{value!r}",
+                    value2=', '.join(allowed[key]))
         out[key] = value
     return out
 
@@ -664,8 +673,9 @@ def template_request(template: TemplateInfo, operator: Actor,
     elif template.area is not None:
         area, nis = template.area, None
     else:
-        raise TemplateInputError("area", f"the template {template.name!r} has no saved area: "
-                                         "choose one on the map")
+        raise TemplateInputError("area",
+                N_("the template %(name)s has no saved area: choose one on the map"),
+                name=f"{template.name!r}")
     wanted: dict[str, Any] = {
         "authority_id": template.authority_id,
         "texts": dict(o.texts if o.texts is not None else template.texts),

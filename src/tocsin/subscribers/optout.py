@@ -26,6 +26,8 @@ from sqlalchemy.engine import Engine
 
 from tocsin.authorities.services import record_audit
 from tocsin.core.db import transaction
+from tocsin.core.errors import InputError
+from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings
 from tocsin.subscribers.models import ContactPoint
 
@@ -33,16 +35,15 @@ from tocsin.subscribers.models import ContactPoint
 _SALT = "tocsin.unsubscribe.info.v1"
 
 
-class BadUnsubscribeToken(ValueError):
+class BadUnsubscribeToken(InputError):
     """An unsubscribe token that is malformed or not signed by this deployment.
 
-    ``reason`` says which, in words a citizen understands.
+    ``reason`` says which, in words a citizen understands (an ``N_`` template, shown
+    translated by the web layer: docs/decisions/0018); ``field`` is ``token``.
     """
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"token: {reason}")
-        self.field = "token"
-        self.reason = reason
+        super().__init__("token", reason)
 
 
 def _serializer(secret: str) -> URLSafeSerializer:
@@ -71,15 +72,15 @@ def read_unsubscribe_token(secret: str, token: str) -> str:
     not match (altered, truncated, or signed by another deployment).
     """
     if not token or len(token) > 1000:
-        raise BadUnsubscribeToken("the link is incomplete or too long")
+        raise BadUnsubscribeToken(N_("the link is incomplete or too long"))
     try:
         address = _serializer(secret).loads(token)
     except BadSignature:
-        raise BadUnsubscribeToken(
+        raise BadUnsubscribeToken(N_(
             "the link's signature does not match: it was altered, cut short, "
-            "or does not come from this service") from None
+            "or does not come from this service")) from None
     if not isinstance(address, str) or "@" not in address:
-        raise BadUnsubscribeToken("the link does not name an e-mail address")
+        raise BadUnsubscribeToken(N_("the link does not name an e-mail address"))
     return address
 
 

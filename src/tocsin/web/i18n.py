@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -198,6 +199,21 @@ def label(kind: str, code: Any, language: str) -> str:
     return gettext(language, english)
 
 
+#: Params that hold an English language name (``French``), translated like the template.
+_LANGUAGE_NAME_PARAMS = ("lang_name", "instead_name", "detected_name")
+
+
+def warning_text(warning: dict[str, Any], language: str) -> dict[str, Any]:
+    """A service warning (``tocsin.core.errors.warning``) for ``language``: a copy with
+    ``message`` translated (a warning without a template keeps its English one)."""
+    out = dict(warning)
+    if getattr(warning, "template", ""):
+        out["message"] = error_text(SimpleNamespace(
+            template=warning.template, params=warning.params,  # type: ignore[attr-defined]
+            reason=warning.get("message", "")), language)
+    return out
+
+
 def error_text(error: Any, language: str) -> str:
     """The message of a service error in ``language`` (docs/decisions/0018).
 
@@ -213,6 +229,9 @@ def error_text(error: Any, language: str) -> str:
     for kind in ("role", "status", "environment"):  # service codes among the params
         if kind in params:
             params[kind] = label(kind, params[kind], language)
+    for key in _LANGUAGE_NAME_PARAMS:  # English language names ("Dutch")
+        if key in params:
+            params[key] = gettext(language, str(params[key]))
     try:
         return gettext(language, template) % params if params else gettext(language, template)
     except (KeyError, TypeError, ValueError):  # a translation that lost a placeholder

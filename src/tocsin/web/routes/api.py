@@ -14,12 +14,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tocsin.authorities import services as authorities
+from tocsin.web import i18n
 from tocsin.web.actors import acting, acting_for, authority_of
 from tocsin.web.deps import (
     Operator,
     client_ip,
     current_operator,
     engine_of,
+    language_of,
     public_url_of,
     require_api_csrf,
     settings_of,
@@ -156,6 +158,8 @@ def estimate(
     result = services.estimate_campaign(
         engine_of(request), _request(request, body, op),
         settings=settings_of(request))
+    language = language_of(request)
+    result["warnings"] = [i18n.warning_text(w, language) for w in result.get("warnings", [])]
     return jsonable_encoder(result)
 
 

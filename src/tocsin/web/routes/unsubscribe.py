@@ -21,7 +21,7 @@ from tocsin.subscribers.optout import (
     unsubscribe_secret,
 )
 from tocsin.web.deps import client_ip, engine_of, settings_of, templates
-from tocsin.web.i18n import LANGUAGES, N_
+from tocsin.web.i18n import LANGUAGES, N_, error_text
 
 router = APIRouter()
 
@@ -77,7 +77,8 @@ def unsubscribe_page(request: Request, token: str, lang: str = "") -> Response:
     try:
         address = _address(request, token)
     except BadUnsubscribeToken as exc:
-        return _page(request, lang, "bad", 400, reason=exc.reason)
+        return _page(request, lang, "bad", 400,
+                     reason=error_text(exc, _language(request, lang)))
     return _page(request, lang, "confirm", masked=_masked(address),
                  action=str(request.url.path) + (f"?lang={lang}" if lang in LANGUAGES else ""))
 
@@ -90,6 +91,7 @@ def unsubscribe(request: Request, token: str, lang: str = "") -> Response:
     try:
         address = _address(request, token)
     except BadUnsubscribeToken as exc:
-        return _page(request, lang, "bad", 400, reason=exc.reason)
+        return _page(request, lang, "bad", 400,
+                     reason=error_text(exc, _language(request, lang)))
     do_info_opt_out(engine_of(request), address, source=client_ip(request))
     return _page(request, lang, "done", masked=_masked(address))

@@ -364,6 +364,9 @@
       applyPrefillArea();
     });
 
+  // Geoman's own translations of its button titles and tooltips (fr, nl, de built in).
+  const pageLang = (document.documentElement.lang || "en").slice(0, 2);
+  if (["fr", "nl", "de"].includes(pageLang)) map.pm.setLang(pageLang);
   map.pm.setGlobalOptions({ pathOptions: { color: "#b30000", weight: 3, fillColor: "#e53e3e", fillOpacity: 0.3 } });
   map.pm.addControls({
     position: "topleft", drawMarker: false, drawCircleMarker: false, drawPolyline: false,
