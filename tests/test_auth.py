@@ -145,6 +145,25 @@ def test_admin_revoke_and_password_change_end_sessions(client: TestClient, engin
     assert log_in(other, "op", "new phrase for the shift").status_code == 303
 
 
+def test_account_errors_are_in_the_operators_language(client: TestClient) -> None:
+    """Issue 9: the password policy, a wrong current password and an unknown user are
+    service errors with a code; the account and user pages show them translated."""
+    log_in(client, "op", PASSWORD)
+    token = csrf_of(client.get("/account?lang=de").text)
+    for data, german in (
+            ({"current_password": PASSWORD, "password": "password1234",
+              "password_again": "password1234"}, "zu verbreitet"),
+            ({"current_password": PASSWORD, "password": "short", "password_again": "short"},
+             "mindestens 12 Zeichen, 5 erhalten"),
+            ({"current_password": "not it at all", "password": "new phrase for the shift",
+              "password_again": "new phrase for the shift"}, "falsches Passwort")):
+        r = client.post("/account/password", data={**data, "csrf_token": token})
+        assert r.status_code == 422 and german in r.text, r.text[-2000:]
+        assert "too common" not in r.text and "wrong password" not in r.text
+    r = client.post("/account/language", data={"language": "xx", "csrf_token": token})
+    assert r.status_code == 422 and "muss einer der Werte" in r.text
+
+
 def test_sessions_expire_when_idle_and_after_their_lifetime(engine: Engine) -> None:
     result = sessions.log_in(engine, "op", PASSWORD, "simulation", "10.0.0.1",
                              idle_timeout_s=600, lifetime_s=3600)

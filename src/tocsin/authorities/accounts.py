@@ -35,6 +35,7 @@ from tocsin.authorities.passwords import check_password
 from tocsin.authorities.policy import ROLES, Action, Actor, AuthorityFacts, Target
 from tocsin.authorities.services import hash_password, record_audit
 from tocsin.core.db import transaction, utcnow
+from tocsin.core.errors import InputError, NotFound
 from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings
 
@@ -107,9 +108,11 @@ def invite_user(engine: Engine, actor: Actor, email: str, role: str, authority_i
     try:
         address = validate_email(email.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise ValueError(f"email: {exc}") from None
+        raise InputError("email", N_("not a valid e-mail address"), code="email_invalid",
+                         detail=str(exc)) from None
     if role not in ROLES:
-        raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
+        raise InputError("role", N_("%(value)s is not one of %(choices)s"), code="role_unknown",
+                         value=repr(role)[:40], choices=", ".join(ROLES))
     token = sessions.new_token()
     now = utcnow()
     with audited_denials(engine, source), transaction(engine) as s:
@@ -216,7 +219,8 @@ def _open_invitation(session: Session, token: str) -> UserInvitation:
     row = session.scalar(sa.select(UserInvitation).where(
         UserInvitation.token_hash == sessions.token_hash(token))) if 0 < len(token) < 200 else None
     if row is None or row.used_at is not None or utcnow() >= row.expires_at:
-        raise LookupError("invitation: this link is unknown, used or expired; ask for a new one")
+        raise NotFound("invitation", N_("this link is unknown, used or expired; ask for a new "
+                                        "one"), code="invitation_unknown")
     return row
 
 
@@ -240,13 +244,15 @@ def accept_invitation(engine: Engine, token: str, username: str, password: str,
     """
     username = username.strip()
     if not username or len(username) > 120 or any(c.isspace() for c in username):
-        raise ValueError("username: 1 to 120 characters, no spaces")
+        raise InputError("username", N_("1 to 120 characters, no spaces"),
+                         code="username_invalid")
     check_password(password, username)
     now = utcnow()
     with transaction(engine) as s:
         row = _open_invitation(s, token)
         if s.scalar(sa.select(User.id).where(User.username == username)) is not None:
-            raise ValueError("username: already taken; choose another")
+            raise InputError("username", N_("already taken; choose another"),
+                             code="username_taken")
         user = User(username=username, display_name=display_name.strip()[:200] or username,
                     password_hash=hash_password(password), authority_id=row.authority_id,
                     role=row.role, email=row.email, created_at=now, password_changed_at=now)
@@ -278,7 +284,8 @@ def change_password(engine: Engine, user_id: int, current: str, new: str,
         if user is None:
             raise LookupError("user: gone")
         if not verify_password(user.password_hash, current):
-            raise ValueError("current_password: wrong password")
+            raise InputError("current_password", N_("wrong password"),
+                             code="current_password_wrong")
         check_password(new, user.username)
         user.password_hash = hash_password(new)
         user.password_changed_at = utcnow()
@@ -299,8 +306,9 @@ def set_language(engine: Engine, user_id: int, language: str,
     user is gone. Audited ``user.language``.
     """
     if language not in (*INTERFACE_LANGUAGES, ""):
-        raise ValueError(f"language: must be one of {', '.join(INTERFACE_LANGUAGES)} "
-                         f"or empty, not {language[:20]!r}")
+        raise InputError("language", N_("must be one of %(choices)s or empty, not %(value)s"),
+                         code="language_unknown", choices=", ".join(INTERFACE_LANGUAGES),
+                         value=repr(language[:20]))
     with transaction(engine) as s:
         user = s.get(User, user_id)
         if user is None:
@@ -313,7 +321,8 @@ def set_language(engine: Engine, user_id: int, language: str,
 def _target_user(session: Session, actor: Actor, username: str, source: str | None) -> User:
     user = session.scalar(sa.select(User).where(User.username == username.strip()))
     if user is None:
-        raise LookupError(f"username: no user {username!r}")
+        raise NotFound("username", N_("no user %(name)s"), code="user_unknown",
+                       name=repr(username[:120]))
     authority = session.get(Authority, user.authority_id)
     assert authority is not None
     _check(session, actor, authority, user.role, source)

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
+from typing import Any
+
+from tocsin.core.errors import InputError
+from tocsin.core.i18n import N_
 
 MIN_LENGTH = 12
 #: Longer inputs are refused before hashing: Argon2 of megabytes is a denial of service.
 MAX_LENGTH = 1024
 
 
-class PasswordPolicyError(ValueError):
-    """A password the policy refuses; ``field`` is ``"password"``, ``reason`` says why."""
+class PasswordPolicyError(InputError):
+    """A password the policy refuses: an :class:`~tocsin.core.errors.InputError` of field
+    ``password`` whose ``code`` says which rule (``password_short``, ``password_long``,
+    ``password_username``, ``password_common``)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"password: {reason}")
-        self.field = "password"
-        self.reason = reason
+    def __init__(self, reason: str, *, code: str, **params: Any) -> None:
+        super().__init__("password", reason, code=code, **params)
 
 
 @lru_cache(maxsize=1)
@@ -42,15 +46,20 @@ def check_password(password: str, username: str = "") -> None:
     list, also after removing trailing digits and punctuation ("Password1234!").
     """
     if len(password) < MIN_LENGTH:
-        raise PasswordPolicyError(f"at least {MIN_LENGTH} characters, got {len(password)}")
+        raise PasswordPolicyError(N_("at least %(minimum)s characters, got %(length)s"),
+                                  code="password_short", minimum=MIN_LENGTH,
+                                  length=len(password))
     if len(password) > MAX_LENGTH:
-        raise PasswordPolicyError(f"at most {MAX_LENGTH} characters")
+        raise PasswordPolicyError(N_("at most %(maximum)s characters"), code="password_long",
+                                  maximum=MAX_LENGTH)
     folded = password.casefold()
     name = username.strip().casefold()
     if name and (name in folded or folded in name):
-        raise PasswordPolicyError("must not be or contain the username")
+        raise PasswordPolicyError(N_("must not be or contain the username"),
+                                  code="password_username")
     common = common_passwords()
     stem = folded.rstrip("0123456789!?.@#$%&*-_ ")
     if folded in common or stem in common or len(set(folded)) <= 2:
-        raise PasswordPolicyError("too common: it is on the list of passwords attackers "
-                                  "try first; choose a few unrelated words")
+        raise PasswordPolicyError(N_("too common: it is on the list of passwords attackers "
+                                     "try first; choose a few unrelated words"),
+                                  code="password_common")

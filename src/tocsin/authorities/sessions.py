@@ -36,6 +36,8 @@ from tocsin.authorities.models import Authority, LoginAttempt, User, WebSession
 from tocsin.authorities.policy import LIVE_SENDER_ROLES
 from tocsin.authorities.services import authenticate, record_audit
 from tocsin.core.db import read_transaction, transaction, utcnow
+from tocsin.core.errors import InputError
+from tocsin.core.i18n import N_
 
 ENVIRONMENTS = ("simulation", "live")
 ACCOUNT_FREE_FAILURES = 4
@@ -188,7 +190,8 @@ def log_in(engine: Engine, username: str, password: str, environment: str, clien
     ``login`` / ``login_failed`` (by :func:`authenticate`), ``login_throttled``.
     """
     if environment not in ENVIRONMENTS:
-        raise ValueError("environment: choose simulation or live")
+        raise InputError("environment", N_("choose simulation or live"),
+                         code="environment_unknown")
     with read_transaction(engine) as s:
         wait = login_wait(s, username, client)
     if wait:
@@ -341,7 +344,8 @@ def enrolment(engine: Engine, token: str) -> tuple[str, str]:
         user = s.get(User, row.user_id)
         assert user is not None
         if user.totp_secret:
-            raise ValueError("totp: already set up; ask an admin to reset it to set it up again")
+            raise InputError("totp", N_("already set up; ask an admin to reset it to set it up "
+                                        "again"), code="totp_already_set_up")
         if not row.totp_enrol_secret:
             row.totp_enrol_secret = totp.new_secret()
         return row.totp_enrol_secret, totp.provisioning_uri(row.totp_enrol_secret, user.username)

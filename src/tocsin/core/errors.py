@@ -34,6 +34,20 @@ class InputError(ValueError):
         super().__init__(f"{field}: {self.reason}")
 
 
+class NotFound(LookupError):
+    """Something named by the input is unknown (or no longer usable): the same shape as
+    :class:`InputError` (``field``, ``code``, English ``template`` and ``params``,
+    ``reason``), raised where callers catch ``LookupError``."""
+
+    def __init__(self, field: str, reason: str, *, code: str | None = None,
+                 **params: Any) -> None:
+        self.field = field
+        self.template = reason
+        self.params = params
+        self.code = code or field
+        self.reason = reason % params if params else reason
+        super().__init__(f"{field}: {self.reason}")
+
 
 class Warning(dict[str, Any]):  # noqa: A001 - a service warning, not the builtin category
     """A warning's JSON object (``{"code", "field", …, "message"}``, compared and

@@ -194,7 +194,7 @@ def language_change(
         accounts.set_language(engine_of(request), op.user_id, language,
                               source=client_ip(request))
     except ValueError as exc:
-        return render(request, "account.html", 422, error=str(exc),
+        return render(request, "account.html", 422, error=_field_error(request, exc),
                       live_sender=op.role in LIVE_SENDER_ROLES)
     if language:  # the new setting wins over an earlier ?lang= of this browser
         request.session.pop("lang", None)
@@ -213,19 +213,26 @@ def password_change(
     """Change the password; every session of the user ends, this one too."""
     check_form_csrf(request, csrf_token_field)
     if password != password_again:
-        return render(request, "account.html", 422, error="password_again: the two new "
-                      "passwords differ", live_sender=op.role in LIVE_SENDER_ROLES)
+        return render(request, "account.html", 422,
+                      error=translate(request, "password_again: the two passwords differ"),
+                      live_sender=op.role in LIVE_SENDER_ROLES)
     try:
         accounts.change_password(engine_of(request), op.user_id, current_password, password,
                                  source=client_ip(request))
     except ValueError as exc:
-        return render(request, "account.html", 422, error=str(exc),
+        return render(request, "account.html", 422, error=_field_error(request, exc),
                       live_sender=op.role in LIVE_SENDER_ROLES)
     close_session(request)
     return RedirectResponse("/login?done=password", status_code=303)
 
 
 # ----------------------------------------------------------------------------- users (admin)
+
+
+def _field_error(request: Request, exc: Exception) -> str:
+    """``field: reason`` of a service error, the reason in the reader's language."""
+    field = getattr(exc, "field", "")
+    return f"{field}: {error_text(request, exc)}" if field else error_text(request, exc)
 
 
 def _actor(request: Request, op: Operator) -> accounts.Actor:
@@ -261,7 +268,7 @@ def users_invite(
                                       reason=error_text(request, exc)),
                       form_authority=authority_id)
     except (ValueError, LookupError) as exc:
-        return render(request, "users_admin.html", 422, error=str(exc).strip("'\""),
+        return render(request, "users_admin.html", 422, error=_field_error(request, exc),
                       form_authority=authority_id)
     return render(request, "users_admin.html", invitation=invitation,
                   form_authority=invitation.authority_id)
@@ -285,7 +292,7 @@ def users_revoke(
                                       reason=error_text(request, exc)),
                       form_authority=op.authority_id)
     except LookupError as exc:
-        return render(request, "users_admin.html", 404, error=str(exc).strip("'\""),
+        return render(request, "users_admin.html", 404, error=_field_error(request, exc),
                       form_authority=op.authority_id)
     return render(request, "users_admin.html", form_authority=op.authority_id,
                   notice=translate(request, "%(count)s session(s) of %(name)s ended.",
@@ -302,7 +309,7 @@ def invitation_page(request: Request, token: str) -> Response:
         info = accounts.invitation_info(engine_of(request), token)
     except LookupError as exc:
         return render(request, "error.html", 404, title=translate(request, "Invitation"),
-                      message=str(exc).removeprefix("invitation: ").strip("'\""))
+                      message=error_text(request, exc))
     return render(request, "invitation.html", invitation=info, token=token,
                   form_username=info.email.split("@")[0])
 
@@ -324,7 +331,7 @@ def invitation_accept(
         info = accounts.invitation_info(engine, token)
     except LookupError as exc:
         return render(request, "error.html", 404, title=translate(request, "Invitation"),
-                      message=str(exc).removeprefix("invitation: ").strip("'\""))
+                      message=error_text(request, exc))
     error = ""
     if password != password_again:
         error = translate(request, "password_again: the two passwords differ")
@@ -335,10 +342,8 @@ def invitation_accept(
                 engine, token, username, password, display_name, source=client_ip(request),
                 idle_timeout_s=settings.session_idle_timeout_s,
                 lifetime_s=settings.session_lifetime_s)
-        except LookupError as exc:
-            error = str(exc).strip("'\"")
-        except ValueError as exc:
-            error = str(exc)
+        except (LookupError, ValueError) as exc:
+            error = _field_error(request, exc)
         else:
             open_session(request, sid)
             return RedirectResponse("/account/totp", status_code=303)
