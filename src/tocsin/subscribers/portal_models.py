@@ -83,6 +83,8 @@ class PortalSend(Base):
     sent: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     refused: Mapped[str | None] = mapped_column(sa.String(32))
     entered: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    #: the form challenge's nonce: each challenge is used once
+    nonce: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
 
 
 class SubscriberProfile(Base):

@@ -62,7 +62,9 @@ def upgrade() -> None:
         sa.Column('sent', sa.Boolean(), nullable=False),
         sa.Column('refused', sa.String(length=32), nullable=True),
         sa.Column('entered', sa.Boolean(), nullable=False),
+        sa.Column('nonce', sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('nonce'),
     )
     for col in ('at', 'number_hash', 'ip_hash', 'prefix'):
         op.create_index(f'ix_portal_send_{col}', 'portal_send', [col])
