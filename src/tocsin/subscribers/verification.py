@@ -211,10 +211,11 @@ def _email_verified(s: Session, row: CitizenSession) -> bool:
         ContactPoint.verified_at.is_not(None))) > 0
 
 
-def citizen_session(engine: Engine, token: str | None) -> CitizenView | None:
+def citizen_session(engine: Engine, token: str | None,
+                    now: dt.datetime | None = None) -> CitizenView | None:
     """The citizen session of cookie ``token``, or None (none, unknown or expired)."""
     with read_transaction(engine) as s:
-        row = _session(s, token, utcnow())
+        row = _session(s, token, now or utcnow())
         if row is None:
             return None
         return CitizenView(row.token_hash, row.subscriber_id, row.pending_kind,
