@@ -188,3 +188,24 @@ def test_email_link_shows_the_code_and_changes_nothing(client: TestClient) -> No
 def test_posts_need_the_csrf_token(client: TestClient) -> None:
     assert client.post("/register", data={"contact": "a@example.org"}).status_code == 403
     assert client.post("/me/delete", data={"confirm": "yes"}).status_code == 403
+
+
+@pytest.mark.parametrize(("header", "query", "word"), [
+    ("nl-BE,nl;q=0.9", "", "Inschrijven voor alarmen"),
+    ("fr-BE", "", "inscrire aux alertes"),
+    ("fr-BE", "?lang=de", "Für Warnungen anmelden"),
+    ("", "", "Register for alerts"),
+])
+def test_portal_language(client: TestClient, header: str, query: str, word: str) -> None:
+    html = client.get(f"/register{query}", headers={"Accept-Language": header}).text
+    assert word in html
+    assert 'hreflang="nl"' in html
+
+
+def test_errors_in_the_citizens_language(client: TestClient) -> None:
+    html = client.get("/register?lang=fr").text
+    token = _hidden(html, "challenge")
+    r = client.post("/register?lang=fr", data={
+        "csrf_token": _hidden(html, "csrf_token"), "contact": "0900 12 345",
+        "challenge": token, "solution": challenge.solve(token, 4)})
+    assert r.status_code == 422 and "numéros surtaxés" in r.text

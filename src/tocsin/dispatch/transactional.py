@@ -94,8 +94,8 @@ class ChannelCodeSender:
 
     def _sender(self, channel: str) -> ChannelSender | None:
         from tocsin.channels.email import DkimSigner, SmtpAccount, SmtpSender
-        from tocsin.channels.sms import SmppSender
         from tocsin.channels.smpp import SmppAccount, parse_smpp_urls
+        from tocsin.channels.sms import SmppSender
 
         sims = self.simulators()
         if channel == "sms":

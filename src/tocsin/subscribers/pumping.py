@@ -178,8 +178,12 @@ def phone_class(value: str, field_name: str = "contact",
                                         "or unknown range)"), code="invalid_number")
     kind = phonenumbers.number_type(number)
     if kind in _REFUSED_TYPES:
-        raise InputError(field_name, N_("%(kind)s numbers cannot receive codes or alerts"),
-                         code="special_number", kind=_REFUSED_TYPES[kind])
+        reason = {
+            "premium-rate": N_("premium-rate numbers cannot receive codes or alerts"),
+            "shared-cost": N_("shared-cost numbers cannot receive codes or alerts"),
+        }.get(_REFUSED_TYPES[kind], N_("special numbers (toll-free, pager, personal) cannot "
+                                       "receive codes or alerts"))
+        raise InputError(field_name, reason, code="special_number", kind=_REFUSED_TYPES[kind])
     country = phonenumbers.region_code_for_number(number) or ""
     if country not in HOME_COUNTRIES and not email_verified:
         raise InputError(field_name, N_("codes go only to Belgian, Dutch, French, German and "

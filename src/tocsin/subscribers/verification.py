@@ -206,9 +206,9 @@ def _email_verified(s: Session, row: CitizenSession) -> bool:
         return True
     if row.subscriber_id is None:
         return False
-    return s.scalar(sa.select(sa.func.count()).select_from(ContactPoint).where(
+    return (s.scalar(sa.select(sa.func.count()).select_from(ContactPoint).where(
         ContactPoint.subscriber_id == row.subscriber_id, ContactPoint.kind == "email",
-        ContactPoint.verified_at.is_not(None))) > 0
+        ContactPoint.verified_at.is_not(None))) or 0) > 0
 
 
 def citizen_session(engine: Engine, token: str | None,
