@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 CODE_DIGITS = 6
 #: Longest contact typed (an e-mail address: RFC 5321 path limit is 256; 320 is the column).
 MAX_CONTACT = 320
+#: One code request in this many also purges what expired (sessions, codes, guard rows).
+PURGE_ONE_IN = 50
 #: PostgreSQL advisory lock serialising the cost guard's count-then-insert ("tocsinP1").
 PG_LOCK_KEY = 0x746F6373696E5031
 
@@ -340,6 +342,8 @@ def request_code(engine: Engine, sender: CodeSender, secret: str, token: str | N
     refused request is recorded too (it counts for nothing but the log).
     """
     now = now or utcnow()
+    if secrets.randbelow(PURGE_ONE_IN) == 0:  # expired sessions, codes, old guard rows
+        purge_expired(engine, now)
     nonce = challenges.check(secret, challenge, solution, now, difficulty=config.difficulty,
                              no_js_delay=config.no_js_delay_s)
     with read_transaction(engine) as s:
