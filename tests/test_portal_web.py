@@ -209,3 +209,13 @@ def test_errors_in_the_citizens_language(client: TestClient) -> None:
         "csrf_token": _hidden(html, "csrf_token"), "contact": "0900 12 345",
         "challenge": token, "solution": challenge.solve(token, 4)})
     assert r.status_code == 422 and "numéros surtaxés" in r.text
+
+
+def test_metrics_count_codes_sent_and_entered(client: TestClient) -> None:
+    _ask(client, "hal@example.org")
+    _verify(client, _code(client, "hal@example.org"))
+    _ask(client, "ivy@example.org")
+    text = client.get("/metrics").text
+    assert "tocsin_portal_codes_sent 2.0" in text
+    assert "tocsin_portal_codes_entered 1.0" in text
+    assert "tocsin_portal_pumping_alarm 0.0" in text
