@@ -300,20 +300,18 @@ def _seed_citizens(engine: Any, settings: Any) -> dict[str, str]:
         return request_code(engine, outbox, secret, None, contact, "127.0.0.1", "fr", c,
                             challenge.solve(c, 4), config).token
 
-    def confirm(token: str) -> None:
+    def confirm(token: str) -> str:
         code = re.search(r"\b(\d{6})\b", outbox.messages[-1].text).group(1)  # type: ignore[union-attr]
-        confirm_code(engine, secret, token, code, "127.0.0.1", config)
+        return confirm_code(engine, secret, token, code, "127.0.0.1", config).token
 
-    tokens = {"citizen": ask("citizen@example.org")}
-    confirm(tokens["citizen"])
+    tokens = {"citizen": confirm(ask("citizen@example.org"))}
     create_profile(engine, tokens["citizen"], parse_profile({
         "language": "fr", "channels": "sms", "accessibility": "deaf", "addr-0-kind": "home",
         "addr-0-municipality": "Beersel", "addr-0-street": "Rue de la Gare",
         "addr-0-number": "12", "addr-1-kind": "school", "addr-1-municipality": "Halle",
         "addr-1-street": "Grote Markt", "addr-1-number": "1", "consent_alerts": "yes"}),
         "127.0.0.1")
-    tokens["citizen-new"] = ask("new.citizen@example.org")
-    confirm(tokens["citizen-new"])
+    tokens["citizen-new"] = confirm(ask("new.citizen@example.org"))
     tokens["citizen-pending"] = ask("0470 99 00 11")
     return {f"cookie:{k}": v for k, v in tokens.items()}
 

@@ -60,10 +60,12 @@ FORM = {"language": "fr", "channels": "sms", "accessibility": "none",
 def _register(engine: Any, outbox: MemoryOutbox, contact: str, address: str,
               now: dt.datetime = T0) -> tuple[str, int]:
     asked = _ask(engine, outbox, contact, now=now)
-    assert confirm_code(engine, SECRET, asked.token, _code(outbox, address), "192.0.2.1",
-                        CONFIG, now).state == "new"
-    sid = create_profile(engine, asked.token, parse_profile(FORM), "192.0.2.1", now)
-    return asked.token, sid
+    done = confirm_code(engine, SECRET, asked.token, _code(outbox, address), "192.0.2.1",
+                        CONFIG, now)
+    assert done.state == "new" and done.token != asked.token  # a new session id
+    assert citizen_session(engine, asked.token, now) is None
+    sid = create_profile(engine, done.token, parse_profile(FORM), "192.0.2.1", now)
+    return done.token, sid
 
 
 def test_register_log_in_and_no_enumeration(any_engine: Any) -> None:

@@ -109,10 +109,13 @@ class CodeRequest:
 @dataclass(frozen=True)
 class Confirmed:
     """``state``: ``login`` (an existing profile), ``new`` (a verified contact, no profile
-    yet) or ``added`` (the contact was added to the logged-in profile)."""
+    yet) or ``added`` (the contact was added to the logged-in profile). ``token``: the
+    session's new token after a ``login`` or ``new`` (the id changes when the rights do,
+    OWASP session fixation), else the same one: set it as the cookie."""
 
     state: str
     subscriber_id: int | None
+    token: str = ""
 
 
 # --- hashing ------------------------------------------------------------------------
@@ -480,11 +483,18 @@ def _accept(engine: Engine, secret: str, token: str | None, ip: str,
             else:
                 row.verified_at = now
                 state, subscriber_id = "new", None
-        # a login is a new session id: the pre-login token stays valid only for this one
+        new_token = token or ""
+        if state in ("login", "new"):  # a new session id once the contact is proven
+            new_token = secrets.token_urlsafe(32)
+            s.add(CitizenSession(token_hash=token_hash(new_token), subscriber_id=row.subscriber_id,
+                                 pending_kind=row.pending_kind, pending_value=row.pending_value,
+                                 verified_at=row.verified_at, created_at=now,
+                                 expires_at=row.expires_at))
+            s.delete(row)
         if subscriber_id is not None:
             record_audit(s, "citizen", f"citizen.{state}", target=f"subscriber:{subscriber_id}",
                          source=ip)
-    return Confirmed(state, subscriber_id)
+    return Confirmed(state, subscriber_id, new_token)
 
 
 def _info_opt_in(s: Session, row: CitizenSession) -> bool:

@@ -186,7 +186,9 @@ async def verify(request: Request) -> Response:
     except InputError as exc:
         return _page(request, "portal_verify.html", 422, errors=_field_errors(request, exc),
                      masked=_masked(citizen), channel=citizen.pending_kind if citizen else "")
-    return _redirect(request, "/register/profile" if done.state == "new" else "/me")
+    response = _redirect(request, "/register/profile" if done.state == "new" else "/me")
+    _set_cookie(request, response, done.token)
+    return response
 
 
 @router.get("/register/code/{code}")
