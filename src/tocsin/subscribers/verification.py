@@ -265,24 +265,37 @@ def _count(s: Session, *where: sa.ColumnElement[bool]) -> int:
 
 def counts(s: Session, number_hash: str, ip_hash: str, prefix: str, country: str,
            now: dt.datetime) -> Counts:
-    """The cost guard's counts for one request, read inside the locked transaction."""
+    """The cost guard's counts for one request, read inside the locked transaction (one
+    query: conditional sums over the codes sent since the start of the day or the last
+    hour, whichever is earlier)."""
     day = day_start(now)
     hour = now - dt.timedelta(hours=1)
-    last = s.scalar(sa.select(sa.func.max(PortalSend.at)).where(
-        PortalSend.sent.is_(True), PortalSend.number_hash == number_hash, PortalSend.at >= day))
+    ten = now - dt.timedelta(minutes=10)
+    at, number = PortalSend.at, PortalSend.number_hash == number_hash
+
+    def total(*cond: sa.ColumnElement[bool]) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(*cond), 1), else_=0)), 0)
+
+    row = s.execute(sa.select(
+        total(number, at > ten), total(number, at >= day),
+        sa.func.max(sa.case((sa.and_(number, at >= day), at))),
+        total(PortalSend.ip_hash == ip_hash, at > hour),
+        total(PortalSend.ip_hash == ip_hash, at >= day),
+        total(PortalSend.prefix == prefix, at > hour),
+        total(PortalSend.prefix == prefix, at >= day),
+        total(PortalSend.country == country, at >= day),
+        total(at >= day),
+    ).where(PortalSend.sent.is_(True), at >= min(day, hour))).one()
+    last = row[2]
+    if isinstance(last, str):  # SQLite returns MAX over a CASE as stored text
+        last = dt.datetime.fromisoformat(last)
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=dt.UTC)
     return Counts(
-        number_10min=_count(s, PortalSend.number_hash == number_hash,
-                            PortalSend.at > now - dt.timedelta(minutes=10)),
-        number_day=_count(s, PortalSend.number_hash == number_hash, PortalSend.at >= day),
-        number_last_at=last,
-        ip_hour=_count(s, PortalSend.ip_hash == ip_hash, PortalSend.at > hour),
-        ip_day=_count(s, PortalSend.ip_hash == ip_hash, PortalSend.at >= day),
-        prefix_hour=_count(s, PortalSend.prefix == prefix, PortalSend.at > hour) if prefix else 0,
-        prefix_day=_count(s, PortalSend.prefix == prefix, PortalSend.at >= day) if prefix else 0,
-        country_day=_count(s, PortalSend.country == country, PortalSend.at >= day)
-        if country else 0,
-        global_day=_count(s, PortalSend.at >= day),
-    )
+        number_10min=int(row[0]), number_day=int(row[1]), number_last_at=last,
+        ip_hour=int(row[3]), ip_day=int(row[4]),
+        prefix_hour=int(row[5]) if prefix else 0, prefix_day=int(row[6]) if prefix else 0,
+        country_day=int(row[7]) if country else 0, global_day=int(row[8]))
 
 
 def _refusal(decision: Decision) -> InputError:
