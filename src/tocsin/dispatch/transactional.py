@@ -6,7 +6,8 @@ report, no bill line of its own. So it does not go through the delivery queue; a
 (``channels.sms.SmppSender``, ``channels.email.SmtpSender``): one SMPP bind or SMTP
 session, one ``OutgoingMessage``, closed again. Live providers come from the settings
 (``TOCSIN_SMPP_URL``, ``TOCSIN_SMTP_URL``); without them, the simulators of the
-in-process worker (``make demo``) are used; without those either, the message is only
+in-process worker (``make demo``) are used, and the message is also written to the log
+(the demo's console) since no phone reads the simulators; without those either, the message is only
 kept in memory and logged as not sent (:class:`MemoryOutbox`, also what tests read).
 """
 
@@ -125,4 +126,7 @@ class ChannelCodeSender:
         source = self.settings.sms_source if channel == "sms" else self.settings.mail_from
         message = OutgoingMessage(0, "portal-code", address, language, text, subject=subject,
                                   source=source)
-        return asyncio.run(send_one(sender, message))
+        sent = asyncio.run(send_one(sender, message))
+        if sender.name == "simulator":  # the demo: nobody reads the simulators' phones
+            log.warning("simulated %s to %s: %s", channel, address, text)
+        return sent
