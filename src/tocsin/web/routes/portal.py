@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tocsin.core.db import utcnow
@@ -144,8 +145,8 @@ async def register(request: Request) -> Response:
     form = await _form(request)
     contact = _text(form, "contact")
     try:
-        sent = request_code(
-            engine_of(request), request.app.state.code_sender, _secret(request),
+        sent = await run_in_threadpool(
+            request_code, engine_of(request), request.app.state.code_sender, _secret(request),
             _token(request), contact, client_ip(request), language_of(request),
             _text(form, "challenge"), _text(form, "solution"), _config(request),
             public_url_of(request))
@@ -179,10 +180,11 @@ def verify_page(request: Request) -> Response:
 async def verify(request: Request) -> Response:
     """Check the code: an existing profile opens ``/me``, a new contact the profile form."""
     form = await _form(request)
-    citizen = _citizen(request)
+    citizen = await run_in_threadpool(_citizen, request)
     try:
-        done = confirm_code(engine_of(request), _secret(request), _token(request),
-                            _text(form, "code"), client_ip(request), _config(request))
+        done = await run_in_threadpool(confirm_code, engine_of(request), _secret(request),
+                                       _token(request), _text(form, "code"),
+                                       client_ip(request), _config(request))
     except InputError as exc:
         return _page(request, "portal_verify.html", 422, errors=_field_errors(request, exc),
                      masked=_masked(citizen), channel=citizen.pending_kind if citizen else "")
@@ -230,10 +232,10 @@ def profile_page(request: Request) -> Response:
 async def create(request: Request) -> Response:
     """Create the profile; 422 listing every problem."""
     form = await _form(request)
-    citizen = _citizen(request)
+    citizen = await run_in_threadpool(_citizen, request)
     try:
-        create_profile(engine_of(request), _token(request), parse_profile(form),
-                       client_ip(request))
+        await run_in_threadpool(create_profile, engine_of(request), _token(request),
+                                parse_profile(form), client_ip(request))
     except InputError as exc:
         if exc.code == "session":
             return _redirect(request, "/register")
@@ -283,12 +285,13 @@ def edit_page(request: Request) -> Response:
 @router.post("/me/edit")
 async def edit(request: Request) -> Response:
     """Save the profile; 422 listing every problem."""
-    sid = _subscriber(request)
+    sid = await run_in_threadpool(_subscriber, request)
     if sid is None:
         return _redirect(request, "/register")
     form = await _form(request)
     try:
-        update_profile(engine_of(request), sid, parse_profile(form), client_ip(request))
+        await run_in_threadpool(update_profile, engine_of(request), sid, parse_profile(form),
+                                client_ip(request))
     except InputError as exc:
         return _page(request, "portal_profile.html", 422, errors=_field_errors(request, exc),
                      action="/me/edit", new=False,
@@ -299,16 +302,17 @@ async def edit(request: Request) -> Response:
 @router.post("/me/contacts")
 async def add_contact(request: Request) -> Response:
     """Add an e-mail address or a number: a code is sent to it, then ``/register/verify``."""
-    sid = _subscriber(request)
+    sid = await run_in_threadpool(_subscriber, request)
     if sid is None:
         return _redirect(request, "/register")
     form = await _form(request)
     contact = _text(form, "contact")
     try:
-        request_code(engine_of(request), request.app.state.code_sender, _secret(request),
-                     _token(request), contact, client_ip(request), language_of(request),
-                     _text(form, "challenge"), _text(form, "solution"), _config(request),
-                     public_url_of(request))
+        await run_in_threadpool(
+            request_code, engine_of(request), request.app.state.code_sender, _secret(request),
+            _token(request), contact, client_ip(request), language_of(request),
+            _text(form, "challenge"), _text(form, "solution"), _config(request),
+            public_url_of(request))
     except InputError as exc:
         return _page(request, "portal_me.html", 422, profile=profile_of(engine_of(request), sid),
                      errors=_field_errors(request, exc), contact=contact[:320], saved=False,
@@ -351,7 +355,7 @@ def export(request: Request, fmt: str) -> Response:
 @router.post("/me/delete")
 async def delete(request: Request) -> Response:
     """Delete the profile at once (the box must be ticked: 422 naming ``confirm``)."""
-    sid = _subscriber(request)
+    sid = await run_in_threadpool(_subscriber, request)
     if sid is None:
         return _redirect(request, "/register")
     form = await _form(request)
@@ -361,7 +365,7 @@ async def delete(request: Request) -> Response:
         return _page(request, "portal_me.html", 422, profile=profile_of(engine_of(request), sid),
                      errors=_field_errors(request, exc), contact="", saved=False,
                      **_challenge_context(request))
-    erase_subscriber(engine_of(request), sid, _secret(request))
+    await run_in_threadpool(erase_subscriber, engine_of(request), sid, _secret(request))
     response = _page(request, "portal_deleted.html")
     response.delete_cookie(COOKIE, path="/")
     return response
