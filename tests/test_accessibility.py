@@ -75,6 +75,10 @@ CONTEXTS = {
     "federal": ("crisis", "simulation"),
     "acting": ("crisis", "simulation"),
     "viewer": ("beersel-viewer", "simulation"),
+    # citizens of the portal: a cookie made by _seed (no password)
+    "citizen": ("", ""),
+    "citizen-new": ("", ""),
+    "citizen-pending": ("", ""),
 }
 
 COMPOSER_READY = "#municipality option:nth-child(2)"
@@ -86,6 +90,13 @@ PAGES: tuple[Page, ...] = (
     Page("/unsubscribe/{token}", "/unsubscribe/not-a-token", "public", status=400),
     Page("/invitation/{token}", "/invitation/{invitation}", "public"),
     Page("(404)", "/no-such-page", "public", status=404),
+    # A citizen on the public portal (issue 10): registering, the code, the profile.
+    Page("/register", "/register", "public"),
+    Page("/register/code/{code}", "/register/code/123456", "public"),
+    Page("/register/verify", "/register/verify", "citizen-pending"),
+    Page("/register/profile", "/register/profile", "citizen-new"),
+    Page("/me", "/me", "citizen"),
+    Page("/me/edit", "/me/edit", "citizen"),
     # An operator, simulation.
     Page("/", "/", "operator", campaigns=True),
     Page("/campaigns/new", "/campaigns/new", "operator", COMPOSER_READY),
@@ -132,7 +143,8 @@ PAGES: tuple[Page, ...] = (
 )
 
 #: Pages reached by posting a form (:func:`_form_pages`), checked without a running campaign.
-FORM_PAGES = ("login-error", "totp-step", "invitation-shown")
+FORM_PAGES = ("login-error", "totp-step", "invitation-shown", "register-error",
+              "profile-errors")
 
 #: GET routes that are not HTML pages of their own, with the reason.
 NOT_PAGES = {
@@ -146,6 +158,7 @@ NOT_PAGES = {
     "/metrics": "Prometheus metrics (text format)",
     "/contacts/import/{token}/errors.csv": "a file download (CSV)",
     "/monitor/{campaign_id}/events": "server-sent events",
+    "/me/export.{fmt}": "a file download (JSON, CSV)",
     "/login/totp": "reached only by a login that needs the second factor: FORM_PAGES "
                    "'totp-step'",
 }
@@ -262,7 +275,45 @@ def _seed(engine: Any, settings: Any) -> dict[str, str]:
         assert user is not None
         user.totp_secret = totp.new_secret()
         ids["totp_secret"] = user.totp_secret
+    ids.update(_seed_citizens(engine, settings))
     return ids
+
+
+def _seed_citizens(engine: Any, settings: Any) -> dict[str, str]:
+    """Cookies of three citizens of the portal: one with a profile (``citizen``), one whose
+    contact is verified and who has no profile yet (``citizen-new``), one waiting for its
+    code (``citizen-pending``)."""
+    import re
+
+    from tocsin.core.db import utcnow
+    from tocsin.dispatch.transactional import MemoryOutbox
+    from tocsin.subscribers import challenge
+    from tocsin.subscribers.registration import create_profile, parse_profile
+    from tocsin.subscribers.verification import PortalConfig, confirm_code, request_code
+    from tocsin.web.security import resolve_secret_key
+
+    secret, outbox = resolve_secret_key(settings), MemoryOutbox()
+    config = PortalConfig(difficulty=4, session_ttl_s=6 * 3600)
+
+    def ask(contact: str) -> str:
+        c = challenge.issue(secret, utcnow())
+        return request_code(engine, outbox, secret, None, contact, "127.0.0.1", "fr", c,
+                            challenge.solve(c, 4), config).token
+
+    def confirm(token: str) -> str:
+        code = re.search(r"\b(\d{6})\b", outbox.messages[-1].text).group(1)  # type: ignore[union-attr]
+        return confirm_code(engine, secret, token, code, "127.0.0.1", config).token
+
+    tokens = {"citizen": confirm(ask("citizen@example.org"))}
+    create_profile(engine, tokens["citizen"], parse_profile({
+        "language": "fr", "channels": "sms", "accessibility": "deaf", "addr-0-kind": "home",
+        "addr-0-municipality": "Beersel", "addr-0-street": "Rue de la Gare",
+        "addr-0-number": "12", "addr-1-kind": "school", "addr-1-municipality": "Halle",
+        "addr-1-street": "Grote Markt", "addr-1-number": "1", "consent_alerts": "yes"}),
+        "127.0.0.1")
+    tokens["citizen-new"] = confirm(ask("new.citizen@example.org"))
+    tokens["citizen-pending"] = ask("0470 99 00 11")
+    return {f"cookie:{k}": v for k, v in tokens.items()}
 
 
 def _launch_running(site: Site) -> str:
@@ -376,6 +427,9 @@ class Browsing:
                                                storage_state=self.site.states.get(name))
             if self.script:  # axe-core in every page it opens
                 context.add_init_script(self.script)
+            if f"cookie:{name}" in self.site.ids:  # a citizen of the portal
+                context.add_cookies([{"name": "tocsin_citizen", "url": self.site.base,
+                                      "value": self.site.ids[f"cookie:{name}"]}])
             page = context.new_page()
             page.on("pageerror", lambda e, n=name: self.errors.append(f"{n}: {e}"))
             username, environment = CONTEXTS[name]
@@ -442,6 +496,20 @@ def _form_pages(b: Browsing, lang: str) -> Iterator[tuple[str, Any]]:
     admin.click("form[action='/admin/users/invite'] button[type=submit]")
     admin.wait_for_load_state()
     yield "invitation-shown", admin
+    page = b.page("public")
+    page.goto(site.url("/register", lang))
+    page.fill("#contact", "0900 12 345")  # a premium-rate number: refused, field named
+    page.click("#code-form button[type=submit]")
+    page.wait_for_selector("#contact-error")
+    yield "register-error", page
+    citizen = b.page("citizen")
+    citizen.goto(site.url("/me/edit", lang))
+    citizen.fill("#addr-0-street", "")
+    citizen.fill("#addr-1-municipality", "Atlantis")
+    citizen.uncheck("#consent_alerts")
+    citizen.click("form[action='/me/edit'] button[type=submit]")
+    citizen.wait_for_selector("#error-summary")
+    yield "profile-errors", citizen
 
 
 def _pages(running: bool) -> list[Page]:

@@ -33,6 +33,9 @@ TRANSLATED_TEMPLATES = (
     "template_form.html", "users_admin.html", "gateway_admin.html", "invitation.html",
     "unsubscribe.html",
     "contacts.html", "contacts_import.html", "_contact_errors.html", "groups.html",
+    "portal_base.html", "_portal_words.html", "portal_register.html",
+    "portal_verify.html", "portal_code.html", "portal_profile.html", "portal_me.html",
+    "portal_deleted.html",
 )
 
 

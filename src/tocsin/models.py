@@ -25,6 +25,14 @@ from tocsin.subscribers.contact_models import (
     ContactUpload,
 )
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
+from tocsin.subscribers.portal_models import (
+    AddressDetail,
+    CitizenSession,
+    PortalCode,
+    PortalSend,
+    SubscriberConsent,
+    SubscriberProfile,
+)
 
 __all__ = [
     "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey",
@@ -34,4 +42,6 @@ __all__ = [
     "VoiceCall", "VoiceCallEvent", "VoiceRoute", "WebSession",
     "Contact", "ContactColumnMapping", "ContactGroup", "ContactGroupMember", "ContactList",
     "ContactUpload",
+    "AddressDetail", "CitizenSession", "PortalCode", "PortalSend", "SubscriberConsent",
+    "SubscriberProfile",
 ]

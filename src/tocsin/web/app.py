@@ -47,6 +47,7 @@ from tocsin.web.routes import (
     messages_api,
     monitor,
     pages,
+    portal,
     templates_pages,
     unsubscribe,
     voice,
@@ -245,6 +246,7 @@ def create_app(
                 log.warning("tocsin.dispatch.worker not available: no in-process worker")
             else:
                 handle = start_background_worker(engine, settings=settings)
+                app.state.simulators = getattr(handle, "sims", None)
         try:
             yield
         finally:
@@ -263,6 +265,11 @@ def create_app(
     )
     app.state.engine = engine
     app.state.settings = settings
+    # One-time codes of the citizen portal: live providers, else the worker's simulators.
+    from tocsin.dispatch.transactional import ChannelCodeSender
+
+    app.state.simulators = None
+    app.state.code_sender = ChannelCodeSender(settings, lambda: app.state.simulators)
     csp = _content_security_policy(settings.map_tile_url)
 
     @app.middleware("http")
@@ -290,6 +297,6 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
                    gateway_admin, governance, approvals, monitor, areas_api,
-                   contacts_pages, control, voice):
+                   contacts_pages, control, voice, portal):
         app.include_router(module.router)
     return app

@@ -92,6 +92,9 @@ def metrics(request: Request) -> Response:
     from tocsin.dispatch.metrics import snapshot
 
     data = snapshot(engine_of(request))
+    from tocsin.subscribers.verification import conversion, pumping_alarm
+
+    codes_sent, codes_entered = conversion(engine_of(request))
 
     class _Collector:
         def collect(self) -> Any:
@@ -118,6 +121,18 @@ def metrics(request: Request) -> Response:
             for status, n in sorted(data["campaigns"].items()):
                 campaigns.add_metric([status], n)
             yield campaigns
+            # The citizen portal's one-time codes (F36): many sent, few entered = pumping.
+            for name, text, value in (
+                    ("tocsin_portal_codes_sent", "One-time codes sent, last 24 hours",
+                     codes_sent),
+                    ("tocsin_portal_codes_entered", "One-time codes sent in the last 24 "
+                     "hours whose code was entered", codes_entered),
+                    ("tocsin_portal_pumping_alarm", "1 when codes are sent but rarely "
+                     "entered (SMS pumping suspected)",
+                     int(pumping_alarm(codes_sent, codes_entered)))):
+                gauge = GaugeMetricFamily(name, text)
+                gauge.add_metric([], value)
+                yield gauge
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector())  # type: ignore[arg-type]
