@@ -201,7 +201,13 @@ def campaign_send(
     list_: list[str] = typer.Option([], "--list", help="A contact list of the authority "
                                     "(repeat); beside or instead of an area."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
-    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap,voice"),
+    channels: str = typer.Option("sms,email,cap", "--channels",
+                                 help="sms,email,cap,voice and the location-based lbsms "
+                                      "(through the mobile operators) and cb (cell "
+                                      "broadcast)"),
+    justification: str = typer.Option("", "--justification",
+                                      help="With lbsms: the imminent danger, as the mobile "
+                                           "operators must record it (required)."),
     kind: str = typer.Option("alert", "--kind",
                              help="alert|warning|information|test|exercise|group"),
     environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
@@ -268,6 +274,7 @@ def campaign_send(
         if requested_by else None,
         confirmation_required=True, confirm_area_name=confirm_area or None,
         confirm_recipients=confirm_count or None, groups=group, lists=list_,
+        justification=justification or None,
     )
     engine = open_engine(announce=True)
     shown = False
@@ -594,6 +601,15 @@ def _print_report(report: dict[str, Any]) -> None:
             out.print(f"    calls {c['calls']} outcomes {c['outcomes']} attempts "
                       f"{c['attempts_by_delivery']} acknowledged {c['acknowledged']} "
                       f"billed minutes {c['billed_minutes']}", highlight=False, markup=False)
+    for ch, loc in (report.get("location") or {}).items():
+        out.print(f"  {ch} ({loc.get('model', 'operators')}): phones targeted "
+                  f"{loc['phones_targeted']}, submitted {loc['submitted']}, delivered "
+                  f"{loc['delivered']}, failed {loc['failed']}", highlight=False, markup=False)
+        for op, o in loc["operators"].items():
+            out.print(f"    {op}: {o['state']} targeted {o['phones_targeted']} delivered "
+                      f"{o['delivered']} failed {o['failed']} cells {o['cells_resolved']}"
+                      + (f" error {o['error']}" if o.get("error") else ""),
+                      highlight=False, markup=False)
     for w in report.get("warnings") or []:
         out.print(f"  warning: {w['message']}", highlight=False, markup=False)
 

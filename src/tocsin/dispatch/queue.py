@@ -386,7 +386,7 @@ def _record_outcomes(engine: Engine, channel: str, outcomes: Sequence[SendOutcom
         # The campaign of a delivery that just became final may be done. An SMS just
         # sent waits for its receipt (``apply_receipts``, ``finish_campaigns``).
         final = [o.delivery_id for o in failed] + [o.delivery_id for o in abandoned] + [
-            o.delivery_id for o in sent if channel != "sms"]
+            o.delivery_id for o in sent if channel not in AWAITING_CHANNELS]
         if final:
             finish_done(s, _campaigns_of(s, final), now)
 
@@ -504,6 +504,11 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
 # ----------------------------------------------------------------------------- campaign end
 
 
+#: Channels whose ``sent`` is not final: SMS wait for their receipt, a location-based
+#: SMS broadcast for its operator's final callback (``campaigns.location``).
+AWAITING_CHANNELS = ("sms", "lbsms")
+
+
 def _campaigns_of(session: Session, delivery_ids: Sequence[int]) -> list[str]:
     """The campaigns of these deliveries, each once."""
     d = table(Delivery)
@@ -563,7 +568,8 @@ def finish_done(session: Session, campaign_ids: Sequence[str],
         if _has_open(session, campaign_id, _channels(session, campaign_id)):
             continue
         awaiting = session.scalar(sa.select(d.c.id).where(
-            d.c.campaign_id == campaign_id, d.c.channel == "sms", d.c.state == SENT).limit(1))
+            d.c.campaign_id == campaign_id, d.c.channel.in_(AWAITING_CHANNELS),
+            d.c.state == SENT).limit(1))
         if awaiting is None and _mark_finished(session, campaign_id, now):
             done.append(campaign_id)
     return done
@@ -596,7 +602,7 @@ def finish_campaigns(engine: Engine, campaign_id: str | None = None,
             if _has_open(s, cid, _channels(s, cid)):
                 continue
             last_submit = s.scalar(sa.select(sa.func.max(d.c.sent_at)).where(
-                d.c.campaign_id == cid, d.c.channel == "sms", d.c.state == SENT))
+                d.c.campaign_id == cid, d.c.channel.in_(AWAITING_CHANNELS), d.c.state == SENT))
             if last_submit is not None:
                 if last_submit.tzinfo is None:
                     last_submit = last_submit.replace(tzinfo=dt.UTC)

@@ -1,0 +1,158 @@
+"""Sending location-based SMS and cell broadcast (issue 11, SPEC F18, F31): a campaign with
+``lbsms`` and ``cb`` goes out through the operator adapters to the simulators over real
+HTTP (one LB-SMS operator per synthetic operator, one ECBE CBC, Tocsin's callback
+listener), the operators' signed callbacks are applied once each and in order, the
+registered subscribers in the area get the ordinary SMS too, and the report carries the
+counts per operator. The acceptance test of the issue: for an area over part of Halle,
+the estimate's "inside" is within 10 % of population × phones per capita × share, the
+bleed is not zero, and the simulators' final counts fall in the estimate's range.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import shapely
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from tocsin.cli import app
+from tocsin.core.settings import Settings
+
+runner = CliRunner()
+
+#: A rectangle over the centre of Halle (23027), wholly inside the municipality.
+HALLE_PART = {"type": "Polygon", "coordinates": [[
+    [4.225, 50.725], [4.255, 50.725], [4.255, 50.745], [4.225, 50.745], [4.225, 50.725]]]}
+
+
+@pytest.fixture
+def db(engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    # Fast simulated operators: the whole broadcast within a few seconds.
+    monkeypatch.setenv("TOCSIN_LBSMS_SIMULATOR_RATE_PER_S", "20000")
+    monkeypatch.setenv("TOCSIN_LBSMS_SIMULATOR_TICK_S", "0.2")
+    monkeypatch.setenv("TOCSIN_LBSMS_SIMULATOR_RESOLVE_DELAY_S", "0.1")
+    csv = tmp_path / "subs.csv"
+    csv.write_text("subscriber_id,language,mobile,email,lat,lon\n"
+                   "S1,nl,+32470123456,s1@example.org,50.7346,4.2406\n"
+                   "S2,fr,+32470123457,,50.7350,4.2410\n"
+                   "S3,nl,+32470123458,,50.80,4.40\n")  # outside the area
+    result = runner.invoke(app, ["subscribers", "import", str(csv)])
+    assert result.exit_code == 0, result.output
+    return engine
+
+
+def _area_file(tmp_path: Path) -> Path:
+    p = tmp_path / "halle.geojson"
+    p.write_text(json.dumps(HALLE_PART))
+    return p
+
+
+def _send(tmp_path: Path, *extra: str) -> dict:
+    result = runner.invoke(app, [
+        "campaign", "send", "--authority", "23027", "--area", str(_area_file(tmp_path)),
+        "--text", "nl=Chemische wolk: blijf binnen.", "--text", "fr=Nuage chimique: restez "
+        "à l'intérieur.", "--justification", "imminent danger: chemical cloud",
+        "--send-timeout", "60", "--json", *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_halle_estimate_matches_population_and_the_simulators_counts(db, tmp_path):
+    from tocsin.geo import cellmodel as cm
+    from tocsin.geo.reach import LOCATED_FRACTION, PHONES_PER_CAPITA
+
+    estimate = runner.invoke(app, ["campaign", "estimate", "--authority", "23027", "--area",
+                                   str(_area_file(tmp_path)), "--channels", "sms,lbsms,cb",
+                                   "--json"])
+    assert estimate.exit_code == 0, estimate.output
+    lbsms = json.loads(estimate.stdout)["channels"]["lbsms"]
+    assert lbsms["model"] == "synthetic"
+    # Population of the part: Halle's population × the part's share of its area (the
+    # municipalities data, read here independently of the estimate's code).
+    m = cm.municipalities()
+    i = list(m.nis).index("23027")
+    part = cm.project(shapely.geometry.shape(HALLE_PART))
+    population = float(m.population[i]) * part.area / float(shapely.area(m.geoms[i]))
+    for op in cm.SYNTHETIC_OPERATORS:
+        # Every phone inside, before the located share: the range's high end.
+        expected = population * PHONES_PER_CAPITA * op.share
+        inside = lbsms["by_operator"][op.key]["phones_inside"][1]
+        assert abs(inside - expected) <= 0.10 * expected, (op.key, inside, expected)
+    total_expected = population * PHONES_PER_CAPITA * LOCATED_FRACTION
+    assert abs(lbsms["phones_inside_expected"] - total_expected) <= 0.10 * total_expected
+    assert lbsms["bleed_km2"] > 0 and lbsms["phones_outside"][1] > 0
+
+    report = _send(tmp_path, "--channels", "lbsms,cb")
+    loc = report["location"]["lbsms"]
+    assert loc["model"] == "synthetic cell model"
+    assert set(loc["operators"]) == {"op1", "op2", "op3"}
+    low = lbsms["phones_inside"][0] + lbsms["phones_outside"][0]
+    high = lbsms["phones_inside"][1] + lbsms["phones_outside"][1]
+    assert low <= loc["phones_targeted"] <= high, (low, loc["phones_targeted"], high)
+    for key, op in loc["operators"].items():
+        est = lbsms["by_operator"][key]
+        assert op["state"] == "completed", op
+        assert est["phones_inside"][0] + est["phones_outside"][0] <= op["phones_targeted"] \
+            <= est["phones_inside"][1] + est["phones_outside"][1]
+        assert op["delivered"] + op["failed"] == op["phones_targeted"]
+        assert op["cells_reported"] > 0 and op["failed"] <= 0.02 * op["phones_targeted"] + 1
+    assert report["channels"]["lbsms"]["by_status"] == {"delivered": 3}
+    # Registered subscribers with an address in the area also got the SMS (F18).
+    assert report["channels"]["sms"]["recipients"] == 2
+    cb = report["location"]["cb"]["operators"]["cbc"]
+    # An alert's CAP defaults (Severe, Immediate, Likely): EU-Alert level 3, 4375; the
+    # second language on the additional-language identifier (+13).
+    assert cb["state"] == "broadcasting" and cb["messages"] == [4375, 4388]
+    assert report["status"] == "finished"
+
+
+def test_the_operators_got_every_field(db, tmp_path):
+    """What reached the simulated operator: sender 1789, priority, not-after, the
+    justification, the area, every language in one text; the CBC: the EU-Alert ids."""
+    from tocsin.campaigns.location_models import LocationSend
+    from tocsin.core.db import transaction
+
+    report = _send(tmp_path, "--channels", "lbsms", "--kind", "warning")
+    with transaction(db) as s:
+        rows = s.scalars(sa.select(LocationSend).where(
+            LocationSend.campaign_id == report["campaign_id"])).all()
+        assert {r.operator for r in rows} == {"op1", "op2", "op3"}
+        assert all(r.last_seq >= 4 and not r.pending for r in rows)
+        assert all(r.reference == f"tocsin:{report['campaign_id']}:lbsms:{r.operator}"
+                   for r in rows)
+
+
+def test_lbsms_needs_the_justification_and_writes_nothing(db, tmp_path):
+    result = runner.invoke(app, [
+        "campaign", "send", "--authority", "23027", "--municipality", "23027",
+        "--text", "nl=Test", "--channels", "lbsms"])
+    assert result.exit_code == 1, result.output
+    assert "justification" in result.output
+    with db.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM campaign")).scalar_one() == 0
+
+
+def test_live_lbsms_without_operators_is_refused(db):
+    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, launch_campaign
+
+    req = CampaignRequest(authority_id="23027", texts={"nl": "Test"}, channels=["lbsms"],
+                          municipality_nis="23027", environment="live",
+                          justification="imminent danger")
+    with pytest.raises(CampaignInputError) as err:
+        launch_campaign(db, req, Settings())
+    assert err.value.field == "channels" and err.value.code == "location_not_configured"
+
+
+def test_information_is_not_sent_by_location_sms(db):
+    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, launch_campaign
+
+    req = CampaignRequest(authority_id="23027", texts={"nl": "Test"}, channels=["lbsms"],
+                          municipality_nis="23027", kind="information",
+                          justification="imminent danger")
+    with pytest.raises(CampaignInputError) as err:
+        launch_campaign(db, req, Settings())
+    assert err.value.code == "lbsms_kind"
