@@ -156,3 +156,133 @@ def test_information_is_not_sent_by_location_sms(db):
     with pytest.raises(CampaignInputError) as err:
         launch_campaign(db, req, Settings())
     assert err.value.code == "lbsms_kind"
+
+
+def _launched(db, channels: list[str]) -> str:
+    from tocsin.campaigns.services import CampaignRequest, launch_campaign
+
+    req = CampaignRequest(authority_id="23027", texts={"nl": "Test"}, channels=channels,
+                          area_geojson=HALLE_PART, justification="imminent danger")
+    return launch_campaign(db, req, Settings())
+
+
+def test_callbacks_are_applied_once_and_in_order(db):
+    from tocsin.campaigns.location import UnknownBroadcast, apply_callback, campaign_location
+    from tocsin.campaigns.services import campaign_report
+
+    cid = _launched(db, ["lbsms"])
+    ref = f"tocsin:{cid}:lbsms:op1"
+
+    def event(seq: int, name: str, **extra: object) -> dict:
+        return {"operator_ref": "op1-x", "reference": ref, "seq": seq, "event": name, **extra}
+
+    assert apply_callback(db, "op1", event(1, "accepted")).applied == [1]
+    # seq 3 before 2: it waits; then 2 applies both, in order.
+    waiting = apply_callback(db, "op1", event(3, "progress", phones_targeted=10,
+                                              counts={"submitted": 10, "delivered": 9,
+                                                      "failed": 1},
+                                              per_cell=[{"cell_id": "001-01-1", "targeted": 10,
+                                                         "delivered": 9, "failed": 1}]))
+    assert waiting.waiting and waiting.applied == []
+    both = apply_callback(db, "op1", event(2, "resolved", phones_targeted=10,
+                                           cells_resolved=1))
+    assert both.applied == [2, 3] and both.state == "sending"
+    assert apply_callback(db, "op1", event(2, "resolved")).duplicate
+    done = apply_callback(db, "op1", event(4, "completed", phones_targeted=10,
+                                           counts={"submitted": 10, "delivered": 9,
+                                                   "failed": 1}))
+    assert done.state == "completed"
+    op1 = campaign_location(db, cid)["lbsms"]["operators"]["op1"]
+    assert op1 | {"duplicates": 1, "delivered": 9, "failed": 1, "phones_targeted": 10,
+                  "cells_reported": 1} == op1
+    assert campaign_report(db, cid)["channels"]["lbsms"]["by_status"].get("delivered") == 1
+    with pytest.raises(UnknownBroadcast):
+        apply_callback(db, "op2", event(1, "accepted"))  # another operator's reference
+    with pytest.raises(ValueError):
+        apply_callback(db, "op1", event(0, "accepted"))
+
+
+def test_callback_route_checks_the_signature(db):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from tocsin.channels.webhook import sign
+    from tocsin.web.routes.location_hooks import callback_app
+
+    cid = _launched(db, ["lbsms"])
+    body = json.dumps({"operator_ref": "op2-x", "reference": f"tocsin:{cid}:lbsms:op2",
+                       "seq": 1, "event": "accepted"}).encode()
+    client = TestClient(callback_app(db, "s3cret"))
+    ts = int(time.time())
+    bad = client.post("/hooks/lbsms/op2", content=body, headers={
+        "X-Tocsin-Timestamp": str(ts), "X-Tocsin-Signature": sign("wrong", ts, body)})
+    assert bad.status_code == 401
+    headers = {"X-Tocsin-Timestamp": str(ts), "X-Tocsin-Signature": sign("s3cret", ts, body)}
+    ok = client.post("/hooks/lbsms/op2", content=body, headers=headers)
+    assert ok.status_code == 200 and ok.json()["applied"] == [1]
+    again = client.post("/hooks/lbsms/op2", content=body, headers=headers)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+
+
+def test_stop_reaches_the_operators_and_update_cancel_reach_the_cbc_in_order(db):
+    """Through the real simulators: a slow broadcast is stopped at every operator (their
+    ``stopped`` callbacks make the deliveries final); cell broadcast's update deletes
+    then re-creates the messages with the update number + 1, the cancel deletes them."""
+    import asyncio
+
+    from tocsin.campaigns.location import campaign_location
+    from tocsin.campaigns.services import (
+        CampaignRequest,
+        cancel_campaign,
+        control_campaign,
+        update_campaign,
+    )
+    from tocsin.dispatch.services import send_campaign
+    from tocsin.dispatch.worker import sender_factories, start_simulators, stop_simulators
+
+    settings = Settings(lbsms_simulator_rate_per_s=5, lbsms_simulator_tick_s=0.2,
+                        lbsms_simulator_resolve_delay_s=0.1)
+
+    async def scenario() -> tuple[dict, dict, list]:
+        sims = await start_simulators(engine=db, settings=settings)
+        try:
+            senders = sender_factories(settings, sims)
+            slow = _launched(db, ["lbsms"])
+            run = asyncio.create_task(send_campaign(db, slow, senders, send_timeout=20,
+                                                    settings=settings))
+            for _ in range(200):
+                ops = campaign_location(db, slow)["lbsms"]["operators"]
+                if all(o["state"] == "sending" for o in ops.values()):
+                    break
+                await asyncio.sleep(0.05)
+            stopped = await asyncio.to_thread(control_campaign, db, slow, "stop")
+            await run
+            stopped_loc = campaign_location(db, slow)["lbsms"]["operators"]
+
+            cb = _launched(db, ["cb"])
+            await send_campaign(db, cb, senders, settings=settings)
+            upd = await asyncio.to_thread(update_campaign, db, cb, CampaignRequest(
+                authority_id="", texts={"nl": "Update"}, channels=[], environment=""),
+                settings)
+            await send_campaign(db, upd, senders, settings=settings)
+            await asyncio.to_thread(cancel_campaign, db, cb, "cli")
+            state = sims.location.cbc.app.state.cbc  # type: ignore[attr-defined]
+            serials = [m.body["smscb_message"]["serial_nr"]["serial_nr_decoded"]
+                       for m in state["history"]]
+            return stopped, stopped_loc, [*state["log"], serials]
+        finally:
+            await stop_simulators(sims)
+
+    stopped, ops, log = asyncio.run(scenario())
+    serials = log.pop()
+    assert set(stopped["location"]) == {"lbsms:op1", "lbsms:op2", "lbsms:op3"}
+    for o in ops.values():
+        assert o["state"] == "stopped" and o["delivered"] + o["failed"] < o["phones_targeted"]
+    # Halle speaks Dutch: one message. Create; update = delete, then create with the
+    # update number + 1 and the same message code; cancel = delete.
+    assert [(m, st) for m, _, st in log] == [("POST", 201), ("DELETE", 200), ("POST", 201),
+                                             ("DELETE", 200)]
+    assert len({mid for _, mid, _ in log}) == 1
+    assert [x["update_nr"] for x in serials] == [0, 1]
+    assert serials[0]["msg_code"] == serials[1]["msg_code"]

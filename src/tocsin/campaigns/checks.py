@@ -56,11 +56,6 @@ MAX_SCHEDULE_AHEAD = rules.MAX_SCHEDULE_AHEAD
 
 
 
-#: Why a location-based channel cannot be sent yet (it can be estimated).
-LOCATION_NOT_AVAILABLE = ("{channel}: location-based SMS and cell broadcast can be estimated "
-                          "but not sent yet: no operator adapter is configured")
-
-
 class CampaignInputError(InputError):
     """Bad campaign input: ``field`` names what is wrong (``text.de``, ``area``…) and
     ``reason`` says why."""
@@ -155,13 +150,11 @@ def _check_text(field_name: str, text: str, limit: int, single_line: bool = Fals
 
 
 def _check_common(session: Session, req: CampaignRequest, settings: Settings,
-                  kind: str, location_ok: bool = False
-                  ) -> tuple[Authority, list[str], dict[str, str]]:
+                  kind: str) -> tuple[Authority, list[str], dict[str, str]]:
     """Authority, kind, environment, channels, texts, overrides, CAP values, providers.
 
-    ``location_ok``: the location-based channels (``rules.LOCATION_CHANNELS``) are
-    accepted (an estimate, or a launch that checks them itself); otherwise they are
-    refused as not available."""
+    The location-based channels (``rules.LOCATION_CHANNELS``) are accepted here; their
+    own checks (who may, the justification…) come later (``_check_location``)."""
     authority = session.get(Authority, str(req.authority_id).strip())
     if authority is None:
         raise CampaignInputError("authority", N_("unknown authority %(authority_id)s"),
@@ -177,8 +170,6 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
         raise CampaignInputError("channels",
                                  N_("choose at least one channel (sms, email, cap, voice)"))
     for c in channels:
-        if c in rules.LOCATION_CHANNELS and not location_ok:
-            raise CampaignInputError("channels", LOCATION_NOT_AVAILABLE.format(channel=c))
         if c not in rules.CHANNELS and c not in rules.LOCATION_CHANNELS:
             raise CampaignInputError("channels", N_("unknown channel %(c)s (%(value)s)"),
                     c=f"{c!r}", value=', '.join(rules.CHANNELS + rules.LOCATION_CHANNELS))
@@ -456,8 +447,7 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     """Every check of a new campaign, the permission first (``action``: prepare for an
     estimate, launch for a launch). Raises ``Denied`` or ``CampaignInputError``."""
     now = now or utcnow()
-    authority, channels, texts = _check_common(session, req, settings, req.kind,
-                                               location_ok=True)
+    authority, channels, texts = _check_common(session, req, settings, req.kind)
     actor = acting_actor(session, req, authority)
     group_only = (req.area_geojson is None and req.municipality_nis is None
                   and bool(req.lists or req.groups))

@@ -221,7 +221,7 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
                                                 "Update cannot reference it (remove cap)"),
                                  code="update_without_cap")
     req = _with(req, channels=channels_req, authority_id=original.authority_id)
-    _, channels, texts = _check_common(s, req, settings, kind, location_ok=True)
+    _, channels, texts = _check_common(s, req, settings, kind)
     location = [c for c in channels if c in rules.LOCATION_CHANNELS]
     if location:
         # Only trained users of type-1 authorities (SPEC F5, F18), as at launch.

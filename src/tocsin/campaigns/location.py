@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -205,7 +205,7 @@ class LocationJob:
     previous: dict[str, Any] | None = None
     national: bool = False
     msg_code: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    original_id: str | None = None
 
 
 def _fitted_area(area_json: str, channel: str) -> tuple[dict[str, Any], bool]:
@@ -264,7 +264,7 @@ def load_job(engine: Engine, delivery_id: int, settings: Settings) -> LocationJo
             urgency=cap.get("urgency") or "Immediate",
             certainty=cap.get("certainty") or "Likely",
             follow_up_of=follow_up_of, previous=previous, national=national,
-            msg_code=msg_code)
+            msg_code=msg_code, original_id=c.references_id)
 
 
 def _msg_code(s: Session, c: Campaign, row: LocationSend, previous: dict[str, Any] | None
@@ -285,11 +285,21 @@ def _msg_code(s: Session, c: Campaign, row: LocationSend, previous: dict[str, An
 
 
 def record_sent(engine: Engine, delivery_id: int, *, endpoint: str, state: str,
-                operator_ref: str | None = None, detail: dict[str, Any] | None = None) -> None:
+                operator_ref: str | None = None, detail: dict[str, Any] | None = None,
+                replaces: str | None = None) -> None:
     """Write what the operator answered to a send: its ``operator_ref`` (LB-SMS), the
-    planned messages (cell broadcast), the endpoint (stop and cancel go there)."""
+    planned messages (cell broadcast), the endpoint (stop and cancel go there).
+    ``replaces``: the campaign whose cell-broadcast messages this update replaced (its
+    row becomes ``replaced``: a later cancel deletes only the new ones)."""
     now = utcnow()
     with transaction(engine) as s:
+        if replaces:
+            d = s.get(Delivery, delivery_id)
+            if d is not None:
+                s.execute(sa.update(LocationSend).where(
+                    LocationSend.campaign_id == replaces, LocationSend.channel == d.channel,
+                    LocationSend.operator == d.address).values(state="replaced",
+                                                                updated_at=now))
         row = _row_of_delivery(s, delivery_id)
         if row is None:
             return
@@ -426,13 +436,13 @@ def refresh_status(engine: Engine, campaign_id: str, timeout_s: float = 5.0) -> 
     from tocsin.channels.lbsms import LbsmsError, LbsmsOperatorClient
 
     with transaction(engine) as s:
-        rows = [(r.operator, r.reference, r.endpoint, r.operator_ref) for r in s.scalars(
+        rows = [(r.reference, r.endpoint, r.operator_ref) for r in s.scalars(
             sa.select(LocationSend).where(LocationSend.campaign_id == campaign_id,
                                           LocationSend.channel == "lbsms",
                                           LocationSend.operator_ref.is_not(None),
                                           LocationSend.state.not_in(tuple(FINAL_EVENTS))))]
     answered = 0
-    for operator, reference, endpoint, ref in rows:
+    for reference, endpoint, ref in rows:
         if not endpoint or not ref:
             continue
         client = LbsmsOperatorClient(endpoint, timeout_s=timeout_s, retries=0)
@@ -473,7 +483,7 @@ def stop_sends(engine: Engine, campaign_id: str, timeout_s: float = 10.0) -> dic
         rows = [(r.id, r.channel, r.operator, r.endpoint, r.operator_ref, r.detail, r.state)
                 for r in s.scalars(sa.select(LocationSend).where(
                     LocationSend.campaign_id == campaign_id,
-                    LocationSend.state.not_in((*FINAL_EVENTS, "queued")))
+                    LocationSend.state.not_in((*FINAL_EVENTS, "queued", "replaced")))
                     .order_by(LocationSend.id))]
         queued = s.scalars(sa.select(LocationSend).where(
             LocationSend.campaign_id == campaign_id, LocationSend.state == "queued")).all()

@@ -256,7 +256,7 @@ class CbSender:
                                for p in planned]}
         location.record_sent(self.engine, m.delivery_id, endpoint=self.endpoint,
                              state="stopped" if job.msg_type == "Cancel" else "broadcasting",
-                             detail=detail)
+                             detail=detail, replaces=job.original_id if previous else None)
         ids = tuple(str(p.message_id) for p in planned)
         return SendOutcome(m.delivery_id, "sent", message_ids=ids, account=m.address)
 
