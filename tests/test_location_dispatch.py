@@ -286,3 +286,38 @@ def test_stop_reaches_the_operators_and_update_cancel_reach_the_cbc_in_order(db)
     assert len({mid for _, mid, _ in log}) == 1
     assert [x["update_nr"] for x in serials] == [0, 1]
     assert serials[0]["msg_code"] == serials[1]["msg_code"]
+
+
+def test_live_location_launch_types_the_area_and_the_expected_reach(db):
+    """F34: a live location-based alert is confirmed by typing the area name and the
+    expected reach (phones inside and outside), not the number of deliveries."""
+    from tocsin.campaigns.services import (
+        CampaignInputError,
+        CampaignRequest,
+        estimate_campaign,
+        launch_campaign,
+    )
+
+    # A live operator is configured (nothing is sent here: no worker runs).
+    settings = Settings(lbsms_operators="op1=https://operator.invalid",
+                        lbsms_callback_secret="x")
+    req = CampaignRequest(authority_id="23027", texts={"nl": "Test"}, channels=["lbsms"],
+                          area_geojson=HALLE_PART, environment="live",
+                          justification="imminent danger", confirmation_required=True)
+    est = estimate_campaign(db, req, settings)
+    reach = est["location_reach"]
+    lbsms = est["channels"]["lbsms"]
+    assert reach == lbsms["phones_inside_expected"] + lbsms["phones_outside_expected"] > 1000
+    deliveries = sum(est["recipients"].values())
+    from dataclasses import replace
+
+    with pytest.raises(CampaignInputError) as err:
+        launch_campaign(db, replace(req, confirm_area_name=est["area_name"],
+                                    confirm_recipients=str(deliveries)), settings)
+    assert err.value.field == "confirm_recipients" and "expected reach" in err.value.reason
+    with pytest.raises(CampaignInputError) as err:
+        launch_campaign(db, replace(req, confirm_area_name="Brussels",
+                                    confirm_recipients=str(reach)), settings)
+    assert err.value.field == "confirm_area_name"
+    assert launch_campaign(db, replace(req, confirm_area_name=est["area_name"],
+                                       confirm_recipients=f"{reach:,}"), settings)

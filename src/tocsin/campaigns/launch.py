@@ -37,6 +37,7 @@ from tocsin.campaigns.targeting import (
     _sms_texts,
     count_recipients,
     estimate_warnings,
+    location_reach,
     resolve_recipients,
 )
 from tocsin.core.db import iso_utc, table, transaction, utcnow
@@ -270,9 +271,14 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
         counted: int | None = None
         if req.environment == "live" and req.confirmation_required:
             counted = count_recipients(s, checked)
-            for name, template, params in rules.live_confirmation_templates(
-                    checked.area_name, counted, req.confirm_area_name,
-                    req.confirm_recipients):
+            reach = location_reach(s, checked)
+            # A location-based alert reaches every phone in (and around) the area: its
+            # operator types the expected reach instead of the deliveries (SPEC F34).
+            problems = (rules.live_confirmation_templates(
+                checked.area_name, counted, req.confirm_area_name, req.confirm_recipients)
+                if reach is None else rules.live_location_confirmation_templates(
+                    checked.area_name, reach, req.confirm_area_name, req.confirm_recipients))
+            for name, template, params in problems:
                 raise CampaignInputError(name, template, **params)
         warnings: list[dict[str, Any]] = []
         if held:

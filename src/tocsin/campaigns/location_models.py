@@ -24,7 +24,8 @@ class LocationSend(Base):
 
     ``state``: ``queued`` (not yet sent), then for LB-SMS the operator's last event
     (``accepted``, ``resolved``, ``sending``, ``completed``, ``stopped``, ``failed``), for
-    cell broadcast ``broadcasting``, ``stopped``, ``failed``. ``reference``: Tocsin's
+    cell broadcast ``broadcasting``, ``replaced`` (by an update's messages), ``stopped``,
+    ``failed``. ``reference``: Tocsin's
     reference sent to the operator (``tocsin:<campaign>:<channel>:<operator>``), by which
     callbacks are found. ``endpoint``: the base URL it was sent to (stop and cancel go
     there). ``last_seq``/``pending``: the callbacks applied in order and those waiting for
