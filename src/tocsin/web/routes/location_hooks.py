@@ -9,16 +9,18 @@ a worker's simulators post to its own loopback listener (:func:`callback_app`).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.campaigns.location import UnknownBroadcast, apply_callback
 from tocsin.channels.lbsms import verify_callback
 from tocsin.web.deps import engine_of, settings_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 router = APIRouter()
 
