@@ -124,7 +124,8 @@ def circle_area(engine: Engine, center: str, radius_km: float | str,
 
     The circle is :func:`tocsin.geo.shapes.circle_area` (the one circle of every
     channel: metres, Belgian Lambert 2008, 64 vertices). Raises AreaError naming
-    ``<field>.center`` or ``<field>.radius_km`` with the reason (not a number, out of range, unknown place, outside Belgium).
+    ``<field>.center`` or ``<field>.radius_km`` with the reason (not a number, out of
+    range, unknown place, outside Belgium).
     """
     try:
         radius = float(str(radius_km).strip().replace(",", "."))
