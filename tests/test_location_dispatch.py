@@ -321,3 +321,52 @@ def test_live_location_launch_types_the_area_and_the_expected_reach(db):
     assert err.value.field == "confirm_area_name"
     assert launch_campaign(db, replace(req, confirm_area_name=est["area_name"],
                                        confirm_recipients=f"{reach:,}"), settings)
+
+
+# --- web ----------------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_web_composer_and_launch(engine, tmp_path):
+    """The composer offers the location-based channels apart, with the justification and
+    the live location confirmation block; the estimate gives the expected reach; an
+    untrained user's launch is refused naming the rule, a trained one's is accepted."""
+    import datetime as dt
+
+    from fastapi.testclient import TestClient
+
+    from tocsin.authorities import services as authorities
+    from tocsin.authorities.access import cli_actor
+    from tocsin.authorities.governance import record_training
+    from tocsin.core.db import transaction
+    from tocsin.web.app import create_app
+    from weblogin import csrf_of, log_in
+
+    authorities.create_user(engine, "halle", PASSWORD, "23027")
+    settings = Settings(var_dir=tmp_path / "var", database_url=str(engine.url))
+    with TestClient(create_app(engine, start_worker=False, settings=settings)) as c:
+        log_in(c, "halle", PASSWORD)
+        page = c.get("/campaigns/new").text
+        assert 'class="channels channels-location"' in page and 'id="justification"' in page
+        assert 'value="lbsms"' in page and 'value="cb"' in page
+        token = csrf_of(page)
+        body = {"channels": ["sms", "lbsms"], "area_geojson": HALLE_PART,
+                "texts": {"nl": "Test"}, "kind": "alert", "justification": "chemical cloud"}
+        est = c.post("/api/campaigns/estimate", json=body, headers={"X-CSRF-Token": token})
+        assert est.status_code == 200 and est.json()["location_reach"] > 0
+        refused = c.post("/api/campaigns", json=body, headers={"X-CSRF-Token": token})
+        assert refused.status_code == 403 and "training" in refused.text, refused.text
+        with transaction(engine) as s:
+            federal = cli_actor(s, "BE")
+        record_training(engine, federal, "halle", dt.date.today(), "NCCN trainer")
+        log_in(c, "halle", PASSWORD)
+        token = csrf_of(c.get("/campaigns/new").text)
+        no_why = c.post("/api/campaigns", json={**body, "justification": ""},
+                        headers={"X-CSRF-Token": token})
+        assert no_why.status_code == 422 and no_why.json()["error"]["field"] == "justification"
+        ok = c.post("/api/campaigns", json=body, headers={"X-CSRF-Token": token})
+        assert ok.status_code == 201, ok.text
+        cid = ok.json()["campaign_id"]
+        report = c.get(f"/campaigns/{cid}").text
+        assert 'data-location="lbsms"' in report and 'data-op="lbsms:op1"' in report
