@@ -45,7 +45,9 @@
         if (!row) return;
         row.querySelectorAll("[data-k]").forEach((cell) => {
           const v = o[cell.dataset.k];
-          cell.textContent = cell.dataset.k === "state" ? (locNames[v] || v) : fmt.format(Number(v || 0));
+          const k = cell.dataset.k;
+          cell.textContent = k === "state" ? (locNames[v] || v)
+            : k === "messages" ? ((v || []).join(", ") || "—") : fmt.format(Number(v || 0));
         });
       });
     });
