@@ -166,7 +166,15 @@ def _launched(db, channels: list[str]) -> str:
     return launch_campaign(db, req, Settings())
 
 
-def test_callbacks_are_applied_once_and_in_order(db):
+@pytest.fixture
+def anydb(any_engine, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", any_engine.url.render_as_string(
+        hide_password=False))
+    return any_engine
+
+
+def test_callbacks_are_applied_once_and_in_order(anydb):
+    db = anydb
     from tocsin.campaigns.location import UnknownBroadcast, apply_callback, campaign_location
     from tocsin.campaigns.services import campaign_report
 
