@@ -378,3 +378,43 @@ def test_web_composer_and_launch(engine, tmp_path):
         cid = ok.json()["campaign_id"]
         report = c.get(f"/campaigns/{cid}").text
         assert 'data-location="lbsms"' in report and 'data-op="lbsms:op1"' in report
+
+
+def test_an_update_follows_up_the_operators_earlier_broadcast(db):
+    """An update of a location-based SMS names each operator's earlier broadcast
+    (``follow_up_of``: the operator also reaches its earlier recipients) and keeps the
+    stated justification; every field the operator API needs reached the simulator."""
+    import asyncio
+
+    from tocsin.campaigns.location import campaign_location
+    from tocsin.campaigns.services import CampaignRequest, update_campaign
+    from tocsin.dispatch.services import send_campaign
+    from tocsin.dispatch.worker import sender_factories, start_simulators, stop_simulators
+
+    settings = Settings(lbsms_simulator_rate_per_s=50_000, lbsms_simulator_tick_s=0.1,
+                        lbsms_simulator_resolve_delay_s=0.05)
+
+    async def scenario() -> tuple[str, str, dict]:
+        sims = await start_simulators(engine=db, settings=settings)
+        try:
+            senders = sender_factories(settings, sims)
+            first = _launched(db, ["lbsms"])
+            await send_campaign(db, first, senders, settings=settings)
+            upd = await asyncio.to_thread(update_campaign, db, first, CampaignRequest(
+                authority_id="", texts={"nl": "Update: blijf binnen"}, channels=[],
+                environment=""), settings)
+            await send_campaign(db, upd, senders, settings=settings)
+            op1 = sims.location.operators["op1"].app.state.sim  # type: ignore[attr-defined]
+            return first, upd, {b.reference: b.body for b in op1["broadcasts"].values()}
+        finally:
+            await stop_simulators(sims)
+
+    first, upd, bodies = asyncio.run(scenario())
+    original = bodies[f"tocsin:{first}:lbsms:op1"]
+    update = bodies[f"tocsin:{upd}:lbsms:op1"]
+    ref = campaign_location(db, first)["lbsms"]["operators"]["op1"]["operator_ref"]
+    assert original["follow_up_of"] is None and update["follow_up_of"] == ref
+    assert update["sender"] == "1789" and update["priority"] == "alert"
+    assert update["justification"] == "imminent danger" and "Update" in update["text"]
+    assert update["area"]["type"] == "MultiPolygon" and update["not_after"].endswith("Z")
+    assert campaign_location(db, upd)["lbsms"]["operators"]["op1"]["state"] == "completed"
