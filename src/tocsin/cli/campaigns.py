@@ -216,7 +216,8 @@ def campaign_send(
     confirm_area: str = typer.Option("", "--confirm-area", help="Live with --yes: the area "
                                      "name, as the estimate gives it."),
     confirm_count: str = typer.Option("", "--confirm-count", help="Live with --yes: the "
-                                      "number of deliveries, as the estimate gives it."),
+                                      "number of deliveries, as the estimate gives it (with "
+                                      "lbsms/cb: its location_reach, the expected phones)."),
     as_: str = typer.Option("", "--as", help="Act as this authority's operator (BE: the "
                             "federal operator on duty, acting on behalf of --authority)."),
     requested_by: str = typer.Option("", "--requested-by", help="Acting on behalf: who "
@@ -291,10 +292,17 @@ def campaign_send(
         _print_warnings(estimate["warnings"])
         shown = True
         total = sum(estimate["recipients"].values())
+        reach = estimate.get("location_reach")
         err.print(f"[bold red]LIVE {escape(kind)}[/]: {total} deliveries in "
                   f"{escape(str(estimate['area_name']))}; real people will receive it.")
+        if reach is not None:
+            # F34: a location-based alert reaches every phone in and around the area.
+            err.print(f"[bold red]LIVE LOCATION-BASED[/]: about {reach} phones in and around "
+                      f"the area, registered or not ({estimate.get('cell_model')}).")
         req.confirm_area_name = typer.prompt("To confirm, type the area name")
-        req.confirm_recipients = typer.prompt("and the number of deliveries")
+        req.confirm_recipients = typer.prompt(
+            "and the expected reach (phones)" if reach is not None
+            else "and the number of deliveries")
     try:
         run = _run(engine, "launch", req, None, receipt_timeout, send_timeout,
                    f" ({environment})", show_warnings=not shown)
