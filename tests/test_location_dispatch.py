@@ -239,7 +239,7 @@ def test_stop_reaches_the_operators_and_update_cancel_reach_the_cbc_in_order(db)
     then re-creates the messages with the update number + 1, the cancel deletes them."""
     import asyncio
 
-    from tocsin.campaigns.location import campaign_location
+    from tocsin.campaigns.location import campaign_location, refresh_status
     from tocsin.campaigns.services import (
         CampaignRequest,
         cancel_campaign,
@@ -264,6 +264,8 @@ def test_stop_reaches_the_operators_and_update_cancel_reach_the_cbc_in_order(db)
                 if all(o["state"] == "sending" for o in ops.values()):
                     break
                 await asyncio.sleep(0.05)
+            # Polling (for when callbacks cannot arrive) reaches every operator too.
+            assert await asyncio.to_thread(refresh_status, db, slow) == 3
             stopped = await asyncio.to_thread(control_campaign, db, slow, "stop")
             await run
             stopped_loc = campaign_location(db, slow)["lbsms"]["operators"]
