@@ -1,5 +1,6 @@
-"""Cost of the location-based reach estimate (issue 11; SPEC F17 anchors: a
-municipality-size area <= 300 ms, the whole country <= 5 s).
+"""Cost of the location-based reach estimate (issue 11; SPEC F17 targets: a
+municipality-size area <= 300 ms, the whole country <= 5 s; each printed with its ratio
+to the target).
 
 Times, in one process: loading the population layer, generating the synthetic cell
 model (once per process), then the reach estimate (``tocsin.geo.reach``: lbsms and cb
@@ -48,11 +49,15 @@ def main() -> None:
             cpu = min(cpu, time.process_time() - cpu_started)
         lb = est["lbsms"]
         anchor = ANCHOR_S[size]
-        verdict = "" if anchor is None else (" ok" if best <= anchor else
-                                             f" OVER the {anchor:g} s anchor")
+        # The ratio to the target (<= 1.00 meets it): municipality 300 ms, country 5 s.
+        # Both wall and CPU: on a loaded shared machine, CPU is the estimate's own cost.
+        verdict = "" if anchor is None else (
+            f" = {best / anchor:.2f} × the {anchor * 1000:,.0f} ms target"
+            + (" ok" if best <= anchor else " OVER")
+            + f" (CPU {cpu / anchor:.2f} ×{' ok' if cpu <= anchor else ' OVER'})")
         # CPU time is the figure on a shared machine: the estimate is single-threaded.
-        print(f"{places[nis].name_fr} ({size}): {best * 1000:,.0f} ms wall{verdict}, "
-              f"{cpu * 1000:,.0f} ms CPU; lbsms inside "
+        print(f"{places[nis].name_fr} ({size}): {best * 1000:,.0f} ms wall, "
+              f"{cpu * 1000:,.0f} ms CPU{verdict}; lbsms inside "
               f"{lb['phones_inside'][0]:,}-{lb['phones_inside'][1]:,}, outside "
               f"{lb['phones_outside'][0]:,}-{lb['phones_outside'][1]:,}, bleed "
               f"{lb['bleed_km2']} km2 up to {lb['max_bleed_km']} km, {lb['cells']:,} cells "

@@ -176,3 +176,18 @@ def test_combined_areas_merge_and_ignore_lines():
     assert area_km2(area) < area_km2(circle) + area_km2(square)
     with pytest.raises(AreaError):
         combine_areas([line])
+
+
+def test_one_circle_helper_serves_the_composer_and_the_command_line(engine):
+    """The composer's circle (``geo.places``: a place or coordinates) and the CLI's
+    ``--circle`` (``geo.shapes``) are the same polygon with the same radius limits."""
+    from shapely.geometry import shape
+
+    from tocsin.geo import places, shapes
+
+    composer = places.circle_area(engine, "50.73, 4.24", "2")
+    cli = circle_feature("50.73,4.24,2")
+    assert shape(composer.geometry).equals_exact(shape(cli["geometry"]), 1e-12)
+    assert shape(composer.geometry).equals_exact(circle_area(50.73, 4.24, 2), 1e-12)
+    assert (places.MIN_RADIUS_KM, places.MAX_RADIUS_KM) == (
+        shapes.MIN_AREA_CIRCLE_KM, shapes.MAX_AREA_CIRCLE_KM)

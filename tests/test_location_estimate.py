@@ -1,8 +1,8 @@
 """The reach estimate of location-based channels from the CLI and the web API (issue 11,
 point 3; SPEC F17, F18): ``tocsin campaign estimate … --channels sms,lbsms,cb --json``
 prints per channel the registered recipients and, for ``lbsms`` and ``cb``, phones
-inside and outside, bleed, cells, per operator and the model label. Sending them is
-refused, naming the rule, until an operator adapter exists.
+inside and outside, bleed, cells, per operator and the model label. Sending them needs
+a trained user of a type-1 authority (tests/test_location_dispatch.py sends them).
 """
 
 from __future__ import annotations
@@ -103,13 +103,14 @@ def _campaigns(engine) -> int:
         return c.execute(sa.text("SELECT count(*) FROM campaign")).scalar_one()
 
 
-def test_sending_lbsms_is_not_available_yet_and_writes_nothing(db):
-    # The command line acts as the authority's admin, trained (access.cli_actor).
+def test_sending_lbsms_needs_a_stated_justification_and_writes_nothing(db):
+    # The command line acts as the authority's admin, trained (access.cli_actor); sending
+    # works (tests/test_location_dispatch.py) once the imminent danger is stated.
     result = runner.invoke(app, ["campaign", "send", "--authority", "23027",
                                  "--municipality", "23027", "--text", "nl=Test",
                                  "--channels", "sms,lbsms"])
     assert result.exit_code == 1, result.output
-    assert "error: channels:" in result.output and "not sent yet" in result.output
+    assert "error: justification:" in result.output
     assert "Traceback" not in result.output
     assert _campaigns(db) == 0
 
@@ -119,19 +120,19 @@ def test_location_channels_need_a_trained_user(db, trained, rule):
     from dataclasses import replace
 
     from tocsin.authorities.access import Denied, command_line_actor
-    from tocsin.campaigns.services import CampaignInputError, CampaignRequest, launch_campaign
+    from tocsin.campaigns.services import CampaignRequest, launch_campaign
 
     actor = replace(command_line_actor(db, "23027"), lbsms_trained=trained)
     req = CampaignRequest(authority_id="23027", texts={"nl": "Test"}, channels=["cb"],
                           municipality_nis="23027", actor=actor)
-    with pytest.raises((Denied, CampaignInputError)) as err:
-        launch_campaign(db, req)
     if rule:
-        assert isinstance(err.value, Denied) and err.value.rule == rule
+        with pytest.raises(Denied) as err:
+            launch_campaign(db, req)
+        assert err.value.rule == rule
+        assert _campaigns(db) == 0
     else:
-        assert isinstance(err.value, CampaignInputError)
-        assert err.value.field == "channels" and "not sent yet" in err.value.reason
-    assert _campaigns(db) == 0
+        assert launch_campaign(db, req)  # accepted: a worker sends it to the CBC
+        assert _campaigns(db) == 1
     # Estimating needs no training: it sends nothing.
     from tocsin.campaigns.services import estimate_campaign
 

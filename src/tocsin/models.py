@@ -9,6 +9,7 @@ from tocsin.authorities.models import (
     UserInvitation,
     WebSession,
 )
+from tocsin.campaigns.location_models import LocationSend
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
@@ -36,7 +37,7 @@ from tocsin.subscribers.portal_models import (
 
 __all__ = [
     "Address", "AuditEntry", "AuditPersonal", "Authority", "Base", "Campaign", "CapGatewayKey",
-    "Cell", "CellImport",
+    "Cell", "CellImport", "LocationSend",
     "ContactPoint", "Delivery", "DeliveryReceipt", "LoginAttempt", "MessageTemplate",
     "ProviderRate", "SmsMessage", "SmsPartId", "Subscriber", "User", "UserInvitation",
     "VoiceCall", "VoiceCallEvent", "VoiceRoute", "WebSession",

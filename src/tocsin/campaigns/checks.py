@@ -56,11 +56,6 @@ MAX_SCHEDULE_AHEAD = rules.MAX_SCHEDULE_AHEAD
 
 
 
-#: Why a location-based channel cannot be sent yet (it can be estimated).
-LOCATION_NOT_AVAILABLE = ("{channel}: location-based SMS and cell broadcast can be estimated "
-                          "but not sent yet: no operator adapter is configured")
-
-
 class CampaignInputError(InputError):
     """Bad campaign input: ``field`` names what is wrong (``text.de``, ``area``…) and
     ``reason`` says why."""
@@ -91,6 +86,8 @@ class CampaignRequest:
     (``{"requested_by", "requested_at", "channel", "note"}``); required then.
     ``lists`` / ``groups``: names of contact lists and groups of the authority (or its
     cooperation) to reach beside the area, or instead of it (``campaigns.group_targets``).
+    ``justification``: with location-based SMS, the imminent danger as the operators
+    must record it (F18; required then, at most 500 characters).
     ``confirmation_required`` (set by the web and the CLI, the ways people launch):
     a live launch needs ``confirm_area_name`` and ``confirm_recipients`` typed by
     the operator (``rules.live_confirmation_problems``, SPEC F34).
@@ -119,6 +116,7 @@ class CampaignRequest:
     confirm_recipients: int | str | None = None
     lists: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
+    justification: str | None = None
 
 
 @dataclass
@@ -152,13 +150,11 @@ def _check_text(field_name: str, text: str, limit: int, single_line: bool = Fals
 
 
 def _check_common(session: Session, req: CampaignRequest, settings: Settings,
-                  kind: str, location_ok: bool = False
-                  ) -> tuple[Authority, list[str], dict[str, str]]:
+                  kind: str) -> tuple[Authority, list[str], dict[str, str]]:
     """Authority, kind, environment, channels, texts, overrides, CAP values, providers.
 
-    ``location_ok``: the location-based channels (``rules.LOCATION_CHANNELS``) are
-    accepted (an estimate, or a launch that checks them itself); otherwise they are
-    refused as not available."""
+    The location-based channels (``rules.LOCATION_CHANNELS``) are accepted here; their
+    own checks (who may, the justification…) come later (``_check_location``)."""
     authority = session.get(Authority, str(req.authority_id).strip())
     if authority is None:
         raise CampaignInputError("authority", N_("unknown authority %(authority_id)s"),
@@ -174,8 +170,6 @@ def _check_common(session: Session, req: CampaignRequest, settings: Settings,
         raise CampaignInputError("channels",
                                  N_("choose at least one channel (sms, email, cap, voice)"))
     for c in channels:
-        if c in rules.LOCATION_CHANNELS and not location_ok:
-            raise CampaignInputError("channels", LOCATION_NOT_AVAILABLE.format(channel=c))
         if c not in rules.CHANNELS and c not in rules.LOCATION_CHANNELS:
             raise CampaignInputError("channels", N_("unknown channel %(c)s (%(value)s)"),
                     c=f"{c!r}", value=', '.join(rules.CHANNELS + rules.LOCATION_CHANNELS))
@@ -453,20 +447,17 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     """Every check of a new campaign, the permission first (``action``: prepare for an
     estimate, launch for a launch). Raises ``Denied`` or ``CampaignInputError``."""
     now = now or utcnow()
-    authority, channels, texts = _check_common(session, req, settings, req.kind,
-                                               location_ok=True)
+    authority, channels, texts = _check_common(session, req, settings, req.kind)
     actor = acting_actor(session, req, authority)
     group_only = (req.area_geojson is None and req.municipality_nis is None
                   and bool(req.lists or req.groups))
     check_may(session, actor, action, authority, req.environment, group_only=group_only)
     location = [c for c in channels if c in rules.LOCATION_CHANNELS]
     if location and action is not Action.CAMPAIGN_PREPARE:
-        # Only trained users of type-1 authorities (SPEC F5, F18); then the adapter.
+        # Only trained users of type-1 authorities (SPEC F5, F18).
         decision = decide(actor, Action.LBSMS_USE)
         if not decision:
             raise Denied(actor, Action.LBSMS_USE, decision, authority.id, field="channels")
-        raise CampaignInputError("channels", LOCATION_NOT_AVAILABLE.format(
-            channel=location[0]))
     _check_on_behalf(actor, authority, req)
     when, expires = _check_times(req, now, req.kind)
     repairs: list[dict[str, Any]] = []
@@ -502,6 +493,8 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
     if cut is not None:
         checked.warnings.append(cut)
     _check_sms(checked, settings)
+    if location and action is not Action.CAMPAIGN_PREPARE:
+        _check_location(checked, req.environment, req.justification, settings)
     if req.template_id:
         checked.template_id = _template(session, req.template_id, authority.id)
         if checked.template_id is None:
@@ -515,6 +508,20 @@ def _check(session: Session, req: CampaignRequest, settings: Settings,
         for name, reason in launch_blockers(draft, req.cap, req.expires_at):
             raise CampaignInputError(name, reason)
     return checked
+
+
+def _check_location(checked: _Checked, environment: str, justification: str | None,
+                    settings: Settings) -> None:
+    """The location-based channels' own checks (``campaigns.location.check_location``:
+    kind, justification, text length, a configured operator when live)."""
+    from tocsin.campaigns.location import check_location
+
+    try:
+        check_location(checked.channels, checked.kind, environment, checked.content,
+                       checked.texts, justification, settings)
+    except InputError as exc:
+        raise CampaignInputError(exc.field, exc.template, code=exc.code,
+                                 **exc.params) from None
 
 
 def _first_name(names: dict[str, str], authority: Authority) -> str:

@@ -86,8 +86,16 @@ def control_campaign(engine: Engine, campaign_id: str, action: str,
         record_audit(s, who.username, f"campaign.{action}", target=c.id, source=source,
                      detail={"authority": authority.id, "status_was": was,
                              **({"stopped": stopped} if action == "stop" else {})})
-        return {"campaign_id": c.id, "status": new_status, "status_was": was,
-                "stopped": stopped}
+        out: dict[str, Any] = {"campaign_id": c.id, "status": new_status,
+                               "status_was": was, "stopped": stopped}
+    if action == "stop":
+        # Committed: the operators stop the location-based sends (issue 11).
+        from tocsin.campaigns.location import stop_sends
+
+        location = stop_sends(engine, out["campaign_id"])
+        if location:
+            out["location"] = location
+    return out
 
 
 _DONE = {"pause": "paused", "resume": "resumed", "stop": "stopped"}

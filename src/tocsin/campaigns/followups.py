@@ -222,6 +222,16 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
                                  code="update_without_cap")
     req = _with(req, channels=channels_req, authority_id=original.authority_id)
     _, channels, texts = _check_common(s, req, settings, kind)
+    location = [c for c in channels if c in rules.LOCATION_CHANNELS]
+    if location:
+        # Only trained users of type-1 authorities (SPEC F5, F18), as at launch.
+        from tocsin.authorities.access import Denied
+        from tocsin.authorities.policy import decide
+
+        who = req.actor or cli_actor(s, authority.id)
+        decision = decide(who, Action.LBSMS_USE)
+        if not decision:
+            raise Denied(who, Action.LBSMS_USE, decision, authority.id, field="channels")
     keep = (original.expires_at if action == "update" and original.expires_at is not None
             and _aware(original.expires_at) - now > rules.UPDATE_KEEPS_EXPIRY else None)
     _, expires = _check_times(req, now, kind, _aware(keep) if keep is not None else None)
@@ -246,6 +256,11 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
     if cut is not None:
         checked.warnings.append(cut)
     _check_sms(checked, settings)
+    justification = req.justification or original.location_justification
+    if location:
+        from tocsin.campaigns.checks import _check_location
+
+        _check_location(checked, req.environment, justification, settings)
     recipients = _recipients_of(s, _thread(s, original), authority, channels, list(base),
                                 kind)
     if original.targets:
@@ -271,7 +286,8 @@ def _follow_up(s: Session, original: Campaign, authority: Authority, req: Campai
         msg_type=rules.cap_msg_type(action), references_id=original.id,
         cap_references=_cap_references(s, original) if "cap" in channels else None,
         response_type="AllClear" if action == "all_clear" else None,
-        template_id=None)
+        template_id=None,
+        location_justification=justification if "lbsms" in channels else None)
     count = _fan_out(s, campaign, authority, area, recipients, settings, now)
     return campaign, count, list(checked.warnings)
 
@@ -469,10 +485,21 @@ def cancel_campaign(engine: Engine, campaign_id: str, actor: Actor | str, *,
                              "chain": [m.id for m in chain],
                              "stopped": stopped, "cap_cancel": cap_identifier})
         was_sent = any(m.launched_at is not None for m in chain)
-        return {"campaign_id": original.id, "stopped": stopped,
-                "cancel_campaign_id": cancel_id, "cap_identifier": cap_identifier,
-                "status_was": was,
-                "summary": rules.cancel_summary(was_sent, stopped, cap_identifier is not None)}
+        chain_ids = [m.id for m in chain]
+        out = {"campaign_id": original.id, "stopped": stopped,
+               "cancel_campaign_id": cancel_id, "cap_identifier": cap_identifier,
+               "status_was": was,
+               "summary": rules.cancel_summary(was_sent, stopped, cap_identifier is not None)}
+    # Committed: the operators stop their location-based SMS, the CBC deletes the
+    # chain's cell-broadcast messages (in the chain's order).
+    from tocsin.campaigns.location import stop_sends
+
+    location: dict[str, str] = {}
+    for cid in chain_ids:
+        location.update(stop_sends(engine, cid))
+    if location:
+        out["location"] = location
+    return out
 
 
 

@@ -37,6 +37,7 @@ from tocsin.campaigns.targeting import (
     _sms_texts,
     count_recipients,
     estimate_warnings,
+    location_reach,
     resolve_recipients,
 )
 from tocsin.core.db import iso_utc, table, transaction, utcnow
@@ -72,6 +73,8 @@ def _new_campaign(checked: _Checked, req: CampaignRequest, settings: Settings,
         "on_behalf_request": dict(req.on_behalf_request or {}) if _acting_authority(checked)
         else None,
         "targets": checked.targets,
+        "location_justification": (req.justification or "").strip() or None
+        if "lbsms" in checked.channels else None,
     }
     values.update(extra)
     return Campaign(**values)
@@ -154,9 +157,11 @@ def _accept_streamed(s: Session, campaign: Campaign, authority: Authority,
     queued, and its fan-out marked to run (``dispatch.fanout``). Once committed, the
     alert is sent whatever crashes: ``_stream`` (or any worker, ``fanout.resume_pending``)
     writes its deliveries in batches while workers already send the first ones."""
+    from tocsin.campaigns.location import add_sends
     from tocsin.dispatch import fanout
 
     _publish(s, campaign, authority, area, settings, now)
+    add_sends(s, campaign, settings)  # one per operator of lbsms / cb (issue 11)
     fanout.begin(campaign)
 
 
@@ -194,9 +199,12 @@ def _fan_out(s: Session, campaign: Campaign, authority: Authority, area: BaseGeo
     ]
     for start in range(0, len(rows), _BATCH):
         s.execute(sa.insert(table(Delivery)), rows[start:start + _BATCH])
+    from tocsin.campaigns.location import add_sends
+
+    located = add_sends(s, campaign, settings)  # one per operator of lbsms / cb
     _record_member_reach(s, campaign, authority, recipients)
     campaign.fanout_done_at = utcnow()
-    if not rows and not hooks:
+    if not rows and not hooks and not located:
         # Nothing to deliver (CAP only, or nobody in the area): done once published.
         campaign.status, campaign.finished_at = "finished", campaign.fanout_done_at
     return len(rows)
@@ -263,9 +271,14 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
         counted: int | None = None
         if req.environment == "live" and req.confirmation_required:
             counted = count_recipients(s, checked)
-            for name, template, params in rules.live_confirmation_templates(
-                    checked.area_name, counted, req.confirm_area_name,
-                    req.confirm_recipients):
+            reach = location_reach(s, checked)
+            # A location-based alert reaches every phone in (and around) the area: its
+            # operator types the expected reach instead of the deliveries (SPEC F34).
+            problems = (rules.live_confirmation_templates(
+                checked.area_name, counted, req.confirm_area_name, req.confirm_recipients)
+                if reach is None else rules.live_location_confirmation_templates(
+                    checked.area_name, reach, req.confirm_area_name, req.confirm_recipients))
+            for name, template, params in problems:
                 raise CampaignInputError(name, template, **params)
         warnings: list[dict[str, Any]] = []
         if held:

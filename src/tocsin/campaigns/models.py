@@ -95,6 +95,9 @@ class Campaign(Base):
     on_behalf_request: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     #: Groups and contact lists reached (``campaigns.group_targets``), or None.
     targets: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    #: Location-based SMS (F18): the imminent danger as the operator states it to the
+    #: mobile operators (their legal basis); None without ``lbsms``.
+    location_justification: Mapped[str | None] = mapped_column(sa.Text)
 
     @property
     def channel_list(self) -> list[str]:

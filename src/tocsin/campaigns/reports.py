@@ -224,7 +224,10 @@ def campaign_report(engine: Engine, campaign_id: str,
                                           else_=0)))
             .where(d.c.campaign_id == campaign_id).group_by(d.c.channel)).all()}
     channels: dict[str, Any] = {}
-    for name in c.channel_list:
+    listed = list(c.channel_list)
+    if "lbsms" in listed and "sms" not in listed:
+        listed.append("sms")  # F18: registered subscribers in the area got the SMS too
+    for name in listed:
         if name == "cap":
             prefix = "" if c.environment == "live" else "/simulation"
             channels["cap"] = {
@@ -272,6 +275,12 @@ def campaign_report(engine: Engine, campaign_id: str,
         if name == "voice" and voice_facts is not None:
             entry.update(voice_facts)
         channels[name] = entry
+    location: dict[str, Any] = {}
+    if any(ch in rules.LOCATION_CHANNELS for ch in c.channel_list):
+        from tocsin.campaigns.location import location_summary
+
+        with read_transaction(engine) as s2:
+            location = location_summary(s2, c.id)
     status = c.status
     cancel_summary = (rules.cancel_summary(
         c.launched_at is not None,
@@ -289,7 +298,7 @@ def campaign_report(engine: Engine, campaign_id: str,
         "response_type": c.response_type, "label": message_label(c.msg_type, c.response_type),
         "follow_ups": follow_ups, "original": original, "chain": chain, "channels": channels,
         "cancel_summary": cancel_summary, "permissions": permissions,
-        "member_reach": member_reach,
+        "member_reach": member_reach, "location": location,
         "created_by": c.created_by, "approved_by": c.approved_by,
         "acting_authority_id": c.acting_authority_id,
         "on_behalf_request": c.on_behalf_request,

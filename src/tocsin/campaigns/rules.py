@@ -29,7 +29,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from tocsin.core.i18n import N_
@@ -434,4 +434,35 @@ def live_confirmation_templates(area_name: str, recipients: int, typed_name: str
     if not digits or int(digits) != recipients:
         problems.append(("confirm_recipients", N_("type the number of deliveries: %(count)s"),
                          {"count": f"{recipients:,}".replace(",", " ")}))
+    return problems
+
+
+def expected_reach(channels: dict[str, dict[str, Any]]) -> int | None:
+    """The phones a location-based campaign is expected to reach, inside and outside
+    the area (what the operator types to confirm a live one, SPEC F34): from the
+    estimate's ``channels`` (``targeting.channel_estimates``), ``lbsms`` when chosen,
+    else ``cb``: ``phones_inside_expected + phones_outside_expected``. ``None`` without a
+    location-based channel."""
+    for channel in LOCATION_CHANNELS:
+        est = channels.get(channel)
+        if est and "phones_inside_expected" in est:
+            return int(est["phones_inside_expected"]) + int(est["phones_outside_expected"])
+    return None
+
+
+def live_location_confirmation_templates(area_name: str, reach: int, typed_name: str | None,
+                                         typed_count: int | str | None
+                                         ) -> list[tuple[str, str, dict[str, str]]]:
+    """What is wrong with a live location-based launch's typed confirmation (SPEC F34:
+    its own screen, unlike the simulation's): the area name and the expected reach
+    (:func:`expected_reach`), as ``[(field, English template, params)]``."""
+    problems = [p for p in live_confirmation_templates(area_name, reach, typed_name,
+                                                       typed_count)
+                if p[0] == "confirm_area_name"]
+    digits = "".join(ch for ch in str(typed_count if typed_count is not None else "")
+                     if ch.isdigit())
+    if not digits or int(digits) != reach:
+        problems.append(("confirm_recipients", N_(
+            "type the expected reach, in phones inside and outside the area: %(count)s"),
+            {"count": f"{reach:,}".replace(",", " ")}))
     return problems

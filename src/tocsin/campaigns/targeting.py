@@ -463,7 +463,9 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     (``{"code": "cell_model", "label": "synthetic cell model", …}``). ``"channels"``:
     per chosen channel, ``channel_estimates`` (registered recipients; for ``lbsms`` and
     ``cb`` phones expected inside and outside the area, bleed, cells, per operator,
-    the model); ``"cell_model"``: the model's label when one was used.
+    the model); ``"cell_model"``: the model's label when one was used;
+    ``"location_reach"``: the phones expected to get it, inside and outside
+    (``rules.expected_reach``, typed to confirm a live location-based launch).
     ``texts_optional``: without texts, estimate with a neutral one per official language.
     Raises ``CampaignInputError``, and ``access.Denied`` when ``req.actor`` may not
     prepare it (audited).
@@ -496,6 +498,8 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
         label = next(v["model_label"] for c, v in result["channels"].items()
                      if c in rules.LOCATION_CHANNELS)
         result["cell_model"] = label
+        # What a live location-based launch's operator types to confirm (SPEC F34).
+        result["location_reach"] = rules.expected_reach(result["channels"])
         result["warnings"].append(warning(
             "cell_model", "channels",
             N_("Location-based reach is estimated with the synthetic cell model: generated "
@@ -547,3 +551,13 @@ def estimate_cells_layer(engine: Engine, req: CampaignRequest,
         checked = _check(s, req, settings)
         model = cell_model(s)
     return cells_layer(checked.area, model, max_cells=max_cells)
+
+
+def location_reach(s: Session, checked: _Checked) -> int | None:
+    """The expected reach of ``checked``'s location-based channels
+    (``rules.expected_reach`` of the cell model in force), or ``None`` without one."""
+    from tocsin.geo.reach import estimate_reach
+
+    if not any(c in rules.LOCATION_CHANNELS for c in checked.channels):
+        return None
+    return rules.expected_reach(estimate_reach(checked.area, checked.channels, cell_model(s)))

@@ -201,7 +201,13 @@ def campaign_send(
     list_: list[str] = typer.Option([], "--list", help="A contact list of the authority "
                                     "(repeat); beside or instead of an area."),
     text: list[str] = typer.Option([], "--text", help='LANG="text", once per language.'),
-    channels: str = typer.Option("sms,email,cap", "--channels", help="sms,email,cap,voice"),
+    channels: str = typer.Option("sms,email,cap", "--channels",
+                                 help="sms,email,cap,voice and the location-based lbsms "
+                                      "(through the mobile operators) and cb (cell "
+                                      "broadcast)"),
+    justification: str = typer.Option("", "--justification",
+                                      help="With lbsms: the imminent danger, as the mobile "
+                                           "operators must record it (required)."),
     kind: str = typer.Option("alert", "--kind",
                              help="alert|warning|information|test|exercise|group"),
     environment: str = typer.Option("simulation", "--environment", help="simulation|live"),
@@ -210,7 +216,8 @@ def campaign_send(
     confirm_area: str = typer.Option("", "--confirm-area", help="Live with --yes: the area "
                                      "name, as the estimate gives it."),
     confirm_count: str = typer.Option("", "--confirm-count", help="Live with --yes: the "
-                                      "number of deliveries, as the estimate gives it."),
+                                      "number of deliveries, as the estimate gives it (with "
+                                      "lbsms/cb: its location_reach, the expected phones)."),
     as_: str = typer.Option("", "--as", help="Act as this authority's operator (BE: the "
                             "federal operator on duty, acting on behalf of --authority)."),
     requested_by: str = typer.Option("", "--requested-by", help="Acting on behalf: who "
@@ -268,6 +275,7 @@ def campaign_send(
         if requested_by else None,
         confirmation_required=True, confirm_area_name=confirm_area or None,
         confirm_recipients=confirm_count or None, groups=group, lists=list_,
+        justification=justification or None,
     )
     engine = open_engine(announce=True)
     shown = False
@@ -284,10 +292,17 @@ def campaign_send(
         _print_warnings(estimate["warnings"])
         shown = True
         total = sum(estimate["recipients"].values())
+        reach = estimate.get("location_reach")
         err.print(f"[bold red]LIVE {escape(kind)}[/]: {total} deliveries in "
                   f"{escape(str(estimate['area_name']))}; real people will receive it.")
+        if reach is not None:
+            # F34: a location-based alert reaches every phone in and around the area.
+            err.print(f"[bold red]LIVE LOCATION-BASED[/]: about {reach} phones in and around "
+                      f"the area, registered or not ({estimate.get('cell_model')}).")
         req.confirm_area_name = typer.prompt("To confirm, type the area name")
-        req.confirm_recipients = typer.prompt("and the number of deliveries")
+        req.confirm_recipients = typer.prompt(
+            "and the expected reach (phones)" if reach is not None
+            else "and the number of deliveries")
     try:
         run = _run(engine, "launch", req, None, receipt_timeout, send_timeout,
                    f" ({environment})", show_warnings=not shown)
@@ -594,6 +609,15 @@ def _print_report(report: dict[str, Any]) -> None:
             out.print(f"    calls {c['calls']} outcomes {c['outcomes']} attempts "
                       f"{c['attempts_by_delivery']} acknowledged {c['acknowledged']} "
                       f"billed minutes {c['billed_minutes']}", highlight=False, markup=False)
+    for ch, loc in (report.get("location") or {}).items():
+        out.print(f"  {ch} ({loc.get('model', 'operators')}): phones targeted "
+                  f"{loc['phones_targeted']}, submitted {loc['submitted']}, delivered "
+                  f"{loc['delivered']}, failed {loc['failed']}", highlight=False, markup=False)
+        for op, o in loc["operators"].items():
+            out.print(f"    {op}: {o['state']} targeted {o['phones_targeted']} delivered "
+                      f"{o['delivered']} failed {o['failed']} cells {o['cells_resolved']}"
+                      + (f" error {o['error']}" if o.get("error") else ""),
+                      highlight=False, markup=False)
     for w in report.get("warnings") or []:
         out.print(f"  warning: {w['message']}", highlight=False, markup=False)
 

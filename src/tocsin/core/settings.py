@@ -130,6 +130,37 @@ class Settings(BaseSettings):
         description="Simulation: real seconds per simulated second (rings, speech, retry "
                     "delays); 1 = real time")
 
+    # Location-based channels (F18, F31; issue 11). Simulation campaigns always use the
+    # built-in simulators (one LB-SMS operator per synthetic operator, one CBC).
+    lbsms_operators: str = Field(
+        default="", description="Live LB-SMS operator APIs: op1=https://…,op2=https://… "
+                                "(empty = no live location-based SMS)")
+    lbsms_callback_secret: str = Field(
+        default="", description="HMAC secret of the operators' signed callbacks (key id k1)")
+    lbsms_callback_url: str = Field(
+        default="", pattern=r"^(https?://[^\s?#]+)?$",
+        description="Base URL the operators reach Tocsin's /hooks/lbsms/… at; empty = "
+                    "TOCSIN_PUBLIC_URL")
+    cbc_url: str = Field(default="", pattern=r"^(https?://[^\s?#]+)?$",
+                         description="Live CBC ECBE API, up to /api/ecbe/v1 (empty = no live "
+                                     "cell broadcast)")
+    cbc_name: str = Field(default="tocsin", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                          description="cbe_name Tocsin gives the CBC")
+    cbc_allow_plmn_wide: bool = Field(
+        default=False, description="Live: let a regional alert go network-wide on an ECBE CBC "
+                                   "(it has no regional scope)")
+    cb_repetition_period: int = Field(default=60, ge=1, le=4095,
+                                      description="Seconds between cell-broadcast repetitions")
+    location_not_after_minutes: int = Field(
+        default=60, ge=5, le=1440,
+        description="LB-SMS: nothing is sent later than this after launch (or the expiry)")
+    lbsms_simulator_rate_per_s: float = Field(
+        default=200.0, gt=0, description="Simulation: SMS per second of each simulated operator")
+    lbsms_simulator_tick_s: float = Field(
+        default=1.0, gt=0, le=10, description="Simulation: seconds between progress callbacks")
+    lbsms_simulator_resolve_delay_s: float = Field(
+        default=1.0, ge=0, le=60, description="Simulation: seconds to resolve the area to cells")
+
     # Dispatch.
     lease_seconds: float = 30.0
     batch_size: int = 500

@@ -168,12 +168,16 @@ def _plan(s: Session, campaign_id: str, settings: Settings) -> Plan:
     language_of[None] = rules.choose_language(None, fallback, languages)
     price = Decimal(settings.sms_segment_price_eur)
     facts = _sms_facts(_sms_texts(c.content) if c.content else dict(c.texts), price)
-    kinds = [k for k, ch in (("mobile", "sms"), ("email", "email")) if ch in c.channel_list]
-    if "voice" in c.channel_list:  # landlines, and mobiles whose subscriber chose calls
+    channels = list(c.channel_list)
+    if "lbsms" in channels and "sms" not in channels:
+        # F18: every registered subscriber with an address in the area also gets the SMS.
+        channels.append("sms")
+    kinds = [k for k, ch in (("mobile", "sms"), ("email", "email")) if ch in channels]
+    if "voice" in channels:  # landlines, and mobiles whose subscriber chose calls
         kinds += [k for k in ("landline", "mobile") if k not in kinds]
     return Plan(c.id, c.environment, c.priority, kinds, c.kind, language_of, facts,
                 shape(json.loads(c.area)), int(c.fanout_cursor or 0), int(c.fanout_count or 0),
-                list(c.channel_list))
+                channels)
 
 
 def _in_batch(s: Session, column: Any, ids: list[int]) -> sa.ColumnElement[bool]:

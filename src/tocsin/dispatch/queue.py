@@ -386,7 +386,7 @@ def _record_outcomes(engine: Engine, channel: str, outcomes: Sequence[SendOutcom
         # The campaign of a delivery that just became final may be done. An SMS just
         # sent waits for its receipt (``apply_receipts``, ``finish_campaigns``).
         final = [o.delivery_id for o in failed] + [o.delivery_id for o in abandoned] + [
-            o.delivery_id for o in sent if channel != "sms"]
+            o.delivery_id for o in sent if channel not in AWAITING_CHANNELS]
         if final:
             finish_done(s, _campaigns_of(s, final), now)
 
@@ -504,6 +504,14 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
 # ----------------------------------------------------------------------------- campaign end
 
 
+#: Channels whose ``sent`` is not final: SMS wait for their receipt, a location-based
+#: SMS broadcast for its operator's final callback (``campaigns.location``).
+AWAITING_CHANNELS = ("sms", "lbsms")
+#: How long a campaign waits for an LB-SMS operator's final callback after sending
+#: (its broadcast runs until its not-after time, 60 min by default): then it finishes.
+LOCATION_GRACE_SECONDS = 3600.0
+
+
 def _campaigns_of(session: Session, delivery_ids: Sequence[int]) -> list[str]:
     """The campaigns of these deliveries, each once."""
     d = table(Delivery)
@@ -563,7 +571,8 @@ def finish_done(session: Session, campaign_ids: Sequence[str],
         if _has_open(session, campaign_id, _channels(session, campaign_id)):
             continue
         awaiting = session.scalar(sa.select(d.c.id).where(
-            d.c.campaign_id == campaign_id, d.c.channel == "sms", d.c.state == SENT).limit(1))
+            d.c.campaign_id == campaign_id, d.c.channel.in_(AWAITING_CHANNELS),
+            d.c.state == SENT).limit(1))
         if awaiting is None and _mark_finished(session, campaign_id, now):
             done.append(campaign_id)
     return done
@@ -576,7 +585,8 @@ def finish_campaigns(engine: Engine, campaign_id: str | None = None,
 
     Done: its fan-out is written, nothing is queued or in flight, and its SMS are
     either all final or were last submitted more than ``receipt_grace`` seconds
-    before ``now`` (their receipts are given up for the campaign's status; they
+    before ``now`` (its LB-SMS broadcasts: :data:`LOCATION_GRACE_SECONDS`, or none when
+    ``receipt_grace`` is 0) (their receipts are given up for the campaign's status; they
     stay ``sent`` and a late receipt is still applied). The worker's periodic
     loop calls it; recording outcomes and receipts finishes campaigns at once
     (``finish_done``). Returns the ids finished.
@@ -595,13 +605,20 @@ def finish_campaigns(engine: Engine, campaign_id: str | None = None,
         for cid in s.scalars(q.order_by(Campaign.id).limit(1000)).all():
             if _has_open(s, cid, _channels(s, cid)):
                 continue
-            last_submit = s.scalar(sa.select(sa.func.max(d.c.sent_at)).where(
-                d.c.campaign_id == cid, d.c.channel == "sms", d.c.state == SENT))
-            if last_submit is not None:
-                if last_submit.tzinfo is None:
-                    last_submit = last_submit.replace(tzinfo=dt.UTC)
-                if last_submit > cutoff:
-                    continue
+            # An LB-SMS broadcast runs for minutes at the operator: its final callback is
+            # awaited longer than a receipt (unless the caller waits no more: grace 0).
+            waiting = False
+            for channels, limit in ((("sms",), cutoff), (("lbsms",), now - dt.timedelta(
+                    seconds=max(receipt_grace, LOCATION_GRACE_SECONDS) if receipt_grace
+                    else 0))):
+                last_submit = s.scalar(sa.select(sa.func.max(d.c.sent_at)).where(
+                    d.c.campaign_id == cid, d.c.channel.in_(channels), d.c.state == SENT))
+                if last_submit is not None:
+                    if last_submit.tzinfo is None:
+                        last_submit = last_submit.replace(tzinfo=dt.UTC)
+                    waiting = waiting or last_submit > limit
+            if waiting:
+                continue
             if _mark_finished(s, cid, now):
                 finished.append(cid)
                 # The receipt deadline passed: what is still ``sent`` is final as sent

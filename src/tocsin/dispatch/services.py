@@ -62,9 +62,13 @@ async def send_campaign(
                         given_up.append(ch)
                     else:
                         open_channels.append(ch)
-                elif states.get(SENT, 0) and ch == "sms":
+                elif states.get(SENT, 0) and ch in queue.AWAITING_CHANNELS:
+                    # SMS wait for receipts; an LB-SMS broadcast for its operator's final
+                    # callback, as long as it makes progress (``send_timeout``).
                     sent_done_at.setdefault(ch, now)
-                    if now - sent_done_at[ch] < receipt_timeout:
+                    wait = receipt_timeout if ch == "sms" else max(receipt_timeout,
+                                                                   send_timeout)
+                    if now - sent_done_at[ch] < wait:
                         open_channels.append(ch)
             if not open_channels:
                 break

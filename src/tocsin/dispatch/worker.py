@@ -455,13 +455,16 @@ class Simulators:
     smtp: object = None
     voice: object = None
     voice_listener: object = None
+    location: object = None  # dispatch.location_wiring.LocationSimulators
 
 
 async def start_simulators(receipt_delay: float = 0.2, engine: Engine | None = None,
                            settings: Settings | None = None) -> Simulators:
     """Start an SMSC simulator (SMPP) and an SMTP sink on free loopback ports; with
     ``engine``, also the voice gateway simulator (``channels.simulators.voice_gateway``)
-    and the loopback listener its TwiML requests and callbacks come back to."""
+    and the loopback listener its TwiML requests and callbacks come back to, and the
+    location-based simulators (an LB-SMS operator per synthetic operator, a CBC) with
+    the listener of their callbacks (``dispatch.location_wiring``)."""
     from tocsin.channels.simulators.smsc import SmscSimulator
     from tocsin.channels.simulators.smtp_sink import SmtpSink
 
@@ -474,6 +477,9 @@ async def start_simulators(receipt_delay: float = 0.2, engine: Engine | None = N
         from tocsin.dispatch.voice_wiring import start_voice_simulator
 
         await start_voice_simulator(sims, engine, settings or get_settings())
+        from tocsin.dispatch.location_wiring import start_location_simulators
+
+        await start_location_simulators(sims, engine, settings or get_settings())
     return sims
 
 
@@ -482,6 +488,9 @@ async def stop_simulators(sims: Simulators) -> None:
         await sims.smsc.stop()  # type: ignore[attr-defined]
     with contextlib.suppress(Exception):
         await asyncio.to_thread(sims.smtp.stop)  # type: ignore[attr-defined]
+    if sims.location is not None:
+        with contextlib.suppress(Exception):
+            await sims.location.stop()  # type: ignore[attr-defined]
     for voice_part in (sims.voice, sims.voice_listener):
         if voice_part is not None:
             with contextlib.suppress(Exception):
@@ -516,6 +525,9 @@ def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[
     from tocsin.dispatch.voice_wiring import voice_sender_factories
 
     factories.update(voice_sender_factories(settings, sims))
+    from tocsin.dispatch.location_wiring import location_sender_factories
+
+    factories.update(location_sender_factories(settings, sims))
     factories[("webhook", "live")] = lambda rb: _webhook_sender(rb, settings)
     return factories
 

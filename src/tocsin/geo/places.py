@@ -27,15 +27,16 @@ from shapely.geometry import mapping
 from sqlalchemy.engine import Engine
 
 from tocsin.authorities.models import Authority
-from tocsin.cap.validate import circle_geometry
 from tocsin.core.db import read_transaction
 from tocsin.core.i18n import N_
 from tocsin.geo.areas import BELGIUM_BBOX, AreaError, parse_area_geojson, territory_of
+from tocsin.geo.shapes import MAX_AREA_CIRCLE_KM, MIN_AREA_CIRCLE_KM
+from tocsin.geo.shapes import circle_area as circle_polygon
 
-#: Largest circle radius accepted from the composer, km (Belgium is about 280 km across).
-MAX_RADIUS_KM = 300.0
-#: Smallest circle radius, km (100 m: below it a circle holds a building, not an area).
-MIN_RADIUS_KM = 0.1
+#: The composer's circle radius limits, km: the one pair of ``geo.shapes`` (a CLI
+#: ``--circle`` and the composer's circle accept the same radii).
+MAX_RADIUS_KM = MAX_AREA_CIRCLE_KM
+MIN_RADIUS_KM = MIN_AREA_CIRCLE_KM
 _NUMBER = r"[-+]?\d+(?:[.,]\d+)?"
 _COORDS = re.compile(rf"^\s*({_NUMBER})\s*[,; ]\s*({_NUMBER})\s*$")
 
@@ -121,9 +122,10 @@ def circle_area(engine: Engine, center: str, radius_km: float | str,
     """The circle of ``radius_km`` km around ``center``: coordinates ("50.73, 4.24",
     latitude first) or a municipality name (its representative point).
 
-    The circle is drawn by :func:`tocsin.cap.validate.circle_geometry` (metres, Belgian
-    Lambert 2008). Raises AreaError naming ``<field>.center`` or ``<field>.radius_km``
-    with the reason (not a number, out of range, unknown place, outside Belgium).
+    The circle is :func:`tocsin.geo.shapes.circle_area` (the one circle of every
+    channel: metres, Belgian Lambert 2008, 64 vertices). Raises AreaError naming
+    ``<field>.center`` or ``<field>.radius_km`` with the reason (not a number, out of
+    range, unknown place, outside Belgium).
     """
     try:
         radius = float(str(radius_km).strip().replace(",", "."))
@@ -141,7 +143,7 @@ def circle_area(engine: Engine, center: str, radius_km: float | str,
         nis, place, lat, lon = find_municipality(engine, text, f"{field}.center")
     else:
         lat, lon = coords
-    geometry = mapping(circle_geometry(lat, lon, radius))
+    geometry = mapping(circle_polygon(lat, lon, radius))
     return Circle(json.loads(json.dumps(geometry)), round(lat, 6), round(lon, 6), radius,
                   place, nis)
 

@@ -35,7 +35,7 @@ CHANNEL_MAX_POINTS = {"cap": 500, "cb": 250, "lbsms": 250}
 
 #: Largest circle radius for an alert area, in km: Belgium is ~280 km across, so a
 #: larger radius is a mistake (a radius in metres, a misplaced decimal point).
-#: The same limits as the composer's circles (``tocsin.geo.places``).
+#: The composer's circles (``tocsin.geo.places``) use these limits too.
 MAX_AREA_CIRCLE_KM = 300.0
 #: Smallest circle radius, km (100 m: below it a circle holds a building, not an area).
 MIN_AREA_CIRCLE_KM = 0.1
@@ -92,7 +92,8 @@ def circle_area(lat: float, lon: float, radius_km: float) -> Polygon:
     """The circle of ``radius_km`` around ``lat, lon`` as a 64-vertex Polygon, lon/lat.
 
     Drawn in metres (:func:`tocsin.cap.validate.circle_geometry`); inputs as checked
-    by :func:`parse_circle`.
+    by :func:`parse_circle`. The one circle helper: the composer's circles
+    (``tocsin.geo.places.circle_area``, a place or coordinates) are drawn by it too.
     """
     geom = circle_geometry(lat, lon, radius_km)
     assert isinstance(geom, Polygon)  # a radius > 0 near Belgium is one ring

@@ -44,6 +44,7 @@ from tocsin.web.routes import (
     gateway_admin,
     governance,
     health,
+    location_hooks,
     messages_api,
     monitor,
     pages,
@@ -297,6 +298,6 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
                    gateway_admin, governance, approvals, monitor, areas_api,
-                   contacts_pages, control, voice, portal):
+                   contacts_pages, control, voice, portal, location_hooks):
         app.include_router(module.router)
     return app

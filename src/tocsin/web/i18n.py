@@ -177,7 +177,7 @@ LABELS: dict[str, dict[str, str]] = {
               "delivered": N_("Delivered"), "failed": N_("Failed"), "expired": N_("Expired"),
               "stopped": N_("Stopped")},
     "channel": {"sms": "SMS", "email": N_("E-mail"), "cap": "CAP", "voice": N_("Voice"),
-                "lbsms": N_("Location SMS"), "cbs": N_("Cell broadcast")},
+                "lbsms": N_("Location SMS"), "cb": N_("Cell broadcast")},
     "kind": {"alert": N_("alert"), "warning": N_("warning"), "information": N_("information"),
              "test": N_("test"), "exercise": N_("exercise"), "group": N_("group message")},
     "label": {"Alert": N_("Alert"), "New": N_("New"), "Update": N_("Update"),

@@ -47,8 +47,10 @@ class CampaignBody(BaseModel):
     """What the composer posts to estimate or launch a campaign."""
 
     texts: dict[str, str] = Field(default_factory=dict, description="language -> SMS/e-mail text")
-    channels: list[str] = Field(default_factory=list, description="subset of sms, email, cap; "
-                                "lbsms, cb (location-based) are estimated, not sent yet")
+    channels: list[str] = Field(default_factory=list, description="subset of sms, email, cap, "
+                                "voice and the location-based lbsms, cb")
+    justification: str | None = Field(
+        None, description="with lbsms: the imminent danger, as the mobile operators record it")
     area_geojson: dict[str, Any] | None = Field(None, description="drawn area, GeoJSON WGS84")
     municipality_nis: str | None = Field(None, description="a whole municipality (NIS code)")
     groups: list[str] = Field(default_factory=list, description="groups of the authority "
@@ -134,6 +136,7 @@ def _request(request: Request, body: CampaignBody, op: Operator,
         confirmation_required=True,
         confirm_area_name=body.confirm_area_name,
         confirm_recipients=body.confirm_recipients,
+        justification=body.justification or None,
     )
 
 

@@ -66,6 +66,9 @@ CONTENT_LABELS = {
 }
 KINDS = tuple((k, KIND_LABELS.get(k, k.capitalize())) for k in rules.KINDS)
 CHANNELS = tuple((c, CHANNEL_LABELS.get(c, c)) for c in rules.CHANNELS)
+#: Location-based channels (F18, F31), offered apart: they reach unregistered phones too.
+#: Their labels are the composer template's (CHANNEL_LABELS).
+LOCATION_CHANNELS = tuple((c, c) for c in rules.LOCATION_CHANNELS)
 
 
 @router.get("/favicon.ico", include_in_schema=False)
@@ -297,6 +300,7 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
                      for k in rules.KINDS},
         cap_defaults={k: rules.cap_info_defaults(k) for k in rules.KINDS},
         channels=CHANNELS,
+        location_channels=LOCATION_CHANNELS,
         content_labels=CONTENT_LABELS,
         prefill=prefill,
         can_save_template=op.role in tpl.EDIT_ROLES,

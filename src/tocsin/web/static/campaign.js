@@ -36,6 +36,21 @@
         states.append(span, " ");
       });
     });
+    // Location-based sends: the operators' counts (issue 11).
+    const locStates = document.getElementById("progress-location-states");
+    const locNames = locStates ? JSON.parse(locStates.textContent) : {};
+    Object.entries(report.location || {}).forEach(([channel, loc]) => {
+      Object.entries(loc.operators || {}).forEach(([op, o]) => {
+        const row = document.querySelector(`#h-progress ~ .table-scroll tr[data-op="${channel}:${op}"]`);
+        if (!row) return;
+        row.querySelectorAll("[data-k]").forEach((cell) => {
+          const v = o[cell.dataset.k];
+          const k = cell.dataset.k;
+          cell.textContent = k === "state" ? (locNames[v] || v)
+            : k === "messages" ? ((v || []).join(", ") || "—") : fmt.format(Number(v || 0));
+        });
+      });
+    });
     const cap = (report.channels || {}).cap;
     const capState = document.getElementById("cap-state");
     if (cap && capState) {

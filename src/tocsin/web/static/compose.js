@@ -128,6 +128,8 @@
     const b = { texts: texts(), content: tools.content(), fields: tools.fields(), channels: channels,
                 kind: kindSelect.value, area_geojson: state.nis ? null : state.area,
                 municipality_nis: state.nis, cap: cap };
+    const why = document.getElementById("justification");
+    if (why && channels.includes("lbsms") && why.value.trim()) b.justification = why.value.trim();
     if (prefill.template_id) b.template_id = prefill.template_id;
     if (prefill.draft_id) b.draft_id = prefill.draft_id;
     const when = scheduledFor();
@@ -230,6 +232,7 @@
       estimateBox.append(el("p", { class: "estimate-send-time" },
         times.map(([ch, t]) => `${names[ch] || ch}: ${t.text}`).join(" · ")));
     }
+    renderLocation(est);
     tools.showRecipients(est);
     tools.refreshAll(); // the previews fill {area_name} with the estimated area's name
     if (est.sms && "sms" in (est.recipients || {})) {
@@ -241,6 +244,68 @@
       if (!isLive) p.append(el("span", { class: "hint" }, t("cost_live", { cost: money(cost) })));
       estimateBox.append(p);
     }
+  }
+  /* Location-based channels (F17, F18, F31): phones expected inside and outside the area
+     (low – high), the bleed, the cells, labelled with the cell model; and their map layer. */
+  function renderLocation(est) {
+    const loc = Object.entries(est.channels || {}).filter(([ch, e]) => e && e.phones_inside);
+    showCells(loc.length ? est : null);
+    if (!loc.length) return;
+    const n = (v) => fmt.format(Number(v));
+    const range = (r) => t("loc_range", { low: n(r[0]), high: n(r[1]) });
+    const table = el("table", { class: "data estimate-table estimate-location" });
+    table.append(el("caption", {}, t("loc_caption")));
+    const head = el("tr");
+    head.append(el("th", { scope: "col" }, t("col_channel")), el("th", { scope: "col", class: "num" }, t("loc_inside")),
+      el("th", { scope: "col", class: "num" }, t("loc_outside")));
+    const thead = el("thead"); thead.append(head); table.append(thead);
+    const tbody = el("tbody");
+    loc.forEach(([ch, e]) => {
+      const row = el("tr");
+      row.append(el("th", { scope: "row" }, CHANNEL_NAMES[ch] || ch),
+        el("td", { class: "num" }, range(e.phones_inside)), el("td", { class: "num" }, range(e.phones_outside)));
+      tbody.append(row);
+    });
+    table.append(tbody);
+    const first = loc[0][1];
+    const badge = first.model === "synthetic" ? el("span", { class: "badge badge-synthetic" }, t("loc_model")) : null;
+    const facts = el("p", { class: "estimate-bleed" }, t("loc_bleed", {
+      km2: Number(first.bleed_km2).toLocaleString(i18n.locale, { maximumFractionDigits: 2 }),
+      km: Number(first.max_bleed_km).toLocaleString(i18n.locale, { maximumFractionDigits: 1 }),
+      cells: n(first.cells) }));
+    if (badge) facts.prepend(badge, " ");
+    estimateBox.append(table, facts);
+    if (first.model === "synthetic") estimateBox.append(el("p", { class: "hint" }, t("loc_model_note")));
+    const lb = (est.channels || {}).lbsms;
+    if (lb && lb.registered != null) estimateBox.append(el("p", { class: "hint" }, t("loc_registered", { n: n(lb.registered) })));
+  }
+  /* The cells used and the bleed, from the API (GeoJSON), under the area. */
+  const CELL_STYLE = { color: "#2b6cb0", weight: 1, opacity: 0.6, fillOpacity: 0.02 };
+  const BLEED_STYLE = { color: "#c05621", weight: 1, dashArray: "4 4", fillColor: "#ed8936", fillOpacity: 0.25 };
+  let cellsLayer = null; let cellsSeq = 0;
+  const cellsLegend = document.getElementById("cells-legend");
+  async function showCells(est) {
+    const seq = ++cellsSeq;
+    if (!est) {
+      if (cellsLayer) { map.removeLayer(cellsLayer); cellsLayer = null; }
+      if (cellsLegend) cellsLegend.hidden = true;
+      return;
+    }
+    try {
+      const r = await postJSON("/api/campaigns/estimate/cells", body());
+      if (seq !== cellsSeq || !r.ok) return;
+      if (cellsLayer) map.removeLayer(cellsLayer);
+      cellsLayer = L.geoJSON(r.data, { pmIgnore: true, interactive: false,
+        style: (f) => (f.properties.kind === "bleed" ? BLEED_STYLE : CELL_STYLE) }).addTo(map);
+      cellsLayer.bringToBack();
+      if (cellsLegend) {
+        cellsLegend.replaceChildren(el("span", { class: "legend-cells", "aria-hidden": "true" }), t("legend_cells") + " ",
+          el("span", { class: "legend-bleed", "aria-hidden": "true" }), t("legend_bleed") + " ",
+          el("span", { class: "badge badge-synthetic" }, r.data.tocsin_cell_model && r.data.tocsin_cell_model.synthetic === false
+            ? String(r.data.tocsin_cell_model.label || "") : t("loc_model")));
+        cellsLegend.hidden = false;
+      }
+    } catch (e) { /* the table above still says the reach */ }
   }
   async function refreshEstimate(explicit) {
     explicit = explicit === true;
@@ -714,9 +779,26 @@
       go.disabled = true;
     }
     if (est.approval_required && !isUpdate) go.textContent = t("send_for_approval");
+    /* A live location-based alert reaches every phone in and around the area: its own
+       screen, and the expected reach is typed instead of the deliveries (F34). */
+    const reach = est.location_reach;
+    const locBox = document.getElementById("confirm-location");
+    const located = isLive && reach !== undefined && reach !== null;
+    if (locBox) {
+      locBox.hidden = !located;
+      dialog.classList.toggle("confirm-live-location", located);
+      if (located) {
+        const e = (est.channels || {}).lbsms || (est.channels || {}).cb;
+        document.getElementById("confirm-location-reach").textContent = t("loc_reach", {
+          n: fmt.format(reach), inside: fmt.format(e.phones_inside_expected),
+          outside: fmt.format(e.phones_outside_expected) });
+      }
+    }
     if (countInput) {
-      expectedCount = total;
-      document.getElementById("confirm-count-value").textContent = fmt.format(total);
+      expectedCount = located ? Number(reach) : total;
+      document.getElementById("confirm-count-deliveries").hidden = located;
+      document.getElementById("confirm-count-reach").hidden = !located;
+      document.getElementById("confirm-count-value").textContent = fmt.format(expectedCount);
       countInput.value = "";
     }
     dialog.showModal();
