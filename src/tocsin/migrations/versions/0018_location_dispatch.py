@@ -6,7 +6,7 @@ LB-SMS or cell-broadcast channel: its state and the counts the operator reports)
 Only adds (docs/decisions/0006).
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
