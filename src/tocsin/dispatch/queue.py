@@ -396,6 +396,8 @@ def store_receipts(engine: Engine, receipts: Iterable[ReceiptEvent]) -> int:
     rows = []
     for r in receipts:
         key, alt = receipt_id_keys(r.message_id)
+        if r.extra.get("id_source") == "tlv":
+            alt = None  # receipted_message_id carries the id exactly as submitted
         rows.append({"channel": r.channel, "message_id": r.message_id[:100],
                      "account": r.account or None, "id_key": key[:100], "alt_key": alt,
                      "stat": r.stat, "err": r.err, "done_at": r.done_at,
@@ -416,7 +418,11 @@ def _matches(session: Session, limit: int) -> dict[int, tuple[int, int]]:
     r, m = table(DeliveryReceipt), table(SmsMessage)
     skew = dt.timedelta(seconds=RECEIPT_CLOCK_SKEW_SECONDS)
     best: dict[int, tuple[int, int]] = {}
+    # The id as received first; its decimal reading only for receipts it did not match
+    # (an SMSC with hexadecimal ids also gives ids of digits only: "123" must find the
+    # submission "123", never "7b", when both exist).
     for key_col in (r.c.id_key, r.c.alt_key):
+        exact = dict(best)
         rows = session.execute(
             sa.select(r.c.id, r.c.received_at, m.c.id, m.c.delivery_id, m.c.submitted_at)
             .join(m, sa.and_(m.c.id_key == key_col,
@@ -425,6 +431,8 @@ def _matches(session: Session, limit: int) -> dict[int, tuple[int, int]]:
             .order_by(r.c.id).limit(limit)
         ).all()
         for rid, received, mid, did, submitted in rows:
+            if key_col is r.c.alt_key and rid in exact:
+                continue
             if submitted is not None and received is not None and submitted > received + skew:
                 continue
             if rid not in best or best[rid][0] < mid:
