@@ -32,6 +32,10 @@ SenderFactory = Callable[["ReceiptBuffer"], ChannelSender]
 
 #: How often a channel without a provider session looks for work to open one.
 IDLE_CHECK_SECONDS = 0.25
+#: Longest wait of an idle send loop between two claims: a launched alert's first batch
+#: is picked up within this (issue 13: launch to first submit_sm <= 1 s at p95). A claim
+#: that finds nothing is one index probe per queued campaign.
+IDLE_CLAIM_MAX_SECONDS = 0.1
 #: How often the periodic loop looks for campaigns to finish (``queue.finish_campaigns``).
 FINISH_CHECK_SECONDS = 2.0
 #: Longest wait between two attempts to open a provider session: an alert must go
@@ -263,7 +267,7 @@ class Worker:
                 continue
             if not batch:
                 await self._sleep(idle)
-                idle = min(idle * 2, 0.5)
+                idle = min(idle * 2, IDLE_CLAIM_MAX_SECONDS)
                 continue
             idle = 0.05
             self.held.update(c.id for c in batch)
