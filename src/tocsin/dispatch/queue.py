@@ -326,9 +326,20 @@ def _record_outcomes(engine: Engine, channel: str, outcomes: Sequence[SendOutcom
     now = utcnow()
     d = table(Delivery)
     sent = [o for o in outcomes if o.result == "sent"]
+    postgres = is_postgres(engine)
     with transaction(engine) as s:
         _lock_in_id_order(s, (o.delivery_id for o in outcomes))
-        if sent:
+        if sent and postgres:  # one set-based statement, not one per row (issue 13)
+            s.execute(sa.text(
+                "UPDATE delivery SET state = :sent, sent_at = :now, lease_until = NULL, "
+                "submissions = delivery.submissions + 1, provider_message_id = v.mid, "
+                "error = NULL FROM unnest(CAST(:ids AS bigint[]), CAST(:mids AS varchar[])) "
+                "AS v(id, mid) WHERE delivery.id = v.id AND delivery.state IN (:in_flight, "
+                ":queued)"),
+                {"sent": SENT, "now": now, "in_flight": IN_FLIGHT, "queued": QUEUED,
+                 "ids": [o.delivery_id for o in sent],
+                 "mids": [o.message_ids[0][:200] if o.message_ids else None for o in sent]})
+        elif sent:
             s.execute(
                 sa.update(d).where(d.c.id == sa.bindparam("did"),
                                    _state_in(IN_FLIGHT, QUEUED))
@@ -339,6 +350,7 @@ def _record_outcomes(engine: Engine, channel: str, outcomes: Sequence[SendOutcom
                  for o in sent],
                 execution_options={"synchronize_session": False},
             )
+        if sent:
             rows = [{"account": o.account or account, "id_key": message_id_key(m),
                      "message_id": m[:100], "delivery_id": o.delivery_id, "submitted_at": now}
                     for o in sent if channel == "sms" for m in o.message_ids]
