@@ -298,6 +298,54 @@ def queue_deliveries(engine: sa.Engine, channel: str, n: int, tag: str) -> str:
     return cid
 
 
+SPENT: dict[str, list[float]] = {}
+
+
+def time_dispatch_steps() -> None:
+    """Sum the wall time of the worker's database steps and of the senders' ``send``
+    (printed per run: where a batch's time goes)."""
+    import functools
+
+    from tocsin.channels.email import SmtpSender
+    from tocsin.channels.sms import SmppSender
+    from tocsin.dispatch import queue
+
+    def timed(owner: object, name: str, label: str, is_async: bool = False) -> None:
+        real = getattr(owner, name)
+        if is_async:
+            @functools.wraps(real)
+            async def wrapper_async(*a: object, **k: object) -> object:
+                t0 = time.perf_counter()
+                try:
+                    return await real(*a, **k)
+                finally:
+                    SPENT.setdefault(label, []).append(time.perf_counter() - t0)
+            setattr(owner, name, wrapper_async)
+            return
+
+        @functools.wraps(real)
+        def wrapper(*a: object, **k: object) -> object:
+            t0 = time.perf_counter()
+            try:
+                return real(*a, **k)
+            finally:
+                SPENT.setdefault(label, []).append(time.perf_counter() - t0)
+        setattr(owner, name, wrapper)
+
+    for name in ("claim", "record_outcomes", "store_receipts", "apply_receipts",
+                 "renew_leases"):
+        timed(queue, name, name)
+    timed(SmppSender, "send", "sms send (batch)", is_async=True)
+    timed(SmtpSender, "send", "email send (batch)", is_async=True)
+
+
+def print_dispatch_steps() -> None:
+    for label, values in sorted(SPENT.items(), key=lambda kv: -sum(kv[1])):
+        print(f"    {label:20} {len(values):5} calls, {sum(values):6.2f} s in all, "
+              f"{1000 * sum(values) / len(values):7.1f} ms each")
+    SPENT.clear()
+
+
 def tocsin_send(engine: sa.Engine, cid: str, channel: str, settings: object) -> float:
     """Seconds for Tocsin (one worker, in this process) to settle campaign ``cid``:
     SMS until every receipt is stored and applied, e-mail until every recipient is
@@ -310,7 +358,7 @@ def tocsin_send(engine: sa.Engine, cid: str, channel: str, settings: object) -> 
         t0 = time.perf_counter()
         given_up = await send_campaign(engine, cid, sender_factories(settings, None),  # type: ignore[arg-type]
                                        receipt_timeout=120, send_timeout=60,
-                                       settings=settings, poll_interval=0.05)  # type: ignore[arg-type]
+                                       settings=settings, poll_interval=0.2)  # type: ignore[arg-type]
         if given_up:
             raise SystemExit(f"{channel}: channels given up: {given_up}")
         return time.perf_counter() - t0
@@ -318,6 +366,7 @@ def tocsin_send(engine: sa.Engine, cid: str, channel: str, settings: object) -> 
     elapsed = asyncio.run(run())
     states = pending_counts(engine, cid).get(channel, {})
     print(f"    states {states}")
+    print_dispatch_steps()
     return elapsed
 
 
@@ -470,6 +519,7 @@ def bench_launch(url: str, launches: int, population: int, binds: int, window: i
     latencies: list[float] = []
     recipients = 0
     try:
+        smsc.mark()
         warm = launch(engine, request, settings)  # binds the worker, loads what it loads
         smsc.first(60)
         while _open(engine, warm.campaign_id):
@@ -507,7 +557,11 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--recipients", type=int, default=100)
     parser.add_argument("--only", default="sms,email,launch,workers")
+    parser.add_argument("--steps", action="store_true",
+                        help="print the wall time of the in-process worker's steps")
     args = parser.parse_args()
+    if args.steps:
+        time_dispatch_steps()
     url = os.environ.get("TOCSIN_BENCH_DATABASE_URL") or None
     only = set(args.only.split(","))
     print(f"bench_peers: database {'postgresql' if url else 'sqlite'}; {os.cpu_count()} cores; "

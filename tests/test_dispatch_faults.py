@@ -80,7 +80,7 @@ def test_a_receipt_id_of_digits_prefers_its_own_submission_to_its_decimal_readin
     # "123", never "7B": found by bench_peers.py, where 223 of 5,000 SMS stayed `sent`.
     from tocsin.channels.base import ReceiptEvent
 
-    cid = _launch(engine)
+    _launch(engine)
     first, second, third = queue.claim(engine, "w", "sms", "simulation", 3, lease_seconds=30)
     acct = "tocsin@127.0.0.1:2775"
     for c, mid in ((first, "123"), (second, "7B")):
