@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO_SUBSCRIBERS ?= 20000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo cluster test test-fast lint bench bench-fanout soak clean messages soak-dispatch
+.PHONY: help venv demo cluster test test-fast lint bench bench-peers bench-fanout soak clean messages soak-dispatch
 
 help: ## List the developer tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,7 +43,19 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src/tocsin
 
-bench: $(STAMP) ## Throughput of SMS and e-mail (100,000 deliveries), the CAP feed, the language check
+# Peers Tocsin did not write (issue 13): the npm `smpp` SMSC (node + npm; installed from
+# tests/interop's lock file on first use) and Postfix's smtp-sink (installed here with
+# apt-get when missing and run as root; else: `sudo apt-get install postfix`).
+# Launch latency and 2 workers / 1 need PostgreSQL: BENCH_DATABASE_URL (a PostGIS database).
+BENCH_PEERS_ARGS ?= --sms 20000 --email 20000 --launches 50 --workers-n 20000
+bench-peers: $(STAMP) ## SMS/e-mail against npm smpp and Postfix smtp-sink with raw clients, launch p95, 2 workers/1
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "bench-peers needs node and npm: apt-get install nodejs npm"; exit 1; }
+	@command -v smtp-sink >/dev/null || [ -x /usr/sbin/smtp-sink ] || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix; \
+	  else echo "bench-peers needs Postfix's smtp-sink: sudo apt-get install postfix"; exit 1; fi; }
+	TOCSIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python benchmarks/bench_peers.py $(BENCH_PEERS_ARGS)
+
+bench: $(STAMP) bench-peers ## Throughput of SMS and e-mail (simulators and independent peers), the CAP feed, the language check
 	$(BIN)/python benchmarks/bench_dispatch.py
 	$(BIN)/python benchmarks/bench_feed.py
 	$(BIN)/python benchmarks/bench_language.py

@@ -74,6 +74,34 @@ async def test_receipt_with_a_decimal_id_in_its_text_finds_its_delivery(engine):
     assert _states(engine, cid) == {"delivered": N}
 
 
+def test_a_receipt_id_of_digits_prefers_its_own_submission_to_its_decimal_reading(engine):
+    # An SMSC with hexadecimal ids (the npm `smpp` peer of `make bench`) hands out "123"
+    # and, later, "7B" (= decimal 123). The receipt for "123" must settle the submission
+    # "123", never "7B": found by bench_peers.py, where 223 of 5,000 SMS stayed `sent`.
+    from tocsin.channels.base import ReceiptEvent
+
+    _launch(engine)
+    first, second, third = queue.claim(engine, "w", "sms", "simulation", 3, lease_seconds=30)
+    acct = "tocsin@127.0.0.1:2775"
+    for c, mid in ((first, "123"), (second, "7B")):
+        queue.record_outcomes(engine, "sms", [SendOutcome(c.id, "sent", (mid,), account=acct)])
+    queue.store_receipts(engine, [ReceiptEvent("sms", "123", "DELIVRD", account=acct)])
+    assert queue.apply_receipts(engine) == 1
+    d = table(Delivery)
+    with transaction(engine) as s:
+        states = dict(s.execute(sa.select(d.c.id, d.c.state)
+                                .where(d.c.id.in_([first.id, second.id]))).all())
+    assert states == {first.id: "delivered", second.id: "sent"}
+    # Named by the receipted_message_id TLV, "7B" is never read as decimal either.
+    queue.record_outcomes(engine, "sms", [SendOutcome(third.id, "sent", ("291",),
+                                                      account=acct)])
+    queue.store_receipts(engine, [ReceiptEvent("sms", "291", "DELIVRD", account=acct,
+                                               extra={"id_source": "tlv"})])
+    assert queue.apply_receipts(engine) == 1
+    with transaction(engine) as s:
+        assert s.scalar(sa.select(d.c.state).where(d.c.id == third.id)) == "delivered"
+
+
 async def test_transient_smsc_errors_are_retried_until_sent(engine, monkeypatch):
     # ESME_RSYSERR is a system error of the SMSC (SMPP 3.4 §5.1.3): not the message's
     # fault, so it is submitted again, not failed.

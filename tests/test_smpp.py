@@ -125,7 +125,7 @@ def test_deliver_sm_receipt_round_trip() -> None:
     receipt = Receipt.from_deliver_sm(decoded)
     assert receipt == Receipt(
         "0123456789", "DELIVRD", "000", datetime(2024, 3, 1, 12, 1, tzinfo=UTC), DEST,
-        "Flood warning",
+        "Flood warning", id_from_tlv=True,  # receipted_message_id: never read as decimal
     )
 
 
@@ -135,6 +135,10 @@ def test_receipt_tlvs_take_precedence_over_text() -> None:
         tlvs={TLV_RECEIPTED_MESSAGE_ID: b"1F\0", TLV_MESSAGE_STATE: b"\x05"})
     receipt = Receipt.from_deliver_sm(pdu)
     assert (receipt.message_id, receipt.stat, receipt.done_at) == ("1F", "UNDELIV", None)
+    assert receipt.id_from_tlv
+    text_only = Receipt.from_deliver_sm(Pdu(DELIVER_SM, params={
+        "esm_class": 4, "short_message": b"id:123 sub:001 dlvrd:001 stat:DELIVRD err:000"}))
+    assert (text_only.message_id, text_only.id_from_tlv) == ("123", False)
 
 
 def test_parse_receipt_text_keeps_free_text_last() -> None:

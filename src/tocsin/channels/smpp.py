@@ -315,6 +315,9 @@ class Receipt:
     done_at: datetime | None = None
     destination: str = ""
     text: str = ""
+    #: True when the id came from the receipted_message_id TLV (exactly as submitted),
+    #: False when read from the receipt text (which some SMSCs write in decimal).
+    id_from_tlv: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -339,8 +342,10 @@ class Receipt:
         fields = parse_receipt_text(text)
         message_id = fields.get("id", "")
         stat = fields.get("stat", "").upper()
+        from_tlv = False
         if TLV_RECEIPTED_MESSAGE_ID in pdu.tlvs:
-            message_id = tlv_text(pdu.tlvs[TLV_RECEIPTED_MESSAGE_ID]) or message_id
+            tlv_id = tlv_text(pdu.tlvs[TLV_RECEIPTED_MESSAGE_ID])
+            message_id, from_tlv = (tlv_id, True) if tlv_id else (message_id, False)
         state = pdu.tlvs.get(TLV_MESSAGE_STATE)
         if state:
             stat = MESSAGE_STATES.get(state[0], stat or "UNKNOWN")
@@ -355,6 +360,7 @@ class Receipt:
                 pdu.params.get("source_addr", ""), pdu.params.get("source_addr_ton", 0)
             ),
             text=fields.get("text", ""),
+            id_from_tlv=from_tlv,
         )
 
 

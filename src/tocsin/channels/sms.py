@@ -55,8 +55,9 @@ class SmppSender:
     def _receipt_handler(self, account: str) -> Callable[[Receipt], Awaitable[None]]:
         async def on_receipt(receipt: Receipt) -> None:
             # The account is kept with the receipt: message ids repeat across accounts.
-            await self._receipts(ReceiptEvent("sms", receipt.message_id, receipt.stat,
-                                              receipt.err, receipt.done_at, account=account))
+            await self._receipts(ReceiptEvent(
+                "sms", receipt.message_id, receipt.stat, receipt.err, receipt.done_at,
+                extra={"id_source": "tlv"} if receipt.id_from_tlv else {}, account=account))
         return on_receipt
 
     async def start(self) -> None:

@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     # Dispatch.
     lease_seconds: float = 30.0
     batch_size: int = 500
+    commit_batch: int = Field(
+        default=100, ge=1, le=10_000,
+        description="SMS / e-mail outcomes written per transaction by a send loop: a worker "
+                    "killed mid-send leaves at most this many per loop to be sent again")
     # Send-time estimates (issue 13): how many ``tocsin worker`` processes the deployment
     # runs and what one of them sends per second (measured: docs/performance.md).
     workers: int = Field(default=1, ge=1, le=1000,
