@@ -256,9 +256,9 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
            template_id: str | None) -> _Checked:
     try:
         name = check_name(data.name, "name", limit=MAX_NAME,
-                          empty="the name is empty: give the template a name")
+                          empty=N_("the name is empty: give the template a name"))
     except TextInputError as exc:
-        raise TemplateInputError(exc.field, exc.reason) from None
+        raise TemplateInputError(exc.field, exc.template, code=exc.code, **exc.params) from None
     others = session.execute(sa.select(MessageTemplate.id, MessageTemplate.name).where(
         MessageTemplate.authority_id == authority.id)).all()
     clash = next((other for tid, other in others

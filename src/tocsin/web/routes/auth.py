@@ -213,8 +213,9 @@ def password_change(
     """Change the password; every session of the user ends, this one too."""
     check_form_csrf(request, csrf_token_field)
     if password != password_again:
-        return render(request, "account.html", 422, error="password_again: the two new "
-                      "passwords differ", live_sender=op.role in LIVE_SENDER_ROLES)
+        return render(request, "account.html", 422,
+                      error=translate(request, "password_again: the two new passwords differ"),
+                      live_sender=op.role in LIVE_SENDER_ROLES)
     try:
         accounts.change_password(engine_of(request), op.user_id, current_password, password,
                                  source=client_ip(request))
@@ -337,8 +338,9 @@ def invitation_accept(
                 lifetime_s=settings.session_lifetime_s)
         except LookupError as exc:
             error = str(exc).strip("'\"")
-        except ValueError as exc:
-            error = str(exc)
+        except ValueError as exc:  # a TextInputError (username, display_name) is translated
+            error = (f"{getattr(exc, 'field', '')}: {error_text(request, exc)}"
+                     if getattr(exc, "template", "") else str(exc))
         else:
             open_session(request, sid)
             return RedirectResponse("/account/totp", status_code=303)
