@@ -132,7 +132,37 @@ PAGES: tuple[Page, ...] = (
 )
 
 #: Pages reached by posting a form (:func:`_form_pages`), checked without a running campaign.
-FORM_PAGES = ("login-error", "totp-step", "invitation-shown")
+FORM_PAGES = ("login-error", "totp-step", "invitation-shown", "contacts-mapping",
+              "contacts-errors", "contacts-preview", "contacts-result")
+
+#: Contact files for the import steps (an admin of Halle): a column to map, bad rows, clean.
+CONTACT_FILES = {
+    "contacts-mapping": "name,mobile,Functie\nAn Peeters,0470 12 34 56,brandweer\n",
+    "contacts-errors": ("naam,gsm,e-mail,taal\nAn Peeters,0470 12 34 56,an@example.be,nl\n"
+                        "Bob Dubois,112,bob@example,fr\nCarla Schmidt,0800 12 345,,es\n"),
+    "contacts-preview": ("nom,gsm,e-mail,langue\nAn Peeters,0470 12 34 56,an@example.be,nl\n"
+                         "Bob Dubois,+32 471 23 45 67,bob@example.be,fr\n"),
+}
+
+
+def _contact_import_pages(b: Browsing, lang: str) -> Iterator[tuple[str, Any]]:
+    """The contact-list import's steps as an admin sees them: the columns to map, the
+    preview with the rows to correct, the clean preview, the result."""
+    admin = b.page("admin")
+    for name, text in CONTACT_FILES.items():
+        admin.goto(b.site.url("/contacts", lang))
+        admin.fill("#list", f"Axe {lang}")
+        admin.set_input_files("#file", {"name": f"{name}.csv", "mimeType": "text/csv",
+                                        "buffer": text.encode()})
+        with admin.expect_navigation():
+            admin.click("form[action='/contacts/import'] button[type=submit]")
+        admin.wait_for_selector("#import-errors" if name != "contacts-preview"
+                                else "#import-preview")
+        yield name, admin
+    with admin.expect_navigation():
+        admin.click("button[formaction$='/confirm']")
+    admin.wait_for_selector("#import-result")
+    yield "contacts-result", admin
 
 #: GET routes that are not HTML pages of their own, with the reason.
 NOT_PAGES = {
@@ -418,8 +448,9 @@ def _violations(page: Any, exclude: str = "") -> list[str]:
 
 
 def _form_pages(b: Browsing, lang: str) -> Iterator[tuple[str, Any]]:
-    """The pages reached by posting a form: a failed login (error announced), the
-    second step of a live login, an invitation just made."""
+    """The pages reached by posting a form (:data:`FORM_PAGES`): a failed login (error
+    announced), the second step of a live login, an invitation just made, the steps of a
+    contact-list import."""
     site = b.site
     page = b.page("public")
     page.goto(site.url("/login", lang))
@@ -442,6 +473,7 @@ def _form_pages(b: Browsing, lang: str) -> Iterator[tuple[str, Any]]:
     admin.click("form[action='/admin/users/invite'] button[type=submit]")
     admin.wait_for_load_state()
     yield "invitation-shown", admin
+    yield from _contact_import_pages(b, lang)
 
 
 def _pages(running: bool) -> list[Page]:
@@ -476,9 +508,12 @@ def test_no_wcag_violation(browser: Any, site: Site, lang: str, running: bool) -
             checked += 1
             failures += [f"{spec.url} as {spec.as_}: {v}"
                          for v in _violations(page, spec.repeat)]
+        forms = []
         for name, page in () if running else _form_pages(b, lang):
             checked += 1
+            forms.append(name)
             failures += [f"{name}: {v}" for v in _violations(page)]
+        assert running or tuple(forms) == FORM_PAGES, forms
     finally:
         b.close()
     print(f"axe [{lang}, {'running' if running else 'idle'}]: {checked} pages in "
