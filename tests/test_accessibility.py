@@ -10,7 +10,7 @@ reason), so a new page cannot be forgotten.
 One server (SQLite, no dispatch worker: a launched campaign stays ``sending``, which is
 the deterministic "running campaign" state), one Chromium, one browser context per
 account. ``TOCSIN_SCREENSHOT_DIR=/some/dir`` makes :func:`test_screenshots` save PNGs of
-the main pages in French and German at 1280 and 360 px.
+the main pages in French and German at 1280 px and in Dutch at 360 px.
 """
 
 from __future__ import annotations
@@ -628,30 +628,42 @@ SCREENS: tuple[tuple[str, Page], ...] = (
     ("dashboard", Page("/", "/", "operator", campaigns=True)),
     ("compose", Page("/campaigns/new", "/campaigns/new?template={template}", "operator",
                      COMPOSER_READY)),
+    ("monitor-list", Page("/monitor", "/monitor", "operator", campaigns=True)),
+    ("monitor-large", Page("/monitor/{campaign_id}", "/monitor/{running}?large=1", "operator",
+                           running=True)),
     ("report", Page("/campaigns/{campaign_id}", "/campaigns/{finished}", "operator")),
-    ("monitor", Page("/monitor/{campaign_id}", "/monitor/{running}", "operator")),
+    ("contacts", Page("/contacts", "/contacts", "admin")),
 )
+#: (width, languages): French and German on a computer, Dutch on a phone.
+SCREEN_SIZES = ((1280, ("fr", "de")), (360, ("nl",)))
 
 
 @pytest.mark.browser
 @needs_chromium
+@pytest.mark.timeout(600)
 def test_screenshots(browser: Any, site: Site) -> None:
-    """PNGs of the main pages in French and German, 1280 and 360 px wide, into
-    ``$TOCSIN_SCREENSHOT_DIR`` (skipped without it)."""
+    """PNGs of the main pages (:data:`SCREENS`, and the contact import's rows to correct)
+    in French and German 1280 px wide and in Dutch 360 px wide, into
+    ``$TOCSIN_SCREENSHOT_DIR`` (skipped without it): ``<page>-<lang>-<width>.png``."""
     if not SCREENSHOT_DIR:
         pytest.skip("set TOCSIN_SCREENSHOT_DIR to save screenshots")
     out = Path(SCREENSHOT_DIR)
     out.mkdir(parents=True, exist_ok=True)
     if "running" not in site.ids:
         site.ids["running"] = _launch_running(site)
-    for width in (1280, 360):
+    for width, languages in SCREEN_SIZES:
         b = Browsing(browser, site, {"width": width, "height": 900 if width > 360 else 740})
         try:
-            for lang in ("fr", "de"):
+            for lang in languages:
                 for name, spec in SCREENS:
                     page = b.open(spec, lang)
+                    if spec.ready:
+                        page.wait_for_load_state("networkidle")
                     page.wait_for_timeout(600)  # maps and counters settle
                     page.screenshot(path=str(out / f"{name}-{lang}-{width}.png"), full_page=True)
+                for name, page in _contact_import_pages(b, lang):
+                    if name == "contacts-errors":
+                        page.screenshot(path=str(out / f"contacts-import-{lang}-{width}.png"),
+                                        full_page=True)
         finally:
             b.close()
-
