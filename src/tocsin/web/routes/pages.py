@@ -25,7 +25,7 @@ from tocsin.web.deps import (
     settings_of,
     translate,
 )
-from tocsin.web.i18n import error_text
+from tocsin.web.i18n import N_, error_text, gettext
 from tocsin.web.routes._campaigns import campaign_services
 
 router = APIRouter()
@@ -183,7 +183,8 @@ def _draft_prefill(draft: dict[str, Any], draft_id: str, language: str = "en"
                 if k in ("event", "category", "urgency", "severity", "certainty") and v},
         "fields": [], "area_geojson": area,
         "municipality_nis": None if area else draft.get("area_nis"),
-        "area_label": draft.get("area_name") or "imported area", "warnings": warnings,
+        "area_label": draft.get("area_name") or gettext(language, N_("imported area")),
+        "warnings": warnings,
         "blocking": [f"{b['element']}: {b['message']}" for b in draft.get("blocking") or []],
         "expires_local": _local_input(draft.get("expires_at")),
     }
