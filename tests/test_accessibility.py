@@ -10,7 +10,7 @@ reason), so a new page cannot be forgotten.
 One server (SQLite, no dispatch worker: a launched campaign stays ``sending``, which is
 the deterministic "running campaign" state), one Chromium, one browser context per
 account. ``TOCSIN_SCREENSHOT_DIR=/some/dir`` makes :func:`test_screenshots` save PNGs of
-the main pages in French and German at 1280 and 360 px.
+the main pages in French and German at 1280 px and in Dutch at 360 px.
 """
 
 from __future__ import annotations
@@ -144,7 +144,37 @@ PAGES: tuple[Page, ...] = (
 
 #: Pages reached by posting a form (:func:`_form_pages`), checked without a running campaign.
 FORM_PAGES = ("login-error", "totp-step", "invitation-shown", "register-error",
-              "profile-errors")
+              "profile-errors", "contacts-mapping", "contacts-errors", "contacts-preview",
+              "contacts-result")
+
+#: Contact files for the import steps (an admin of Halle): a column to map, bad rows, clean.
+CONTACT_FILES = {
+    "contacts-mapping": "name,mobile,Functie\nAn Peeters,0470 12 34 56,brandweer\n",
+    "contacts-errors": ("naam,gsm,e-mail,taal\nAn Peeters,0470 12 34 56,an@example.be,nl\n"
+                        "Bob Dubois,112,bob@example,fr\nCarla Schmidt,0800 12 345,,es\n"),
+    "contacts-preview": ("nom,gsm,e-mail,langue\nAn Peeters,0470 12 34 56,an@example.be,nl\n"
+                         "Bob Dubois,+32 471 23 45 67,bob@example.be,fr\n"),
+}
+
+
+def _contact_import_pages(b: Browsing, lang: str) -> Iterator[tuple[str, Any]]:
+    """The contact-list import's steps as an admin sees them: the columns to map, the
+    preview with the rows to correct, the clean preview, the result."""
+    admin = b.page("admin")
+    for name, text in CONTACT_FILES.items():
+        admin.goto(b.site.url("/contacts", lang))
+        admin.fill("#list", f"Axe {lang}")
+        admin.set_input_files("#file", {"name": f"{name}.csv", "mimeType": "text/csv",
+                                        "buffer": text.encode()})
+        with admin.expect_navigation():
+            admin.click("form[action='/contacts/import'] button[type=submit]")
+        admin.wait_for_selector("#import-errors" if name != "contacts-preview"
+                                else "#import-preview")
+        yield name, admin
+    with admin.expect_navigation():
+        admin.click("button[formaction$='/confirm']")
+    admin.wait_for_selector("#import-result")
+    yield "contacts-result", admin
 
 #: GET routes that are not HTML pages of their own, with the reason.
 NOT_PAGES = {
@@ -472,8 +502,9 @@ def _violations(page: Any, exclude: str = "") -> list[str]:
 
 
 def _form_pages(b: Browsing, lang: str) -> Iterator[tuple[str, Any]]:
-    """The pages reached by posting a form: a failed login (error announced), the
-    second step of a live login, an invitation just made."""
+    """The pages reached by posting a form (:data:`FORM_PAGES`): a failed login (error
+    announced), the second step of a live login, an invitation just made, the steps of a
+    contact-list import."""
     site = b.site
     page = b.page("public")
     page.goto(site.url("/login", lang))
@@ -510,6 +541,7 @@ def _form_pages(b: Browsing, lang: str) -> Iterator[tuple[str, Any]]:
     citizen.click("form[action='/me/edit'] button[type=submit]")
     citizen.wait_for_selector("#error-summary")
     yield "profile-errors", citizen
+    yield from _contact_import_pages(b, lang)
 
 
 def _pages(running: bool) -> list[Page]:
@@ -544,9 +576,12 @@ def test_no_wcag_violation(browser: Any, site: Site, lang: str, running: bool) -
             checked += 1
             failures += [f"{spec.url} as {spec.as_}: {v}"
                          for v in _violations(page, spec.repeat)]
+        forms = []
         for name, page in () if running else _form_pages(b, lang):
             checked += 1
+            forms.append(name)
             failures += [f"{name}: {v}" for v in _violations(page)]
+        assert running or tuple(forms) == FORM_PAGES, forms
     finally:
         b.close()
     print(f"axe [{lang}, {'running' if running else 'idle'}]: {checked} pages in "
@@ -661,30 +696,42 @@ SCREENS: tuple[tuple[str, Page], ...] = (
     ("dashboard", Page("/", "/", "operator", campaigns=True)),
     ("compose", Page("/campaigns/new", "/campaigns/new?template={template}", "operator",
                      COMPOSER_READY)),
+    ("monitor-list", Page("/monitor", "/monitor", "operator", campaigns=True)),
+    ("monitor-large", Page("/monitor/{campaign_id}", "/monitor/{running}?large=1", "operator",
+                           running=True)),
     ("report", Page("/campaigns/{campaign_id}", "/campaigns/{finished}", "operator")),
-    ("monitor", Page("/monitor/{campaign_id}", "/monitor/{running}", "operator")),
+    ("contacts", Page("/contacts", "/contacts", "admin")),
 )
+#: (width, languages): French and German on a computer, Dutch on a phone.
+SCREEN_SIZES = ((1280, ("fr", "de")), (360, ("nl",)))
 
 
 @pytest.mark.browser
 @needs_chromium
+@pytest.mark.timeout(600)
 def test_screenshots(browser: Any, site: Site) -> None:
-    """PNGs of the main pages in French and German, 1280 and 360 px wide, into
-    ``$TOCSIN_SCREENSHOT_DIR`` (skipped without it)."""
+    """PNGs of the main pages (:data:`SCREENS`, and the contact import's rows to correct)
+    in French and German 1280 px wide and in Dutch 360 px wide, into
+    ``$TOCSIN_SCREENSHOT_DIR`` (skipped without it): ``<page>-<lang>-<width>.png``."""
     if not SCREENSHOT_DIR:
         pytest.skip("set TOCSIN_SCREENSHOT_DIR to save screenshots")
     out = Path(SCREENSHOT_DIR)
     out.mkdir(parents=True, exist_ok=True)
     if "running" not in site.ids:
         site.ids["running"] = _launch_running(site)
-    for width in (1280, 360):
+    for width, languages in SCREEN_SIZES:
         b = Browsing(browser, site, {"width": width, "height": 900 if width > 360 else 740})
         try:
-            for lang in ("fr", "de"):
+            for lang in languages:
                 for name, spec in SCREENS:
                     page = b.open(spec, lang)
+                    if spec.ready:
+                        page.wait_for_load_state("networkidle")
                     page.wait_for_timeout(600)  # maps and counters settle
                     page.screenshot(path=str(out / f"{name}-{lang}-{width}.png"), full_page=True)
+                for name, page in _contact_import_pages(b, lang):
+                    if name == "contacts-errors":
+                        page.screenshot(path=str(out / f"contacts-import-{lang}-{width}.png"),
+                                        full_page=True)
         finally:
             b.close()
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -660,3 +661,105 @@ def test_bad_unsubscribe_link_says_why_in_the_citizens_language(client: TestClie
     r = client.get(f"/unsubscribe/{forged}?lang=en")
     assert "the link&#39;s signature does not match" in r.text or \
         "the link's signature does not match" in r.text
+
+
+# ----------------------------------------------------------------------------- no English left
+
+#: English words of the service messages (TextInputError, parse_local_time, the draft
+#: import, the messages API, the area problems and hints) that no German sentence holds.
+_ENGLISH_SENTENCE = re.compile(
+    r"\b(the|is|not|outside|crosses|itself|must|characters|contains|reads|check|shortened|"
+    r"left out|does|exist|confirm|type of message|coordinates look|swapping|would|Belgium|"
+    r"polygon \d|repaired|lies|around|choose another|empty)\b")
+
+
+def _english_in(text: str) -> list[str]:
+    return _ENGLISH_SENTENCE.findall(text)
+
+
+def test_service_messages_in_german_leave_no_english(client: TestClient) -> None:
+    """Issue 9 / decision 0018: what the services say about bad input — a name with a
+    control character, a time that does not exist, a launch without a type, a text in
+    the wrong language, a bowtie polygon, an area written lat,lon — reaches a German
+    operator in German (the JSON ``reason`` stays English)."""
+    h = _api_in(client, "de")
+    # A bowtie: repaired, the problem ("the outline crosses itself at …") in German.
+    bowtie = {"type": "Polygon", "coordinates": [[[4.52, 50.62], [4.58, 50.68], [4.58, 50.62],
+                                                  [4.52, 50.68], [4.52, 50.62]]]}
+    r = client.post("/api/campaigns/estimate", headers=h, json={
+        "texts": {"fr": "Exercice"}, "channels": ["sms"], "kind": "exercise",
+        "area_geojson": bowtie})
+    assert r.status_code == 200, r.text
+    (repaired,) = [w for w in r.json()["warnings"] if w["code"] == "area_repaired"]
+    assert "der Umriss kreuzt sich selbst bei Länge 4.550000" in repaired["message"], repaired
+    assert not _english_in(repaired["message"]), repaired["message"]
+    assert repaired["problem"].startswith("the outline crosses itself")  # the JSON key stays
+    # The same outline written lat,lon: the swap hint in German.
+    swapped = {"type": "Polygon", "coordinates": [[[50.62, 4.52], [50.62, 4.58],
+                                                   [50.68, 4.58], [50.62, 4.52]]]}
+    r = client.post("/api/areas/geojson", headers=h, json={"geojson": json.dumps(swapped)})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert "swapping them would place the area in Belgium" in error["reason"]
+    assert "vertauscht läge das Gebiet in Belgien" in error["message"], error
+    assert not _english_in(error["message"]), error["message"]
+    # A launch without a confirmed type, a schedule in the hour skipped in March.
+    r = client.post("/api/campaigns", headers=h, json={
+        "texts": {"fr": "Exercice."}, "channels": ["cap"], "municipality_nis": "25112"})
+    assert r.status_code == 422
+    assert r.json()["error"]["message"].startswith("bestätigen Sie die Art der Meldung")
+    r = client.post("/api/campaigns/estimate", headers=h, json={
+        "texts": {"fr": "Exercice."}, "channels": ["cap"], "municipality_nis": "25112",
+        "kind": "exercise", "scheduled_for": "2027-03-28 02:30"})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == "scheduled_for" and "does not exist in Belgium" in error["reason"]
+    assert error["message"] == ("2027-03-28 02:30 gibt es in Belgien nicht (die Uhren werden "
+                                "in dieser Nacht eine Stunde vorgestellt); wählen Sie eine "
+                                "andere Uhrzeit")
+    # A French text under Dutch: the messages API's warning in German, code kept.
+    r = client.post("/api/messages/language-check", headers=h, json={"texts": {
+        "nl": "Fermez portes et fenêtres. Restez à l'intérieur et écoutez la radio."}})
+    assert r.status_code == 200, r.text
+    (wrong,) = r.json()["warnings"]
+    assert (wrong["code"], wrong["field"], wrong["detected"]) == (
+        "wrong_language", "text.nl", "fr")
+    assert wrong["message"].startswith("text.nl liest sich wie Französisch, nicht wie "
+                                       "Niederländisch"), wrong
+    assert not _english_in(wrong["message"].removeprefix("text.nl")), wrong["message"]
+    # A template name with a control character (core/text.py TextInputError), on the page.
+    page = client.get("/templates/new?lang=de").text
+    r = client.post("/templates/new", data={
+        "csrf_token": csrf_of(page), "name": "Brand\x07alarm", "kind": "alert",
+        "channels": "sms", "text-fr": "Incendie."})
+    assert r.status_code == 422, r.text[:300]
+    assert "enthält das Steuerzeichen U+0007" in r.text
+    assert "contains the control character" not in r.text
+
+
+def test_imported_draft_warnings_in_german(client: TestClient, engine: Engine) -> None:
+    """A CAP alert whose area runs over the authority's border and names an unknown NIS
+    code: the draft's warnings (campaigns/drafts.py), stored with their templates, are
+    shown in German in the composer; the JSON draft keeps the English message."""
+    import datetime as dt
+
+    from test_cap_validate import area_xml, cap_xml, info_xml
+    from tocsin.campaigns.drafts import get_draft, save_draft
+    from tocsin.cap.importer import import_cap
+
+    over = "50.65,4.55 50.65,4.80 50.75,4.80 50.75,4.55 50.65,4.55"
+    doc = cap_xml(info_xml("fr-BE", areas=(area_xml(
+        "Wavre et environs", polygons=(over,), geocodes=(("NIS", "99999"),)),)))
+    imported = import_cap(doc, now=dt.datetime(2026, 11, 29, 10, 30, tzinfo=dt.UTC))
+    draft_id = save_draft(engine, "25000", imported, "op")
+    english = {w["message"] for w in get_draft(engine, draft_id, None)["warnings"]}
+    assert "NIS geocode 99999 is not a Belgian municipality or province; left out" in english
+    assert any(m.startswith("The area was cut at the border of Brabant wallon") for m in english)
+    _api_in(client, "de")
+    r = client.get(f"/campaigns/new?draft={draft_id}&lang=de")
+    assert r.status_code == 200, r.text[:300]
+    block = r.text[r.text.index('class="import-warnings"'):]
+    block = block[:block.index("</ul>")]
+    assert "NIS-Geocode 99999 ist keine belgische Gemeinde oder Provinz" in block
+    assert "Das Gebiet wurde an der Grenze von Brabant wallon" in block
+    assert not _english_in(re.sub(r"<[^>]+>|info\[\d\]/\S+", " ", block)), block

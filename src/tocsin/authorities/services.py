@@ -24,7 +24,8 @@ from tocsin.authorities.audit import record_audit as record_audit  # re-exported
 from tocsin.authorities.models import Authority, User
 from tocsin.authorities.policy import ROLES, Actor
 from tocsin.core.db import transaction, utcnow
-from tocsin.core.text import TextInputError, check_name
+from tocsin.core.i18n import N_
+from tocsin.core.text import check_name
 
 MAX_USERNAME = 120  # characters; User.username is String(120)
 MAX_DISPLAY_NAME = 200  # characters; User.display_name is String(200)
@@ -171,13 +172,11 @@ def create_user(
     from tocsin.authorities.policy import Action, Target
     from tocsin.authorities.sessions import revoke_sessions
 
-    try:
-        username = check_name(username, "username", limit=MAX_USERNAME,
-                              empty="must not be empty")
-        display_name = check_name(display_name, "display_name", limit=MAX_DISPLAY_NAME,
-                                  required=False) or None
-    except TextInputError as exc:
-        raise ValueError(str(exc)) from None
+    # a TextInputError (a ValueError "<field>: <reason>") translated where it is shown
+    username = check_name(username, "username", limit=MAX_USERNAME,
+                          empty=N_("must not be empty"))
+    display_name = check_name(display_name, "display_name", limit=MAX_DISPLAY_NAME,
+                              required=False) or None
     if len(password) > MAX_PASSWORD:
         raise ValueError(f"password: {len(password):,} characters; at most {MAX_PASSWORD:,}")
     check_password(password, username)

@@ -259,15 +259,16 @@ def _check_area(session: Session, req: CampaignRequest, authority: Authority,
                                       repairs=repairs)
             nis = None
     except AreaError as exc:
-        raise CampaignInputError(exc.field, exc.reason) from None
+        raise CampaignInputError(exc.field, exc.template, code=exc.code, **exc.params) from None
     field_name = "municipality" if nis else "area"
     territory, label = _territory(session, authority)
     try:
         clipped = clip_to_territory(area, territory, label, field=field_name)
     except AreaError as exc:
         who = actor or acting_actor(session, req, authority)
-        raise Denied(who, Action.CAMPAIGN_PREPARE, Decision(False, "outside_territory",
-                                                            exc.reason),
+        raise Denied(who, Action.CAMPAIGN_PREPARE, Decision(
+            False, "outside_territory", exc.reason, exc.template,
+            tuple(sorted(exc.params.items()))),
                      authority.id, field=field_name) from None
     cut = cut_warning(area_km2(area), area_km2(clipped), label)
     return clipped, _area_names(session, clipped, nis, authority), nis, cut

@@ -28,6 +28,8 @@ from tocsin.campaigns.services import CampaignInputError
 from tocsin.cap.importer import ImportedAlert, blocking_field, shorten_sms
 from tocsin.cap.validate import Issue, utc_problem
 from tocsin.core.db import iso_utc, transaction, utcnow
+from tocsin.core.errors import phrase
+from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings, get_settings
 from tocsin.geo.areas import AreaError, clip_with_warning, territory_label, territory_of
 from tocsin.geo.reference import polygonal
@@ -46,8 +48,9 @@ def _area(session: sa.orm.Session, imported: ImportedAlert,
     for nis in imported.area_nis:
         authority = session.get(Authority, nis)
         if authority is None or authority.kind == "federal":
-            warnings.append(Issue("area", f"NIS geocode {nis} is not a Belgian municipality "
-                                          f"or province; left out"))
+            warnings.append(Issue.translatable("area", N_(
+                "NIS geocode %(nis)s is not a Belgian municipality or province; left out"),
+                nis=nis))
             continue
         parts.append(territory_of(authority))
         found.append(nis)
@@ -99,19 +102,22 @@ def save_draft(engine: Engine, authority_id: str, imported: ImportedAlert, creat
         try:
             clipped, cut = clip_with_warning(area, authority, field="area", name=name)
         except AreaError as exc:
-            raise CampaignInputError(exc.field, (
-                f"{exc.reason}. To alert {name} anyway, write the alert in the composer and "
-                f"draw the area yourself (within {name})")) from None
+            raise CampaignInputError(exc.field, N_(
+                "%(why)s. To alert %(name)s anyway, write the alert in the composer and "
+                "draw the area yourself (within %(name)s)"), code=exc.code,
+                why=phrase(exc.template, **exc.params), name=name) from None
         if cut is not None:
-            warnings.append(Issue("area", cut["message"]))
+            warnings.append(Issue("area", cut["message"], getattr(cut, "template", ""),
+                                  getattr(cut, "params", {})))
         maximum = authority.sms_max_segments or settings.sms_max_segments
         texts, content = dict(imported.texts), {k: dict(v) for k, v in imported.content.items()}
         for lang, text in texts.items():
             if analyse(text).segments > maximum:
                 texts[lang] = shorten_sms(text, maximum)
                 content.setdefault(lang, {})["sms"] = texts[lang]
-                warnings.append(Issue(f"text.{lang}", f"shortened to {maximum} SMS segments, "
-                                                      f"the maximum of this authority"))
+                warnings.append(Issue.translatable(f"text.{lang}", N_(
+                    "shortened to %(maximum)s SMS segments, the maximum of this authority"),
+                    maximum=maximum))
         kind = imported.kind
         cap_params = {**rules.cap_info_defaults(kind), "event": kind.capitalize(),
                       **imported.cap_params}

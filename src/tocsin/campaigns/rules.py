@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from tocsin.core.errors import InputError
 from tocsin.core.i18n import N_
 
 KINDS = ("alert", "warning", "information", "test", "exercise", "group")
@@ -227,13 +228,29 @@ def default_expires(kind: str, sent: dt.datetime) -> dt.datetime:
     return sent + DEFAULT_VALIDITY.get(kind, dt.timedelta(hours=24))
 
 
+class TimeInputError(InputError):
+    """A time that cannot be read (:func:`parse_local_time`): a ``ValueError`` whose
+    ``str`` is the English reason alone (the caller names its field), with ``template``
+    and ``params`` for the web layer to translate (docs/decisions/0018)."""
+
+    def __init__(self, template: str, **params: object) -> None:
+        super().__init__("time", template, code="time", **params)
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+_NOT_A_TIME = N_("%(text)s is not a time like 2026-12-01 08:00 (Europe/Brussels)")
+
+
 def parse_local_time(text: str) -> dt.datetime:
     """A time written in Europe/Brussels local time, as an aware UTC datetime (SPEC F33).
 
     Accepts ``YYYY-MM-DD HH:MM[:SS]`` (or with ``T``), read as Belgian local time
     with its daylight-saving offset (+01:00 winter, +02:00 summer), or an
     RFC 3339 time with an explicit offset (``2026-10-25T02:30+02:00``, ``…Z``).
-    Raises ``ValueError`` (a reason, for the caller to name its field) for an
+    Raises ``TimeInputError`` (a ``ValueError``: a reason, for the caller to name its
+    field) for an
     unreadable text, a local time skipped by the spring change (02:00–03:00 on
     the last Sunday of March), one that happens twice in autumn (give the offset)
     or one outside what a UTC datetime can hold (``9999-12-31T23:59-14:00``).
@@ -243,8 +260,9 @@ def parse_local_time(text: str) -> dt.datetime:
     try:
         return _parse_local_time(text)
     except OverflowError:
-        raise ValueError(f"{(text or '').strip()!r} is out of range; write a time like "
-                         "2026-12-01 08:00 (Europe/Brussels)") from None
+        raise TimeInputError(N_("%(text)s is out of range; write a time like "
+                                "2026-12-01 08:00 (Europe/Brussels)"),
+                             text=repr((text or "").strip())) from None
 
 
 def _parse_local_time(text: str) -> dt.datetime:
@@ -254,10 +272,9 @@ def _parse_local_time(text: str) -> dt.datetime:
         try:
             parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"{text!r} is not a time like 2026-12-01 08:00 (Europe/Brussels)"
-                             ) from None
+            raise TimeInputError(_NOT_A_TIME, text=repr(text)) from None
         if parsed.tzinfo is None:
-            raise ValueError(f"{text!r} is not a time like 2026-12-01 08:00 (Europe/Brussels)")
+            raise TimeInputError(_NOT_A_TIME, text=repr(text))
         return parsed.astimezone(dt.UTC)
     try:
         y, mo, d, h, mi, sec = (int(g) for g in m.groups(default="0"))
@@ -267,12 +284,14 @@ def _parse_local_time(text: str) -> dt.datetime:
     first = naive.replace(tzinfo=BRUSSELS, fold=0)
     second = naive.replace(tzinfo=BRUSSELS, fold=1)
     if first.astimezone(dt.UTC).astimezone(BRUSSELS).replace(tzinfo=None) != naive:
-        raise ValueError(f"{text} does not exist in Belgium (clocks go forward an hour "
-                         "that night); choose another time")
+        raise TimeInputError(N_("%(text)s does not exist in Belgium (clocks go forward an hour "
+                                "that night); choose another time"), text=text)
     if first.utcoffset() != second.utcoffset():
-        raise ValueError(f"{text} happens twice in Belgium (clocks go back that night); "
-                         f"write it with its offset, e.g. {naive:%Y-%m-%dT%H:%M}+02:00 or "
-                         f"{naive:%Y-%m-%dT%H:%M}+01:00")
+        raise TimeInputError(N_("%(text)s happens twice in Belgium (clocks go back that "
+                                "night); write it with its offset, e.g. %(summer)s or "
+                                "%(winter)s"), text=text,
+                             summer=f"{naive:%Y-%m-%dT%H:%M}+02:00",
+                             winter=f"{naive:%Y-%m-%dT%H:%M}+01:00")
     return first.astimezone(dt.UTC)
 
 

@@ -73,7 +73,7 @@ def circle_area_geojson(text: str) -> dict[str, object]:
     try:
         return circle_feature(text)
     except AreaError as exc:
-        raise CampaignInputError(exc.field, exc.reason) from None
+        raise CampaignInputError(exc.field, exc.template, code=exc.code, **exc.params) from None
 
 __all__ = [
     "campaign_progress",

@@ -46,7 +46,7 @@ from tocsin.cap.models import CapGatewayKey
 from tocsin.cap.services import FeedPage, FeedScope, cap_feed, published_clause
 from tocsin.channels.webhook import WebhookTarget, WebhookUrlError, check_webhook_url
 from tocsin.core.db import read_transaction, transaction, utcnow
-from tocsin.core.errors import InputError
+from tocsin.core.errors import InputError, phrase
 from tocsin.core.i18n import N_
 from tocsin.core.settings import Settings, get_settings
 from tocsin.core.text import TextInputError, check_name
@@ -173,9 +173,10 @@ def create_key(engine: Engine, name: str, created_by: str | Actor, *,
 
     settings = settings or get_settings()
     try:
-        name = check_name(name, "name", limit=MAX_NAME, empty="required: the integrator's name")
+        name = check_name(name, "name", limit=MAX_NAME,
+                          empty=N_("required: the integrator's name"))
     except TextInputError as exc:
-        raise GatewayKeyError(exc.field, exc.reason) from None
+        raise GatewayKeyError(exc.field, exc.template, code=exc.code, **exc.params) from None
     area_text = None
     if area is not None and area.strip():
         text = area.decode("utf-8", "replace") if isinstance(area, bytes) else area
@@ -221,7 +222,7 @@ def _check_in_belgium(engine: Engine, area: BaseGeometry) -> None:
     if belgium is None or shapely.intersects(area, belgium):
         return
     swapped = shapely.transform(area, lambda xy: xy[:, ::-1])
-    hint = (" (its coordinates look like lat,lon: GeoJSON positions are lon,lat)"
+    hint = (phrase(N_(" (its coordinates look like lat,lon: GeoJSON positions are lon,lat)"))
             if shapely.intersects(swapped, belgium) else "")
     point = area.representative_point()
     raise GatewayKeyError("area", N_(

@@ -115,9 +115,25 @@ class Issue:
 
     element: str
     message: str
+    #: ``message``'s English template (a msgid) and params, when it is written once per
+    #: language (docs/decisions/0018): the web layer shows it translated.
+    template: str = field(default="", compare=False)
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    def to_json(self) -> dict[str, str]:
-        return {"element": self.element, "message": self.message}
+    @classmethod
+    def translatable(cls, element: str, template: str, **params: Any) -> Issue:
+        """An issue whose message is ``template % params`` (``template`` marked ``N_``)."""
+        return cls(element, template % params if params else template, template, params)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"element", "message"}``, plus ``"template"`` and ``"params"`` (JSON-ready,
+        ``core.errors.params_json``) for a translatable issue."""
+        out: dict[str, Any] = {"element": self.element, "message": self.message}
+        if self.template:
+            from tocsin.core.errors import params_json
+
+            out.update(template=self.template, params=params_json(self.params))
+        return out
 
     def __str__(self) -> str:
         return f"{self.element}: {self.message}"

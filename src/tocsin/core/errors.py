@@ -15,6 +15,34 @@ from __future__ import annotations
 from typing import Any
 
 
+class Phrase(str):
+    """An English phrase passed as a param of another message ("the outline crosses
+    itself", "Belgium", a swap hint), translated with it where it is shown.
+
+    It *is* the English text (a ``str``: compared, joined and serialised as such);
+    ``template`` (a msgid, marked with ``N_`` where written) and ``params`` let the web
+    layer translate it (``tocsin.web.i18n.error_text`` translates every ``Phrase``
+    param, and the ``{"template", "params"}`` dicts of :func:`params_json`).
+    """
+
+    template: str
+    params: dict[str, Any]
+
+
+def phrase(template: str, **params: Any) -> Phrase:
+    """The :class:`Phrase` ``template % params`` (``template`` alone without params)."""
+    out = Phrase(template % params if params else template)
+    out.template, out.params = template, params
+    return out
+
+
+def params_json(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` ready for JSON storage: each :class:`Phrase` as ``{"template",
+    "params"}`` (recursively), other values as they are."""
+    return {k: {"template": v.template, "params": params_json(v.params)}
+            if isinstance(v, Phrase) else v for k, v in params.items()}
+
+
 class InputError(ValueError):
     """Bad input: ``field`` names what is wrong, ``reason`` says why (English).
 

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import unicodedata
 
+from tocsin.core.errors import InputError
+from tocsin.core.i18n import N_
+
 #: Characters that break a line (Unicode line boundaries, UAX #14 mandatory breaks).
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 #: A value this long is refused before any normalisation work (hostile input).
 _HOPELESS = 100_000
 
 
-class TextInputError(ValueError):
+class TextInputError(InputError):
     """A typed value refused: ``field`` names it (``name``, ``display_name``…), ``reason``
-    says why in plain words (``"3,000 characters; at most 200"``)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+    says why in plain words (``"3,000 characters; at most 200"``); an
+    :class:`~tocsin.core.errors.InputError`, so ``template``, ``params`` and ``code``
+    (``text_type``, ``text_too_long``, ``text_line_break``, ``text_control``,
+    ``text_empty``) let the web layer show it in the reader's language."""
 
 
 def forbidden_char(ch: str) -> bool:
@@ -45,14 +46,19 @@ def normalise_name(name: str) -> str:
     return " ".join(visible.split())
 
 
-def check_name(value: object, field: str, *, limit: int, empty: str = "required",
+def _too_long(field: str, length: int, limit: int) -> TextInputError:
+    return TextInputError(field, N_("%(length)s characters; at most %(limit)s"),
+                          code="text_too_long", length=f"{length:,}", limit=f"{limit:,}")
+
+
+def check_name(value: object, field: str, *, limit: int, empty: str = N_("required"),
                required: bool = True) -> str:
     """The one-line name ``value`` normalised (:func:`normalise_name`), or a refusal.
 
     ``limit`` is the most characters kept (counted after normalisation);
     ``empty`` is the reason given when nothing is left (``"the name is empty:
-    give the template a name"``). With ``required=False`` an empty value
-    returns ``""``.
+    give the template a name"``; a msgid, marked with ``N_`` by the caller). With
+    ``required=False`` an empty value returns ``""``.
 
     Raises :class:`TextInputError` (``field``, reason) when ``value`` is not
     text, empty (and required: ``empty``), longer than
@@ -62,20 +68,22 @@ def check_name(value: object, field: str, *, limit: int, empty: str = "required"
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise TextInputError(field, "must be text")
+        raise TextInputError(field, N_("must be text"), code="text_type")
     if len(value) > _HOPELESS:
-        raise TextInputError(field, f"{len(value):,} characters; at most {limit:,}")
+        raise _too_long(field, len(value), limit)
     stripped = value.strip()
     if any(ch in LINE_BREAKS for ch in stripped):
-        raise TextInputError(field, "must be one line: it contains a line break")
+        raise TextInputError(field, N_("must be one line: it contains a line break"),
+                             code="text_line_break")
     bad = next((ch for ch in stripped if forbidden_char(ch) and ch != "\t"), None)
     if bad is not None:
-        raise TextInputError(field, f"contains the control character U+{ord(bad):04X}")
+        raise TextInputError(field, N_("contains the control character %(char)s"),
+                             code="text_control", char=f"U+{ord(bad):04X}")
     name = normalise_name(stripped)
     if not name:
         if required:
-            raise TextInputError(field, empty)
+            raise TextInputError(field, empty, code="text_empty")
         return ""
     if len(name) > limit:
-        raise TextInputError(field, f"{len(name):,} characters; at most {limit:,}")
+        raise _too_long(field, len(name), limit)
     return name

@@ -23,7 +23,7 @@ from shapely.validation import explain_validity
 from sqlalchemy.orm import Session
 
 from tocsin.authorities.models import Authority
-from tocsin.core.errors import InputError, warning
+from tocsin.core.errors import InputError, Phrase, phrase, warning
 from tocsin.core.i18n import N_
 from tocsin.geo.naming import Place, municipality_place
 from tocsin.geo.reference import polygonal
@@ -85,22 +85,40 @@ def _in_belgium(lon: float, lat: float) -> bool:
 
 def _swap_hint(points: list[tuple[float, float]]) -> str:
     if points and all(_in_belgium(lat, lon) for lon, lat in points):
-        return (
+        return phrase(N_(
             "; the coordinates look like lat,lon: GeoJSON positions are lon,lat "
-            "(RFC 7946 §3.1.1), swapping them would place the area in Belgium"
-        )
+            "(RFC 7946 §3.1.1), swapping them would place the area in Belgium"))
     return ""
 
 
-def _describe_invalidity(geom: BaseGeometry) -> str:
+#: GEOS's validity problems (``explain_validity``, lower case) in an operator's words.
+_GEOS_PROBLEMS = {
+    "self-intersection": N_("the outline crosses itself"),
+    "ring self-intersection": N_("the outline crosses itself"),
+    "too few points": N_("too few points"),
+    "hole lies outside shell": N_("a hole lies outside the outline"),
+    "holes are nested": N_("holes are nested"),
+    "interior is disconnected": N_("the inside is cut in two"),
+    "nested shells": N_("outlines are nested"),
+    "duplicate rings": N_("a ring is repeated"),
+    "invalid coordinate": N_("a position is not a number"),
+    "ring is not closed": N_("a ring is not closed"),
+}
+
+
+def _describe_invalidity(geom: BaseGeometry) -> Phrase | str:
+    """Why ``geom`` is not valid, in an operator's words: a :class:`Phrase` (translated
+    where shown) such as "the outline crosses itself at lon 4.300000, lat 50.750000"."""
     explanation = explain_validity(geom)
     match = _AT_RE.match(explanation)
     if match is None:
         return explanation
     what = match["what"].strip().lower()
+    words: Any = phrase(_GEOS_PROBLEMS[what]) if what in _GEOS_PROBLEMS else what
     if "self-intersection" in what:
-        what = "the outline crosses itself"
-    return f"{what} at lon {float(match['x']):.6f}, lat {float(match['y']):.6f}"
+        words = phrase(N_("the outline crosses itself"))
+    return phrase(N_("%(what)s at lon %(lon)s, lat %(lat)s"), what=words,
+                  lon=f"{float(match['x']):.6f}", lat=f"{float(match['y']):.6f}")
 
 
 def _check_positions(
@@ -118,7 +136,7 @@ def _check_positions(
             raise AreaError(field, N_("polygon %(p)s has no rings"), p=p)
         checked_rings: list[list[tuple[float, float]]] = []
         for r, ring in enumerate(rings, start=1):
-            where = f"polygon {p}, ring {r}"
+            where = phrase(N_("polygon %(p)s, ring %(r)s"), p=p, r=r)
             if not isinstance(ring, list):
                 raise AreaError(field, N_("%(where)s must be an array of positions"), where=where)
             vertices += len(ring)
@@ -209,7 +227,7 @@ def _geometry_to_polygon(geometry: Any, field: str, depth: int = 0,
         if repairs is None:
             raise AreaError(field, N_("is not a valid polygon: %(value)s"),
                     value=_describe_invalidity(geom))
-        return repair_polygon(geom, field, "the polygon", repairs)
+        return repair_polygon(geom, field, phrase(N_("the polygon")), repairs)
     return geom
 
 
@@ -309,7 +327,7 @@ def _union_of_parts(polygons: list[list[list[tuple[float, float]]]],
             if repairs is None:
                 raise AreaError(field, N_("polygon %(p)s is not a valid polygon: %(value)s"), p=p,
                         value=_describe_invalidity(part))
-            part = repair_polygon(part, field, f"polygon {p}", repairs)
+            part = repair_polygon(part, field, phrase(N_("polygon %(p)s"), p=p), repairs)
         parts.append(part)
     merged = polygonal(shapely.union_all(parts)) if parts else Polygon()
     if merged.is_empty:
@@ -335,8 +353,9 @@ def _union_polygonal(items: list[Any], field: str, what: str,
             except AreaError as exc:
                 if "nested too deeply" in exc.reason:
                     raise
-                raise AreaError(field, N_("%(what)s %(i)s: %(reason_)s"), what=what, i=i,
-                        reason_=exc.reason) from None
+                raise AreaError(field, N_("%(what)s %(i)s: %(reason_)s"),
+                                what=phrase(N_("feature") if what == "feature" else N_("geometry")),
+                                i=i, reason_=phrase(exc.template, **exc.params)) from None
     if not parts:
         found = ", ".join(sorted(set(seen))) or "nothing"
         raise AreaError(field, N_("contains no polygon (found: %(found)s)"), found=found)
@@ -480,13 +499,14 @@ def clip_to_territory(
     if isinstance(territory, Authority):
         name = name or territory.name("fr")
         territory = territory_of(territory)
-    name = name or "the authority"
+    name = name or phrase(N_("the authority"))
     clipped = polygonal(shapely.intersection(area, territory))
     if clipped.is_empty or area_km2(clipped) * 1e6 < MIN_AREA_M2:
         hint = ""
         swapped = shapely.transform(area, lambda xy: xy[:, ::-1])
         if shapely.intersects(swapped, territory):
-            hint = " (its coordinates look like lat,lon: GeoJSON positions are lon,lat)"
+            hint = phrase(N_(" (its coordinates look like lat,lon: GeoJSON positions are "
+                             "lon,lat)"))
         else:
             hint = _where_outside(area)
         raise AreaError(field, N_("lies outside the territory of %(name)s%(hint)s"), name=name,
@@ -499,7 +519,7 @@ def territory_label(authority: Authority) -> str:
     authority (its territory is the country), otherwise its name in its first
     official language ("Beersel", "Liège")."""
     if authority.kind == "federal":
-        return "Belgium"
+        return phrase(N_("Belgium"))
     return authority.name(authority.language_list[0] if authority.language_list else "fr")
 
 
@@ -564,7 +584,8 @@ def _where_outside(area: BaseGeometry) -> str:
     if area.is_empty or near_country(area, "BE"):
         return ""
     point = area.representative_point()
-    return f": it lies around {point.y:.3f},{point.x:.3f} (lat,lon), outside Belgium"
+    return phrase(N_(": it lies around %(lat)s,%(lon)s (lat,lon), outside Belgium"),
+                  lat=f"{point.y:.3f}", lon=f"{point.x:.3f}")
 
 
 def municipality_area(

@@ -25,6 +25,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from tocsin.core.errors import warning
+from tocsin.core.i18n import N_
 from tocsin.messages.errors import MessageInputError
 
 __all__ = [
@@ -142,7 +144,7 @@ def _has_passage_in(text: str, language: str) -> bool:
     return False
 
 
-def language_warnings(texts: Mapping[str, str]) -> list[dict[str, str]]:
+def language_warnings(texts: Mapping[str, str]) -> list[dict[str, Any]]:
     """Warnings for texts that read as another language than the one they are filed under.
 
     Args:
@@ -151,8 +153,9 @@ def language_warnings(texts: Mapping[str, str]) -> list[dict[str, str]]:
 
     Returns:
         One dict per suspicious text, in the order of ``texts``:
-        ``{"language": "nl", "detected": "fr", "field": "text.nl",
-        "message": "text.nl reads as French, not Dutch: ..."}``. Empty when
+        ``{"code": "wrong_language", "field": "text.nl", "language": "nl", "detected":
+        "fr", "message": "text.nl reads as French, not Dutch: ..."}`` (a
+        ``core.errors.warning``: ``message`` in English, translated where shown). Empty when
         every text reads as its language or is too short to judge.
 
     Raises:
@@ -160,7 +163,7 @@ def language_warnings(texts: Mapping[str, str]) -> list[dict[str, str]]:
             ``text.<key>``).
         TypeError: a value is not a ``str``.
     """
-    warnings: list[dict[str, str]] = []
+    warnings: list[dict[str, Any]] = []
     for language, text in texts.items():
         if language not in LANGUAGES:
             raise MessageInputError(
@@ -180,13 +183,10 @@ def language_warnings(texts: Mapping[str, str]) -> list[dict[str, str]]:
         ):
             continue
         field = f"text.{language}"
-        warnings.append({
-            "language": language,
-            "detected": best,
-            "field": field,
-            "message": (
-                f"{field} reads as {LANGUAGE_NAMES[best]}, not {LANGUAGE_NAMES[language]}: "
-                f"check that the {LANGUAGE_NAMES[language]} text is in this field"
-            ),
-        })
+        warnings.append(warning(
+            "wrong_language", field, N_(
+                "%(where)s reads as %(detected_name)s, not %(lang_name)s: check that the "
+                "%(lang_name)s text is in this field"),
+            extra={"language": language, "detected": best},
+            where=field, detected_name=LANGUAGE_NAMES[best], lang_name=LANGUAGE_NAMES[language]))
     return warnings

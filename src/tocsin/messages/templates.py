@@ -42,7 +42,7 @@ from tocsin.authorities.policy import Actor as PolicyActor
 from tocsin.authorities.services import record_audit
 from tocsin.campaigns import rules
 from tocsin.core.db import transaction, utcnow
-from tocsin.core.errors import InputError
+from tocsin.core.errors import InputError, phrase
 from tocsin.core.i18n import N_
 from tocsin.core.text import TextInputError, check_name, forbidden_char
 from tocsin.core.text import normalise_name as _normalise_name
@@ -256,9 +256,9 @@ def _check(session: Session, authority: Authority, data: TemplateInput,
            template_id: str | None) -> _Checked:
     try:
         name = check_name(data.name, "name", limit=MAX_NAME,
-                          empty="the name is empty: give the template a name")
+                          empty=N_("the name is empty: give the template a name"))
     except TextInputError as exc:
-        raise TemplateInputError(exc.field, exc.reason) from None
+        raise TemplateInputError(exc.field, exc.template, code=exc.code, **exc.params) from None
     others = session.execute(sa.select(MessageTemplate.id, MessageTemplate.name).where(
         MessageTemplate.authority_id == authority.id)).all()
     clash = next((other for tid, other in others
@@ -446,8 +446,8 @@ def _area_label(session: Session, row: MessageTemplate, language: str) -> str:
         muni = session.get(Authority, row.area_nis)
         return muni.name(language) if muni is not None else row.area_nis
     if row.area:
-        return "drawn area"
-    return "chosen at launch"
+        return phrase(N_("drawn area"))
+    return phrase(N_("chosen at launch"))
 
 
 def _info(session: Session, row: MessageTemplate, language: str) -> TemplateInfo:

@@ -218,10 +218,16 @@ def error_text(error: Any, language: str) -> str:
     """The message of a service error in ``language`` (docs/decisions/0018).
 
     ``error`` carries ``template`` (its English msgid) and ``params`` (an
-    ``InputError``, ``access.Denied``, a policy ``Decision``); the template is translated
-    and filled in with the params (``role``, ``status``, ``environment`` translated
-    too). An error without a template gives its ``reason`` (or ``str(error)``) as it is.
+    ``InputError``, ``access.Denied``, a policy ``Decision``, or a stored warning dict
+    ``{"template", "params", "message"}``); the template is translated and filled in
+    with the params (``role``, ``status``, ``environment`` translated too, and every
+    ``core.errors.Phrase`` param or ``{"template", "params"}`` dict param, recursively).
+    An error without a template gives its ``reason`` (or ``str(error)``) as it is.
     """
+    if isinstance(error, dict):  # a stored warning: {"template", "params", "message"}
+        error = SimpleNamespace(template=error.get("template") or "",
+                                params=error.get("params") or {},
+                                reason=error.get("message") or error.get("reason") or "")
     template = getattr(error, "template", "") or ""
     params = dict(getattr(error, "params", None) or {})
     if not template:
@@ -232,6 +238,10 @@ def error_text(error: Any, language: str) -> str:
     for key in _LANGUAGE_NAME_PARAMS:  # English language names ("Dutch")
         if key in params:
             params[key] = gettext(language, str(params[key]))
+    for key, value in params.items():  # English phrases (core.errors.Phrase), stored or not
+        if getattr(value, "template", None) is not None or (
+                isinstance(value, dict) and "template" in value):
+            params[key] = error_text(value, language)
     try:
         return gettext(language, template) % params if params else gettext(language, template)
     except (KeyError, TypeError, ValueError):  # a translation that lost a placeholder

@@ -27,10 +27,16 @@ from tocsin.web.deps import (
     settings_of,
     translate,
 )
+from tocsin.web.i18n import N_
 from tocsin.web.routes._campaigns import campaign_services
 
 router = APIRouter(prefix="/api")
 
+
+
+#: The launch's refusal when the type of message is not confirmed.
+_CONFIRM_KIND = N_("confirm the type of message (alert, warning, information, test, "
+                   "exercise, group)")
 
 
 class ApiError(Exception):
@@ -95,7 +101,7 @@ class CancelBody(BaseModel):
     confirm_area_name: str | None = None
 
 
-def _time(body_value: str | None, field: str) -> Any:
+def _time(request: Request, body_value: str | None, field: str) -> Any:
     from tocsin.campaigns.rules import parse_local_time
 
     if not body_value or not body_value.strip():
@@ -103,7 +109,8 @@ def _time(body_value: str | None, field: str) -> Any:
     try:
         return parse_local_time(body_value)
     except ValueError as exc:
-        raise ApiError(422, field, str(exc)) from None
+        raise ApiError(422, field, str(exc), i18n.error_text(exc, language_of(request))
+                       ) from None
 
 
 def _request(request: Request, body: CampaignBody, op: Operator,
@@ -127,8 +134,8 @@ def _request(request: Request, body: CampaignBody, op: Operator,
         content={lang: {k: v for k, v in fields.items() if v is not None}
                  for lang, fields in body.content.items()},
         fields=body.fields,
-        scheduled_for=_time(body.scheduled_for, "scheduled_for"),
-        expires_at=_time(body.expires_at, "expires_at"),
+        scheduled_for=_time(request, body.scheduled_for, "scheduled_for"),
+        expires_at=_time(request, body.expires_at, "expires_at"),
         template_id=body.template_id or None,
         draft_id=body.draft_id or None,
         actor=actor,
@@ -187,8 +194,7 @@ def launch(body: CampaignBody, request: Request, op: Operator = Depends(current_
     click alone; the service checks them, 422 naming the field).
     """
     if body.kind is None:
-        raise ApiError(422, "kind", "confirm the type of message (alert, warning, information, "
-                                    "test, exercise, group)")
+        raise ApiError(422, "kind", _CONFIRM_KIND, translate(request, _CONFIRM_KIND))
     services = campaign_services()
     req = _request(request, body, op)
     engine, settings = engine_of(request), settings_of(request)

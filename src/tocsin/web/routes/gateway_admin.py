@@ -23,8 +23,10 @@ from tocsin.web.deps import (
     client_ip,
     current_operator,
     engine_of,
+    error_text,
     render,
     settings_of,
+    translate,
 )
 from tocsin.web.i18n import N_
 
@@ -96,8 +98,11 @@ def gateway_key_revoke(
     try:
         revoke_key(engine_of(request), key_id, op.username, source=client_ip(request))
     except AlreadyRevoked as exc:
-        return render(request, "error.html", 409, title="Key already revoked",
-                      message=exc.reason[:1].upper() + exc.reason[1:] + ".")
+        reason = error_text(request, exc)
+        return render(request, "error.html", 409, title=translate(request, "Key already revoked"),
+                      message=reason[:1].upper() + reason[1:] + ".")
     except GatewayKeyError as exc:
-        raise HTTPException(404, exc.reason) from None
+        reason = error_text(request, exc)
+        return render(request, "error.html", 404, title=translate(request, "Not found"),
+                      message=reason[:1].upper() + reason[1:] + ".")
     return RedirectResponse(f"/admin/gateway?revoked={key_id}", status_code=303)

@@ -24,7 +24,16 @@ from starlette.concurrency import run_in_threadpool
 from tocsin.authorities.services import sms_max_segments
 from tocsin.messages import language as lang_tools
 from tocsin.messages import sms, voice
-from tocsin.web.deps import Operator, current_operator, engine_of, require_api_csrf, settings_of
+from tocsin.web import i18n
+from tocsin.web.deps import (
+    Operator,
+    current_operator,
+    engine_of,
+    language_of,
+    require_api_csrf,
+    settings_of,
+    translate,
+)
 from tocsin.web.routes.api import ApiError
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
@@ -114,7 +123,9 @@ class LanguageWarningOut(BaseModel):
     language: str = Field(description="the language the text is filed under")
     detected: str = Field(description="the language it reads as")
     field: str = Field(description="the composer field, e.g. text.nl")
-    message: str
+    code: str = Field("wrong_language", description="stable code of the warning")
+    message: str = Field(description="the warning in the request's language "
+                         "(the user's setting, ?lang= or Accept-Language)")
 
 
 class LanguageCheckOut(BaseModel):
@@ -127,11 +138,14 @@ def _max_segments(request: Request, op: Operator, authority_id: str | None) -> i
     settings = settings_of(request)
     wanted = authority_id or op.authority_id
     if wanted != op.authority_id and op.role != "federal_operator":
-        raise ApiError(403, "authority_id", "you may only preview for your own authority")
+        raise ApiError(403, "authority_id", "you may only preview for your own authority",
+                       translate(request, "you may only preview for your own authority"))
     try:
         cap = sms_max_segments(engine_of(request), wanted)
     except LookupError:
-        raise ApiError(404, "authority_id", f"unknown authority {wanted!r}") from None
+        raise ApiError(404, "authority_id", f"unknown authority {wanted!r}",
+                       translate(request, "unknown authority %(authority)s",
+                                 authority=repr(wanted))) from None
     # Empty (or out of the 1..255 a concatenated SMS allows): the deployment's default.
     return int(cap) if cap and 1 <= cap <= sms.MAX_PARTS else settings.sms_max_segments
 
@@ -217,9 +231,11 @@ async def voice_preview(
     dependencies=_GUARDS,
 )
 async def language_check(
-    body: LanguageCheckIn, op: Operator = Depends(current_operator)
+    body: LanguageCheckIn, request: Request, op: Operator = Depends(current_operator)
 ) -> dict[str, Any]:
-    """Warnings for texts that read as another language than their field (F13)."""
+    """Warnings for texts that read as another language than their field (F13); each
+    ``message`` in the request's language, ``code`` stable."""
     texts: dict[str, str] = {str(code): text for code, text in body.texts.items()}
     warnings = await run_in_threadpool(lang_tools.language_warnings, texts)
-    return {"warnings": warnings}
+    language = language_of(request)
+    return {"warnings": [i18n.warning_text(w, language) for w in warnings]}

@@ -19,11 +19,13 @@ from tocsin.web.deps import (
     brussels_time,
     current_operator,
     engine_of,
+    language_of,
     public_url_of,
     render,
     settings_of,
     translate,
 )
+from tocsin.web.i18n import N_, error_text, gettext
 from tocsin.web.routes._campaigns import campaign_services
 
 router = APIRouter()
@@ -165,13 +167,15 @@ def _local_input(value: Any) -> str:
     return brussels_time(value, "%Y-%m-%dT%H:%M") if value else ""
 
 
-def _draft_prefill(draft: dict[str, Any], draft_id: str) -> dict[str, Any]:
-    """The composer's prefill from ``campaigns.drafts.get_draft`` (an imported CAP alert)."""
+def _draft_prefill(draft: dict[str, Any], draft_id: str, language: str = "en"
+                   ) -> dict[str, Any]:
+    """The composer's prefill from ``campaigns.drafts.get_draft`` (an imported CAP alert);
+    the import warnings written once per language are shown in ``language``."""
     area = draft.get("area_geojson", draft.get("area"))
     if isinstance(area, str):
         area = json.loads(area)
     warnings = [w if isinstance(w, str)
-                else ": ".join(str(x) for x in (w.get("element"), w.get("message")) if x)
+                else ": ".join(str(x) for x in (w.get("element"), error_text(w, language)) if x)
                 for w in draft.get("warnings") or []]
     return {
         "source": "draft", "draft_id": draft_id, "template_name": draft.get("name") or "",
@@ -182,7 +186,8 @@ def _draft_prefill(draft: dict[str, Any], draft_id: str) -> dict[str, Any]:
                 if k in ("event", "category", "urgency", "severity", "certainty") and v},
         "fields": [], "area_geojson": area,
         "municipality_nis": None if area else draft.get("area_nis"),
-        "area_label": draft.get("area_name") or "imported area", "warnings": warnings,
+        "area_label": draft.get("area_name") or gettext(language, N_("imported area")),
+        "warnings": warnings,
         "blocking": [f"{b['element']}: {b['message']}" for b in draft.get("blocking") or []],
         "expires_local": _local_input(draft.get("expires_at")),
     }
@@ -276,7 +281,8 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
             from tocsin.campaigns import drafts
         except ImportError:  # pragma: no cover - only in a partial development tree
             raise LookupError(draft) from None
-        prefill = _draft_prefill(drafts.get_draft(engine, draft, op.authority_id), draft)
+        prefill = _draft_prefill(drafts.get_draft(engine, draft, op.authority_id), draft,
+                                 language_of(request))
     elif update:
         prefill = _update_prefill(engine, update, op)
     try:

@@ -26,6 +26,13 @@
   const isUpdate = prefill.source === "update" && !!prefill.update_id;
   const i18n = window.TocsinI18n;
   const t = i18n.t;
+  /* A sending time in SI units, like campaigns.control._duration: 45 s, 1 min 22 s, 2 h 05 min. */
+  function sendDuration(seconds) {
+    const s = Math.floor(seconds), pad = (n) => String(n).padStart(2, "0");
+    if (s < 60) return `${seconds ? Math.max(s, 1) : 0} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
+    return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
+  }
   const LANG_NAMES = i18n.dict.lang_names || {};
   const CHANNEL_NAMES = i18n.dict.channel_names || {};
   const langError = document.getElementById("lang-error");
@@ -209,15 +216,19 @@
     table.append(el("caption", { class: "visually-hidden" }, t("estimate_caption")));
     const thead = el("thead"); const tr = el("tr");
     tr.append(el("th", { scope: "col" }, t("col_channel")), el("th", { scope: "col", class: "num" }, t("col_recipients")),
-      el("th", { scope: "col" }, t("col_by_language")));
+      el("th", { scope: "col", class: "by-language" }, t("col_by_language")));
     thead.append(tr); table.append(thead);
     const tbody = el("tbody");
     const names = CHANNEL_NAMES;
     Object.entries(est.recipients || {}).forEach(([ch, n]) => {
       const row = el("tr");
-      row.append(el("th", { scope: "row" }, names[ch] || ch), el("td", { class: "num big-number" }, fmt.format(n)));
       const langs = (est.by_language || {})[ch] || {};
-      row.append(el("td", {}, Object.entries(langs).map(([l, k]) => t("language_count", { language: LANG[l] || l, n: Number(k) })).join(" · ") || "—"));
+      const byLanguage = Object.entries(langs).map(([l, k]) => t("language_count", { language: LANG[l] || l, n: Number(k) })).join(" · ") || "—";
+      // On a phone the languages go under the channel's name (the third column is hidden).
+      const head = el("th", { scope: "row" }, names[ch] || ch);
+      head.append(el("span", { class: "by-language-inline" }, byLanguage));
+      row.append(head, el("td", { class: "num big-number" }, fmt.format(n)));
+      row.append(el("td", { class: "by-language" }, byLanguage));
       tbody.append(row);
     });
     table.append(tbody);
@@ -227,10 +238,12 @@
       estimateBox.append(el("p", {}, t("cap_only")));
     }
     // How long each channel takes at the configured rates and workers (issue 13).
-    const times = Object.entries(est.send_time || {}).filter(([, t]) => t.count > 0);
+    const times = Object.entries(est.send_time || {}).filter(([, st]) => st.count > 0);
     if (times.length) {
       estimateBox.append(el("p", { class: "estimate-send-time" },
-        times.map(([ch, t]) => `${names[ch] || ch}: ${t.text}`).join(" · ")));
+        times.map(([ch, st]) => `${names[ch] || ch}: ` + t("send_time", {
+          count: Number(st.count), duration: sendDuration(Number(st.seconds)),
+          rate: Math.round(Number(st.per_second)) })).join(" · ")));
     }
     renderLocation(est);
     tools.showRecipients(est);
