@@ -76,6 +76,35 @@ def test_fan_out_writes_one_delivery_per_contact_point_in_the_recipients_languag
     assert c.fanout_done_at is not None and c.fanout_count == 79 and c.status == "sending"
 
 
+def test_the_channels_a_citizen_chose_on_the_portal_are_the_only_ones_used(any_engine):
+    """Issue 10 (F7): a citizen who chose e-mail only gets no SMS; one who chose SMS only
+    gets no e-mail; subscribers without a portal profile (imported) get both. The
+    estimate counts the same people as the fan-out writes."""
+    from tocsin.campaigns.services import estimate_campaign
+    from tocsin.subscribers.models import Subscriber
+    from tocsin.subscribers.portal_models import SubscriberProfile
+
+    engine = any_engine
+    _subscribers(engine, 6)
+    with transaction(engine) as s:
+        ids = dict(s.execute(sa.select(Subscriber.external_id, Subscriber.id)).all())
+        s.add(SubscriberProfile(subscriber_id=ids["S0"], channels="email",
+                                accessibility="none", updated_at=utcnow()))
+        s.add(SubscriberProfile(subscriber_id=ids["S1"], channels="sms,voice",
+                                accessibility="none", updated_at=utcnow()))
+    request = CampaignRequest(authority_id="23003", municipality_nis="23003", kind="alert",
+                              texts={"nl": "Alarm", "fr": "Alerte"},
+                              channels=["sms", "email"])
+    estimate = estimate_campaign(engine, request)
+    assert estimate["channels"]["sms"]["registered"] == 5
+    assert estimate["channels"]["email"]["registered"] == 5
+    rows = _deliveries(engine, _launch(engine, channels=("sms", "email")))
+    addresses = {(r[0], r[1]) for r in rows}
+    assert ("sms", "+32470000000") not in addresses and ("email", "p0@example.be") in addresses
+    assert ("sms", "+32470000001") in addresses and ("email", "p1@example.be") not in addresses
+    assert len(rows) == 10
+
+
 def test_first_batches_are_claimable_while_the_fan_out_goes_on(any_engine, monkeypatch):
     """The first SMS can leave while later batches are still being resolved."""
     engine = any_engine

@@ -32,6 +32,7 @@ from tocsin.messages.content import (
 )
 from tocsin.messages.sms import analyse
 from tocsin.subscribers.models import ContactPoint, Subscriber
+from tocsin.subscribers.portal_models import SubscriberProfile, chosen_channels
 
 _BATCH = 10_000
 
@@ -93,14 +94,18 @@ def _recipients_in_area(session: Session, area: BaseGeometry, authority: Authori
         chunk = ids[start:start + _BATCH]
         rows = session.execute(
             sa.select(ContactPoint.kind, ContactPoint.value, Subscriber.language,
-                      Subscriber.id, ContactPoint.voice)
+                      Subscriber.id, ContactPoint.voice, SubscriberProfile.channels)
             .join(Subscriber, Subscriber.id == ContactPoint.subscriber_id)
+            .outerjoin(SubscriberProfile, SubscriberProfile.subscriber_id == Subscriber.id)
             .where(ContactPoint.subscriber_id.in_(chunk), ContactPoint.kind.in_(wanted),
                    *_reachable(kind))
             .order_by(ContactPoint.subscriber_id, ContactPoint.id)
         ).all()
-        for ckind, value, language, subscriber, voice in rows:
+        for ckind, value, language, subscriber, voice, chose in rows:
+            chosen = chosen_channels(chose)
             for channel in _channels_of(ckind, bool(voice), channels):
+                if chosen is not None and channel not in chosen:
+                    continue  # the citizen's own choice on the portal (F7)
                 key = (channel, value)
                 if key in seen:
                     continue

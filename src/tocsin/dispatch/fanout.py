@@ -194,6 +194,7 @@ def _in_batch(s: Session, column: Any, ids: list[int]) -> sa.ColumnElement[bool]
 def _insert_batch(s: Session, plan: Plan, ids: list[int]) -> dict[str, int]:
     """Write the deliveries of the subscribers ``ids``; returns how many per channel."""
     from tocsin.subscribers.models import ContactPoint, Subscriber
+    from tocsin.subscribers.portal_models import takes_channel
 
     cp, sub, d = table(ContactPoint), table(Subscriber), table(Delivery)
     postgres = s.get_bind().dialect.name == "postgresql"
@@ -224,7 +225,7 @@ def _insert_batch(s: Session, plan: Plan, ids: list[int]) -> dict[str, int]:
                       sa.literal(QUEUED), sa.literal(plan.priority),
                       sa.literal(plan.environment), sa.literal(0), segments, cost)
             .join_from(cp, sub, sub.c.id == cp.c.subscriber_id)
-            .where(reaches[channel], *where)
+            .where(reaches[channel], takes_channel(cp.c.subscriber_id, channel), *where)
             .order_by(cp.c.subscriber_id, cp.c.id)
         )
         columns = ["campaign_id", "channel", "address", "language", "state", "priority",

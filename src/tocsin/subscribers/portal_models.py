@@ -130,3 +130,22 @@ class AddressDetail(Base):
     street: Mapped[str] = mapped_column(sa.String(150))
     number: Mapped[str] = mapped_column(sa.String(20))
     geocoded: Mapped[str] = mapped_column(sa.String(16), default="municipality")
+
+
+def takes_channel(subscriber_id: sa.ColumnElement[int], channel: str) -> sa.ColumnElement[bool]:
+    """SQL condition: the subscriber ``subscriber_id`` takes ``channel`` (``sms``,
+    ``email``, ``voice``): true unless the citizen's own portal profile leaves it out
+    (SPEC F7). Subscribers without a profile (imported registers, the demo) take every
+    channel their contact points allow; whether a contact point can take it at all
+    (a landline no SMS, a mobile voice only when chosen) is the caller's rule."""
+    return ~sa.exists().where(SubscriberProfile.subscriber_id == subscriber_id,
+                              ~SubscriberProfile.channels.contains(channel))
+
+
+def chosen_channels(profile_channels: str | None) -> frozenset[str] | None:
+    """The channels of a profile's ``channels`` column (``None``: no profile, every
+    channel), the Python side of :func:`takes_channel`."""
+    if profile_channels is None:
+        return None
+    return frozenset(c for c in profile_channels.split(",") if c)
+
