@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -763,3 +764,45 @@ def test_imported_draft_warnings_in_german(client: TestClient, engine: Engine) -
     assert "NIS-Geocode 99999 ist keine belgische Gemeinde oder Provinz" in block
     assert "Das Gebiet wurde an der Grenze von Brabant wallon" in block
     assert not _english_in(re.sub(r"<[^>]+>|info\[\d\]/\S+", " ", block)), block
+
+
+def test_cap_importer_warnings_and_refusals_in_german(client: TestClient,
+                                                        engine: Engine) -> None:
+    """The importer's own warnings (a Draft upstream, an Update, a polygon left open, a
+    NIS code that is not 5 digits, a severity CAP does not know) and its refusals (a
+    System message) carry their templates: German in the composer, English in JSON."""
+    import datetime as dt
+
+    from test_cap_validate import area_xml, cap_xml, info_xml
+    from tocsin.campaigns.drafts import save_draft
+    from tocsin.cap.importer import CapImportError, import_cap
+
+    wavre_open = "50.70,4.58 50.70,4.62 50.73,4.62 50.73,4.58"
+    doc = cap_xml(info_xml("fr-BE", severity="Terrible", areas=(area_xml(
+        "Wavre", polygons=(wavre_open,), geocodes=(("NIS", "12"),)),)),
+        status="Draft", msg_type="Update",
+        references="alert@example.be,BE-TEST-0,2026-11-29T09:00:00+01:00")
+    imported = import_cap(doc, now=dt.datetime(2026, 11, 29, 10, 30, tzinfo=dt.UTC))
+    english = {w.message for w in imported.warnings}
+    assert any(m.startswith("the upstream alert is a Draft") for m in english), english
+    assert any("was not closed" in m for m in english)
+    draft_id = save_draft(engine, "25000", imported, "op")
+    token = _api_in(client, "de")["X-CSRF-Token"]
+    r = client.get(f"/campaigns/new?draft={draft_id}&lang=de")
+    assert r.status_code == 200, r.text[:300]
+    block = r.text[r.text.index('class="import-warnings"'):]
+    block = block[:block.index("</ul>")]
+    for german in ("die ursprüngliche Warnung ist ein Draft", "war nicht geschlossen",
+                   "hat keine 5 Ziffern", "ist kein CAP-1.2-Wert für severity",
+                   "die ursprüngliche Meldung ist ein CAP Update"):
+        assert german in block, (german, block)
+    # the XML schema validator's own detail (lxml, English) is quoted after the sentence
+    plain = re.sub(r"trotzdem importiert:[^<]*", " ", html.unescape(block))
+    assert not _english_in(re.sub(r"<[^>]+>|info\[\d\]/\S+|'[^']*'", " ", plain)), block
+    with pytest.raises(CapImportError) as refused:
+        import_cap(cap_xml(status="System"))
+    assert "not for the public" in str(refused.value)
+    r = client.post("/campaigns/import-cap", files={
+        "file": ("system.xml", cap_xml(status="System"), "application/xml")},
+        data={"csrf_token": token})
+    assert "nicht für die Öffentlichkeit" in r.text, r.text[-1500:]

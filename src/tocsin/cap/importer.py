@@ -59,6 +59,8 @@ from tocsin.cap.validate import (
     utc_problem,
 )
 from tocsin.cap.xml import DEFAULT_MAX_BYTES, CapParseError, cap_version, parse_cap
+from tocsin.core.errors import phrase
+from tocsin.core.i18n import N_
 from tocsin.messages.sms import analyse
 
 #: CAP ``info`` language (primary subtag of RFC 3066 / BCP 47) -> Tocsin language.
@@ -95,6 +97,13 @@ class CapImportError(ValueError):
         self.problems = problems or [Issue(element, reason)]
         self.element = element
         self.reason = reason
+
+    @classmethod
+    def translatable(cls, element: str, template: str, **params: Any) -> CapImportError:
+        """A refusal whose reason is ``template % params`` (``template`` marked ``N_``),
+        shown in the reader's language by the web layer."""
+        issue = Issue.translatable(element, template, **params)
+        return cls(element, issue.message, [issue])
 
 
 @dataclass
@@ -273,12 +282,14 @@ def _polygon(element: etree._Element, label: str, country: str | None,
         raise CapImportError(path, f"{problem} (WGS 84 lat,lon; CAP 1.2 §3.2.4)")
     if points[0] != points[-1]:
         points = [*points, points[0]]
-        warnings.append(Issue(path, f"the polygon of {label} was not closed (its last point "
-                                    f"did not repeat the first, CAP 1.2 §3.2.4): closed it "
-                                    f"by adding the first point at the end"))
+        warnings.append(Issue.translatable(path, N_(
+            "the polygon of %(label)s was not closed (its last point did not repeat the "
+            "first, CAP 1.2 §3.2.4): closed it by adding the first point at the end"),
+            label=label))
     if len(set(points)) < 3:
-        raise CapImportError(path, f"the polygon of {label} has {len(set(points))} distinct "
-                                   f"points; a ring needs at least 3 (CAP 1.2 §3.2.4)")
+        raise CapImportError.translatable(path, N_(
+            "the polygon of %(label)s has %(count)s distinct points; a ring needs at least 3 "
+            "(CAP 1.2 §3.2.4)"), label=label, count=len(set(points)))
     ring = Polygon([(lon, lat) for lat, lon in points])
     problem = ring_problem(ring, label)
     if problem is not None:
@@ -315,7 +326,8 @@ def _circle(element: etree._Element, label: str, country: str | None, areas: _Ar
         return None
     large = large_circle_warning(radius, country)
     if large is not None:
-        warnings.append(Issue(path, f"{large}; check the area in the composer"))
+        warnings.append(Issue.translatable(path, N_("%(problem)s; check the area in the "
+                                                    "composer"), problem=large))
     return circle_geometry(lat, lon, radius)
 
 
@@ -323,7 +335,7 @@ def _read_areas(info: etree._Element, ns: str, country: str | None, areas: _Area
                 warnings: list[Issue]) -> None:
     for area in info.findall(f"{{{ns}}}area"):
         desc = _one_line(area.findtext(f"{{{ns}}}areaDesc") or "")
-        label = f"area {desc!r}" if desc else "the area"
+        label = phrase(N_("area %(name)s"), name=repr(desc)) if desc else phrase(N_("the area"))
         found = False
         for element in area:
             if not isinstance(element.tag, str):
@@ -347,8 +359,8 @@ def _read_areas(info: etree._Element, ns: str, country: str | None, areas: _Area
             if value_name.upper() not in NIS_VALUE_NAMES:
                 continue
             if not _NIS.match(value):
-                warnings.append(Issue(element_path(geocode), f"NIS code {value!r} is not 5 "
-                                                             f"digits; left out"))
+                warnings.append(Issue.translatable(element_path(geocode), N_(
+                    "NIS code %(value)s is not 5 digits; left out"), value=repr(value)))
                 continue
             found = True
             if value not in areas.nis:
@@ -357,14 +369,14 @@ def _read_areas(info: etree._Element, ns: str, country: str | None, areas: _Area
             areas.names.append(desc)
         if not found and not any(p[0].startswith(element_path(area) + "/")
                                  for p in areas.points):
-            warnings.append(Issue(element_path(area), f"{label} has no polygon, circle or NIS "
-                                                      f"geocode that places it on a map; "
-                                                      f"left out"))
+            warnings.append(Issue.translatable(element_path(area), N_(
+                "%(label)s has no polygon, circle or NIS geocode that places it on a map; "
+                "left out"), label=label))
 
 
 def _point_text(label: str, lat: float, lon: float) -> str:
-    return (f"the circle of {label} is a point, not an area: centre {lat:g},{lon:g} "
-            f"(lat,lon), radius 0 km")
+    return phrase(N_("the circle of %(label)s is a point, not an area: centre %(lat)s,%(lon)s "
+                     "(lat,lon), radius 0 km"), label=label, lat=f"{lat:g}", lon=f"{lon:g}")
 
 
 # ----------------------------------------------------------------------------- alert
@@ -393,8 +405,8 @@ def _cap_params(info: etree._Element, ns: str, warnings: list[Issue],
             params[name] = value
             continue
         if value:
-            warnings.append(Issue(f"{element_path(info)}/{name}", f"{value!r} is not a CAP 1.2 "
-                                                                  f"{name}; left out"))
+            warnings.append(Issue.translatable(f"{element_path(info)}/{name}", N_(
+                "%(value)s is not a CAP 1.2 %(name)s; left out"), value=repr(value), name=name))
         # CAP 1.2 §3.2.2: required in every info. Not guessed: the operator chooses.
         blocking[name] = (f"{value!r} is not a CAP 1.2 {name}" if value else
                           f"the upstream alert has no {name}") + (
@@ -404,8 +416,8 @@ def _cap_params(info: etree._Element, ns: str, warnings: list[Issue],
         blocking["event"] = (f"the upstream alert has no event ({element_path(info)}/event); "
                              f"write one in the composer before launch")
     if len(event) > _MAX_EVENT:
-        warnings.append(Issue(f"{element_path(info)}/event", f"longer than {_MAX_EVENT} "
-                                                             f"characters; shortened"))
+        warnings.append(Issue.translatable(f"{element_path(info)}/event", N_(
+            "longer than %(limit)s characters; shortened"), limit=_MAX_EVENT))
         event = event[:_MAX_EVENT - len(ELLIPSIS)].rstrip() + ELLIPSIS
     if event:
         params["event"] = event
@@ -485,56 +497,64 @@ def import_cap(
     ns = etree.QName(root).namespace or ""
     warnings: list[Issue] = []
     if version == "1.1":
-        warnings.append(Issue("alert", "CAP 1.1 document: read as CAP 1.2 (Tocsin publishes "
-                                       "CAP 1.2 only)"))
+        warnings.append(Issue.translatable("alert", N_(
+            "CAP 1.1 document: read as CAP 1.2 (Tocsin publishes CAP 1.2 only)")))
     schema = schema_issues(as_cap12(root) if version == "1.1" else root)
     for issue in schema:
-        warnings.append(Issue(issue.element, f"not valid CAP 1.2, imported anyway: "
-                                             f"{issue.message}"))
+        warnings.append(Issue.translatable(issue.element, N_(
+            "not valid CAP 1.2, imported anyway: %(detail)s"), detail=issue.message))
 
     refusals = _alert_problems(root, ns)
     status = _text(root, ns, "status")
     msg_type = _text(root, ns, "msgType") or "Alert"
     if status == "System":
-        raise CapImportError("status", "System messages are for the alerting network itself "
-                                       "(CAP 1.2 §3.2.1), not for the public; not imported")
+        raise CapImportError.translatable("status", N_(
+            "System messages are for the alerting network itself (CAP 1.2 §3.2.1), not for "
+            "the public; not imported"))
     if status not in ("Actual", "Exercise", "Test", "Draft"):
-        raise CapImportError("status", f"{status!r} is not a CAP 1.2 status (Actual, "
-                                       f"Exercise, System, Test, Draft)")
+        raise CapImportError.translatable("status", N_(
+            "%(value)s is not a CAP 1.2 status (Actual, Exercise, System, Test, Draft)"),
+            value=repr(status))
     if status == "Draft":
-        warnings.append(Issue("status", "the upstream alert is a Draft (not actionable, "
-                                        "CAP 1.2 §3.2.1); imported as a real alert draft"))
+        warnings.append(Issue.translatable("status", N_(
+            "the upstream alert is a Draft (not actionable, CAP 1.2 §3.2.1); imported as a "
+            "real alert draft")))
     if msg_type in ("Ack", "Error"):
-        raise CapImportError("msgType", f"an {msg_type} message acknowledges or rejects "
-                                        f"other messages and carries no alert; not imported")
+        raise CapImportError.translatable("msgType", N_(
+            "an %(msg_type)s message acknowledges or rejects other messages and carries no "
+            "alert; not imported"), msg_type=msg_type)
     if msg_type in ("Update", "Cancel"):
-        warnings.append(Issue("msgType", (
-            f"the upstream message is a{'n' if msg_type == 'Update' else ''} {msg_type} of "
-            f"{_text(root, ns, 'references') or 'an earlier alert'}; the draft is a new "
-            f"Tocsin message, not a CAP {msg_type} of one of its campaigns")))
+        upstream_refs = _text(root, ns, "references")
+        warnings.append(Issue.translatable("msgType", N_(
+            "the upstream message is a CAP %(msg_type)s of %(references)s; the draft is a new "
+            "Tocsin message, not a CAP %(msg_type)s of one of its campaigns"),
+            msg_type=msg_type,
+            references=upstream_refs or phrase(N_("an earlier alert"))))
 
     infos = root.findall(f"{{{ns}}}info")
     if not infos:
-        raise CapImportError("info", "the alert has no info block: no text and no area to "
-                                     "import (CAP 1.2 §3.2.2)")
+        raise CapImportError.translatable("info", N_(
+            "the alert has no info block: no text and no area to import (CAP 1.2 §3.2.2)"))
     kept: list[tuple[str, etree._Element]] = []
     for info in infos:
         tag = _text(info, ns, "language") or DEFAULT_CAP_LANGUAGE
         lang = LANGUAGES.get(tag.split("-")[0].lower())
         if lang is None:
-            warnings.append(Issue(f"{element_path(info)}/language", (
-                f"{tag!r} is not a language Tocsin sends ({', '.join(LANGUAGES)}); "
-                f"this info is left out")))
+            warnings.append(Issue.translatable(f"{element_path(info)}/language", N_(
+                "%(tag)s is not a language Tocsin sends (%(languages)s); this info is left "
+                "out"), tag=repr(tag), languages=", ".join(LANGUAGES)))
         elif any(lang == k for k, _ in kept):
-            warnings.append(Issue(f"{element_path(info)}/language", (
-                f"a second info in {tag!r} ({lang}); only the first one is used")))
+            warnings.append(Issue.translatable(f"{element_path(info)}/language", N_(
+                "a second info in %(tag)s (%(lang)s); only the first one is used"),
+                tag=repr(tag), lang=lang))
         else:
             kept.append((lang, info))
     if not kept:
         found = ", ".join(sorted({_text(i, ns, "language") or DEFAULT_CAP_LANGUAGE
                                   for i in infos}))
-        raise CapImportError("info", f"no info block in a language Tocsin sends "
-                                     f"({', '.join(LANGUAGES)}); found {found}")
+        raise CapImportError.translatable("info", N_(
+            "no info block in a language Tocsin sends (%(languages)s); found %(found)s"),
+            languages=", ".join(LANGUAGES), found=found)
 
     texts: dict[str, str] = {}
     content: dict[str, dict[str, str]] = {}
@@ -548,36 +568,39 @@ def import_cap(
         sms = base_sms_text(fields["cap_headline"], fields["cap_instruction"],
                             fields["cap_description"], fields["cap_event"], sms_max_segments)
         if not sms:
-            warnings.append(Issue(element_path(info), "no event, headline, description or "
-                                                      "instruction: nothing to say; left out"))
+            warnings.append(Issue.translatable(element_path(info), N_(
+                "no event, headline, description or instruction: nothing to say; left out")))
             continue
         full = joined_sms_text(fields["cap_headline"], fields["cap_instruction"],
                                fields["cap_description"], fields["cap_event"])
         if sms != full:
-            warnings.append(Issue(element_path(info), (
-                f"the SMS text ({lang}) was shortened to {len(sms)} characters to fit in "
-                f"{sms_max_segments} SMS segments; check it before launch")))
+            warnings.append(Issue.translatable(element_path(info), N_(
+                "the SMS text (%(lang)s) was shortened to %(length)s characters to fit in "
+                "%(segments)s SMS segments; check it before launch"),
+                lang=lang, length=len(sms), segments=sms_max_segments))
         texts[lang] = sms
         content[lang] = {"sms": sms, **{k: v for k, v in fields.items() if v}}
     if not texts:
-        raise CapImportError("info", "no info block has any text to send")
+        raise CapImportError.translatable("info", N_("no info block has any text to send"))
 
     areas = _Areas()
     for _, info in kept:
         _read_areas(info, ns, country, areas, warnings)
     if not areas.shapes and not areas.nis and areas.points:
         path, label, lat, lon = areas.points[0]
-        raise CapImportError(path, (
-            f"{_point_text(label, lat, lon)} (CAP 1.2 §3.2.4 allows it, e.g. for an "
-            f"epicentre); the alert has no other shape, so there is no area to alert. Write "
-            f"the alert in the composer and draw the area to warn there, or ask the sender "
-            f"for a polygon or a circle with a radius"))
+        raise CapImportError.translatable(path, N_(
+            "%(point)s (CAP 1.2 §3.2.4 allows it, e.g. for an epicentre); the alert has no "
+            "other shape, so there is no area to alert. Write the alert in the composer and "
+            "draw the area to warn there, or ask the sender for a polygon or a circle with a "
+            "radius"), point=_point_text(label, lat, lon))
     for path, label, lat, lon in areas.points:
-        warnings.append(Issue(path, f"{_point_text(label, lat, lon)}; left out, the "
-                                    f"alert's other shapes make the area"))
+        warnings.append(Issue.translatable(path, N_(
+            "%(point)s; left out, the alert's other shapes make the area"),
+            point=_point_text(label, lat, lon)))
     if not areas.shapes and not areas.nis:
-        raise CapImportError("area", "no area that can be placed on a map: the alert needs a "
-                                     "polygon, a circle or a NIS geocode (CAP 1.2 §3.2.4)")
+        raise CapImportError.translatable("area", N_(
+            "no area that can be placed on a map: the alert needs a polygon, a circle or a "
+            "NIS geocode (CAP 1.2 §3.2.4)"))
     area = shapely.union_all(areas.shapes) if areas.shapes else None
 
     first = kept[0][1]
@@ -596,9 +619,9 @@ def import_cap(
     expires = min(expiries) if expiries else None
     now = now or dt.datetime.now(dt.UTC)
     if expires is not None and expires <= now:
-        warnings.append(Issue(f"{element_path(first)}/expires", (
-            f"the upstream alert expired at {expires.isoformat()}; set a new expiry "
-            f"before launch")))
+        warnings.append(Issue.translatable(f"{element_path(first)}/expires", N_(
+            "the upstream alert expired at %(at)s; set a new expiry before launch"),
+            at=expires.isoformat()))
         blocking["expires"] = (f"the upstream alert expired at {expires.isoformat()} "
                                f"({element_path(first)}/expires); set a new expiry, in the "
                                f"future, before launch")

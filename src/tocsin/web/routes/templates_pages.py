@@ -275,7 +275,8 @@ async def import_cap(request: Request, op: Operator = Depends(current_operator))
                                         source=client_ip(request), settings=settings,
                                         max_bytes=MAX_CAP_UPLOAD)
     except importer.CapImportError as exc:
-        problems = [f"{p.element}: {p.message}" for p in exc.problems]
+        problems = [f"{p.element}: {error_text(request, p) if p.template else p.message}"
+                    for p in exc.problems]
         if len(problems) == 1:
             return _import_error(request, 422, f"{upload.filename}: {problems[0]}.")
         return _import_error(request, 422, translate(request, "%(name)s: %(count)s problems.",
