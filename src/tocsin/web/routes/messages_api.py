@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.authorities.services import sms_max_segments
+from tocsin.core.i18n import N_
 from tocsin.messages import language as lang_tools
 from tocsin.messages import sms, voice
 from tocsin.web import i18n
@@ -43,8 +44,8 @@ MAX_TEXT_CHARS = 10_000
 
 Lang = Literal["fr", "nl", "de", "en"]
 
-NO_TTS = ("No text-to-speech engine on this server: the audio preview is not available. "
-          "The duration estimate still holds.")
+NO_TTS = N_("No text-to-speech engine on this server: the audio preview is not available. "
+            "The duration estimate still holds.")
 
 # Login first, then CSRF: a logged-out caller gets 401 (log in), not 403 (reload).
 _GUARDS = [Depends(current_operator), Depends(require_api_csrf)]
@@ -205,19 +206,21 @@ async def voice_preview(
     so what the operator hears lasts what the estimate says.
     """
     if len(body.script) > voice.MAX_PREVIEW_CHARS:
-        raise ApiError(
-            422, "script",
-            f"{len(body.script):,} characters; the audio preview takes at most "
-            f"{voice.MAX_PREVIEW_CHARS:,}",
-        )
+        template = N_("%(length)s characters; the audio preview takes at most %(limit)s")
+        params = {"length": f"{len(body.script):,}", "limit": f"{voice.MAX_PREVIEW_CHARS:,}"}
+        raise ApiError(422, "script", template % params,
+                       translate(request, template, **params))
     if not body.script.strip():
-        raise ApiError(422, "script", "empty")
+        raise ApiError(422, "script", "empty", translate(request, "must not be empty"))
     try:
         audio = await run_in_threadpool(voice.render_voice_preview, body.script, body.language)
     except voice.VoiceEngineUnavailable:
-        return JSONResponse({"available": False, "message": NO_TTS})
+        return JSONResponse({"available": False, "message": translate(request, NO_TTS)})
     except voice.VoiceEngineError as exc:
-        return JSONResponse({"error": f"text-to-speech failed: {exc}"}, status_code=503)
+        return JSONResponse({"error": f"text-to-speech failed: {exc}",
+                             "message": translate(request, "The text-to-speech engine failed: "
+                                                  "%(detail)s", detail=str(exc))},
+                            status_code=503)
     return Response(
         audio,
         media_type="audio/wav",

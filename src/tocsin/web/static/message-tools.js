@@ -526,7 +526,7 @@
       }
       if (!r.ok) {
         let reason = t("error_status", { status: String(r.status) });
-        try { const d = await r.json(); reason = (d.error && (d.error.reason || d.error)) || reason; } catch (e) { /* keep */ }
+        try { const d = await r.json(); reason = (d.error && (d.error.message || d.error.reason || d.error)) || reason; } catch (e) { /* keep */ }
         note.hidden = false; note.textContent = String(reason);
         return;
       }
