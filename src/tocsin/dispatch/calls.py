@@ -227,9 +227,11 @@ class DbCallPermits:
         self.route = route
         self.settings = settings
         self._lock = asyncio.Lock()
-        #: Seconds spent waiting for and taking permits, and permits given (measures).
-        self.waited_s = 0.0
+        #: Measures: permits given, seconds from asking to getting them (summed over the
+        #: asking coroutines), and seconds spent in the database doing so.
         self.given = 0
+        self.waited_s = 0.0
+        self.db_s = 0.0
 
     async def acquire(self, message: OutgoingMessage,
                       cancelled: Callable[[], bool] = lambda: False) -> int | None:
@@ -238,16 +240,20 @@ class DbCallPermits:
         async with self._lock:
             while not cancelled():
                 try:
+                    t0 = time.monotonic()
                     wait = await asyncio.to_thread(seconds_to_next_slot, self.engine,
                                                    self.route, st.voice_calls_per_minute)
+                    self.db_s += time.monotonic() - t0
                     if wait > 0:
                         await asyncio.sleep(min(wait, MAX_WAIT_S))
                         continue
+                    t0 = time.monotonic()
                     permit = await asyncio.to_thread(
                         take_start_permit, self.engine, self.route, message.delivery_id,
                         message.campaign_id, per_minute=st.voice_calls_per_minute,
                         trunk=st.voice_trunk, margin_s=st.voice_rate_margin_seconds,
                         stale_after_s=st.voice_call_max_seconds)
+                    self.db_s += time.monotonic() - t0
                 except Exception:  # noqa: BLE001 - a database hiccup: ask again
                     log.exception("taking a call start permit failed")
                     permit = Permit(None, 1.0)
@@ -352,7 +358,7 @@ def provider_request(engine: Engine, settings: Settings, kind: str, call_id: int
         return ProviderReply(403, "bad signature", "text/plain")
     status = params.get("CallStatus") or (f"digits:{params.get('Digits', '')}"
                                           if kind == "gather" else None)
-    with transaction(engine) as s:
+    with read_transaction(engine) as s:  # no write lock: the provider's requests are many
         known = s.get(VoiceCall, call_id) is not None
     if not known:
         log.warning("voice %s request for unknown call %s ignored (CallSid %s)", kind,
@@ -523,14 +529,18 @@ def calls_to_hang_up(engine: Engine, route: str) -> list[tuple[int, str]]:
     from tocsin.campaigns.models import Campaign
 
     c = table(VoiceCall)
+    query = (sa.select(c.c.id, c.c.provider_call_sid)
+             .join(Campaign, Campaign.id == c.c.campaign_id)
+             .where(c.c.route == route, c.c.ended_at.is_(None),
+                    c.c.provider_call_sid.is_not(None), c.c.hangup_requested_at.is_(None),
+                    Campaign.status.in_(("cancelled", "stopped")))
+             .limit(500))
+    # Looked at without the write lock first (every worker asks every second).
+    with read_transaction(engine) as s:
+        if not s.execute(query).first():
+            return []
     with transaction(engine) as s:
-        rows = s.execute(
-            sa.select(c.c.id, c.c.provider_call_sid)
-            .join(Campaign, Campaign.id == c.c.campaign_id)
-            .where(c.c.route == route, c.c.ended_at.is_(None),
-                   c.c.provider_call_sid.is_not(None), c.c.hangup_requested_at.is_(None),
-                   Campaign.status.in_(("cancelled", "stopped")))
-            .limit(500)).all()
+        rows = s.execute(query).all()
         if rows:
             s.execute(sa.update(c).where(c.c.id.in_([r[0] for r in rows]))
                       .values(hangup_requested_at=utcnow()))
@@ -543,7 +553,7 @@ def expire_stale_calls(engine: Engine, settings: Settings, route: str) -> int:
     ``failed`` (retried like one). Returns how many."""
     c = table(VoiceCall)
     cutoff = utcnow() - dt.timedelta(seconds=settings.voice_call_max_seconds)
-    with transaction(engine) as s:
+    with read_transaction(engine) as s:  # without the write lock: usually none
         ids = list(s.scalars(sa.select(c.c.id).where(
             c.c.route == route, c.c.ended_at.is_(None), c.c.started_at < cutoff).limit(500)))
     for call_id in ids:
