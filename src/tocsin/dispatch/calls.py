@@ -98,10 +98,12 @@ def _lock_route(s: Session, route: str) -> VoiceRoute:
     if is_postgres(s.get_bind()):  # type: ignore[arg-type]
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        s.execute(pg_insert(table(VoiceRoute)).values(name=route)
-                  .on_conflict_do_nothing(index_elements=["name"]))
-        row = s.scalars(sa.select(VoiceRoute).where(VoiceRoute.name == route)
-                        .with_for_update()).one()
+        locked = sa.select(VoiceRoute).where(VoiceRoute.name == route).with_for_update()
+        row = s.scalars(locked).one_or_none()
+        if row is None:  # the route's first call: create its row once
+            s.execute(pg_insert(table(VoiceRoute)).values(name=route)
+                      .on_conflict_do_nothing(index_elements=["name"]))
+            row = s.scalars(locked).one()
         return row
     # SQLite: the transaction began IMMEDIATE, so it already holds the write lock.
     row_or_none = s.get(VoiceRoute, route)
@@ -141,18 +143,25 @@ def take_start_permit(engine: Engine, route: str, delivery_id: int, campaign_id:
     earlier calls of the delivery + 1) and returns its id.
     """
     c = table(VoiceCall)
+    # The delivery is this worker's (claimed): its earlier calls are counted before the
+    # lock, which is held for as few statements as can be (every worker queues on it).
+    with read_transaction(engine) as s:
+        attempt = (s.scalar(sa.select(sa.func.count()).where(
+            c.c.delivery_id == delivery_id, c.c.status != NOT_STARTED)) or 0) + 1
     with transaction(engine) as s:
         lock = _lock_route(s, route)
         now = now or utcnow()
         since = now - dt.timedelta(seconds=WINDOW_SECONDS + margin_s)
         unsettled_since = since - dt.timedelta(seconds=stale_after_s)
-        rows = s.execute(sa.select(c.c.started_at, c.c.status).where(
+        active_q = sa.select(sa.func.count()).where(
+            c.c.route == route, c.c.ended_at.is_(None),
+            c.c.started_at > now - dt.timedelta(seconds=stale_after_s)).scalar_subquery()
+        rows = s.execute(sa.select(c.c.started_at, c.c.status, active_q).where(
             c.c.route == route, c.c.started_at > unsettled_since,
             sa.or_(c.c.started_at > since, c.c.status == "starting"))).all()
         starts = [CallStart(_epoch(r[0]), r[1] != "starting") for r in rows]
-        active = s.scalar(sa.select(sa.func.count()).where(
-            c.c.route == route, c.c.ended_at.is_(None),
-            c.c.started_at > now - dt.timedelta(seconds=stale_after_s))) or 0
+        # (No start in the window: calls may still be talking; counted on their own.)
+        active = int(rows[0][2]) if rows else int(s.scalar(sa.select(active_q)) or 0)
         last = _aware(lock.last_start_at)
         decision = decide_start(now.timestamp(), starts, per_minute=per_minute,
                                 active=active, trunk=trunk,
@@ -160,8 +169,6 @@ def take_start_permit(engine: Engine, route: str, delivery_id: int, campaign_id:
                                 margin_s=margin_s, hold_s=stale_after_s)
         if not decision.allowed or decision.slot is None:
             return Permit(None, max(0.001, decision.wait_s))
-        attempt = (s.scalar(sa.select(sa.func.count()).where(
-            c.c.delivery_id == delivery_id, c.c.status != NOT_STARTED)) or 0) + 1
         call_id = s.execute(sa.insert(c).values(
             delivery_id=delivery_id, campaign_id=campaign_id, route=route, attempt=attempt,
             status="starting", started_at=now, duration_s=0, digits="", acknowledged=False,

@@ -257,17 +257,6 @@ class VoiceGatewaySimulator:
     async def _callback(self, call: SimCall, event: str, status: str, **extra: str) -> None:
         if event not in call.events or not call.status_callback:
             return
-        if status not in ("completed", "busy", "no-answer", "failed", "canceled"):
-            # As at a real provider, progress callbacks do not hold the call up: a slow
-            # webhook makes the call no longer (the final one comes after the call ended).
-            task = asyncio.create_task(self._post_callback(call, event, status, **extra))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            return
-        await self._post_callback(call, event, status, **extra)
-
-    async def _post_callback(self, call: SimCall, event: str, status: str,
-                             **extra: str) -> None:
         params = self._params(call, status, SequenceNumber=str(len(call.callbacks)),
                               Timestamp=time.strftime("%a, %d %b %Y %H:%M:%S +0000",
                                                       time.gmtime()),
