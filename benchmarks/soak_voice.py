@@ -294,7 +294,11 @@ async def _soak(args: argparse.Namespace, url: str) -> dict[str, object]:
         "average_per_minute": round(per_minute_avg, 1),
         "max_simultaneous": gateway.max_active,
         "calls_remaining": calls - len(starts),
-        "gap_s": _quantiles(gaps), "known_received_after_s": _quantiles(settle),
+        "gap_s": _quantiles(gaps),
+        # Time with no start at all for over a second (a stalled process or database):
+        # pacing catches up at most 1 s of it, the rest is lost to the average.
+        "stalled_s": round(sum(g for g in gaps if g > 1.0), 1),
+        "known_received_after_s": _quantiles(settle),
         "workers_up_after_s": round(up_s, 1),
         "first_start_after_queued_s": round(first - queued, 2) if starts else None,
         "permits": {"given": sum(x["permits"] for x in stats),
