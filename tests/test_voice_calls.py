@@ -142,10 +142,11 @@ class _Permits:
         self.next += 1
         return self.next
 
-    async def started(self, call_id: int, sid: str) -> None:
+    async def started(self, call_id: int, sid: str, at: float | None = None) -> None:
         self.accepted[call_id] = sid
 
-    async def not_started(self, call_id: int, error: str) -> None:
+    async def not_started(self, call_id: int, error: str,
+                          counted_from: float | None = None) -> None:
         self.failed[call_id] = error
 
 

@@ -1,14 +1,16 @@
 """The voice soak in its short form (issue 12): 3 worker processes against the voice gateway
-simulator over real HTTP. ``make soak`` runs the full form (600 starts/min for 5 minutes);
-here the rate is scaled down to 120 starts/min over 75 s so that the sliding-minute limit is
-really reached, and the trunk to 100 simultaneous calls.
+simulator over real HTTP, the callbacks applied by a listener process of their own.
+``make soak`` runs the full form (600 starts/min for 5 minutes from an empty window); here
+the rate is scaled down to 120 starts/min and the window starts full (``--prefill``: 120
+earlier starts recorded over the last minute, counted at the provider at those times), so
+that in 30 s of starts every start waits for an older one to leave the window, as after
+the first minute of the full form. Wall time: 30 s of starts plus the start of four
+processes; 66 s measured at load average 15 on 2 cores, where the processes took ~20 s to
+start (less on a quieter machine).
 
-The window (at the times Tocsin gives start permits) and the trunk are hard limits and
-are checked exactly; at the provider two more starts in a minute are tolerated, for
-requests that a descheduled worker process sends late. The average start rate
-is checked at 90 % of the limit here (the full form checks 99 %): this short run shares a
-2-core machine with the rest of the suite, and worker processes that start late or are
-descheduled lose start slots that a 5-minute run averages out.
+All three bounds are checked as the issue states them, at the provider: never more than
+120 starts in any sliding 60 s (exactly: no tolerance), at least 99 % of the rate on
+average, never more simultaneous calls than the trunk (100).
 """
 
 from __future__ import annotations
@@ -25,19 +27,18 @@ SOAK = Path(__file__).parent.parent / "benchmarks" / "soak_voice.py"
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(300)
 def test_short_soak_three_workers_hold_the_rate_and_the_trunk():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "src")}
     done = subprocess.run(
-        [sys.executable, str(SOAK), "--seconds", "75", "--per-minute", "120", "--trunk", "100",
-         "--workers", "3", "--time-scale", "0.05"],
-        capture_output=True, text=True, timeout=400, env=env)
+        [sys.executable, str(SOAK), "--seconds", "30", "--per-minute", "120", "--trunk", "100",
+         "--workers", "3", "--time-scale", "0.05", "--prefill"],
+        capture_output=True, text=True, timeout=280, env=env)
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["starts"] > 120, result  # the sliding minute was really filled
-    assert result["most_permits_in_60s"] <= 120, result  # Tocsin's limit, exactly
-    # At the provider, a start request that a starved process sends late can join the
-    # next minute (beyond the 0.5 s margin): at most a couple on this shared machine.
-    assert result["most_starts_in_60s"] <= 122, result
+    assert result["prefill"] == 120 and result["starts"] >= 55, result  # the window was full
+    assert result["most_starts_in_60s"] <= 120, result  # at the provider, exactly
+    assert result["most_recorded_in_60s"] <= 120, result  # in Tocsin's own record
     assert result["max_simultaneous"] <= 100, result
     assert result["calls_remaining"] > 0, result
-    assert result["average_per_minute"] >= 0.9 * 120, result
+    assert result["average_per_minute"] >= 0.99 * 120, result
+    assert result["ok"], result

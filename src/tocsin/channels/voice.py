@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,6 +35,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from tocsin.channels.base import OutgoingMessage, SendOutcome
+from tocsin.dispatch.call_rules import settle_time
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +170,16 @@ class CallPermits(Protocol):
         call's id, which names it in Tocsin's URLs, or None once ``cancelled()`` is true
         (the sender is closing)."""
 
-    async def started(self, call_id: int, sid: str) -> None:
-        """The provider accepted the call as ``sid``."""
+    async def started(self, call_id: int, sid: str, at: float | None = None) -> None:
+        """The provider accepted the call as ``sid``; its answer arrived at ``at`` (UTC
+        epoch seconds): it had received the start by then."""
 
-    async def not_started(self, call_id: int, error: str) -> None:
-        """The provider refused or did not answer: the call is over before it began."""
+    async def not_started(self, call_id: int, error: str,
+                          counted_from: float | None = None) -> None:
+        """The provider refused or did not answer, or the request never left: the call
+        is over before it began. ``counted_from`` (UTC epoch seconds): the instant by
+        which the provider had received the request if it ever did
+        (``dispatch.call_rules.settle_time``)."""
 
 
 def _provider_error(response: httpx.Response) -> str:
@@ -256,32 +263,34 @@ class VoiceSender:
 
     async def _place(self, message: OutgoingMessage, call_id: int) -> SendOutcome:
         if self._client is None:
-            await self.permits.not_started(call_id, "voice sender closed")
+            await self.permits.not_started(call_id, "voice sender closed",
+                                           settle_time("unsent", time.time(), 0.0))
             return SendOutcome(message.delivery_id, "retry", error="voice sender closed")
-        fresh = getattr(self.permits, "fresh", None)
-        if fresh is not None and not fresh(call_id):
-            # Sent now, it could land in the provider's next minute: give the slot up.
-            error = "start permit expired before sending (worker too slow)"
-            await self.permits.not_started(call_id, error)
-            return SendOutcome(message.delivery_id, "retry", error=error)
         try:
             response = await self._client.post(self.account.calls_url,
                                                data=_form_dict(self.call_form(message, call_id)))
         except httpx.HTTPError as exc:
+            # Not connected: the request never left. Otherwise the provider may have it
+            # and still be working through it (``call_rules.settle_time``).
+            unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout,
+                                      httpx.PoolTimeout))
             error = f"provider unreachable: {type(exc).__name__} {exc}"[:300]
-            await self.permits.not_started(call_id, error)
+            await self.permits.not_started(
+                call_id, error, settle_time("unsent" if unsent else "unknown", time.time(),
+                                            self.account.timeout))
             return SendOutcome(message.delivery_id, "retry", error=error)
+        answered = settle_time("answered", time.time(), self.account.timeout)
         if response.status_code in (200, 201):
             try:
                 sid = str(response.json()["sid"])
             except (ValueError, KeyError, TypeError):
                 error = "provider answered without a call sid"
-                await self.permits.not_started(call_id, error)
+                await self.permits.not_started(call_id, error, answered)
                 return SendOutcome(message.delivery_id, "retry", error=error)
-            await self.permits.started(call_id, sid)
+            await self.permits.started(call_id, sid, answered)
             return SendOutcome(message.delivery_id, "sent", (sid,))
         error = _provider_error(response)
-        await self.permits.not_started(call_id, error)
+        await self.permits.not_started(call_id, error, answered)
         if response.status_code == 429 or response.status_code >= 500:
             return SendOutcome(message.delivery_id, "retry", error=error)
         return SendOutcome(message.delivery_id, "failed", error=error)

@@ -109,8 +109,9 @@ class Settings(BaseSettings):
     voice_trunk: int = Field(default=200, ge=1, le=100_000,
                              description="Most simultaneous calls (trunk size)")
     voice_rate_margin_seconds: float = Field(
-        default=0.5, ge=0, le=10, description="The 60 s window is held this much longer, "
-                                              "for the time a start request takes to arrive")
+        default=0.1, ge=0, le=10, description="A start stays counted this much longer than "
+                                              "60 s after it reached the provider, for "
+                                              "clocks that differ between workers")
     voice_retries: int = Field(default=2, ge=0, le=10,
                                description="More attempts after busy / no answer / failed")
     voice_retry_seconds: float = Field(default=300.0, ge=0, le=86_400,

@@ -15,11 +15,16 @@ starts the call again. Then:
   reason; ``canceled`` → ``failed`` (canceled), never retried; nor is any call of
   a campaign that is no longer ``sending``.
 
-Rates (``take_start_permit``): at most ``voice_calls_per_minute`` starts in any
-sliding window of 60 s (+ ``voice_rate_margin_seconds``) and at most ``voice_trunk``
-calls not yet ended, per route (provider account), decided under a lock on the
+Rates (``take_start_permit``): at most ``voice_calls_per_minute`` starts received by
+the provider in any sliding 60 s and at most ``voice_trunk`` calls not yet ended, per
+route (provider account), decided by ``call_rules.decide_start`` under a lock on the
 route's ``voice_route`` row (PostgreSQL ``SELECT … FOR UPDATE``; SQLite ``BEGIN
-IMMEDIATE``), so it holds across every worker sharing the database.
+IMMEDIATE``), so it holds across every worker sharing the database. A start counts
+in the window from its permit (``voice_call.started_at``, status ``starting``) until
+it is known to have reached the provider; then ``started_at`` is moved to that
+instant (the provider's answer, or a callback about the call, arrived) and it counts
+60 s + ``voice_rate_margin_seconds`` more (``call_rules`` proves why that holds the
+provider's count whatever the request latency).
 
 Synchronous database work; async callers run it in a thread.
 """
@@ -31,6 +36,7 @@ import contextlib
 import datetime as dt
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -54,6 +60,7 @@ from tocsin.channels.voice import (
 )
 from tocsin.core.db import is_postgres, read_transaction, table, transaction, utcnow
 from tocsin.core.settings import Settings
+from tocsin.dispatch.call_rules import MAX_WAIT_S, WINDOW_SECONDS, CallStart, decide_start
 from tocsin.dispatch.models import DELIVERED, FAILED, IN_FLIGHT, QUEUED, Delivery
 from tocsin.dispatch.voice_models import VoiceCall, VoiceCallEvent, VoiceRoute
 
@@ -62,10 +69,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Seconds of the sliding window of call starts.
-WINDOW_SECONDS = 60.0
-#: Seconds of lateness the pacing catches up at once (a few starts in a row).
-PACING_SLACK_S = 1.0
 #: Delivery ``error`` / report outcome of each failed final call status.
 FAILED_REASONS = ("busy", "no-answer", "failed", "canceled")
 RETRIED = frozenset({"busy", "no-answer", "failed"})
@@ -95,10 +98,12 @@ def _lock_route(s: Session, route: str) -> VoiceRoute:
     if is_postgres(s.get_bind()):  # type: ignore[arg-type]
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        s.execute(pg_insert(table(VoiceRoute)).values(name=route)
-                  .on_conflict_do_nothing(index_elements=["name"]))
-        row = s.scalars(sa.select(VoiceRoute).where(VoiceRoute.name == route)
-                        .with_for_update()).one()
+        locked = sa.select(VoiceRoute).where(VoiceRoute.name == route).with_for_update()
+        row = s.scalars(locked).one_or_none()
+        if row is None:  # the route's first call: create its row once
+            s.execute(pg_insert(table(VoiceRoute)).values(name=route)
+                      .on_conflict_do_nothing(index_elements=["name"]))
+            row = s.scalars(locked).one()
         return row
     # SQLite: the transaction began IMMEDIATE, so it already holds the write lock.
     row_or_none = s.get(VoiceRoute, route)
@@ -115,58 +120,65 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
+def _epoch(value: dt.datetime) -> float:
+    return (_aware(value) or value).timestamp()
+
+
+def _at(epoch_s: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC)
+
+
 def take_start_permit(engine: Engine, route: str, delivery_id: int, campaign_id: str, *,
-                      per_minute: int, trunk: int, margin_s: float = 0.5,
+                      per_minute: int, trunk: int, margin_s: float = 0.1,
                       stale_after_s: float = 900.0,
                       now: dt.datetime | None = None) -> Permit:
     """One more call on ``route`` if the rates allow it now, else how long to wait.
 
-    Allowed when fewer than ``per_minute`` calls started in the last ``60 +
-    margin_s`` seconds and fewer than ``trunk`` calls started in the last
-    ``stale_after_s`` seconds have not ended, and the next start slot (``60 /
-    per_minute`` seconds after the last one given) has come. Writes the
-    ``voice_call`` row (status ``starting``, ``attempt`` = earlier calls of the
-    delivery + 1) and returns its id.
+    Decided by ``call_rules.decide_start`` from the route's starts that may still
+    count (settled ones started in the last ``60 + margin_s`` seconds, unsettled
+    ones, status ``starting``, permitted in the last ``stale_after_s + 60 +
+    margin_s``), its calls not yet ended (against ``trunk``; those started in the
+    last ``stale_after_s`` seconds) and its last pacing slot. When allowed, writes
+    the ``voice_call`` row (status ``starting``, ``started_at`` = now, ``attempt`` =
+    earlier calls of the delivery + 1) and returns its id.
     """
     c = table(VoiceCall)
-    window = WINDOW_SECONDS + margin_s
+    # The delivery is this worker's (claimed): its earlier calls are counted before the
+    # lock, which is held for as few statements as can be (every worker queues on it).
+    with read_transaction(engine) as s:
+        attempt = (s.scalar(sa.select(sa.func.count()).where(
+            c.c.delivery_id == delivery_id, c.c.status != NOT_STARTED)) or 0) + 1
     with transaction(engine) as s:
         lock = _lock_route(s, route)
         now = now or utcnow()
-        since = now - dt.timedelta(seconds=window)
-        recent = s.execute(sa.select(sa.func.count(), sa.func.min(c.c.started_at)).where(
-            c.c.route == route, c.c.started_at > since)).one()
-        if recent[0] >= per_minute:
-            # Wait until the oldest start of the window leaves it.
-            oldest = _aware(recent[1]) or now
-            return Permit(None, max(0.01, (oldest - since).total_seconds()))
-        active = s.scalar(sa.select(sa.func.count()).where(
+        since = now - dt.timedelta(seconds=WINDOW_SECONDS + margin_s)
+        unsettled_since = since - dt.timedelta(seconds=stale_after_s)
+        active_q = sa.select(sa.func.count()).where(
             c.c.route == route, c.c.ended_at.is_(None),
-            c.c.started_at > now - dt.timedelta(seconds=stale_after_s)))
-        if (active or 0) >= trunk:
-            return Permit(None, 0.25)
-        # Pacing: start slots ``60 / per_minute`` apart (``last_start_at`` keeps the last
-        # slot given), catching up at most PACING_SLACK_S of lateness, so starts are
-        # spread evenly instead of a minute's worth in one burst.
-        gap = dt.timedelta(seconds=WINDOW_SECONDS / per_minute)
+            c.c.started_at > now - dt.timedelta(seconds=stale_after_s)).scalar_subquery()
+        rows = s.execute(sa.select(c.c.started_at, c.c.status, active_q).where(
+            c.c.route == route, c.c.started_at > unsettled_since,
+            sa.or_(c.c.started_at > since, c.c.status == "starting"))).all()
+        starts = [CallStart(_epoch(r[0]), r[1] != "starting") for r in rows]
+        # (No start in the window: calls may still be talking; counted on their own.)
+        active = int(rows[0][2]) if rows else int(s.scalar(sa.select(active_q)) or 0)
         last = _aware(lock.last_start_at)
-        slot = now - dt.timedelta(seconds=PACING_SLACK_S)
-        if last is not None and last + gap > slot:
-            slot = last + gap
-        if slot > now:
-            return Permit(None, (slot - now).total_seconds())
-        attempt = (s.scalar(sa.select(sa.func.count()).where(
-            c.c.delivery_id == delivery_id, c.c.status != NOT_STARTED)) or 0) + 1
+        decision = decide_start(now.timestamp(), starts, per_minute=per_minute,
+                                active=active, trunk=trunk,
+                                last_slot=last.timestamp() if last else None,
+                                margin_s=margin_s, hold_s=stale_after_s)
+        if not decision.allowed or decision.slot is None:
+            return Permit(None, max(0.001, decision.wait_s))
         call_id = s.execute(sa.insert(c).values(
             delivery_id=delivery_id, campaign_id=campaign_id, route=route, attempt=attempt,
             status="starting", started_at=now, duration_s=0, digits="", acknowledged=False,
         ).returning(c.c.id)).scalar_one()
-        lock.last_start_at = slot
+        lock.last_start_at = _at(decision.slot)
         return Permit(int(call_id), 0.0, now)
 
 
 def seconds_to_next_slot(engine: Engine, route: str, per_minute: int) -> float:
-    """Seconds until the route's next start slot (0 when due), read without the write
+    """Seconds until the route's next pacing slot (0 when due), read without the write
     lock: waiting workers look here and take the lock only when a slot may be free."""
     with read_transaction(engine) as s:
         last = _aware(s.scalar(sa.select(VoiceRoute.last_start_at)
@@ -177,73 +189,94 @@ def seconds_to_next_slot(engine: Engine, route: str, per_minute: int) -> float:
     return max(0.0, (due - utcnow()).total_seconds())
 
 
-def call_started(engine: Engine, call_id: int, sid: str) -> None:
-    """The provider accepted ``call_id`` as ``sid`` (a callback may have said so first)."""
+def _settle(s: Session, call: VoiceCall, now: dt.datetime) -> None:
+    """A request from the provider about ``call`` arrived at ``now``: it had received the
+    start by then (see ``call_rules``)."""
+    if call.status == "starting":
+        call.started_at = now
+
+
+def call_started(engine: Engine, call_id: int, sid: str, at: float | None = None) -> None:
+    """The provider accepted ``call_id`` as ``sid``; its answer arrived at ``at`` (UTC
+    epoch seconds; default now), which settles the start (a callback may have come
+    first and settled it already)."""
     c = table(VoiceCall)
+    settled = _at(at) if at is not None else utcnow()
     with transaction(engine) as s:
         s.execute(sa.update(c).where(c.c.id == call_id, c.c.provider_call_sid.is_(None))
                   .values(provider_call_sid=sid))
         s.execute(sa.update(c).where(c.c.id == call_id, c.c.status == "starting")
-                  .values(status="queued"))
+                  .values(status="queued", started_at=settled))
 
 
-def call_not_started(engine: Engine, call_id: int, error: str) -> None:
-    """The provider refused ``call_id`` or did not answer: it is over (it still counts as
-    a start in the window: the provider may have seen it)."""
+def call_not_started(engine: Engine, call_id: int, error: str,
+                     counted_from: float | None = None) -> None:
+    """The provider refused ``call_id``, did not answer, or the request never left: the
+    call is over. It still counts in the window, from ``counted_from`` (UTC epoch
+    seconds, ``call_rules.settle_time``; default now): the provider may have seen it."""
     c = table(VoiceCall)
+    settled = _at(counted_from) if counted_from is not None else utcnow()
     with transaction(engine) as s:
+        s.execute(sa.update(c).where(c.c.id == call_id, c.c.status == "starting")
+                  .values(started_at=settled))
         s.execute(sa.update(c).where(c.c.id == call_id, c.c.ended_at.is_(None))
                   .values(status=NOT_STARTED, ended_at=utcnow(), error=error[:300]))
 
 
 class DbCallPermits:
-    """``channels.voice.CallPermits`` held in the database for one route."""
+    """``channels.voice.CallPermits`` held in the database for one route. One coroutine
+    of a worker process asks for a permit at a time (the others of the process queue
+    behind it), and it sleeps exactly until the next start may be due: the next pacing
+    slot, or the instant enough starts leave the window."""
 
     def __init__(self, engine: Engine, route: str, settings: Settings) -> None:
         self.engine = engine
         self.route = route
         self.settings = settings
-        self._issued: dict[int, dt.datetime] = {}
-
-    def fresh(self, call_id: int) -> bool:
-        """Whether the permit of ``call_id`` is still young enough to send its start: a
-        request sent later than ``voice_rate_margin_seconds`` after its permit could reach
-        the provider in the next minute's window (a descheduled process)."""
-        at = self._issued.pop(call_id, None)
-        if at is None:
-            return True
-        return (utcnow() - at).total_seconds() <= self.settings.voice_rate_margin_seconds
+        self._lock = asyncio.Lock()
+        #: Measures: permits given, seconds from asking to getting them (summed over the
+        #: asking coroutines), and seconds spent in the database doing so.
+        self.given = 0
+        self.waited_s = 0.0
+        self.db_s = 0.0
 
     async def acquire(self, message: OutgoingMessage,
                       cancelled: Callable[[], bool] = lambda: False) -> int | None:
         st = self.settings
-        while not cancelled():
-            try:
-                wait = await asyncio.to_thread(seconds_to_next_slot, self.engine, self.route,
-                                               st.voice_calls_per_minute)
-                if wait > 0:
-                    await asyncio.sleep(min(wait, 0.5))
-                    continue
-                permit = await asyncio.to_thread(
-                    take_start_permit, self.engine, self.route, message.delivery_id,
-                    message.campaign_id, per_minute=st.voice_calls_per_minute,
-                    trunk=st.voice_trunk, margin_s=st.voice_rate_margin_seconds,
-                    stale_after_s=st.voice_call_max_seconds)
-            except Exception:  # noqa: BLE001 - a database hiccup: ask again
-                log.exception("taking a call start permit failed")
-                permit = Permit(None, 1.0)
-            if permit.call_id is not None:
-                if permit.at is not None:
-                    self._issued[permit.call_id] = permit.at
-                return permit.call_id
-            await asyncio.sleep(min(permit.wait_s, 0.5))
+        began = time.monotonic()
+        async with self._lock:
+            while not cancelled():
+                try:
+                    t0 = time.monotonic()
+                    wait = await asyncio.to_thread(seconds_to_next_slot, self.engine,
+                                                   self.route, st.voice_calls_per_minute)
+                    self.db_s += time.monotonic() - t0
+                    if wait > 0:
+                        await asyncio.sleep(min(wait, MAX_WAIT_S))
+                        continue
+                    t0 = time.monotonic()
+                    permit = await asyncio.to_thread(
+                        take_start_permit, self.engine, self.route, message.delivery_id,
+                        message.campaign_id, per_minute=st.voice_calls_per_minute,
+                        trunk=st.voice_trunk, margin_s=st.voice_rate_margin_seconds,
+                        stale_after_s=st.voice_call_max_seconds)
+                    self.db_s += time.monotonic() - t0
+                except Exception:  # noqa: BLE001 - a database hiccup: ask again
+                    log.exception("taking a call start permit failed")
+                    permit = Permit(None, 1.0)
+                if permit.call_id is not None:
+                    self.waited_s += time.monotonic() - began
+                    self.given += 1
+                    return permit.call_id
+                await asyncio.sleep(min(permit.wait_s, 1.0))
         return None
 
-    async def started(self, call_id: int, sid: str) -> None:
-        await asyncio.to_thread(call_started, self.engine, call_id, sid)
+    async def started(self, call_id: int, sid: str, at: float | None = None) -> None:
+        await asyncio.to_thread(call_started, self.engine, call_id, sid, at)
 
-    async def not_started(self, call_id: int, error: str) -> None:
-        await asyncio.to_thread(call_not_started, self.engine, call_id, error)
+    async def not_started(self, call_id: int, error: str,
+                          counted_from: float | None = None) -> None:
+        await asyncio.to_thread(call_not_started, self.engine, call_id, error, counted_from)
 
 
 # ----------------------------------------------------------------------------- outcomes
@@ -332,7 +365,7 @@ def provider_request(engine: Engine, settings: Settings, kind: str, call_id: int
         return ProviderReply(403, "bad signature", "text/plain")
     status = params.get("CallStatus") or (f"digits:{params.get('Digits', '')}"
                                           if kind == "gather" else None)
-    with transaction(engine) as s:
+    with read_transaction(engine) as s:  # no write lock: the provider's requests are many
         known = s.get(VoiceCall, call_id) is not None
     if not known:
         log.warning("voice %s request for unknown call %s ignored (CallSid %s)", kind,
@@ -381,6 +414,7 @@ def _twiml(engine: Engine, call_id: int, params: Mapping[str, str], url: str,
             return hangup_twiml()
         answered_by = params.get("AnsweredBy") or call.answered_by
         machine = bool(answered_by and answered_by.startswith("machine"))
+        _settle(s, call, utcnow())
         call.status = "in-progress"
         call.answered_by = answered_by
         call.answered_at = call.answered_at or utcnow()
@@ -435,6 +469,7 @@ def apply_call_status(engine: Engine, settings: Settings, call_id: int,
                          .with_for_update()).one_or_none()
         if call is None:
             return None
+        _settle(s, call, now)
         if params.get("CallSid") and not call.provider_call_sid:
             call.provider_call_sid = params["CallSid"]
         if params.get("AnsweredBy"):
@@ -501,14 +536,18 @@ def calls_to_hang_up(engine: Engine, route: str) -> list[tuple[int, str]]:
     from tocsin.campaigns.models import Campaign
 
     c = table(VoiceCall)
+    query = (sa.select(c.c.id, c.c.provider_call_sid)
+             .join(Campaign, Campaign.id == c.c.campaign_id)
+             .where(c.c.route == route, c.c.ended_at.is_(None),
+                    c.c.provider_call_sid.is_not(None), c.c.hangup_requested_at.is_(None),
+                    Campaign.status.in_(("cancelled", "stopped")))
+             .limit(500))
+    # Looked at without the write lock first (every worker asks every second).
+    with read_transaction(engine) as s:
+        if not s.execute(query).first():
+            return []
     with transaction(engine) as s:
-        rows = s.execute(
-            sa.select(c.c.id, c.c.provider_call_sid)
-            .join(Campaign, Campaign.id == c.c.campaign_id)
-            .where(c.c.route == route, c.c.ended_at.is_(None),
-                   c.c.provider_call_sid.is_not(None), c.c.hangup_requested_at.is_(None),
-                   Campaign.status.in_(("cancelled", "stopped")))
-            .limit(500)).all()
+        rows = s.execute(query).all()
         if rows:
             s.execute(sa.update(c).where(c.c.id.in_([r[0] for r in rows]))
                       .values(hangup_requested_at=utcnow()))
@@ -521,7 +560,7 @@ def expire_stale_calls(engine: Engine, settings: Settings, route: str) -> int:
     ``failed`` (retried like one). Returns how many."""
     c = table(VoiceCall)
     cutoff = utcnow() - dt.timedelta(seconds=settings.voice_call_max_seconds)
-    with transaction(engine) as s:
+    with read_transaction(engine) as s:  # without the write lock: usually none
         ids = list(s.scalars(sa.select(c.c.id).where(
             c.c.route == route, c.c.ended_at.is_(None), c.c.started_at < cutoff).limit(500)))
     for call_id in ids:

@@ -39,9 +39,10 @@ class CallbackListener:
     process, for the simulation's voice gateway: the CLI's run and a worker need no web
     server for simulated calls."""
 
-    def __init__(self, engine: Engine, settings: Settings, auth_token: str) -> None:
+    def __init__(self, engine: Engine, settings: Settings, auth_token: str,
+                 port: int = 0) -> None:
         self.engine, self.settings, self.auth_token = engine, settings, auth_token
-        self.port = 0
+        self.port = port
         self._server: object = None
         self._task: asyncio.Task[None] | None = None
 
@@ -55,7 +56,8 @@ class CallbackListener:
         from tocsin.web.routes.voice import callback_app
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         app = callback_app(self.engine, self.settings, self.auth_token, self.base_url)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
