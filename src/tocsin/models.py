@@ -9,6 +9,12 @@ from tocsin.authorities.models import (
     UserInvitation,
     WebSession,
 )
+from tocsin.campaigns.answer_models import (
+    AnswerCall,
+    CampaignAnswer,
+    InboundMessage,
+    QuotaPerson,
+)
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
@@ -34,4 +40,5 @@ __all__ = [
     "VoiceCall", "VoiceCallEvent", "VoiceRoute", "WebSession",
     "Contact", "ContactColumnMapping", "ContactGroup", "ContactGroupMember", "ContactList",
     "ContactUpload",
+    "AnswerCall", "CampaignAnswer", "InboundMessage", "QuotaPerson",
 ]

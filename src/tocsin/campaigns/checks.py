@@ -119,6 +119,8 @@ class CampaignRequest:
     confirm_recipients: int | str | None = None
     lists: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
+    #: Answer options and quota (``campaigns.answer_service.AnswerSetup``), or None.
+    answers: Any = None
 
 
 @dataclass

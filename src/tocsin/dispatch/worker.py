@@ -122,6 +122,8 @@ class CampaignContent:
     valid_until: datetime | None = None
     voice: dict[str, str] = field(default_factory=dict)
     voice_caller: str = ""
+    #: The answer options of a group message that collects answers (issue 10), else [].
+    answer_options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -335,7 +337,17 @@ class Worker:
                         unsubscribe_secret, self.settings)
                 unsubscribe = unsubscribe_url(self.settings.public_url(),
                                               self._unsubscribe_secret, c.address, lang)
-            return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, mail.text,
+            text = mail.text
+            if content.answer_options:
+                from tocsin.campaigns.answer_service import email_footer
+                from tocsin.subscribers.optout import unsubscribe_secret
+
+                if not self._unsubscribe_secret:
+                    self._unsubscribe_secret = await asyncio.to_thread(
+                        unsubscribe_secret, self.settings)
+                text += email_footer(self.settings.public_url(), self._unsubscribe_secret,
+                                     c.campaign_id, c.address, lang, content.answer_options)
+            return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, text,
                                    subject=mail.subject, source=content.mail_from,
                                    html=mail.html, unsubscribe_url=unsubscribe)
         if c.channel == "voice":
@@ -361,6 +373,11 @@ class Worker:
                     from tocsin.campaigns.control import stop_leftovers
 
                     await asyncio.to_thread(stop_leftovers, self.engine)
+                    # Quota calls: ask, escalate, time out, thank (issue 10).
+                    from tocsin.campaigns import answer_service
+
+                    await asyncio.to_thread(answer_service.run_quotas, self.engine)
+                    await asyncio.to_thread(answer_service.close_calls, self.engine)
                     last_finish = time.monotonic()
                 if time.monotonic() - last_sweep > self.settings.lease_seconds / 3:
                     await asyncio.to_thread(queue.sweep_expired_leases, self.engine)
@@ -436,6 +453,10 @@ def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
                                    c.area_name, c.sms_source, c.mail_from, action,
                                    c.voice_caller or "")
         content.valid_until = c.expires_at
+        from tocsin.campaigns.answer_models import AnswerCall
+
+        call = s.get(AnswerCall, campaign_id)
+        content.answer_options = list(call.options) if call is not None else []
         return content
 
 
