@@ -15,9 +15,10 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -509,6 +510,18 @@ async def stop_simulators(sims: Simulators) -> None:
                 await voice_part.stop()  # type: ignore[attr-defined]
 
 
+def inbound_sink(engine: Engine, via: str) -> Callable[[Any], Awaitable[None]]:
+    """The handler of mobile-originated SMS (``channels.smpp.InboundSms``): stored and
+    read as an answer (``campaigns.answer_service.record_inbound``) before the SMSC gets
+    its deliver_sm_resp."""
+    async def on_inbound(message: Any) -> None:
+        from tocsin.campaigns.answer_service import record_inbound
+
+        await asyncio.to_thread(record_inbound, engine, message.source, message.text,
+                                via=via, recipient=message.destination or None)
+    return on_inbound
+
+
 def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[str, str],
                                                                           SenderFactory]:
     """Sender factories for the simulation environment (simulators) and live (settings)."""
@@ -521,7 +534,8 @@ def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[
     if sims is not None:
         sim_smpp = SmppAccount(host=sims.smsc_host, port=sims.smsc_port, system_id="tocsin",
                                binds=2, window=100, tps=100_000)
-        factories[("sms", "simulation")] = lambda rb: SmppSender([sim_smpp], rb.add, "simulator")
+        factories[("sms", "simulation")] = lambda rb: SmppSender(
+            [sim_smpp], rb.add, "simulator", inbound=inbound_sink(rb.engine, "smpp"))
         sim_smtp = SmtpAccount(sims.smtp_host, sims.smtp_port, connections=4)
         factories[("email", "simulation")] = lambda rb: SmtpSender(sim_smtp, "simulator", dkim)
     if settings.smpp_url.strip():
@@ -530,7 +544,8 @@ def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[
 
         # Each account's tps holds across every worker (a bucket in the database).
         factories[("sms", "live")] = lambda rb: share_limits(
-            rb.engine, SmppSender(accounts, rb.add, "smpp"))
+            rb.engine, SmppSender(accounts, rb.add, "smpp",
+                                  inbound=inbound_sink(rb.engine, "smpp")))
     if settings.smtp_url.strip():
         account = SmtpAccount.from_url(settings.smtp_url)
         factories[("email", "live")] = lambda rb: SmtpSender(account, "smtp", dkim)
