@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tocsin.core.errors import InputError
+from tocsin.core.i18n import N_
 
 MIN_OPTIONS, MAX_OPTIONS = 2, 9
 #: The longest option label (characters): it is written into every SMS.
@@ -70,16 +71,16 @@ def check_options(options: Sequence[str]) -> list[str]:
     alike once folded. Raises InputError (field ``answers``)."""
     out = [" ".join(o.split()) for o in options if o and o.strip()]
     if not MIN_OPTIONS <= len(out) <= MAX_OPTIONS:
-        raise InputError("answers", "give between %(min)d and %(max)d answer options",
+        raise InputError("answers", N_("give between %(min)d and %(max)d answer options"),
                          code="answers_count", min=MIN_OPTIONS, max=MAX_OPTIONS)
     seen: set[str] = set()
     for label in out:
         if len(label) > MAX_LABEL:
-            raise InputError("answers", "an answer option has at most %(max)d characters",
+            raise InputError("answers", N_("an answer option has at most %(max)d characters"),
                              code="answers_long", max=MAX_LABEL)
         key = fold(label)
         if not key or key in seen:
-            raise InputError("answers", "two answer options read alike: %(label)s",
+            raise InputError("answers", N_("two answer options read alike: %(label)s"),
                              code="answers_alike", label=label)
         seen.add(key)
     return out

@@ -237,6 +237,20 @@ def _composer_refused(request: Request, rule: str, reason: str, name: str) -> Re
                   message=reason[:1].upper() + reason[1:] + ".")
 
 
+def _pickable(engine: Any, actor: Any, authority_id: str, target: Any) -> dict[str, Any]:
+    """The groups and contact lists the composer offers (issue 10): those of the authority
+    and its cooperation, when the actor may read contacts (``contacts.read``), else none."""
+    from tocsin.authorities.policy import Action, decide
+
+    if not decide(actor, Action.CONTACTS_READ, target):
+        return {"groups": [], "lists": []}
+    from tocsin.subscribers.contacts import contact_lists
+    from tocsin.subscribers.groups import list_groups
+
+    return {"groups": list_groups(engine, authority_id, actor),
+            "lists": contact_lists(engine, authority_id, actor)}
+
+
 @router.get("/campaigns/new")
 def compose(request: Request, template: str | None = None, draft: str | None = None,
             update: str | None = None, op: Operator = Depends(current_operator)) -> Response:
@@ -285,6 +299,7 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
     return render(
         request,
         "compose.html",
+        pick=_pickable(engine, actor, authority.id, target),
         authority=authority,
         official_languages=official,
         other_languages=others,
