@@ -172,3 +172,37 @@ def test_quota_step_writes_deliveries_and_thanks(engine: Engine) -> None:
     b = svc.board(engine, cid, None)
     assert b["quota"] == {"wanted": 2, "accepted": 2, "state": "filled"}
     assert b["asked"] == 3 and b["no_answer"] == 0
+
+
+@pytest.mark.slow
+async def test_voice_key_press_is_the_answer_and_is_read_back(engine: Engine) -> None:
+    """A quota call reaching a person by voice only: the simulated phone presses 2; the
+    TwiML reads the answer back and the board counts it."""
+    import asyncio
+
+    from tocsin.core.settings import Settings
+    from tocsin.dispatch.services import send_campaign
+    from tocsin.dispatch.voice_wiring import start_voice_simulator, voice_sender_factories
+    from tocsin.dispatch.worker import Simulators, stop_simulators
+
+    settings = Settings(voice_retry_seconds=1, voice_simulator_time_scale=0.01,
+                        voice_calls_per_minute=600, voice_trunk=4)
+    cid = await asyncio.to_thread(_launch, engine, svc.AnswerSetup(["Ja", "Nee"], quota=1),
+                                  ["voice"])
+    run = await asyncio.to_thread(svc.run_quotas, engine)
+    assert run.actions[cid] == [("send", "+32470000001", "voice")]
+    sims = Simulators("", 0, "", 0)
+    await start_voice_simulator(sims, engine, settings, seed=1,
+                                script={"+32470000001": ["answered:2"]})
+    try:
+        unfinished = await send_campaign(engine, cid, voice_sender_factories(settings, sims),
+                                         send_timeout=30, settings=settings)
+    finally:
+        await stop_simulators(sims)
+    assert unfinished == []
+    call = next(iter(sims.voice.calls.values()))  # type: ignore[attr-defined]
+    assert call.said[0][1].endswith("Druk 1 voor Ja. Druk 2 voor Nee.")   # An speaks Dutch
+    assert call.said[-1] == ("nl-BE", "U hebt geantwoord: Nee. Dank u.")
+    b = await asyncio.to_thread(svc.board, engine, cid, None)
+    assert [o["count"] for o in b["options"]] == [0, 1]
+    assert b["answers"][0]["channel"] == "voice"
