@@ -206,3 +206,24 @@ async def test_voice_key_press_is_the_answer_and_is_read_back(engine: Engine) ->
     b = await asyncio.to_thread(svc.board, engine, cid, None)
     assert [o["count"] for o in b["options"]] == [0, 1]
     assert b["answers"][0]["channel"] == "voice"
+
+
+def test_cli_send_with_answers(engine: Engine, tmp_path: Any,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from tocsin.cli import app
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("TOCSIN_VAR_DIR", str(tmp_path))
+    import_contacts(engine, PEOPLE, HALLE, "Vrijwilligers")
+    base = ["campaign", "send", "--authority", HALLE, "--list", "Vrijwilligers",
+            "--text", "nl=Wie kan komen?", "--channels", "sms", "--kind", "group",
+            "--receipt-timeout", "0"]
+    bad = CliRunner().invoke(app, [*base, "--answer", "Ja"])
+    assert bad.exit_code == 1 and "answers" in bad.output and "Traceback" not in bad.output
+    ok = CliRunner().invoke(app, [*base, "--answer", "Ja", "--answer", "Nee"])
+    assert ok.exit_code == 0, ok.output
+    with read_transaction(engine) as s:
+        call = s.scalars(sa.select(AnswerCall)).one()
+    assert call.options == ["Ja", "Nee"] and call.quota is None

@@ -141,6 +141,20 @@ def _people(s: Session, campaign: Campaign) -> list[PersonInfo]:
 
 
 def attach(s: Session, campaign: Campaign, setup: AnswerSetup) -> AnswerCall:
+    """:func:`attach_checked`, its input errors raised as ``CampaignInputError`` (what the
+    launch's callers, web and CLI, report)."""
+    from tocsin.campaigns.checks import CampaignInputError
+
+    try:
+        return attach_checked(s, campaign, setup)
+    except CampaignInputError:
+        raise
+    except InputError as exc:
+        raise CampaignInputError(exc.field, exc.template, code=exc.code, **exc.params) \
+            from None
+
+
+def attach_checked(s: Session, campaign: Campaign, setup: AnswerSetup) -> AnswerCall:
     """Make ``campaign`` (added to ``s``, not yet fanned out) answerable: a letter not
     used by another open call, the reply line added to each language's SMS and the key
     prompts to its voice script; for a quota, its ordered people (the fan-out then
