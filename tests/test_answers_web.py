@@ -147,3 +147,36 @@ def test_composer_offers_groups_lists_and_answers(site: tuple[TestClient, str, S
         "texts": {"nl": "x"}, "channels": ["sms"], "kind": "group",
         "lists": ["Vrijwilligers"], "answers": ["Ja"]}, headers={"X-CSRF-Token": token.group(1)})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "answers"
+
+
+def test_type2_authority_composes_to_its_lists(engine: Engine, tmp_path: Path) -> None:
+    """A groups-only (type-2) authority with a contact list gets the composer without the
+    area, and sends to the list from it."""
+    from weblogin import session_csrf
+
+    from tocsin.authorities.access import command_line_actor
+    from tocsin.authorities.governance import set_agreement
+    from tocsin.authorities.services import create_user
+    from tocsin.web.app import create_app
+
+    set_agreement(engine, command_line_actor(engine, "BE"), "23104", 2, "test")
+    create_user(engine, "op.lennik", PASSWORD, "23104", role="operator")
+    client = TestClient(create_app(engine, start_worker=False, settings=Settings(
+        var_dir=tmp_path / "var", database_url=str(engine.url))))
+    session_csrf(client, "op.lennik", PASSWORD)
+    assert client.get("/campaigns/new?lang=en").status_code == 403   # no list yet
+    import_contacts(engine, b"gsm\n0470 00 00 09\n", "23104", "Crisiscel")
+    page = client.get("/campaigns/new?lang=en")
+    assert page.status_code == 200 and 'id="groups-only-note"' in page.text
+    assert re.search(r'<section class="card compose-area"[^>]*hidden', page.text)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    r = client.post("/api/campaigns", json={
+        "texts": {"nl": "Crisiscel: kom naar het gemeentehuis."}, "channels": ["sms"],
+        "kind": "group", "lists": ["Crisiscel"], "answers": ["Ja", "Nee"]},
+        headers={"X-CSRF-Token": token.group(1)})
+    assert r.status_code == 201, r.text
+    area = client.post("/api/campaigns", json={
+        "texts": {"nl": "x"}, "channels": ["sms"], "kind": "alert",
+        "municipality_nis": "23104"}, headers={"X-CSRF-Token": token.group(1)})
+    assert area.status_code == 403                                   # never an area

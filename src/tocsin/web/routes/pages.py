@@ -220,8 +220,8 @@ def _composer_refused(request: Request, rule: str, reason: str, name: str) -> Re
                 "contact lists (SMS, voice call, e-mail), never the population of an area.",
                 name=name),
             problems=[
-                translate(request, "Sending to groups and contact lists is not available on "
-                          "this platform yet, so there is no composer for %(name)s.",
+                translate(request, "%(name)s has no group or contact list yet: import a list "
+                          "(Contact lists) to alert its people from the composer.",
                           name=name),
                 translate(request, "Only an authority bound by law to warn the population "
                           "(type-1 agreement) alerts an area; the federal operator records "
@@ -275,6 +275,17 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
                            agreement_type=authority.agreement_type)
     target = Target(authority=facts if authority.id != actor.authority.id else actor.authority)
     refusal = decide(actor, Action.CAMPAIGN_PREPARE, target)
+    groups_only = False
+    if not refusal and refusal.rule == "agreement_groups_only":
+        # A type-2 authority sends to its groups and lists only (issue 10): the composer
+        # without the area, when it has some to choose from.
+        from dataclasses import replace
+
+        pick = _pickable(engine, actor, authority.id, target)
+        if (pick["groups"] or pick["lists"]) and decide(
+                actor, Action.CAMPAIGN_PREPARE, replace(target, group_only=True)):
+            refusal, groups_only = decide(actor, Action.CAMPAIGN_PREPARE,
+                                          replace(target, group_only=True)), True
     if not refusal:
         return _composer_refused(request, refusal.rule, refusal.reason, authority.name)
     official = [lang for lang in authority.languages if lang in ALL_LANGUAGES]
@@ -300,6 +311,7 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
         request,
         "compose.html",
         pick=_pickable(engine, actor, authority.id, target),
+        groups_only=groups_only,
         authority=authority,
         official_languages=official,
         other_languages=others,
