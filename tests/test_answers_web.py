@@ -152,12 +152,11 @@ def test_composer_offers_groups_lists_and_answers(site: tuple[TestClient, str, S
 def test_type2_authority_composes_to_its_lists(engine: Engine, tmp_path: Path) -> None:
     """A groups-only (type-2) authority with a contact list gets the composer without the
     area, and sends to the list from it."""
-    from weblogin import session_csrf
-
     from tocsin.authorities.access import command_line_actor
     from tocsin.authorities.governance import set_agreement
     from tocsin.authorities.services import create_user
     from tocsin.web.app import create_app
+    from weblogin import session_csrf
 
     set_agreement(engine, command_line_actor(engine, "BE"), "23104", 2, "test")
     create_user(engine, "op.lennik", PASSWORD, "23104", role="operator")
