@@ -396,7 +396,11 @@ def campaign_page(
 ) -> Response:
     """Live progress per channel, then the final report; its updates, all-clear, cancel."""
     report = _report(request, op, campaign_id)
-    return render(request, "campaign.html", report=report, **_report_context(request, op, report))
+    from tocsin.campaigns.answer_service import answer_options
+
+    return render(request, "campaign.html", report=report,
+                  answers=answer_options(engine_of(request), report["campaign_id"]),
+                  **_report_context(request, op, report))
 
 
 def _report_language(request: Request, lang: str | None) -> str:
