@@ -89,6 +89,8 @@ PAGES: tuple[Page, ...] = (
     Page("/unsubscribe/{token}", "/unsubscribe/{unsubscribe}", "public"),
     Page("/unsubscribe/{token}", "/unsubscribe/not-a-token", "public", status=400),
     Page("/invitation/{token}", "/invitation/{invitation}", "public"),
+    Page("/answer/{token}", "/answer/{answer_token}", "public"),
+    Page("/answer/{token}", "/answer/not-a-token", "public", status=400),
     Page("(404)", "/no-such-page", "public", status=404),
     # A citizen on the public portal (issue 10): registering, the code, the profile.
     Page("/register", "/register", "public"),
@@ -108,6 +110,7 @@ PAGES: tuple[Page, ...] = (
     Page("/campaigns/{campaign_id}", "/campaigns/{running}", "operator", running=True),
     Page("/monitor", "/monitor", "operator", campaigns=True),
     Page("/monitor/{campaign_id}", "/monitor/{finished}", "operator"),
+    Page("/campaigns/{campaign_id}/answers", "/campaigns/{answers}/answers", "operator"),
     Page("/monitor/{campaign_id}", "/monitor/{finished}?large=1", "operator"),
     Page("/monitor/{campaign_id}", "/monitor/{running}", "operator", running=True),
     Page("/monitor/{campaign_id}", "/monitor/{running}?large=1", "operator", running=True),
@@ -138,6 +141,7 @@ PAGES: tuple[Page, ...] = (
     Page("/", "/", "viewer", campaigns=True),
     Page("/campaigns/{campaign_id}", "/campaigns/{finished}", "viewer"),
     Page("/monitor", "/monitor", "viewer", campaigns=True),
+    Page("/campaigns/{campaign_id}/answers", "/campaigns/{answers}/answers", "viewer"),
     Page("/campaigns/{campaign_id}", "/campaigns/{running}", "viewer", running=True),
     Page("(403)", "/campaigns/new", "viewer", status=403),
 )
@@ -189,6 +193,8 @@ NOT_PAGES = {
     "/contacts/import/{token}/errors.csv": "a file download (CSV)",
     "/monitor/{campaign_id}/events": "server-sent events",
     "/me/export.{fmt}": "a file download (JSON, CSV)",
+    "/campaigns/{campaign_id}/answers/events": "server-sent events",
+    "/campaigns/{campaign_id}/answers.csv": "a file download (CSV)",
     "/login/totp": "reached only by a login that needs the second factor: FORM_PAGES "
                    "'totp-step'",
 }
@@ -300,6 +306,22 @@ def _seed(engine: Any, settings: Any) -> dict[str, str]:
                              "operator", "23027", "http://x/")
     ids["invitation"] = invitation.link.rsplit("/", 1)[1]
     ids["unsubscribe"] = unsubscribe_token(unsubscribe_secret(settings), "b1@example.org")
+    # A group message that collects answers (issue 10): a list of Beersel, two answers.
+    from tocsin.campaigns.answer_service import AnswerSetup, answer_token, record_inbound
+    from tocsin.subscribers.contacts import import_contacts
+
+    import_contacts(engine, b"naam,gsm,e-mail,taal\nAn,0470 00 00 01,an@example.org,nl\n"
+                    b"Bert,0470 00 00 02,,fr\nCis,0470 00 00 03,cis@example.org,nl\n",
+                    "23003", "Vrijwilligers")
+    ids["answers"] = run_campaign(engine, "launch", CampaignRequest(
+        authority_id="23003", lists=["Vrijwilligers"], channels=["sms", "email"],
+        texts={"nl": "Wie kan vanavond helpen?", "fr": "Qui peut aider ce soir ?"},
+        kind="group", answers=AnswerSetup(["Ja", "Nee"])), settings=settings,
+        receipt_timeout=5, send_timeout=30).campaign_id
+    record_inbound(engine, "+32470000001", "ja", via="webhook")
+    record_inbound(engine, "+32470000002", "A2", via="webhook")
+    ids["answer_token"] = answer_token(unsubscribe_secret(settings), ids["answers"],
+                                       "cis@example.org")
     with transaction(engine) as s:
         user = s.scalar(sa.select(User).where(User.username == "beersel"))
         assert user is not None

@@ -9,6 +9,12 @@ from tocsin.authorities.models import (
     UserInvitation,
     WebSession,
 )
+from tocsin.campaigns.answer_models import (
+    AnswerCall,
+    CampaignAnswer,
+    InboundMessage,
+    QuotaPerson,
+)
 from tocsin.campaigns.location_models import LocationSend
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
@@ -45,4 +51,5 @@ __all__ = [
     "ContactUpload",
     "AddressDetail", "CitizenSession", "PortalCode", "PortalSend", "SubscriberConsent",
     "SubscriberProfile",
+    "AnswerCall", "CampaignAnswer", "InboundMessage", "QuotaPerson",
 ]

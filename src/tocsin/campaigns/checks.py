@@ -117,6 +117,8 @@ class CampaignRequest:
     lists: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     justification: str | None = None
+    #: Answer options and quota (``campaigns.answer_service.AnswerSetup``), or None.
+    answers: Any = None
 
 
 @dataclass

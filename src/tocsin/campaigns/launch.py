@@ -299,6 +299,10 @@ def launch(engine: Engine, req: CampaignRequest, settings: Settings | None = Non
         else:
             _accept_streamed(s, campaign, checked.authority, checked.area, settings, now)
             count = counted or 0
+        if req.answers is not None:
+            from tocsin.campaigns.answer_service import attach
+
+            attach(s, campaign, req.answers)
         if draft_id:
             s.delete(_draft(s, draft_id, checked.authority.id))
         record_audit(s, campaign.created_by,

@@ -529,6 +529,36 @@ class _RateLimiter:
 ReceiptHandler = Callable[[Receipt], Awaitable[None] | None]
 
 
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A mobile-originated SMS (deliver_sm without the receipt bit in esm_class, SMPP 3.4
+    §4.6.1): ``source`` the handset (E.164 with '+' when the TON is international),
+    ``destination`` Tocsin's number it was sent to, ``text`` decoded (GSM-7, IA5,
+    Latin-1 or UCS-2; one part: a concatenated MO arrives part by part)."""
+
+    source: str
+    destination: str
+    text: str
+
+    @classmethod
+    def from_deliver_sm(cls, pdu: Pdu) -> InboundSms:
+        """Read a deliver_sm; raises ``ValueError`` for an undecodable payload."""
+        from tocsin.messages.sms import decode_short_message
+
+        esm = int(pdu.params.get("esm_class", 0))
+        text, _ = decode_short_message(int(pdu.params.get("data_coding", 0)),
+                                       bytes(pdu.params.get("short_message", b"")),
+                                       bool(esm & 0x40))
+        return cls(
+            source=_format_address(pdu.params.get("source_addr", ""),
+                                   pdu.params.get("source_addr_ton", 0)),
+            destination=str(pdu.params.get("destination_addr", "")),
+            text=text)
+
+
+InboundHandler = Callable[[InboundSms], Awaitable[None] | None]
+
+
 class _Bind:
     """One TCP connection bound as transceiver, with its window and outstanding requests."""
 
@@ -736,11 +766,48 @@ class _Bind:
         elif self.writer is None:
             self._fail_pending(reason)
 
+    def _on_inbound(self, pdu: Pdu) -> None:
+        """A mobile-originated message: handed to ``on_inbound`` and acknowledged once
+        it returned (awaited), ESME_RX_T_APPN when it raised (the SMSC tries again)."""
+        handler = self.client.on_inbound
+        if handler is None:
+            # Nobody takes answers: acknowledge so the SMSC does not redeliver for ever.
+            self.send(pdu.response())
+            return
+        try:
+            message = InboundSms.from_deliver_sm(pdu)
+        except (ValueError, TypeError) as error:
+            logger.warning("unreadable inbound SMS ignored: %s", error)
+            self.send(pdu.response())
+            return
+        try:
+            result = handler(message)
+        except Exception:
+            logger.exception("inbound SMS handler failed")
+            self.send(pdu.response(ESME_RX_T_APPN))
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.create_task(self._finish_inbound(pdu, result))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self.send(pdu.response())
+
+    async def _finish_inbound(self, pdu: Pdu, result: Awaitable[None]) -> None:
+        try:
+            await result
+        except Exception:
+            logger.exception("inbound SMS handler failed")
+            self.send(pdu.response(ESME_RX_T_APPN))
+        else:
+            self.send(pdu.response())
+
     def _on_deliver_sm(self, pdu: Pdu) -> None:
         handler = self.client.on_receipt
-        if not pdu.params.get("esm_class", 0) & ESM_CLASS_DELIVERY_RECEIPT or handler is None:
-            # Mobile-originated messages are not used by Tocsin; acknowledge so the SMSC
-            # does not redeliver them forever.
+        if not pdu.params.get("esm_class", 0) & ESM_CLASS_DELIVERY_RECEIPT:
+            self._on_inbound(pdu)
+            return
+        if handler is None:
             self.send(pdu.response())
             return
         try:
@@ -794,10 +861,12 @@ class SmppClient:
 
     ``on_receipt`` is called (and awaited, if it returns an awaitable) for every delivery
     receipt; the deliver_sm is acknowledged afterwards, with ESME_RX_T_APPN if it raised so
-    that the SMSC delivers it again (SMPP 3.4 §4.6.2). Lost connections are re-established
-    in the background with exponential back-off (``reconnect_delay`` seconds doubling up to
-    the account's ``reconnect_max``); requests outstanding on them fail with a retryable
-    ``SmppConnectionError``.
+    that the SMSC delivers it again (SMPP 3.4 §4.6.2). ``on_inbound`` is called the same
+    way for every other deliver_sm (a mobile-originated SMS, ``InboundSms``: answers to
+    group messages); without it they are acknowledged and dropped. Lost connections are
+    re-established in the background with exponential back-off (``reconnect_delay``
+    seconds doubling up to the account's ``reconnect_max``); requests outstanding on them
+    fail with a retryable ``SmppConnectionError``.
     """
 
     def __init__(
@@ -805,6 +874,7 @@ class SmppClient:
         account: SmppAccount,
         on_receipt: ReceiptHandler | None = None,
         *,
+        on_inbound: InboundHandler | None = None,
         response_timeout: float | None = None,
         enquire_link_interval: float | None = None,
         reconnect_delay: float = 1.0,
@@ -812,6 +882,7 @@ class SmppClient:
     ) -> None:
         self.account = account
         self.on_receipt = on_receipt
+        self.on_inbound = on_inbound
         self.response_timeout = response_timeout or account.timeout
         self.enquire_link_interval = enquire_link_interval or account.enquire_link
         self.reconnect_delay = reconnect_delay

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from tocsin.channels.base import OutgoingMessage, ReceiptEvent, SendOutcome
 from tocsin.channels.smpp import (
+    InboundHandler,
     Receipt,
     SmppAccount,
     SmppClient,
@@ -42,12 +43,14 @@ class SmppSender:
     channel = "sms"
 
     def __init__(self, accounts: Sequence[SmppAccount], receipts: ReceiptSink,
-                 name: str = "smpp") -> None:
+                 name: str = "smpp", inbound: InboundHandler | None = None) -> None:
         if not accounts:
             raise ValueError("SMPP accounts: at least one is required")
         self.name = name
         self._receipts = receipts
-        self._clients = [SmppClient(a, on_receipt=self._receipt_handler(a.key))
+        # ``inbound``: mobile-originated SMS (answers to group messages, issue 10).
+        self._clients = [SmppClient(a, on_receipt=self._receipt_handler(a.key),
+                                    on_inbound=inbound)
                          for a in accounts]
         self._started: list[SmppClient] = []
         self._reference = itertools.count(1)

@@ -139,6 +139,14 @@ def thanks_twiml(language: str) -> str:
     return str(response)
 
 
+def say_twiml(text: str, language: str) -> str:
+    """TwiML that says ``text`` in ``language`` (e.g. an answer read back), then hangs up."""
+    response = VoiceResponse()
+    _say(response, text, language)
+    response.hangup()
+    return str(response)
+
+
 def hangup_twiml() -> str:
     """TwiML that ends the call."""
     response = VoiceResponse()

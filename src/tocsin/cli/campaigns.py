@@ -189,6 +189,15 @@ def _area_or_circle(area: Path | None, circle: str | None) -> bytes | None:
         raise fail(exc.field, exc.reason) from None
 
 
+def _answer_setup(options: list[str], quota: int | None, timeout: int) -> Any:
+    """The answer options and quota of ``--answer`` / ``--quota`` (issue 10), or None."""
+    if not options and quota is None:
+        return None
+    from tocsin.campaigns.answer_service import AnswerSetup
+
+    return AnswerSetup(list(options), quota, timeout, max(1, timeout // 3))
+
+
 @campaign_app.command("send")
 def campaign_send(
     authority: str = typer.Option(..., "--authority", help="Authority id: BE or a NIS code."),
@@ -247,6 +256,13 @@ def campaign_send(
     severity: str = typer.Option("", "--severity"),
     certainty: str = typer.Option("", "--certainty"),
     as_json: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
+    answer: list[str] = typer.Option([], "--answer", help="An answer option of a group "
+                                     "message (repeat, 2 to 9: --answer Ja --answer Nee)."),
+    quota: int | None = typer.Option(None, "--quota", help="People needed: ask the first N "
+                                     "of the lists in order (a running `tocsin worker` "
+                                     "goes on asking)."),
+    answer_timeout: int = typer.Option(15, "--answer-timeout", help="A quota's time to "
+                                       "answer, minutes."),
 ) -> None:
     """Launch a campaign and send it until every delivery is final.
 
@@ -276,6 +292,7 @@ def campaign_send(
         confirmation_required=True, confirm_area_name=confirm_area or None,
         confirm_recipients=confirm_count or None, groups=group, lists=list_,
         justification=justification or None,
+        answers=_answer_setup(answer, quota, answer_timeout),
     )
     engine = open_engine(announce=True)
     shown = False

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
         default="", pattern=r"^(https?://[^\s?#]+)?$",
         description="Base URL the provider reaches Tocsin's /voice/… routes at (TwiML, status "
                     "callbacks); empty = TOCSIN_PUBLIC_URL")
+    # Answers to group messages by SMS through the provider's webhook (issue 10): the shared
+    # secret it sends in X-Tocsin-Secret (or Authorization: Bearer). Empty = webhook off.
+    inbound_sms_secret: str = Field(default="", description="Shared secret of POST "
+                                    "/inbound/sms (empty: the webhook answers 404)")
     voice_calls_per_minute: int = Field(default=600, ge=1, le=100_000,
                                         description="Most call starts in any sliding 60 s")
     voice_trunk: int = Field(default=200, ge=1, le=100_000,

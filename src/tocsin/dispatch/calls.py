@@ -55,6 +55,7 @@ from tocsin.channels.voice import (
     call_twiml,
     call_urls,
     hangup_twiml,
+    say_twiml,
     signature_valid,
     thanks_twiml,
 )
@@ -436,6 +437,12 @@ def _gather(engine: Engine, call_id: int, params: Mapping[str, str], url: str) -
             call.acknowledged = True
         lang, _, _ = _script(s, call)
         round_ = call.digits.count(KEY_REPEAT) + 1
+        from tocsin.campaigns.answer_service import voice_answer
+
+        # A group message that collects answers: the key is the answer (issue 10).
+        answered = voice_answer(s, call.campaign_id, call.delivery_id, digits)
+    if answered is not None:
+        return say_twiml(answered[1], answered[0])
     if digits == KEY_CONFIRM:
         return thanks_twiml(lang)
     if digits == KEY_REPEAT and round_ <= 5:

@@ -370,6 +370,10 @@ def _insert_targets(s: Session, plan: Plan) -> dict[str, int]:
     c = s.get(Campaign, plan.campaign_id)
     if c is None or not c.targets:
         return {}
+    from tocsin.campaigns.answer_service import holds_targets
+
+    if holds_targets(s, c.id):
+        return {}  # a quota call asks its people one by one (``answer_service.run_quotas``)
     authority = s.get(Authority, c.authority_id)
     assert authority is not None  # foreign key
     recipients = target_recipients(s, c.targets, authority, c.channel_list, list(c.texts),

@@ -15,9 +15,10 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -126,6 +127,8 @@ class CampaignContent:
     valid_until: datetime | None = None
     voice: dict[str, str] = field(default_factory=dict)
     voice_caller: str = ""
+    #: The answer options of a group message that collects answers (issue 10), else [].
+    answer_options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -352,7 +355,17 @@ class Worker:
                         unsubscribe_secret, self.settings)
                 unsubscribe = unsubscribe_url(self.settings.public_url(),
                                               self._unsubscribe_secret, c.address, lang)
-            return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, mail.text,
+            text = mail.text
+            if content.answer_options:
+                from tocsin.campaigns.answer_service import email_footer
+                from tocsin.subscribers.optout import unsubscribe_secret
+
+                if not self._unsubscribe_secret:
+                    self._unsubscribe_secret = await asyncio.to_thread(
+                        unsubscribe_secret, self.settings)
+                text += email_footer(self.settings.public_url(), self._unsubscribe_secret,
+                                     c.campaign_id, c.address, lang, content.answer_options)
+            return OutgoingMessage(c.id, c.campaign_id, c.address, c.language, text,
                                    subject=mail.subject, source=content.mail_from,
                                    html=mail.html, unsubscribe_url=unsubscribe)
         if c.channel == "voice":
@@ -378,6 +391,11 @@ class Worker:
                     from tocsin.campaigns.control import stop_leftovers
 
                     await asyncio.to_thread(stop_leftovers, self.engine)
+                    # Quota calls: ask, escalate, time out, thank (issue 10).
+                    from tocsin.campaigns import answer_service
+
+                    await asyncio.to_thread(answer_service.run_quotas, self.engine)
+                    await asyncio.to_thread(answer_service.close_calls, self.engine)
                     last_finish = time.monotonic()
                 if time.monotonic() - last_sweep > self.settings.lease_seconds / 3:
                     await asyncio.to_thread(queue.sweep_expired_leases, self.engine)
@@ -453,6 +471,10 @@ def load_content(engine: Engine, campaign_id: str) -> CampaignContent:
                                    c.area_name, c.sms_source, c.mail_from, action,
                                    c.voice_caller or "")
         content.valid_until = c.expires_at
+        from tocsin.campaigns.answer_models import AnswerCall
+
+        call = s.get(AnswerCall, campaign_id)
+        content.answer_options = list(call.options) if call is not None else []
         return content
 
 
@@ -514,6 +536,18 @@ async def stop_simulators(sims: Simulators) -> None:
                 await voice_part.stop()  # type: ignore[attr-defined]
 
 
+def inbound_sink(engine: Engine, via: str) -> Callable[[Any], Awaitable[None]]:
+    """The handler of mobile-originated SMS (``channels.smpp.InboundSms``): stored and
+    read as an answer (``campaigns.answer_service.record_inbound``) before the SMSC gets
+    its deliver_sm_resp."""
+    async def on_inbound(message: Any) -> None:
+        from tocsin.campaigns.answer_service import record_inbound
+
+        await asyncio.to_thread(record_inbound, engine, message.source, message.text,
+                                via=via, recipient=message.destination or None)
+    return on_inbound
+
+
 def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[str, str],
                                                                           SenderFactory]:
     """Sender factories for the simulation environment (simulators) and live (settings)."""
@@ -526,7 +560,8 @@ def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[
     if sims is not None:
         sim_smpp = SmppAccount(host=sims.smsc_host, port=sims.smsc_port, system_id="tocsin",
                                binds=2, window=100, tps=100_000)
-        factories[("sms", "simulation")] = lambda rb: SmppSender([sim_smpp], rb.add, "simulator")
+        factories[("sms", "simulation")] = lambda rb: SmppSender(
+            [sim_smpp], rb.add, "simulator", inbound=inbound_sink(rb.engine, "smpp"))
         sim_smtp = SmtpAccount(sims.smtp_host, sims.smtp_port, connections=4)
         factories[("email", "simulation")] = lambda rb: SmtpSender(sim_smtp, "simulator", dkim)
     if settings.smpp_url.strip():
@@ -535,7 +570,8 @@ def sender_factories(settings: Settings, sims: Simulators | None) -> dict[tuple[
 
         # Each account's tps holds across every worker (a bucket in the database).
         factories[("sms", "live")] = lambda rb: share_limits(
-            rb.engine, SmppSender(accounts, rb.add, "smpp"))
+            rb.engine, SmppSender(accounts, rb.add, "smpp",
+                                  inbound=inbound_sink(rb.engine, "smpp")))
     if settings.smtp_url.strip():
         account = SmtpAccount.from_url(settings.smtp_url)
         factories[("email", "live")] = lambda rb: SmtpSender(account, "smtp", dkim)

@@ -34,6 +34,7 @@ from tocsin.web.deps import (
     web_session_of,
 )
 from tocsin.web.routes import (
+    answers_pages,
     api,
     approvals,
     areas_api,
@@ -70,7 +71,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: POSTs that carry their own credential instead of the session cookie: the RFC 8058
 #: one-click unsubscribe (a mail client posts it, with the signed token in the URL).
 #: The voice provider's requests carry X-Twilio-Signature instead (``routes.voice``).
-CSRF_EXEMPT_PREFIXES = ("/unsubscribe/", "/voice/calls/")
+#: The answer page posts with its signed token; the SMS webhook carries a shared secret.
+CSRF_EXEMPT_PREFIXES = ("/unsubscribe/", "/voice/calls/", "/answer/", "/inbound/")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -298,6 +300,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
                    gateway_admin, governance, approvals, monitor, areas_api,
-                   contacts_pages, control, voice, portal, location_hooks):
+                   contacts_pages, control, voice, portal, location_hooks,
+                   answers_pages):
         app.include_router(module.router)
     return app

@@ -253,6 +253,10 @@ class SmscSimulator:
         self.messages: list[SmscMessage] = []
         self.receipts_sent = 0
         self.receipts_acknowledged = 0
+        #: Mobile-originated messages sent (``send_mo``) and acknowledged by the client.
+        self.mo_sent = 0
+        self.mo_acknowledged = 0
+        self._mo_pending: set[tuple[int, int]] = set()
         self.throttled = 0
         self._server: asyncio.base_events.Server | None = None
         self._sessions: set[_Session] = set()
@@ -365,7 +369,12 @@ class SmscSimulator:
             self._on_submit(session, pdu)
         elif command & RESPONSE_BIT:
             if command == DELIVER_SM_RESP and pdu.command_status == ESME_ROK:
-                self.receipts_acknowledged += 1
+                key = (id(session), pdu.sequence_number)
+                if key in self._mo_pending:
+                    self._mo_pending.discard(key)
+                    self.mo_acknowledged += 1
+                else:
+                    self.receipts_acknowledged += 1
         elif command == ENQUIRE_LINK:
             session.send(pdu.response())
         elif command in _BINDS:
@@ -503,7 +512,33 @@ class SmscSimulator:
     def _deliver(self, session: _Session, receipt: Pdu) -> None:
         receipt.sequence_number = next(session.sequence)
         session.send(receipt)
-        self.receipts_sent += 1
+        if receipt.params.get("esm_class", 0) & ESM_CLASS_DELIVERY_RECEIPT:
+            self.receipts_sent += 1
+        else:
+            self._mo_pending.add((id(session), receipt.sequence_number))
+
+    # ------------------------------------------------------------- mobile originated
+
+    def send_mo(self, source: str, destination: str, text: str,
+                system_id: str = "tocsin") -> None:
+        """A handset ``source`` (E.164) texts ``text`` to ``destination`` (the short code
+        or long number of the account ``system_id``): a deliver_sm with esm_class 0
+        (SMPP 3.4 §5.2.12: not a receipt) to a receiver bound for that account, held
+        until one binds. GSM-7 (unpacked, data_coding 0) when every character is in the
+        basic table, else UCS-2 (data_coding 8)."""
+        if all(ch in GSM7_BASIC for ch in text):
+            coding, payload = 0, bytes(GSM7_BASIC.index(ch) for ch in text)
+        else:
+            coding, payload = 8, text.encode("utf-16-be")
+        international = source.startswith("+")
+        pdu = Pdu(DELIVER_SM, params={
+            "source_addr_ton": 1 if international else 0, "source_addr_npi": 1,
+            "source_addr": source.lstrip("+"),
+            "dest_addr_ton": 0, "dest_addr_npi": 1, "destination_addr": destination,
+            "esm_class": 0, "data_coding": coding, "short_message": payload[:254],
+        })
+        self.mo_sent += 1
+        self._route_receipt(system_id, pdu, None)
 
 
 def _format(address: str, ton: int) -> str:

@@ -6,7 +6,7 @@ LB-SMS or cell-broadcast channel: its state and the counts the operator reports)
 Only adds (docs/decisions/0006).
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from alembic import op
 from tocsin.core.db import UTCDateTime
 
 revision = '0018'
-down_revision = '0016'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

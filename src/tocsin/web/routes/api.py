@@ -88,6 +88,13 @@ class CampaignBody(BaseModel):
     expires_at: str | None = Field(None, description="CAP expires, same formats")
     template_id: str | None = Field(None, description="the template launched")
     draft_id: str | None = Field(None, description="the draft (imported CAP) this replaces")
+    answers: list[str] = Field(default_factory=list, max_length=20, description="2 to 9 "
+                               "answer options of a group message (empty: no answers)")
+    quota: int | None = Field(None, description="people wanted: ask the first N of the "
+                              "lists in order, the next on a decline or a timeout")
+    answer_timeout_minutes: int = Field(15, description="a quota's time to answer, minutes")
+    answer_escalate_minutes: int = Field(5, description="a quota's time between SMS, voice "
+                                         "call and e-mail, minutes")
 
 
 class FollowUpBody(CampaignBody):
@@ -144,7 +151,19 @@ def _request(request: Request, body: CampaignBody, op: Operator,
         confirm_area_name=body.confirm_area_name,
         confirm_recipients=body.confirm_recipients,
         justification=body.justification or None,
+        answers=_answers(body),
     )
+
+
+def _answers(body: CampaignBody) -> Any:
+    """The answer setup of a group message (``answer_service.AnswerSetup``), or None."""
+    options = [o for o in body.answers if o and o.strip()]
+    if not options and body.quota is None:
+        return None
+    from tocsin.campaigns.answer_service import AnswerSetup
+
+    return AnswerSetup(options, body.quota, body.answer_timeout_minutes,
+                       body.answer_escalate_minutes)
 
 
 @router.get("/authority/territory.geojson")

@@ -228,8 +228,8 @@ def _composer_refused(request: Request, rule: str, reason: str, name: str) -> Re
                 "contact lists (SMS, voice call, e-mail), never the population of an area.",
                 name=name),
             problems=[
-                translate(request, "Sending to groups and contact lists is not available on "
-                          "this platform yet, so there is no composer for %(name)s.",
+                translate(request, "%(name)s has no group or contact list yet: import a list "
+                          "(Contact lists) to alert its people from the composer.",
                           name=name),
                 translate(request, "Only an authority bound by law to warn the population "
                           "(type-1 agreement) alerts an area; the federal operator records "
@@ -243,6 +243,20 @@ def _composer_refused(request: Request, rule: str, reason: str, name: str) -> Re
                               "send. The federal operator records the agreements.", name=name))
     return render(request, "error.html", 403, title=translate(request, "Not for your role"),
                   message=reason[:1].upper() + reason[1:] + ".")
+
+
+def _pickable(engine: Any, actor: Any, authority_id: str, target: Any) -> dict[str, Any]:
+    """The groups and contact lists the composer offers (issue 10): those of the authority
+    and its cooperation, when the actor may read contacts (``contacts.read``), else none."""
+    from tocsin.authorities.policy import Action, decide
+
+    if not decide(actor, Action.CONTACTS_READ, target):
+        return {"groups": [], "lists": []}
+    from tocsin.subscribers.contacts import contact_lists
+    from tocsin.subscribers.groups import list_groups
+
+    return {"groups": list_groups(engine, authority_id, actor),
+            "lists": contact_lists(engine, authority_id, actor)}
 
 
 @router.get("/campaigns/new")
@@ -269,6 +283,17 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
                            agreement_type=authority.agreement_type)
     target = Target(authority=facts if authority.id != actor.authority.id else actor.authority)
     refusal = decide(actor, Action.CAMPAIGN_PREPARE, target)
+    groups_only = False
+    if not refusal and refusal.rule == "agreement_groups_only":
+        # A type-2 authority sends to its groups and lists only (issue 10): the composer
+        # without the area, when it has some to choose from.
+        from dataclasses import replace
+
+        pick = _pickable(engine, actor, authority.id, target)
+        if (pick["groups"] or pick["lists"]) and decide(
+                actor, Action.CAMPAIGN_PREPARE, replace(target, group_only=True)):
+            refusal, groups_only = decide(actor, Action.CAMPAIGN_PREPARE,
+                                          replace(target, group_only=True)), True
     if not refusal:
         return _composer_refused(request, refusal.rule, refusal.reason, authority.name)
     official = [lang for lang in authority.languages if lang in ALL_LANGUAGES]
@@ -294,6 +319,8 @@ def compose(request: Request, template: str | None = None, draft: str | None = N
     return render(
         request,
         "compose.html",
+        pick=_pickable(engine, actor, authority.id, target),
+        groups_only=groups_only,
         authority=authority,
         official_languages=official,
         other_languages=others,
@@ -379,7 +406,11 @@ def campaign_page(
 ) -> Response:
     """Live progress per channel, then the final report; its updates, all-clear, cancel."""
     report = _report(request, op, campaign_id)
-    return render(request, "campaign.html", report=report, **_report_context(request, op, report))
+    from tocsin.campaigns.answer_service import answer_options
+
+    return render(request, "campaign.html", report=report,
+                  answers=answer_options(engine_of(request), report["campaign_id"]),
+                  **_report_context(request, op, report))
 
 
 def _report_language(request: Request, lang: str | None) -> str:

@@ -128,6 +128,23 @@
     const v = document.getElementById("schedule-at").value; // local Europe/Brussels time
     return v ? v.replace("T", " ") : "";
   }
+  /* Groups and contact lists picked (issue 10), and the answer options of a group message. */
+  function picked(name) {
+    return [...form.querySelectorAll('input[name="' + name + '"]:checked')].map((c) => c.value);
+  }
+  function hasTargets() { return picked("groups").length > 0 || picked("lists").length > 0; }
+  function addAnswers(b) {
+    b.groups = picked("groups");
+    b.lists = picked("lists");
+    const options = document.getElementById("answer-options");
+    if (!options) return;
+    const lines = options.value.split("\n").map((s) => s.trim()).filter(Boolean);
+    if (lines.length) b.answers = lines;
+    const quota = document.getElementById("answer-quota");
+    if (quota && quota.value.trim()) b.quota = Number(quota.value);
+    const timeout = document.getElementById("answer-timeout");
+    if (timeout && timeout.value.trim()) b.answer_timeout_minutes = Number(timeout.value);
+  }
   function body() {
     const channels = [...form.querySelectorAll('input[name="channels"]:checked')].map((c) => c.value);
     const cap = {};
@@ -137,6 +154,7 @@
                 municipality_nis: state.nis, cap: cap };
     const why = document.getElementById("justification");
     if (why && channels.includes("lbsms") && why.value.trim()) b.justification = why.value.trim();
+    addAnswers(b);
     if (prefill.template_id) b.template_id = prefill.template_id;
     if (prefill.draft_id) b.draft_id = prefill.draft_id;
     const when = scheduledFor();
@@ -323,7 +341,7 @@
   async function refreshEstimate(explicit) {
     explicit = explicit === true;
     clearErrors();
-    if (!state.area && !state.nis) {
+    if (!state.area && !state.nis && !hasTargets()) {
       state.estimate = null;
       showUsedArea(null);
       tools.showRecipients(null);
@@ -648,8 +666,8 @@
   }
   kindSelect.addEventListener("change", showKind);
   showKind();
-  form.querySelectorAll('input[name="channels"], #kind, [data-cap]').forEach((c) =>
-    c.addEventListener("change", scheduleEstimate));
+  form.querySelectorAll('input[name="channels"], #kind, [data-cap], input[name="groups"], '
+    + 'input[name="lists"]').forEach((c) => c.addEventListener("change", scheduleEstimate));
   /* The send time moves the default expiry (the estimate's expires_local follows it). */
   form.querySelectorAll('input[name="when"]').forEach((r) => r.addEventListener("change", () => {
     document.getElementById("schedule-field").hidden = scheduledFor() === null;
@@ -746,7 +764,10 @@
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearTimeout(timer);
-    if (!state.area && !state.nis) { showError("area", t("choose_area_first"), true); return; }
+    if (!state.area && !state.nis && !hasTargets()) {
+      showError("area", t("choose_area_first"), true);
+      return;
+    }
     if (scheduledFor() === "") { showError("scheduled_for", t("choose_time"), true); return; }
     const est = await refreshEstimate(true);
     if (!est) return;

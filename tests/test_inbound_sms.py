@@ -1,0 +1,99 @@
+"""Inbound SMS (issue 10 point 8): a deliver_sm that is not a receipt is a handset's
+message, over a real SMPP session with the SMSC simulator; stored and read as an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tocsin.channels.simulators.smsc import SmscSimulator
+from tocsin.channels.smpp import InboundSms, Receipt, SmppAccount, SmppClient, SmsPart
+
+
+def _account(port: int) -> SmppAccount:
+    return SmppAccount(host="127.0.0.1", port=port, system_id="tocsin", password="secret")
+
+
+async def _eventually(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+async def test_mobile_originated_sms_reaches_on_inbound_and_receipts_still_work() -> None:
+    inbound: list[InboundSms] = []
+    receipts: list[Receipt] = []
+
+    async def store(message: InboundSms) -> None:
+        await asyncio.sleep(0)
+        inbound.append(message)
+
+    async with SmscSimulator(receipt_delay=0.01) as smsc:
+        async with SmppClient(_account(smsc.port), on_receipt=receipts.append,
+                              on_inbound=store) as client:
+            await client.submit("Tocsin", "+32470000001", [SmsPart(0, 0, b"Who can come?")])
+            smsc.send_mo("+32470000001", "8811", "A1")
+            smsc.send_mo("+32470000002", "8811", "Jä, ich komme ✓")   # UCS-2
+            await _eventually(lambda: len(inbound) == 2 and len(receipts) == 1)
+            await _eventually(lambda: smsc.mo_acknowledged == 2)
+    assert inbound[0] == InboundSms("+32470000001", "8811", "A1")
+    assert inbound[1].text == "Jä, ich komme ✓"
+    assert smsc.receipts_acknowledged == 1          # receipts are told apart from MOs
+
+
+async def test_failing_inbound_handler_asks_for_redelivery_and_none_drops() -> None:
+    def broken(message: InboundSms) -> None:
+        raise RuntimeError("database down")
+
+    async with SmscSimulator() as smsc:
+        async with SmppClient(_account(smsc.port), on_inbound=broken):
+            smsc.send_mo("+32470000001", "8811", "1")
+            await asyncio.sleep(0.1)
+        assert smsc.mo_acknowledged == 0            # ESME_RX_T_APPN, not ESME_ROK
+        async with SmppClient(_account(smsc.port)):
+            smsc.send_mo("+32470000001", "8811", "1")
+            await _eventually(lambda: smsc.mo_acknowledged == 1)   # no handler: acked
+
+
+def test_answer_over_the_real_smpp_session_is_stored(engine: Engine) -> None:
+    from test_group_answers import _launch
+    from tocsin.campaigns import answer_service as svc
+    from tocsin.campaigns.answer_models import CampaignAnswer, InboundMessage
+    from tocsin.channels.sms import SmppSender
+    from tocsin.core.db import read_transaction
+    from tocsin.dispatch.worker import inbound_sink
+
+    cid = _launch(engine, svc.AnswerSetup(["Ja", "Nee"]))
+
+    async def run() -> None:
+        async with SmscSimulator() as smsc:
+            async def receipts(_event: object) -> None:
+                return None
+
+            sender = SmppSender([_account(smsc.port)], receipts, "simulator",
+                                inbound=inbound_sink(engine, "smpp"))
+            await sender.start()
+            try:
+                smsc.send_mo("+32470000003", "8811", " a 2 ")
+                smsc.send_mo("+32470000004", "8811", "peut-être")
+                await _eventually(lambda: smsc.mo_acknowledged == 2)
+            finally:
+                await sender.close()
+
+    asyncio.run(run())
+    with read_transaction(engine) as s:
+        answers = s.execute(sa.select(CampaignAnswer.respondent, CampaignAnswer.option,
+                                      CampaignAnswer.channel)).all()
+        stored = s.execute(sa.select(InboundMessage.sender, InboundMessage.via,
+                                     InboundMessage.reason)
+                           .order_by(InboundMessage.id)).all()
+    assert answers == [("+32470000003", 2, "sms")]
+    # Two binds, two threads: the order they are stored in is not fixed.
+    assert sorted(stored, key=str) == [("+32470000003", "smpp", None),
+                                       ("+32470000004", "smpp", "unrecognised")]
+    assert svc.board(engine, cid, None)["options"][1]["count"] == 1
