@@ -97,3 +97,41 @@ def test_answer_over_the_real_smpp_session_is_stored(engine: Engine) -> None:
     assert sorted(stored, key=str) == [("+32470000003", "smpp", None),
                                        ("+32470000004", "smpp", "unrecognised")]
     assert svc.board(engine, cid, None)["options"][1]["count"] == 1
+
+
+def test_stop_and_start_by_sms_switch_information_messages_only(engine: Engine) -> None:
+    """F9: "STOP" (or ARRET, STOPP) from a registered mobile ends general-interest
+    information to that number and "START" brings it back; alerts are not affected, the
+    keyword is never read as an answer, and each switch is audited without the number."""
+    from tocsin.authorities.models import AuditEntry
+    from tocsin.campaigns.answer_service import record_inbound
+    from tocsin.core.db import transaction, utcnow
+    from tocsin.subscribers.models import ContactPoint, Subscriber
+    from tocsin.subscribers.optout import sms_keyword
+
+    assert [sms_keyword(t) for t in ("stop", " Stop ", "ARRÊT", "arret", "Stopp", "START",
+                                     "starten", "stop please", "1", "")] == [
+        "stop", "stop", "stop", "stop", "stop", "start", "start", None, None, None]
+    with transaction(engine) as s:
+        sub = Subscriber(external_id="stop-1", language="fr")
+        s.add(sub)
+        s.flush()
+        s.add(ContactPoint(subscriber_id=sub.id, kind="mobile", value="+32470111222",
+                           verified_at=utcnow(), info_opt_in=True))
+
+    def opted_in() -> bool:
+        with transaction(engine) as s:
+            return bool(s.scalar(sa.select(ContactPoint.info_opt_in)
+                                 .where(ContactPoint.value == "+32470111222")))
+
+    result = record_inbound(engine, "32470111222", "Stop", via="smpp")
+    assert result.reason == "opt_out" and result.option is None and not opted_in()
+    result = record_inbound(engine, "+32470111222", "START", via="webhook")
+    assert result.reason == "opt_in" and opted_in()
+    with transaction(engine) as s:
+        rows = list(s.scalars(sa.select(AuditEntry).where(
+            AuditEntry.action.in_(("contact_point.info_opt_out",
+                                   "contact_point.info_opt_in")))))
+    assert [r.action for r in rows] == ["contact_point.info_opt_out",
+                                        "contact_point.info_opt_in"]
+    assert all("+32470111222" not in str(r.detail) for r in rows)

@@ -48,6 +48,7 @@ from tocsin.core.db import iso_utc, read_transaction, transaction, utcnow
 from tocsin.core.errors import InputError
 from tocsin.core.i18n import N_
 from tocsin.dispatch.models import QUEUED, Delivery
+from tocsin.subscribers.optout import set_sms_info_opt_in, sms_keyword
 
 log = logging.getLogger(__name__)
 
@@ -303,10 +304,22 @@ def record_inbound(engine: Engine, sender: str, text: str, *, via: str,
                    now: dt.datetime | None = None) -> InboundResult:
     """Store an SMS received from ``sender`` (E.164, or digits in international form as
     SMPP gives them) and record it as an answer when it reads as one
-    (``answers.read_reply`` against the calls open for that number). Never raises for
+    (``answers.read_reply`` against the calls open for that number). A STOP or START
+    keyword (``subscribers.optout.sms_keyword``) switches the number's general-interest
+    information off or on instead (reason ``opt_out`` / ``opt_in``). Never raises for
     an unreadable text: the row keeps the reason."""
     now = now or utcnow()
     address = _e164(sender)
+    keyword = sms_keyword(text)
+    if keyword is not None:  # STOP / START (F9): never an answer
+        with transaction(engine) as s:
+            set_sms_info_opt_in(s, address, keyword == "start", source=via)
+            msg = InboundMessage(channel="sms", via=via, sender=address, recipient=recipient,
+                                 text=text[:2000], provider_id=provider_id, received_at=now,
+                                 reason="opt_in" if keyword == "start" else "opt_out")
+            s.add(msg)
+            s.flush()
+            return InboundResult(msg.id, None, None, msg.reason)
     with transaction(engine) as s:
         calls = _open_calls(s, address)
         reading = rules.read_reply(text, [rules.OpenCall(c.letter, tuple(c.options))

@@ -18,11 +18,13 @@ address (F8 "opt-in to general-interest messages is separate from alerts").
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from urllib.parse import quote
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from tocsin.authorities.services import record_audit
 from tocsin.core.db import transaction
@@ -117,3 +119,41 @@ def do_info_opt_out(engine: Engine, address: str, source: str | None = None) -> 
                      detail={"contact_points": ids, "changed": changed,
                              "via": "unsubscribe link (RFC 8058)"})
     return ids
+
+
+#: SMS keywords (F9), compared upper-case without accents: the international STOP/START
+#: and their French (ARRET) and German (STOPP, STARTEN) forms; Dutch uses STOP/START.
+STOP_KEYWORDS = frozenset({"STOP", "STOPP", "ARRET", "UNSUBSCRIBE"})
+START_KEYWORDS = frozenset({"START", "STARTEN", "SUBSCRIBE"})
+
+
+def sms_keyword(text: str) -> str | None:
+    """``"stop"``, ``"start"`` or ``None``: whether an SMS received is exactly one of the
+    keywords (case, accents and surrounding spaces ignored; anything more is not one)."""
+
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text.strip().upper())
+                     if not unicodedata.combining(c))
+    if folded in STOP_KEYWORDS:
+        return "stop"
+    if folded in START_KEYWORDS:
+        return "start"
+    return None
+
+
+def set_sms_info_opt_in(s: Session, number: str, opt_in: bool,
+                        source: str | None = None) -> list[int]:
+    """STOP (``opt_in`` False) or START (True) by SMS from ``number`` (E.164), in the
+    caller's transaction: every mobile contact point with that number gets
+    ``info_opt_in = opt_in`` (general-interest information only; alerts are not
+    affected, F9) and one audit row names them by id, never by number. Returns the
+    contact point ids (none when the number is not registered)."""
+    ids = list(s.scalars(sa.select(ContactPoint.id).where(
+        ContactPoint.kind == "mobile", ContactPoint.value == number).order_by(ContactPoint.id)))
+    if ids:
+        s.execute(sa.update(ContactPoint).where(ContactPoint.id.in_(ids))
+                  .values(info_opt_in=opt_in))
+    record_audit(s, "citizen", "contact_point.info_opt_in" if opt_in
+                 else "contact_point.info_opt_out", source=source,
+                 detail={"contact_points": ids, "via": "SMS keyword"})
+    return ids
+
