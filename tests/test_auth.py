@@ -425,7 +425,36 @@ def test_non_ascii_csrf_token_is_403_not_500(client: TestClient) -> None:
 #: Unsafe routes that take no cookie: each has its own credential in the request.
 NOT_COOKIE_AUTHENTICATED = {"/unsubscribe/{token}": "RFC 8058 one-click, signed URL token",
                             "/voice/calls/{call_id}/{kind}": "the voice provider's requests, "
-                            "signed with X-Twilio-Signature (tests/test_voice_calls.py)"}
+                            "signed with X-Twilio-Signature (tests/test_voice_calls.py)",
+                            "/answer/{token}": "an e-mail's answer buttons, signed URL token "
+                            "(tests/test_answers_web.py)",
+                            "/inbound/sms": "the SMS provider's webhook, shared secret "
+                            "(tests/test_answers_web.py)",
+                            "/hooks/lbsms/{operator}": "the mobile operators' callbacks, "
+                            "X-Tocsin-Signature (test_a_signed_operator_callback_…)"}
+
+
+def test_a_signed_operator_callback_reaches_the_web_app_without_a_session(
+        client: TestClient) -> None:
+    """Live operators post location-based SMS callbacks to the public URL: no cookie, no
+    CSRF token; the signature is their credential (a bad one is 401, not 403)."""
+    import json
+    import time
+
+    from tocsin.channels.webhook import sign
+
+    client.app.state.lbsms_callback_secret = "operator secret"  # type: ignore[attr-defined]
+    body = json.dumps({"broadcast_id": "nope", "seq": 1, "state": "sending"}).encode()
+    ts = int(time.time())
+    anonymous = TestClient(client.app)
+    r = anonymous.post("/hooks/lbsms/op1", content=body, headers={
+        "Content-Type": "application/json", "X-Tocsin-Timestamp": str(ts),
+        "X-Tocsin-Signature": sign("operator secret", ts, body)})
+    assert r.status_code in (400, 404), r.text  # reached the route: an unknown broadcast
+    r = anonymous.post("/hooks/lbsms/op1", content=body, headers={
+        "Content-Type": "application/json", "X-Tocsin-Timestamp": str(ts),
+        "X-Tocsin-Signature": "forged"})
+    assert r.status_code == 401
 
 
 def _api_routes(routes: list) -> Iterator[APIRoute]:  # type: ignore[type-arg]

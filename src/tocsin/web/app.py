@@ -71,8 +71,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: POSTs that carry their own credential instead of the session cookie: the RFC 8058
 #: one-click unsubscribe (a mail client posts it, with the signed token in the URL).
 #: The voice provider's requests carry X-Twilio-Signature instead (``routes.voice``).
-#: The answer page posts with its signed token; the SMS webhook carries a shared secret.
-CSRF_EXEMPT_PREFIXES = ("/unsubscribe/", "/voice/calls/", "/answer/", "/inbound/")
+#: The answer page posts with its signed token; the SMS webhook carries a shared secret;
+#: the mobile operators' location-based SMS callbacks are signed (``routes.location_hooks``).
+CSRF_EXEMPT_PREFIXES = ("/unsubscribe/", "/voice/calls/", "/answer/", "/inbound/", "/hooks/")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
