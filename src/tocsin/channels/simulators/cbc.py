@@ -182,6 +182,8 @@ def create_cbc_app(params: CbcSimulatorParams | None = None) -> FastAPI:
                                status))
             if status != 200:
                 return _text(status, reason)
+            entry["authorization"] = request.headers.get("authorization", "")
+            entry["content_type"] = request.headers.get("content-type", "")
             cap["received"].append(entry)
             key = entry["key"]
             if entry["msg_type"] == "Cancel":
