@@ -280,3 +280,15 @@ def _check_cb_cap_exercise(xml: bytes, msg_type: str) -> etree._Element:
         polys = list(info.iter(f"{{{NS['c']}}}polygon"))
         assert polys and all(len(p.text.split()) <= 250 for p in polys)
     return root
+
+
+def test_protocol_setting_is_validated(monkeypatch: pytest.MonkeyPatch):
+    from pydantic import ValidationError
+
+    assert Settings().cbc_protocol == "ecbe"
+    monkeypatch.setenv("TOCSIN_CBC_PROTOCOL", "cap")
+    assert Settings().cbc_protocol == "cap"
+    with pytest.raises(ValidationError):
+        Settings(cbc_protocol="smpp")
+    with pytest.raises(ValidationError):
+        Settings(cbc_username="a b")
