@@ -264,7 +264,8 @@ def test_live_campaign_update_cancel_reach_a_cap_cbc_in_order(db, cap_cbc):
     assert rows[first][0] == "replaced" and rows[upd][0] == "stopped"
     assert [r["identifier"] for r in rows[upd][1]["cap"]] == [e["identifier"] for e in got]
     assert rows[upd][1]["protocol"] == "cap"
-    assert campaign_location(db, upd)["cb"]["operators"]["cbc"]["state"] == "stopped"
+    op = campaign_location(db, upd)["cb"]["operators"]["cbc"]
+    assert op["state"] == "stopped" and op["cap_messages"] == [e["identifier"] for e in got]
 
 
 def _check_cb_cap_exercise(xml: bytes, msg_type: str) -> etree._Element:

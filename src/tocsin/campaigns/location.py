@@ -650,7 +650,9 @@ def _cancel_cap(engine: Engine, campaign_id: str, endpoint: str, detail: dict[st
 def location_summary(s: Session, campaign_id: str) -> dict[str, Any]:
     """Per location-based channel of the campaign: ``{"operators": {key: {"state",
     "phones_targeted", "cells_resolved", "submitted", "delivered", "failed",
-    "expired", "cells_reported", "duplicates", "error", "operator_ref"}}, "phones_targeted",
+    "expired", "cells_reported", "duplicates", "error", "operator_ref"; cell broadcast:
+    "messages", "msg_code", and "cap_messages" (identifiers sent to a CAP CBC)}},
+    "phones_targeted",
     "submitted", "delivered", "failed", "model": "synthetic cell model" (simulation)}``;
     ``{}`` for a campaign without one."""
     rows = s.scalars(sa.select(LocationSend).where(LocationSend.campaign_id == campaign_id)
@@ -668,7 +670,9 @@ def location_summary(s: Session, campaign_id: str) -> dict[str, Any]:
             "error": r.error, "operator_ref": r.operator_ref,
             **({"messages": [m["body"]["smscb_message"]["message_id"]
                              for m in (r.detail or {}).get("messages", [])],
-                "msg_code": (r.detail or {}).get("msg_code")} if r.channel == "cb" else {})}
+                "msg_code": (r.detail or {}).get("msg_code"),
+                **({"cap_messages": [m["identifier"] for m in (r.detail or {})["cap"]]}
+                   if (r.detail or {}).get("cap") else {})} if r.channel == "cb" else {})}
         for k in ("phones_targeted", "submitted", "delivered", "failed"):
             ch[k] += getattr(r, k)
         if environment != "live":
