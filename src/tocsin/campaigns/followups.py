@@ -496,7 +496,7 @@ def cancel_campaign(engine: Engine, campaign_id: str, actor: Actor | str, *,
 
     location: dict[str, str] = {}
     for cid in chain_ids:
-        location.update(stop_sends(engine, cid))
+        location.update(stop_sends(engine, cid, settings=settings))
     if location:
         out["location"] = location
     return out

@@ -206,6 +206,14 @@ class LocationJob:
     national: bool = False
     msg_code: int = 0
     original_id: str | None = None
+    #: For a CBC taking CAP (``TOCSIN_CBC_PROTOCOL=cap``): the campaign's CAP identifier,
+    #: area name, event, CAP status, expiry and launch time.
+    cap_identifier: str = ""
+    area_name: str = ""
+    event: str = ""
+    cap_status: str = "Exercise"
+    expires: dt.datetime | None = None
+    sent: dt.datetime | None = None
 
 
 def _fitted_area(area_json: str, channel: str) -> tuple[dict[str, Any], bool]:
@@ -264,7 +272,83 @@ def load_job(engine: Engine, delivery_id: int, settings: Settings) -> LocationJo
             urgency=cap.get("urgency") or "Immediate",
             certainty=cap.get("certainty") or "Likely",
             follow_up_of=follow_up_of, previous=previous, national=national,
-            msg_code=msg_code, original_id=c.references_id)
+            msg_code=msg_code, original_id=c.references_id,
+            cap_identifier=c.cap_identifier, area_name=c.area_name or "",
+            event=_cap_event(c), cap_status=rules.cap_status(c.kind, c.environment),
+            expires=_aware(c.expires_at), sent=_aware(c.launched_at))
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored time as aware UTC (SQLite gives it back naive)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def _cap_event(c: Campaign) -> str:
+    """The CAP ``event`` of a campaign: its first language's, its CAP parameters', or
+    its kind."""
+    first = next(iter((c.content or {}).values()), {}) or {}
+    return str(first.get("cap_event") or (c.cap_params or {}).get("event")
+               or c.kind.capitalize())
+
+
+def cap_cbc_message(job: LocationJob, sender: str, repetition_period: int
+                    ) -> tuple[bytes, dict[str, Any]]:
+    """The CAP 1.2 document a CBC taking CAP gets for ``job`` and the detail to keep
+    (``{"protocol": "cap", "msg_code", "cap": [{"sender", "identifier", "sent"}…],
+    "messages": []}``: every CAP message of the alert so far, oldest first, so that the
+    next Update or Cancel references them all). An Alert for a new alert; an Update
+    (``references``: the original's messages) when ``job.previous`` came from a CAP
+    CBC; a Cancel when the campaign is one. Identifier: the campaign's CAP identifier
+    + ``-CB``. Raises ``cell_broadcast.CbError``, ``geo.areas.AreaError``,
+    ``cap.build.CapBuildError``."""
+    from tocsin.channels.cbc import cap_for_cbc, cap_reference
+
+    chain = list((job.previous or {}).get("cap") or [])
+    msg_type = "Cancel" if job.msg_type == "Cancel" else ("Update" if chain else "Alert")
+    xml = cap_for_cbc(
+        identifier=f"{job.cap_identifier}-CB", sender=sender, sent=job.sent or utcnow(),
+        status=job.cap_status, kind=job.kind, texts=job.texts, area=shape(job.area),
+        area_desc=job.area_name or job.reference, event=job.event, severity=job.severity,
+        urgency=job.urgency, certainty=job.certainty, expires=job.expires,
+        msg_type=msg_type,
+        references=tuple((r["sender"], r["identifier"], r["sent"]) for r in chain),
+        repetition_period=repetition_period)
+    detail = {"protocol": "cap", "msg_code": job.msg_code, "messages": [],
+              "cap": [*chain, cap_reference(xml)], "msg_type": msg_type}
+    return xml, detail
+
+
+def cap_cbc_cancel(engine: Engine, campaign_id: str, detail: dict[str, Any],
+                   settings: Settings) -> bytes:
+    """The CAP ``Cancel`` of a campaign's cell broadcast at a CBC taking CAP, sent when
+    the campaign is stopped or cancelled: ``references`` every CAP message of the alert
+    (``detail["cap"]``), identifier = the last one's + ``-CANCEL``, one ``info`` per
+    language saying it is over (``followups`` cancel texts). Raises LookupError when
+    the campaign is gone, ``CapBuildError`` and the like as :func:`cap_cbc_message`."""
+    from tocsin.campaigns.followups import _CANCEL_TEXT
+    from tocsin.channels.cbc import cap_for_cbc
+
+    with transaction(engine) as s:
+        c = s.get(Campaign, campaign_id)
+        if c is None:
+            raise LookupError(f"campaign {campaign_id} not found")
+        chain = list(detail.get("cap") or [])
+        texts = {lang: _CANCEL_TEXT.get(lang, _CANCEL_TEXT["en"]) for lang in c.texts}
+        cap = c.cap_params or {}
+        area, _national = _fitted_area(c.area, "cb")
+        return cap_for_cbc(
+            identifier=f"{chain[-1]['identifier']}-CANCEL" if chain
+            else f"{c.cap_identifier}-CB-CANCEL",
+            sender=settings.cap_sender, sent=utcnow(),
+            status=rules.cap_status(c.kind, c.environment), kind=c.kind, texts=texts,
+            area=shape(area), area_desc=c.area_name or c.id, event=_cap_event(c),
+            severity=cap.get("severity") or "Severe",
+            urgency=cap.get("urgency") or "Immediate",
+            certainty=cap.get("certainty") or "Likely", msg_type="Cancel",
+            references=tuple((r["sender"], r["identifier"], r["sent"]) for r in chain),
+            repetition_period=settings.cb_repetition_period)
 
 
 def _msg_code(s: Session, c: Campaign, row: LocationSend, previous: dict[str, Any] | None
@@ -470,12 +554,16 @@ def refresh_status(engine: Engine, campaign_id: str, timeout_s: float = 5.0) -> 
 # ----------------------------------------------------------------------------- stop
 
 
-def stop_sends(engine: Engine, campaign_id: str, timeout_s: float = 10.0) -> dict[str, str]:
+def stop_sends(engine: Engine, campaign_id: str, timeout_s: float = 10.0,
+               settings: Settings | None = None) -> dict[str, str]:
     """Stop the campaign's location-based sends at the operators: ``DELETE`` of each
     LB-SMS broadcast not final (its ``stopped`` callback then makes it final) and the
-    cancel of its cell-broadcast messages (``DELETE`` of each message id, in order).
-    Called after a stop or a cancel is committed. Returns ``{"<channel>:<operator>":
-    outcome}`` (``stopping``, ``stopped``, ``unknown``, or the error)."""
+    cancel of its cell-broadcast messages (ECBE: ``DELETE`` of each message id, in
+    order; a CBC taking CAP: one CAP ``Cancel`` referencing every CAP message of the
+    alert, with ``settings``' credentials). Called after a stop or a cancel is
+    committed. Returns ``{"<channel>:<operator>": outcome}`` (``stopping``,
+    ``stopped``, ``unknown``, or the error)."""
+    from tocsin.cap.build import CapBuildError
     from tocsin.channels.cbc import CbcError, EcbeClient, PlannedMessage
     from tocsin.channels.lbsms import LbsmsError, LbsmsOperatorClient
 
@@ -502,6 +590,9 @@ def stop_sends(engine: Engine, campaign_id: str, timeout_s: float = 10.0) -> dic
                     client.stop(ref)
                 finally:
                     client.close()
+            elif channel == "cb" and (detail or {}).get("protocol") == "cap":
+                state = _cancel_cap(engine, campaign_id, endpoint, detail or {},
+                                    settings, timeout_s)
             elif channel == "cb":
                 cbc = EcbeClient(endpoint, timeout_s=timeout_s)
                 try:
@@ -511,7 +602,7 @@ def stop_sends(engine: Engine, campaign_id: str, timeout_s: float = 10.0) -> dic
                 finally:
                     cbc.close()
                 state = "stopped" if states else "unknown"
-        except (LbsmsError, CbcError) as exc:
+        except (LbsmsError, CbcError, CapBuildError, LookupError) as exc:
             state = f"error: {exc}"
         out[key] = state
         with transaction(engine) as s:
@@ -525,13 +616,43 @@ def stop_sends(engine: Engine, campaign_id: str, timeout_s: float = 10.0) -> dic
     return out
 
 
+def _cancel_cap(engine: Engine, campaign_id: str, endpoint: str, detail: dict[str, Any],
+                settings: Settings | None, timeout_s: float) -> str:
+    """Send the CAP Cancel of a cell broadcast to a CBC taking CAP; ``stopped``, or
+    ``unknown`` when no CAP message of it was sent. Raises CbcError and the like."""
+    from tocsin.channels.cbc import CapCbcClient, cap_reference
+    from tocsin.core.settings import get_settings
+
+    if not detail.get("cap"):
+        return "unknown"
+    settings = settings or get_settings()
+    xml = cap_cbc_cancel(engine, campaign_id, detail, settings)
+    client = CapCbcClient(endpoint, username=settings.cbc_username,
+                          password=settings.cbc_password, token=settings.cbc_token,
+                          timeout_s=timeout_s)
+    try:
+        client.cancel_alert(xml)
+    finally:
+        client.close()
+    with transaction(engine) as s:
+        row = s.scalar(sa.select(LocationSend).where(
+            LocationSend.campaign_id == campaign_id, LocationSend.channel == "cb",
+            LocationSend.endpoint == endpoint))
+        if row is not None:
+            row.detail = {**detail, "cap": [*detail["cap"], cap_reference(xml)],
+                          "msg_type": "Cancel"}
+    return "stopped"
+
+
 # ----------------------------------------------------------------------------- reports
 
 
 def location_summary(s: Session, campaign_id: str) -> dict[str, Any]:
     """Per location-based channel of the campaign: ``{"operators": {key: {"state",
     "phones_targeted", "cells_resolved", "submitted", "delivered", "failed",
-    "expired", "cells_reported", "duplicates", "error", "operator_ref"}}, "phones_targeted",
+    "expired", "cells_reported", "duplicates", "error", "operator_ref"; cell broadcast:
+    "messages", "msg_code", and "cap_messages" (identifiers sent to a CAP CBC)}},
+    "phones_targeted",
     "submitted", "delivered", "failed", "model": "synthetic cell model" (simulation)}``;
     ``{}`` for a campaign without one."""
     rows = s.scalars(sa.select(LocationSend).where(LocationSend.campaign_id == campaign_id)
@@ -549,7 +670,9 @@ def location_summary(s: Session, campaign_id: str) -> dict[str, Any]:
             "error": r.error, "operator_ref": r.operator_ref,
             **({"messages": [m["body"]["smscb_message"]["message_id"]
                              for m in (r.detail or {}).get("messages", [])],
-                "msg_code": (r.detail or {}).get("msg_code")} if r.channel == "cb" else {})}
+                "msg_code": (r.detail or {}).get("msg_code"),
+                **({"cap_messages": [m["identifier"] for m in (r.detail or {})["cap"]]}
+                   if (r.detail or {}).get("cap") else {})} if r.channel == "cb" else {})}
         for k in ("phones_targeted", "submitted", "delivered", "failed"):
             ch[k] += getattr(r, k)
         if environment != "live":

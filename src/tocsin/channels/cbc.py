@@ -211,3 +211,87 @@ def cap_for_cbc(*, identifier: str, sender: str, sent: Any, status: str, kind: s
     return build_alert(CapAlert(identifier=identifier, sender=sender, sent=sent,
                                 status=status, msg_type=msg_type, references=references,
                                 infos=infos))
+
+
+#: Content type of a CAP document POSTed to an operator's CBC.
+CAP_CONTENT_TYPE = "application/cap+xml"
+
+
+def cap_reference(xml: bytes) -> dict[str, str]:
+    """``{"sender", "identifier", "sent"}`` of a CAP document Tocsin built (``sent`` as
+    written), for the ``references`` of the next Update or Cancel (CAP 1.2 §3.2.1)."""
+    from tocsin.cap.build import reference_of
+
+    sender, identifier, sent = reference_of(xml)
+    return {"sender": sender, "identifier": identifier, "sent": sent}
+
+
+def cap_msg_type(xml: bytes) -> tuple[str, bool]:
+    """``(msgType, has references)`` of a CAP document Tocsin built."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.fromstring(xml, parser)
+    ns = {"c": "urn:oasis:names:tc:emergency:cap:1.2"}
+    return (root.findtext("c:msgType", namespaces=ns) or "",
+            bool((root.findtext("c:references", namespaces=ns) or "").strip()))
+
+
+class CapCbcClient:
+    """HTTP client of an operator CBC taking CAP 1.2 (research note §2.3, ``cap``
+    backend; the UK/cbctest practice): each message is one ``POST`` of the CAP document
+    (``Content-Type: application/cap+xml``) to ``url``, with HTTP basic auth
+    (``username``/``password``) or a bearer ``token`` when given. Requests are
+    sequential: an Update or Cancel goes only after the previous message was answered.
+
+    Answers: 2xx = ``accepted``; 4xx = a final refusal, CbcError ``rejected`` (400) or
+    ``http_NNN`` naming the status and the first line of the body; 5xx = CbcError
+    ``http_5NN`` and a timeout or connection error = ``unreachable``, both to retry
+    (as :class:`EcbeClient`)."""
+
+    def __init__(self, url: str, *, username: str = "", password: str = "",
+                 token: str = "", timeout_s: float = 20.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        auth = httpx.BasicAuth(username, password) if username else None
+        headers = {"Content-Type": CAP_CONTENT_TYPE,
+                   "Accept": "application/xml, text/plain, */*"}
+        if token and not username:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(timeout=timeout_s, transport=transport, auth=auth,
+                                  headers=headers, follow_redirects=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def post(self, xml: bytes) -> str:
+        """POST one CAP document; ``accepted`` on 2xx. Raises CbcError."""
+        try:
+            r = self._http.post(self.url, content=xml)
+        except httpx.TransportError as exc:
+            raise CbcError("unreachable", f"{self.url}: {exc}") from None
+        if 200 <= r.status_code < 300:
+            return "accepted"
+        first = (r.text.strip().splitlines() or [""])[0][:300]
+        code = "rejected" if r.status_code == 400 else f"http_{r.status_code}"
+        raise CbcError(code, f"HTTP {r.status_code}: {first}", r.status_code)
+
+    def _checked(self, xml: bytes, msg_type: str) -> str:
+        got, refs = cap_msg_type(xml)
+        if got != msg_type:
+            raise ValueError(f"expected a CAP {msg_type}, got {got!r}")
+        if msg_type != "Alert" and not refs:
+            raise ValueError(f"a CAP {msg_type} needs references")
+        return self.post(xml)
+
+    def send_alert(self, xml: bytes) -> str:
+        """Send a CAP ``Alert``. Raises CbcError (ValueError for another msgType)."""
+        return self._checked(xml, "Alert")
+
+    def update_alert(self, xml: bytes) -> str:
+        """Send a CAP ``Update`` (with ``references`` to the messages it updates)."""
+        return self._checked(xml, "Update")
+
+    def cancel_alert(self, xml: bytes) -> str:
+        """Send a CAP ``Cancel`` (with ``references`` to the messages it cancels)."""
+        return self._checked(xml, "Cancel")

@@ -147,8 +147,17 @@ class Settings(BaseSettings):
         description="Base URL the operators reach Tocsin's /hooks/lbsms/… at; empty = "
                     "TOCSIN_PUBLIC_URL")
     cbc_url: str = Field(default="", pattern=r"^(https?://[^\s?#]+)?$",
-                         description="Live CBC ECBE API, up to /api/ecbe/v1 (empty = no live "
-                                     "cell broadcast)")
+                         description="Live CBC: the ECBE API up to /api/ecbe/v1, or (protocol "
+                                     "cap) the URL CAP documents are POSTed to (empty = no "
+                                     "live cell broadcast)")
+    cbc_protocol: str = Field(default="ecbe", pattern=r"^(ecbe|cap)$",
+                              description="Live CBC's interface: ecbe (osmo-cbc REST) or cap "
+                                          "(CAP 1.2 Alert/Update/Cancel POSTed to TOCSIN_CBC_URL)")
+    cbc_username: str = Field(default="", pattern=r"^[^\s:]{0,128}$",
+                              description="CAP CBC: HTTP basic-auth user (empty = none)")
+    cbc_password: str = Field(default="", description="CAP CBC: HTTP basic-auth password")
+    cbc_token: str = Field(default="", pattern=r"^[A-Za-z0-9._~+/=-]{0,4096}$",
+                           description="CAP CBC: bearer token, when no basic-auth user is set")
     cbc_name: str = Field(default="tocsin", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
                           description="cbe_name Tocsin gives the CBC")
     cbc_allow_plmn_wide: bool = Field(

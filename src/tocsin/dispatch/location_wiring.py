@@ -180,17 +180,23 @@ class LbsmsSender:
 
 
 class CbSender:
-    """Cell broadcast through one ECBE CBC: the alert's messages created in order
-    (local-language identifier, then additional); an Update deletes the original's
-    messages then creates the new ones (update number + 1); a Cancel deletes them.
-    Requests to the CBC are one at a time (the next waits for the previous answer)."""
+    """Cell broadcast through one CBC, ``protocol`` ``ecbe`` or ``cap``.
+
+    ECBE: the alert's messages created in order (local-language identifier, then
+    additional); an Update deletes the original's messages then creates the new ones
+    (update number + 1); a Cancel deletes them. CAP (an operator's CBC): one CAP 1.2
+    Alert per alert, an Update referencing every earlier CAP message of the alert, a
+    Cancel likewise (``campaigns.location.cap_cbc_message``); the messages' identifiers
+    are kept in the ``location_send`` detail. Requests to the CBC are one at a time
+    (the next waits for the previous answer)."""
 
     channel = "cb"
 
     def __init__(self, engine: Engine, settings: Settings, endpoint: str, name: str,
-                 allow_plmn_wide: bool) -> None:
+                 allow_plmn_wide: bool, protocol: str = "ecbe") -> None:
         self.engine, self.settings, self.endpoint, self.name = engine, settings, endpoint, name
         self.allow_plmn_wide = allow_plmn_wide
+        self.protocol = protocol
         self.connected = True
         self._lock = asyncio.Lock()
 
@@ -207,7 +213,45 @@ class CbSender:
                 out.append(await asyncio.to_thread(self._send_one, m))
         return out
 
+    def _send_cap(self, m: OutgoingMessage) -> SendOutcome:
+        from tocsin.campaigns import location
+        from tocsin.cap.build import CapBuildError
+        from tocsin.channels.cbc import CapCbcClient, CbcError
+        from tocsin.channels.cell_broadcast import CbError
+        from tocsin.geo.areas import AreaError
+
+        try:
+            job = location.load_job(self.engine, m.delivery_id, self.settings)
+            xml, detail = location.cap_cbc_message(job, self.settings.cap_sender,
+                                                   self.settings.cb_repetition_period)
+        except (LookupError, CbError, AreaError, CapBuildError) as exc:
+            location.record_error(self.engine, m.delivery_id, str(exc), final=True)
+            return SendOutcome(m.delivery_id, "failed", error=str(exc)[:500])
+        client = CapCbcClient(self.endpoint, username=self.settings.cbc_username,
+                              password=self.settings.cbc_password,
+                              token=self.settings.cbc_token)
+        try:
+            send = {"Alert": client.send_alert, "Update": client.update_alert,
+                    "Cancel": client.cancel_alert}[detail["msg_type"]]
+            send(xml)
+        except CbcError as exc:
+            final = exc.code != "unreachable" and not (exc.status or 0) >= 500
+            location.record_error(self.engine, m.delivery_id, str(exc), final=final)
+            return SendOutcome(m.delivery_id, "failed" if final else "retry",
+                               error=str(exc)[:500])
+        finally:
+            client.close()
+        updates = detail["msg_type"] == "Update"
+        location.record_sent(self.engine, m.delivery_id, endpoint=self.endpoint,
+                             state="stopped" if detail["msg_type"] == "Cancel"
+                             else "broadcasting", detail=detail,
+                             replaces=job.original_id if updates else None)
+        ident = detail["cap"][-1]["identifier"]
+        return SendOutcome(m.delivery_id, "sent", message_ids=(ident,), account=m.address)
+
     def _send_one(self, m: OutgoingMessage) -> SendOutcome:
+        if self.protocol == "cap":
+            return self._send_cap(m)
         from tocsin.campaigns import location
         from tocsin.channels.cbc import (
             CbcError,
@@ -265,7 +309,7 @@ def location_sender_factories(settings: Settings, sims: Simulators | None
                               ) -> dict[tuple[str, str], SenderFactory]:
     """Senders of ``lbsms`` and ``cb``: the simulators' for simulation campaigns (when
     started), the configured operators' for live ones (``TOCSIN_LBSMS_OPERATORS``,
-    ``TOCSIN_CBC_URL``)."""
+    ``TOCSIN_CBC_URL`` with ``TOCSIN_CBC_PROTOCOL`` ``ecbe`` or ``cap``)."""
     from tocsin.campaigns.location import live_operators
 
     factories: dict[tuple[str, str], SenderFactory] = {}
@@ -285,5 +329,5 @@ def location_sender_factories(settings: Settings, sims: Simulators | None
     if settings.cbc_url.strip():
         factories[("cb", "live")] = lambda rb: CbSender(
             rb.engine, settings, settings.cbc_url.strip().rstrip("/"), "cbc",
-            allow_plmn_wide=settings.cbc_allow_plmn_wide)
+            allow_plmn_wide=settings.cbc_allow_plmn_wide, protocol=settings.cbc_protocol)
     return factories

@@ -9,6 +9,13 @@ answers 200 ``OK`` or 404 ``Unknown message ID``. Extension (not in osmo-cbc):
 was broadcast so far (every ``repetition_period`` seconds, until ``num_of_bcast`` or
 ``warning_period_sec`` runs out). ``timeout`` makes POSTs wait ``timeout_s`` (the
 CBC's 15 s timer) before answering 201 anyway.
+
+``POST /cap``: an operator CBC taking CAP 1.2 (research note §2.3 ``cap`` backend).
+200 ``OK`` for a valid Alert, Update or Cancel; 400 naming the problem for a document
+that is not valid CAP 1.2 or lacks the cell-broadcast parameters (:func:`check_cap`);
+409 for an Update or Cancel whose ``references`` name no message it received before
+(so order is proven). ``app.state.cbc["cap"]``: ``received`` (in order), ``log``
+(``(msgType, identifier, status)``), ``active``.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ class CbcSimulatorParams:
     ack_delay_s: float = 0.2
     timeout: bool = False
     timeout_s: float = 15.0
+    #: Fault injection for ``POST /cap``: each request first takes the next status here
+    #: (e.g. 503, then 400) and answers it without recording the message.
+    cap_faults: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -153,6 +163,39 @@ def create_cbc_app(params: CbcSimulatorParams | None = None) -> FastAPI:
         log.append(("DELETE", message_id, 200))
         return _text(200, "OK")
 
+    cap: dict[str, Any] = {"received": [], "log": [], "active": {}}
+    app.state.cbc["cap"] = cap
+    cap_lock = asyncio.Lock()
+
+    @app.post("/cap")
+    async def cap_message(request: Request) -> Any:
+        """An operator CBC taking CAP 1.2 (research note §2.3 ``cap`` backend)."""
+        raw = await request.body()
+        async with cap_lock:
+            if params.cap_faults:
+                fault = params.cap_faults.pop(0)
+                cap["log"].append(("fault", "", fault))
+                return _text(fault, f"simulated fault {fault}\nsecond line")
+            status, reason, entry = check_cap(raw, {r["key"] for r in cap["received"]},
+                                              cap["active"])
+            cap["log"].append((entry.get("msg_type", "?"), entry.get("identifier", ""),
+                               status))
+            if status != 200:
+                return _text(status, reason)
+            entry["authorization"] = request.headers.get("authorization", "")
+            entry["content_type"] = request.headers.get("content-type", "")
+            cap["received"].append(entry)
+            key = entry["key"]
+            if entry["msg_type"] == "Cancel":
+                for ref in entry["references"]:
+                    cap["active"].pop(ref, None)
+            else:
+                for ref in entry["references"]:
+                    cap["active"].pop(ref, None)
+                cap["active"][key] = entry
+        await asyncio.sleep(params.ack_delay_s)
+        return _text(200, "OK")
+
     @app.get("/api/ecbe/v1/message/{message_id}")
     async def status(message_id: int) -> Any:
         msg = active.get(message_id)
@@ -175,3 +218,67 @@ def _broadcasts(msg: _Message) -> int:
     n = 1 + int(max(end - msg.created, 0) // period)
     limit = int(msg.body.get("num_of_bcast") or 0)
     return min(n, limit) if limit else n
+
+
+def check_cap(raw: bytes, known: set[str], active: dict[str, Any]
+              ) -> tuple[int, str, dict[str, Any]]:
+    """What the simulated CAP CBC answers ``raw``: ``(status, reason, entry)``. 400
+    when it is not valid CAP 1.2 (Tocsin's hardened parser and the OASIS XSD plus the
+    rules it cannot express, ``tocsin.cap.validate``), lacks the ``EU-Alert-level`` or
+    ``CB-message-id`` parameter or has a polygon over 250 points; 409 when it repeats an
+    identifier, or an Update or Cancel names no earlier message this CBC received (or
+    one already updated or cancelled). ``entry``: ``{"key", "identifier", "sender",
+    "sent", "msg_type", "references", "parameters", "xml"}``; ``key`` =
+    ``sender,identifier,sent``."""
+    from tocsin.cap.build import parse_references
+    from tocsin.cap.validate import validate_cap
+    from tocsin.cap.xml import CapParseError, parse_cap
+
+    report = validate_cap(raw)
+    if not report.valid:
+        first = report.errors[0] if report.errors else None
+        return 400, f"invalid CAP: {first.element if first else ''}: " \
+                    f"{first.message if first else ''}", {}
+    try:
+        root = parse_cap(raw)
+    except CapParseError as exc:  # pragma: no cover - validate_cap said valid
+        return 400, f"invalid CAP: {exc}", {}
+    ns = {"c": "urn:oasis:names:tc:emergency:cap:1.2"}
+
+    def text(path: str) -> str:
+        return (root.findtext(path, namespaces=ns) or "").strip()
+
+    entry: dict[str, Any] = {
+        "identifier": text("c:identifier"), "sender": text("c:sender"),
+        "sent": text("c:sent"), "msg_type": text("c:msgType"), "xml": raw,
+        "references": [",".join(t) for t in parse_references(text("c:references"))],
+        "parameters": []}
+    entry["key"] = f"{entry['sender']},{entry['identifier']},{entry['sent']}"
+    for info in root.findall("c:info", ns):
+        params = {p.findtext("c:valueName", namespaces=ns): p.findtext("c:value", namespaces=ns)
+                  for p in info.findall("c:parameter", ns)}
+        if not params.get("EU-Alert-level") or not params.get("CB-message-id"):
+            return 400, "info: parameters EU-Alert-level and CB-message-id are mandatory", entry
+        entry["parameters"].append(params)
+        for poly in info.iter(f"{{{ns['c']}}}polygon"):
+            if len((poly.text or "").split()) > 250:
+                return 400, "polygon: more than 250 points", entry
+    if any(r["identifier"] == entry["identifier"] for r in _received_ids(known)):
+        return 409, f"identifier {entry['identifier']} already received", entry
+    if entry["msg_type"] in ("Update", "Cancel"):
+        if not entry["references"]:
+            return 409, f"{entry['msg_type']} without references", entry
+        unknown = [r for r in entry["references"] if r not in known]
+        if unknown:
+            return 409, f"references name no alert received: {unknown[0]}", entry
+        if not any(r in active for r in entry["references"]):
+            return 409, "references name no active alert (already updated or cancelled)", entry
+    return 200, "OK", entry
+
+
+def _received_ids(known: set[str]) -> list[dict[str, str]]:
+    out = []
+    for key in known:
+        sender, identifier, sent = (key.split(",") + ["", "", ""])[:3]
+        out.append({"sender": sender, "identifier": identifier, "sent": sent})
+    return out
