@@ -806,3 +806,16 @@ def test_cap_importer_warnings_and_refusals_in_german(client: TestClient,
         "file": ("system.xml", cap_xml(status="System"), "application/xml")},
         data={"csrf_token": token})
     assert "nicht für die Öffentlichkeit" in r.text, r.text[-1500:]
+
+
+def test_trans_blocks_name_their_variables_the_jinja_way() -> None:
+    """Inside ``{% trans %}`` a variable is ``{{ name }}``: a literal ``%(name)s`` is
+    escaped by Jinja, so the catalogue's translation is never found and the reader sees
+    the English text with the raw placeholder (found by a trial on /register)."""
+    found = []
+    for path in sorted(TEMPLATES.glob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        for block in re.findall(r"{%-?\s*trans\b.*?%}(.*?){%-?\s*endtrans", text, re.S):
+            if re.search(r"%\(\w+\)", block):
+                found.append((path.name, block.strip()[:80]))
+    assert found == []

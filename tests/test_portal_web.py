@@ -145,8 +145,10 @@ def test_code_brute_force_over_http(client: TestClient) -> None:
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     texts = [_verify(c, wrong).text for _ in range(5)]
     assert "4 tries left" in texts[0] and "too many wrong codes" in texts[4]
+    assert "one last try" in texts[3]  # not "1 tries left"
     r = _verify(c, code)
     assert r.status_code == 422 and 'id="code-error"' in r.text
+    assert "too many wrong codes" in r.text  # locked, not "expired or already used"
     for bad in ("1" * 5000, "é" * 6, "12\n34\n56"):
         assert _verify(c, bad).status_code == 422
 

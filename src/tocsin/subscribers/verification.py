@@ -435,12 +435,14 @@ def confirm_code(engine: Engine, secret: str, token: str | None, submitted: str,
         code_row = s.scalars(sa.select(PortalCode).where(
             PortalCode.session_hash == row.token_hash).order_by(PortalCode.id.desc())
             .limit(1)).first()
+        if code_row is not None and code_row.tries >= config.max_tries:
+            # checked first: a locked code is also spent, and saying "expired or already
+            # used" after five wrong tries would mislead
+            raise InputError("code", N_("too many wrong codes; ask for a new one"),
+                             code="code_locked")
         if code_row is None or code_row.used_at is not None or code_row.expires_at <= now:
             raise InputError("code", N_("this code has expired or was already used; ask for a "
                                         "new one"), code="code_expired")
-        if code_row.tries >= config.max_tries:
-            raise InputError("code", N_("too many wrong codes; ask for a new one"),
-                             code="code_locked")
         if not code_matches(code_row.code_hash, secret, row.token_hash, text):
             code_row.tries += 1
             left = config.max_tries - code_row.tries
@@ -449,7 +451,8 @@ def confirm_code(engine: Engine, secret: str, token: str | None, submitted: str,
                 wrong = InputError("code", N_("too many wrong codes; ask for a new one"),
                                    code="code_locked")
             else:
-                wrong = InputError("code", N_("wrong code; %(left)s tries left"),
+                wrong = InputError("code", N_("wrong code; %(left)s tries left") if left > 1
+                                   else N_("wrong code; one last try"),
                                    code="code_wrong", left=left)
     if wrong is not None:  # the try is counted (committed) before the error is raised
         raise wrong
