@@ -358,8 +358,8 @@
       showUsedArea(null);
       const err = (r.data && r.data.error) || { field: "_general", reason: t("error_status", { status: String(r.status) }) };
       // Said in words where the estimate would be: the reason may concern no field at all.
-      estimateBox.replaceChildren(el("p", { class: "hint" }, t("no_estimate", { reason: cleanReason(err.reason) })));
-      showError(err.field, err.reason, explicit);
+      estimateBox.replaceChildren(el("p", { class: "hint" }, t("no_estimate", { reason: cleanReason((err.message || err.reason)) })));
+      showError(err.field, (err.message || err.reason), explicit);
       return null;
     } catch (e) {
       if (seq === state.seq) showError("_general", t("server_unreachable"), explicit);
@@ -555,7 +555,7 @@
     }
     if (!r.ok) {
       const err = (r.data && r.data.error) || { field: errorFields[0], reason: t("error_status", { status: String(r.status) }) };
-      showError(errorFields.includes(err.field) ? err.field : errorFields[0], err.reason, true);
+      showError(errorFields.includes(err.field) ? err.field : errorFields[0], (err.message || err.reason), true);
       return;
     }
     removeDrawn();
@@ -855,7 +855,7 @@
       }
       const err = (r.data && r.data.error) || { field: "_general", reason: t("error_status", { status: String(r.status) }) };
       if (err.field !== "confirm_area_name" && err.field !== "confirm_recipients") dialog.close();
-      showError(err.field, err.reason, true);
+      showError(err.field, (err.message || err.reason), true);
     } catch (e) {
       dialog.close();
       showError("_general", t("launch_unreachable"), true);
@@ -892,7 +892,7 @@
           return;
         }
         const err = (r.data && r.data.error) || { field: "", reason: t("error_status", { status: String(r.status) }) };
-        tError.textContent = (err.field && err.field !== "name" ? err.field + ": " : "") + err.reason;
+        tError.textContent = (err.field && err.field !== "name" ? err.field + ": " : "") + (err.message || err.reason);
         tError.hidden = false;
       } catch (e) {
         tError.textContent = t("template_unreachable");

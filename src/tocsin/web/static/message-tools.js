@@ -487,7 +487,7 @@
       const r = await postJSON("/api/messages/voice-estimate", { script: script, language: lang });
       if (!isLatest("voice-" + lang, n)) return;
       if (r.status === 404) { voiceApi = false; out.textContent = ""; return; }
-      if (!r.ok) { out.textContent = (r.data && r.data.error && r.data.error.reason) || ""; return; }
+      if (!r.ok) { out.textContent = (r.data && r.data.error && (r.data.error.message || r.data.error.reason)) || ""; return; }
       const d = r.data;
       out.textContent = t("voice_estimate", { n: Number(d.billed_minutes), seconds: Number(d.seconds),
         words: Number(d.words), minutes: Number(d.billed_minutes), cost: money(d.cost_eur) });
