@@ -97,11 +97,12 @@ def export_csv(view: ProfileView) -> str:
 
 def erase_subscriber(engine: Engine, subscriber_id: int, secret: str) -> int:
     """Delete every personal datum of ``subscriber_id`` (see the module docstring);
-    returns the number of delivery rows pseudonymised. Idempotent once gone
-    (LookupError when the subscriber does not exist)."""
+    returns the number of delivery rows pseudonymised. The ``subscriber`` row itself
+    stays, holding nothing personal (``external_id`` ``erased:<id>``), so that its id is
+    never reused. LookupError when the subscriber does not exist or was erased."""
     with transaction(engine) as s:
         subscriber = s.get(Subscriber, subscriber_id)
-        if subscriber is None:
+        if subscriber is None or subscriber.external_id.startswith("erased:"):
             raise LookupError(f"subscriber {subscriber_id}")
         values = list(s.scalars(sa.select(ContactPoint.value).where(
             ContactPoint.subscriber_id == subscriber_id)))
@@ -131,7 +132,10 @@ def erase_subscriber(engine: Engine, subscriber_id: int, secret: str) -> int:
         entries = sa.select(AuditEntry.id).where(
             AuditEntry.target == f"subscriber:{subscriber_id}").scalar_subquery()
         s.execute(sa.delete(AuditPersonal).where(AuditPersonal.entry_id.in_(entries)))
-        s.delete(subscriber)
+        # The row stays as a tombstone without personal data: its id is never given to
+        # another citizen (SQLite reuses the highest rowid of a deleted row), so the audit
+        # log's "subscriber:N" and the billing counts keep meaning one person.
+        subscriber.external_id = f"erased:{subscriber_id}"
         s.flush()
         record_audit(s, "citizen", "citizen.erase", target=f"subscriber:{subscriber_id}",
                      detail={"deliveries_pseudonymised": len(ids),

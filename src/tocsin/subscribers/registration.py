@@ -301,7 +301,7 @@ def update_profile(engine: Engine, subscriber_id: int, profile: ProfileInput, ip
     places = _geocode_all(engine, profile)
     with transaction(engine) as s:
         subscriber = s.get(Subscriber, subscriber_id)
-        if subscriber is None:
+        if subscriber is None or subscriber.external_id.startswith("erased:"):
             raise LookupError(f"subscriber {subscriber_id}")
         _write(s, subscriber, profile, places, now)
         record_audit(s, "citizen", "citizen.update", target=f"subscriber:{subscriber_id}",
@@ -331,7 +331,7 @@ def profile_of(engine: Engine, subscriber_id: int) -> ProfileView:
     """The whole profile of ``subscriber_id``; LookupError when it does not exist."""
     with read_transaction(engine) as s:
         subscriber = s.get(Subscriber, subscriber_id)
-        if subscriber is None:
+        if subscriber is None or subscriber.external_id.startswith("erased:"):
             raise LookupError(f"subscriber {subscriber_id}")
         prof = s.get(SubscriberProfile, subscriber_id)
         view = ProfileView(subscriber_id, subscriber.language, subscriber.created_at,
