@@ -14,6 +14,7 @@ import asyncio
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -32,6 +33,7 @@ MAIL_FROM = "no-reply@alert.example.be"
 class Command:
     line: str  # the command as received, without CRLF
     replies_before: int  # replies written on this connection when it arrived
+    tls: bool = False  # arrived over TLS (after STARTTLS)
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Relay:
     data_reply: str = ""
     #: close the connection instead of answering this command verb
     drop_at: str = ""
+    #: offer STARTTLS (RFC 3207) with this server context
+    tls: ssl.SSLContext | None = None
     commands: list[Command] = field(default_factory=list)
     messages: list[Received] = field(default_factory=list)
     server: asyncio.Server | None = None
@@ -83,6 +87,8 @@ class Relay:
                 await asyncio.sleep(max(0.0, due - loop.time()))
                 writer.write(reply)
                 written += 1
+                replies.task_done()
+            replies.task_done()
             writer.close()
 
         def reply(text: str, at: float) -> None:
@@ -91,11 +97,12 @@ class Relay:
         sender = loop.create_task(write_replies())
         reply("220 relay.test ESMTP", loop.time())
         mail_from, recipients = "", []
+        secure = False
         try:
             while line := await reader.readline():
                 arrived = loop.time()
                 text = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
-                self.commands.append(Command(text, written))
+                self.commands.append(Command(text, written, secure))
                 verb = text.split(" ", 1)[0].split(":", 1)[0].upper()
                 if verb == self.drop_at:
                     writer.transport.abort()
@@ -104,6 +111,8 @@ class Relay:
                     lines = ["relay.test", "SIZE 10000000", "8BITMIME", "SMTPUTF8"]
                     if self.pipelining:
                         lines.insert(1, "PIPELINING")
+                    if self.tls is not None and not secure:
+                        lines.insert(1, "STARTTLS")
                     reply("\r\n".join(f"250-{x}" for x in lines[:-1]) + f"\r\n250 {lines[-1]}",
                           arrived)
                 elif verb in ("HELO", "NOOP"):
@@ -138,6 +147,11 @@ class Relay:
                         self.messages.append(Received(mail_from, recipients, bytes(body)))
                         reply("250 2.0.0 queued", loop.time())
                     mail_from, recipients = "", []
+                elif verb == "STARTTLS" and self.tls is not None and not secure:
+                    reply("220 2.0.0 ready to start TLS", arrived)
+                    await replies.join()
+                    await writer.start_tls(self.tls)
+                    secure, mail_from, recipients = True, "", []
                 elif verb == "RSET":
                     mail_from, recipients = "", []
                     reply("250 2.0.0 OK", arrived)
@@ -292,6 +306,30 @@ async def test_without_pipelining_commands_go_one_at_a_time(relay: Relay) -> Non
     # Each command was sent after the reply to the one before it.
     assert [c.replies_before for c in envelope] == list(
         range(envelope[0].replies_before, envelope[0].replies_before + len(envelope)))
+
+
+async def test_envelope_is_pipelined_inside_starttls(
+        relay: Relay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the relay's test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    relay.tls = server
+    relay.rcpt_replies = {"nobody@example.org": "550 5.1.1 no such user"}
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the sender verifies the relay's certificate
+    addresses = [f"p{i}@example.org" for i in range(30)] + ["nobody@example.org"]
+    out = _by_address(addresses, await _send(relay.port, addresses, connections=1))
+    assert out["nobody@example.org"].result == "failed" and out["nobody@example.org"].hard_bounce
+    assert sum(o.result == "sent" for o in out.values()) == 30
+    assert relay.verbs()[:3] == ["EHLO", "STARTTLS", "EHLO"]
+    envelope = [c for c in relay.commands if c.line.startswith(("MAIL", "RCPT"))]
+    assert len(envelope) == 32 and all(c.tls for c in envelope)
+    assert {c.replies_before for c in envelope} == {envelope[0].replies_before}
+    assert sorted(relay.messages[0].recipients) == sorted(addresses[:30])
 
 
 # ----------------------------------------------------------------------------- Postfix
