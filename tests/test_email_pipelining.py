@@ -27,6 +27,9 @@ from tocsin.channels.base import OutgoingMessage, SendOutcome
 from tocsin.channels.email import SmtpAccount, SmtpSender
 
 MAIL_FROM = "no-reply@alert.example.be"
+#: a multi-line reply (RFC 5321 §4.2.1) and the error it is recorded as
+MULTILINE_550 = "550-5.1.1 no such user\r\n550 5.1.1 see https://relay.test/help"
+MULTILINE_ERROR = "SMTP 550: 5.1.1 no such user 5.1.1 see https://relay.test/help"
 
 
 @dataclass
@@ -293,7 +296,7 @@ async def test_a_connection_lost_mid_envelope_is_retried_on_a_new_session(
 
 async def test_without_pipelining_commands_go_one_at_a_time(relay: Relay) -> None:
     relay.pipelining = False
-    relay.rcpt_replies = {"nobody@example.org": "550 5.1.1 no such user",
+    relay.rcpt_replies = {"nobody@example.org": MULTILINE_550,
                           "later@example.org": "451 4.3.0 try again later"}
     addresses = ["a@example.org", "nobody@example.org", "later@example.org", "b@example.org"]
     out = _by_address(addresses, await _send(relay.port, addresses, connections=1))
@@ -301,6 +304,7 @@ async def test_without_pipelining_commands_go_one_at_a_time(relay: Relay) -> Non
         "a@example.org": "sent", "nobody@example.org": "failed",
         "later@example.org": "retry", "b@example.org": "sent"}
     assert out["nobody@example.org"].hard_bounce
+    assert out["nobody@example.org"].error == MULTILINE_ERROR  # as when pipelined
     assert relay.messages[0].recipients == ["a@example.org", "b@example.org"]
     envelope = [c for c in relay.commands if c.line.startswith(("MAIL", "RCPT", "DATA"))]
     # Each command was sent after the reply to the one before it.
@@ -319,11 +323,12 @@ async def test_envelope_is_pipelined_inside_starttls(
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(cert, key)
     relay.tls = server
-    relay.rcpt_replies = {"nobody@example.org": "550 5.1.1 no such user"}
+    relay.rcpt_replies = {"nobody@example.org": MULTILINE_550}
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the sender verifies the relay's certificate
     addresses = [f"p{i}@example.org" for i in range(30)] + ["nobody@example.org"]
     out = _by_address(addresses, await _send(relay.port, addresses, connections=1))
     assert out["nobody@example.org"].result == "failed" and out["nobody@example.org"].hard_bounce
+    assert out["nobody@example.org"].error == MULTILINE_ERROR
     assert sum(o.result == "sent" for o in out.values()) == 30
     assert relay.verbs()[:3] == ["EHLO", "STARTTLS", "EHLO"]
     envelope = [c for c in relay.commands if c.line.startswith(("MAIL", "RCPT"))]
