@@ -29,8 +29,8 @@ retried with back-off.
 
 When the relay advertises PIPELINING in its EHLO reply (RFC 2920), the envelope
 (MAIL FROM and every RCPT TO) goes in one write and the replies are read in
-order afterwards: a 100-recipient transaction costs two round trips (envelope,
-DATA) and the message instead of 102. Without PIPELINING, one command at a time.
+order afterwards: a 100-recipient transaction costs three round trips (envelope,
+DATA, message) instead of 103. Without PIPELINING, one command at a time.
 """
 
 from __future__ import annotations
