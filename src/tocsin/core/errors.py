@@ -43,7 +43,22 @@ def params_json(params: dict[str, Any]) -> dict[str, Any]:
             if isinstance(v, Phrase) else v for k, v in params.items()}
 
 
-class InputError(ValueError):
+class _Coded(Exception):
+    """What :class:`InputError` and :class:`NotFound` share: ``field``, ``code``
+    (default: the field), the English ``template`` and its ``params``, and ``reason``
+    (the template filled in); ``str()`` is ``field: reason``."""
+
+    def __init__(self, field: str, reason: str, *, code: str | None = None,
+                 **params: Any) -> None:
+        self.field = field
+        self.template = reason
+        self.params = params
+        self.code = code or field
+        self.reason = reason % params if params else reason
+        super().__init__(f"{field}: {self.reason}")
+
+
+class InputError(_Coded, ValueError):
     """Bad input: ``field`` names what is wrong, ``reason`` says why (English).
 
     ``reason`` is a template with ``%(name)s`` placeholders when ``params`` are given
@@ -52,29 +67,11 @@ class InputError(ValueError):
     tests.
     """
 
-    def __init__(self, field: str, reason: str, *, code: str | None = None,
-                 **params: Any) -> None:
-        self.field = field
-        self.template = reason
-        self.params = params
-        self.code = code or field
-        self.reason = reason % params if params else reason
-        super().__init__(f"{field}: {self.reason}")
 
-
-class NotFound(LookupError):
+class NotFound(_Coded, LookupError):
     """Something named by the input is unknown (or no longer usable): the same shape as
     :class:`InputError` (``field``, ``code``, English ``template`` and ``params``,
     ``reason``), raised where callers catch ``LookupError``."""
-
-    def __init__(self, field: str, reason: str, *, code: str | None = None,
-                 **params: Any) -> None:
-        self.field = field
-        self.template = reason
-        self.params = params
-        self.code = code or field
-        self.reason = reason % params if params else reason
-        super().__init__(f"{field}: {self.reason}")
 
 
 class Warning(dict[str, Any]):  # noqa: A001 - a service warning, not the builtin category
