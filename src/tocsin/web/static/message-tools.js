@@ -59,6 +59,10 @@
     return e;
   }
 
+  // Several requests in flight can meet the ended session at once: the first one leads
+  // to the login page; a second assignment would abort that navigation and start it again.
+  let leaving = false;
+
   async function postJSON(url, payload) {
     const r = await fetch(url, {
       method: "POST", credentials: "same-origin",
@@ -69,7 +73,7 @@
       // The session ended (time limit or logout elsewhere): the draft is kept in this
       // tab's sessionStorage and comes back after the next login (WCAG 2.2.5).
       try { opts.onLoggedOut(); } catch (e) { /* the draft is saved as typed anyway */ }
-      window.location.href = "/login";
+      if (!leaving) { leaving = true; window.location.href = "/login"; }
       throw new Error("logged out");
     }
     let data = null;
