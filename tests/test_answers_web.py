@@ -179,3 +179,44 @@ def test_type2_authority_composes_to_its_lists(engine: Engine, tmp_path: Path) -
         "texts": {"nl": "x"}, "channels": ["sms"], "kind": "alert",
         "municipality_nis": "23104"}, headers={"X-CSRF-Token": token.group(1)})
     assert area.status_code == 403                                   # never an area
+
+
+def test_oversized_bodies_are_refused_even_when_chunked(
+        site: tuple[TestClient, str, Settings], engine: Engine) -> None:
+    """A body over the public limit gets 413 naming the body, whether it declares its
+    length or streams it in chunks without one (web/limits.py); nothing is stored."""
+    client, cid, _ = site
+    anon = TestClient(client.app)
+    before = _inbound_rows(engine)
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"from": "+32470000001", "text": "1", "pad": "'
+        for _ in range(200):
+            yield b"x" * 1024
+        yield b'"}'
+
+    chunked = anon.post("/inbound/sms", content=chunks(), headers={
+        "X-Tocsin-Secret": SECRET, "content-type": "application/json"})
+    assert chunked.status_code == 413
+    assert chunked.json()["error"]["field"] == "body"
+    declared = anon.post("/inbound/sms", content=b"x" * 70_000, headers={
+        "X-Tocsin-Secret": SECRET, "content-type": "application/json"})
+    assert declared.status_code == 413
+    token = "a" * 40
+    answer = anon.post(f"/answer/{token}", content=chunks(),
+                       headers={"content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 413
+    register = anon.post("/register", content=chunks(),
+                         headers={"content-type": "application/x-www-form-urlencoded"})
+    assert register.status_code == 413
+    assert _inbound_rows(engine) == before
+    small = anon.post("/inbound/sms", json={"from": "+32470000001", "text": "1"},
+                      headers={"X-Tocsin-Secret": SECRET})
+    assert small.status_code == 200
+
+
+def _inbound_rows(engine: Engine) -> int:
+    import sqlalchemy as sa
+
+    with engine.connect() as c:
+        return int(c.execute(sa.text("SELECT count(*) FROM inbound_message")).scalar_one())

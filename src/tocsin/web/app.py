@@ -54,6 +54,7 @@ from tocsin.web.routes import (
     unsubscribe,
     voice,
 )
+from tocsin.web.limits import BodySizeLimit
 from tocsin.web.routes._campaigns import CampaignsUnavailable
 from tocsin.web.security import (
     CSRF_HEADER,
@@ -297,6 +298,8 @@ def create_app(
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
     )
+    # Outermost: a body over its limit is refused before anything reads it (web/limits.py).
+    app.add_middleware(BodySizeLimit)
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (health, auth, pages, api, cap, messages_api, templates_pages, unsubscribe,
