@@ -9,7 +9,9 @@ was committed (the first SMS could leave then), the whole launch (checks, area
 names and language warnings included) and the process's peak RSS
 (``ru_maxrss``), so memory is that of the launch alone.
 
-usage: python benchmarks/bench_fanout.py [N ...]           (default 20000 100000)
+usage: python benchmarks/bench_fanout.py [--plans] [N ...]   (default 20000 100000)
+       --plans: on PostgreSQL, fan out each prepared size three times: the sorted
+       spatial query, the id-range walk (the default for a national area), sorted again
        TOCSIN_BENCH_DATABASE_URL=postgresql+psycopg://…/postgres python …  (PostgreSQL:
        a database per size is created next to the one named, and dropped after)
 
@@ -50,6 +52,8 @@ def _fanout(url: str) -> dict[str, float]:
     from tocsin.core.db import make_engine
     from tocsin.dispatch import fanout
 
+    if os.environ.get("BENCH_FANOUT_PLAN") == "sorted":
+        fanout.RANGE_WALK_KM2 = float("inf")
     engine = make_engine(url)
     first: list[float] = []
     real = fanout._insert_batch
@@ -104,9 +108,10 @@ def _pg_database(base: str, name: str, create: bool) -> str:
     return base.rsplit("/", 1)[0] + f"/{name}"
 
 
-def _child(mode: str, url: str, n: int) -> dict[str, float]:
+def _child(mode: str, url: str, n: int, plan: str = "") -> dict[str, float]:
+    env = dict(os.environ, BENCH_FANOUT_PLAN=plan)
     out = subprocess.run([sys.executable, __file__, f"--{mode}", url, str(n)],
-                         check=True, capture_output=True, text=True)
+                         check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1]) if mode == "fanout" else {}
 
 
@@ -118,7 +123,8 @@ def main() -> None:
         else:
             print(json.dumps(_fanout(url)))
         return
-    sizes = [int(a) for a in sys.argv[1:]] or [20_000, 100_000]
+    plans = "--plans" in sys.argv
+    sizes = [int(a) for a in sys.argv[1:] if a != "--plans"] or [20_000, 100_000]
     base = os.environ.get("TOCSIN_BENCH_DATABASE_URL", "")
     label = "postgresql" if base else "sqlite"
     from tocsin.dispatch.fanout import BATCH_SUBSCRIBERS
@@ -135,6 +141,12 @@ def main() -> None:
                 _child("prepare", url, n)
                 prepared = time.perf_counter() - t0
                 r = _child("fanout", url, n)
+                if plans and base:
+                    for plan in ("sorted", "", "sorted"):
+                        p = _child("fanout", url, n, plan)
+                        print(f"{n:>9,} subscribers, {plan or 'range walk':>10}: first batch "
+                              f"after {p['first_batch_s']:.2f} s, all queued in "
+                              f"{p['seconds']:.1f} s", flush=True)
             finally:
                 if base:
                     _pg_database(base, name, False)

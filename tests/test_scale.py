@@ -428,3 +428,32 @@ def test_metrics_give_deliveries_by_state_and_errors_by_code(any_engine, tmp_pat
     assert 'tocsin_provider_errors{channel="sms",code="ESME_RINVDSTADR"} 1.0' in text
     assert 'tocsin_throughput_per_second{channel="sms"}' in text
     assert 'tocsin_campaigns{status="sending"} 1.0' in text
+
+
+@pytest.mark.postgres
+def test_range_walk_reads_the_same_subscribers_as_the_sorted_query(pg_engine, monkeypatch):
+    """A national area on PostgreSQL is read by subscriber id ranges (no sort of every
+    match before the first batch): the same ids, ascending, each once, resumable from a
+    cursor, as the one sorted spatial query gives; a small area keeps the sorted query."""
+    from shapely.geometry import box
+
+    from tocsin.subscribers.demo import generate_demo_population
+
+    generate_demo_population(pg_engine, 1_500)
+    monkeypatch.setattr(fanout, "RANGE_SPAN", 97)   # many ranges, some of them empty
+    belgium = box(2.5, 49.45, 6.45, 51.55)
+    brussels = box(4.24, 50.76, 4.48, 50.92)
+    assert fanout.approx_km2(belgium) > fanout.RANGE_WALK_KM2 > fanout.approx_km2(brussels)
+    with pg_engine.connect() as conn:
+        for area in (belgium, brussels):
+            for after in (0, 700):
+                walked = [i for b in fanout.subscriber_batches(conn, area, after, size=40,
+                                                               range_walk=True) for i in b]
+                sorted_ = [i for b in fanout.subscriber_batches(conn, area, after, size=40,
+                                                                range_walk=False) for i in b]
+                assert walked == sorted_ and walked == sorted(set(walked))
+                assert walked and walked[0] > after
+        national = [i for b in fanout.subscriber_batches(conn, belgium) for i in b]
+        everyone = conn.execute(sa.text("SELECT count(DISTINCT subscriber_id) FROM address")
+                                ).scalar_one()
+    assert len(national) == everyone

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,20 +64,32 @@ _POSTGIS_SQL = sa.text(
     "WHERE ST_Intersects(a.geom, ST_GeomFromWKB(:wkb, 4326)) AND a.subscriber_id > :after "
     "ORDER BY 1"
 )
+_POSTGIS_RANGE_SQL = sa.text(
+    "SELECT DISTINCT a.subscriber_id FROM address a "
+    "WHERE a.subscriber_id > :lo AND a.subscriber_id <= :hi "
+    "AND ST_Intersects(a.geom, ST_GeomFromWKB(:wkb, 4326)) ORDER BY 1"
+)
 _MAX_PART_QUERIES = 16
+#: km²: above this an area is read by subscriber id ranges on PostgreSQL (a region or the
+#: whole country: most addresses match, and sorting them all delays the first batch).
+RANGE_WALK_KM2 = 8_000.0
+#: Subscriber ids per range query of the range walk.
+RANGE_SPAN = 50_000
 
 
 def subscriber_batches(conn: Connection, area: BaseGeometry, after: int = 0,
-                       size: int = BATCH_SUBSCRIBERS) -> Iterator[list[int]]:
+                       size: int = BATCH_SUBSCRIBERS,
+                       range_walk: bool | None = None) -> Iterator[list[int]]:
     """Ids of subscribers with an address in ``area`` (boundary included), ascending,
     greater than ``after``, in lists of at most ``size``. Reads with a server-side
     cursor on ``conn`` (keep it for this generator alone): memory is bounded by
-    ``size`` and one fetched chunk, whatever the number of subscribers."""
+    ``size`` and one fetched chunk, whatever the number of subscribers. ``range_walk``:
+    see :func:`_matching_ids` (``None`` chooses by the area's size)."""
     if area.is_empty:
         return
     pending: list[int] = []
     last = after
-    for chunk in _matching_ids(conn, area, after):
+    for chunk in _matching_ids(conn, area, after, range_walk):
         for sid in chunk:
             if sid <= last:  # the same subscriber's other address (rows come sorted)
                 continue
@@ -89,10 +102,35 @@ def subscriber_batches(conn: Connection, area: BaseGeometry, after: int = 0,
         yield pending
 
 
-def _matching_ids(conn: Connection, area: BaseGeometry, after: int) -> Iterator[list[int]]:
+def approx_km2(area: BaseGeometry) -> float:
+    """The area of a WGS84 geometry in km², from degrees scaled at its mean latitude
+    (within a few percent over Belgium: enough to choose a query plan)."""
+    lat = (area.bounds[1] + area.bounds[3]) / 2
+    return float(area.area) * 111.32 * 111.32 * math.cos(math.radians(lat))
+
+
+def _matching_ids(conn: Connection, area: BaseGeometry, after: int,
+                  range_walk: bool | None = None) -> Iterator[list[int]]:
+    """Matching subscriber ids greater than ``after``, ascending, in chunks (a
+    subscriber may repeat across addresses). On PostgreSQL a large area
+    (``range_walk``; default: over :data:`RANGE_WALK_KM2`) is read by ranges of
+    :data:`RANGE_SPAN` subscriber ids, so the first chunk arrives at once; a smaller
+    one by one sorted spatial query through the GiST index."""
     if conn.dialect.name == "postgresql":
+        wkb = shapely.to_wkb(area)
+        if range_walk is None:
+            range_walk = approx_km2(area) > RANGE_WALK_KM2
+        if range_walk:
+            top = conn.execute(sa.text("SELECT max(subscriber_id) FROM address")).scalar()
+            lo = after
+            while top is not None and lo < top:
+                rows = conn.execute(_POSTGIS_RANGE_SQL,
+                                    {"wkb": wkb, "lo": lo, "hi": lo + RANGE_SPAN})
+                yield [int(r[0]) for r in rows]
+                lo += RANGE_SPAN
+            return
         result = conn.execution_options(stream_results=True, yield_per=_FETCH_ROWS).execute(
-            _POSTGIS_SQL, {"wkb": shapely.to_wkb(area), "after": after})
+            _POSTGIS_SQL, {"wkb": wkb, "after": after})
         for part in result.partitions(_FETCH_ROWS):
             yield [int(r[0]) for r in part]
         return
