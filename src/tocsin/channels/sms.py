@@ -21,7 +21,7 @@ from tocsin.channels.smpp import (
     SmppError,
     SmppSubmitError,
 )
-from tocsin.messages.sms import encode_parts
+from tocsin.messages.sms import SmsPart, encode_message
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +95,24 @@ class SmppSender:
             # A stale alert is never sent; the queue records it as expired (abandoned).
             return SendOutcome(message.delivery_id, "retry",
                                error="validity ended before it could be submitted")
-        try:
-            parts = encode_parts(message.text, next(self._reference) % 256)
-        except ValueError as exc:
-            return SendOutcome(message.delivery_id, "failed", error=f"text: {exc}")
+        reference = next(self._reference)
+        encoded: dict[tuple[str, int, int], list[SmsPart]] = {}
         last_error, throttled, unconfirmed = "no SMSC bound", False, False
         for client in self._started:
             if client.bound == 0:
                 continue
+            # Each account has its own concatenation mode and codings (decision 0025).
+            account = client.account
+            options = (account.concat, account.udh_ref, account.gsm_coding)
+            if options not in encoded:
+                try:
+                    encoded[options] = encode_message(
+                        message.text, reference % (256 if account.udh_ref == 8 else 65536),
+                        concat=account.concat, udh_ref=account.udh_ref,
+                        gsm_coding=account.gsm_coding)
+                except ValueError as exc:
+                    return SendOutcome(message.delivery_id, "failed", error=f"text: {exc}")
+            parts = encoded[options]
             for attempt in range(THROTTLE_TRIES):
                 try:
                     ids = await client.submit(message.source, message.address, parts,
