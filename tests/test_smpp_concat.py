@@ -139,12 +139,18 @@ def test_gsm_coding_ia5_latin1_and_fallbacks() -> None:
     assert euro.data_coding == 0  # € is GSM-7 (escape) but not Latin-1
     (ucs,) = encode_message("Il reçoit", 1, gsm_coding=3)
     assert ucs.data_coding == 8  # ç is not GSM-7: UCS-2 whatever gsm_coding says
-    # Latin-1 is 8-bit: 140 octets in one segment, 134 per part with a UDH.
-    assert segment_count("a" * 140, gsm_coding=3) == 1
-    assert segment_count("a" * 141, gsm_coding=3) == 2
-    assert segment_count("a" * 160, gsm_coding=0) == 1
-    parts = encode_message("a" * 300, 9, gsm_coding=3)
-    assert [len(p.short_message) - 6 for p in parts] == [134, 134, 32]
+    # Latin-1 is 8-bit: 140 octets in one segment, 134 per part with a UDH; it is used
+    # only when that costs no more segments than GSM-7 (160 / 153), which the bill counts.
+    (short,) = encode_message("é" * 140, 1, gsm_coding=3)
+    assert (short.data_coding, len(short.short_message)) == (3, 140)
+    (longer,) = encode_message("é" * 141, 1, gsm_coding=3)
+    assert (longer.data_coding, len(longer.short_message)) == (0, 141)
+    parts = encode_message("é" * 260, 9, gsm_coding=3)
+    assert [(p.data_coding, len(p.short_message) - 6) for p in parts] == [(3, 134), (3, 126)]
+    parts = encode_message("é" * 300, 9, gsm_coding=3)  # 3 parts of 134, 2 of 153
+    assert [(p.data_coding, len(p.short_message) - 6) for p in parts] == [(0, 153), (0, 147)]
+    for n in (1, 139, 140, 141, 160, 161, 268, 269, 306, 307, 402, 403, 459, 460):
+        assert segment_count("é" * n, gsm_coding=3) == analyse("é" * n).segments
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["description"] for v in VECTORS])
@@ -245,7 +251,7 @@ async def test_codings_and_16_bit_references_reassemble(options: dict) -> None:
             segment_count(t, gsm_coding=coding, udh_ref=int(options.get("udh_ref", 8)))
             for t in texts]
         if coding == 3:
-            assert len(ids[0]) == 2  # 230 Latin-1 octets: 134 + 96
+            assert len(ids[0]) == 2  # 202 Latin-1 octets: 134 + 68, as GSM-7 153 + 49
     assert len(receipts) == sum(len(i) for i in ids)
 
 
@@ -308,3 +314,36 @@ async def test_receipts_and_billing_per_mode(engine, mode: str) -> None:
         ("+32470000001", analyse(GSM_300).segments, submits[0]),
         ("+32470000002", analyse(UCS2_100).segments, submits[1])]
     assert len(smsc.messages) == sum(submits) == smsc.receipts_acknowledged
+
+
+async def test_a_16_bit_reference_bills_the_segments_sent(any_engine) -> None:
+    engine = any_engine
+    # 306 septets: 2 parts of 153 with an 8-bit reference, 3 of at most 152 with 16 bits.
+    text = ("Pegelstand kritisch, Deiche werden verstärkt. " * 7)[:306]
+    assert analyse(text).segments == 2
+    assert segment_count(text, udh_ref=16) == 3
+    assert import_subscribers(engine, CSV.encode()).errors == []
+    cid = await asyncio.to_thread(launch_campaign, engine, CampaignRequest(
+        authority_id="23003", municipality_nis="23003", texts={"nl": text, "fr": text},
+        channels=["sms"]))
+    d = table(Delivery)
+    with transaction(engine) as s:
+        planned = s.execute(sa.select(d.c.segments, d.c.cost_eur)
+                            .where(d.c.campaign_id == cid)).all()
+    assert {r.segments for r in planned} == {2}
+    async with SmscSimulator(receipt_delay=0.01) as smsc:
+        accounts = parse_smpp_urls(_url(smsc.port, udh_ref=16))
+        unfinished = await send_campaign(
+            engine, cid, {("sms", "simulation"): lambda rb: SmppSender(accounts, rb.add)},
+            receipt_timeout=10, send_timeout=10)
+    assert unfinished == []
+    assert sorted(smsc.texts()) == [("+32470000001", text), ("+32470000002", text)]
+    assert len(smsc.messages) == 6
+    with transaction(engine) as s:
+        sent = s.execute(sa.select(d.c.segments, d.c.cost_eur, d.c.state)
+                         .where(d.c.campaign_id == cid)).all()
+    assert {(r.segments, r.state) for r in sent} == {(3, "delivered")}
+    assert [float(r.cost_eur) for r in sent] == pytest.approx(
+        [float(planned[0].cost_eur) * 3 / 2] * 2)
+    report = await asyncio.to_thread(campaign_report, engine, cid)
+    assert report["channels"]["sms"]["segments"] == 6

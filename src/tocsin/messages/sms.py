@@ -604,14 +604,21 @@ def _coding_of(text: str, gsm_coding: int) -> tuple[int, str]:
         return DATA_CODING_UCS2, "utf-16-be"
     if gsm_coding == DATA_CODING_IA5 and text.isascii():
         return DATA_CODING_IA5, "ascii"
-    if gsm_coding == DATA_CODING_LATIN1:
-        try:
-            text.encode("latin-1")
-        except UnicodeEncodeError:
-            pass
-        else:
-            return DATA_CODING_LATIN1, "latin-1"
+    if gsm_coding == DATA_CODING_LATIN1 and _fits_latin1(text):
+        return DATA_CODING_LATIN1, "latin-1"
     return DATA_CODING_SMSC_DEFAULT, "gsm7"
+
+
+def _fits_latin1(text: str) -> bool:
+    """Every character is Latin-1 and, one octet per character (140 in one segment, 134
+    per part), the text takes no more segments than as GSM-7: so the preview and the
+    bill, counted in GSM-7 (:func:`analyse`), stay true (decision 0025)."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    gsm7_parts = len(_split(text, "GSM-7"))
+    return len(_split_octets(text, OCTETS_SINGLE, OCTETS_MULTI)) <= gsm7_parts
 
 
 def _segments_of(text: str, data_coding: int, udh_ref: int) -> list[tuple[str, int]]:
@@ -683,8 +690,9 @@ def encode_message(text: str, reference: int, *, concat: str = "udh", udh_ref: i
         gsm_coding: data_coding for a GSM-7 text (SMPP 3.4 §5.2.19): 0 the SMSC
             default alphabet (GSM-7, one septet per octet, unpacked); 1 IA5/ASCII
             when every character is ASCII (cut as GSM-7: the SMSC converts); 3
-            Latin-1 when every character is Latin-1 (8-bit: 140 octets, 134 per
-            part). Otherwise 0. A text that is not GSM-7 is always UCS-2 (8).
+            Latin-1 when every character is Latin-1 and the text takes no more
+            segments that way (8-bit: 140 octets, 134 per part) than in GSM-7.
+            Otherwise 0. A text that is not GSM-7 is always UCS-2 (8).
 
     Returns:
         One :class:`SmsPart` per submit_sm, in order.
