@@ -18,8 +18,11 @@ from typing import Any
 
 import pytest
 
+from tocsin.channels.base import OutgoingMessage, ReceiptEvent
 from tocsin.channels.simulators.smsc import SmscSimulator
 from tocsin.channels.smpp import Receipt, SmppAccount, SmppClient, SmsPart
+from tocsin.channels.sms import SmppSender
+from tocsin.messages.sms import analyse
 
 INTEROP = Path(__file__).parent / "interop"
 NODE = shutil.which("node")
@@ -134,6 +137,66 @@ async def test_tocsin_client_against_npm_smpp_server(node_smsc: NodeSmsc) -> Non
     assert all(e["command_status"] == 0 for e in node_smsc.of("deliver_sm_resp"))
     assert sorted(r.message_id for r in receipts) == sorted(single + multi)
     assert {r.stat for r in receipts} == {"DELIVRD"}
+
+
+CONCAT_TEXTS = [
+    "Hochwasser: Pegel steigt. Keller räumen, höher gelegene Orte aufsuchen. " * 4,
+    ("Тревога: покиньте зону затопления, идите на север. Évacuez! 😜 " * 2)[:100],
+]
+
+
+@needs_node
+@pytest.mark.parametrize("mode", ["udh", "sar", "payload"])
+async def test_each_concatenation_mode_against_npm_smpp_server(
+        node_smsc: NodeSmsc, mode: str) -> None:
+    """The independent peer receives each mode's PDUs with the right TLVs (decision 0025)."""
+    receipts: list[ReceiptEvent] = []
+
+    async def sink(event: ReceiptEvent) -> None:
+        receipts.append(event)
+
+    account = SmppAccount.from_url(
+        f"smpp://tocsin:secret@127.0.0.1:{node_smsc.port}?binds=1&concat={mode}")
+    sender = SmppSender([account], sink)
+    await sender.start()
+    try:
+        outcomes = await sender.send([
+            OutgoingMessage(n, "c1", f"+3247012345{n}", "de", text, source="Tocsin")
+            for n, text in enumerate(CONCAT_TEXTS)])
+        sent = sum(len(o.message_ids) for o in outcomes)
+        await node_smsc.wait_for("deliver_sm_resp", sent)
+        deadline = time.monotonic() + 5
+        while len(receipts) < sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    finally:
+        await sender.close()
+    assert [o.result for o in outcomes] == ["sent", "sent"]
+    submits = node_smsc.of("submit_sm")
+    for n, text in enumerate(CONCAT_TEXTS):
+        mine = [s for s in submits if s["destination_addr"] == f"3247012345{n}"]
+        coding = 0 if n == 0 else 8
+        assert {s["data_coding"] for s in mine} == {coding}
+        if mode == "payload":
+            (only,) = mine
+            assert (only["payload"], only["text"], only["esm_class"]) == (text, "", 0)
+            assert "sar_msg_ref_num" not in only and only["udh"] == []
+        elif mode == "sar":
+            mine.sort(key=lambda s: s["sar_segment_seqnum"])
+            assert len(mine) == analyse(text).segments >= 2
+            assert [s["sar_segment_seqnum"] for s in mine] == list(range(1, len(mine) + 1))
+            assert {s["sar_total_segments"] for s in mine} == {len(mine)}
+            assert len({s["sar_msg_ref_num"] for s in mine}) == 1
+            assert all(s["esm_class"] & 0x40 == 0 and s["udh"] == [] for s in mine)
+            assert "".join(s["text"] for s in mine) == text
+        else:
+            mine.sort(key=lambda s: s["udh"])
+            assert len(mine) == analyse(text).segments >= 2
+            assert all(s["esm_class"] & 0x40 and "sar_msg_ref_num" not in s for s in mine)
+            assert [s["udh"][0][-4:] for s in mine] == [
+                f"{len(mine):02x}{k:02x}" for k in range(1, len(mine) + 1)]
+            assert "".join(s["text"] for s in mine) == text
+    assert sorted(r.message_id for r in receipts) == sorted(
+        m for o in outcomes for m in o.message_ids)
 
 
 def _smpplib_session(port: int, text: str) -> tuple[list[str], list[Any]]:

@@ -54,6 +54,11 @@ const server = smpp.createServer((session) => {
       registered_delivery: pdu.registered_delivery,
       text: typeof sm.message === 'string' ? sm.message : String(sm.message),
       udh: (sm.udh || []).map((ie) => Buffer.from(ie).toString('hex')),
+      // SAR TLVs and message_payload (SMPP 3.4 §5.3.2.22-24, §5.3.2.32), when sent.
+      sar_msg_ref_num: pdu.sar_msg_ref_num,
+      sar_total_segments: pdu.sar_total_segments,
+      sar_segment_seqnum: pdu.sar_segment_seqnum,
+      payload: pdu.message_payload ? String(pdu.message_payload.message) : undefined,
     });
     session.send(pdu.response({ message_id: messageId }));
     if (pdu.registered_delivery & 0x03) {

@@ -56,7 +56,11 @@ class SendOutcome:
     message may have been accepted all the same (the connection was lost or the
     response timed out with the request on the wire): counted, never billed as
     sure. ``throttled``: a ``retry`` because the provider asked to slow down
-    (not the message's fault: it does not count as an attempt).
+    (not the message's fault: it does not count as an attempt). ``segments``: SMS
+    only, when the provider account cut the text into another number of segments than
+    the plan counted (a 16-bit concatenation reference leaves 152 septets a part, not
+    153; decision 0025): the delivery's segments and cost are recorded anew; 0 = as
+    planned.
     """
 
     delivery_id: int
@@ -67,6 +71,7 @@ class SendOutcome:
     account: str = ""
     unconfirmed: bool = False
     throttled: bool = False
+    segments: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,15 @@ class SmppSubmitError(SmppError):
 URL_DEFAULTS = {"binds": 2, "window": 100, "tps": 1000}
 _QUERY_INTS = {"binds": 1, "window": 1, "tps": 1, "source_ton": 0, "source_npi": 0}
 _QUERY_FLOATS = {"timeout", "enquire_link", "validity", "reconnect_max"}
+#: Options with a fixed set of values (decision 0025): value as written -> value kept.
+_QUERY_CHOICES: dict[str, dict[str, object]] = {
+    "concat": {"udh": "udh", "sar": "sar", "payload": "payload"},
+    "udh_ref": {"8": 8, "16": 16},
+    "gsm_coding": {"0": 0, "1": 1, "3": 3},
+    # SMPP 3.4 §5.2.19: data_coding 0 is sent one septet per octet; packed septets are
+    # not offered (few SMSCs take them over SMPP), so only the default is accepted.
+    "gsm_packing": {"unpacked": "unpacked"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +155,12 @@ class SmppAccount:
     ``validity``: seconds a message stays valid at the SMSC (submit_sm validity_period,
     SMPP 3.4 §5.2.16; a message's own ``valid_until`` shortens it), so a stale alert is
     not delivered hours later. ``reconnect_max``: the longest wait between two attempts
-    to reconnect a lost bind, seconds.
+    to reconnect a lost bind, seconds. ``concat``: how a long text is cut (decision
+    0025): ``udh`` (Tocsin writes the 3GPP TS 23.040 header), ``sar`` (SMPP 3.4 SAR
+    TLVs, the SMSC writes it) or ``payload`` (one submit_sm with message_payload, the
+    SMSC cuts it); ``udh_ref``: 8- or 16-bit concatenation reference; ``gsm_coding``:
+    data_coding of a GSM-7 text, 0 (SMSC default alphabet), 1 (IA5 when ASCII) or 3
+    (Latin-1 when it fits), see ``tocsin.messages.sms.encode_message``.
     """
 
     host: str
@@ -163,6 +177,10 @@ class SmppAccount:
     enquire_link: float = 30.0
     validity: float = 3600.0
     reconnect_max: float = 2.0
+    concat: str = "udh"
+    udh_ref: int = 8
+    gsm_coding: int = 0
+    gsm_packing: str = "unpacked"
 
     def __post_init__(self) -> None:
         # C-Octet string limits of bind_transceiver, SMPP 3.4 §4.1.5.
@@ -189,6 +207,10 @@ class SmppAccount:
             raise ValueError(f"SMPP validity must be 60 s to 7 days, got {self.validity:g}")
         if self.reconnect_max <= 0:
             raise ValueError("SMPP reconnect_max must be positive seconds")
+        for name, choices in _QUERY_CHOICES.items():
+            if getattr(self, name) not in choices.values():
+                raise ValueError(f"SMPP {name}={getattr(self, name)!r} is not one of"
+                                 f" {', '.join(choices)}")
 
     @property
     def address(self) -> str:
@@ -205,10 +227,12 @@ class SmppAccount:
         """Parse ``smpp://system_id:password@host:port?binds=2&window=50&tps=500``.
 
         Query keys: binds, window, tps, system_type, source_ton, source_npi, timeout,
-        enquire_link, validity, reconnect_max (seconds). binds, window and tps default to
-        ``URL_DEFAULTS`` (2, 100, 1,000/s: the reference floor of 500 SMS/s with room).
-        The port defaults to 2775; user and password are percent-decoded. Raises
-        ``ValueError`` naming the part of the URL that is wrong.
+        enquire_link, validity, reconnect_max (seconds); concat (udh, sar, payload),
+        udh_ref (8, 16), gsm_coding (0, 1, 3), gsm_packing (unpacked). binds, window
+        and tps default to ``URL_DEFAULTS`` (2, 100, 1,000/s: the reference floor of
+        500 SMS/s with room). The port defaults to 2775; user and password are
+        percent-decoded. Raises ``ValueError`` naming the part of the URL that is wrong
+        (for a choice: the parameter and its allowed values).
         """
         try:
             parts = urlsplit(url.strip())
@@ -241,6 +265,16 @@ class SmppAccount:
                     ) from None
             elif key == "system_type":
                 options[key] = value
+            elif key in _QUERY_CHOICES:
+                choices = _QUERY_CHOICES[key]
+                if value not in choices:
+                    hint = (" (packed septets are not supported: most SMSCs want them"
+                            " unpacked, SMPP 3.4 §5.2.19)" if key == "gsm_packing" else "")
+                    raise ValueError(
+                        f"SMPP URL {_redact(url)!r}: {key}={value!r} is not one of"
+                        f" {', '.join(choices)}{hint}"
+                    )
+                options[key] = choices[value]
             else:
                 raise ValueError(f"SMPP URL {_redact(url)!r}: unknown parameter {key!r}")
         for name, default in URL_DEFAULTS.items():
@@ -291,12 +325,14 @@ class SmsPart(NamedTuple):
 
     ``data_coding``: SMPP 3.4 §5.2.19 (0 GSM 7-bit default alphabet, unpacked, one septet
     per octet; 8 UCS-2); ``esm_class``: 0x40 when ``short_message`` starts with a user data
-    header (3GPP TS 23.040 §9.2.3.24); ``short_message``: at most 254 octets.
+    header (3GPP TS 23.040 §9.2.3.24); ``short_message``: at most 254 octets; ``tlvs``:
+    optional parameters (tag, value octets), e.g. the SAR TLVs or message_payload.
     """
 
     data_coding: int
     esm_class: int
     short_message: bytes
+    tlvs: tuple[tuple[int, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -1008,19 +1044,21 @@ class SmppClient:
     async def _submit_part(
         self, bind: _Bind, common: dict[str, object], part: SmsPartLike | tuple[int, int, bytes]
     ) -> str:
-        if isinstance(part, tuple):
-            data_coding, esm_class, short_message = part
-        else:
+        tlvs: tuple[tuple[int, bytes], ...] = ()
+        if isinstance(part, SmsPart) or not isinstance(part, tuple):
             data_coding, esm_class, short_message = (
                 part.data_coding,
                 part.esm_class,
                 part.short_message,
             )
+            tlvs = getattr(part, "tlvs", ())
+        else:
+            data_coding, esm_class, short_message = part
         params = dict(common)
         params["esm_class"] = esm_class
         params["data_coding"] = data_coding
         params["short_message"] = short_message
-        pdu = Pdu(SUBMIT_SM, params=params)
+        pdu = Pdu(SUBMIT_SM, params=params, tlvs=dict(tlvs))
         async with bind.window:
             await self._limiter.acquire()
             try:

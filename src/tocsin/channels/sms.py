@@ -21,7 +21,7 @@ from tocsin.channels.smpp import (
     SmppError,
     SmppSubmitError,
 )
-from tocsin.messages.sms import encode_parts
+from tocsin.messages.sms import SmsPart, analyse, encode_message, segment_count
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,17 @@ ReceiptSink = Callable[[ReceiptEvent], Awaitable[None]]
 THROTTLE_TRIES = 4
 #: First pause after a throttle, seconds (doubling per try).
 THROTTLE_PAUSE_SECONDS = 0.05
+
+
+def _segments_if_changed(text: str, account: SmppAccount) -> int:
+    """Segments the network counts for ``text`` sent through ``account`` when that is not
+    what the plan counted (``analyse``), else 0. Whatever the concatenation mode
+    (message_payload too: the SMSC cuts by the same 3GPP TS 23.040 rule), only a
+    16-bit reference changes the count (152 septets / 66 code units a part)."""
+    if account.udh_ref == 8:
+        return 0  # gsm_coding=3 never costs more segments (messages.sms._fits_latin1)
+    counted = segment_count(text, gsm_coding=account.gsm_coding, udh_ref=account.udh_ref)
+    return counted if counted != analyse(text).segments else 0
 
 
 class SmppSender:
@@ -95,20 +106,31 @@ class SmppSender:
             # A stale alert is never sent; the queue records it as expired (abandoned).
             return SendOutcome(message.delivery_id, "retry",
                                error="validity ended before it could be submitted")
-        try:
-            parts = encode_parts(message.text, next(self._reference) % 256)
-        except ValueError as exc:
-            return SendOutcome(message.delivery_id, "failed", error=f"text: {exc}")
+        reference = next(self._reference)
+        encoded: dict[tuple[str, int, int], list[SmsPart]] = {}
         last_error, throttled, unconfirmed = "no SMSC bound", False, False
         for client in self._started:
             if client.bound == 0:
                 continue
+            # Each account has its own concatenation mode and codings (decision 0025).
+            account = client.account
+            options = (account.concat, account.udh_ref, account.gsm_coding)
+            if options not in encoded:
+                try:
+                    encoded[options] = encode_message(
+                        message.text, reference % (256 if account.udh_ref == 8 else 65536),
+                        concat=account.concat, udh_ref=account.udh_ref,
+                        gsm_coding=account.gsm_coding)
+                except ValueError as exc:
+                    return SendOutcome(message.delivery_id, "failed", error=f"text: {exc}")
+            parts = encoded[options]
             for attempt in range(THROTTLE_TRIES):
                 try:
                     ids = await client.submit(message.source, message.address, parts,
                                               valid_until=message.valid_until)
                     return SendOutcome(message.delivery_id, "sent", tuple(ids),
-                                       account=client.account.key)
+                                       account=client.account.key,
+                                       segments=_segments_if_changed(message.text, account))
                 except ValueError as exc:
                     return SendOutcome(message.delivery_id, "failed", error=str(exc))
                 except SmppSubmitError as exc:

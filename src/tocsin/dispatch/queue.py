@@ -290,6 +290,10 @@ def record_outcomes(
 ) -> None:
     """Write what providers answered: ``sent`` (with message ids), ``failed``, ``retry``.
 
+    An SMS ``sent`` with ``outcome.segments`` (its account cut it into another number
+    of segments than the plan counted, decision 0025) gets those segments and its cost
+    scaled to them (the plan's price per segment).
+
     ``sent`` counts a submission (``submissions``) and keeps the SMS parts' message
     ids under the provider account (``outcome.account``, else ``account``): ids
     repeat across SMSC restarts and accounts, so nothing here is unique on the id.
@@ -348,6 +352,19 @@ def _record_outcomes(engine: Engine, channel: str, outcomes: Sequence[SendOutcom
                         provider_message_id=sa.bindparam("mid"), error=None),
                 [{"did": o.delivery_id, "mid": o.message_ids[0] if o.message_ids else None}
                  for o in sent],
+                execution_options={"synchronize_session": False},
+            )
+        resized = [o for o in sent if o.segments > 0]
+        if resized:
+            # The account cut the text otherwise than the plan counted (a 16-bit
+            # concatenation reference, decision 0025): segments and cost as sent.
+            s.execute(
+                sa.update(d).where(d.c.id == sa.bindparam("did"),
+                                   d.c.segments != sa.bindparam("seg"))
+                .values(cost_eur=sa.case(
+                    (d.c.segments > 0, d.c.cost_eur * sa.bindparam("seg") / d.c.segments),
+                    else_=d.c.cost_eur), segments=sa.bindparam("seg")),
+                [{"did": o.delivery_id, "seg": o.segments} for o in resized],
                 execution_options={"synchronize_session": False},
             )
         if sent:

@@ -36,11 +36,13 @@ __all__ = [
     "analyse",
     "composer_preview",
     "decode_short_message",
+    "encode_message",
     "encode_parts",
     "gsm7_rewrite",
     "gsm7_fold_accents",
     "is_gsm7",
     "preview",
+    "segment_count",
 ]
 
 Encoding = Literal["GSM-7", "UCS-2"]
@@ -68,6 +70,27 @@ UCS2_MULTI = 67
 
 #: 8-bit reference number allows at most 255 parts (3GPP TS 23.040 §9.2.3.24.1).
 MAX_PARTS = 255
+
+#: 8-bit data (data_coding 3, Latin-1): octets per single segment / per part with the
+#: 6-octet concatenation UDH (140 - 6); 3GPP TS 23.040 §9.2.3.24.
+OCTETS_SINGLE = 140
+OCTETS_MULTI = 134
+
+#: Concatenation modes per provider account (decision 0025): a UDH written by Tocsin
+#: (3GPP TS 23.040 §9.2.3.24.1 / .8), the SAR TLVs from which the SMSC builds the UDH
+#: (SMPP 3.4 §5.3.2.22-24), or the whole text in message_payload (§5.3.2.32) for the
+#: SMSC to segment.
+CONCAT_MODES = ("udh", "sar", "payload")
+#: SMPP 3.4 §5.2.19 codings a provider may want for a GSM-7 text (gsm_coding=).
+GSM_CODINGS = (DATA_CODING_SMSC_DEFAULT, DATA_CODING_IA5, DATA_CODING_LATIN1)
+#: message_payload is a 2-octet length TLV (SMPP 3.4 §5.3.2.32).
+MAX_PAYLOAD = 65_535
+
+# SMPP 3.4 §5.3.2 optional parameter tags used for concatenation.
+TLV_SAR_MSG_REF_NUM = 0x020C
+TLV_SAR_TOTAL_SEGMENTS = 0x020E
+TLV_SAR_SEGMENT_SEQNUM = 0x020F
+TLV_MESSAGE_PAYLOAD = 0x0424
 
 # 3GPP TS 23.038 §6.2.1: the 128 septets of the default alphabet, in order.
 # 0x1B is the escape to the extension table and has no character of its own
@@ -493,12 +516,15 @@ class SmsPart:
         esm_class: 0x40 when ``short_message`` starts with a user data header
             (UDHI, SMPP 3.4 §5.2.12), else 0x00.
         short_message: the octets, UDH included (at most 159 octets for GSM-7,
-            140 for UCS-2).
+            140 for UCS-2); empty when the text travels in message_payload.
+        tlvs: optional parameters as (tag, value octets): the SAR TLVs
+            (SMPP 3.4 §5.3.2.22-24) or message_payload (§5.3.2.32); empty for UDH.
     """
 
     data_coding: int
     esm_class: int
     short_message: bytes
+    tlvs: tuple[tuple[int, bytes], ...] = ()
 
 
 def _encode_gsm7(text: str) -> bytes:
@@ -559,6 +585,173 @@ def encode_parts(text: str, reference: int) -> list[SmsPart]:
             ESM_CLASS_UDHI,
             bytes((0x05, 0x00, 0x03, reference, total, seq)) + payload,
         )
+        for seq, payload in enumerate(payloads, start=1)
+    ]
+
+
+def _split_octets(text: str, single: int, multi: int) -> list[tuple[str, int]]:
+    """Cut a one-octet-per-character text (Latin-1) into parts of ``multi`` octets."""
+    if len(text) <= single:
+        return [(text, len(text))]
+    return [(text[i : i + multi], len(text[i : i + multi])) for i in range(0, len(text), multi)]
+
+
+def _coding_of(text: str, gsm_coding: int) -> tuple[int, str]:
+    """(data_coding, codec) for ``text``: UCS-2 when it is not GSM-7, otherwise the
+    account's ``gsm_coding`` when the text allows it (1: every character ASCII; 3: every
+    character Latin-1), else 0 (the SMSC default alphabet)."""
+    if _non_gsm_chars(text):
+        return DATA_CODING_UCS2, "utf-16-be"
+    if gsm_coding == DATA_CODING_IA5 and text.isascii():
+        return DATA_CODING_IA5, "ascii"
+    if gsm_coding == DATA_CODING_LATIN1 and _fits_latin1(text):
+        return DATA_CODING_LATIN1, "latin-1"
+    return DATA_CODING_SMSC_DEFAULT, "gsm7"
+
+
+def _fits_latin1(text: str) -> bool:
+    """Every character is Latin-1 and, one octet per character (140 in one segment, 134
+    per part), the text takes no more segments than as GSM-7: so the preview and the
+    bill, counted in GSM-7 (:func:`analyse`), stay true (decision 0025)."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    gsm7_parts = len(_split(text, "GSM-7"))
+    return len(_split_octets(text, OCTETS_SINGLE, OCTETS_MULTI)) <= gsm7_parts
+
+
+def _segments_of(text: str, data_coding: int, udh_ref: int) -> list[tuple[str, int]]:
+    """Part boundaries as the network sees them (3GPP TS 23.040 §9.2.3.24): GSM-7
+    septets (IA5 is sent as GSM-7 on the air, so it is cut the same way), UTF-16 code
+    units or Latin-1 octets; a 16-bit reference takes one more UDH octet per part."""
+    if data_coding == DATA_CODING_LATIN1:
+        return _split_octets(text, OCTETS_SINGLE, OCTETS_MULTI - (udh_ref == 16))
+    encoding: Encoding = "UCS-2" if data_coding == DATA_CODING_UCS2 else "GSM-7"
+    parts = _split(text, encoding)
+    if udh_ref == 16 and len(parts) > 1:
+        # The 7-octet UDH leaves 152 septets (133 octets, 8 septets with fill bits)
+        # or 66 UTF-16 code units (133 octets, rounded down to whole code units).
+        parts = _split_multi(text, encoding, GSM7_MULTI - 1 if encoding == "GSM-7"
+                             else UCS2_MULTI - 1)
+    return parts
+
+
+def _split_multi(text: str, encoding: Encoding, multi: int) -> list[tuple[str, int]]:
+    parts: list[tuple[str, int]] = []
+    start = units = 0
+    for index, char in enumerate(text):
+        width = _char_units(char, encoding)
+        if units + width > multi:
+            parts.append((text[start:index], units))
+            start, units = index, 0
+        units += width
+    parts.append((text[start:], units))
+    return parts
+
+
+def segment_count(text: str, *, gsm_coding: int = DATA_CODING_SMSC_DEFAULT,
+                  udh_ref: int = 8) -> int:
+    """SMS segments ``text`` takes on the network with an account's options (billing).
+
+    Whatever the concatenation mode (UDH, SAR or message_payload: the SMSC then cuts
+    the text by the same 3GPP TS 23.040 rule), this is the number of parts
+    :func:`encode_message` would write with a UDH. Raises as :func:`encode_message`.
+    """
+    text = _check_text(text)
+    data_coding, _ = _coding_of(text, gsm_coding)
+    return len(_segments_of(text, data_coding, udh_ref))
+
+
+def _encode_as(text: str, codec: str) -> bytes:
+    return _encode_gsm7(text) if codec == "gsm7" else text.encode(codec)
+
+
+def encode_message(text: str, reference: int, *, concat: str = "udh", udh_ref: int = 8,
+                   gsm_coding: int = DATA_CODING_SMSC_DEFAULT) -> list[SmsPart]:
+    """Encode a text as the submit_sm payloads of one SMS, per the account's options.
+
+    Args:
+        text: the message (see :func:`analyse`).
+        reference: concatenation reference, the same for every part of this message,
+            0..255 (``udh_ref`` 8) or 0..65535 (``udh_ref`` 16); also the SAR
+            sar_msg_ref_num. Ignored for one part and for ``payload``.
+        concat: ``"udh"`` (each short_message starts with the UDH, esm_class 0x40),
+            ``"sar"`` (no UDH; TLVs sar_msg_ref_num 0x020C (2 octets),
+            sar_total_segments 0x020E and sar_segment_seqnum 0x020F (1 octet each),
+            SMPP 3.4 §5.3.2.22-24: the SMSC builds the UDH, so parts are cut to the
+            same sizes as with one) or ``"payload"`` (one submit_sm, short_message
+            empty, the text in message_payload 0x0424, SMPP 3.4 §5.3.2.32; the SMSC
+            segments it). A text of one segment is sent in short_message alone, in
+            every mode.
+        udh_ref: 8 (information element 0x00, 3GPP TS 23.040 §9.2.3.24.1) or 16
+            (0x08, §9.2.3.24.8: one octet more per part, so 152 septets / 66 code
+            units / 133 octets).
+        gsm_coding: data_coding for a GSM-7 text (SMPP 3.4 §5.2.19): 0 the SMSC
+            default alphabet (GSM-7, one septet per octet, unpacked); 1 IA5/ASCII
+            when every character is ASCII (cut as GSM-7: the SMSC converts); 3
+            Latin-1 when every character is Latin-1 and the text takes no more
+            segments that way (8-bit: 140 octets, 134 per part) than in GSM-7.
+            Otherwise 0. A text that is not GSM-7 is always UCS-2 (8).
+
+    Returns:
+        One :class:`SmsPart` per submit_sm, in order.
+
+    Raises:
+        TypeError: ``text`` not a ``str``, ``reference`` not an ``int``.
+        ValueError: empty text, lone surrogate, an option outside its values,
+            ``reference`` out of range, more than 255 parts, or a message_payload
+            over 65,535 octets.
+    """
+    text = _check_text(text)
+    if isinstance(reference, bool) or not isinstance(reference, int):
+        raise TypeError(f"reference: expected int, got {type(reference).__name__}")
+    if concat not in CONCAT_MODES:
+        raise ValueError(f"concat: must be one of {', '.join(CONCAT_MODES)}, got {concat!r}")
+    if udh_ref not in (8, 16):
+        raise ValueError(f"udh_ref: must be 8 or 16, got {udh_ref!r}")
+    if gsm_coding not in GSM_CODINGS:
+        raise ValueError(f"gsm_coding: must be 0, 1 or 3, got {gsm_coding!r}")
+    limit = 0xFF if udh_ref == 8 else 0xFFFF
+    if not 0 <= reference <= limit:
+        raise ValueError(f"reference: must be 0..{limit} ({udh_ref}-bit reference), "
+                         f"got {reference}")
+    data_coding, codec = _coding_of(text, gsm_coding)
+    parts = _segments_of(text, data_coding, udh_ref)
+    total = len(parts)
+    if total == 1:
+        return [SmsPart(data_coding, ESM_CLASS_DEFAULT, _encode_as(text, codec))]
+    if concat == "payload":
+        payload = _encode_as(text, codec)
+        if len(payload) > MAX_PAYLOAD:
+            raise ValueError(f"text: {len(payload):,} octets exceed the {MAX_PAYLOAD:,} of "
+                             "message_payload (SMPP 3.4 §5.3.2.32)")
+        return [SmsPart(data_coding, ESM_CLASS_DEFAULT, b"",
+                        ((TLV_MESSAGE_PAYLOAD, payload),))]
+    if total > MAX_PARTS:
+        raise ValueError(
+            f"text: {total} segments exceed the {MAX_PARTS}-part limit of a concatenated SMS "
+            "(3GPP TS 23.040 §9.2.3.24.1)"
+        )
+    payloads = [_encode_as(part, codec) for part, _ in parts]
+    if concat == "sar":
+        return [
+            SmsPart(data_coding, ESM_CLASS_DEFAULT, payload, (
+                (TLV_SAR_MSG_REF_NUM, reference.to_bytes(2, "big")),
+                (TLV_SAR_TOTAL_SEGMENTS, bytes((total,))),
+                (TLV_SAR_SEGMENT_SEQNUM, bytes((seq,)))))
+            for seq, payload in enumerate(payloads, start=1)
+        ]
+    if udh_ref == 16:
+        return [
+            SmsPart(data_coding, ESM_CLASS_UDHI,
+                    bytes((0x06, 0x08, 0x04, reference >> 8, reference & 0xFF, total, seq))
+                    + payload)
+            for seq, payload in enumerate(payloads, start=1)
+        ]
+    return [
+        SmsPart(data_coding, ESM_CLASS_UDHI,
+                bytes((0x05, 0x00, 0x03, reference, total, seq)) + payload)
         for seq, payload in enumerate(payloads, start=1)
     ]
 

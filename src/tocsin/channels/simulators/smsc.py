@@ -37,8 +37,12 @@ from tocsin.channels.smpp_pdu import (
     MESSAGE_STATE_BY_STAT,
     RESPONSE_BIT,
     SUBMIT_SM,
+    TLV_MESSAGE_PAYLOAD,
     TLV_MESSAGE_STATE,
     TLV_RECEIPTED_MESSAGE_ID,
+    TLV_SAR_MSG_REF_NUM,
+    TLV_SAR_SEGMENT_SEQNUM,
+    TLV_SAR_TOTAL_SEGMENTS,
     TLV_SC_INTERFACE_VERSION,
     UNBIND,
     Pdu,
@@ -162,6 +166,57 @@ def decode_message(
     return decode_payload(data_coding, payload), concat
 
 
+def decode_submission(
+    data_coding: int, esm_class: int, short_message: bytes, tlvs: dict[int, bytes]
+) -> tuple[str, tuple[str, int, int, int] | None]:
+    """(text, (how, reference, total, sequence) or None) of one submit_sm.
+
+    The text is in the message_payload TLV (SMPP 3.4 §5.3.2.32) when present, else in
+    short_message. Concatenation comes from the SAR TLVs (``how`` = ``"sar"``,
+    §5.3.2.22-24: sar_msg_ref_num, sar_total_segments, sar_segment_seqnum) or from a
+    UDH (``"udh"``, 8- or 16-bit reference, 3GPP TS 23.040 §9.2.3.24.1 / .8).
+    """
+    payload = tlvs.get(TLV_MESSAGE_PAYLOAD)
+    if payload is not None and not short_message:
+        text, concat = decode_message(data_coding, esm_class, payload)
+    else:
+        text, concat = decode_message(data_coding, esm_class, short_message)
+    ref, total, seq = (tlvs.get(TLV_SAR_MSG_REF_NUM), tlvs.get(TLV_SAR_TOTAL_SEGMENTS),
+                       tlvs.get(TLV_SAR_SEGMENT_SEQNUM))
+    if ref and total and seq:
+        return text, ("sar", int.from_bytes(ref, "big"), total[0], seq[0])
+    if concat is not None:
+        return text, ("udh", *concat)
+    return text, None
+
+
+@dataclass(frozen=True, slots=True)
+class Reassembled:
+    """One message as the handset would show it, rebuilt from the submit_sm received.
+
+    ``parts``: the sequence numbers received (duplicates once); ``total``: the count the
+    parts announce (1 for a single submit_sm); ``complete``: every part 1..total came;
+    ``missing``: the sequence numbers that did not; ``text``: the parts present joined
+    in sequence order, whatever order they arrived in; ``how``: ``"single"``,
+    ``"udh"``, ``"sar"`` or ``"payload"``.
+    """
+
+    destination: str
+    text: str
+    how: str
+    total: int
+    parts: tuple[int, ...]
+    message_ids: tuple[str, ...]
+
+    @property
+    def missing(self) -> tuple[int, ...]:
+        return tuple(n for n in range(1, self.total + 1) if n not in self.parts)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
 @dataclass(slots=True)
 class SmscMessage:
     """One submit_sm the simulator accepted.
@@ -183,6 +238,8 @@ class SmscMessage:
     source_ton: int = 0
     dest_ton: int = 0
     validity_period: str = ""
+    #: Optional parameters as received (tag -> value octets): SAR, message_payload.
+    tlvs: dict[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -307,33 +364,53 @@ class SmscSimulator:
         """Number of connections currently bound."""
         return sum(1 for session in self._sessions if session.bind)
 
+    def reassembled(self) -> list[Reassembled]:
+        """Every message received, concatenated parts put back together (any order).
+
+        Messages come in the order their first part arrived. Parts are matched by
+        system_id, source, destination, the way they are marked (UDH or SAR TLVs), the
+        reference number and the total (3GPP TS 23.040 §9.2.3.24.1, SMPP 3.4
+        §5.3.2.22); a message with parts missing is kept, ``complete`` False. A
+        submit_sm with message_payload is one whole message.
+        """
+        order: list[tuple[object, ...]] = []
+        groups: dict[tuple[object, ...], tuple[str, str, int, dict[int, tuple[str, str]]]] = {}
+        for index, message in enumerate(self.messages):
+            text, concat = decode_submission(
+                message.data_coding, message.esm_class, message.short_message, message.tlvs
+            )
+            if concat is None:
+                how = "payload" if TLV_MESSAGE_PAYLOAD in message.tlvs else "single"
+                key: tuple[object, ...] = ("single", index)
+                total, sequence = 1, 1
+            else:
+                how, reference, total, sequence = concat
+                key = (message.system_id, message.source, message.destination, how,
+                       reference, total)
+            if key not in groups:
+                groups[key] = (message.destination, how, total, {})
+                order.append(key)
+            groups[key][3][sequence] = (text, message.message_id)
+        result = []
+        for key in order:
+            destination, how, total, parts = groups[key]
+            ordered = sorted(parts.items())
+            result.append(Reassembled(
+                destination, "".join(text for _, (text, _) in ordered), how, total,
+                tuple(n for n, _ in ordered), tuple(mid for _, (_, mid) in ordered)))
+        return result
+
     def texts(self) -> list[tuple[str, str]]:
         """(destination, full text) per message, concatenated parts joined in order.
 
-        Messages come in the order their first part arrived; a concatenated message with
-        parts missing is joined from the parts present. Parts are matched by system_id,
-        source, destination and the 3GPP TS 23.040 §9.2.3.24.1 reference number.
+        As ``reassembled``: a message with parts missing is joined from the parts
+        present (``incomplete`` lists those).
         """
-        order: list[tuple[object, ...]] = []
-        groups: dict[tuple[object, ...], tuple[str, dict[int, str]]] = {}
-        for index, message in enumerate(self.messages):
-            text, concat = decode_message(
-                message.data_coding, message.esm_class, message.short_message
-            )
-            if concat is None:
-                key: tuple[object, ...] = ("single", index)
-                sequence = 1
-            else:
-                reference, total, sequence = concat
-                key = (message.system_id, message.source, message.destination, reference, total)
-            if key not in groups:
-                groups[key] = (message.destination, {})
-                order.append(key)
-            groups[key][1][sequence] = text
-        return [
-            (groups[key][0], "".join(part for _, part in sorted(groups[key][1].items())))
-            for key in order
-        ]
+        return [(m.destination, m.text) for m in self.reassembled()]
+
+    def incomplete(self) -> list[Reassembled]:
+        """Concatenated messages some of whose parts never came."""
+        return [m for m in self.reassembled() if not m.complete]
 
     # ------------------------------------------------------------------ connection handling
 
@@ -438,6 +515,7 @@ class SmscSimulator:
             source_ton=source_ton,
             dest_ton=dest_ton,
             validity_period=str(params.get("validity_period", "")),
+            tlvs=dict(pdu.tlvs),
         )
         self.messages.append(message)
         session.send(pdu.response(message_id=message_id))
@@ -454,7 +532,8 @@ class SmscSimulator:
             return
         now = datetime.now(UTC).strftime("%y%m%d%H%M")
         delivered = "001" if stat == "DELIVRD" else "000"
-        decoded, _ = decode_message(message.data_coding, message.esm_class, message.short_message)
+        decoded, _ = decode_submission(message.data_coding, message.esm_class,
+                                       message.short_message, message.tlvs)
         preview = decoded[:20]
         preview = preview.encode("ascii", "replace").decode("ascii")
         receipt_id = (str(int(message.message_id, 16)) if self.decimal_receipt_ids
