@@ -135,3 +135,65 @@ def test_stop_and_start_by_sms_switch_information_messages_only(engine: Engine) 
     assert [r.action for r in rows] == ["contact_point.info_opt_out",
                                         "contact_point.info_opt_in"]
     assert all("+32470111222" not in str(r.detail) for r in rows)
+
+
+LONG_FR = ("Oui, je peux venir, mais seulement à partir de 18 h : je suis au travail à "
+           "Halle jusque-là. J'apporte la camionnette et deux pelles ; appelez-moi si le "
+           "plan change. Merci à toute l'équipe !")
+LONG_DE = "Ja, ich komme ✓ " * 6   # UCS-2: 96 characters, two parts
+
+
+async def test_concatenated_replies_are_handed_over_once_and_whole() -> None:
+    """A reply longer than one SMS arrives in parts (UDH or SAR TLVs, in any order, on
+    any bind): the handler sees one message with the whole text (3GPP TS 23.040
+    §9.2.3.24.1, SMPP 3.4 §5.3.2.22-24)."""
+    inbound: list[InboundSms] = []
+    async with SmscSimulator() as smsc:
+        async with SmppClient(_account(smsc.port), on_inbound=inbound.append):
+            smsc.send_mo("+32470000001", "8811", LONG_FR)                  # UDH, in order
+            smsc.send_mo("+32470000002", "8811", LONG_FR, concat="sar", reverse=True)
+            smsc.send_mo("+32470000003", "8811", LONG_DE, reverse=True)    # UCS-2
+            await _eventually(lambda: len(inbound) == 3)
+            await _eventually(lambda: smsc.mo_acknowledged == smsc.mo_sent)
+    assert smsc.mo_sent == 2 + 2 + 2
+    assert sorted((m.source, m.text, m.complete) for m in inbound) == [
+        ("+32470000001", LONG_FR, True), ("+32470000002", LONG_FR, True),
+        ("+32470000003", LONG_DE, True)]
+
+
+async def test_a_reply_missing_a_part_is_handed_over_after_the_wait() -> None:
+    inbound: list[InboundSms] = []
+    async with SmscSimulator() as smsc:
+        client = SmppClient(_account(smsc.port), on_inbound=inbound.append)
+        client.mo_parts_wait = 0.3
+        async with client:
+            smsc.send_mo("+32470000001", "8811", LONG_FR, drop=(1,))
+            await asyncio.sleep(0.1)
+            assert inbound == []                          # waiting for part 1
+            await _eventually(lambda: len(inbound) == 1)
+    assert not inbound[0].complete
+    assert inbound[0].text and LONG_FR.endswith(inbound[0].text)
+
+
+async def test_a_failing_handler_gets_the_whole_reply_again() -> None:
+    """The part that completes a message is acknowledged only once the whole message
+    was handled: after ESME_RX_T_APPN the SMSC redelivers it, and it completes again."""
+    seen: list[str] = []
+    calls = 0
+
+    def flaky(message: InboundSms) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database down")
+        seen.append(message.text)
+
+    async with SmscSimulator() as smsc:
+        async with SmppClient(_account(smsc.port), on_inbound=flaky) as client:
+            smsc.send_mo("+32470000001", "8811", LONG_FR, reference=7)
+            await _eventually(lambda: calls == 1)
+            assert smsc.mo_acknowledged == 1              # the first part only
+            assert client.mo_parts.parts                 # kept for the redelivery
+            smsc.send_mo("+32470000001", "8811", LONG_FR, drop=(1,), reference=7)  # retried
+            await _eventually(lambda: seen == [LONG_FR])
+            assert not client.mo_parts.parts

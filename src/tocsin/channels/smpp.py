@@ -570,26 +570,65 @@ class InboundSms:
     """A mobile-originated SMS (deliver_sm without the receipt bit in esm_class, SMPP 3.4
     §4.6.1): ``source`` the handset (E.164 with '+' when the TON is international),
     ``destination`` Tocsin's number it was sent to, ``text`` decoded (GSM-7, IA5,
-    Latin-1 or UCS-2; one part: a concatenated MO arrives part by part)."""
+    Latin-1 or UCS-2). A concatenated message (UDH or SAR TLVs) is handed over once,
+    whole; ``complete`` is False when some parts never came within
+    :data:`MO_PARTS_WAIT_S` (the text is then the parts that did, in order)."""
 
     source: str
     destination: str
     text: str
+    complete: bool = True
 
     @classmethod
     def from_deliver_sm(cls, pdu: Pdu) -> InboundSms:
-        """Read a deliver_sm; raises ``ValueError`` for an undecodable payload."""
-        from tocsin.messages.sms import decode_short_message
+        """Read one deliver_sm (one part of a concatenated message reads as its own
+        text); raises ``ValueError`` for an undecodable payload."""
+        return _read_inbound(pdu)[0]
 
-        esm = int(pdu.params.get("esm_class", 0))
-        text, _ = decode_short_message(int(pdu.params.get("data_coding", 0)),
-                                       bytes(pdu.params.get("short_message", b"")),
-                                       bool(esm & 0x40))
-        return cls(
-            source=_format_address(pdu.params.get("source_addr", ""),
-                                   pdu.params.get("source_addr_ton", 0)),
-            destination=str(pdu.params.get("destination_addr", "")),
-            text=text)
+
+def _read_inbound(pdu: Pdu) -> tuple[InboundSms, tuple[str, int, int, int] | None]:
+    """The deliver_sm's message and its place in a concatenated one (``decode_sm``)."""
+    from tocsin.messages.sms import decode_sm
+
+    text, concat = decode_sm(int(pdu.params.get("data_coding", 0)),
+                             int(pdu.params.get("esm_class", 0)),
+                             bytes(pdu.params.get("short_message", b"")), pdu.tlvs)
+    message = InboundSms(
+        source=_format_address(pdu.params.get("source_addr", ""),
+                               pdu.params.get("source_addr_ton", 0)),
+        destination=str(pdu.params.get("destination_addr", "")),
+        text=text)
+    return message, concat
+
+
+#: Seconds a concatenated mobile-originated message waits for its missing parts before
+#: it is handed over as it is (``InboundSms.complete`` False).
+MO_PARTS_WAIT_S = 60.0
+
+_PartsKey = tuple[str, str, str, int, int]
+
+
+class _MoParts:
+    """Parts of concatenated mobile-originated messages, shared by every bind of a
+    client (parts may arrive on different connections, in any order). Keyed by source,
+    destination, marking (UDH or SAR), reference and total (3GPP TS 23.040
+    §9.2.3.24.1)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[_PartsKey, dict[int, str]] = {}
+
+    def add(self, key: _PartsKey, sequence: int, text: str) -> str | None:
+        """Keep one part; the whole text once every part 1..total is there."""
+        parts = self.parts.setdefault(key, {})
+        parts[sequence] = text
+        total = key[4]
+        if all(n in parts for n in range(1, total + 1)):
+            return "".join(parts[n] for n in range(1, total + 1))
+        return None
+
+    def joined(self, key: _PartsKey) -> str | None:
+        parts = self.parts.get(key)
+        return None if parts is None else "".join(parts[n] for n in sorted(parts))
 
 
 InboundHandler = Callable[[InboundSms], Awaitable[None] | None]
@@ -804,18 +843,32 @@ class _Bind:
 
     def _on_inbound(self, pdu: Pdu) -> None:
         """A mobile-originated message: handed to ``on_inbound`` and acknowledged once
-        it returned (awaited), ESME_RX_T_APPN when it raised (the SMSC tries again)."""
+        it returned (awaited), ESME_RX_T_APPN when it raised (the SMSC tries again).
+        A part of a concatenated message is acknowledged and kept until the others
+        come; the part that completes it is acknowledged only once the whole message
+        was handled (when that fails, the SMSC redelivers that part and the message
+        completes again)."""
         handler = self.client.on_inbound
         if handler is None:
             # Nobody takes answers: acknowledge so the SMSC does not redeliver for ever.
             self.send(pdu.response())
             return
         try:
-            message = InboundSms.from_deliver_sm(pdu)
+            message, concat = _read_inbound(pdu)
         except (ValueError, TypeError) as error:
             logger.warning("unreadable inbound SMS ignored: %s", error)
             self.send(pdu.response())
             return
+        key: _PartsKey | None = None
+        if concat is not None and concat[2] > 1:
+            how, reference, total, sequence = concat
+            key = (message.source, message.destination, how, reference, total)
+            whole = self.client.mo_parts.add(key, sequence, message.text)
+            if whole is None:
+                self.send(pdu.response())
+                self.client.wait_for_parts(key, message)
+                return
+            message = InboundSms(message.source, message.destination, whole)
         try:
             result = handler(message)
         except Exception:
@@ -823,19 +876,24 @@ class _Bind:
             self.send(pdu.response(ESME_RX_T_APPN))
             return
         if inspect.isawaitable(result):
-            task = asyncio.create_task(self._finish_inbound(pdu, result))
+            task = asyncio.create_task(self._finish_inbound(pdu, result, key))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
+            if key is not None:
+                self.client.mo_parts.parts.pop(key, None)
             self.send(pdu.response())
 
-    async def _finish_inbound(self, pdu: Pdu, result: Awaitable[None]) -> None:
+    async def _finish_inbound(self, pdu: Pdu, result: Awaitable[None],
+                              key: _PartsKey | None = None) -> None:
         try:
             await result
         except Exception:
             logger.exception("inbound SMS handler failed")
             self.send(pdu.response(ESME_RX_T_APPN))
         else:
+            if key is not None:
+                self.client.mo_parts.parts.pop(key, None)
             self.send(pdu.response())
 
     def _on_deliver_sm(self, pdu: Pdu) -> None:
@@ -929,6 +987,41 @@ class SmppClient:
         self._limiter = _RateLimiter(account.tps, max(1, account.tps // 20))
         self._binds: list[_Bind] = []
         self._next = 0
+        self.mo_parts = _MoParts()
+        self.mo_parts_wait = MO_PARTS_WAIT_S
+        self._mo_timers: dict[_PartsKey, asyncio.TimerHandle] = {}
+        self._mo_tasks: set[asyncio.Task[None]] = set()
+
+    def wait_for_parts(self, key: _PartsKey, first: InboundSms) -> None:
+        """Give the parts of ``key`` :attr:`mo_parts_wait` seconds from the first one;
+        then hand over what came (``complete`` False)."""
+        if key in self._mo_timers:
+            return
+        loop = asyncio.get_running_loop()
+        self._mo_timers[key] = loop.call_later(self.mo_parts_wait, self._parts_overdue,
+                                               key, first)
+
+    def _parts_overdue(self, key: _PartsKey, first: InboundSms) -> None:
+        self._mo_timers.pop(key, None)
+        text = self.mo_parts.joined(key)
+        self.mo_parts.parts.pop(key, None)
+        if text is None or self.on_inbound is None:
+            return  # completed and handled in the meantime
+        logger.warning("concatenated inbound SMS from %s: parts missing after %.0f s; "
+                       "handed over as received", first.source, self.mo_parts_wait)
+        message = InboundSms(first.source, first.destination, text, complete=False)
+
+        async def hand_over() -> None:
+            try:
+                result = self.on_inbound(message) if self.on_inbound else None
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("inbound SMS handler failed (incomplete message dropped)")
+
+        task = asyncio.ensure_future(hand_over())
+        self._mo_tasks.add(task)
+        task.add_done_callback(self._mo_tasks.discard)
 
     @property
     def bound(self) -> int:
@@ -954,6 +1047,9 @@ class SmppClient:
     async def close(self) -> None:
         """Unbind every connection gracefully and stop reconnecting."""
         self.closing = True
+        for timer in self._mo_timers.values():
+            timer.cancel()
+        self._mo_timers.clear()
         await asyncio.gather(*(bind.close() for bind in self._binds), return_exceptions=True)
         self._binds = []
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
@@ -850,3 +850,42 @@ def decode_short_message(
         except UnicodeDecodeError as exc:
             raise ValueError(f"short_message: invalid {codec}: {exc.reason}") from None
     raise ValueError(f"data_coding: unsupported value 0x{data_coding:02X}")
+
+
+Decoder = Callable[[int, int, bytes], tuple[str, tuple[int, int, int] | None]]
+
+
+def _strict_decoder(data_coding: int, esm_class: int, octets: bytes
+                    ) -> tuple[str, tuple[int, int, int] | None]:
+    return decode_short_message(data_coding, octets, bool(esm_class & 0x40))
+
+
+def decode_sm(data_coding: int, esm_class: int, short_message: bytes,
+              tlvs: dict[int, bytes], decode: Decoder = _strict_decoder
+              ) -> tuple[str, tuple[str, int, int, int] | None]:
+    """The text of one submit_sm or deliver_sm and its place in a concatenated message.
+
+    The text is in the ``message_payload`` TLV (SMPP 3.4 §5.3.2.32) when present and
+    ``short_message`` is empty, else in ``short_message``. The place comes from the SAR
+    TLVs (SMPP 3.4 §5.3.2.22-24: ``sar_msg_ref_num``, ``sar_total_segments``,
+    ``sar_segment_seqnum``) or from a UDH (3GPP TS 23.040 §9.2.3.24.1 / .8, 8- or
+    16-bit reference).
+
+    Returns:
+        ``(text, (how, reference, total, sequence))`` with ``how`` ``"sar"`` or
+        ``"udh"``, or ``(text, None)`` for a whole message.
+
+    Raises:
+        ValueError: what ``decode`` raises (by default :func:`decode_short_message`:
+            an unsupported data_coding, a malformed UDH, octets invalid for the coding).
+    """
+    payload = tlvs.get(TLV_MESSAGE_PAYLOAD)
+    octets = payload if payload is not None and not short_message else short_message
+    text, concat = decode(data_coding, esm_class, octets)
+    ref, total, seq = (tlvs.get(TLV_SAR_MSG_REF_NUM), tlvs.get(TLV_SAR_TOTAL_SEGMENTS),
+                       tlvs.get(TLV_SAR_SEGMENT_SEQNUM))
+    if ref and total and seq:
+        return text, ("sar", int.from_bytes(ref, "big"), total[0], seq[0])
+    if concat is not None:
+        return text, ("udh", *concat)
+    return text, None

@@ -33,6 +33,7 @@ from tocsin.web.deps import (
     translate,
     web_session_of,
 )
+from tocsin.web.limits import BodySizeLimit
 from tocsin.web.routes import (
     answers_pages,
     api,
@@ -54,7 +55,6 @@ from tocsin.web.routes import (
     unsubscribe,
     voice,
 )
-from tocsin.web.limits import BodySizeLimit
 from tocsin.web.routes._campaigns import CampaignsUnavailable
 from tocsin.web.security import (
     CSRF_HEADER,

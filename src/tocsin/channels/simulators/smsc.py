@@ -40,9 +40,6 @@ from tocsin.channels.smpp_pdu import (
     TLV_MESSAGE_PAYLOAD,
     TLV_MESSAGE_STATE,
     TLV_RECEIPTED_MESSAGE_ID,
-    TLV_SAR_MSG_REF_NUM,
-    TLV_SAR_SEGMENT_SEQNUM,
-    TLV_SAR_TOTAL_SEGMENTS,
     TLV_SC_INTERFACE_VERSION,
     UNBIND,
     Pdu,
@@ -169,25 +166,12 @@ def decode_message(
 def decode_submission(
     data_coding: int, esm_class: int, short_message: bytes, tlvs: dict[int, bytes]
 ) -> tuple[str, tuple[str, int, int, int] | None]:
-    """(text, (how, reference, total, sequence) or None) of one submit_sm.
+    """(text, (how, reference, total, sequence) or None) of one submit_sm: Tocsin's
+    ``decode_sm`` with this module's lenient decoder, so whatever an ESME sends is
+    recorded."""
+    from tocsin.messages.sms import decode_sm
 
-    The text is in the message_payload TLV (SMPP 3.4 §5.3.2.32) when present, else in
-    short_message. Concatenation comes from the SAR TLVs (``how`` = ``"sar"``,
-    §5.3.2.22-24: sar_msg_ref_num, sar_total_segments, sar_segment_seqnum) or from a
-    UDH (``"udh"``, 8- or 16-bit reference, 3GPP TS 23.040 §9.2.3.24.1 / .8).
-    """
-    payload = tlvs.get(TLV_MESSAGE_PAYLOAD)
-    if payload is not None and not short_message:
-        text, concat = decode_message(data_coding, esm_class, payload)
-    else:
-        text, concat = decode_message(data_coding, esm_class, short_message)
-    ref, total, seq = (tlvs.get(TLV_SAR_MSG_REF_NUM), tlvs.get(TLV_SAR_TOTAL_SEGMENTS),
-                       tlvs.get(TLV_SAR_SEGMENT_SEQNUM))
-    if ref and total and seq:
-        return text, ("sar", int.from_bytes(ref, "big"), total[0], seq[0])
-    if concat is not None:
-        return text, ("udh", *concat)
-    return text, None
+    return decode_sm(data_coding, esm_class, short_message, tlvs, decode=decode_message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -599,25 +583,46 @@ class SmscSimulator:
     # ------------------------------------------------------------- mobile originated
 
     def send_mo(self, source: str, destination: str, text: str,
-                system_id: str = "tocsin") -> None:
+                system_id: str = "tocsin", concat: str = "udh",
+                reverse: bool = False, drop: tuple[int, ...] = (),
+                reference: int | None = None) -> None:
         """A handset ``source`` (E.164) texts ``text`` to ``destination`` (the short code
-        or long number of the account ``system_id``): a deliver_sm with esm_class 0
+        or long number of the account ``system_id``): deliver_sm with esm_class 0
         (SMPP 3.4 §5.2.12: not a receipt) to a receiver bound for that account, held
         until one binds. GSM-7 (unpacked, data_coding 0) when every character is in the
-        basic table, else UCS-2 (data_coding 8)."""
-        if all(ch in GSM7_BASIC for ch in text):
-            coding, payload = 0, bytes(GSM7_BASIC.index(ch) for ch in text)
-        else:
+        basic table, else UCS-2 (data_coding 8). A text longer than one SMS arrives as
+        a concatenated message, its parts marked by a UDH (``concat="udh"``) or the SAR
+        TLVs (``"sar"``), with ``reference`` (default: a new one), in order or
+        ``reverse``d; ``drop`` names parts (1-based) that never arrive."""
+        from tocsin.messages.sms import encode_message
+
+        parts: list[tuple[int, bytes, dict[int, bytes]]] | None
+        if not all(ch in GSM7_BASIC for ch in text):
             coding, payload = 8, text.encode("utf-16-be")
-        international = source.startswith("+")
-        pdu = Pdu(DELIVER_SM, params={
-            "source_addr_ton": 1 if international else 0, "source_addr_npi": 1,
-            "source_addr": source.lstrip("+"),
-            "dest_addr_ton": 0, "dest_addr_npi": 1, "destination_addr": destination,
-            "esm_class": 0, "data_coding": coding, "short_message": payload[:254],
-        })
-        self.mo_sent += 1
-        self._route_receipt(system_id, pdu, None)
+            parts = [(0, payload, {})] if len(payload) <= 140 else None
+        else:
+            coding, payload = 0, bytes(GSM7_BASIC.index(ch) for ch in text)
+            parts = [(0, payload, {})] if len(payload) <= 160 else None
+        if parts is None:
+            ref = next(self._ids) % 256 if reference is None else reference
+            encoded = encode_message(text, ref, concat=concat)
+            coding = encoded[0].data_coding
+            parts = [(p.esm_class, p.short_message, dict(p.tlvs)) for p in encoded]
+        numbered = list(enumerate(parts, 1))
+        for number, (esm_class, short_message, tlvs) in reversed(numbered) if reverse \
+                else numbered:
+            if number in drop:
+                continue
+            international = source.startswith("+")
+            pdu = Pdu(DELIVER_SM, params={
+                "source_addr_ton": 1 if international else 0, "source_addr_npi": 1,
+                "source_addr": source.lstrip("+"),
+                "dest_addr_ton": 0, "dest_addr_npi": 1, "destination_addr": destination,
+                "esm_class": esm_class, "data_coding": coding,
+                "short_message": short_message[:254],
+            }, tlvs=tlvs)
+            self.mo_sent += 1
+            self._route_receipt(system_id, pdu, None)
 
 
 def _format(address: str, ton: int) -> str:
