@@ -284,6 +284,9 @@ def test_a_landline_registers_with_a_code_said_in_a_call(web: Any, caplog: Any) 
     assert r.status_code == 303 and r.headers["location"].startswith("/register/verify")
     page = c.get("/register/verify?lang=nl").text
     assert "02 xxx xx 34" in page and "/register/call" not in page
+    for lang, says in (("fr", "Nous appelons le 02 xxx xx 34"), ("nl", "We bellen 02 xxx xx 34"),
+                       ("de", "Wir rufen 02 xxx xx 34 an"), ("en", "We are calling 02 xxx xx 34")):
+        assert says in c.get(f"/register/verify?lang={lang}").text, lang
     call = telephony.ended_call_to(LANDLINE_E164)
     # said in Dutch: the sentence, the code twice, the prompt; "1" pressed: once more
     assert {lang for lang, _ in call.said} == {"nl-BE"}
