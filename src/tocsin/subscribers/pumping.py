@@ -13,7 +13,8 @@ more code may leave:
 - only BE, NL, FR, DE and LU numbers, unless the session verified an e-mail first;
 - premium-rate, shared-cost and other special numbers refused (libphonenumber
   ``number_type``), see :func:`phone_class`;
-- a global daily budget of codes: a hard stop for every number and e-mail;
+- a global daily budget of codes: a hard stop for every number and e-mail (a code said
+  in a voice call counts its cost, :func:`voice_code_weight`);
 - a challenge on the form (:mod:`tocsin.subscribers.challenge`), checked before.
 
 The rules are functions of values (:func:`decide`), tested in milliseconds.
