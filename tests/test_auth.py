@@ -426,6 +426,9 @@ def test_non_ascii_csrf_token_is_403_not_500(client: TestClient) -> None:
 NOT_COOKIE_AUTHENTICATED = {"/unsubscribe/{token}": "RFC 8058 one-click, signed URL token",
                             "/voice/calls/{call_id}/{kind}": "the voice provider's requests, "
                             "signed with X-Twilio-Signature (tests/test_voice_calls.py)",
+                            "/voice/codes/{code_id}/{kind}": "the voice provider's requests "
+                            "about portal code calls, signed with X-Twilio-Signature "
+                            "(tests/test_portal_voice.py)",
                             "/answer/{token}": "an e-mail's answer buttons, signed URL token "
                             "(tests/test_answers_web.py)",
                             "/inbound/sms": "the SMS provider's webhook, shared secret "

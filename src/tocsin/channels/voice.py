@@ -328,3 +328,84 @@ def _form_dict(form: list[tuple[str, str]]) -> Any:
         else:
             out[name] = value
     return out
+
+
+# ----------------------------------------------------------------------------- one-time codes
+
+#: What a code call says before the code, per language (issue 10 point 2: codes by voice
+#: for landlines). Only this sentence and the code: no name, no address, no other data.
+CODE_INTRO = {
+    "fr": "Bonjour. Voici votre code Tocsin.",
+    "nl": "Hallo. Dit is uw Tocsin-code.",
+    "de": "Guten Tag. Hier ist Ihr Tocsin-Code.",
+    "en": "Hello. Here is your Tocsin code.",
+}
+#: After the code (said twice): how to hear it again.
+CODE_PROMPT = {
+    "fr": "Appuyez sur 1 pour l'entendre à nouveau.",
+    "nl": "Druk op 1 om hem opnieuw te horen.",
+    "de": "Drücken Sie die 1, um ihn noch einmal zu hören.",
+    "en": "Press 1 to hear it again.",
+}
+#: The key of a code call that says the code again.
+KEY_CODE_AGAIN = "1"
+#: Seconds of silence between the two readings of a code.
+CODE_PAUSE_S = 2
+
+
+def spaced_digits(code: str) -> str:
+    """``"047123"`` -> ``"0, 4, 7, 1, 2, 3."``: one digit at a time, a short pause
+    (the comma) between them, so that text-to-speech never reads a number."""
+    return ", ".join(code) + "."
+
+
+def code_call_urls(callback_base: str, code_id: int, language: str) -> dict[str, str]:
+    """Tocsin's URLs for one code call (``portal_code.id``): ``twiml`` and ``gather``. They
+    name the code's row and the language, never the code."""
+    base = f"{callback_base.rstrip('/')}/voice/codes/{code_id}"
+    return {"twiml": f"{base}/twiml?lang={language}", "gather": f"{base}/gather?lang={language}"}
+
+
+def code_twiml(code: str, language: str, gather_url: str) -> str:
+    """The TwiML of a code call: a short sentence, the code digit by digit, a pause, the
+    code again, then "press 1 to hear it again" (``<Gather numDigits="1">`` posting to
+    ``gather_url``), in ``language`` (``SAY_LANGUAGE``)."""
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, action=gather_url, method="POST",
+                             timeout=GATHER_TIMEOUT_S)
+    _say(gather, CODE_INTRO.get(language, CODE_INTRO["en"]), language)
+    for i in range(2):
+        _say(gather, spaced_digits(code), language)
+        if i == 0:
+            gather.pause(length=CODE_PAUSE_S)
+    _say(gather, CODE_PROMPT.get(language, CODE_PROMPT["en"]), language)
+    response.hangup()
+    return str(response)
+
+
+def place_code_call(account: VoiceAccount, to: str, caller: str, code_id: int,
+                    language: str, transport: httpx.BaseTransport | None = None) -> str | None:
+    """Start one code call (blocking): ``To`` the E.164 ``to``, ``From`` ``caller``, its
+    TwiML at :func:`code_call_urls` (no status callback, no answering-machine detection:
+    the citizen is waiting by the phone). Returns the provider's call SID, or None when
+    the provider refused or could not be reached (logged without the code, which is
+    never in the request)."""
+    urls = code_call_urls(account.callback_base, code_id, language)
+    form = {"To": to, "From": caller, "Url": urls["twiml"], "Method": "POST",
+            "Timeout": str(account.ring_timeout)}
+    try:
+        with httpx.Client(auth=(account.account_sid, account.auth_token),
+                          timeout=account.timeout, transport=transport) as client:
+            response = client.post(account.calls_url, data=form)
+    except httpx.HTTPError as exc:
+        log.warning("code call to %s… not placed: provider unreachable (%s)", to[:5],
+                    type(exc).__name__)
+        return None
+    if response.status_code not in (200, 201):
+        log.warning("code call to %s… not placed: %s", to[:5], _provider_error(response))
+        return None
+    try:
+        return str(response.json()["sid"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("code call to %s…: the provider answered without a call sid", to[:5])
+        return None

@@ -9,6 +9,13 @@ session, one ``OutgoingMessage``, closed again. Live providers come from the set
 in-process worker (``make demo``) are used, and the message is also written to the log
 (the demo's console) since no phone reads the simulators; without those either, the message is only
 kept in memory and logged as not sent (:class:`MemoryOutbox`, also what tests read).
+
+A code for a landline (or "call me instead") is a voice call
+(``channels.voice.place_code_call``) through the live Twilio-compatible account
+(``TOCSIN_VOICE_URL``), else the in-process worker's voice gateway simulator, whose
+TwiML requests go to its loopback callback listener. The call carries no code: the
+provider fetches the TwiML from ``/voice/codes/{id}/twiml`` (``dispatch.code_calls``).
+Nothing here logs a code said by voice, not even in the demo.
 """
 
 from __future__ import annotations
@@ -39,11 +46,21 @@ class OutboxMessage:
 
 
 @dataclass
+class OutboxCall:
+    """One code call handed to a :class:`MemoryOutbox` (the code is not in it)."""
+
+    address: str
+    code_id: int
+    language: str
+
+
+@dataclass
 class MemoryOutbox:
     """Keeps messages in memory (tests; a server with no provider). ``accept`` False
     makes every send fail (the provider refused)."""
 
     messages: list[OutboxMessage] = field(default_factory=list)
+    calls: list[OutboxCall] = field(default_factory=list)
     accept: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +68,12 @@ class MemoryOutbox:
         """Keep the message; returns ``accept``."""
         with self._lock:
             self.messages.append(OutboxMessage(channel, address, text, subject, language))
+        return self.accept
+
+    def call(self, address: str, code_id: int, language: str) -> bool:
+        """Keep the call; returns ``accept``."""
+        with self._lock:
+            self.calls.append(OutboxCall(address, code_id, language))
         return self.accept
 
     def last_to(self, address: str) -> OutboxMessage | None:
@@ -130,3 +153,34 @@ class ChannelCodeSender:
         if sender.name == "simulator":  # the demo: nobody reads the simulators' phones
             log.warning("simulated %s to %s: %s", channel, address, text)
         return sent
+
+    def _voice_account(self) -> Any:
+        from tocsin.channels.voice import VoiceAccount
+
+        st = self.settings
+        if st.voice_url.strip():
+            return VoiceAccount(st.voice_url, st.voice_account_sid, st.voice_auth_token,
+                                st.voice_callback_url or st.public_url(),
+                                ring_timeout=st.voice_ring_timeout)
+        sims = self.simulators()
+        gateway = getattr(sims, "voice", None)
+        listener = getattr(sims, "voice_listener", None)
+        if gateway is not None and listener is not None:
+            return VoiceAccount(gateway.base_url, gateway.account_sid, gateway.auth_token,
+                                listener.base_url, ring_timeout=st.voice_ring_timeout)
+        return None
+
+    def call(self, address: str, code_id: int, language: str) -> bool:
+        """Place a code call now (blocking, at most ~10 s); True when the provider
+        accepted it. Logged with the number's first digits and the call SID only."""
+        from tocsin.channels.voice import place_code_call
+
+        account = self._voice_account()
+        if account is None:
+            log.warning("no voice provider configured: the code call to %s… was not placed",
+                        address[:5])
+            return self.fallback.call(address, code_id, language)
+        sid = place_code_call(account, address, self.settings.voice_caller, code_id, language)
+        if sid is not None:
+            log.info("code call %s to %s… placed", sid, address[:5])
+        return sid is not None

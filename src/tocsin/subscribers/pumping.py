@@ -13,7 +13,8 @@ more code may leave:
 - only BE, NL, FR, DE and LU numbers, unless the session verified an e-mail first;
 - premium-rate, shared-cost and other special numbers refused (libphonenumber
   ``number_type``), see :func:`phone_class`;
-- a global daily budget of codes: a hard stop for every number and e-mail;
+- a global daily budget of codes: a hard stop for every number and e-mail (a code said
+  in a voice call counts its cost, :func:`voice_code_weight`);
 - a challenge on the form (:mod:`tocsin.subscribers.challenge`), checked before.
 
 The rules are functions of values (:func:`decide`), tested in milliseconds.
@@ -22,7 +23,9 @@ The rules are functions of values (:func:`decide`), tested in milliseconds.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import phonenumbers
 
@@ -61,7 +64,10 @@ class Limits:
     per_country_day: dict[str, int] = field(default_factory=lambda: {
         "BE": 20_000, "NL": 300, "FR": 300, "DE": 300, "LU": 100})
     per_other_country_day: int = 20
+    #: the global daily budget, in codes by SMS or e-mail; a code by voice counts
+    #: ``voice_weight`` (its cost in SMS codes: :func:`voice_code_weight`)
     global_day: int = 30_000
+    voice_weight: int = 2
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class Counts:
 
     ``number_last_at``: when the last code to this number left (None: never today).
     E-mail requests have ``country`` "" and ``prefix`` "" (their prefix counts are 0).
+    Every count is of codes, whatever their channel, except ``global_day``: the budget
+    used today, a voice code counting ``Limits.voice_weight``.
     """
 
     number_10min: int = 0
@@ -102,11 +110,13 @@ def backoff_seconds(sent_today: int, limits: Limits = Limits()) -> int:
 
 
 def decide(counts: Counts, now: dt.datetime, country: str = "",
-           limits: Limits = Limits()) -> Decision:
+           limits: Limits = Limits(), weight: int = 1) -> Decision:
     """May one more code leave? Checks, in order: global budget, country, prefix, IP,
     number (10 minutes, day, back-off). ``country``: the number's ISO code, "" for an
-    e-mail (no country or prefix limit). ``now``: aware UTC."""
-    if counts.global_day >= limits.global_day:
+    e-mail (no country or prefix limit). ``now``: aware UTC. ``weight``: what this code
+    costs of the global budget (1 for SMS and e-mail, ``limits.voice_weight`` for a
+    call); every other limit counts it as one code."""
+    if counts.global_day + weight > limits.global_day:
         return Decision(False, "budget", _seconds_to_midnight(now))
     if country:
         cap = limits.per_country_day.get(country, limits.per_other_country_day)
@@ -141,6 +151,21 @@ def _seconds_to_midnight(now: dt.datetime) -> int:
 def day_start(now: dt.datetime) -> dt.datetime:
     """00:00 UTC of ``now``'s day: the daily windows are UTC days."""
     return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+#: Started minutes a code call may last at most: three readings (the first and two
+#: "press 1" repeats) of about 25 s each, with the key waits.
+CODE_CALL_MINUTES = 2
+
+
+def voice_code_weight(minute_price_eur: Decimal, sms_price_eur: Decimal,
+                      minutes: int = CODE_CALL_MINUTES) -> int:
+    """What a code call counts in the global budget, in SMS codes: the price of its
+    longest call (``minutes`` started minutes at ``minute_price_eur``) over the price of
+    one SMS segment, rounded up, at least 1 (F29 prices; a code SMS is one segment)."""
+    if sms_price_eur <= 0:
+        return max(1, minutes)
+    return max(1, math.ceil(minute_price_eur * minutes / sms_price_eur))
 
 
 def number_prefix(e164: str) -> str:

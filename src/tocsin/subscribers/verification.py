@@ -1,12 +1,21 @@
 """One-time codes and citizen sessions of the public portal (issue 10 points 2, 3; F8, F36).
 
-A citizen types an e-mail address or a mobile number; :func:`request_code` checks the
+A citizen types an e-mail address or a phone number; :func:`request_code` checks the
 form's challenge, asks the cost guard (:mod:`tocsin.subscribers.pumping`, counted here
 in one locked transaction so that every web process shares the counts), stores a
 6-digit code as a keyed hash (HMAC-SHA-256, never in clear) valid 10 minutes, and sends
 it through a :class:`CodeSender` (``dispatch.transactional``: the same SMPP and SMTP
 adapters as campaigns). The answer is the same whether the contact is already
 registered or not (no enumeration): both get a code.
+
+A landline cannot read an SMS: its code is said in a voice call (the sender's ``call``:
+the Twilio-compatible voice channel), and so is a mobile's when the citizen asks "call
+me instead" (:func:`request_call`). The call's TwiML is fetched later by the provider
+(``dispatch.code_calls``), so the code must be found again then, while only its hash is
+stored: a voice code is therefore not drawn at random but derived, HMAC-SHA-256 under the
+deployment secret of the session and the code's row id (:func:`voice_code`), and
+:func:`spoken_code` derives it again while the code is valid. Whoever has the secret and
+the table could already find any code from its 6-digit hash; nobody else can.
 
 :func:`confirm_code` compares in constant time (``hmac.compare_digest``), allows 5
 wrong tries, and uses the code once. Then the session is logged in to the profile that
@@ -24,8 +33,10 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
+import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -45,6 +56,7 @@ from tocsin.subscribers.pumping import (
     decide,
     number_prefix,
     phone_class,
+    voice_code_weight,
 )
 from tocsin.subscribers.rules import InvalidValue, normalise_email
 
@@ -74,13 +86,26 @@ class PortalConfig:
     alarm_conversion: float = 0.2
     alarm_min_sent: int = 50
 
+    @classmethod
+    def for_prices(cls, voice_minute_price_eur: str, sms_segment_price_eur: str
+                   ) -> PortalConfig:
+        """The defaults, a code call weighing its cost in the daily budget (F29 prices as
+        the settings give them, EUR strings)."""
+        weight = voice_code_weight(Decimal(voice_minute_price_eur),
+                                   Decimal(sms_segment_price_eur))
+        return cls(limits=Limits(voice_weight=weight))
+
 
 class CodeSender(Protocol):
     """Sends one transactional message: ``channel`` ``sms`` or ``email``; returns True
-    when the provider accepted it."""
+    when the provider accepted it. ``call`` places a code call to ``address`` (E.164)
+    whose TwiML the provider fetches for ``code_id`` in ``language``; True when the
+    provider accepted the call."""
 
     def send(self, channel: str, address: str, text: str, subject: str,
              language: str) -> bool: ...
+
+    def call(self, address: str, code_id: int, language: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -93,6 +118,8 @@ class CitizenView:
     pending_value: str | None
     verified: bool
     email_verified: bool
+    #: the channel of the session's last code (``sms``, ``email``, ``voice``), "" if none
+    code_channel: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,6 +164,15 @@ def new_code() -> str:
     return f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
 
 
+def voice_code(secret: str, session_hash: str, code_id: int) -> str:
+    """The 6 digits of the voice code in row ``code_id`` of session ``session_hash``: the
+    first 8 bytes of HMAC-SHA-256 under the deployment secret, modulo 10**6 (bias below
+    10**-13), leading zeros kept. See the module docstring for why it is derived."""
+    digest = hmac.new(secret.encode(), f"voicecode|{session_hash}|{code_id}".encode(),
+                      hashlib.sha256).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % 10 ** CODE_DIGITS:0{CODE_DIGITS}d}"
+
+
 def code_hash(secret: str, session_hash: str, code: str) -> str:
     """The stored form of ``code``: keyed by the secret and bound to its session."""
     return keyed_hash(secret, "code|" + session_hash, code)
@@ -149,10 +185,25 @@ def code_matches(stored: str, secret: str, session_hash: str, submitted: str) ->
 
 
 def masked(kind: str, value: str) -> str:
-    """``alice@example.org`` -> ``a…@example.org``; ``+32470123456`` -> ``+32 … 56``."""
+    """``alice@example.org`` -> ``a…@example.org``; ``+32470123456`` -> ``+32 … 56``; a
+    landline as its owner writes it, only the area code and the last 2 digits shown:
+    ``+3225551245`` -> ``02 xxx xx 45``."""
     if kind == "email":
         local, _, domain = value.rpartition("@")
         return f"{local[:1]}…@{domain}"
+    if kind == "landline":
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None:
+            groups = phonenumbers.format_number(
+                number, phonenumbers.PhoneNumberFormat.NATIONAL).split(" ")
+            if len(groups) >= 3:
+                middle = ["x" * sum(ch.isdigit() for ch in g) for g in groups[1:]]
+                last = groups[-1]
+                middle[-1] = "x" * (sum(ch.isdigit() for ch in last) - 2) + last[-2:]
+                return " ".join([groups[0], *middle])
     return f"{value[:3]} … {value[-2:]}"
 
 
@@ -223,9 +274,11 @@ def citizen_session(engine: Engine, token: str | None,
         row = _session(s, token, now or utcnow())
         if row is None:
             return None
+        channel = s.scalar(sa.select(PortalCode.channel).where(
+            PortalCode.session_hash == row.token_hash).order_by(PortalCode.id.desc()).limit(1))
         return CitizenView(row.token_hash, row.subscriber_id, row.pending_kind,
                            row.pending_value, row.verified_at is not None,
-                           _email_verified(s, row))
+                           _email_verified(s, row), channel or "")
 
 
 def end_session(engine: Engine, token: str | None) -> None:
@@ -264,10 +317,10 @@ def _count(s: Session, *where: sa.ColumnElement[bool]) -> int:
 
 
 def counts(s: Session, number_hash: str, ip_hash: str, prefix: str, country: str,
-           now: dt.datetime) -> Counts:
+           now: dt.datetime, voice_weight: int = 1) -> Counts:
     """The cost guard's counts for one request, read inside the locked transaction (one
     query: conditional sums over the codes sent since the start of the day or the last
-    hour, whichever is earlier)."""
+    hour, whichever is earlier). ``global_day`` counts a voice code ``voice_weight``."""
     day = day_start(now)
     hour = now - dt.timedelta(hours=1)
     ten = now - dt.timedelta(minutes=10)
@@ -284,7 +337,9 @@ def counts(s: Session, number_hash: str, ip_hash: str, prefix: str, country: str
         total(PortalSend.prefix == prefix, at > hour),
         total(PortalSend.prefix == prefix, at >= day),
         total(PortalSend.country == country, at >= day),
-        total(at >= day),
+        sa.func.coalesce(sa.func.sum(sa.case(
+            (sa.and_(at >= day, PortalSend.channel == "voice"), voice_weight),
+            (at >= day, 1), else_=0)), 0),
     ).where(PortalSend.sent.is_(True), at >= min(day, hour))).one()
     last = row[2]
     if isinstance(last, str):  # SQLite returns MAX over a CASE as stored text
@@ -350,12 +405,12 @@ def request_code(engine: Engine, sender: CodeSender, secret: str, token: str | N
                  contact: str, ip: str, language: str, challenge: str, solution: str,
                  config: PortalConfig = PortalConfig(), link_base: str = "",
                  now: dt.datetime | None = None) -> CodeRequest:
-    """Send a one-time code to ``contact`` (e-mail or mobile number) for session ``token``
-    (None: a new session is made). See the module docstring.
+    """Send a one-time code to ``contact`` (e-mail, mobile number: SMS; landline: a voice
+    call) for session ``token`` (None: a new session is made). See the module docstring.
 
     Raises InputError naming ``challenge`` (bad, old or unsolved challenge), ``contact``
-    (bad contact; cost guard refusal, code ``rate_<rule>``; ``landline``; not sent). A
-    refused request is recorded too (it counts for nothing but the log).
+    (bad contact; cost guard refusal, code ``rate_<rule>``; not sent). A refused request
+    is recorded too (it counts for nothing but the log).
     """
     now = now or utcnow()
     if secrets.randbelow(PURGE_ONE_IN) == 0:  # expired sessions, codes, old guard rows
@@ -366,21 +421,56 @@ def request_code(engine: Engine, sender: CodeSender, secret: str, token: str | N
         row = _session(s, token, now)
         email_verified = row is not None and _email_verified(s, row)
     kind, value, country = parse_contact(contact, email_verified)
-    if kind == "landline":
-        raise InputError("contact", N_("codes cannot be sent to a landline; give a mobile "
-                                       "number or an e-mail address"), code="landline")
-    channel = "email" if kind == "email" else "sms"
+    channel = {"email": "email", "landline": "voice"}.get(kind, "sms")
+    return _issue(engine, sender, secret, token, nonce, kind, value, country, channel, ip,
+                  language, config, link_base, now)
+
+
+def request_call(engine: Engine, sender: CodeSender, secret: str, token: str | None,
+                 ip: str, language: str, challenge: str, solution: str,
+                 config: PortalConfig = PortalConfig(),
+                 now: dt.datetime | None = None) -> CodeRequest:
+    """"Call me instead": a new code, said in a voice call, for the phone number that
+    session ``token`` is verifying (the code sent by SMS before no longer works). The
+    cost guard counts it as one more code to the number (so the number's back-off
+    applies: 1 minute after the SMS) and at its cost in the daily budget.
+
+    Raises InputError naming ``challenge`` (as :func:`request_code`), ``code`` when the
+    session verifies no phone number (code ``code_none``), ``contact`` (cost guard
+    refusal, not sent).
+    """
+    now = now or utcnow()
+    nonce = challenges.check(secret, challenge, solution, now, difficulty=config.difficulty,
+                             no_js_delay=config.no_js_delay_s)
+    with read_transaction(engine) as s:
+        row = _session(s, token, now)
+        pending = (row.pending_kind, row.pending_value) if row is not None else (None, None)
+        email_verified = row is not None and _email_verified(s, row)
+    if pending[0] not in ("mobile", "landline") or not pending[1] or (
+            row is not None and row.verified_at is not None):
+        raise InputError("code", N_("ask for a code first"), code="code_none")
+    kind, value, country = parse_contact(pending[1], email_verified)
+    return _issue(engine, sender, secret, token, nonce, kind, value, country, "voice", ip,
+                  language, config, "", now)
+
+
+def _issue(engine: Engine, sender: CodeSender, secret: str, token: str | None, nonce: str,
+           kind: str, value: str, country: str, channel: str, ip: str, language: str,
+           config: PortalConfig, link_base: str, now: dt.datetime) -> CodeRequest:
+    """Ask the cost guard, store the code, send it (``channel`` sms, email or voice)."""
     number_hash = keyed_hash(secret, "contact", value)
     ip_hash = keyed_hash(secret, "ip", ip)
-    prefix = number_prefix(value) if channel == "sms" else ""
-    code = new_code()
+    prefix = number_prefix(value) if channel != "email" else ""
+    weight = config.limits.voice_weight if channel == "voice" else 1
+    code, code_id = new_code(), 0
     with transaction(engine) as s:
         _lock(s)
         if s.scalar(sa.select(PortalSend.id).where(PortalSend.nonce == nonce)) is not None:
             raise InputError("challenge", N_("this form was already sent; reload the page"),
                              code="challenge_used")
-        decision = decide(counts(s, number_hash, ip_hash, prefix, country, now), now,
-                          country, config.limits)
+        decision = decide(counts(s, number_hash, ip_hash, prefix, country, now,
+                                 config.limits.voice_weight), now, country, config.limits,
+                          weight)
         s.add(PortalSend(at=now, channel=channel, number_hash=number_hash, ip_hash=ip_hash,
                          prefix=prefix, country=country, sent=decision.allowed,
                          refused=decision.rule or None, entered=False, nonce=nonce))
@@ -396,22 +486,44 @@ def request_code(engine: Engine, sender: CodeSender, secret: str, token: str | N
             s.execute(sa.update(PortalCode).where(PortalCode.session_hash == row.token_hash,
                                                   PortalCode.used_at.is_(None))
                       .values(used_at=now))  # a new code replaces the previous one
-            s.add(PortalCode(session_hash=row.token_hash, address_hash=number_hash,
-                             channel=channel, code_hash=code_hash(secret, row.token_hash, code),
-                             created_at=now, tries=0,
-                             expires_at=now + dt.timedelta(seconds=config.code_ttl_s)))
+            code_row = PortalCode(session_hash=row.token_hash, address_hash=number_hash,
+                                  channel=channel, code_hash="", created_at=now, tries=0,
+                                  expires_at=now + dt.timedelta(seconds=config.code_ttl_s))
+            s.add(code_row)
+            s.flush()
+            code_id = int(code_row.id)
+            if channel == "voice":  # said later, when the provider fetches the TwiML
+                code = voice_code(secret, row.token_hash, code_id)
+            code_row.code_hash = code_hash(secret, row.token_hash, code)
     if not decision.allowed:
         log.warning("cost guard refused a code (%s)", decision.rule)
         raise _refusal(decision)
     assert token is not None
-    link = ""
-    if channel == "email" and link_base:
-        link = f"{link_base.rstrip('/')}/register/code/{code}?lang={language}"
-    text, subject = code_message(language, code, link)
-    if not sender.send(channel, value, text, subject, language):
+    if channel == "voice":
+        sent = sender.call(value, code_id, language)
+    else:
+        link = ""
+        if channel == "email" and link_base:
+            link = f"{link_base.rstrip('/')}/register/code/{code}?lang={language}"
+        text, subject = code_message(language, code, link)
+        sent = sender.send(channel, value, text, subject, language)
+    if not sent:
         raise InputError("contact", N_("the code could not be sent; try again in a few "
                                        "minutes"), code="not_sent")
     return CodeRequest(token=token, channel=channel, masked=masked(kind, value), kind=kind)
+
+
+def spoken_code(engine: Engine, secret: str, code_id: int, config: PortalConfig = PortalConfig(),
+                now: dt.datetime | None = None) -> str | None:
+    """The code a voice call for ``code_id`` says, or None when there is none to say: no
+    such row, not a voice code, already used, replaced, locked or expired."""
+    now = now or utcnow()
+    with read_transaction(engine) as s:
+        row = s.get(PortalCode, code_id)
+        if (row is None or row.channel != "voice" or row.used_at is not None
+                or row.tries >= config.max_tries or row.expires_at <= now):
+            return None
+        return voice_code(secret, row.session_hash, code_id)
 
 
 def confirm_code(engine: Engine, secret: str, token: str | None, submitted: str, ip: str,

@@ -74,7 +74,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: The voice provider's requests carry X-Twilio-Signature instead (``routes.voice``).
 #: The answer page posts with its signed token; the SMS webhook carries a shared secret;
 #: the mobile operators' location-based SMS callbacks are signed (``routes.location_hooks``).
-CSRF_EXEMPT_PREFIXES = ("/unsubscribe/", "/voice/calls/", "/answer/", "/inbound/", "/hooks/")
+CSRF_EXEMPT_PREFIXES = ("/unsubscribe/", "/voice/calls/", "/voice/codes/", "/answer/",
+                        "/inbound/", "/hooks/")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 

@@ -82,6 +82,7 @@ class SimCall:
     hangup: bool = False
     digits: str = ""
     said: list[tuple[str, str]] = field(default_factory=list)  # (language, text)
+    twiml: list[str] = field(default_factory=list)  # each TwiML document played, as received
     callbacks: list[dict[str, str]] = field(default_factory=list)
     callback_codes: list[int] = field(default_factory=list)
     duration: int = 0
@@ -365,6 +366,7 @@ class VoiceGatewaySimulator:
 
     def _play(self, call: SimCall, twiml: bytes) -> tuple[float, dict[str, str] | None]:
         """Simulated seconds to play ``twiml`` and its ``<Gather>`` attributes, if any."""
+        call.twiml.append(twiml.decode("utf-8", "replace"))
         root = etree.fromstring(twiml, _PARSER)
         seconds, gather = 0.0, None
         for verb in root.iter():

@@ -44,6 +44,7 @@ from tocsin.subscribers.verification import (
     citizen_session,
     confirm_code,
     end_session,
+    request_call,
     request_code,
 )
 from tocsin.web.deps import (
@@ -73,7 +74,11 @@ def _secret(request: Request) -> str:
 
 def _config(request: Request) -> PortalConfig:
     config = getattr(request.app.state, "portal_config", None)
-    return config if isinstance(config, PortalConfig) else PortalConfig()
+    if isinstance(config, PortalConfig):
+        return config
+    settings = settings_of(request)
+    return PortalConfig.for_prices(settings.voice_minute_price_eur,
+                                   settings.sms_segment_price_eur)
 
 
 def _token(request: Request) -> str | None:
@@ -166,14 +171,50 @@ def _masked(citizen: CitizenView | None) -> str:
     return masked(citizen.pending_kind, citizen.pending_value)
 
 
+def _verify_context(request: Request, citizen: CitizenView | None) -> dict[str, Any]:
+    """The code page: the contact masked, whether the code is said in a call, and the
+    "call me instead" form (a mobile whose code went by SMS) with its challenge."""
+    kind = citizen.pending_kind if citizen else ""
+    channel = citizen.code_channel if citizen else ""
+    ctx: dict[str, Any] = {"masked": _masked(citizen), "channel": kind,
+                           "calling": channel == "voice",
+                           "call_instead": kind == "mobile" and channel == "sms"}
+    if ctx["call_instead"]:
+        ctx.update(_challenge_context(request))
+    return ctx
+
+
 @router.get("/register/verify")
 def verify_page(request: Request) -> Response:
     """Step 2: type the code."""
     citizen = _citizen(request)
     if citizen is None or not citizen.pending_value or citizen.verified:
         return _redirect(request, "/register")
-    return _page(request, "portal_verify.html", masked=_masked(citizen),
-                 channel=citizen.pending_kind)
+    return _page(request, "portal_verify.html", **_verify_context(request, citizen))
+
+
+@router.post("/register/call")
+async def call_instead(request: Request) -> Response:
+    """"Call me instead": a new code said in a voice call to the number being verified;
+    422 on the code page naming the reason (cost guard, challenge)."""
+    form = await _form(request)
+    try:
+        await run_in_threadpool(
+            request_call, engine_of(request), request.app.state.code_sender, _secret(request),
+            _token(request), client_ip(request), language_of(request),
+            _text(form, "challenge"), _text(form, "solution"), _config(request))
+    except InputError as exc:
+        citizen = await run_in_threadpool(_citizen, request)
+        if citizen is None or not citizen.pending_value or citizen.verified:
+            return _redirect(request, "/register")
+        errors = _field_errors(request, exc)
+        if "challenge" in errors:
+            errors["call"] = errors.pop("challenge")
+        if "contact" in errors:
+            errors["call"] = errors.pop("contact")
+        return _page(request, "portal_verify.html", 422, errors=errors,
+                     **_verify_context(request, citizen))
+    return _redirect(request, "/register/verify")
 
 
 @router.post("/register/verify")
@@ -187,7 +228,7 @@ async def verify(request: Request) -> Response:
                                        client_ip(request), _config(request))
     except InputError as exc:
         return _page(request, "portal_verify.html", 422, errors=_field_errors(request, exc),
-                     masked=_masked(citizen), channel=citizen.pending_kind if citizen else "")
+                     **_verify_context(request, citizen))
     response = _redirect(request, "/register/profile" if done.state == "new" else "/me")
     _set_cookie(request, response, done.token)
     return response
@@ -221,9 +262,9 @@ def profile_page(request: Request) -> Response:
     citizen = _citizen(request)
     if citizen is None or not citizen.verified or citizen.subscriber_id is not None:
         return _redirect(request, "/me" if citizen and citizen.subscriber_id else "/register")
-    values = {"language": language_of(request), "channels": [
-        "email" if citizen.pending_kind == "email" else "sms"], "accessibility": "none",
-        "primary": "0"}
+    first = {"email": "email", "landline": "voice"}.get(citizen.pending_kind or "", "sms")
+    values = {"language": language_of(request), "channels": [first], "accessibility": "none",
+              "primary": "0"}
     return _page(request, "portal_profile.html", action="/register/profile", new=True,
                  masked=_masked(citizen), **_profile_context(request, values))
 

@@ -9,6 +9,10 @@ configured ``TOCSIN_VOICE_CALLBACK_URL`` or ``TOCSIN_PUBLIC_URL``, so that a rev
 proxy does not change what was signed) and the form fields. The same routes serve
 the simulation's callback listener (``callback_app``), keyed with the simulator's
 token.
+
+``POST /voice/codes/{code_id}/twiml`` and ``…/gather`` serve the citizen portal's code
+calls in the same way (``dispatch.code_calls``): the code is said from its row, never
+read from the URL.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ if TYPE_CHECKING:  # type names only: web modules never use SQLAlchemy themselve
 
 router = APIRouter()
 
-#: Path prefix of these routes (exempt from the CSRF check: the signature is the proof).
+#: Path prefixes of these routes (exempt from the CSRF check: the signature is the proof).
 PREFIX = "/voice/calls/"
+CODE_PREFIX = "/voice/codes/"
 
 
 def _signed_url(request: Request) -> str:
@@ -62,6 +67,33 @@ async def provider_call_request(request: Request, call_id: int, kind: str) -> Re
         provider_request, engine_of(request), settings, kind, call_id, _signed_url(request),
         params, request.headers.get("X-Twilio-Signature", ""),
         settings.voice_auth_token if token is None else token, source=client_ip(request))
+    return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+
+
+@router.post("/voice/codes/{code_id}/{kind}", include_in_schema=False)
+async def provider_code_request(request: Request, code_id: int, kind: str) -> Response:
+    """One request of the voice provider about a portal code call (``kind``: twiml,
+    gather; query ``lang``, ``round``)."""
+    from tocsin.dispatch.code_calls import code_call_request
+    from tocsin.web.security import resolve_secret_key
+
+    if kind not in ("twiml", "gather"):
+        return Response("not found", status_code=404, media_type="text/plain")
+    try:
+        form = await request.form()
+    except ClientDisconnect:
+        return Response("", status_code=400, media_type="text/plain")
+    params = {k: str(v) for k, v in form.items()}
+    token = getattr(request.app.state, "voice_auth_token", None)
+    settings = settings_of(request)
+    round_text = request.query_params.get("round", "1")
+    reply = await run_in_threadpool(
+        code_call_request, engine_of(request), resolve_secret_key(settings), kind, code_id,
+        _signed_url(request), params, request.headers.get("X-Twilio-Signature", ""),
+        settings.voice_auth_token if token is None else token,
+        request.query_params.get("lang", "en"),
+        int(round_text) if round_text.isdigit() and len(round_text) < 3 else 99,
+        source=client_ip(request))
     return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
 
 
