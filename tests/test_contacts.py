@@ -107,7 +107,7 @@ def test_phone_numbers_are_repaired_only_where_safe(raw: str, number: str,
 
 @pytest.mark.parametrize("raw, reason", [
     ("112", "emergency"), ("101", "emergency"), ("100", "emergency"),
-    ("0900 12 345", "premium-rate"), ("070 24 52 45", "premium-rate"),
+    ("0900 12 345", "premium-rate"), ("070 24 52 45", "070 numbers are shared-cost numbers"),
     ("02 512 34 56", "landline"), ("0470 12 34", "not a valid"),
     ("=1+1", "not a phone number"), ("4701234567890123456789", "not a phone number"),
 ])
