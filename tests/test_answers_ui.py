@@ -39,6 +39,14 @@ def test_compose_to_a_list_with_answers_and_watch_the_board(page, tmp_path: Path
     page.get_by_role("button", name="Launch simulation…").click()
     dialog = page.locator("#confirm-dialog")
     dialog.wait_for(state="visible")
+    # Who it goes to, exactly: the list and its size, the answers; no area, no km², no
+    # "everyone registered in the area" (issue 10 trial).
+    who = page.locator("#confirm-who")
+    _expect(who).to_contain_text("List “Benevoles”: 3 contacts")
+    _expect(page.locator("#confirm-answers")).to_have_text("Answers collected: Oui / Non")
+    assert "km²" not in dialog.inner_text() and "everyone registered" not in dialog.inner_text()
+    assert "km²" not in page.locator(".estimate-area").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "answers-01b-confirm.png"), full_page=True)
     dialog.get_by_role("button", name="Launch simulation").click()
     page.wait_for_url("**/campaigns/*")
     page.locator("#open-answers").click()
@@ -54,4 +62,30 @@ def test_compose_to_a_list_with_answers_and_watch_the_board(page, tmp_path: Path
     print(f"board updated {time.monotonic() - started:.2f} s after the answer")
     _expect(summary).to_have_text("1 of 3 people answered; 2 without an answer yet.")
     page.screenshot(path=str(SCREENSHOTS / "answers-02-board.png"), full_page=True)
+    # The follow-up button keeps its distance from the text above it and from the next
+    # heading ("Latest answers", which it touched), wide and narrow.
+    button = page.get_by_role("button", name="Send the follow-up")
+    for width in (1280, 360):
+        page.set_viewport_size({"width": width, "height": 900})
+        above = page.locator("#followup-title ~ form p").bounding_box()
+        box = button.bounding_box()
+        below = page.locator("#latest-title").bounding_box()
+        assert above and box and below, width
+        assert box["y"] - (above["y"] + above["height"]) >= 8, (width, above, box)
+        assert below["y"] - (box["y"] + box["height"]) >= 16, (width, box, below)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    # A campaign page seen while sending loses pause/stop when the polling reports the end.
+    from tocsin.campaigns.models import Campaign
+    from tocsin.core.db import transaction
+
+    cid = page.url.split("/campaigns/")[1].split("/")[0]
+    with transaction(engine) as s:
+        s.get(Campaign, cid).status = "sending"
+    page.goto(f"/campaigns/{cid}?lang=en")
+    _expect(page.locator("#control-stop")).to_be_visible()
+    with transaction(engine) as s:
+        s.get(Campaign, cid).status = "finished"
+    _expect(page.locator("#control-stop")).to_have_count(0, timeout=6000)
+    _expect(page.locator("#control-ended")).to_contain_text("Sending is over")
+    _expect(page.locator("#live-note")).to_contain_text("Sending is over")
     engine.dispose()

@@ -220,3 +220,31 @@ def _inbound_rows(engine: Engine) -> int:
 
     with engine.connect() as c:
         return int(c.execute(sa.text("SELECT count(*) FROM inbound_message")).scalar_one())
+
+
+def test_estimate_of_a_list_only_message_names_the_list_not_an_area(
+        site: tuple[TestClient, str, Settings]) -> None:
+    """The confirmation says exactly who gets it: the list and its size, no km² (there is
+    no area), and its times as the dashboard writes them (issue 10 trial)."""
+    client, _, _ = site
+    day = dt.date.today() + dt.timedelta(days=30)
+    page = client.get("/campaigns/new?lang=fr").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    r = client.post("/api/campaigns/estimate?lang=fr", json={
+        "texts": {"nl": "Wie kan komen?"}, "channels": ["sms"], "kind": "group",
+        "lists": ["Vrijwilligers"], "answers": ["Ja", "Nee"],
+        "scheduled_for": f"{day:%Y-%m-%d} 10:30"}, headers={"X-CSRF-Token": token.group(1)})
+    assert r.status_code == 200, r.text
+    est = r.json()
+    assert est["targets_only"] is True and est["area_km2"] is None
+    assert [(t["type"], t["name"]) for t in est["targets"]] == [("list", "Vrijwilligers")]
+    assert est["targets"][0]["contacts"] >= 1
+    from zoneinfo import ZoneInfo
+
+    from tocsin.web.i18n import format_brussels
+
+    moment = dt.datetime(day.year, day.month, day.day, 10, 30, tzinfo=ZoneInfo("Europe/Brussels"))
+    # the dashboard's helper and format, Belgian French ("2/01/27 10:30")
+    assert est["display"]["scheduled_for"] == format_brussels(moment, "fr", "%Y-%m-%d %H:%M")
+    assert "10:30" in est["display"]["scheduled_for"] and "-" not in est["display"]["scheduled_for"]

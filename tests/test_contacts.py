@@ -107,7 +107,7 @@ def test_phone_numbers_are_repaired_only_where_safe(raw: str, number: str,
 
 @pytest.mark.parametrize("raw, reason", [
     ("112", "emergency"), ("101", "emergency"), ("100", "emergency"),
-    ("0900 12 345", "premium-rate"), ("070 24 52 45", "premium-rate"),
+    ("0900 12 345", "premium-rate"), ("070 24 52 45", "070 numbers are shared-cost numbers"),
     ("02 512 34 56", "landline"), ("0470 12 34", "not a valid"),
     ("=1+1", "not a phone number"), ("4701234567890123456789", "not a phone number"),
 ])
@@ -552,6 +552,7 @@ def web(engine: Engine):  # type: ignore[no-untyped-def]
 
     create_user(engine, "admin.halle", "correct horse battery staple", HALLE, role="admin")
     create_user(engine, "viewer.halle", "correct horse battery staple", HALLE, role="viewer")
+    create_user(engine, "op.halle", "correct horse battery staple", HALLE, role="operator")
     with TestClient(create_app(engine, start_worker=False)) as c:
         yield c
 
@@ -629,3 +630,17 @@ def test_web_groups_and_viewer_refused(web, engine: Engine) -> None:  # type: ig
     web.post("/logout", data={"csrf_token": token})
     session_csrf(web, "viewer.halle", "correct horse battery staple", page="/")
     assert web.get("/contacts").status_code == 403
+
+
+def test_web_operator_is_told_who_may_import(web) -> None:  # type: ignore[no-untyped-def]
+    """An operator (no contacts.manage) sees no import form, and a sentence saying who
+    may import, in their language (issue 10 trial: the form was silently missing)."""
+    from weblogin import session_csrf
+
+    session_csrf(web, "op.halle", "correct horse battery staple", page="/")
+    page = web.get("/contacts?lang=fr").text
+    assert 'action="/contacts/import"' not in page
+    assert 'id="import-who"' in page and "administrat" in page
+    assert "Only an administrator" not in page                       # translated
+    groups = web.get("/groups?lang=nl").text
+    assert 'id="groups-who"' in groups and "Only an administrator" not in groups

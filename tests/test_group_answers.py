@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from typing import Any
 
 import pytest
@@ -227,3 +228,33 @@ def test_cli_send_with_answers(engine: Engine, tmp_path: Any,
     with read_transaction(engine) as s:
         call = s.scalars(sa.select(AnswerCall)).one()
     assert call.options == ["Ja", "Nee"] and call.quota is None
+
+
+def test_cli_reply_simulates_an_inbound_answer(engine: Engine, tmp_path: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tocsin campaign reply` goes through the inbound path: the answer is on the board
+    (the demo's way to show an answer arriving)."""
+    from typer.testing import CliRunner
+
+    from tocsin.cli import app
+
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("TOCSIN_VAR_DIR", str(tmp_path))
+    import_contacts(engine, PEOPLE, HALLE, "Vrijwilligers")
+    sent = CliRunner().invoke(app, [
+        "campaign", "send", "--authority", HALLE, "--list", "Vrijwilligers", "--text",
+        "nl=Wie kan komen?", "--channels", "sms", "--kind", "group", "--receipt-timeout", "0",
+        "--answer", "Ja", "--answer", "Nee"])
+    assert sent.exit_code == 0, sent.output
+    with read_transaction(engine) as s:
+        call = s.scalars(sa.select(AnswerCall)).one()
+        cid = call.campaign_id
+    number = PEOPLE.decode().splitlines()[1].split(",")[1]
+    bad = CliRunner().invoke(app, ["campaign", "reply", "--from", "112", "--text", "1"])
+    assert bad.exit_code == 1 and "from" in bad.output and "Traceback" not in bad.output
+    ok = CliRunner().invoke(app, ["campaign", "reply", "--from", number, "--text", "2",
+                                  "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout.strip().splitlines()[-1])["option"] == 2
+    b = svc.board(engine, cid, None)
+    assert [o["count"] for o in b["options"]] == [0, 1]

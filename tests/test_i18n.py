@@ -191,6 +191,29 @@ def test_every_message_is_translated(lang: str) -> None:
     assert wanted - have == set(), f"{lang}: untranslated or missing messages"
 
 
+#: What is not French prose in a msgstr: code samples, URLs, times (10:30, HH:MM),
+#: placeholders (%(name)s, {name}) whose value may start with anything.
+_NOT_PROSE = re.compile(r"<code>.*?</code>|\b[a-z][a-z0-9+.-]*://\S+|\b(?:mailto|tel):\S+"
+                        r"|\w:\w|%\([^)]*\)[sd]|\{[^}]*\}")
+
+
+def test_french_double_punctuation_has_its_space() -> None:
+    """French typography puts a space before : ; ? ! (Imprimerie nationale, Lexique des
+    règles typographiques). The catalogue writes it as a plain space (U+0020, turned into
+    a no-break one nowhere else: SMS texts stay GSM-7); a no-break U+00A0 or U+202F is
+    accepted. Every French msgstr has one."""
+    with i18n.po_path("fr").open("rb") as fh:
+        catalog = read_po(fh, locale="fr")
+    wrong = []
+    for m in catalog:
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        for text in filter(None, strings if m.id else ()):
+            prose = _NOT_PROSE.sub("X", text)
+            if re.search(r"[^\s\u00a0\u202f][:;?!]", prose):
+                wrong.append(text)
+    assert wrong == [], "French msgstr without the space before : ; ? !"
+
+
 def test_catalogue_template_is_current() -> None:
     """The committed messages.pot holds every message the code and templates use
     (run `make messages` after changing them)."""

@@ -86,6 +86,21 @@ def test_phone_class_refuses(text: str, code: str) -> None:
     assert (exc.value.field, exc.value.code) == ("contact", code)
 
 
+@pytest.mark.parametrize("text", ["070 24 52 45", "+32 70 24 52 45"])
+def test_phone_class_calls_070_a_shared_cost_number_in_every_language(text: str) -> None:
+    """libphonenumber files Belgian 070 under premium rate: the citizen is told it is a
+    shared-cost number, in their language (issue 10 trial)."""
+    from tocsin.core.i18n import gettext
+
+    with pytest.raises(InputError) as exc:
+        phone_class(text)
+    assert exc.value.params["kind"] == "shared-cost"
+    assert "070" in exc.value.template and "shared-cost" in exc.value.template
+    for lang in ("fr", "nl", "de"):
+        said = gettext(lang, exc.value.template)
+        assert said != exc.value.template and "070" in said, lang
+
+
 def test_phone_class_accepts_home_countries_and_foreign_after_an_email() -> None:
     assert phone_class("0470 12 34 56").e164 == "+32470123456"
     assert phone_class("0470 12 34 56").kind == "mobile"

@@ -59,7 +59,7 @@ def _verify(c: TestClient, code: str):  # type: ignore[no-untyped-def]
                                             "code": code}, follow_redirects=False)
 
 
-PROFILE = {"language": "fr", "channels": ["sms", "email"], "accessibility": "none",
+PROFILE = {"language": "fr", "channels": ["sms"], "accessibility": "none",
            "addr-0-kind": "home", "addr-0-municipality": "Beersel",
            "addr-0-street": "Rue de la Gare", "addr-0-number": "12",
            "addr-1-kind": "work", "addr-1-municipality": "Halle",
@@ -168,6 +168,37 @@ def test_oversized_and_crlf_profile_fields(client: TestClient) -> None:
     r = c.post("/register/profile", data={**PROFILE, "addr-1-municipality": "Atlantis",
                                           "csrf_token": _hidden(html, "csrf_token")})
     assert r.status_code == 422 and "Atlantis" in r.text
+
+
+def test_profile_shows_every_error_at_once_and_refuses_email_without_address(
+        client: TestClient) -> None:
+    """Form errors, an unknown municipality and the e-mail channel without an e-mail
+    address come in one answer: a summary linking to each field, and each field's
+    message (issue 10 trial: they came one round at a time)."""
+    c = client
+    _ask(c, "0470 22 33 44")
+    _verify(c, _code(c, "+32470223344"))
+    html = c.get("/register/profile").text
+    bad = {**PROFILE, "channels": ["sms", "email"], "addr-1-municipality": "Atlantis",
+           "language": "xx", "csrf_token": _hidden(html, "csrf_token")}
+    del bad["consent_alerts"]
+    r = c.post("/register/profile?lang=en", data=bad)
+    assert r.status_code == 422
+    summary = r.text.split('id="error-summary"')[1].split("</div>")[0]
+    for field, anchor in (("channels", "channels-sms"), ("addr-1-municipality", None),
+                          ("language", None), ("consent_alerts", None)):
+        assert f'id="{field}-error"' in r.text, field
+        assert f'href="#{anchor or field}"' in summary, field
+    assert "Atlantis" in summary and "e-mail only with an e-mail address" in summary
+    # once registered with a mobile only, /me/edit refuses e-mail too, in French
+    r = c.post("/register/profile", data={**PROFILE, "csrf_token": _hidden(html, "csrf_token")},
+               follow_redirects=False)
+    assert r.status_code == 303, r.text
+    edit = c.get("/me/edit").text
+    r = c.post("/me/edit?lang=fr", data={**PROFILE, "channels": ["email"],
+                                          "csrf_token": _hidden(edit, "csrf_token")})
+    assert r.status_code == 422 and 'id="channels-error"' in r.text
+    assert "e-mail only" not in r.text                                  # translated
 
 
 def test_email_link_shows_the_code_and_changes_nothing(client: TestClient) -> None:

@@ -660,3 +660,23 @@ def test_composer_inputs_declare_the_service_limits(client: TestClient) -> None:
     assert f'data-content-field="email_subject" value="" maxlength="{FIELD_MAX["email_subject"]}"' \
         in page
     assert f'id="template-name" type="text" maxlength="{MAX_NAME}"' in page
+
+
+@needs_campaigns
+def test_dashboard_open_links_name_their_campaign(client: TestClient) -> None:
+    """Each "Open" link's text names its campaign's kind and area, in the page's
+    language, so two links never read the same (WCAG 2.4.4; issue 10 trial: every
+    German link said the CAP message type, the same for every new message)."""
+    import re
+
+    login(client)
+    token = csrf_of(client.get("/campaigns/new").text)
+    _launch(client, token, kind="exercise")
+    _launch(client, token, kind="test", municipality_nis="25084")
+    page = client.get("/?lang=de").text
+    links = re.findall(r'<a href="/campaigns/[^"?]+">Öffnen<span class="visually-hidden">'
+                       r"([^<]*)</span>", page)
+    assert len(links) == 2, page
+    assert len(set(links)) == 2
+    assert any("Übung" in t and "Wavre" in t for t in links), links
+    assert any("Test" in t and "Ottignies" in t for t in links), links

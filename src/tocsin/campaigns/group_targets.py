@@ -66,6 +66,26 @@ def targets_label(targets: dict[str, list[dict[str, Any]]]) -> str:
     return ", ".join(t["name"] for t in (*targets.get("groups", ()), *targets.get("lists", ())))
 
 
+def target_sizes(session: Session, targets: dict[str, list[dict[str, Any]]] | None
+                 ) -> list[dict[str, Any]]:
+    """What the confirmation names for each group and list: ``[{"type": "group" |
+    "list", "name", "kind" (groups: static | geographic), "contacts"}]``, groups first.
+    ``contacts``: the contacts of a list or static group; ``None`` for a geographic
+    group (everyone registered in its area, found when sent)."""
+    out: list[dict[str, Any]] = []
+    for group in (targets or {}).get("groups", []):
+        n = None if group.get("kind") == "geographic" else int(session.scalar(
+            sa.select(sa.func.count()).select_from(ContactGroupMember)
+            .where(ContactGroupMember.group_id == group["id"])) or 0)
+        out.append({"type": "group", "name": group["name"], "kind": group.get("kind"),
+                    "contacts": n})
+    for item in (targets or {}).get("lists", []):
+        n = int(session.scalar(sa.select(sa.func.count()).select_from(Contact)
+                               .where(Contact.list_id == item["id"])) or 0)
+        out.append({"type": "list", "name": item["name"], "kind": None, "contacts": n})
+    return out
+
+
 def target_recipients(session: Session, targets: dict[str, list[dict[str, Any]]] | None,
                       authority: Authority, channels: list[str], languages: list[str],
                       kind: str, already: Sequence[Recipient] = ()) -> list[Recipient]:

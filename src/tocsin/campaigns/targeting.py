@@ -453,7 +453,9 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
     "by_language": {"sms": {"fr": n},
     "email": {…}}, "sms": {"encoding", "segments", "by_language", "cost_eur"},
     "content": {lang: {field: text}} (the complete content that would be sent),
-    "email_mode", "cap": {"msg_type", "scope"}, "expires_at" (RFC 3339 UTC, the
+    "email_mode", "cap": {"msg_type", "scope"}, "targets" (``group_targets.target_sizes``:
+    the groups and lists named, with their contacts), "targets_only" (true when it
+    goes to them only: ``area_km2`` is then ``None``), "expires_at" (RFC 3339 UTC, the
     given or default expiry), "approval_required" (a live alert of an authority with
     the two-person rule waits for a second user), "expires_local" (``YYYY-MM-DD HH:MM``
     Europe/Brussels), "send_time": {channel: {"count", "per_second", "seconds", "text"}}
@@ -496,7 +498,16 @@ def estimate_campaign(engine: Engine, req: CampaignRequest,
                               if "sms" in checked.channels else len(_recipients_in_area(
                                   s, checked.area, checked.authority, ["sms"],
                                   list(checked.texts), checked.kind)))
+        from tocsin.campaigns.group_targets import target_sizes
+
+        sizes = target_sizes(s, checked.targets)
     result = _estimate(checked, recipients, price)
+    # Who it goes to, said exactly at the confirmation (issue 10 trial): the groups and
+    # lists with their sizes; a campaign to them only has no area (no km²).
+    result["targets"] = sizes
+    result["targets_only"] = bool(sizes) and checked.area.is_empty
+    if result["targets_only"]:
+        result["area_km2"] = None
     result["channels"] = channel_estimates(checked, result["recipients"], registered_sms,
                                            model)
     if any(c in rules.LOCATION_CHANNELS for c in checked.channels):

@@ -557,6 +557,39 @@ def campaign_stop(
     _control("stop", campaign_id, authority, as_json)
 
 
+@campaign_app.command("reply")
+def campaign_reply(
+    sender: str = typer.Option(..., "--from", help="The replying phone number "
+                               "(E.164 or Belgian national form, e.g. 0470 00 00 01)."),
+    text: str = typer.Option(..., "--text", help="The SMS text, e.g. 1, B2, oui, STOP."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Simulate an SMS answer arriving, as the provider's webhook (POST /inbound/sms) or
+    SMPP would hand it in: it goes through the same reading (answer, STOP/START, or kept
+    with its reason) and shows on the response board. For demos and tests."""
+    from tocsin.campaigns.answer_service import record_inbound
+    from tocsin.subscribers.rules import InvalidValue, normalise_mobile
+
+    try:
+        number = normalise_mobile(sender)
+    except InvalidValue as exc:
+        raise fail("from", exc.reason) from None
+    if not text.strip():
+        raise fail("text", "empty: give the SMS text")
+    engine = open_engine(announce=True)
+    result = record_inbound(engine, number, text[:1600], via="simulator")
+    if as_json:
+        print(json.dumps({"id": result.id, "campaign_id": result.campaign_id,
+                          "option": result.option, "reason": result.reason}))
+        return
+    if result.option is not None:
+        err.print(f"answer recorded: campaign {result.campaign_id}, option {result.option}",
+                  highlight=False, markup=False)
+    else:
+        err.print(f"SMS stored, not an answer: {result.reason}", highlight=False,
+                  markup=False)
+
+
 @campaign_app.command("progress")
 def campaign_progress_cmd(
     campaign_id: str = typer.Argument(..., help="The campaign's id."),

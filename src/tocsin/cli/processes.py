@@ -85,6 +85,9 @@ def demo(
                   highlight=False)
     err.print("Simulation needs no second factor; the first Live login asks to set up an "
               "authenticator app (TOTP, QR code).")
+    err.print("To see an answer arrive on a group message's response board: "
+              "tocsin campaign reply --from NUMBER --text 1 (in another terminal).",
+              highlight=False)
     _serve(setup.engine, host, port, worker=True)
 
 

@@ -18,7 +18,7 @@ from typing import TypedDict
 import phonenumbers
 
 from tocsin.core.text import TextInputError, check_name
-from tocsin.subscribers.rules import InvalidValue, normalise_email
+from tocsin.subscribers.rules import InvalidValue, normalise_email, refused_line_type
 
 #: The fields of a contact; ``ignore`` drops a column on purpose.
 FIELDS = ("name", "first_name", "last_name", "mobile", "email", "language")
@@ -225,6 +225,8 @@ def repair_phone(raw: str, was_number: bool = False) -> tuple[str, bool]:
     if number is None:
         raise InvalidValue("not a valid phone number")
     kind = phonenumbers.number_type(number)
+    if refused_line_type(number) == "shared-cost":
+        raise InvalidValue("070 numbers are shared-cost numbers and cannot receive alerts")
     if kind in _PAID_TYPES:
         raise InvalidValue(f"{_PAID_TYPES[kind]}: refused")
     if kind not in _SMS_TYPES:
@@ -328,7 +330,7 @@ def _apply(record: ContactRecord, target: str, raw: str, was_number: bool) -> No
 
 def _code(target: str, reason: str) -> str:
     for word, code in (("emergency", "emergency_number"), ("premium", "premium_rate"),
-                       ("shared-cost", "premium_rate"), ("landline", "not_mobile"),
+                       ("shared-cost", "shared_cost"), ("landline", "not_mobile"),
                        ("language", "language")):
         if word in reason:
             return code

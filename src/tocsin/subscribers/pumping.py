@@ -31,19 +31,11 @@ import phonenumbers
 
 from tocsin.core.errors import InputError
 from tocsin.core.i18n import N_
+from tocsin.subscribers.rules import refused_line_type
 
 #: Countries whose numbers get a code without an e-mail verified first (ISO 3166-1).
 HOME_COUNTRIES = frozenset({"BE", "NL", "FR", "DE", "LU"})
 
-_REFUSED_TYPES = {
-    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium-rate",
-    phonenumbers.PhoneNumberType.SHARED_COST: "shared-cost",
-    phonenumbers.PhoneNumberType.TOLL_FREE: "toll-free",
-    phonenumbers.PhoneNumberType.PAGER: "pager",
-    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "personal",
-    phonenumbers.PhoneNumberType.UAN: "universal access",
-    phonenumbers.PhoneNumberType.VOICEMAIL: "voicemail",
-}
 _MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE,
                            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
@@ -202,13 +194,15 @@ def phone_class(value: str, field_name: str = "contact",
         raise InputError(field_name, N_("this phone number is not valid (too short, too long "
                                         "or unknown range)"), code="invalid_number")
     kind = phonenumbers.number_type(number)
-    if kind in _REFUSED_TYPES:
+    refused = refused_line_type(number)
+    if refused is not None:
         reason = {
             "premium-rate": N_("premium-rate numbers cannot receive codes or alerts"),
-            "shared-cost": N_("shared-cost numbers cannot receive codes or alerts"),
-        }.get(_REFUSED_TYPES[kind], N_("special numbers (toll-free, pager, personal) cannot "
-                                       "receive codes or alerts"))
-        raise InputError(field_name, reason, code="special_number", kind=_REFUSED_TYPES[kind])
+            "shared-cost": N_("070 numbers and other shared-cost numbers cannot receive "
+                              "codes or alerts"),
+        }.get(refused, N_("special numbers (toll-free, pager, personal) cannot "
+                          "receive codes or alerts"))
+        raise InputError(field_name, reason, code="special_number", kind=refused)
     country = phonenumbers.region_code_for_number(number) or ""
     if country not in HOME_COUNTRIES and not email_verified:
         raise InputError(field_name, N_("codes go only to Belgian, Dutch, French, German and "

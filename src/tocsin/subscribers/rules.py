@@ -43,6 +43,35 @@ _VOICE_TYPES = frozenset({
 })
 
 
+#: Belgian national prefixes that are shared-cost services whatever libphonenumber's
+#: metadata says (it files 070 under premium rate): the caller pays part of the call,
+#: and no SMS or alert call can be delivered to them (BIPT numbering plan, 070).
+_BE_SHARED_COST_PREFIXES = ("70",)
+
+
+def refused_line_type(number: phonenumbers.PhoneNumber) -> str | None:
+    """The special line type of ``number`` that never receives alerts or codes:
+    ``"shared-cost"`` (Belgian 070, libphonenumber SHARED_COST), ``"premium-rate"``,
+    ``"toll-free"``, ``"pager"``, ``"personal"``, ``"universal access"``, ``"voicemail"``;
+    ``None`` for an ordinary fixed line, mobile or VoIP number (libphonenumber types,
+    corrected by the BIPT plan for 070)."""
+    national = str(number.national_number)
+    if number.country_code == 32 and national.startswith(_BE_SHARED_COST_PREFIXES):
+        return "shared-cost"
+    return _REFUSED_LINE_TYPES.get(phonenumbers.number_type(number))
+
+
+_REFUSED_LINE_TYPES = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium-rate",
+    phonenumbers.PhoneNumberType.SHARED_COST: "shared-cost",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "toll-free",
+    phonenumbers.PhoneNumberType.PAGER: "pager",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "personal",
+    phonenumbers.PhoneNumberType.UAN: "universal access",
+    phonenumbers.PhoneNumberType.VOICEMAIL: "voicemail",
+}
+
+
 class RowError(TypedDict):
     """One rejected value: ``line`` is the 1-based line of the file (header = 1)."""
 
@@ -148,10 +177,11 @@ def normalise_landline(value: str, region: str = DEFAULT_PHONE_REGION) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidValue("not a valid phone number (too short, too long or unknown range)")
     kind = phonenumbers.number_type(number)
-    if kind not in _VOICE_TYPES:
-        name = {phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium-rate",
-                phonenumbers.PhoneNumberType.SHARED_COST: "shared-cost",
-                phonenumbers.PhoneNumberType.TOLL_FREE: "toll-free"}.get(kind, "special")
+    refused = refused_line_type(number)
+    if refused == "shared-cost":
+        raise InvalidValue("070 numbers are shared-cost numbers and cannot receive alerts")
+    if refused is not None or kind not in _VOICE_TYPES:
+        name = refused if refused in ("premium-rate", "toll-free") else "special"
         raise InvalidValue(f"a {name} number cannot take alert calls")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -172,7 +172,7 @@ LABELS: dict[str, dict[str, str]] = {
     "status": {"draft": N_("draft"), "scheduled": N_("scheduled"),
                "pending_approval": N_("awaiting approval"), "sending": N_("sending"),
                "finished": N_("finished"), "cancelled": N_("cancelled"),
-               "rejected": N_("rejected")},
+               "rejected": N_("rejected"), "paused": N_("paused"), "stopped": N_("stopped")},
     "state": {"queued": N_("Queued"), "in_flight": N_("In flight"), "sent": N_("Sent"),
               "delivered": N_("Delivered"), "failed": N_("Failed"), "expired": N_("Expired"),
               "stopped": N_("Stopped")},

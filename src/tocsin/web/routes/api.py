@@ -184,11 +184,15 @@ def estimate(
 ) -> Any:
     """Recipients per channel and language, SMS segments and cost, before launch (F14, F17)."""
     services = campaign_services()
-    result = services.estimate_campaign(
-        engine_of(request), _request(request, body, op),
-        settings=settings_of(request))
+    req = _request(request, body, op)
+    result = services.estimate_campaign(engine_of(request), req, settings=settings_of(request))
     language = language_of(request)
     result["warnings"] = [i18n.warning_text(w, language) for w in result.get("warnings", [])]
+    # The confirmation's times, written as the dashboard and reports write them.
+    result["display"] = {
+        "scheduled_for": i18n.format_brussels(req.scheduled_for, language, "%Y-%m-%d %H:%M"),
+        "expires_at": i18n.format_brussels(result.get("expires_at"), language,
+                                           "%Y-%m-%d %H:%M")}
     return jsonable_encoder(result)
 
 

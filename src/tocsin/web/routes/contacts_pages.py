@@ -35,6 +35,7 @@ REASONS = {
     "phone": "not a valid phone number",
     "emergency_number": "an emergency number (112, 100, 101) is never put in a contact list",
     "premium_rate": "a premium-rate or shared-cost number is refused",
+    "shared_cost": "070 numbers are shared-cost numbers and cannot receive alerts",
     "not_mobile": "not a mobile number: a landline cannot receive SMS",
     "email": "not a valid e-mail address",
     "language": "unknown language: use fr, nl, de or en",
@@ -130,7 +131,9 @@ def contacts_errors_csv(token: str, request: Request, map: str = "",
                                      source="web")
     except svc.ContactInputError as exc:
         return _lists_page(request, op, 422, error=exc)
-    errors = [{**e, "reason": f"{translate(request, REASONS[e['code']])} ({e['reason']})"}
+    # The English detail follows the translated reason, unless it says nothing more.
+    errors = [{**e, "reason": translate(request, REASONS[e["code"]])
+               + ("" if e["reason"] == REASONS[e["code"]] else f" ({e['reason']})")}
               if e["code"] in REASONS else e for e in result.errors]
     body = "\ufeff" + svc.error_report_csv(errors)  # type: ignore[arg-type]  # BOM: Excel reads it as UTF-8
     return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={

@@ -31,8 +31,8 @@ from tocsin.subscribers.registration import (
     ADDRESS_KINDS,
     CHANNELS,
     ProfileErrors,
+    check_profile,
     create_profile,
-    parse_profile,
     profile_of,
     remove_contact,
     update_profile,
@@ -106,7 +106,11 @@ def _redirect(request: Request, path: str) -> RedirectResponse:
 
 def _field_errors(request: Request, exc: InputError) -> dict[str, str]:
     errors = exc.errors if isinstance(exc, ProfileErrors) else [exc]
-    return {e.field: error_text(request, e) for e in errors}
+    out: dict[str, str] = {}
+    for e in errors:  # two problems of one field are both said
+        text = error_text(request, e)
+        out[e.field] = f"{out[e.field]}; {text}" if e.field in out else text
+    return out
 
 
 def _page(request: Request, template: str, status: int = 200, **ctx: Any) -> Response:
@@ -275,8 +279,11 @@ async def create(request: Request) -> Response:
     form = await _form(request)
     citizen = await run_in_threadpool(_citizen, request)
     try:
+        profile = await run_in_threadpool(
+            check_profile, engine_of(request), form,
+            citizen is not None and citizen.pending_kind == "email")
         await run_in_threadpool(create_profile, engine_of(request), _token(request),
-                                parse_profile(form), client_ip(request))
+                                profile, client_ip(request))
     except InputError as exc:
         if exc.code == "session":
             return _redirect(request, "/register")
@@ -331,7 +338,11 @@ async def edit(request: Request) -> Response:
         return _redirect(request, "/register")
     form = await _form(request)
     try:
-        await run_in_threadpool(update_profile, engine_of(request), sid, parse_profile(form),
+        view = await run_in_threadpool(profile_of, engine_of(request), sid)
+        profile = await run_in_threadpool(
+            check_profile, engine_of(request), form,
+            any(c["kind"] == "email" for c in view.contacts))
+        await run_in_threadpool(update_profile, engine_of(request), sid, profile,
                                 client_ip(request))
     except InputError as exc:
         return _page(request, "portal_profile.html", 422, errors=_field_errors(request, exc),

@@ -68,11 +68,27 @@
     statusEl.className = "status status-" + (report.failed ? "failed" : report.status);
   }
 
+  /* A final state reported by the polling: pause and stop no longer apply. Their buttons
+     go, the reason takes their place, and the live region says it (WCAG 4.1.3). */
+  const FINAL = ["finished", "stopped", "cancelled"];
+  function ended(status) {
+    const control = document.querySelector(".dispatch-control");
+    if (control && !control.dataset.ended) {
+      control.dataset.ended = "1";
+      control.querySelectorAll("form, .hint").forEach((e) => e.remove());
+      const p = document.createElement("p");
+      p.id = "control-ended";
+      p.textContent = say(P.ended, { status: statusName(status) });
+      control.append(p);
+    }
+    if (note) note.textContent = say(P.ended, { status: statusName(status) });
+  }
+
   async function showFinal() {
     const r = await fetch(`/campaigns/${encodeURIComponent(cfg.campaign_id)}/final?lang=${encodeURIComponent(cfg.lang)}`, { credentials: "same-origin" });
     if (!r.ok) return;
     document.getElementById("final").innerHTML = await r.text();
-    if (note) note.textContent = P.finished;
+    if (note) note.textContent = P.finished + " " + say(P.ended, { status: statusName("finished") });
   }
 
   async function poll() {
@@ -91,8 +107,10 @@
         return;
       }
       update(report);
+      if (FINAL.includes(report.status)) ended(report.status);
       if (report.status === "finished") { await showFinal(); return; }
       if (report.status === "cancelled") { window.location.reload(); return; }
+      if (report.status === "stopped") return;
       if (note) note.textContent = P.updating;
     } catch (e) {
       failures += 1;

@@ -227,7 +227,9 @@
     showUsedArea(est);
     showExpires(est);
     const head = el("p", { class: "estimate-area" });
-    head.append(...i18n.tNodes("estimate_area", { name: el("strong", {}, est.area_name),
+    // Groups and lists only: no area, so no km² (issue 10 trial).
+    if (est.targets_only) head.append(...i18n.tNodes("estimate_targets", { name: el("strong", {}, est.area_name) }));
+    else head.append(...i18n.tNodes("estimate_area", { name: el("strong", {}, est.area_name),
       km2: Number(est.area_km2).toLocaleString(i18n.locale, { maximumFractionDigits: 2 }) }));
     estimateBox.append(head);
     const table = el("table", { class: "data estimate-table" });
@@ -775,15 +777,56 @@
     const summary = document.getElementById("confirm-summary");
     const kind = kindSelect;
     const when = scheduledFor();
+    const display = est.display || {};
+    const whenText = when ? (display.scheduled_for || when) : "";
+    /* Who it goes to, per channel, exactly (issue 10 trial): the area's registered
+       subscribers, each group and list with its size, the phones in and around the area
+       for the location-based channels, the CAP feed; the kind's sentence without its
+       "everyone registered in the area", which is not true of every campaign. */
+    const shortKind = ((i18n.dict.kind_short || {})[kind.value]);
+    const kindLine = shortKind ? shortKind + (isLive ? "" : " " + t("simulation_nothing_sent")) : kindText();
+    const chosen = [...form.querySelectorAll('input[name="channels"]:checked')].map((c) => c.value);
+    const locChannels = Object.entries(est.channels || {}).filter(([, e]) => e && e.phones_inside);
+    const n = (v) => fmt.format(Number(v));
+    const range = (r) => t("loc_range", { low: n(r[0]), high: n(r[1]) });
+    let big;
+    if (Object.keys(est.recipients || {}).length) {
+      big = (est.targets_only ? t("deliveries", { n: total })
+        : t("deliveries_in", { n: total, area: est.area_name })) + (isUpdate ? t("plus_original") : "");
+    } else if (locChannels.length && est.location_reach != null) {
+      big = t("phones_about", { n: n(est.location_reach), area: est.area_name });
+    } else {
+      big = t("cap_only_for", { area: est.area_name });
+    }
     summary.replaceChildren(
-      el("p", { class: "confirm-kind kind-sentence-" + kind.value }, kindText()),
+      el("p", { class: "confirm-kind kind-sentence-" + kind.value }, kindLine),
       el("p", {}, isUpdate ? t("confirm_update")
         : est.approval_required ? t("confirm_approval")
-        : (when ? t("confirm_scheduled", { when: when }) : t("confirm_now"))),
-      el("p", { class: "confirm-big" }, Object.keys(est.recipients || {}).length
-        ? t("deliveries_in", { n: total, area: est.area_name }) + (isUpdate ? t("plus_original") : "")
-        : t("cap_only_for", { area: est.area_name })),
-      el("p", {}, Object.entries(est.recipients || {}).map(([c, n]) => t("channel_count", { channel: CHANNEL_NAMES[c] || c, n: Number(n) })).join(" · ")));
+        : (when ? t("confirm_scheduled", { when: whenText }) : t("confirm_now"))),
+      el("p", { class: "confirm-big" }, big),
+      el("p", {}, Object.entries(est.recipients || {}).map(([c, k]) => t("channel_count", { channel: CHANNEL_NAMES[c] || c, n: Number(k) })).join(" · ")));
+    const who = el("ul", { class: "confirm-who", id: "confirm-who", "aria-label": t("who") });
+    const personal = chosen.filter((c) => ["sms", "email", "voice"].includes(c));
+    if (!est.targets_only && personal.length) {
+      who.append(el("li", {}, t("who_registered", { channels: personal.map((c) => CHANNEL_NAMES[c] || c).join(", "),
+        area: est.area_name, km2: Number(est.area_km2).toLocaleString(i18n.locale, { maximumFractionDigits: 2 }) })));
+    }
+    (est.targets || []).forEach((g) => {
+      who.append(el("li", {}, g.contacts === null || g.contacts === undefined
+        ? t("who_group_area", { name: g.name })
+        : t(g.type === "list" ? "who_list" : "who_group", { name: g.name, n: Number(g.contacts) })));
+    });
+    locChannels.forEach(([ch, e]) => {
+      who.append(el("li", {}, t("who_location", { channel: CHANNEL_NAMES[ch] || ch, area: est.area_name,
+        inside: range(e.phones_inside), outside: range(e.phones_outside) })));
+    });
+    if (chosen.includes("cap")) who.append(el("li", {}, t("who_cap", { area: est.area_name })));
+    const b = body();
+    if (b.answers && b.answers.length) {
+      who.append(el("li", { id: "confirm-answers" }, t("who_answers", { options: b.answers.join(" / ") })
+        + (b.quota ? t("who_quota", { n: b.quota, yes: b.answers[0] }) : "")));
+    }
+    if (who.children.length) summary.append(who);
     const channelsReached = Object.keys(est.recipients || {});
     if (channelsReached.length && total === 0) {
       // A drawn area (or a type) that reaches nobody at all: said before the per-channel lines.
@@ -805,7 +848,7 @@
       summary.append(ul);
     }
     if (expiresInput && expiresInput.value) {
-      summary.append(el("p", {}, t("expires", { when: expiresInput.value.replace("T", " ") })));
+      summary.append(el("p", {}, t("expires", { when: display.expires_at || expiresInput.value.replace("T", " ") })));
     }
     if (confirmInput) {
       document.getElementById("confirm-area-name").textContent = confirmName();
