@@ -64,10 +64,14 @@ _POSTGIS_SQL = sa.text(
     "WHERE ST_Intersects(a.geom, ST_GeomFromWKB(:wkb, 4326)) AND a.subscriber_id > :after "
     "ORDER BY 1"
 )
+# The id range is read first (B-tree), then tested against the area: materialised so
+# the planner cannot AND in a GiST scan, which over a national area reads every address
+# at each range (measured: 183 s instead of 116 s for 1M subscribers).
 _POSTGIS_RANGE_SQL = sa.text(
-    "SELECT DISTINCT a.subscriber_id FROM address a "
-    "WHERE a.subscriber_id > :lo AND a.subscriber_id <= :hi "
-    "AND ST_Intersects(a.geom, ST_GeomFromWKB(:wkb, 4326)) ORDER BY 1"
+    "WITH r AS MATERIALIZED (SELECT subscriber_id, geom FROM address "
+    "WHERE subscriber_id > :lo AND subscriber_id <= :hi) "
+    "SELECT DISTINCT r.subscriber_id FROM r "
+    "WHERE ST_Intersects(r.geom, ST_GeomFromWKB(:wkb, 4326)) ORDER BY 1"
 )
 _MAX_PART_QUERIES = 16
 #: km²: above this an area is read by subscriber id ranges on PostgreSQL (a region or the
