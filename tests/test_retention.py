@@ -308,3 +308,36 @@ def test_reports_of_a_pseudonymised_campaign_render(web: tuple[TestClient, Any])
     csv_text = client.get(f"/campaigns/{cid}/report.csv").text
     assert csv_text.startswith("Channel,State,Reason,Count") or "sms" in csv_text
     assert NUMBERS[0] not in csv_text
+
+
+def test_the_worker_runs_it_periodically(engine: Any, monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    import asyncio
+
+    from tocsin.dispatch import worker as worker_module
+    from tocsin.dispatch.transactional import MemoryOutbox
+
+    cid = _send(engine, monkeypatch, tmp_path, "F")
+    _age(engine, cid, 31)
+    monkeypatch.setattr(worker_module, "PRIVACY_FIRST_SECONDS", 0.0)
+    w = worker_module.Worker(engine, {}, settings=Settings(secret_key=SECRET,
+                                                           privacy_check_seconds=1),
+                             reminder_sender=MemoryOutbox())
+
+    async def main() -> None:
+        task = asyncio.create_task(w.run())
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            with engine.connect() as c:
+                if c.execute(sa.text("SELECT count(*) FROM campaign_retention WHERE "
+                                     "done_at IS NOT NULL")).scalar():
+                    break
+        w.stop()
+        await task
+
+    asyncio.run(main())
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM delivery WHERE campaign_id = :c AND "
+                                 "address LIKE 'pseudo:%'"), {"c": cid}).scalar() == 6
+        assert c.execute(sa.text("SELECT actor FROM audit_log WHERE action = "
+                                 "'retention.run'")).scalar() == "worker"
