@@ -341,3 +341,24 @@ def test_the_worker_runs_it_periodically(engine: Any, monkeypatch: pytest.Monkey
                                  "address LIKE 'pseudo:%'"), {"c": cid}).scalar() == 6
         assert c.execute(sa.text("SELECT actor FROM audit_log WHERE action = "
                                  "'retention.run'")).scalar() == "worker"
+
+
+def test_per_recipient_list_shows_pseudonyms(engine: Any, monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    """A campaign to contact lists: after the period its per-recipient CSV rows stay,
+    under their pseudonyms, with no number or address."""
+    from tocsin.campaigns.report_export import recipient_rows
+
+    cid = _send(engine, monkeypatch, tmp_path, "G")
+    _age(engine, cid, 31)
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE campaign SET targets = :t WHERE id = :c"),
+                  {"t": json.dumps({"lists": [], "groups": []}), "c": cid})
+    run_retention(engine, Settings(secret_key=SECRET))
+    rows = recipient_rows(engine, cid)
+    key = retention_key(SECRET)
+    assert sorted(r[0] for r in rows) == sorted(pseudonym(key, a) for a in NUMBERS + EMAILS)
+    assert all(r[3] == "" for r in rows)
+    text = export_report(engine, cid, "csv").content.decode("utf-8")
+    assert pseudonym(key, NUMBERS[0]) in text
+    assert not any(a in text for a in NUMBERS + EMAILS)
