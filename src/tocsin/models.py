@@ -19,7 +19,14 @@ from tocsin.campaigns.location_models import LocationSend
 from tocsin.campaigns.models import Campaign
 from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
-from tocsin.dispatch.models import Delivery, DeliveryReceipt, ProviderRate, SmsMessage, SmsPartId
+from tocsin.dispatch.models import (
+    CampaignRetention,
+    Delivery,
+    DeliveryReceipt,
+    ProviderRate,
+    SmsMessage,
+    SmsPartId,
+)
 from tocsin.dispatch.voice_models import VoiceCall, VoiceCallEvent, VoiceRoute
 from tocsin.geo.models import Cell, CellImport
 from tocsin.messages.models import MessageTemplate
@@ -39,6 +46,7 @@ from tocsin.subscribers.portal_models import (
     PortalSend,
     SubscriberConsent,
     SubscriberProfile,
+    SubscriberReminder,
 )
 
 __all__ = [
@@ -52,4 +60,5 @@ __all__ = [
     "AddressDetail", "CitizenSession", "PortalCode", "PortalSend", "SubscriberConsent",
     "SubscriberProfile",
     "AnswerCall", "CampaignAnswer", "InboundMessage", "QuotaPerson",
+    "CampaignRetention", "SubscriberReminder",
 ]

@@ -153,7 +153,8 @@ def recipient_rows(engine: Engine, campaign_id: str,
     list or static group is named with its number or address; a registered citizen
     reached through a geographic group gets a pseudonym (``_pseudonym``) and no
     address (with a geographic group, every delivery not to a named contact is listed
-    so; without one, the area's subscribers are not listed). ``[]`` for a campaign
+    so; without one, the area's subscribers are not listed); a delivery pseudonymised
+    after the retention period is listed under its pseudonym. ``[]`` for a campaign
     without lists or groups."""
     from tocsin.subscribers.contact_models import Contact, ContactGroup, ContactGroupMember
 
@@ -191,6 +192,10 @@ def recipient_rows(engine: Engine, campaign_id: str,
         if (ch, address) in named:
             name, target = named[(ch, address)]
             out.append([name, target, ch, address, state, error or "", attempts, *times])
+        elif address.startswith(("pseudo:", "erased:")):
+            # Past the retention period (dispatch.retention) or erased (GDPR Art. 17):
+            # the row stays, under its pseudonym, with no address.
+            citizens.append([address, "", ch, "", state, error or "", attempts, *times])
         elif geographic:
             citizens.append([_pseudonym(address, secret), geo_names, ch, "", state,
                              error or "", attempts, *times])

@@ -19,6 +19,7 @@ from tocsin.cli.contacts import contacts_app, groups_app
 from tocsin.cli.db import db_app
 from tocsin.cli.email import email_app
 from tocsin.cli.messages import message_app
+from tocsin.cli.retention import retention_app
 from tocsin.cli.simulators import simulate_app
 from tocsin.cli.subscribers import subscribers_app
 from tocsin.cli.users import users_app
@@ -36,5 +37,6 @@ app.add_typer(cells_app, name="cells")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(groups_app, name="groups")
+app.add_typer(retention_app, name="retention")
 
 __all__ = ["app"]

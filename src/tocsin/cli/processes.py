@@ -25,7 +25,11 @@ def worker_cmd() -> None:
 
     async def main() -> None:
         sims = await start_simulators(engine=engine, settings=get_settings())
-        worker = Worker(engine, sender_factories(get_settings(), sims))
+        from tocsin.dispatch.transactional import ChannelCodeSender
+
+        # The yearly reminders leave through TOCSIN_SMTP_URL, else the SMTP simulator.
+        worker = Worker(engine, sender_factories(get_settings(), sims),
+                        reminder_sender=ChannelCodeSender(get_settings(), lambda: sims))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)

@@ -42,3 +42,31 @@ def subscribers_import(
               f"from {out['rows']} rows")
 
 
+
+
+@subscribers_app.command("remind")
+def subscribers_remind(
+    dry_run: bool = typer.Option(False, "--dry-run", help="List who is due; send nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Send the yearly "is this still correct?" e-mail to the registered citizens it is
+    due to (at most TOCSIN_REMINDER_MAX_PER_RUN), through TOCSIN_SMTP_URL."""
+    from tocsin.core.settings import get_settings
+    from tocsin.dispatch.transactional import ChannelCodeSender
+    from tocsin.subscribers.reminders import portal_address, send_reminders
+
+    settings = get_settings()
+    if not dry_run and not settings.smtp_url.strip():
+        raise fail("smtp_url", "no e-mail provider: set TOCSIN_SMTP_URL (or use --dry-run)")
+    engine = open_engine(announce=True)
+    report = send_reminders(engine, ChannelCodeSender(settings),
+                            portal=portal_address(settings.public_url()),
+                            limit=settings.reminder_max_per_run, dry_run=dry_run, actor="cli")
+    if as_json:
+        print(json.dumps(report.to_json()))
+        return
+    if dry_run:
+        err.print(f"{report.due} reminder(s) due (nothing sent)", highlight=False)
+    else:
+        err.print(f"{report.sent} reminder(s) sent, {report.failed} refused (tried again "
+                  f"next run), {report.skipped} taken by another worker", highlight=False)

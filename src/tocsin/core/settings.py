@@ -192,6 +192,22 @@ class Settings(BaseSettings):
         default=2400.0, gt=0, description="E-mail recipients one worker sends per second "
                                           "(estimates)")
 
+    # Retention (issue 10 point 5, docs/decisions/0023): per-recipient data of finished
+    # campaigns is replaced by keyed pseudonyms after this many days; the yearly
+    # "is this still correct?" e-mail to registered citizens.
+    retention_days: int = Field(
+        default=30, ge=1, le=3650,
+        description="Days after a campaign finished before its recipients' numbers, "
+                    "addresses and answers are pseudonymised")
+    retention_batch: int = Field(default=1000, ge=1, le=100_000,
+                                 description="Delivery rows pseudonymised per transaction")
+    privacy_check_seconds: float = Field(
+        default=3600.0, ge=1, le=86_400,
+        description="How often a worker runs the retention job and the yearly reminders")
+    reminder_max_per_run: int = Field(
+        default=200, ge=0, le=100_000,
+        description="Most yearly reminder e-mails sent by one run (0 = none)")
+
     @field_validator("var_dir")
     @classmethod
     def _absolute_var_dir(cls, value: Path) -> Path:

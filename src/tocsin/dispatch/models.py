@@ -157,3 +157,21 @@ class ProviderRate(Base):
     account: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     tokens: Mapped[float] = mapped_column(sa.Float)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CampaignRetention(Base):
+    """Where the retention job stands with one finished campaign (``dispatch.retention``,
+    docs/decisions/0023): ``owner``/``lease_until`` the worker pseudonymising it now (a
+    lease, so that two workers never walk the same campaign at once; a dead worker's
+    lease runs out and another continues), ``cursor`` the last delivery id done (keyset),
+    ``deliveries`` the rows pseudonymised so far, ``done_at`` when every row was."""
+
+    __tablename__ = "campaign_retention"
+
+    campaign_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(sa.String(120))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cursor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    deliveries: Mapped[int] = mapped_column(sa.Integer, default=0)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -48,6 +48,9 @@ RECORD_RETRY_MAX_SECONDS = 5.0
 DRAIN_SECONDS = 15.0
 #: How often a worker looks for due scheduled campaigns and abandoned fan-outs.
 FANOUT_CHECK_SECONDS = 0.5
+#: Delay before a worker's first retention run and yearly reminders (then every
+#: ``settings.privacy_check_seconds``): a worker restarted often still runs them.
+PRIVACY_FIRST_SECONDS = 60.0
 
 
 def worker_name() -> str:
@@ -157,6 +160,7 @@ class Worker:
         self, engine: Engine, senders: dict[tuple[str, str], SenderFactory], *,
         campaign_id: str | None = None, settings: Settings | None = None,
         loops_per_channel: int = 2, name: str | None = None,
+        reminder_sender: Any = None,
     ) -> None:
         self.engine = engine
         self.settings = settings or get_settings()
@@ -178,6 +182,8 @@ class Worker:
         #: are left in flight for the lease to expire, never released as unsent).
         self.unwritten: set[int] = set()
         self._stopped_at: float | None = None
+        #: Sends the yearly reminder e-mails (``ChannelCodeSender``); None: not sent here.
+        self.reminder_sender = reminder_sender
 
     async def run(self) -> None:
         """Run until ``stop()``; then release what is still held and close senders."""
@@ -186,6 +192,7 @@ class Worker:
                  asyncio.create_task(self._housekeeping(), name="housekeeping")]
         if self.campaign_id is None:
             tasks.append(asyncio.create_task(self._fan_out_loop(), name="fan-out"))
+            tasks.append(asyncio.create_task(self._privacy_loop(), name="privacy"))
         for key, sender in senders.items():
             tasks.append(asyncio.create_task(self._connect_loop(key, sender)))
             for _ in range(self.loops_per_channel):
@@ -419,6 +426,28 @@ class Worker:
             except Exception:  # noqa: BLE001 - retried on the next tick
                 log.exception("fan-out failed")
             await self._sleep(FANOUT_CHECK_SECONDS)
+
+
+    async def _privacy_loop(self) -> None:
+        """Retention (``dispatch.retention``) and the yearly reminders
+        (``subscribers.reminders``), every ``settings.privacy_check_seconds``; both are
+        safe with several workers (leases, claims)."""
+        from tocsin.dispatch.retention import run_retention
+        from tocsin.subscribers.reminders import portal_address, send_reminders
+
+        await self._sleep(min(PRIVACY_FIRST_SECONDS, self.settings.privacy_check_seconds))
+        while not self.stop_event.is_set():
+            try:
+                await asyncio.to_thread(run_retention, self.engine, self.settings,
+                                        owner=self.name, actor="worker", audit_empty=False)
+                if self.reminder_sender is not None:
+                    await asyncio.to_thread(
+                        send_reminders, self.engine, self.reminder_sender,
+                        portal=portal_address(self.settings.public_url()),
+                        limit=self.settings.reminder_max_per_run, actor="worker")
+            except Exception:  # noqa: BLE001 - retried on the next tick
+                log.exception("retention / reminders failed")
+            await self._sleep(self.settings.privacy_check_seconds)
 
 
 def campaign_content(kind: str, texts: dict[str, str], content: dict[str, dict[str, str]],

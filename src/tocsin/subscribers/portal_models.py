@@ -149,3 +149,18 @@ def chosen_channels(profile_channels: str | None) -> frozenset[str] | None:
         return None
     return frozenset(c for c in profile_channels.split(",") if c)
 
+
+
+class SubscriberReminder(Base):
+    """The yearly "is this still correct?" e-mail (issue 10 point 5) to one subscriber:
+    at most one per ``year`` (the calendar year it fell due, UTC), the primary key being
+    the claim two workers cannot both win. ``claimed_at`` when a worker took it,
+    ``sent_at`` once the provider accepted it (None: being sent, or its worker died)."""
+
+    __tablename__ = "subscriber_reminder"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("subscriber.id", ondelete="CASCADE"), primary_key=True)
+    year: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, autoincrement=False)
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
