@@ -430,15 +430,21 @@ def test_metrics_give_deliveries_by_state_and_errors_by_code(any_engine, tmp_pat
     assert 'tocsin_campaigns{status="sending"} 1.0' in text
 
 
-@pytest.mark.postgres
-def test_range_walk_reads_the_same_subscribers_as_the_sorted_query(pg_engine, monkeypatch):
-    """A national area on PostgreSQL is read by subscriber id ranges (no sort of every
-    match before the first batch): the same ids, ascending, each once, resumable from a
-    cursor, as the one sorted spatial query gives; a small area keeps the sorted query."""
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_engine(request):
+    return request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
+
+
+def test_range_walk_reads_the_same_subscribers_as_the_sorted_query(any_engine, monkeypatch):
+    """A national area is read by subscriber id ranges (no sort of every match before
+    the first batch): the same ids, ascending, each once, resumable from a cursor, as
+    the sorted spatial query gives (GiST on PostgreSQL, R*Tree on SQLite); a small area
+    keeps the sorted query."""
     from shapely.geometry import box
 
     from tocsin.subscribers.demo import generate_demo_population
 
+    pg_engine = any_engine
     generate_demo_population(pg_engine, 1_500)
     monkeypatch.setattr(fanout, "RANGE_SPAN", 97)   # many ranges, some of them empty
     belgium = box(2.5, 49.45, 6.45, 51.55)

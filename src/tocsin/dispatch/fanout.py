@@ -31,7 +31,7 @@ import datetime as dt
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -73,8 +73,12 @@ _POSTGIS_RANGE_SQL = sa.text(
     "SELECT DISTINCT r.subscriber_id FROM r "
     "WHERE ST_Intersects(r.geom, ST_GeomFromWKB(:wkb, 4326)) ORDER BY 1"
 )
+_SQLITE_RANGE_SQL = sa.text(
+    "SELECT subscriber_id, lon, lat FROM address "
+    "WHERE subscriber_id > :lo AND subscriber_id <= :hi ORDER BY subscriber_id"
+)
 _MAX_PART_QUERIES = 16
-#: km²: above this an area is read by subscriber id ranges on PostgreSQL (a region or the
+#: km²: above this an area is read by subscriber id ranges (a region or the
 #: whole country: most addresses match, and sorting them all delays the first batch).
 RANGE_WALK_KM2 = 8_000.0
 #: Subscriber ids per range query of the range walk.
@@ -116,25 +120,32 @@ def approx_km2(area: BaseGeometry) -> float:
 def _matching_ids(conn: Connection, area: BaseGeometry, after: int,
                   range_walk: bool | None = None) -> Iterator[list[int]]:
     """Matching subscriber ids greater than ``after``, ascending, in chunks (a
-    subscriber may repeat across addresses). On PostgreSQL a large area
-    (``range_walk``; default: over :data:`RANGE_WALK_KM2`) is read by ranges of
-    :data:`RANGE_SPAN` subscriber ids, so the first chunk arrives at once; a smaller
-    one by one sorted spatial query through the GiST index."""
-    if conn.dialect.name == "postgresql":
-        wkb = shapely.to_wkb(area)
-        if range_walk is None:
-            range_walk = approx_km2(area) > RANGE_WALK_KM2
-        if range_walk:
-            top = conn.execute(sa.text("SELECT max(subscriber_id) FROM address")).scalar()
-            lo = after
-            while top is not None and lo < top:
-                rows = conn.execute(_POSTGIS_RANGE_SQL,
-                                    {"wkb": wkb, "lo": lo, "hi": lo + RANGE_SPAN})
+    subscriber may repeat across addresses). A large area (``range_walk``; default:
+    over :data:`RANGE_WALK_KM2`) is read by ranges of :data:`RANGE_SPAN` subscriber
+    ids through the ``address.subscriber_id`` index, so the first chunk arrives at
+    once instead of after every match was sorted; a smaller one through the spatial
+    index (GiST on PostgreSQL, the R*Tree on SQLite), sorted."""
+    if range_walk is None:
+        range_walk = approx_km2(area) > RANGE_WALK_KM2
+    postgres = conn.dialect.name == "postgresql"
+    if range_walk:
+        top = conn.execute(sa.text("SELECT max(subscriber_id) FROM address")).scalar()
+        wkb = shapely.to_wkb(area) if postgres else b""
+        if not postgres:
+            shapely.prepare(area)
+        lo = after
+        while top is not None and lo < top:
+            bounds = {"lo": lo, "hi": lo + RANGE_SPAN}
+            if postgres:
+                rows = conn.execute(_POSTGIS_RANGE_SQL, {"wkb": wkb, **bounds})
                 yield [int(r[0]) for r in rows]
-                lo += RANGE_SPAN
-            return
+            else:
+                yield _inside(area, conn.execute(_SQLITE_RANGE_SQL, bounds).fetchall())
+            lo += RANGE_SPAN
+        return
+    if postgres:
         result = conn.execution_options(stream_results=True, yield_per=_FETCH_ROWS).execute(
-            _POSTGIS_SQL, {"wkb": wkb, "after": after})
+            _POSTGIS_SQL, {"wkb": shapely.to_wkb(area), "after": after})
         for part in result.partitions(_FETCH_ROWS):
             yield [int(r[0]) for r in part]
         return
@@ -153,10 +164,16 @@ def _matching_ids(conn: Connection, area: BaseGeometry, after: int,
     shapely.prepare(area)
     result = conn.execute(sql, params)
     while chunk := result.fetchmany(_FETCH_ROWS):
-        ids = np.fromiter((r[0] for r in chunk), dtype=np.int64, count=len(chunk))
-        lons = np.fromiter((r[1] for r in chunk), dtype=np.float64, count=len(chunk))
-        lats = np.fromiter((r[2] for r in chunk), dtype=np.float64, count=len(chunk))
-        yield ids[shapely.intersects_xy(area, lons, lats)].tolist()
+        yield _inside(area, chunk)
+
+
+def _inside(area: BaseGeometry, rows: Sequence[Any]) -> list[int]:
+    """The ids of ``(subscriber_id, lon, lat)`` rows whose point is in the (prepared)
+    ``area``, boundary included, in the rows' order."""
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    lons = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+    lats = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
+    return ids[shapely.intersects_xy(area, lons, lats)].tolist()
 
 
 # ----------------------------------------------------------------------------- the plan
