@@ -643,6 +643,8 @@ class _Bind:
         self.window = asyncio.Semaphore(client.account.window)
         self.ready = asyncio.Event()
         self.pending: dict[int, asyncio.Future[Pdu]] = {}
+        #: PDUs written in this turn of the event loop, sent in one write by ``_flush``.
+        self._outbox: list[bytes] = []
         self.writer: asyncio.StreamWriter | None = None
         self._sequence = itertools.count(1)
         self._reader_task: asyncio.Task[None] | None = None
@@ -716,6 +718,7 @@ class _Bind:
         self._fail_pending("client closed")
 
     def _abort(self) -> None:
+        self._flush()  # what this turn wrote (an unbind_resp) goes out before the close
         writer, self.writer = self.writer, None
         if writer is not None:
             writer.close()
@@ -777,7 +780,7 @@ class _Bind:
             timeout or self.client.response_timeout, self._expire, sequence, pdu.name
         )
         try:
-            writer.write(encode_pdu(pdu))
+            self._write(encode_pdu(pdu))
             return await future
         finally:
             timer.cancel()
@@ -796,7 +799,21 @@ class _Bind:
     def send(self, pdu: Pdu) -> None:
         """Write a response PDU if still connected."""
         if self.writer is not None:
-            self.writer.write(encode_pdu(pdu))
+            self._write(encode_pdu(pdu))
+
+    def _write(self, data: bytes) -> None:
+        """Queue ``data`` for the socket. The PDUs written in one turn of the event loop
+        (a window of submit_sm, the deliver_sm_resp of a burst of receipts) leave in one
+        write at the end of the turn: one system call instead of one per PDU (issue 13).
+        Order is kept; nothing waits longer than the current turn."""
+        self._outbox.append(data)
+        if len(self._outbox) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._outbox = self._outbox, []
+        if out and self.writer is not None:
+            self.writer.write(out[0] if len(out) == 1 else b"".join(out))
 
     # -- incoming
 
