@@ -21,6 +21,13 @@ from tocsin.cap.models import CapGatewayKey
 from tocsin.core.db import Base
 from tocsin.dispatch.models import Delivery, DeliveryReceipt, ProviderRate, SmsMessage, SmsPartId
 from tocsin.dispatch.voice_models import VoiceCall, VoiceCallEvent, VoiceRoute
+from tocsin.geo.address_models import (
+    AddressImport,
+    AddressPlace,
+    AddressPoint,
+    AddressStage,
+    AddressStreet,
+)
 from tocsin.geo.models import Cell, CellImport
 from tocsin.messages.models import MessageTemplate
 from tocsin.subscribers.contact_models import (
@@ -52,4 +59,5 @@ __all__ = [
     "AddressDetail", "CitizenSession", "PortalCode", "PortalSend", "SubscriberConsent",
     "SubscriberProfile",
     "AnswerCall", "CampaignAnswer", "InboundMessage", "QuotaPerson",
+    "AddressImport", "AddressPlace", "AddressPoint", "AddressStage", "AddressStreet",
 ]
