@@ -555,3 +555,19 @@ def iter_lines(path: str) -> Iterator[str]:
     """The text lines of a UTF-8 file (a BOM dropped), read lazily."""
     with open(path, encoding="utf-8-sig", newline="") as handle:
         yield from handle
+
+
+def centre_of(engine: Engine, municipality: str) -> tuple[float, float] | None:
+    """``(lat, lon)``: the mean position of the current register addresses of the
+    municipality named (where the map to place a pin opens), or None."""
+    place = match_place(engine, municipality)
+    if place is None:
+        return None
+    p = AddressPoint
+    where: list[sa.ColumnElement[bool]] = [p.nis.in_(place.nis), p.status == "current"]
+    if place.postcode:
+        where.append(p.postcode == place.postcode)
+    with read_transaction(engine) as s:
+        lat, lon = s.execute(sa.select(sa.func.avg(p.lat), sa.func.avg(p.lon))
+                             .where(*where)).one()
+    return (round(float(lat), 6), round(float(lon), 6)) if lat is not None else None
