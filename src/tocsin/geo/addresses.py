@@ -187,16 +187,25 @@ def _merge(engine: Engine, run_id: int, report: ImportReport,
     st, pt = cast(sa.Table, AddressStage.__table__), cast(sa.Table, AddressPoint.__table__)
     with transaction(engine) as s:
         mine = st.c.run_id == run_id
-        other = st.alias("other_row")
-        later = sa.select(sa.func.max(other.c.row)).where(
-            other.c.run_id == run_id, other.c.best_id == st.c.best_id).scalar_subquery()
         # The same best_id twice in one file: the later row wins, the earlier is refused.
-        dupes = s.execute(sa.select(st.c.row, st.c.best_id, later.label("last"))
-                          .where(mine, st.c.row < later).order_by(st.c.row)).all()
-        for d in dupes:
-            _refuse(report, d.row, "best_id", d.best_id, f"repeated on row {d.last}")
-        if dupes:
-            s.execute(sa.delete(st).where(mine, st.c.row.in_([d.row for d in dupes])))
+        repeated = list(s.scalars(sa.select(st.c.best_id).where(mine).group_by(st.c.best_id)
+                                  .having(sa.func.count() > 1)))
+        dropped: list[int] = []
+        for start in range(0, len(repeated), 500):
+            seen = s.execute(sa.select(st.c.row, st.c.best_id).where(
+                mine, st.c.best_id.in_(repeated[start:start + 500]))
+                .order_by(st.c.best_id, st.c.row.desc())).all()
+            last: dict[str, int] = {}
+            for d in seen:
+                if d.best_id in last:
+                    _refuse(report, d.row, "best_id", d.best_id,
+                            f"repeated on row {last[d.best_id]}")
+                    dropped.append(d.row)
+                else:
+                    last[d.best_id] = d.row
+        for start in range(0, len(dropped), 500):
+            s.execute(sa.delete(st).where(mine, st.c.row.in_(dropped[start:start + 500])))
+        report.refusals.sort(key=lambda r: r["row"])
         same = sa.and_(*[pt.c[c] == st.c[c] for c in _FIELDS if c != "best_id"])
         matched = sa.and_(mine, pt.c.best_id == st.c.best_id)
         report.unchanged = s.scalar(sa.select(sa.func.count()).select_from(st).join(
