@@ -182,3 +182,24 @@ def test_the_register_error_is_translated(client: TestClient) -> None:
         **FORM, "addr-0-number": "1841", "csrf_token": _hidden(html, "csrf_token")})
     assert r.status_code == 422
     assert "no house number" not in r.text and "1840" in r.text
+
+
+def test_targeting_uses_the_register_point(any_client: TestClient, any_engine: Engine) -> None:
+    """A 150 m circle around the register's point reaches the citizen; the same circle
+    around the municipality's point does not (the address is no longer at the centre)."""
+    from shapely.geometry import Point
+
+    from tocsin.core.db import read_transaction
+    from tocsin.geo.places import find_municipality
+    from tocsin.geo.spatial import subscribers_in_area
+
+    c = any_client
+    html = _profile_page(c)
+    c.post("/register/profile", data={**FORM, "csrf_token": _hidden(html, "csrf_token")})
+    _, _, lat, lon, _ = _details(any_engine)[0]
+    _, _, centre_lat, centre_lon = find_municipality(any_engine, "Bruxelles")
+    near = Point(lon, lat).buffer(0.002)
+    centre = Point(centre_lon, centre_lat).buffer(0.002)
+    with read_transaction(any_engine) as s:
+        assert len(subscribers_in_area(s, near)) == 1
+        assert subscribers_in_area(s, centre) == []
