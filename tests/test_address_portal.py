@@ -140,6 +140,13 @@ def test_an_address_in_the_register_takes_its_point(any_client: TestClient,
     assert data["addresses"][0]["geocoded"] == "register"
     edit = c.get("/me/edit").text
     assert 'value="Chaussée de Haecht"' in edit and 'value="b007"' in edit
+    assert 'value="1130 Bruxelles"' in edit
+    r = c.post("/me/edit", data={**{k: v for k, v in FORM.items() if not k.startswith("addr-0")},
+                                  "addr-0-municipality": "1130 Bruxelles",
+                                  "addr-0-street": "Chaussée de Haecht", "addr-0-number": "1840",
+                                  "addr-0-box": "b007", "csrf_token": _hidden(edit, "csrf_token")},
+               follow_redirects=False)
+    assert r.status_code == 303 and _details(any_engine)[0][:2] == ("register", "BA/1002057/1")
 
 
 def test_a_missing_number_is_refused_with_the_nearest_and_can_be_pinned(

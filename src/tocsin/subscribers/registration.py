@@ -299,8 +299,11 @@ def _geocode(engine: Engine, index: int, address: AddressInput, language: str) -
                     address.box, language)
     if found.status == "found" and found.point is not None:
         p = found.point
-        return Placed(p["nis"], p["lat"], p["lon"], "register", p["municipality"],
-                      p["street"], p["number"], p["box"], p["label"], p["best_id"])
+        # "1130 Bruxelles": with its postcode, the address is found again when saved from
+        # /me/edit even where a street name recurs in several parts of a municipality.
+        return Placed(p["nis"], p["lat"], p["lon"], "register",
+                      f"{p['postcode']} {p['municipality']}", p["street"], p["number"],
+                      p["box"], p["label"], p["best_id"])
     if found.status == "missing":
         if address.pin is not None and found.nis is not None:
             return Placed(found.nis, address.pin[0], address.pin[1], "pin",
