@@ -258,3 +258,18 @@ def test_retired_addresses_are_not_offered(engine: Engine) -> None:
                      retired["street_nl"] or retired["street_fr"], retired["housenumber"],
                      retired["boxnumber"])
     assert result.status != "found" or result.point["best_id"] != retired["best_id"]
+
+
+def test_a_killed_run_is_cleaned_by_the_next(engine: Engine) -> None:
+    from tocsin.core.db import transaction
+
+    with transaction(engine) as s:
+        run = AddressImport(source="killed.csv", status="running")
+        s.add(run)
+        s.flush()
+        s.add(AddressStage(run_id=run.id, row=2, **check_row(_sample_rows()[0])))
+    assert _import(engine)["imported"] == 1453
+    with engine.connect() as c:
+        assert c.execute(sa.select(AddressImport.status).order_by(AddressImport.id)
+                         ).scalars().all() == ["failed", "done"]
+        assert c.scalar(sa.select(sa.func.count()).select_from(AddressStage)) == 0

@@ -118,6 +118,9 @@ def import_addresses(engine: Engine, lines: Iterable[str], source: str, *,
     own name, "Laeken", is found only with the postal file). Idempotent: the same file
     twice changes nothing the second time (all its rows ``unchanged``).
 
+    One import at a time: a run still marked ``running`` when another starts was killed
+    (a failed run marks itself ``failed``); it is marked ``failed`` and its stage dropped.
+
     Raises :class:`AddressImportError` (``file`` for a missing column or an unreadable
     header, ``municipalities``/``postal`` for a bad line of those files) before writing
     anything. Refused rows are reported, not raised.
@@ -132,8 +135,10 @@ def import_addresses(engine: Engine, lines: Iterable[str], source: str, *,
                                  + ", ".join(missing))
     report = ImportReport()
     with transaction(engine) as s:
-        s.execute(sa.delete(AddressStage).where(AddressStage.run_id.in_(
-            sa.select(AddressImport.id).where(AddressImport.status != "running"))))
+        # One import at a time: a run still "running" was killed (no "failed" written).
+        s.execute(sa.update(AddressImport).where(AddressImport.status == "running")
+                  .values(status="failed", finished_at=utcnow()))
+        s.execute(sa.delete(AddressStage))
         run = AddressImport(source=source[:300], status="running", started_at=utcnow())
         s.add(run)
         s.flush()
