@@ -197,6 +197,10 @@ NOT_PAGES = {
     "/campaigns/{campaign_id}/answers.csv": "a file download (CSV)",
     "/login/totp": "reached only by a login that needs the second factor: FORM_PAGES "
                    "'totp-step'",
+    "/register/addresses/municipalities": "JSON for the address fields' autocomplete",
+    "/register/addresses/streets": "JSON for the address fields' autocomplete",
+    "/register/addresses/numbers": "JSON for the address fields' autocomplete",
+    "/register/addresses/boxes": "JSON for the address fields' autocomplete",
 }
 
 
@@ -356,13 +360,25 @@ def _seed_citizens(engine: Any, settings: Any) -> dict[str, str]:
         code = re.search(r"\b(\d{6})\b", outbox.messages[-1].text).group(1)  # type: ignore[union-attr]
         return confirm_code(engine, secret, token, code, "127.0.0.1", config).token
 
+    # The address register (issue 10 point 4): the packaged BeST sample, so that the
+    # profile shows an address of the register, one placed on the map (a pin: the pin
+    # fields on /me/edit) and one in a municipality the register lacks.
+    from pathlib import Path
+
+    from tocsin.geo.addresses import import_addresses
+
+    sample = Path(__file__).resolve().parent.parent / "src/tocsin/subscribers/data"
+    import_addresses(engine, (sample / "best-address-sample.csv").read_text(
+        encoding="utf-8").splitlines(keepends=True), "best-address-sample.csv")
     tokens = {"citizen": confirm(ask("citizen@example.org"))}
     create_profile(engine, tokens["citizen"], parse_profile({
         "language": "fr", "channels": "sms", "accessibility": "deaf", "addr-0-kind": "home",
         "addr-0-municipality": "Beersel", "addr-0-street": "Rue de la Gare",
         "addr-0-number": "12", "addr-1-kind": "school", "addr-1-municipality": "Halle",
-        "addr-1-street": "Grote Markt", "addr-1-number": "1", "consent_alerts": "yes"}),
-        "127.0.0.1")
+        "addr-1-street": "Grote Markt", "addr-1-number": "1", "addr-1-lat": "50.7346",
+        "addr-1-lon": "4.2345", "addr-2-kind": "work", "addr-2-municipality": "Bruxelles",
+        "addr-2-street": "Chaussée de Haecht", "addr-2-number": "1840", "addr-2-box": "b007",
+        "consent_alerts": "yes"}), "127.0.0.1")
     tokens["citizen-new"] = confirm(ask("new.citizen@example.org"))
     tokens["citizen-pending"] = ask("0470 99 00 11")
     return {f"cookie:{k}": v for k, v in tokens.items()}

@@ -28,6 +28,13 @@ from tocsin.dispatch.models import (
     SmsPartId,
 )
 from tocsin.dispatch.voice_models import VoiceCall, VoiceCallEvent, VoiceRoute
+from tocsin.geo.address_models import (
+    AddressImport,
+    AddressPlace,
+    AddressPoint,
+    AddressStage,
+    AddressStreet,
+)
 from tocsin.geo.models import Cell, CellImport
 from tocsin.messages.models import MessageTemplate
 from tocsin.subscribers.contact_models import (
@@ -61,4 +68,5 @@ __all__ = [
     "SubscriberProfile",
     "AnswerCall", "CampaignAnswer", "InboundMessage", "QuotaPerson",
     "CampaignRetention", "SubscriberReminder",
+    "AddressImport", "AddressPlace", "AddressPoint", "AddressStage", "AddressStreet",
 ]

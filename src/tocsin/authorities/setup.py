@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,7 +56,9 @@ def initialise_database(demo_subscribers: int = 0, seed: int | None = None,
 class DemoSetup:
     """What :func:`prepare_demo` did: ``generated`` demo subscribers (0 when the database
     already had subscribers), ``templates`` demo templates added, ``opted_in`` of the
-    generated subscribers opted in to general-interest information."""
+    generated subscribers opted in to general-interest information; ``register``:
+    addresses of the packaged BeST sample imported into the address register (0 when it
+    already had addresses)."""
 
     engine: Engine
     location: str
@@ -63,6 +66,7 @@ class DemoSetup:
     generated: int
     templates: int
     opted_in: int = 0
+    register: int = 0
 
 
 def prepare_demo(subscribers: int, accounts: Iterable[tuple[str, str, str, str]],
@@ -71,7 +75,9 @@ def prepare_demo(subscribers: int, accounts: Iterable[tuple[str, str, str, str]]
     """Initialise the database for ``tocsin demo``: schema, authorities, ``subscribers``
     demo subscribers when it has none yet, the demo ``accounts`` (username, password,
     authority id, role; passwords reset each run), their demo templates, and the
-    demo ``agreements`` (authority id -> type, set as the federal operator would).
+    demo ``agreements`` (authority id -> type, set as the federal operator would), and
+    the packaged BeST sample (Brussels 1130, Halle, Malmedy) into the address register
+    when it is empty, so that the portal's address autocomplete has something to offer.
 
     Raises LookupError / ValueError (from ``create_user``) on a bad account.
     """
@@ -98,4 +104,13 @@ def prepare_demo(subscribers: int, accounts: Iterable[tuple[str, str, str, str]]
         federal = command_line_actor(init.engine, "BE")
         for authority_id, agreement in agreements.items():
             set_agreement(init.engine, federal, authority_id, agreement, source="demo")
-    return DemoSetup(init.engine, init.location, init.authorities, generated, made, opted_in)
+    register = 0
+    from tocsin.geo.addresses import has_register, import_addresses
+
+    if not has_register(init.engine):
+        sample = resources.files("tocsin.subscribers").joinpath("data",
+                                                                "best-address-sample.csv")
+        lines = sample.read_text(encoding="utf-8").splitlines(keepends=True)
+        register = import_addresses(init.engine, lines, "best-address-sample.csv").imported
+    return DemoSetup(init.engine, init.location, init.authorities, generated, made, opted_in,
+                     register)

@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 from tocsin.cli import db, email, messages, processes, subscribers, users  # noqa: F401
+from tocsin.cli.addresses import addresses_app
 from tocsin.cli.app import app
 from tocsin.cli.audit import audit_app
 from tocsin.cli.authorities import authorities_app
@@ -38,5 +39,6 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(groups_app, name="groups")
 app.add_typer(retention_app, name="retention")
+app.add_typer(addresses_app, name="addresses")
 
 __all__ = ["app"]

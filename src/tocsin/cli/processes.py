@@ -79,6 +79,9 @@ def demo(
                   f"({setup.opted_in} opted in to information)")
     if setup.templates:
         err.print(f"added {setup.templates} demo templates")
+    if setup.register:
+        err.print(f"imported {setup.register} addresses of the BeST sample into the address "
+                  "register (Brussels 1130, Halle, Malmedy)")
     err.print(f"\n[bold]Tocsin demo[/] on http://{host}:{port}/  (database: "
               f"{setup.location}; SMS and e-mail go to built-in simulators)")
     err.print("Demo accounts (username / password — authority):")

@@ -87,7 +87,7 @@ def export_csv(view: ProfileView) -> str:
         w.writerow(["contact", c["kind"], _cell(c["value"]), _cell(c["verified_at"])])
     for a in view.addresses:
         w.writerow(["address", a["kind"] + (" (primary)" if a["primary"] else ""),
-                    _cell(f"{a['street']} {a['number']}, {a['municipality']}"),
+                    _cell(a["text"] or f"{a['street']} {a['number']}, {a['municipality']}"),
                     f"{a['lat']},{a['lon']}"])
     for c in data["consents"]:
         w.writerow(["consent", c["kind"], "yes" if c["given"] else "no",

@@ -118,8 +118,11 @@ class SubscriberConsent(Base):
 
 class AddressDetail(Base):
     """What the citizen typed for one address: ``kind`` (home, work, school, family,
-    other), municipality, street and house number as text; ``geocoded``: ``municipality``
-    (the position is the municipality's representative point)."""
+    other), municipality, street, house number and box as text; ``geocoded``:
+    ``municipality`` (the position is the municipality's representative point: the
+    register has no data for it), ``register`` (the official address ``best_id`` of the
+    address register, ``geo.address_models``) or ``pin`` (placed by the citizen on the
+    map: the register has the municipality but not this address)."""
 
     __tablename__ = "address_detail"
 
@@ -130,6 +133,8 @@ class AddressDetail(Base):
     street: Mapped[str] = mapped_column(sa.String(150))
     number: Mapped[str] = mapped_column(sa.String(20))
     geocoded: Mapped[str] = mapped_column(sa.String(16), default="municipality")
+    box: Mapped[str] = mapped_column(sa.String(40), default="", server_default="")
+    best_id: Mapped[str | None] = mapped_column(sa.String(200))
 
 
 def takes_channel(subscriber_id: sa.ColumnElement[int], channel: str) -> sa.ColumnElement[bool]:

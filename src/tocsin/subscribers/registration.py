@@ -9,9 +9,16 @@ It returns every problem at once, each naming its form field.
 
 :func:`create_profile` writes a new subscriber for a session whose contact was verified;
 :func:`update_profile` replaces the profile of a logged-in citizen; :func:`profile_of`
-reads it back (the ``/me`` page and the exports). Addresses are geocoded to the
-municipality's representative point (the Belgian reference, ``geo.places``): the street
-and number are kept as text until the address register is imported (issue 10 point 4).
+reads it back (the ``/me`` page and the exports).
+
+Addresses are placed with the official address register (issue 10 point 4,
+``geo.addresses``; docs/decisions/0022-address-register.md): an address found there takes
+the register's point (``geocoded="register"``, its BeST id, the register's spelling); an
+address of a municipality the register covers but not found there is refused, naming the
+part not found and the nearest values, unless the citizen placed it on the map
+(``addr-i-lat``/``addr-i-lon``: ``geocoded="pin"``); in a municipality the register has
+no address for (not imported), the address takes the municipality's representative point
+(``geocoded="municipality"``, ``geo.places``) and the street and number stay text.
 """
 
 from __future__ import annotations
@@ -45,7 +52,9 @@ ACCESSIBILITY = ("none", "deaf", "blind")
 ADDRESS_KINDS = ("home", "work", "school", "family", "other")
 #: Versions of the consent texts shown on the form (change when the wording changes).
 CONSENT_VERSIONS = {"alerts": "alerts-v1", "info": "info-v1"}
-LIMITS = {"municipality": 100, "street": 150, "number": 20}
+LIMITS = {"municipality": 100, "street": 150, "number": 20, "box": 40}
+#: The map pin's fields (WGS84 decimal degrees), read only with a register miss.
+PIN_LIMIT = 20
 
 
 class ProfileErrors(InputError):
@@ -59,12 +68,15 @@ class ProfileErrors(InputError):
 
 @dataclass(frozen=True)
 class AddressInput:
-    """One address as typed: ``kind`` among :data:`ADDRESS_KINDS`."""
+    """One address as typed: ``kind`` among :data:`ADDRESS_KINDS`; ``pin``: the
+    (lat, lon) the citizen placed on the map (WGS84 degrees, in Belgium), or None."""
 
     kind: str
     municipality: str
     street: str
     number: str
+    box: str = ""
+    pin: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,9 @@ class ProfileInput:
 class ProfileView:
     """A citizen's whole profile (``/me``, exports). ``contacts``: dicts with ``id``,
     ``kind``, ``value``, ``verified_at``; ``addresses``: ``position``, ``kind``,
-    ``municipality``, ``street``, ``number``, ``lat``, ``lon``, ``nis``, ``primary``;
+    ``municipality``, ``street``, ``number``, ``box``, ``lat``, ``lon``, ``nis``,
+    ``primary``, ``geocoded`` (``register``, ``pin`` or ``municipality``), ``best_id``
+    and ``text`` (the address as shown: the register's label for a register address);
     ``consents``: every decision, oldest first."""
 
     subscriber_id: int
@@ -114,14 +128,39 @@ def _one(form: Mapping[str, Any], name: str) -> str:
     return values[0] if values else ""
 
 
+def _pin(form: Mapping[str, Any], i: int, errors: list[InputError]) -> tuple[float, float] | None:
+    """The map pin of row ``i``: None when both fields are empty; an error on
+    ``addr-i-lat`` when one is missing, not a number, or outside Belgium."""
+    from tocsin.geo.address_rules import in_belgium
+
+    lat_text = _one(form, f"addr-{i}-lat").strip()[:PIN_LIMIT].replace(",", ".")
+    lon_text = _one(form, f"addr-{i}-lon").strip()[:PIN_LIMIT].replace(",", ".")
+    if not lat_text and not lon_text:
+        return None
+    try:
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError:
+        errors.append(InputError(f"addr-{i}-lat", N_("give the latitude and the longitude as "
+                                                   "numbers, e.g. 50.8466 and 4.3528"),
+                                 code="pin"))
+        return None
+    if not in_belgium(lat, lon):
+        errors.append(InputError(f"addr-{i}-lat", N_("this point is not in Belgium"),
+                                 code="pin_outside"))
+        return None
+    return round(lat, 6), round(lon, 6)
+
+
 def parse_profile(form: Mapping[str, Any]) -> ProfileInput:
     """Read the profile form (a mapping, or a multi-dict for the ``channels`` boxes).
 
     Fields: ``language``; ``channels`` (repeated); ``accessibility``; for i in 0..4
-    ``addr-i-kind``, ``addr-i-municipality``, ``addr-i-street``, ``addr-i-number``
-    (a row with nothing typed is skipped); ``primary`` (the row index of the primary
-    address, default the first filled one); ``consent_alerts``, ``consent_info``
-    (``yes`` when ticked). Raises :class:`ProfileErrors` listing every problem.
+    ``addr-i-kind``, ``addr-i-municipality``, ``addr-i-street``, ``addr-i-number``,
+    ``addr-i-box`` (a row with nothing typed is skipped), ``addr-i-lat`` and
+    ``addr-i-lon`` (a map pin: both or neither, decimal degrees in Belgium); ``primary``
+    (the row index of the primary address, default the first filled one);
+    ``consent_alerts``, ``consent_info`` (``yes`` when ticked). Raises
+    :class:`ProfileErrors` listing every problem.
     """
     errors: list[InputError] = []
     language = _one(form, "language")
@@ -166,8 +205,9 @@ def parse_profile(form: Mapping[str, Any]) -> ProfileInput:
                                      code="missing"))
         if not typed["street"] and f"addr-{i}-street" not in {e.field for e in errors}:
             errors.append(InputError(f"addr-{i}-street", N_("give the street"), code="missing"))
+        pin = _pin(form, i, errors)
         rows.append((i, AddressInput(kind, typed["municipality"], typed["street"],
-                                     typed["number"])))
+                                     typed["number"], typed["box"], pin)))
     beyond = [k for k in map(str, form) if k.startswith("addr-") and len(k.split("-")) == 3
               and k.split("-")[1].isdigit() and int(k.split("-")[1]) >= MAX_ADDRESSES
               and not k.endswith("-kind") and _one(form, k).strip()]
@@ -215,14 +255,21 @@ def check_profile(engine: Engine, form: Mapping[str, Any], has_email: bool) -> P
         errors.append(InputError("channels", N_("choose e-mail only with an e-mail address: "
                                                 "add one to your contacts first"),
                                  code="email_without_address"))
-    refused = {e.field for e in errors}
-    for i in range(MAX_ADDRESSES):
-        name = _one(form, f"addr-{i}-municipality").strip()
-        if name and f"addr-{i}-municipality" not in refused:
+    if profile is not None:
+        for i, address in enumerate(profile.addresses):
             try:
-                _geocode(engine, i, AddressInput("home", name, "", ""))
+                _geocode(engine, i, address, profile.language)
             except InputError as exc:
                 errors.append(exc)
+    else:
+        refused = {e.field for e in errors}
+        for i in range(MAX_ADDRESSES):
+            name = _one(form, f"addr-{i}-municipality").strip()
+            if name and f"addr-{i}-municipality" not in refused:
+                try:
+                    _municipality(engine, i, name)
+                except InputError as exc:
+                    errors.append(exc)
     if errors:
         raise ProfileErrors(errors)
     assert profile is not None
@@ -232,24 +279,101 @@ def check_profile(engine: Engine, form: Mapping[str, Any], has_email: bool) -> P
 # --- storage ------------------------------------------------------------------------
 
 
-def _geocode(engine: Engine, index: int, address: AddressInput) -> tuple[str, float, float]:
+@dataclass(frozen=True)
+class Placed:
+    """Where one address was placed: ``geocoded`` ``register``, ``pin`` or
+    ``municipality``; ``lat``/``lon`` WGS84 degrees; ``nis`` the municipality; for a
+    register address the BeST ``best_id`` and the register's spelling (``municipality``,
+    ``street``, ``number``, ``box``, ``label``); otherwise the text as typed."""
+
+    nis: str
+    lat: float
+    lon: float
+    geocoded: str
+    municipality: str
+    street: str
+    number: str
+    box: str
+    label: str
+    best_id: str | None = None
+
+
+def _register_error(index: int, address: AddressInput, field: str,
+                    suggestions: tuple[str, ...]) -> InputError:
+    near = ", ".join(suggestions)
+    name = f"addr-{index}-{field}"
+    if field == "street":
+        if near:
+            return InputError(name, N_("this street is not in the address register of "
+                                       "“%(municipality)s”; did you mean: %(near)s?"),
+                              code="register_street", municipality=address.municipality,
+                              near=near)
+        return InputError(name, N_("this street is not in the address register of "
+                                   "“%(municipality)s”"), code="register_street",
+                          municipality=address.municipality)
+    if field == "number":
+        if not address.number:
+            return InputError(name, N_("give the house number; this street has for example: "
+                                       "%(near)s"), code="register_number", near=near)
+        return InputError(name, N_("no house number %(number)s in this street in the address "
+                                   "register; nearest: %(near)s"), code="register_number",
+                          number=address.number, near=near)
+    if field == "box":
+        return InputError(name, N_("no box %(box)s at this number in the address register; "
+                                   "boxes: %(near)s"), code="register_box", box=address.box,
+                          near=near)
+    return InputError(name, N_("this street is in several parts of the municipality; give "
+                               "the postcode: %(near)s"), code="register_postcode", near=near)
+
+
+def _text_label(address: AddressInput) -> str:
+    number = f"{address.number} {address.box}".strip()
+    return f"{address.street} {number}, {address.municipality}".replace(" ,", ",")
+
+
+def _municipality(engine: Engine, index: int, name: str) -> tuple[str, float, float]:
+    """(NIS code, lat, lon of the centre) of the municipality typed in address row
+    ``index``; :class:`InputError` on ``addr-<index>-municipality`` when none is called
+    so."""
     from tocsin.geo.places import find_municipality
 
     try:
-        nis, _, lat, lon = find_municipality(engine, address.municipality,
-                                             field=f"addr-{index}-municipality")
+        nis, _, lat, lon = find_municipality(engine, name, field=f"addr-{index}-municipality")
     except InputError:
         raise InputError(f"addr-{index}-municipality",
                          N_("no Belgian municipality is called “%(value)s”"),
-                         code="municipality", value=address.municipality) from None
+                         code="municipality", value=name) from None
     return nis, lat, lon
 
 
-def _geocode_all(engine: Engine, profile: ProfileInput) -> list[tuple[str, float, float]]:
+def _geocode(engine: Engine, index: int, address: AddressInput, language: str) -> Placed:
+    from tocsin.geo.addresses import resolve
+
+    found = resolve(engine, address.municipality, address.street, address.number,
+                    address.box, language)
+    if found.status == "found" and found.point is not None:
+        p = found.point
+        # "1130 Bruxelles": with its postcode, the address is found again when saved from
+        # /me/edit even where a street name recurs in several parts of a municipality.
+        return Placed(p["nis"], p["lat"], p["lon"], "register",
+                      f"{p['postcode']} {p['municipality']}", p["street"], p["number"],
+                      p["box"], p["label"], p["best_id"])
+    if found.status == "missing":
+        if address.pin is not None and found.nis is not None:
+            return Placed(found.nis, address.pin[0], address.pin[1], "pin",
+                          address.municipality, address.street, address.number, address.box,
+                          _text_label(address))
+        raise _register_error(index, address, found.field, found.suggestions)
+    nis, lat, lon = _municipality(engine, index, address.municipality)
+    return Placed(nis, lat, lon, "municipality", address.municipality, address.street,
+                  address.number, address.box, _text_label(address))
+
+
+def _geocode_all(engine: Engine, profile: ProfileInput) -> list[Placed]:
     out, errors = [], []
     for i, address in enumerate(profile.addresses):
         try:
-            out.append(_geocode(engine, i, address))
+            out.append(_geocode(engine, i, address, profile.language))
         except InputError as exc:
             errors.append(exc)
     if errors:
@@ -258,20 +382,19 @@ def _geocode_all(engine: Engine, profile: ProfileInput) -> list[tuple[str, float
 
 
 def _write(s: Session, subscriber: Subscriber, profile: ProfileInput,
-           places: list[tuple[str, float, float]], now: dt.datetime) -> None:
+           places: list[Placed], now: dt.datetime) -> None:
     subscriber.language = profile.language
     s.execute(sa.delete(Address).where(Address.subscriber_id == subscriber.id))
     s.flush()
-    for position, (address, (nis, lat, lon)) in enumerate(zip(profile.addresses, places,
-                                                              strict=True)):
-        label = f"{address.street} {address.number}, {address.municipality}".replace(" ,", ",")
-        row = Address(subscriber_id=subscriber.id, position=position, lat=lat, lon=lon,
-                      label=label[:300], nis=nis)
+    for position, (address, p) in enumerate(zip(profile.addresses, places, strict=True)):
+        row = Address(subscriber_id=subscriber.id, position=position, lat=p.lat, lon=p.lon,
+                      label=p.label[:300], nis=p.nis)
         s.add(row)
         s.flush()
         s.add(AddressDetail(address_id=row.id, kind=address.kind,
-                            municipality=address.municipality, street=address.street,
-                            number=address.number, geocoded="municipality"))
+                            municipality=p.municipality[:100], street=p.street[:150],
+                            number=p.number[:20], box=p.box[:40], geocoded=p.geocoded,
+                            best_id=p.best_id))
     row_profile = s.get(SubscriberProfile, subscriber.id)
     if row_profile is None:
         row_profile = SubscriberProfile(subscriber_id=subscriber.id)
@@ -299,7 +422,9 @@ def create_profile(engine: Engine, token: str | None, profile: ProfileInput, ip:
     """Create the subscriber of session ``token`` (its contact verified); returns its id.
 
     Raises InputError(``code``) when the session has no verified contact (start again),
-    ProfileErrors naming ``addr-i-municipality`` for a municipality not found.
+    ProfileErrors naming ``addr-i-municipality`` for a municipality not found, and
+    ``addr-i-street``/``-number``/``-box`` (code ``register_…``, with the nearest values)
+    for an address the register does not have in a municipality it covers.
     """
     now = now or utcnow()
     places = _geocode_all(engine, profile)
@@ -387,6 +512,10 @@ def profile_of(engine: Engine, subscriber_id: int) -> ProfileView:
                 "municipality": detail.municipality if detail else "",
                 "street": detail.street if detail else (address.label or ""),
                 "number": detail.number if detail else "",
+                "box": detail.box if detail else "",
+                "geocoded": detail.geocoded if detail else "municipality",
+                "best_id": detail.best_id if detail else None,
+                "text": address.label or "",
                 "lat": round(address.lat, 6), "lon": round(address.lon, 6), "nis": address.nis})
         for c in s.scalars(sa.select(SubscriberConsent).where(
                 SubscriberConsent.subscriber_id == subscriber_id)

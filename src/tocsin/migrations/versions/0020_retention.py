@@ -6,7 +6,7 @@ finished campaign: lease, keyset cursor, rows pseudonymised, done) and
 and year). Only adds (docs/decisions/0006); see docs/decisions/0023.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
@@ -15,8 +15,7 @@ from alembic import op
 from tocsin.core.db import UTCDateTime
 
 revision = '0020'
-# The merger relinks this after 0019 (another branch adds it).
-down_revision = '0018'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 

@@ -11,19 +11,24 @@ proof of work (without it the form asks for a few seconds' wait instead).
 
 The e-mail's link opens ``/register/code/{code}``: a page that shows the code and a
 button that POSTs it (mail scanners open links: a GET changes nothing).
+
+``/register/addresses/…`` answer the address fields' autocomplete from the official
+address register (JSON, public, GET only, at most 20 items, cacheable): the form works
+the same without them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tocsin.core.db import utcnow
 from tocsin.core.errors import InputError
+from tocsin.geo import addresses as address_register
 from tocsin.subscribers import challenge
 from tocsin.subscribers.gdpr import erase_subscriber, export_csv, export_json
 from tocsin.subscribers.registration import (
@@ -246,10 +251,32 @@ def code_link(request: Request, code: str) -> Response:
     return _page(request, "portal_code.html", code=code)
 
 
-def _profile_context(request: Request, values: dict[str, Any]) -> dict[str, Any]:
+def _pin_rows(values: dict[str, Any], exc: InputError | None) -> dict[int, Any]:
+    """The address rows that offer "place it on the map": those the register missed
+    (error code ``register_…``) and those already pinned; each with the position the
+    map opens at (``{"lat", "lon"}`` or None)."""
+    rows: set[int] = set()
+    for e in (exc.errors if isinstance(exc, ProfileErrors) else [exc] if exc else []):
+        parts = e.field.split("-")
+        if e.code.startswith("register_") or e.code.startswith("pin"):
+            if len(parts) == 3 and parts[1].isdigit():
+                rows.add(int(parts[1]))
+    for i in range(MAX_ADDRESS_ROWS):
+        if values.get(f"addr-{i}-lat") or values.get(f"addr-{i}-lon"):
+            rows.add(i)
+    return {i: values.get(f"addr-{i}-municipality", "") for i in sorted(rows)}
+
+
+def _profile_context(request: Request, values: dict[str, Any],
+                     exc: InputError | None = None) -> dict[str, Any]:
+    pins = _pin_rows(values, exc)
+    engine = engine_of(request)
+    centres = {i: address_register.centre_of(engine, town) if town else None
+               for i, town in pins.items()}
     return {"values": values, "channels_all": CHANNELS, "accessibility_all": ACCESSIBILITY,
             "kinds_all": ADDRESS_KINDS, "rows": range(MAX_ADDRESS_ROWS),
-            "languages_all": LANGUAGES}
+            "languages_all": LANGUAGES, "pin_rows": centres,
+            "autocomplete": address_register.has_register(engine)}
 
 
 def _form_values(form: Any) -> dict[str, Any]:
@@ -289,7 +316,7 @@ async def create(request: Request) -> Response:
             return _redirect(request, "/register")
         return _page(request, "portal_profile.html", 422, errors=_field_errors(request, exc),
                      action="/register/profile", new=True, masked=_masked(citizen),
-                     **_profile_context(request, _form_values(form)))
+                     **_profile_context(request, _form_values(form), exc))
     return _redirect(request, "/me?saved=1")
 
 
@@ -325,7 +352,10 @@ def edit_page(request: Request) -> Response:
     for a in view.addresses:
         i = a["position"]
         values.update({f"addr-{i}-kind": a["kind"], f"addr-{i}-municipality": a["municipality"],
-                       f"addr-{i}-street": a["street"], f"addr-{i}-number": a["number"]})
+                       f"addr-{i}-street": a["street"], f"addr-{i}-number": a["number"],
+                       f"addr-{i}-box": a["box"]})
+        if a["geocoded"] == "pin":
+            values.update({f"addr-{i}-lat": str(a["lat"]), f"addr-{i}-lon": str(a["lon"])})
     return _page(request, "portal_profile.html", action="/me/edit", new=False,
                  **_profile_context(request, values))
 
@@ -347,7 +377,7 @@ async def edit(request: Request) -> Response:
     except InputError as exc:
         return _page(request, "portal_profile.html", 422, errors=_field_errors(request, exc),
                      action="/me/edit", new=False,
-                     **_profile_context(request, _form_values(form)))
+                     **_profile_context(request, _form_values(form), exc))
     return _redirect(request, "/me?saved=1")
 
 
@@ -430,3 +460,78 @@ def logout(request: Request) -> Response:
     response = _redirect(request, "/register")
     response.delete_cookie(COOKIE, path="/")
     return response
+
+
+# --- the address register's autocomplete (JSON) --------------------------------------
+
+_CACHE = {"Cache-Control": "public, max-age=300"}
+_Q = Query("", max_length=100, description="What was typed (case and accents ignored).")
+_LIMIT = Query(10, ge=1, le=address_register.MAX_RESULTS, description="At most this many items.")
+_NIS = Query("", pattern=r"^(\d{5})?$", description="The municipality's NIS code.")
+_TOWN = Query("", max_length=100, description="The municipality as typed, or a postcode.")
+
+
+def _json(items: list[Any]) -> JSONResponse:
+    return JSONResponse({"items": items}, headers=_CACHE)
+
+
+def _place(request: Request, nis: str, municipality: str) -> address_register.PlaceMatch | None:
+    if nis:
+        return address_register.PlaceMatch((nis,))
+    if not municipality.strip():
+        raise InputError("municipality", N_("give the municipality (nis or municipality)"),
+                         code="missing")
+    return address_register.match_place(engine_of(request), municipality)
+
+
+def _bad(request: Request, exc: InputError) -> JSONResponse:
+    return JSONResponse({"error": {"field": exc.field, "reason": exc.reason,
+                                   "message": error_text(request, exc)}}, status_code=422)
+
+
+@router.get("/register/addresses/municipalities")
+def address_municipalities(request: Request, q: str = _Q, limit: int = _LIMIT) -> Response:
+    """Municipalities and postal names starting with ``q`` (any language, or a postcode):
+    ``{"items": [{"nis", "postcode", "name", "label", "addresses"}]}``."""
+    return _json(address_register.municipalities(engine_of(request), q, language_of(request),
+                                                 limit))
+
+
+@router.get("/register/addresses/streets")
+def address_streets(request: Request, q: str = _Q, nis: str = _NIS,
+                    municipality: str = _TOWN, limit: int = _LIMIT) -> Response:
+    """Streets of a municipality (``nis``, or ``municipality`` as typed) matching ``q``:
+    ``{"items": [{"name", "names", "postcodes"}]}``; 422 naming ``municipality`` when
+    neither is given."""
+    try:
+        place = _place(request, nis, municipality)
+    except InputError as exc:
+        return _bad(request, exc)
+    return _json(address_register.streets(engine_of(request), place, q, language_of(request), limit)
+                 if place else [])
+
+
+@router.get("/register/addresses/numbers")
+def address_numbers(request: Request, street: str = Query(..., min_length=1, max_length=150),
+                    q: str = _Q, nis: str = _NIS, municipality: str = _TOWN,
+                    limit: int = _LIMIT) -> Response:
+    """House numbers of ``street`` starting with ``q``: ``{"items": ["2", "10", "10A"]}``."""
+    try:
+        place = _place(request, nis, municipality)
+    except InputError as exc:
+        return _bad(request, exc)
+    return _json(address_register.numbers(engine_of(request), place, street, q, limit)
+                 if place else [])
+
+
+@router.get("/register/addresses/boxes")
+def address_boxes(request: Request, street: str = Query(..., min_length=1, max_length=150),
+                  number: str = Query(..., min_length=1, max_length=20), nis: str = _NIS,
+                  municipality: str = _TOWN, limit: int = _LIMIT) -> Response:
+    """Boxes of ``number`` in ``street``: ``{"items": ["1", "2", "b007"]}`` (none: [])."""
+    try:
+        place = _place(request, nis, municipality)
+    except InputError as exc:
+        return _bad(request, exc)
+    return _json(address_register.boxes(engine_of(request), place, street, number, limit)
+                 if place else [])
