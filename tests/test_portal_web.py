@@ -85,8 +85,15 @@ def test_register_verify_profile_me_export_delete(client: TestClient) -> None:
     assert "Grote Markt" in me and "+32470123456" in me
     data = json.loads(c.get("/me/export.json").text)
     assert [a["municipality"] for a in data["addresses"]] == ["Beersel", "Halle"]
-    csv_text = c.get("/me/export.csv").text
-    assert csv_text.startswith("section,field,value,detail") and "Grote Markt 1, Halle" in csv_text
+    csv_text = c.get("/me/export.csv?lang=en").text
+    assert csv_text.startswith("\ufeffsection,field,value,detail")
+    assert "Grote Markt 1, Halle" in csv_text
+    # in the reader's language: column names and fixed words, what was typed as typed
+    french = c.get("/me/export.csv?lang=fr").text
+    assert french.startswith("\ufeffrubrique,champ,valeur,détail")
+    assert "adresse," in french and "consentement," in french and ",oui," in french
+    assert "Grote Markt 1, Halle" in french and "section" not in french
+    assert c.get("/me/export.csv?lang=de").text.startswith("\ufeffBereich,Feld,Wert,Detail")
     # the operator's pages do not open with the citizen's cookie
     assert c.get("/", follow_redirects=False).headers["location"] == "/login"
     r = c.post("/me/delete", data={"csrf_token": _hidden(me, "csrf_token")})

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from tocsin.authorities.audit import record_audit
 from tocsin.authorities.models import AuditEntry, AuditPersonal
 from tocsin.core.db import transaction
+from tocsin.core.i18n import N_, gettext
 from tocsin.dispatch.models import Delivery
 from tocsin.subscribers.models import Address, ContactPoint, Subscriber
 from tocsin.subscribers.portal_models import (
@@ -72,25 +73,48 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def export_csv(view: ProfileView) -> str:
-    """The profile as CSV (RFC 4180): one row per datum, columns section, field, value,
-    detail; cells that a spreadsheet would run as a formula start with ``'``."""
+#: Words of the CSV export, translated into the reader's language (English msgids).
+_CSV_WORDS = {
+    "section": N_("section"), "field": N_("field"), "value": N_("value"),
+    "detail": N_("detail"), "profile": N_("profile"), "contact": N_("contact"),
+    "address": N_("address"), "consent": N_("consent"),
+    "subscriber_id": N_("subscriber number"), "created_at": N_("registered on"),
+    "language": N_("language"), "accessibility": N_("accessibility"),
+    "general_interest_information": N_("general-interest information"),
+    "channels": N_("channels"), "primary": N_("primary"), "yes": N_("yes"), "no": N_("no"),
+}
+
+
+def export_csv(view: ProfileView, language: str = "en") -> str:
+    """The profile as CSV (RFC 4180, UTF-8 with a byte order mark so that a spreadsheet
+    reads the accents): one row per datum, columns section, field, value, detail, their
+    names and the fixed words in ``language`` (fr, nl, de, en); what the citizen typed
+    and the stored codes (channel and contact kinds, ISO times) stay as they are. Cells
+    that a spreadsheet would run as a formula start with ``'``."""
+    def word(key: str) -> str:
+        return gettext(language, _CSV_WORDS[key])
+
     out = io.StringIO()
+    out.write("\ufeff")
     w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(CSV_COLUMNS)
+    w.writerow([word(c) for c in CSV_COLUMNS])
     data = export_data(view)
     for key in ("subscriber_id", "created_at", "language", "accessibility",
                 "general_interest_information"):
-        w.writerow(["profile", key, _cell(data[key]), ""])
-    w.writerow(["profile", "channels", " ".join(view.channels), ""])
+        value = data[key]
+        if isinstance(value, bool):
+            value = word("yes" if value else "no")
+        w.writerow([word("profile"), word(key), _cell(value), ""])
+    w.writerow([word("profile"), word("channels"), " ".join(view.channels), ""])
     for c in data["contacts"]:
-        w.writerow(["contact", c["kind"], _cell(c["value"]), _cell(c["verified_at"])])
+        w.writerow([word("contact"), c["kind"], _cell(c["value"]), _cell(c["verified_at"])])
     for a in view.addresses:
-        w.writerow(["address", a["kind"] + (" (primary)" if a["primary"] else ""),
+        kind = a["kind"] + (f" ({word('primary')})" if a["primary"] else "")
+        w.writerow([word("address"), kind,
                     _cell(a["text"] or f"{a['street']} {a['number']}, {a['municipality']}"),
                     f"{a['lat']},{a['lon']}"])
     for c in data["consents"]:
-        w.writerow(["consent", c["kind"], "yes" if c["given"] else "no",
+        w.writerow([word("consent"), c["kind"], word("yes" if c["given"] else "no"),
                     f"{c['text_version']} {c['language']} {c['at']}"])
     return out.getvalue()
 

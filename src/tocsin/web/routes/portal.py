@@ -427,7 +427,7 @@ def export(request: Request, fmt: str) -> Response:
     if fmt == "json":
         body, media = export_json(view), "application/json"
     elif fmt == "csv":
-        body, media = export_csv(view), "text/csv; charset=utf-8"
+        body, media = export_csv(view, language_of(request)), "text/csv; charset=utf-8"
     else:
         raise LookupError(fmt)
     return Response(body, media_type=media, headers={
