@@ -86,7 +86,7 @@ def test_phone_class_refuses(text: str, code: str) -> None:
     assert (exc.value.field, exc.value.code) == ("contact", code)
 
 
-@pytest.mark.parametrize("text", ["070 24 52 45", "+32 70 24 52 45"])
+@pytest.mark.parametrize("text", ["070 24 52 45", "+32 70 24 52 45", "070 12 34 56"])
 def test_phone_class_calls_070_a_shared_cost_number_in_every_language(text: str) -> None:
     """libphonenumber files Belgian 070 under premium rate: the citizen is told it is a
     shared-cost number, in their language (issue 10 trial)."""

@@ -190,11 +190,12 @@ def phone_class(value: str, field_name: str = "contact",
     except phonenumbers.NumberParseException:
         raise InputError(field_name, N_("this is neither an e-mail address nor a phone "
                                         "number"), code="not_contact") from None
-    if not phonenumbers.is_valid_number(number):
+    # The line type first: an unallocated 070 number is still a shared-cost number.
+    refused = refused_line_type(number)
+    if refused is None and not phonenumbers.is_valid_number(number):
         raise InputError(field_name, N_("this phone number is not valid (too short, too long "
                                         "or unknown range)"), code="invalid_number")
     kind = phonenumbers.number_type(number)
-    refused = refused_line_type(number)
     if refused is not None:
         reason = {
             "premium-rate": N_("premium-rate numbers cannot receive codes or alerts"),
