@@ -210,3 +210,22 @@ def test_targeting_uses_the_register_point(any_client: TestClient, any_engine: E
     with read_transaction(any_engine) as s:
         assert len(subscribers_in_area(s, near)) == 1
         assert subscribers_in_area(s, centre) == []
+
+
+def test_a_register_municipality_is_not_flagged_when_another_field_is_wrong(
+        client: TestClient) -> None:
+    """Issue 10 trial: "1130 Bruxelles" (the form pre-fills register addresses so) was
+    reported as an unknown municipality whenever another field had an error."""
+    html = _profile_page(client)
+    r = client.post("/register/profile", data={
+        **FORM, "addr-0-municipality": "1130 Bruxelles", "addr-1-municipality": "1502 Halle",
+        "accessibility": "deaf", "channels": ["sms", "voice"],
+        "csrf_token": _hidden(html, "csrf_token")})
+    assert r.status_code == 422
+    assert 'id="channels-error"' in r.text
+    assert 'id="addr-0-municipality-error"' not in r.text
+    assert 'id="addr-1-municipality-error"' not in r.text
+    unknown = client.post("/register/profile", data={
+        **FORM, "addr-0-municipality": "Atlantis", "accessibility": "deaf",
+        "channels": ["sms", "voice"], "csrf_token": _hidden(html, "csrf_token")})
+    assert 'id="addr-0-municipality-error"' in unknown.text

@@ -267,7 +267,7 @@ def check_profile(engine: Engine, form: Mapping[str, Any], has_email: bool) -> P
             name = _one(form, f"addr-{i}-municipality").strip()
             if name and f"addr-{i}-municipality" not in refused:
                 try:
-                    _municipality(engine, i, name)
+                    _check_municipality(engine, i, name)
                 except InputError as exc:
                     errors.append(exc)
     if errors:
@@ -344,6 +344,17 @@ def _municipality(engine: Engine, index: int, name: str) -> tuple[str, float, fl
                          N_("no Belgian municipality is called “%(value)s”"),
                          code="municipality", value=name) from None
     return nis, lat, lon
+
+
+def _check_municipality(engine: Engine, index: int, name: str) -> None:
+    """Check the municipality typed in row ``index`` as :func:`_geocode` would take it:
+    a name or postcode the address register knows ("1130 Bruxelles", "1502", "Haren",
+    ``geo.addresses.match_place``), else a municipality name (``geo.places``).
+    Raises :class:`InputError` on ``addr-<index>-municipality`` when neither knows it."""
+    from tocsin.geo.addresses import match_place
+
+    if match_place(engine, name) is None:
+        _municipality(engine, index, name)
 
 
 def _geocode(engine: Engine, index: int, address: AddressInput, language: str) -> Placed:
