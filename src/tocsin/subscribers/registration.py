@@ -358,7 +358,7 @@ def _check_municipality(engine: Engine, index: int, name: str) -> None:
 
 
 def _geocode(engine: Engine, index: int, address: AddressInput, language: str) -> Placed:
-    from tocsin.geo.addresses import resolve
+    from tocsin.geo.addresses import pin_in_municipality, resolve
 
     found = resolve(engine, address.municipality, address.street, address.number,
                     address.box, language)
@@ -371,6 +371,11 @@ def _geocode(engine: Engine, index: int, address: AddressInput, language: str) -
                       p["box"], p["label"], p["best_id"])
     if found.status == "missing":
         if address.pin is not None and found.nis is not None:
+            if not pin_in_municipality(engine, found.nis, *address.pin):
+                raise InputError(f"addr-{index}-lat", N_("this point is not in "
+                                                         "“%(municipality)s”; place the pin "
+                                                         "at the address"),
+                                 code="pin_elsewhere", municipality=address.municipality)
             return Placed(found.nis, address.pin[0], address.pin[1], "pin",
                           address.municipality, address.street, address.number, address.box,
                           _text_label(address))
