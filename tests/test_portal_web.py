@@ -153,11 +153,14 @@ def test_code_brute_force_over_http(client: TestClient) -> None:
     texts = [_verify(c, wrong).text for _ in range(5)]
     assert "4 tries left" in texts[0] and "too many wrong codes" in texts[4]
     assert "one last try" in texts[3]  # not "1 tries left"
-    r = _verify(c, code)
-    assert r.status_code == 422 and 'id="code-error"' in r.text
+    # the locked page has no code field any more: post as a script would
+    token = _hidden(c.get("/register").text, "csrf_token")
+    r = c.post("/register/verify", data={"csrf_token": token, "code": code})
+    assert r.status_code == 422 and 'id="error-summary"' in r.text
     assert "too many wrong codes" in r.text  # locked, not "expired or already used"
     for bad in ("1" * 5000, "é" * 6, "12\n34\n56"):
-        assert _verify(c, bad).status_code == 422
+        assert c.post("/register/verify", data={"csrf_token": token,
+                                                "code": bad}).status_code == 422
 
 
 def test_oversized_and_crlf_profile_fields(client: TestClient) -> None:
@@ -259,3 +262,24 @@ def test_metrics_count_codes_sent_and_entered(client: TestClient) -> None:
     assert "tocsin_portal_codes_sent 2.0" in text
     assert "tocsin_portal_codes_entered 1.0" in text
     assert "tocsin_portal_pumping_alarm 0.0" in text
+
+
+def test_a_malformed_code_is_not_counted_and_a_locked_code_hides_the_form(
+        client: TestClient) -> None:
+    """Issue 10 trial: "12ab" was answered "wrong code; 4 tries left"; after five wrong
+    codes the field and "Confirm" stayed on screen with nothing to do there."""
+    c = client
+    _ask(c, "eve@example.org")
+    code = _code(c, "eve@example.org")
+    malformed = _verify(c, "12ab")
+    assert malformed.status_code == 422 and "the code has 6 digits" in malformed.text
+    assert "tries left" not in malformed.text and 'id="code-error"' in malformed.text
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert "4 tries left" in _verify(c, wrong).text  # the malformed one was not counted
+    for _ in range(4):
+        locked = _verify(c, wrong)
+    assert "too many wrong codes" in locked.text
+    assert 'id="code"' not in locked.text and 'name="code"' not in locked.text
+    assert 'href="/register"' in locked.text
+    again = c.get("/register/verify").text  # reloading the page: still nothing to type
+    assert 'name="code"' not in again and "too many wrong codes" in again
