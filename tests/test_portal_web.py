@@ -283,3 +283,28 @@ def test_a_malformed_code_is_not_counted_and_a_locked_code_hides_the_form(
     assert 'href="/register"' in locked.text
     again = c.get("/register/verify").text  # reloading the page: still nothing to type
     assert 'name="code"' not in again and "too many wrong codes" in again
+
+
+def test_the_error_summary_names_each_field_and_takes_the_focus(client: TestClient) -> None:
+    """Issue 10 trial: after a page load with an error the focus stayed at the top (7 Tabs
+    to the code field), and the summary gave the reason without the field."""
+    c = client
+    _ask(c, "0470 22 33 44")
+    verify = c.get("/register/verify").text
+    assert re.search(r'<input id="code"[^>]*autofocus', verify)
+    assert '<script src="/static/portal.js" defer>' in verify
+    _verify(c, _code(c, "+32470223344"))
+    html = c.get("/register/profile").text
+    r = c.post("/register/profile?lang=fr", data={
+        **PROFILE, "addr-0-street": "x" * 151, "language": "xx",
+        "csrf_token": _hidden(html, "csrf_token")})
+    assert r.status_code == 422
+    assert re.search(r'<div class="alert-error" role="alert" id="error-summary" tabindex="-1"',
+                     r.text)
+    summary = r.text.split('id="error-summary"')[1].split("</div>")[0]
+    assert "Adresse 1 — Rue : trop long" in summary
+    assert "Langue des alertes :" in summary
+    assert '<script src="/static/portal.js" defer>' in r.text
+    js = (Path(__file__).resolve().parent.parent / "src" / "tocsin" / "web" / "static"
+          / "portal.js").read_text(encoding="utf-8")
+    assert 'getElementById("error-summary")' in js and ".focus()" in js
