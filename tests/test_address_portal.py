@@ -210,3 +210,62 @@ def test_targeting_uses_the_register_point(any_client: TestClient, any_engine: E
     with read_transaction(any_engine) as s:
         assert len(subscribers_in_area(s, near)) == 1
         assert subscribers_in_area(s, centre) == []
+
+
+def test_a_register_municipality_is_not_flagged_when_another_field_is_wrong(
+        client: TestClient) -> None:
+    """Issue 10 trial: "1130 Bruxelles" (the form pre-fills register addresses so) was
+    reported as an unknown municipality whenever another field had an error."""
+    html = _profile_page(client)
+    r = client.post("/register/profile", data={
+        **FORM, "addr-0-municipality": "1130 Bruxelles", "addr-1-municipality": "1502 Halle",
+        "accessibility": "deaf", "channels": ["sms", "voice"],
+        "csrf_token": _hidden(html, "csrf_token")})
+    assert r.status_code == 422
+    assert 'id="channels-error"' in r.text
+    assert 'id="addr-0-municipality-error"' not in r.text
+    assert 'id="addr-1-municipality-error"' not in r.text
+    unknown = client.post("/register/profile", data={
+        **FORM, "addr-0-municipality": "Atlantis", "accessibility": "deaf",
+        "channels": ["sms", "voice"], "csrf_token": _hidden(html, "csrf_token")})
+    assert 'id="addr-0-municipality-error"' in unknown.text
+
+
+def test_a_pin_outside_the_typed_municipality_is_refused(client: TestClient,
+                                                         engine: Engine) -> None:
+    """Issue 10 trial: "Chaussée de Haecht 1841, Bruxelles" pinned in Antwerp (40 km away)
+    was saved; the citizen would have had Antwerp's alerts."""
+    html = _profile_page(client)
+    form = {**FORM, "addr-0-number": "1841", "addr-0-box": "", "addr-0-lat": "51.2",
+            "addr-0-lon": "4.4", "csrf_token": _hidden(html, "csrf_token")}
+    r = client.post("/register/profile", data=form)
+    assert r.status_code == 422 and 'id="addr-0-lat-error"' in r.text
+    assert "this point is not in “bruxelles”" in r.text
+    nl = client.post("/register/profile?lang=nl", data=form)
+    assert nl.status_code == 422 and "this point is not in" not in nl.text
+    assert _details(engine) == []
+
+
+def test_a_pin_may_be_just_across_the_border() -> None:
+    """A pin up to :data:`PIN_TOLERANCE_M` outside the municipality's boundary is taken
+    (an address on the border street); farther, it is not."""
+    from pyproj import Geod
+    from shapely.geometry import Point
+
+    from tocsin.geo.addresses import PIN_TOLERANCE_M, near_territory
+    from tocsin.geo.reference import reference_authorities
+
+    territory = next(a.territory for a in reference_authorities()[0] if a.id == "21004")
+    lon, lat = territory.exterior.coords[0] if territory.geom_type == "Polygon" else \
+        territory.geoms[0].exterior.coords[0]
+    geod = Geod(ellps="WGS84")
+    outside = []
+    for azimuth in range(0, 360, 30):
+        for metres in (PIN_TOLERANCE_M / 2, PIN_TOLERANCE_M * 5):
+            x, y, _ = geod.fwd(lon, lat, azimuth, metres)
+            if not territory.contains(Point(x, y)):
+                outside.append((metres, near_territory(territory, y, x)))
+    assert (PIN_TOLERANCE_M / 2, True) in outside
+    assert (PIN_TOLERANCE_M * 5, False) in outside
+    assert all(ok for metres, ok in outside if metres < PIN_TOLERANCE_M)
+    assert not near_territory(territory, 51.2, 4.4)

@@ -273,3 +273,15 @@ def test_a_killed_run_is_cleaned_by_the_next(engine: Engine) -> None:
         assert c.execute(sa.select(AddressImport.status).order_by(AddressImport.id)
                          ).scalars().all() == ["failed", "done"]
         assert c.scalar(sa.select(sa.func.count()).select_from(AddressStage)) == 0
+
+
+def test_the_demo_says_how_many_sample_addresses_were_imported_and_refused(
+        tmp_path: Path) -> None:
+    """The README says the sample has refused rows: ``make demo`` prints both counts."""
+    from tocsin.authorities.setup import prepare_demo
+    from tocsin.cli.processes import DEMO_ACCOUNTS, register_summary
+
+    setup = prepare_demo(0, DEMO_ACCOUNTS, url=f"sqlite:///{tmp_path / 'demo.db'}")
+    assert (setup.register, setup.register_refused) == (1453, 47)
+    line = register_summary(setup.register, setup.register_refused)
+    assert "imported 1453" in line and "refused 47" in line

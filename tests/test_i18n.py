@@ -346,6 +346,29 @@ def test_composer_in_german_has_no_english_left(client: TestClient) -> None:
         assert text not in html, text
 
 
+def test_language_names_are_lowercase_in_french_sentences(client: TestClient) -> None:
+    """Issue 10 trial: "Texte en Néerlandais"; in French running text language names take
+    no capital ("Texte en néerlandais"), while a name alone (a tab) keeps it."""
+    import json
+
+    from tocsin.core.errors import InputError
+    from tocsin.core.i18n import N_
+    from tocsin.web.i18n import error_text
+
+    _log_in(client, "op")
+    html = client.get("/campaigns/new?lang=fr").text
+    assert "Texte en néerlandais" in html and "Texte en Néerlandais" not in html
+    assert '<span class="lang-tab-name">Néerlandais</span>' in html
+    m = re.search(r'<script type="application/json" id="compose-i18n">(.*?)</script>', html, re.S)
+    assert m
+    words = json.loads(m.group(1))
+    assert words["lang_names_text"]["nl"] == "néerlandais"
+    assert words["lang_names"]["nl"] == "Néerlandais"
+    error = InputError("text.nl", N_("the %(lang_name)s text (text.%(lang)s) is empty"),
+                       lang="nl", lang_name="Dutch")
+    assert "néerlandais" in error_text(error, "fr")
+
+
 # ----------------------------------------------------------------------------- acceptance
 # Issue 9: "Switching to German changes every visible word of the dashboard, composer,
 # monitor and report (a test compares the rendered text with the catalogue: no English

@@ -365,3 +365,19 @@ def test_forged_or_replayed_code_callbacks_are_refused(web: Any, engine: Engine)
         rejected = conn.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                                .where(AuditEntry.action == "voice.callback_rejected"))
     assert rejected == 4
+
+
+def test_the_demo_console_shows_what_the_simulated_phone_hears(web: Any, caplog: Any,
+                                                               capsys: Any) -> None:
+    """Issue 10 trial: a landline registration could not be finished in ``make demo``;
+    the voice gateway simulator's handset prints what it hears (as the SMS simulator's
+    codes appear), while Tocsin's own logs still never carry the code."""
+    c, telephony = web
+    caplog.set_level(logging.DEBUG)
+    r = _post_form(c, "/register?lang=fr", "/register?lang=fr", contact=LANDLINE)
+    assert r.status_code == 303
+    code = _spoken(telephony.ended_call_to(LANDLINE_E164))[0]
+    out = capsys.readouterr().out
+    assert f"[simulated phone {LANDLINE_E164}] hears:" in out
+    assert spaced_digits(code) in out
+    assert not [rec for rec in caplog.records if code in rec.getMessage()]

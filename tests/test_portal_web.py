@@ -153,11 +153,14 @@ def test_code_brute_force_over_http(client: TestClient) -> None:
     texts = [_verify(c, wrong).text for _ in range(5)]
     assert "4 tries left" in texts[0] and "too many wrong codes" in texts[4]
     assert "one last try" in texts[3]  # not "1 tries left"
-    r = _verify(c, code)
-    assert r.status_code == 422 and 'id="code-error"' in r.text
+    # the locked page has no code field any more: post as a script would
+    token = _hidden(c.get("/register").text, "csrf_token")
+    r = c.post("/register/verify", data={"csrf_token": token, "code": code})
+    assert r.status_code == 422 and 'id="error-summary"' in r.text
     assert "too many wrong codes" in r.text  # locked, not "expired or already used"
     for bad in ("1" * 5000, "é" * 6, "12\n34\n56"):
-        assert _verify(c, bad).status_code == 422
+        assert c.post("/register/verify", data={"csrf_token": token,
+                                                "code": bad}).status_code == 422
 
 
 def test_oversized_and_crlf_profile_fields(client: TestClient) -> None:
@@ -259,3 +262,49 @@ def test_metrics_count_codes_sent_and_entered(client: TestClient) -> None:
     assert "tocsin_portal_codes_sent 2.0" in text
     assert "tocsin_portal_codes_entered 1.0" in text
     assert "tocsin_portal_pumping_alarm 0.0" in text
+
+
+def test_a_malformed_code_is_not_counted_and_a_locked_code_hides_the_form(
+        client: TestClient) -> None:
+    """Issue 10 trial: "12ab" was answered "wrong code; 4 tries left"; after five wrong
+    codes the field and "Confirm" stayed on screen with nothing to do there."""
+    c = client
+    _ask(c, "eve@example.org")
+    code = _code(c, "eve@example.org")
+    malformed = _verify(c, "12ab")
+    assert malformed.status_code == 422 and "the code has 6 digits" in malformed.text
+    assert "tries left" not in malformed.text and 'id="code-error"' in malformed.text
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert "4 tries left" in _verify(c, wrong).text  # the malformed one was not counted
+    for _ in range(4):
+        locked = _verify(c, wrong)
+    assert "too many wrong codes" in locked.text
+    assert 'id="code"' not in locked.text and 'name="code"' not in locked.text
+    assert 'href="/register"' in locked.text
+    again = c.get("/register/verify").text  # reloading the page: still nothing to type
+    assert 'name="code"' not in again and "too many wrong codes" in again
+
+
+def test_the_error_summary_names_each_field_and_takes_the_focus(client: TestClient) -> None:
+    """Issue 10 trial: after a page load with an error the focus stayed at the top (7 Tabs
+    to the code field), and the summary gave the reason without the field."""
+    c = client
+    _ask(c, "0470 22 33 44")
+    verify = c.get("/register/verify").text
+    assert re.search(r'<input id="code"[^>]*autofocus', verify)
+    assert '<script src="/static/portal.js" defer>' in verify
+    _verify(c, _code(c, "+32470223344"))
+    html = c.get("/register/profile").text
+    r = c.post("/register/profile?lang=fr", data={
+        **PROFILE, "addr-0-street": "x" * 151, "language": "xx",
+        "csrf_token": _hidden(html, "csrf_token")})
+    assert r.status_code == 422
+    assert re.search(r'<div class="alert-error" role="alert" id="error-summary" tabindex="-1"',
+                     r.text)
+    summary = r.text.split('id="error-summary"')[1].split("</div>")[0]
+    assert "Adresse 1 — Rue : trop long" in summary
+    assert "Langue des alertes :" in summary
+    assert '<script src="/static/portal.js" defer>' in r.text
+    js = (Path(__file__).resolve().parent.parent / "src" / "tocsin" / "web" / "static"
+          / "portal.js").read_text(encoding="utf-8")
+    assert 'getElementById("error-summary")' in js and ".focus()" in js

@@ -58,7 +58,7 @@ class DemoSetup:
     already had subscribers), ``templates`` demo templates added, ``opted_in`` of the
     generated subscribers opted in to general-interest information; ``register``:
     addresses of the packaged BeST sample imported into the address register (0 when it
-    already had addresses)."""
+    already had addresses) and ``register_refused`` its rows refused."""
 
     engine: Engine
     location: str
@@ -67,6 +67,7 @@ class DemoSetup:
     templates: int
     opted_in: int = 0
     register: int = 0
+    register_refused: int = 0
 
 
 def prepare_demo(subscribers: int, accounts: Iterable[tuple[str, str, str, str]],
@@ -104,13 +105,14 @@ def prepare_demo(subscribers: int, accounts: Iterable[tuple[str, str, str, str]]
         federal = command_line_actor(init.engine, "BE")
         for authority_id, agreement in agreements.items():
             set_agreement(init.engine, federal, authority_id, agreement, source="demo")
-    register = 0
+    register = refused = 0
     from tocsin.geo.addresses import has_register, import_addresses
 
     if not has_register(init.engine):
         sample = resources.files("tocsin.subscribers").joinpath("data",
                                                                 "best-address-sample.csv")
         lines = sample.read_text(encoding="utf-8").splitlines(keepends=True)
-        register = import_addresses(init.engine, lines, "best-address-sample.csv").imported
+        imported = import_addresses(init.engine, lines, "best-address-sample.csv")
+        register, refused = imported.imported, imported.refused
     return DemoSetup(init.engine, init.location, init.authorities, generated, made, opted_in,
-                     register)
+                     register, refused)

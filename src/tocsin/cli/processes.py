@@ -58,6 +58,13 @@ DEMO_ACCOUNTS = (
 DEMO_AGREEMENTS = {"23104": 2}
 
 
+def register_summary(imported: int, refused: int) -> str:
+    """The demo's one line on the BeST sample's import into the address register."""
+    return (f"address register: imported {imported} addresses of the BeST sample (Brussels "
+            f"1130, Halle, Malmedy), refused {refused} (rows without a position, "
+            "outside Belgium or without a street)")
+
+
 @app.command("demo")
 def demo(
     host: str = typer.Option("127.0.0.1"),
@@ -80,8 +87,7 @@ def demo(
     if setup.templates:
         err.print(f"added {setup.templates} demo templates")
     if setup.register:
-        err.print(f"imported {setup.register} addresses of the BeST sample into the address "
-                  "register (Brussels 1130, Halle, Malmedy)")
+        err.print(register_summary(setup.register, setup.register_refused), highlight=False)
     err.print(f"\n[bold]Tocsin demo[/] on http://{host}:{port}/  (database: "
               f"{setup.location}; SMS and e-mail go to built-in simulators)")
     err.print("Demo accounts (username / password — authority):")

@@ -15,7 +15,9 @@ A code for a landline (or "call me instead") is a voice call
 (``TOCSIN_VOICE_URL``), else the in-process worker's voice gateway simulator, whose
 TwiML requests go to its loopback callback listener. The call carries no code: the
 provider fetches the TwiML from ``/voice/codes/{id}/twiml`` (``dispatch.code_calls``).
-Nothing here logs a code said by voice, not even in the demo.
+Nothing here logs a code said by voice, not even in the demo; with the simulator only,
+its simulated phone prints what it hears on the demo's console
+(``VoiceGatewaySimulator.announce``), as the SMS and e-mail simulators' codes appear there.
 """
 
 from __future__ import annotations
@@ -162,13 +164,18 @@ class ChannelCodeSender:
             return VoiceAccount(st.voice_url, st.voice_account_sid, st.voice_auth_token,
                                 st.voice_callback_url or st.public_url(),
                                 ring_timeout=st.voice_ring_timeout)
-        sims = self.simulators()
-        gateway = getattr(sims, "voice", None)
-        listener = getattr(sims, "voice_listener", None)
+        gateway = self._simulated_gateway()
+        listener = getattr(self.simulators(), "voice_listener", None)
         if gateway is not None and listener is not None:
             return VoiceAccount(gateway.base_url, gateway.account_sid, gateway.auth_token,
                                 listener.base_url, ring_timeout=st.voice_ring_timeout)
         return None
+
+    def _simulated_gateway(self) -> Any:
+        """The voice gateway simulator, when calls go to it (no live provider)."""
+        if self.settings.voice_url.strip():
+            return None
+        return getattr(self.simulators(), "voice", None)
 
     def call(self, address: str, code_id: int, language: str) -> bool:
         """Place a code call now (blocking, at most ~10 s); True when the provider
@@ -183,4 +190,7 @@ class ChannelCodeSender:
         sid = place_code_call(account, address, self.settings.voice_caller, code_id, language)
         if sid is not None:
             log.info("code call %s to %s… placed", sid, address[:5])
+            gateway = self._simulated_gateway()
+            if gateway is not None and hasattr(gateway, "announce"):
+                gateway.announce(sid)  # the demo: its simulated phone prints what it hears
         return sid is not None

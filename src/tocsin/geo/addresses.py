@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import sqlalchemy as sa
+from pyproj import Geod
+from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -51,6 +55,7 @@ from tocsin.geo.address_rules import (
     prefix_range,
 )
 
+_GEOD = Geod(ellps="WGS84")
 BATCH = 5_000
 MAX_RESULTS = 20
 #: Refused rows listed one by one in a report (all are counted).
@@ -569,6 +574,37 @@ def iter_lines(path: str) -> Iterator[str]:
     """The text lines of a UTF-8 file (a BOM dropped), read lazily."""
     with open(path, encoding="utf-8-sig", newline="") as handle:
         yield from handle
+
+
+#: How far outside its municipality's boundary a map pin may fall, metres (an address on
+#: a border street; the boundaries shipped are generalised, issue 10 trial).
+PIN_TOLERANCE_M = 200.0
+
+
+def near_territory(territory: BaseGeometry, lat: float, lon: float,
+                   tolerance_m: float = PIN_TOLERANCE_M) -> bool:
+    """True when (``lat``, ``lon``) (WGS84 degrees) is inside ``territory`` (a WGS84
+    lon/lat (Multi)Polygon) or at most ``tolerance_m`` metres (on the ellipsoid) from it."""
+    point = Point(lon, lat)
+    if territory.covers(point):
+        return True
+    nearest = nearest_points(territory, point)[0]
+    _, _, metres = _GEOD.inv(lon, lat, nearest.x, nearest.y)
+    return bool(metres <= tolerance_m)
+
+
+def pin_in_municipality(engine: Engine, nis: str, lat: float, lon: float) -> bool:
+    """True when a map pin (WGS84 degrees) lies in municipality ``nis`` (its reference
+    boundary, ``geo.reference``), with :data:`PIN_TOLERANCE_M` of tolerance; True too
+    when the boundary is not loaded (nothing to check against)."""
+    from tocsin.authorities.models import Authority
+    from tocsin.geo.areas import territory_of
+
+    with read_transaction(engine) as s:
+        authority = s.get(Authority, nis)
+        if authority is None or not authority.territory:
+            return True
+        return near_territory(territory_of(authority), lat, lon)
 
 
 def centre_of(engine: Engine, municipality: str) -> tuple[float, float] | None:

@@ -267,7 +267,7 @@ def check_profile(engine: Engine, form: Mapping[str, Any], has_email: bool) -> P
             name = _one(form, f"addr-{i}-municipality").strip()
             if name and f"addr-{i}-municipality" not in refused:
                 try:
-                    _municipality(engine, i, name)
+                    _check_municipality(engine, i, name)
                 except InputError as exc:
                     errors.append(exc)
     if errors:
@@ -346,8 +346,19 @@ def _municipality(engine: Engine, index: int, name: str) -> tuple[str, float, fl
     return nis, lat, lon
 
 
+def _check_municipality(engine: Engine, index: int, name: str) -> None:
+    """Check the municipality typed in row ``index`` as :func:`_geocode` would take it:
+    a name or postcode the address register knows ("1130 Bruxelles", "1502", "Haren",
+    ``geo.addresses.match_place``), else a municipality name (``geo.places``).
+    Raises :class:`InputError` on ``addr-<index>-municipality`` when neither knows it."""
+    from tocsin.geo.addresses import match_place
+
+    if match_place(engine, name) is None:
+        _municipality(engine, index, name)
+
+
 def _geocode(engine: Engine, index: int, address: AddressInput, language: str) -> Placed:
-    from tocsin.geo.addresses import resolve
+    from tocsin.geo.addresses import pin_in_municipality, resolve
 
     found = resolve(engine, address.municipality, address.street, address.number,
                     address.box, language)
@@ -360,6 +371,11 @@ def _geocode(engine: Engine, index: int, address: AddressInput, language: str) -
                       p["box"], p["label"], p["best_id"])
     if found.status == "missing":
         if address.pin is not None and found.nis is not None:
+            if not pin_in_municipality(engine, found.nis, *address.pin):
+                raise InputError(f"addr-{index}-lat", N_("this point is not in "
+                                                         "“%(municipality)s”; place the pin "
+                                                         "at the address"),
+                                 code="pin_elsewhere", municipality=address.municipality)
             return Placed(found.nis, address.pin[0], address.pin[1], "pin",
                           address.municipality, address.street, address.number, address.box,
                           _text_label(address))

@@ -120,6 +120,8 @@ class CitizenView:
     email_verified: bool
     #: the channel of the session's last code (``sms``, ``email``, ``voice``), "" if none
     code_channel: str = ""
+    #: the last code took too many wrong tries: nothing more can be typed, ask a new one
+    code_locked: bool = False
 
 
 @dataclass(frozen=True)
@@ -268,17 +270,21 @@ def _email_verified(s: Session, row: CitizenSession) -> bool:
 
 
 def citizen_session(engine: Engine, token: str | None,
-                    now: dt.datetime | None = None) -> CitizenView | None:
-    """The citizen session of cookie ``token``, or None (none, unknown or expired)."""
+                    now: dt.datetime | None = None,
+                    config: PortalConfig = PortalConfig()) -> CitizenView | None:
+    """The citizen session of cookie ``token``, or None (none, unknown or expired);
+    ``config.max_tries`` decides whether its last code is locked."""
     with read_transaction(engine) as s:
         row = _session(s, token, now or utcnow())
         if row is None:
             return None
-        channel = s.scalar(sa.select(PortalCode.channel).where(
-            PortalCode.session_hash == row.token_hash).order_by(PortalCode.id.desc()).limit(1))
+        last = s.execute(sa.select(PortalCode.channel, PortalCode.tries).where(
+            PortalCode.session_hash == row.token_hash).order_by(PortalCode.id.desc())
+            .limit(1)).first()
         return CitizenView(row.token_hash, row.subscriber_id, row.pending_kind,
                            row.pending_value, row.verified_at is not None,
-                           _email_verified(s, row), channel or "")
+                           _email_verified(s, row), last.channel if last else "",
+                           last is not None and last.tries >= config.max_tries)
 
 
 def end_session(engine: Engine, token: str | None) -> None:

@@ -32,6 +32,7 @@ from tocsin.core.i18n import (  # noqa: F401 - re-exported: the web layer's one 
     LANGUAGES,
     LOCALE_DIR,
     N_,
+    NP_,
     gettext,
     pgettext,
     po_path,
@@ -199,8 +200,11 @@ def label(kind: str, code: Any, language: str) -> str:
     return gettext(language, english)
 
 
-#: Params that hold an English language name (``French``), translated like the template.
+#: Params that hold an English language name (``French``), translated like the template,
+#: in their running-text form (msgctxt "in a sentence": "néerlandais" in French).
 _LANGUAGE_NAME_PARAMS = ("lang_name", "instead_name", "detected_name")
+_IN_A_SENTENCE = (NP_("in a sentence", "French"), NP_("in a sentence", "Dutch"),
+                  NP_("in a sentence", "German"), NP_("in a sentence", "English"))
 
 
 def warning_text(warning: dict[str, Any], language: str) -> dict[str, Any]:
@@ -237,7 +241,7 @@ def error_text(error: Any, language: str) -> str:
             params[kind] = label(kind, params[kind], language)
     for key in _LANGUAGE_NAME_PARAMS:  # English language names ("Dutch")
         if key in params:
-            params[key] = gettext(language, str(params[key]))
+            params[key] = translations(language).upgettext("in a sentence", str(params[key]))
     for key, value in params.items():  # English phrases (core.errors.Phrase), stored or not
         if getattr(value, "template", None) is not None or (
                 isinstance(value, dict) and "template" in value):

@@ -26,6 +26,12 @@ number for tests: ``{"+3223456789": ["busy", "answered:1"]}`` (``answered``,
 ``answered:1``, ``answered:9,1``, ``voicemail``, ``busy``, ``no-answer``,
 ``failed``). Every start's monotonic time and the most simultaneous calls are
 kept for rate checks (``starts``, ``max_active``).
+
+The simulated handset of a call marked with :meth:`VoiceGatewaySimulator.announce` (the
+portal's code calls, in ``make demo``) prints what it hears on standard output, the
+demo's console, as the SMS and e-mail simulators' codes appear there: without it, a
+landline registration could not be finished in the demo. It prints, never logs: Tocsin's
+logs never carry a code said by voice (docs/decisions/0024-voice-codes.md).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ import logging
 import random
 import secrets
 import socket
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +71,15 @@ ACK_SHARE, REPEAT_SHARE = 0.6, 0.08
 PLAY_SECONDS = 20.0
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+def _says(doc: str) -> list[str]:
+    """The texts of the ``<Say>`` verbs of a TwiML document, in order."""
+    try:
+        root = etree.fromstring(doc.encode("utf-8"), _PARSER)
+    except etree.XMLSyntaxError:
+        return []
+    return [v.text or "" for v in root.iter() if v.tag == "Say"]
 
 
 @dataclass
@@ -115,6 +132,22 @@ class VoiceGatewaySimulator:
         self._server: Any = None
         self._serve_task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._announced: set[str] = set()
+        self._announce_lock = threading.Lock()
+
+    def announce(self, sid: str) -> None:
+        """Print what call ``sid`` hears on the console (the simulated handset; see the
+        module's docstring), also what it heard before this call. Thread-safe."""
+        with self._announce_lock:
+            self._announced.add(sid)
+            call = self.calls.get(sid)
+            for doc in call.twiml if call is not None else []:
+                self._print_heard(call, doc)  # type: ignore[arg-type]
+
+    def _print_heard(self, call: SimCall, doc: str) -> None:
+        said = " ".join(t.strip() for t in _says(doc) if t.strip())
+        if said:
+            print(f"[simulated phone {call.to}] hears: {said}", file=sys.stdout, flush=True)
 
     @property
     def base_url(self) -> str:
@@ -366,7 +399,10 @@ class VoiceGatewaySimulator:
 
     def _play(self, call: SimCall, twiml: bytes) -> tuple[float, dict[str, str] | None]:
         """Simulated seconds to play ``twiml`` and its ``<Gather>`` attributes, if any."""
-        call.twiml.append(twiml.decode("utf-8", "replace"))
+        with self._announce_lock:
+            call.twiml.append(twiml.decode("utf-8", "replace"))
+            if call.sid in self._announced:
+                self._print_heard(call, call.twiml[-1])
         root = etree.fromstring(twiml, _PARSER)
         seconds, gather = 0.0, None
         for verb in root.iter():

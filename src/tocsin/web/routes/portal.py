@@ -92,7 +92,7 @@ def _token(request: Request) -> str | None:
 
 
 def _citizen(request: Request) -> CitizenView | None:
-    return citizen_session(engine_of(request), _token(request))
+    return citizen_session(engine_of(request), _token(request), config=_config(request))
 
 
 def _set_cookie(request: Request, response: Response, token: str) -> None:
@@ -185,9 +185,10 @@ def _verify_context(request: Request, citizen: CitizenView | None) -> dict[str, 
     "call me instead" form (a mobile whose code went by SMS) with its challenge."""
     kind = citizen.pending_kind if citizen else ""
     channel = citizen.code_channel if citizen else ""
+    locked = bool(citizen and citizen.code_locked)
     ctx: dict[str, Any] = {"masked": _masked(citizen), "channel": kind,
-                           "calling": channel == "voice",
-                           "call_instead": kind == "mobile" and channel == "sms"}
+                           "calling": channel == "voice", "locked": locked,
+                           "call_instead": kind == "mobile" and channel == "sms" and not locked}
     if ctx["call_instead"]:
         ctx.update(_challenge_context(request))
     return ctx
@@ -236,6 +237,8 @@ async def verify(request: Request) -> Response:
                                        _token(request), _text(form, "code"),
                                        client_ip(request), _config(request))
     except InputError as exc:
+        if exc.code == "code_locked":  # the page now shows what to do instead of the field
+            citizen = await run_in_threadpool(_citizen, request)
         return _page(request, "portal_verify.html", 422, errors=_field_errors(request, exc),
                      **_verify_context(request, citizen))
     response = _redirect(request, "/register/profile" if done.state == "new" else "/me")

@@ -34,6 +34,8 @@
     return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
   }
   const LANG_NAMES = i18n.dict.lang_names || {};
+  // in running text ("Texte en néerlandais": no capital in French)
+  const LANG_IN_TEXT = i18n.dict.lang_names_text || LANG_NAMES;
   const CHANNEL_NAMES = i18n.dict.channel_names || {};
   const langError = document.getElementById("lang-error");
   /* Server reasons may cite specification items or field paths in brackets: operators need neither. */
@@ -86,7 +88,7 @@
       tools.setErrorLanguages([lang[1]]);
       const shown = tools.selectedLanguage();
       if (langError && (lang[1] !== shown || !explicit)) {
-        langError.textContent = t("lang_error", { language: LANG_NAMES[lang[1]] || lang[1],
+        langError.textContent = t("lang_error", { language: LANG_IN_TEXT[lang[1]] || lang[1],
                                                   code: lang[1].toUpperCase(), reason: reason });
         langError.hidden = false;
       }
@@ -192,7 +194,7 @@
   const warningsBox = document.getElementById("estimate-warnings");
   function fieldWords(field, message) {
     const m = /^(?:texts?|content)\.(\w+)/.exec(field || "");
-    const name = m && LANG_NAMES[m[1]];
+    const name = m && LANG_IN_TEXT[m[1]];
     return name && !String(message || "").includes(name) ? t("lang_text", { language: name }) : "";
   }
   /* The estimate's warnings (e.g. an official language without a text), next to the tabs. */

@@ -32,7 +32,8 @@
   }
   const money = (v, digits) => Number(v).toLocaleString(LOCALE, { style: "currency", currency: "EUR",
     minimumFractionDigits: digits || 3, maximumFractionDigits: 3 });
-  const LANG = I18N.lang_names || {};
+  // language names in running text ("Texte en néerlandais": no capital in French)
+  const LANG = I18N.lang_names_text || I18N.lang_names || {};
   const BUILTIN = ["area_name", "time"];
   const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 

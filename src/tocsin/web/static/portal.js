@@ -1,4 +1,15 @@
-// The citizen portal's only script: solves the registration form's proof of work
+// The citizen portal's only script (every page works without it). First: after a page
+// load with errors, the focus goes to the error summary (role="alert", tabindex="-1"),
+// so that the keyboard starts there, not at the top (WCAG 2.4.3); a page whose one task
+// is a field puts it there itself (autofocus, the code page).
+(function () {
+  "use strict";
+  var summary = document.getElementById("error-summary");
+  if (!summary || document.querySelector("[autofocus]")) { return; }
+  summary.focus();
+})();
+
+// Then: solves the registration form's proof of work
 // (hashcash, subscribers/challenge.py) so that the code is sent without the no-script
 // wait. SHA-256(challenge + ":" + n) must start with `difficulty` zero bits.
 (function () {
