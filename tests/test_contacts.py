@@ -644,3 +644,31 @@ def test_web_operator_is_told_who_may_import(web) -> None:  # type: ignore[no-un
     assert "Only an administrator" not in page                       # translated
     groups = web.get("/groups?lang=nl").text
     assert 'id="groups-who"' in groups and "Only an administrator" not in groups
+
+
+def test_web_import_refusals_are_in_the_readers_language(web) -> None:  # type: ignore[no-untyped-def]
+    """An empty file and a too-long list name are refused in French (fresh-user trial:
+    the reason was left in English)."""
+    from weblogin import session_csrf
+
+    token = session_csrf(web, "admin.halle", "correct horse battery staple", page="/contacts")
+    r = web.post("/contacts/import?lang=fr", data={"list": "L", "csrf_token": token},
+                 files={"file": ("l.csv", b"", "text/csv")})
+    assert r.status_code == 422 and 'id="contacts-error"' in r.text
+    assert "choose a file" not in r.text and "choisissez un fichier" in r.text
+    r = web.post("/contacts/import?lang=fr", data={"list": "x" * 300, "csrf_token": token},
+                 files={"file": ("l.csv", b"gsm\n0470123456\n", "text/csv")})
+    assert r.status_code == 422 and "characters; at most" not in r.text
+    assert "300 caractères" in r.text
+    r = web.post("/contacts/import?lang=nl", data={"list": "L", "csrf_token": token},
+                 files={"file": ("l.csv", b"", "text/csv")})
+    assert "choose a file" not in r.text
+
+
+def test_contact_input_errors_are_coded() -> None:
+    from tocsin.core.errors import InputError
+    from tocsin.subscribers.contacts import check_list_name
+
+    with pytest.raises(InputError) as caught:
+        check_list_name("x" * 300)
+    assert caught.value.code == "text_too_long" and "300" in str(caught.value.params["length"])
