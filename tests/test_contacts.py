@@ -600,6 +600,8 @@ def test_web_import_errors_are_listed_and_the_report_escapes_formulas(web) -> No
     rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
     assert rows[1][0] == "2" and rows[1][3].startswith("'=HYPERLINK")
     assert rows[1][4].startswith("une formule, pas une valeur")      # the user's language
+    assert rows[0] == ["Ligne", "Colonne", "Champ", "Valeur", "Motif"]  # headers too
+    assert "not a value" not in rows[1][4] and rows[1][2] == "Nom"     # no English left
 
 
 def test_web_groups_and_viewer_refused(web, engine: Engine) -> None:  # type: ignore[no-untyped-def]

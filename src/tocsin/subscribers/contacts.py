@@ -273,12 +273,15 @@ def _remember(session: Session, authority_id: str, given: dict[str, str]) -> Non
             row.field = target
 
 
-def error_report_csv(errors: list[ContactError]) -> str:
-    """The downloadable error report: ``row,column,field,value,reason`` (RFC 4180, UTF-8),
-    every cell escaped against formula evaluation (``spreadsheets.escape_formula``)."""
+def error_report_csv(errors: list[ContactError],
+                     headers: list[str] | None = None) -> str:
+    """The downloadable error report: ``row,column,field,value,reason`` (RFC 4180, UTF-8;
+    ``headers`` replaces those five titles, e.g. in the reader's language), every cell
+    escaped against formula evaluation (``spreadsheets.escape_formula``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["row", "column", "field", "value", "reason"])
+    writer.writerow([escape_formula(h) for h in
+                     headers or ["row", "column", "field", "value", "reason"]])
     for e in errors:
         writer.writerow([escape_formula(str(v)) for v in (
             e["row"], e.get("column", ""), e["field"], e["value"], e["reason"])])
