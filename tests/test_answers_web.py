@@ -281,3 +281,27 @@ def test_follow_up_line_uses_plurals_and_live_counts(
                        ) as events:
         body = "".join(events.iter_text())
     assert '"follow_up_text":' in body and "la personne qui n" in body  # the live count
+
+
+def test_campaign_page_and_pdf_of_a_list_message_name_the_list_not_an_area(
+        site: tuple[TestClient, str, Settings], engine: Engine) -> None:
+    """Fresh-user trial: "Zone : Vrijwilligers — 0,00 km² … rien n'a été coupé" and a PDF
+    titled "Rapport de campagne: Alerte — …" with a CAP identifier though none was
+    published."""
+    import io
+
+    from pypdf import PdfReader
+
+    from tocsin.campaigns.report_export import export_report
+
+    client, cid, _ = site
+    page = client.get(f"/campaigns/{cid}?lang=fr").text
+    facts = page[page.index('id="area-facts"'):]
+    facts = facts[:facts.index("</section>")]
+    assert "km²" not in facts and 'id="area-not-cut"' not in facts
+    assert "Destinataires" in facts and "Vrijwilligers" in facts and "2 contacts" in facts
+    pdf = export_report(engine, cid, "pdf", lang="fr").content
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
+    assert text.startswith("Message de groupe — Vrijwilligers")      # the title, its kind
+    assert not re.search(r"Rapport de campagne ?: ?Alerte", text)
+    assert "Identifiant CAP" not in text
