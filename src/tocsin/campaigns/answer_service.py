@@ -44,6 +44,7 @@ from tocsin.campaigns import quota as quota_rules
 from tocsin.campaigns.answer_models import AnswerCall, CampaignAnswer, InboundMessage, QuotaPerson
 from tocsin.campaigns.checks import check_may
 from tocsin.campaigns.models import Campaign
+from tocsin.core.csvcell import csv_cell
 from tocsin.core.db import iso_utc, read_transaction, transaction, utcnow
 from tocsin.core.errors import InputError
 from tocsin.core.i18n import N_
@@ -702,13 +703,6 @@ def _unreadable(s: Session, campaign_id: str, call: AnswerCall) -> list[dict[str
                     "reason": m.reason, "channel": m.channel,
                     "received_at": iso_utc(_aware(m.received_at))})
     return out
-
-
-def csv_cell(value: Any) -> str:
-    """A CSV cell that no spreadsheet runs as a formula: ``= + - @ TAB CR`` at the start
-    get a leading ``'`` (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def answers_csv(engine: Engine, campaign_id: str, actor: Actor | None) -> str:
