@@ -248,3 +248,60 @@ def test_estimate_of_a_list_only_message_names_the_list_not_an_area(
     # the dashboard's helper and format, Belgian French ("2/01/27 10:30")
     assert est["display"]["scheduled_for"] == format_brussels(moment, "fr", "%Y-%m-%d %H:%M")
     assert "10:30" in est["display"]["scheduled_for"] and "-" not in est["display"]["scheduled_for"]
+
+
+def test_unreadable_reply_is_shown_on_the_board_with_its_reason(
+        site: tuple[TestClient, str, Settings], engine: Engine) -> None:
+    """Fresh-user trial: "peut-être" from a list member was shown nowhere; the person
+    only counted as "no answer yet"."""
+    client, cid, _ = site
+    r = client.post("/inbound/sms", data={"From": "+32470000002", "Body": "peut-être",
+                                          "To": "8811"}, headers={"X-Tocsin-Secret": SECRET})
+    assert r.status_code == 200 and r.json()["option"] is None
+    board = svc.board(engine, cid, None)
+    assert [(u["name"], u["text"], u["reason"]) for u in board["unreadable"]] == [
+        ("Bert", "peut-être", "unrecognised")]
+    page = client.get(f"/campaigns/{cid}/answers?lang=fr").text
+    latest = page[page.index('id="board-latest"'):]
+    assert "Bert" in latest and "peut-être" in latest
+    assert 'class="unreadable"' in latest and "Reply not understood" not in latest
+
+
+def test_follow_up_line_uses_plurals_and_live_counts(
+        site: tuple[TestClient, str, Settings]) -> None:
+    """"aux 1 personnes" (no plural) and a count that stayed at 3 until a reload."""
+    client, cid, _ = site
+    page = client.get(f"/campaigns/{cid}/answers?lang=fr").text
+    assert 'id="follow-up-count"' in page and "aux 2 personnes" in page
+    client.post("/inbound/sms", data={"From": "+32470000001", "Body": "ja", "To": "8811"},
+                headers={"X-Tocsin-Secret": SECRET})
+    page = client.get(f"/campaigns/{cid}/answers?lang=fr").text
+    assert "aux 1 personnes" not in page and "à la personne" in page
+    with client.stream("GET", f"/campaigns/{cid}/answers/events?max_events=1&lang=fr"
+                       ) as events:
+        body = "".join(events.iter_text())
+    assert '"follow_up_text":' in body and "la personne qui n" in body  # the live count
+
+
+def test_campaign_page_and_pdf_of_a_list_message_name_the_list_not_an_area(
+        site: tuple[TestClient, str, Settings], engine: Engine) -> None:
+    """Fresh-user trial: "Zone : Vrijwilligers — 0,00 km² … rien n'a été coupé" and a PDF
+    titled "Rapport de campagne: Alerte — …" with a CAP identifier though none was
+    published."""
+    import io
+
+    from pypdf import PdfReader
+
+    from tocsin.campaigns.report_export import export_report
+
+    client, cid, _ = site
+    page = client.get(f"/campaigns/{cid}?lang=fr").text
+    facts = page[page.index('id="area-facts"'):]
+    facts = facts[:facts.index("</section>")]
+    assert "km²" not in facts and 'id="area-not-cut"' not in facts
+    assert "Destinataires" in facts and "Vrijwilligers" in facts and "2 contacts" in facts
+    pdf = export_report(engine, cid, "pdf", lang="fr").content
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
+    assert text.startswith("Message de groupe — Vrijwilligers")      # the title, its kind
+    assert not re.search(r"Rapport de campagne ?: ?Alerte", text)
+    assert "Identifiant CAP" not in text

@@ -600,6 +600,8 @@ def test_web_import_errors_are_listed_and_the_report_escapes_formulas(web) -> No
     rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
     assert rows[1][0] == "2" and rows[1][3].startswith("'=HYPERLINK")
     assert rows[1][4].startswith("une formule, pas une valeur")      # the user's language
+    assert rows[0] == ["Ligne", "Colonne", "Champ", "Valeur", "Motif"]  # headers too
+    assert "not a value" not in rows[1][4] and rows[1][2] == "Nom"     # no English left
 
 
 def test_web_groups_and_viewer_refused(web, engine: Engine) -> None:  # type: ignore[no-untyped-def]
@@ -644,3 +646,31 @@ def test_web_operator_is_told_who_may_import(web) -> None:  # type: ignore[no-un
     assert "Only an administrator" not in page                       # translated
     groups = web.get("/groups?lang=nl").text
     assert 'id="groups-who"' in groups and "Only an administrator" not in groups
+
+
+def test_web_import_refusals_are_in_the_readers_language(web) -> None:  # type: ignore[no-untyped-def]
+    """An empty file and a too-long list name are refused in French (fresh-user trial:
+    the reason was left in English)."""
+    from weblogin import session_csrf
+
+    token = session_csrf(web, "admin.halle", "correct horse battery staple", page="/contacts")
+    r = web.post("/contacts/import?lang=fr", data={"list": "L", "csrf_token": token},
+                 files={"file": ("l.csv", b"", "text/csv")})
+    assert r.status_code == 422 and 'id="contacts-error"' in r.text
+    assert "choose a file" not in r.text and "choisissez un fichier" in r.text
+    r = web.post("/contacts/import?lang=fr", data={"list": "x" * 300, "csrf_token": token},
+                 files={"file": ("l.csv", b"gsm\n0470123456\n", "text/csv")})
+    assert r.status_code == 422 and "characters; at most" not in r.text
+    assert "300 caractères" in r.text
+    r = web.post("/contacts/import?lang=nl", data={"list": "L", "csrf_token": token},
+                 files={"file": ("l.csv", b"", "text/csv")})
+    assert "choose a file" not in r.text
+
+
+def test_contact_input_errors_are_coded() -> None:
+    from tocsin.core.errors import InputError
+    from tocsin.subscribers.contacts import check_list_name
+
+    with pytest.raises(InputError) as caught:
+        check_list_name("x" * 300)
+    assert caught.value.code == "text_too_long" and "300" in str(caught.value.params["length"])

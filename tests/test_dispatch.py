@@ -300,3 +300,29 @@ async def test_a_campaign_that_reaches_nobody_opens_no_smpp_bind(engine):
     finally:
         await smsc.stop()
     assert starts == []
+
+
+def test_final_time_is_never_before_the_sent_time(any_engine):
+    """Fresh-user trial: report.csv said "Final at" earlier than "Sent at". An SMPP
+    receipt's done date has minute precision (YYMMDDhhmm) and the SMSC's clock: a
+    delivery is final at that time, but never before it was sent."""
+    import sqlalchemy as sa
+
+    from tocsin.channels.base import ReceiptEvent, SendOutcome
+    from tocsin.core.db import read_transaction
+    from tocsin.dispatch.models import Delivery
+
+    engine = any_engine
+    sms = _campaign(engine)
+    claimed = queue.claim(engine, "w", "sms", "simulation", 10, 30, sms)
+    queue.record_outcomes(engine, "sms", [SendOutcome(c.id, "sent", message_ids=[f"m{c.id}"])
+                                          for c in claimed])
+    minute = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)  # the done date
+    queue.store_receipts(engine, [ReceiptEvent("sms", f"m{c.id}", stat, done_at=minute)
+                                  for c, stat in zip(claimed, ["DELIVRD", "UNDELIV"] * 50,
+                                                     strict=False)])
+    queue.apply_receipts(engine)
+    with read_transaction(engine) as s:
+        rows = s.execute(sa.select(Delivery.sent_at, Delivery.final_at).where(
+            Delivery.campaign_id == sms)).all()
+    assert rows and all(final is not None and final >= sent for sent, final in rows)

@@ -98,7 +98,8 @@ def test_sms_replies_board_csv_and_follow_up(any_engine: Engine) -> None:
     assert len(rows) == 6
     svc.record_inbound(any_engine, "+32470000001", "later", via="webhook")
     rows = list(csv.reader(io.StringIO(svc.answers_csv(any_engine, cid, None))))
-    assert [r[3] for r in rows if r[0] == "'+32470000001"] == ["'@later"]   # no formula
+    # no formula; the number as in report.csv (one helper: core.csvcell.csv_cell)
+    assert [r[3] for r in rows if r[0] == "+32470000001"] == ["'@later"]
     svc.record_inbound(any_engine, "+32470000001", "1", via="webhook")
     assert svc.csv_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     # Follow-up to the two who did not answer; their answer counts on the original.

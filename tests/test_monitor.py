@@ -235,3 +235,22 @@ def test_another_authoritys_campaign_is_not_found(client: TestClient) -> None:
     assert client.get(f"/monitor/{cid}/events?max_events=1").status_code == 404
     assert client.get("/monitor/nope").status_code == 404
     assert cid not in client.get("/monitor").text
+
+
+def test_list_heading_and_summary_match_an_ended_campaign(client: TestClient,
+                                                          engine: Engine) -> None:
+    """Fresh-user trial: "Aucune campagne n'est en cours d'envoi." then a cancelled
+    campaign listed under "Campagnes en cours"."""
+    from tocsin.campaigns.followups import cancel_campaign
+
+    cid = _launch(client)
+    cancel_campaign(engine, cid, "op")
+    page = client.get("/monitor?lang=fr").text
+    assert f'href="/monitor/{cid}"' in page and "Campagnes en cours" not in page
+    summary = page[page.index('id="monitor-summary"'):]
+    summary = summary[:summary.index("</p>")]
+    assert "Aucune campagne n’est en cours d’envoi" in summary or (
+        "Aucune campagne n'est en cours d'envoi" in summary)
+    listed = page.count("<tr data-campaign=")                      # the cancellation too
+    assert listed >= 1 and (f"{listed} campagne s’est terminée" in summary
+                            or f"{listed} campagnes se sont terminées" in summary)

@@ -275,3 +275,19 @@ def test_cap_only_final_report_says_so_instead_of_an_empty_table(client: TestCli
     final = client.get(f"/campaigns/{cid}/final?lang=en").text
     assert 'id="cap-only"' in final and "<table" not in final
     assert "CAP:" in final
+
+
+def test_every_csv_escapes_cells_with_the_same_helper() -> None:
+    """Fresh-user trial: "+32…" was prefixed with ' in the answers CSV but not in
+    report.csv. One helper serves the report, the answers and the contact errors."""
+    from tocsin.campaigns import answer_service, report_export
+    from tocsin.core.csvcell import csv_cell
+    from tocsin.subscribers.spreadsheets import escape_formula
+
+    assert answer_service.csv_cell is csv_cell and report_export.csv_cell is csv_cell
+    for value, safe in (("+32470000001", "+32470000001"), ("+cmd|' /C calc'!A0",
+                                                         "'+cmd|' /C calc'!A0"),
+                        ("=HYPERLINK(1)", "'=HYPERLINK(1)"), ("-1", "'-1"), ("@x", "'@x"),
+                        ("Jan", "Jan")):
+        assert csv_cell(value) == safe and escape_formula(value) == safe
+    assert csv_cell(None) == "" and csv_cell(3) == 3

@@ -680,3 +680,18 @@ def test_dashboard_open_links_name_their_campaign(client: TestClient) -> None:
     assert len(set(links)) == 2
     assert any("Übung" in t and "Wavre" in t for t in links), links
     assert any("Test" in t and "Ottignies" in t for t in links), links
+
+
+def test_unknown_address_page_is_translated_and_portal_links_to_the_portal(
+        client: TestClient) -> None:
+    """Fresh-user trial: the 404 page said "Erreur / Not Found" in French, and on the
+    citizen side offered "Back to campaigns" (an operator page)."""
+    login(client)
+    r = client.get("/nothing-here?lang=fr")
+    assert r.status_code == 404
+    assert "Not Found" not in r.text and "Introuvable" in r.text
+    assert 'href="/"' in r.text                              # operators: back to campaigns
+    for path, back in (("/me/nothing", "/me"), ("/register/nothing", "/register")):
+        r = client.get(f"{path}?lang=fr")
+        assert r.status_code == 404 and "Not Found" not in r.text
+        assert "Retour aux campagnes" not in r.text and f'href="{back}"' in r.text

@@ -44,6 +44,7 @@ from tocsin.campaigns import quota as quota_rules
 from tocsin.campaigns.answer_models import AnswerCall, CampaignAnswer, InboundMessage, QuotaPerson
 from tocsin.campaigns.checks import check_may
 from tocsin.campaigns.models import Campaign
+from tocsin.core.csvcell import csv_cell
 from tocsin.core.db import iso_utc, read_transaction, transaction, utcnow
 from tocsin.core.errors import InputError
 from tocsin.core.i18n import N_
@@ -633,7 +634,10 @@ def board(engine: Engine, campaign_id: str, actor: Actor | None) -> dict[str, An
     "label", "count"}], "no_answer", "asked", "answered", "possible_scanners",
     "quota" (None or {"wanted", "accepted", "state"}), "follow_up_id", "updated_at",
     "answers": [{"name", "respondent", "option", "label", "channel", "answered_at",
-    "possible_scanner"}] (newest first, at most 200)}``.
+    "possible_scanner"}] (newest first, at most 200), "unreadable": [{"name",
+    "respondent", "text", "reason", "channel", "received_at"}] (the SMS replies from
+    people the campaign asked that could not be read, newest first, at most 200;
+    ``reason`` one of ``answers.REASONS``: :func:`_unreadable`)}``.
     """
     with audited_denials(engine), read_transaction(engine) as s:
         campaign = s.get(Campaign, campaign_id)
@@ -651,6 +655,7 @@ def board(engine: Engine, campaign_id: str, actor: Actor | None) -> dict[str, An
         for r in rows:
             counts[r.option] = counts.get(r.option, 0) + 1
         answered_keys = {r.respondent for r in rows}
+        unreadable = _unreadable(s, campaign_id, call)
         quota = None
         if call.quota is not None:
             accepted = sum(1 for r in rows if r.option == call.accept_option)
@@ -669,14 +674,35 @@ def board(engine: Engine, campaign_id: str, actor: Actor | None) -> dict[str, An
                          "option": r.option, "label": call.options[r.option - 1],
                          "channel": r.channel, "answered_at": iso_utc(_aware(r.answered_at)),
                          "possible_scanner": r.possible_scanner} for r in rows[:200]],
+            "unreadable": unreadable,
         }
 
 
-def csv_cell(value: Any) -> str:
-    """A CSV cell that no spreadsheet runs as a formula: ``= + - @ TAB CR`` at the start
-    get a leading ``'`` (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def _unreadable(s: Session, campaign_id: str, call: AnswerCall) -> list[dict[str, Any]]:
+    """The SMS replies that gave no option (``InboundMessage.reason`` one of
+    ``answers.REASONS``: kept, never guessed) sent by a number the campaign or its
+    follow-up reached by SMS, between the opening of the call and its closing, that were
+    not read as an answer to another campaign. Newest first, at most 200:
+    ``[{"name", "respondent", "text", "reason", "channel", "received_at"}]``."""
+    campaigns = [campaign_id, *([call.follow_up_id] if call.follow_up_id else [])]
+    reached = sa.select(Delivery.id).where(
+        Delivery.campaign_id.in_(campaigns), Delivery.channel == "sms",
+        Delivery.address == InboundMessage.sender).exists()
+    query = sa.select(InboundMessage).where(
+        InboundMessage.option.is_(None), InboundMessage.reason.in_(rules.REASONS),
+        sa.or_(InboundMessage.campaign_id.is_(None),
+               InboundMessage.campaign_id.in_(campaigns)),
+        InboundMessage.received_at >= call.created_at, reached)
+    if call.closed_at is not None:
+        query = query.where(InboundMessage.received_at <= call.closed_at)
+    out = []
+    for m in s.scalars(query.order_by(InboundMessage.received_at.desc(),
+                                      InboundMessage.id.desc()).limit(200)):
+        key, name = _respondent(s, campaign_id, m.sender)
+        out.append({"name": name or "", "respondent": key, "text": m.text[:160],
+                    "reason": m.reason, "channel": m.channel,
+                    "received_at": iso_utc(_aware(m.received_at))})
+    return out
 
 
 def answers_csv(engine: Engine, campaign_id: str, actor: Actor | None) -> str:

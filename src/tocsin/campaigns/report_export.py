@@ -18,7 +18,6 @@ import datetime as dt
 import io
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,6 +33,7 @@ from tocsin.campaigns.checks import CampaignInputError
 from tocsin.campaigns.models import Campaign
 from tocsin.campaigns.report_labels import LABELS, REPORT_LANGUAGES, label
 from tocsin.campaigns.reports import campaign_report
+from tocsin.core.csvcell import csv_cell
 from tocsin.core.db import read_transaction, table
 from tocsin.core.settings import Settings
 from tocsin.dispatch.models import Delivery
@@ -46,8 +46,6 @@ BRUSSELS = ZoneInfo("Europe/Brussels")
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
 #: The chart has at most this many bars; finer buckets are merged.
 MAX_BARS = 60
-#: Cells a spreadsheet would read as a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CHANNEL_COLOURS = {"sms": "#1f5fa8", "email": "#c2571a", "voice": "#2e7d32"}
 
 
@@ -87,28 +85,15 @@ def export_report(engine: Engine, campaign_id: str, fmt: str, *, lang: str = "en
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow([label(lang, k) for k in ("channel", "state", "reason", "count")])
-        writer.writerows([_safe(v) for v in row] for row in csv_rows(report, extra["reasons"]))
+        writer.writerows([csv_cell(v) for v in row] for row in csv_rows(report, extra["reasons"]))
         recipients = recipient_rows(engine, campaign_id, settings)
         if recipients:
             writer.writerow([])
             writer.writerow([label(lang, k) for k in RECIPIENT_COLUMNS])
-            writer.writerows([_safe(v) for v in row] for row in recipients)
+            writer.writerows([csv_cell(v) for v in row] for row in recipients)
         return ReportFile(buf.getvalue().encode("utf-8"), "text/csv; charset=utf-8",
                           f"{stem}.csv")
     return ReportFile(_pdf(report, extra, lang), "application/pdf", f"{stem}.pdf")
-
-
-_PHONE_NUMBER = re.compile(r"\+\d{4,15}")
-
-
-def _safe(value: Any) -> Any:
-    """A CSV cell a spreadsheet shows as text, never runs: a leading ``'`` before
-    ``= + - @`` (and tab/CR), except for a bare international number (``+`` and digits),
-    which no spreadsheet evaluates as a formula."""
-    if (isinstance(value, str) and value.startswith(_FORMULA_START)
-            and not _PHONE_NUMBER.fullmatch(value)):  # "+32470…" computes nothing
-        return "'" + value
-    return value
 
 
 def csv_rows(report: dict[str, Any],

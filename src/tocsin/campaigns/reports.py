@@ -73,22 +73,32 @@ _LAUNCH_ACTIONS = ("campaign.launch", "campaign.hold", "campaign.schedule")
 
 
 def _area_facts(s: Session, c: Campaign) -> dict[str, Any]:
-    """``{"km2", "municipality_nis", "cut", "cut_known"}``: the targeted area's size
+    """``{"km2", "municipality_nis", "cut", "cut_known", "targets", "targets_only"}``:
+    the targeted area's size
     (km², EPSG:3812), its municipality when it is one, and ``cut`` — ``{"km2",
     "share"}`` left out at the authority's border when the launch said so
     (``geo.areas.cut_warning``, recorded in the launch's audit entry), else None;
-    ``cut_known``: that entry was found."""
+    ``cut_known``: that entry was found; ``targets``: the groups and lists reached
+    (``group_targets.target_sizes``); ``targets_only``: a message to groups and lists
+    with no area (then no km² and no cut)."""
     import json
 
     from shapely.geometry import shape
 
     from tocsin.authorities.models import AuditEntry
+    from tocsin.campaigns.group_targets import target_sizes
     from tocsin.geo.areas import area_km2
 
+    targets = target_sizes(s, c.targets) if c.targets else []
     try:
-        km2: float | None = round(area_km2(shape(json.loads(c.area))), 2) if c.area else None
+        geometry = shape(json.loads(c.area)) if c.area else None
+        km2: float | None = round(area_km2(geometry), 2) if geometry is not None else None
     except (ValueError, TypeError, AttributeError):
-        km2 = None
+        geometry, km2 = None, None
+    if targets and (geometry is None or geometry.is_empty):
+        # groups and contact lists only (``checks``: an empty area): no km², no cut
+        return {"km2": None, "municipality_nis": None, "cut": None, "cut_known": False,
+                "targets": targets, "targets_only": True}
     cut = None
     # The entry is written in the transaction that creates the campaign: look only
     # around that moment (``at`` is indexed; the report is polled while sending).
@@ -100,7 +110,8 @@ def _area_facts(s: Session, c: Campaign) -> dict[str, Any]:
     if isinstance(detail, dict) and isinstance(detail.get("area_cut"), dict):
         cut = {k: detail["area_cut"].get(k) for k in ("km2", "share")}
     return {"km2": km2, "municipality_nis": c.area_nis, "cut": cut,
-            "cut_known": isinstance(detail, dict)}
+            "cut_known": isinstance(detail, dict), "targets": targets,
+            "targets_only": False}
 
 
 def campaign_report(engine: Engine, campaign_id: str,

@@ -59,6 +59,13 @@ def gettext(language: str, message: str, **params: Any) -> str:
     return text % params if params else text
 
 
+def ngettext(language: str, singular: str, plural: str, count: int, **params: Any) -> str:
+    """The form of ``singular``/``plural`` for ``count`` in ``language`` (its plural rule:
+    French has three forms), with ``%(name)s`` params filled in."""
+    text = translations(language).ungettext(singular, plural, count)
+    return text % params if params else text
+
+
 def pgettext(language: str, context: str, message: str, **params: Any) -> str:
     """``message`` in ``context`` (gettext ``msgctxt``) translated into ``language``: for
     an English word with two meanings (a delivery state and a campaign status)."""

@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -486,6 +487,15 @@ def _matches(session: Session, limit: int) -> dict[int, tuple[int, int]]:
     return best
 
 
+def _not_before_sent(d: sa.Table, at: Any) -> Any:
+    """``at`` (a receipt's done date), or the delivery's ``sent_at`` when that is later:
+    an SMPP done date has minute precision (YYMMDDhhmm, Appendix B) and the SMSC's
+    clock, and a delivery is never final before it was sent (the report's "Final at"
+    follows its "Sent at")."""
+    return sa.case((sa.and_(d.c.sent_at.is_not(None), d.c.sent_at > at), d.c.sent_at),
+                   else_=at)
+
+
 def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
     """Apply stored SMS receipts to their deliveries; returns how many were applied.
 
@@ -541,7 +551,8 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
                 and delivered_parts.get(i, 0) >= part_counts.get(i, 1)]
         if done and postgres:
             s.execute(sa.text(
-                "UPDATE delivery SET state = :delivered, final_at = v.at FROM "
+                "UPDATE delivery SET state = :delivered, "
+                "final_at = GREATEST(v.at, delivery.sent_at) FROM "
                 "unnest(CAST(:ids AS bigint[]), CAST(:ats AS timestamptz[])) AS v(id, at) "
                 "WHERE delivery.id = v.id AND delivery.state IN (:sent, :in_flight)"),
                 {"delivered": DELIVERED, "sent": SENT, "in_flight": IN_FLIGHT, "ids": done,
@@ -549,7 +560,7 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
         elif done:
             s.execute(
                 sa.update(d).where(d.c.id == sa.bindparam("did"), _state_in(SENT, IN_FLIGHT))
-                .values(state=DELIVERED, final_at=sa.bindparam("at")),
+                .values(state=DELIVERED, final_at=_not_before_sent(d, sa.bindparam("at"))),
                 [{"did": i, "at": last_done.get(i) or now} for i in done],
                 execution_options={"synchronize_session": False},
             )
@@ -557,7 +568,8 @@ def apply_receipts(engine: Engine, limit: int = 10_000) -> int:
             s.execute(
                 sa.update(d).where(d.c.id == sa.bindparam("did"),
                                    _state_in(SENT, IN_FLIGHT, DELIVERED))
-                .values(state=sa.bindparam("st"), final_at=sa.bindparam("at"),
+                .values(state=sa.bindparam("st"),
+                        final_at=_not_before_sent(d, sa.bindparam("at")),
                         error=sa.bindparam("err")),
                 [{"did": i, "st": st, "at": at or now, "err": f"receipt stat:{stat}"}
                  for i, (st, at, stat) in bad.items()],

@@ -24,6 +24,8 @@ from tocsin.authorities.access import Denied, audited_denials, cli_actor, facts_
 from tocsin.authorities.policy import Action, Actor, Target
 from tocsin.authorities.services import record_audit
 from tocsin.core.db import read_transaction, transaction, utcnow
+from tocsin.core.errors import InputError
+from tocsin.core.i18n import N_
 from tocsin.core.text import TextInputError, check_name
 from tocsin.subscribers.contact_models import (
     Contact,
@@ -46,14 +48,11 @@ from tocsin.subscribers.spreadsheets import SpreadsheetError, escape_formula, re
 LIST_NAME_MAX = 100
 
 
-class ContactInputError(ValueError):
+class ContactInputError(InputError):
     """Bad input that is not a row of the file: ``field`` (``authority``, ``list``,
-    ``map``, ``group``…) and ``reason``."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+    ``map``, ``group``…), ``reason`` (English) and, as every
+    :class:`~tocsin.core.errors.InputError`, ``code``, ``template`` and ``params`` that
+    the web layer shows in the reader's language (``web.i18n.error_text``)."""
 
 
 @dataclass
@@ -111,9 +110,10 @@ class ImportResult:
 def check_list_name(name: str) -> str:
     """The list or group name normalised; raises ContactInputError (field ``list``)."""
     try:
-        return check_name(name, "list", limit=LIST_NAME_MAX, empty="give the list a name")
+        return check_name(name, "list", limit=LIST_NAME_MAX,
+                          empty=N_("give the list a name"))
     except TextInputError as exc:
-        raise ContactInputError("list", exc.reason) from None
+        raise ContactInputError("list", exc.template, code=exc.code, **exc.params) from None
 
 
 def parse_mapping(pairs: list[str] | dict[str, str]) -> dict[str, str]:
@@ -126,10 +126,13 @@ def parse_mapping(pairs: list[str] | dict[str, str]) -> dict[str, str]:
     for column, target in items:
         target = target.strip().lower()
         if not header_key(column):
-            raise ContactInputError("map", f"{column!r}: give COLUMN=FIELD")
+            raise ContactInputError("map", N_("%(column)r: give COLUMN=FIELD"),
+                                    code="map_pair", column=column)
         if target not in (*FIELDS, IGNORE):
-            raise ContactInputError("map", f"{column}={target}: the field must be one of "
-                                           f"{', '.join(FIELDS)} or {IGNORE}")
+            raise ContactInputError("map", N_("%(column)s=%(target)s: the field must be "
+                                              "one of %(fields)s or %(ignore)s"),
+                                    code="map_field", column=column, target=target,
+                                    fields=", ".join(FIELDS), ignore=IGNORE)
         out[header_key(column)] = target
     return out
 
@@ -138,7 +141,8 @@ def _actor(session: Session, actor: Actor | None, authority_id: str) -> Actor:
     try:
         return actor if actor is not None else cli_actor(session, authority_id)
     except LookupError:
-        raise ContactInputError("authority", f"no authority {authority_id!r}") from None
+        raise ContactInputError("authority", N_("no authority %(authority)r"),
+                                code="unknown_authority", authority=authority_id) from None
 
 
 def _require(session: Session, actor: Actor | None, authority_id: str,
@@ -147,7 +151,8 @@ def _require(session: Session, actor: Actor | None, authority_id: str,
     try:
         facts = facts_of(session, authority_id)
     except LookupError:
-        raise ContactInputError("authority", f"no authority {authority_id!r}") from None
+        raise ContactInputError("authority", N_("no authority %(authority)r"),
+                                code="unknown_authority", authority=authority_id) from None
     require(who, action, Target(authority=facts), authority_id)
     return who
 
@@ -268,12 +273,15 @@ def _remember(session: Session, authority_id: str, given: dict[str, str]) -> Non
             row.field = target
 
 
-def error_report_csv(errors: list[ContactError]) -> str:
-    """The downloadable error report: ``row,column,field,value,reason`` (RFC 4180, UTF-8),
-    every cell escaped against formula evaluation (``spreadsheets.escape_formula``)."""
+def error_report_csv(errors: list[ContactError],
+                     headers: list[str] | None = None) -> str:
+    """The downloadable error report: ``row,column,field,value,reason`` (RFC 4180, UTF-8;
+    ``headers`` replaces those five titles, e.g. in the reader's language), every cell
+    escaped against formula evaluation (``spreadsheets.escape_formula``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["row", "column", "field", "value", "reason"])
+    writer.writerow([escape_formula(h) for h in
+                     headers or ["row", "column", "field", "value", "reason"]])
     for e in errors:
         writer.writerow([escape_formula(str(v)) for v in (
             e["row"], e.get("column", ""), e["field"], e["value"], e["reason"])])
@@ -324,10 +332,12 @@ def store_upload(engine: Engine, data: bytes, authority_id: str, list_name: str,
 
     name = check_list_name(list_name)
     if not data:
-        raise ContactInputError("file", "choose a file (CSV, TSV, XLSX or ODS)")
+        raise ContactInputError("file", N_("choose a file (CSV, TSV, XLSX or ODS)"),
+                                code="file_missing")
     if len(data) > MAX_FILE_BYTES:
-        raise ContactInputError("file", f"{len(data):,} bytes; at most {MAX_FILE_BYTES:,} "
-                                        f"({MAX_FILE_BYTES // (1024 * 1024)} MiB)")
+        raise ContactInputError("file", N_("%(size)s bytes; at most %(max)s (%(mib)s MiB)"),
+                                code="file_too_large", size=f"{len(data):,}",
+                                max=f"{MAX_FILE_BYTES:,}", mib=MAX_FILE_BYTES // (1024 * 1024))
     token = secrets.token_urlsafe(24)
     with audited_denials(engine, "web"), transaction(engine) as s:
         _require(s, actor, authority_id, Action.CONTACTS_MANAGE)
@@ -348,8 +358,8 @@ def load_upload(engine: Engine, token: str, actor: Actor) -> tuple[Upload, bytes
         u = s.get(ContactUpload, str(token)[:64])
         if (u is None or u.username != actor.username
                 or u.created_at < utcnow() - UPLOAD_TTL):
-            raise ContactInputError("file", "this upload is no longer available: upload "
-                                            "the file again")
+            raise ContactInputError("file", N_("this upload is no longer available: upload "
+                                               "the file again"), code="upload_gone")
         return Upload(u.token, u.authority_id, u.list_name, u.filename), bytes(u.data)
 
 

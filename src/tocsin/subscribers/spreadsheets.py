@@ -22,10 +22,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
+
+from tocsin.core.csvcell import csv_cell
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # 10 MiB: a list of 100,000 contacts is ~5 MiB of CSV
 MAX_UNZIPPED_BYTES = 100 * 1024 * 1024
@@ -312,11 +313,9 @@ def _ods_text(cell: Any) -> str:
                      for p in cell.getElementsByType(P))
 
 
-_FORMULA = re.compile(r"^[=+\-@\t\r]")
 
 
 def escape_formula(value: str) -> str:
-    """``value`` safe in a CSV opened by a spreadsheet (OWASP "CSV injection"): a cell
-    starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading
-    apostrophe so that it is shown as text, never evaluated."""
-    return "'" + value if _FORMULA.match(value) else value
+    """``value`` safe in a CSV opened by a spreadsheet (OWASP "CSV injection"): the one
+    helper of every CSV, ``core.csvcell.csv_cell``."""
+    return str(csv_cell(value))

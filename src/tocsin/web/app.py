@@ -10,6 +10,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -116,8 +117,18 @@ def _api_error(status: int, field: str, reason: str, message: str | None = None)
     return JSONResponse({"error": body}, status_code=status)
 
 
+def _portal_home(path: str) -> str:
+    """Where the error page of ``path`` leads back: the citizen portal's own start
+    (``/me`` or ``/register``) for its pages, "" (the campaigns) for operator pages."""
+    for home in ("/me", "/register"):
+        if path == home or path.startswith(home + "/"):
+            return home
+    return ""
+
+
 def _page_error(request: Request, status: int, title: str, message: str) -> Response:
-    return render(request, "error.html", status, title=title, message=message)
+    return render(request, "error.html", status, title=title, message=message,
+                  portal=_portal_home(request.url.path))
 
 
 def _content_security_policy(map_tile_url: str) -> str:
@@ -200,9 +211,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _is_api(request) or exc.status_code == 405:
             return _api_error(exc.status_code, "request", str(exc.detail))
-        # a detail marked N_ where it is raised is shown in the reader's language
-        return _page_error(request, exc.status_code, translate(request, "Error"),
-                           translate(request, str(exc.detail)))
+        if exc.status_code == 404:  # Starlette's "Not Found" (no route) or a raised 404
+            return _page_error(request, 404, translate(request, "Not found"),
+                               translate(request, "There is nothing at this address."))
+        detail = str(exc.detail)
+        phrases = {s.value: s.phrase for s in HTTPStatus}
+        if detail == phrases.get(exc.status_code):  # the bare English status phrase
+            message = translate(request, "The request could not be handled (HTTP %(status)s).",
+                                status=exc.status_code)
+        else:  # a detail marked N_ where it is raised is shown in the reader's language
+            message = translate(request, detail)
+        return _page_error(request, exc.status_code, translate(request, "Error"), message)
 
     # CampaignInputError subclasses ValueError; registered by name to keep the import guarded.
     @app.exception_handler(ValueError)

@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from tocsin.campaigns import answer_service as svc
 from tocsin.core.errors import InputError
+from tocsin.core.i18n import ngettext
 from tocsin.subscribers.optout import unsubscribe_secret
 from tocsin.web.actors import acting
 from tocsin.web.deps import (
@@ -36,6 +37,7 @@ from tocsin.web.deps import (
     check_form_csrf,
     current_operator,
     engine_of,
+    language_of,
     render,
     settings_of,
     templates,
@@ -44,6 +46,13 @@ from tocsin.web.i18n import LANGUAGES, N_, error_text
 from tocsin.web.routes.monitor import _sse, _stream
 
 router = APIRouter()
+
+#: The follow-up sentence, singular and plural: the msgids of the board template's
+#: ``{% trans %}`` block (extracted there), for the live update of its count.
+FOLLOW_UP_ONE = ("Send the message again to the %(n)s person who has not answered. "
+                 "Their answer counts here.")
+FOLLOW_UP_MANY = ("Send the message again to the %(n)s people who have not answered. "
+                  "Their answers count here.")
 
 #: Largest inbound webhook body read (bytes): an SMS is short.
 _MAX_INBOUND = 16 * 1024
@@ -65,7 +74,16 @@ _TEXT = {
 def _board_page(request: Request, op: Operator, campaign_id: str, status: int = 200,
                 **context: Any) -> Response:
     data = svc.board(engine_of(request), campaign_id, acting(request, op))
-    return render(request, "answers_board.html", status, b=data, **context)
+    # The answers and the replies not understood, one list, newest first.
+    latest = sorted([{**a, "at": a["answered_at"]} for a in data["answers"]]
+                    + [{**u, "at": u["received_at"]} for u in data["unreadable"]],
+                    key=lambda row: row["at"], reverse=True)[:200]
+    return render(request, "answers_board.html", status, b=data, latest=latest, **context)
+
+
+def _follow_up_text(language: str, waiting: int) -> str:
+    """The follow-up sentence for ``waiting`` people (plural forms of ``language``)."""
+    return ngettext(language, FOLLOW_UP_ONE, FOLLOW_UP_MANY, waiting, n=waiting)
 
 
 @router.get("/campaigns/{campaign_id}/answers")
@@ -83,10 +101,16 @@ def board_events(campaign_id: str, request: Request,
     """Server-sent ``answers`` events (``answer_service.board``) every second while the
     call is open. 404 before the stream starts when the operator may not read it."""
     engine, actor = engine_of(request), acting(request, op)
-    pending = [svc.board(engine, campaign_id, actor)]
+    language = language_of(request)
+
+    def board() -> dict[str, Any]:  # with the follow-up sentence for the live count
+        data = svc.board(engine, campaign_id, actor)
+        return {**data, "follow_up_text": _follow_up_text(language, data["no_answer"])}
+
+    pending = [board()]
 
     def read() -> dict[str, Any]:
-        return pending.pop() if pending else svc.board(engine, campaign_id, actor)
+        return pending.pop() if pending else board()
 
     return _sse(_stream(request, "answers", read,
                         lambda d: d["call_status"] != "open", max_events))

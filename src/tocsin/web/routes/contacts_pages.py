@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from tocsin.core.i18n import N_
 from tocsin.subscribers import contacts as svc
 from tocsin.subscribers import groups as grp
 from tocsin.subscribers.contact_rules import FIELDS, IGNORE, header_key, known_field
@@ -47,6 +48,11 @@ REASONS = {
     "duplicate_column": "two columns hold the same field: set one of them to Ignore",
     "no_contact_column": "no column of mobile numbers or e-mail addresses",
 }
+
+#: The fields of a contact as the import page names them (msgids there), and the header row.
+FIELD_NAMES = {"name": "Name", "first_name": "First name", "last_name": "Last name",
+               "mobile": "Mobile number (GSM)", "email": "E-mail address",
+               "language": "Language", "header": N_("Column titles"), "file": "File"}
 
 _MAX_UPLOAD = 10 * 1024 * 1024 + 1
 
@@ -131,11 +137,13 @@ def contacts_errors_csv(token: str, request: Request, map: str = "",
                                      source="web")
     except svc.ContactInputError as exc:
         return _lists_page(request, op, 422, error=exc)
-    # The English detail follows the translated reason, unless it says nothing more.
-    errors = [{**e, "reason": translate(request, REASONS[e["code"]])
-               + ("" if e["reason"] == REASONS[e["code"]] else f" ({e['reason']})")}
-              if e["code"] in REASONS else e for e in result.errors]
-    body = "\ufeff" + svc.error_report_csv(errors)  # type: ignore[arg-type]  # BOM: Excel reads it as UTF-8
+    # In the reader's language, as the page shows them (the English detail is for the CLI).
+    errors = [{**e, "field": translate(request, FIELD_NAMES.get(e["field"], e["field"])),
+               "reason": translate(request, REASONS.get(e["code"], e["reason"]))}
+              for e in result.errors]
+    headers = [translate(request, h) for h in ("Row", "Column", N_("Field"), "Value",
+                                                  "Reason")]
+    body = "\ufeff" + svc.error_report_csv(errors, headers)  # type: ignore[arg-type]  # BOM: Excel reads it as UTF-8
     return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": 'attachment; filename="contact-import-errors.csv"'})
 

@@ -20,6 +20,11 @@
     const text = fill(cfg.phrases.summary, { answered: fmt.format(d.answered),
       asked: fmt.format(d.asked), waiting: fmt.format(d.no_answer) });
     if (summary.textContent !== text) summary.textContent = text;
+    const followUp = document.getElementById("follow-up-count");
+    if (followUp && d.follow_up_text) {  // the server words it: plural forms per language
+      if (followUp.textContent !== d.follow_up_text) followUp.textContent = d.follow_up_text;
+      followUp.closest("section").hidden = d.no_answer === 0;
+    }
     const quota = document.getElementById("board-quota");
     if (quota && d.quota && quota.firstChild) {
       quota.firstChild.textContent = fill(cfg.phrases.quota, {
