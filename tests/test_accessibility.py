@@ -739,6 +739,12 @@ SCREENS: tuple[tuple[str, Page], ...] = (
                            running=True)),
     ("report", Page("/campaigns/{campaign_id}", "/campaigns/{finished}", "operator")),
     ("contacts", Page("/contacts", "/contacts", "admin")),
+    ("answers", Page("/campaigns/{campaign_id}/answers", "/campaigns/{answers}/answers",
+                     "operator")),
+    ("portal-verify", Page("/register/verify", "/register/verify", "citizen-pending")),
+    ("portal-profile", Page("/register/profile", "/register/profile", "citizen-new")),
+    ("portal-me", Page("/me", "/me", "citizen")),
+    ("portal-edit", Page("/me/edit", "/me/edit", "citizen")),
 )
 #: (width, languages): French and German on a computer, Dutch on a phone.
 SCREEN_SIZES = ((1280, ("fr", "de")), (360, ("nl",)))
