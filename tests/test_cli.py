@@ -207,6 +207,32 @@ def test_invalid_sender_identity_is_refused_naming_the_variable(monkeypatch, var
     assert variable in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("variable, value, named", [
+    ("TOCSIN_SMPP_URL", "smpp://acct:S3cretPW@127.0.0.1:2775?concat=foo", "concat"),
+    ("TOCSIN_SMPP_URL", "smpp://acct:S3cretPW@127.0.0.1:2775?udh_ref=12", "udh_ref"),
+    ("TOCSIN_SMPP_URL", "acct:S3cretPW@127.0.0.1:2775", "TOCSIN_SMPP_URL"),     # no scheme
+    ("TOCSIN_SMPP_URL", "smpp://acct:S3c@retPW@127.0.0.1:2775?binds=x", "binds"),
+    ("TOCSIN_SMTP_URL", "foo://user:S3cretPW@127.0.0.1:25", "TOCSIN_SMTP_URL"),
+])
+def test_a_wrong_provider_url_is_one_line_before_anything_starts(monkeypatch, variable,
+                                                                 value, named):
+    """A provider URL that cannot be used stops every command at once with one line
+    naming the setting and the part, never a traceback, and never the password (a
+    trial found a 128-line traceback, and a password shown when the URL had no scheme
+    or an '@' in it)."""
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["message", "preview", "--text", "x"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert result.output.startswith("configuration error: ")
+    assert named in result.output and "Traceback" not in result.output
+    assert "S3c" not in result.output and "retPW" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("columns", ["40", "80"])
 def test_error_lines_are_never_wrapped(columns: str, monkeypatch: pytest.MonkeyPatch,
                                        tmp_path: Path) -> None:

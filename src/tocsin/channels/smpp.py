@@ -293,7 +293,8 @@ class SmppAccount:
 
 def _redact(url: str) -> str:
     """The URL with its password replaced, for error messages and logs."""
-    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+    # The password runs to the last '@' before the host, with or without a scheme.
+    return re.sub(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?[^:/@?#]*:)[^/?#]*@", r"\1***@", url)
 
 
 def parse_smpp_urls(value: str) -> list[SmppAccount]:
