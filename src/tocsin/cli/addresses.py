@@ -29,8 +29,8 @@ def _read(path: Path | None, name: str) -> list[str] | None:
 def addresses_import(
     file: Path = typer.Argument(..., help="BeST address CSV: best_id, status, nis, "
                                 "municipality_nl/fr/de, postcode, street_nl/fr/de, "
-                                "housenumber, boxnumber, x_lambert72, y_lambert72, "
-                                "lon_wgs84, lat_wgs84."),
+                                "housenumber, boxnumber, lon_wgs84, lat_wgs84 "
+                                "(x_lambert72, y_lambert72 optional)."),
     municipalities: Path | None = typer.Option(
         None, "--municipalities", help="BeST municipality names: id;nis;name_nl;name_fr;name_de."),
     postal: Path | None = typer.Option(
