@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from dbscan import tables_holding
 from tocsin.core.errors import InputError
 from tocsin.dispatch.transactional import MemoryOutbox
 from tocsin.subscribers import challenge
@@ -200,18 +201,6 @@ def test_foreign_number_only_after_an_email(engine: Any) -> None:
         "bob@example.org", "+393123456789"}
 
 
-def _tables_holding(engine: Any, needles: list[str]) -> list[str]:
-    """Every table.column whose text holds one of ``needles`` (a scan of the whole DB)."""
-    found = []
-    meta = sa.MetaData()
-    meta.reflect(engine)
-    with engine.connect() as c:
-        for table in meta.sorted_tables:
-            for row in c.execute(sa.select(table)):
-                for col, value in row._mapping.items():
-                    if value is not None and any(n in str(value) for n in needles):
-                        found.append(f"{table.name}.{col}")
-    return sorted(set(found))
 
 
 def test_erasure_leaves_no_personal_data_and_the_audit_verifies(any_engine: Any) -> None:
@@ -234,10 +223,10 @@ def test_erasure_leaves_no_personal_data_and_the_audit_verifies(any_engine: Any)
     # a delivery to the number, as a campaign would have left
     _delivery_to(engine, "+32470556677")
     needles = ["carol@example.org", "+32470556677", "Grote Markt", "Rue de la Gare"]
-    assert _tables_holding(engine, needles)
+    assert tables_holding(engine, needles)
     assert erase_subscriber(engine, sid, SECRET) == 1
-    assert _tables_holding(engine, needles) == []
-    assert _tables_holding(engine, ["192.0.2.1"]) == []
+    assert tables_holding(engine, needles) == []
+    assert tables_holding(engine, ["192.0.2.1"]) == []
     report = verify_chain(engine)
     assert report.ok and report.entries >= 4
     with pytest.raises(LookupError):

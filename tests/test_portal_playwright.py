@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
+
+from dbscan import tables_holding
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
@@ -110,17 +111,6 @@ def _enter_code(page: Any, outbox: Any, address: str) -> None:
     page.keyboard.press("Enter")
 
 
-def _tables_holding(engine: Any, needles: list[str]) -> list[str]:
-    found = set()
-    meta = sa.MetaData()
-    meta.reflect(engine)
-    with engine.connect() as c:
-        for table in meta.sorted_tables:
-            for row in c.execute(sa.select(table)):
-                for col, value in row._mapping.items():
-                    if value is not None and any(n in str(value) for n in needles):
-                        found.add(f"{table.name}.{col}")
-    return sorted(found)
 
 
 @pytest.mark.browser
@@ -220,7 +210,7 @@ def test_register_edit_export_delete_with_the_keyboard(portal: tuple[str, Any, A
 
     # 6. Nothing personal left anywhere; the audit chain holds.
     needles = [NUMBER, "470123456", EMAIL, "Rue de la Gare", "Basiliekstraat", "Grote Markt"]
-    assert _tables_holding(engine, needles) == []
+    assert tables_holding(engine, needles) == []
     monkeypatch.setenv("TOCSIN_DATABASE_URL", str(engine.url))
     from tocsin.core.db import get_engine
     from tocsin.core.settings import get_settings

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
+from dbscan import tables_holding
 from tocsin.authorities.audit import verify_chain
 from tocsin.campaigns.report_export import export_report
 from tocsin.cli import app
@@ -88,18 +89,6 @@ def _extras(engine: Any, cid: str) -> None:
             {"s": NUMBERS[1], "x": f"1 ok, Jan {EMAILS[1]}", "t": now, "c": cid})
 
 
-def _tables_holding(engine: Any, needles: list[str]) -> list[str]:
-    """Every table.column whose text holds one of ``needles`` (a scan of the whole DB)."""
-    found = []
-    meta = sa.MetaData()
-    meta.reflect(engine)
-    with engine.connect() as c:
-        for t in meta.sorted_tables:
-            for row in c.execute(sa.select(t)):
-                for col, value in row._mapping.items():
-                    if value is not None and any(n in str(value) for n in needles):
-                        found.append(f"{t.name}.{col}")
-    return sorted(set(found))
 
 
 def _counts(engine: Any, cid: str) -> list[tuple[Any, ...]]:
@@ -168,7 +157,7 @@ def test_old_finished_campaign_is_pseudonymised_and_nothing_else(
     with engine.begin() as c:
         c.execute(sa.text("DELETE FROM delivery WHERE campaign_id = :c"), {"c": recent})
         c.execute(sa.text("DELETE FROM contact_point"))
-    assert _tables_holding(engine, NUMBERS + EMAILS + ["Jan Peeters", "CA123"]) == []
+    assert tables_holding(engine, NUMBERS + EMAILS + ["Jan Peeters", "CA123"]) == []
     assert verify_chain(engine).ok
 
     # idempotent: nothing more to do, and the pseudonyms stay as they are
